@@ -1,0 +1,35 @@
+# One command surface, the same locally and in CI (.ci/run calls `make test`).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# PostgreSQL tests run against this server when it answers (they skip, saying why, when not).
+WECOM_MOD_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+export WECOM_MOD_TEST_POSTGRES_URL
+
+.PHONY: install run test check format bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)  ## set up and serve on the default SQLite database
+	$(BIN)/wecom-mod serve
+
+test: $(STAMP)  ## set up and run the whole test suite
+	$(BIN)/python -m pytest -q
+
+check: $(STAMP)  ## format check, lint, types
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)  ## callback throughput and latency against a bare FastAPI endpoint
+	$(BIN)/python benchmarks/callbacks.py

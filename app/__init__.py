@@ -1,0 +1,1 @@
+"""HTTP, persistence, workers and wiring: the only package that knows everything."""

@@ -1,0 +1,87 @@
+"""Database URLs, engines and sessions.
+
+Users write plain `sqlite:///path` or `postgresql://user@host/db` URLs; the service picks its
+drivers: aiosqlite / pysqlite for SQLite, psycopg 3 (async and sync) for PostgreSQL. The sync URL
+is what Alembic uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ["DatabaseUrls", "create_engine_for", "database_urls", "session_factory"]
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseUrls:
+    async_url: URL
+    sync_url: URL
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_url.get_backend_name() == "sqlite"
+
+
+def database_urls(url: str) -> DatabaseUrls:
+    """The async and sync SQLAlchemy URLs for a user's DATABASE_URL. Raises ValueError."""
+    text = url.strip()
+    if text.startswith("postgres://"):
+        text = "postgresql://" + text.removeprefix("postgres://")
+    try:
+        parsed = make_url(text)
+    except ArgumentError:
+        raise ValueError(
+            "not a database URL (expected sqlite:///path/to/file.db or "
+            "postgresql://user:password@host:5432/dbname)"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            raise ValueError("SQLite needs a file path, e.g. sqlite:///./wecom-mod.db")
+        return DatabaseUrls(
+            async_url=parsed.set(drivername="sqlite+aiosqlite"),
+            sync_url=parsed.set(drivername="sqlite+pysqlite"),
+        )
+    if backend == "postgresql":
+        if not parsed.database:
+            raise ValueError("PostgreSQL URL has no database name")
+        driver = parsed.set(drivername="postgresql+psycopg")
+        return DatabaseUrls(async_url=driver, sync_url=driver)
+    raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers work while one writer writes; busy_timeout makes writers queue instead
+    # of failing at once with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine_for(urls: DatabaseUrls) -> AsyncEngine:
+    if urls.is_sqlite:
+        engine = create_async_engine(urls.async_url, pool_size=5, max_overflow=5)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        urls.async_url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,211 @@
+"""`create_app(settings)`: the FastAPI application and the lifespan that owns its resources.
+
+Nothing happens at import time. `create_app` reads the word file and the texts (so a bad file
+stops start-up before the port opens); the lifespan creates the database engine, the single
+`httpx.AsyncClient`, the WeCom client with its token cache, and the background workers, and
+closes them in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.commands import build_registry
+from app.db import create_engine_for, database_urls, session_factory
+from app.dispatcher import OutboxDispatcher
+from app.lexicon_file import load_lexicon_file
+from app.processing import InboxProcessor, ModerationContext
+from app.routes import api, callbacks, health
+from app.settings import Settings
+from app.texts import load_texts
+from app.workers import Workers
+from bot.client import AccessTokenCache, AppCredentials, WeComClient
+from bot.crypto import CallbackCipher
+from moderation import SensitiveWordMatcher
+
+__all__ = ["Runtime", "create_app"]
+
+log = logging.getLogger(__name__)
+
+HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Everything a request or a worker needs; built by the lifespan, kept on app.state."""
+
+    settings: Settings
+    context: ModerationContext
+    app_channel: callbacks.CallbackChannel
+    aibot_channel: callbacks.CallbackChannel
+    clock: Callable[[], datetime]
+    engine: AsyncEngine = field(init=False)
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    client: WeComClient = field(init=False)
+    workers: Workers = field(init=False)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def _ciphers(settings: Settings) -> tuple[CallbackCipher | None, CallbackCipher | None]:
+    app_cipher = aibot_cipher = None
+    if settings.app_callback_enabled:
+        app_cipher = CallbackCipher(
+            token=settings.secret("wecom_callback_token"),
+            encoding_aes_key=settings.secret("wecom_callback_aes_key"),
+            receive_id=settings.wecom_corp_id,
+        )
+    if settings.aibot_enabled:
+        aibot_cipher = CallbackCipher(
+            token=settings.secret("wecom_aibot_token"),
+            encoding_aes_key=settings.secret("wecom_aibot_aes_key"),
+            receive_id="",
+        )
+    return app_cipher, aibot_cipher
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        response = _error(exc.status_code, str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"loc": list(error.get("loc", ())), "msg": error.get("msg", "")}
+            for error in exc.errors()
+        ]
+        first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"][1:]) or "request"
+        return _error(422, f"{where}: {first['msg']}", details=problems)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        log.error("database error while serving a request: %s", exc)
+        return _error(503, "database unavailable, retry later")
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "internal error")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    start_workers: bool = True,
+    clock: Callable[[], datetime] = utc_now,
+    poll_seconds: float = 1.0,
+) -> FastAPI:
+    """Build the service. `transport` replaces the network for outbound WeCom calls (tests);
+    `start_workers=False` leaves inbox/outbox processing to `runtime.workers.run_until_idle()`.
+    Raises SettingsError for a bad word file or texts file."""
+    matcher = SensitiveWordMatcher(load_lexicon_file(settings.lexicon_path))
+    texts = load_texts(settings.messages_path)
+    app_cipher, aibot_cipher = _ciphers(settings)
+    runtime = Runtime(
+        settings=settings,
+        context=ModerationContext(
+            matcher=matcher,
+            texts=texts,
+            commands=build_registry(),
+            moderators=tuple(settings.admin_userids),
+            app_messages_enabled=settings.app_messages_enabled,
+        ),
+        app_channel=callbacks.app_channel(app_cipher),
+        aibot_channel=callbacks.aibot_channel(aibot_cipher),
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.engine = create_engine_for(database_urls(settings.database_url))
+        runtime.sessions = session_factory(runtime.engine)
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, transport=transport) as http:
+            credentials = None
+            if settings.app_messages_enabled and settings.wecom_agent_id is not None:
+                credentials = AppCredentials(
+                    corp_id=settings.wecom_corp_id,
+                    agent_id=settings.wecom_agent_id,
+                    secret=settings.secret("wecom_app_secret"),
+                )
+            runtime.client = WeComClient(
+                http,
+                api_base=settings.wecom_api_base,
+                credentials=credentials,
+                tokens=AccessTokenCache(),
+            )
+            dispatcher = OutboxDispatcher(
+                runtime.sessions,
+                runtime.client,
+                clock=clock,
+                max_attempts=settings.outbox_max_attempts,
+            )
+            processor = InboxProcessor(
+                runtime.sessions,
+                runtime.context,
+                clock=clock,
+                on_enqueued=lambda: runtime.workers.notify_outbox(),
+            )
+            runtime.workers = Workers(
+                processor.process_pending, dispatcher.dispatch_due, poll_seconds=poll_seconds
+            )
+            if start_workers:
+                runtime.workers.start()
+            log.info(
+                "wecom-mod ready: app callback %s, smart bot %s, app messages %s, REST API %s, "
+                "%d lexicon word(s), database %s",
+                _on(settings.app_callback_enabled),
+                _on(settings.aibot_enabled),
+                _on(settings.app_messages_enabled),
+                _on(settings.rest_api_enabled),
+                len(matcher),
+                runtime.engine.url.render_as_string(hide_password=True),
+            )
+            try:
+                yield
+            finally:
+                await runtime.workers.stop()
+        await runtime.engine.dispose()
+
+    app = FastAPI(
+        title="wecom-mod",
+        summary="Moderation for WeCom (企业微信) group chats",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    _install_error_handlers(app)
+    app.include_router(callbacks.router)
+    app.include_router(api.router)
+    app.include_router(health.router)
+    return app
+
+
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"

@@ -1,0 +1,379 @@
+"""Inbox → moderation → log + outbox: the work done after WeCom has had its 200.
+
+Each pending inbox event is handled in its own transaction: the moderation log row, the outbox
+rows and the event's `done` mark are committed together, so a crash repeats the event from the
+start and the UNIQUE keys (inbox event of a log row, idempotency key of an action) make the
+repeat harmless. An event whose handling raises is retried on later passes and marked `failed`
+after `MAX_ATTEMPTS`, with the error kept on the row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.commands import CommandContext, CommandRegistry, parse_command
+from app.models import InboxEvent, ModerationLog
+from app.repositories import inbox as inbox_repo
+from app.repositories import outbox as outbox_repo
+from app.texts import Texts
+from bot.events import (
+    AibotText,
+    AppTextMessage,
+    CallbackEvent,
+    ExternalChatChange,
+    MsgAuditNotify,
+)
+from bot.parsing import parse_aibot_message, parse_app_message
+from moderation import Action, Decision, MessageFacts, SensitiveWordMatcher, evaluate, mask_word
+from moderation.matcher import Finding
+
+__all__ = ["InboxProcessor", "ModerationContext", "masked_evidence", "parse_stored"]
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+EVIDENCE_CHARS = 200  # longest excerpt of a message quoted in an alert
+MESSAGE_KINDS = frozenset({"aibot_text", "app_text"})
+
+
+def parse_stored(source: str, plaintext: str) -> CallbackEvent:
+    """Re-parse a stored plaintext (the same parser that accepted it)."""
+    return parse_aibot_message(plaintext) if source == "aibot" else parse_app_message(plaintext)
+
+
+def masked_evidence(text: str, findings: tuple[Finding, ...] | list[Finding]) -> str:
+    """The message with every matched span masked, cut to EVIDENCE_CHARS characters."""
+    chars = list(text)
+    for finding in findings:
+        masked = mask_word(finding.matched)
+        for offset, char in enumerate(masked):
+            if finding.start + offset < len(chars):
+                chars[finding.start + offset] = char
+    excerpt = "".join(chars).replace("\n", " ")
+    return excerpt if len(excerpt) <= EVIDENCE_CHARS else excerpt[:EVIDENCE_CHARS] + "…"
+
+
+@dataclass(frozen=True)
+class ModerationContext:
+    """What the processor needs besides the database: matcher, texts, commands, recipients."""
+
+    matcher: SensitiveWordMatcher
+    texts: Texts
+    commands: CommandRegistry
+    moderators: tuple[str, ...]
+    app_messages_enabled: bool
+
+    def is_moderator(self, user_id: str) -> bool:
+        return user_id in self.moderators
+
+
+class InboxProcessor:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        context: ModerationContext,
+        *,
+        clock: Callable[[], datetime],
+        on_enqueued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessions = sessions
+        self._context = context
+        self._clock = clock
+        self._on_enqueued = on_enqueued
+
+    async def process_pending(self, *, limit: int = 200) -> int:
+        """Handle up to `limit` pending events, oldest first; each event at most once per pass."""
+        handled = 0
+        after_id = 0
+        while handled < limit:
+            event_id = await self._process_next(after_id)
+            if event_id is None:
+                break
+            after_id = event_id
+            handled += 1
+        return handled
+
+    async def _process_next(self, after_id: int) -> int | None:
+        event_id: int | None = None
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    row = await inbox_repo.claim_next_pending(session, after_id=after_id)
+                    if row is None:
+                        return None
+                    event_id = row.id
+                    enqueued = await self._handle(session, row)
+                    row.status = "done"
+                    row.processed_at = self._clock()
+                    row.attempts += 1
+                    if row.kind in MESSAGE_KINDS:
+                        row.plaintext = None
+            except Exception as exc:
+                if event_id is None:  # could not even claim: the database is the problem
+                    raise
+                await self._record_failure(event_id, exc)
+                return event_id
+        if enqueued:
+            self._on_enqueued()
+        return event_id
+
+    async def _record_failure(self, event_id: int, exc: Exception) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await inbox_repo.get(session, event_id)
+            if row is None:  # pragma: no cover - rows are never deleted while pending
+                return
+            row.attempts += 1
+            row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if row.attempts >= MAX_ATTEMPTS:
+                row.status = "failed"
+                log.error(
+                    "inbox event %s (%s) failed %d times, giving up: %s",
+                    event_id,
+                    row.kind,
+                    row.attempts,
+                    row.last_error,
+                    exc_info=exc,
+                )
+            else:
+                log.warning("inbox event %s failed, will retry: %s", event_id, row.last_error)
+
+    async def _handle(self, session: AsyncSession, row: InboxEvent) -> bool:
+        """Carry out one event; returns whether outbox rows were added."""
+        event = parse_stored(row.source, row.plaintext or "")
+        if isinstance(event, AibotText):
+            return await self._on_aibot_text(session, row, event)
+        if isinstance(event, AppTextMessage):
+            return await self._on_app_text(session, row, event)
+        if isinstance(event, ExternalChatChange):
+            log.info(
+                "customer group %s: %s %s, %d member(s) changed",
+                event.chat_id,
+                event.change_type,
+                event.update_detail or "-",
+                len(event.members),
+            )
+        elif isinstance(event, MsgAuditNotify):
+            log.info("chat archive has new data (msgaudit_notify); archive pulling is not set up")
+        else:
+            log.info("%s callback event %s (%s): nothing to do", row.source, row.id, row.kind)
+        return False
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def _on_aibot_text(self, session: AsyncSession, row: InboxEvent, event: AibotText) -> bool:
+        invocation = parse_command(event.content)
+        if invocation is not None:
+            reply = await self._context.commands.run(
+                invocation, self._command_context(event.from_user, event.chat_id)
+            )
+            return self._reply_aibot(session, row, event, reply)
+        if event.chat_type != "group":
+            return False
+        decision = evaluate(
+            MessageFacts(text=event.content, sender=event.from_user, chat_id=event.chat_id),
+            self._context.matcher,
+        )
+        if not decision.flagged:
+            return False
+        entry = await self._log(session, row, event.from_user, event.chat_id, event.msg_id,
+                                event.content, decision)
+        self._enqueue_actions(session, entry, decision, response_url=event.response_url)
+        return True
+
+    async def _on_app_text(
+        self, session: AsyncSession, row: InboxEvent, event: AppTextMessage
+    ) -> bool:
+        invocation = parse_command(event.content)
+        if invocation is None:
+            reply = self._context.texts["command.not_command"]
+        else:
+            reply = await self._context.commands.run(
+                invocation, self._command_context(event.from_user, "")
+            )
+        return self._reply_app(session, row, event.from_user, reply)
+
+    def _command_context(self, sender: str, chat_id: str) -> CommandContext:
+        return CommandContext(
+            sender=sender,
+            chat_id=chat_id,
+            is_moderator=self._context.is_moderator(sender),
+            texts=self._context.texts,
+        )
+
+    def _reply_aibot(
+        self, session: AsyncSession, row: InboxEvent, event: AibotText, reply: str
+    ) -> bool:
+        key = f"inbox:{row.id}:reply"
+        if not event.response_url:
+            log.warning("smart-bot message %s has no response_url; reply not sent", event.msg_id)
+            return False
+        outbox_repo.enqueue(
+            session,
+            idempotency_key=key,
+            kind="aibot_reply",
+            payload=_aibot_markdown(event.response_url, reply),
+            now=self._clock(),
+        )
+        return True
+
+    def _reply_app(self, session: AsyncSession, row: InboxEvent, user_id: str, reply: str) -> bool:
+        if not self._context.app_messages_enabled:
+            log.warning(
+                "cannot answer %s in the app chat: WECOM_APP_SECRET/WECOM_AGENT_ID not set",
+                user_id,
+            )
+            return False
+        outbox_repo.enqueue(
+            session,
+            idempotency_key=f"inbox:{row.id}:reply",
+            kind="app_message",
+            payload={"to_users": [user_id], "msgtype": "text", "content": {"content": reply}},
+            now=self._clock(),
+        )
+        return True
+
+    # -- moderation actions ------------------------------------------------------------
+
+    async def _log(
+        self,
+        session: AsyncSession,
+        row: InboxEvent,
+        user_id: str,
+        chat_id: str,
+        message_id: str,
+        text: str,
+        decision: Decision,
+    ) -> ModerationLog:
+        entry = ModerationLog(
+            inbox_event_id=row.id,
+            created_at=self._clock(),
+            source=row.source,
+            chat_id=chat_id[:128],
+            user_id=user_id[:128],
+            message_id=message_id,
+            text=text,
+            findings=[finding_json(finding) for finding in decision.findings],
+            verdict=decision.verdict,
+            reason=decision.reason,
+        )
+        session.add(entry)
+        await session.flush()
+        log.info(
+            "flagged message %s in %s from %s: %s → %s (log #%d)",
+            message_id,
+            chat_id or "1:1",
+            user_id,
+            decision.reason,
+            decision.verdict,
+            entry.id,
+        )
+        return entry
+
+    def _enqueue_actions(
+        self,
+        session: AsyncSession,
+        entry: ModerationLog,
+        decision: Decision,
+        *,
+        response_url: str,
+    ) -> None:
+        texts = self._context.texts
+        worst = max(decision.findings, key=lambda finding: finding.severity.rank)
+        rule = texts[f"category.{worst.category.value}"]
+        severity = texts[f"severity.{worst.severity.value}"]
+        now = self._clock()
+        warned = False
+        if Action.WARN_SENDER in decision.actions:
+            warning = texts.render(
+                "warning",
+                sender=entry.user_id,
+                rule=rule,
+                word=mask_word(worst.word),
+                severity=severity,
+            )
+            if response_url:
+                outbox_repo.enqueue(
+                    session,
+                    idempotency_key=f"log:{entry.id}:warn",
+                    kind="aibot_reply",
+                    payload=_aibot_markdown(response_url, warning),
+                    now=now,
+                    moderation_log_id=entry.id,
+                )
+                warned = True
+            else:
+                outbox_repo.enqueue(
+                    session,
+                    idempotency_key=f"log:{entry.id}:warn",
+                    kind="aibot_reply",
+                    payload={"text": warning},
+                    now=now,
+                    moderation_log_id=entry.id,
+                    status="skipped",
+                    note="no response_url in the callback: nowhere to post the warning",
+                )
+        if Action.ALERT_MODERATORS in decision.actions:
+            if Action.WARN_SENDER not in decision.actions:
+                action_text = texts["action.alert"]
+            elif warned:
+                action_text = texts["action.warn"]
+            else:
+                action_text = texts["action.warn_unavailable"]
+            alert = texts.render(
+                "alert",
+                chat=entry.chat_id or texts["chat.direct"],
+                sender=entry.user_id,
+                rule=rule,
+                severity=severity,
+                word=mask_word(worst.word),
+                evidence=masked_evidence(entry.text, decision.findings),
+                action=action_text,
+                log_id=entry.id,
+            )
+            payload = {
+                "to_users": list(self._context.moderators),
+                "msgtype": "markdown",
+                "content": {"content": alert},
+            }
+            note = None
+            if not self._context.app_messages_enabled:
+                note = "app messages are off (WECOM_APP_SECRET/WECOM_AGENT_ID not set)"
+            elif not self._context.moderators:
+                note = "no moderators configured (WECOM_ADMIN_USERIDS is empty)"
+            if note is not None:
+                log.warning("moderator alert for log #%d not sent: %s", entry.id, note)
+            outbox_repo.enqueue(
+                session,
+                idempotency_key=f"log:{entry.id}:alert",
+                kind="app_message",
+                payload=payload,
+                now=now,
+                moderation_log_id=entry.id,
+                status="pending" if note is None else "skipped",
+                note=note,
+            )
+
+
+def _aibot_markdown(response_url: str, content: str) -> dict[str, Any]:
+    return {
+        "response_url": response_url,
+        "body": {"msgtype": "markdown", "markdown": {"content": content}},
+    }
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "word": finding.word,
+        "category": finding.category.value,
+        "severity": finding.severity.value,
+        "start": finding.start,
+        "end": finding.end,
+        "matched": finding.matched,
+        "detector": finding.detector,
+    }

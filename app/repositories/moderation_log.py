@@ -1,0 +1,73 @@
+"""Queries on `moderation_logs` (and the outbox actions that belong to each row)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import ModerationLog, OutboxAction
+
+__all__ = ["LogFilter", "actions_for", "get", "page"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    chat_id: str | None = None
+    user_id: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+
+async def page(
+    session: AsyncSession,
+    filters: LogFilter,
+    *,
+    limit: int,
+    before: tuple[datetime, int] | None = None,
+) -> Sequence[ModerationLog]:
+    """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
+    statement = select(ModerationLog)
+    if filters.chat_id is not None:
+        statement = statement.where(ModerationLog.chat_id == filters.chat_id)
+    if filters.user_id is not None:
+        statement = statement.where(ModerationLog.user_id == filters.user_id)
+    if filters.since is not None:
+        statement = statement.where(ModerationLog.created_at >= filters.since)
+    if filters.until is not None:
+        statement = statement.where(ModerationLog.created_at < filters.until)
+    if before is not None:
+        created_at, row_id = before
+        statement = statement.where(
+            or_(
+                ModerationLog.created_at < created_at,
+                and_(ModerationLog.created_at == created_at, ModerationLog.id < row_id),
+            )
+        )
+    statement = statement.order_by(ModerationLog.created_at.desc(), ModerationLog.id.desc())
+    return (await session.execute(statement.limit(limit))).scalars().all()
+
+
+async def get(session: AsyncSession, log_id: int) -> ModerationLog | None:
+    return await session.get(ModerationLog, log_id)
+
+
+async def actions_for(
+    session: AsyncSession, log_ids: Sequence[int]
+) -> dict[int, list[OutboxAction]]:
+    if not log_ids:
+        return {}
+    statement = (
+        select(OutboxAction)
+        .where(OutboxAction.moderation_log_id.in_(log_ids))
+        .order_by(OutboxAction.id)
+    )
+    grouped: dict[int, list[OutboxAction]] = defaultdict(list)
+    for action in (await session.execute(statement)).scalars():
+        if action.moderation_log_id is not None:
+            grouped[action.moderation_log_id].append(action)
+    return grouped

@@ -1,0 +1,90 @@
+"""Queries on `outbox_actions`: enqueue, claim due actions under a lease, record outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import OutboxAction
+
+__all__ = ["claim_due", "enqueue"]
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    idempotency_key: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    moderation_log_id: int | None = None,
+    status: str = "pending",
+    note: str | None = None,
+) -> OutboxAction:
+    """Add an action to the session (it is written with the caller's transaction).
+
+    `status="skipped"` with a `note` records an action that cannot be carried out, so the log
+    shows why instead of staying silent.
+    """
+    action = OutboxAction(
+        idempotency_key=idempotency_key,
+        kind=kind,
+        payload=payload,
+        moderation_log_id=moderation_log_id,
+        status=status,
+        attempts=0,
+        next_attempt_at=now,
+        last_error=note,
+        created_at=now,
+    )
+    session.add(action)
+    return action
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
+) -> Sequence[OutboxAction]:
+    """Take up to `limit` due actions for this worker: pending ones whose time has come, and
+    `sending` ones whose lease ran out (their worker died). Each claim is a compare-and-set on
+    the row's status and lease, so two workers never hold the same action."""
+    due = or_(
+        (OutboxAction.status == "pending") & (OutboxAction.next_attempt_at <= now),
+        (OutboxAction.status == "sending") & (OutboxAction.lease_until < now),
+    )
+    candidates = (
+        (
+            await session.execute(
+                select(OutboxAction)
+                .where(due)
+                .order_by(OutboxAction.next_attempt_at, OutboxAction.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    claimed = []
+    for action in candidates:
+        result = await session.execute(
+            update(OutboxAction)
+            .where(
+                OutboxAction.id == action.id,
+                OutboxAction.status == action.status,
+                OutboxAction.attempts == action.attempts,
+            )
+            .values(
+                status="sending",
+                lease_until=now + lease,
+                attempts=OutboxAction.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            await session.refresh(action)
+            claimed.append(action)
+    return claimed

@@ -1,0 +1,185 @@
+"""REST API v1 (bearer ADMIN_API_TOKEN): the moderation log."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from app.models import ModerationLog, OutboxAction
+from app.repositories import moderation_log as log_repo
+
+__all__ = ["router"]
+
+
+class ApiError(HTTPException):
+    """An error answered as `{"error": …}` with the given status."""
+
+
+def require_token(request: Request) -> None:
+    settings = request.app.state.runtime.settings
+    if not settings.rest_api_enabled:
+        raise ApiError(503, "the REST API is off: set ADMIN_API_TOKEN")
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    expected = settings.secret("admin_api_token").encode("utf-8")
+    ok = hmac.compare_digest(presented.strip().encode("utf-8"), expected)
+    if scheme.lower() != "bearer" or not ok:
+        raise ApiError(
+            401,
+            "missing or wrong bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="wecom-mod"'},
+        )
+
+
+router = APIRouter(prefix="/api/v1", tags=["moderation log"], dependencies=[Depends(require_token)])
+
+
+class FindingOut(BaseModel):
+    word: str
+    category: str
+    severity: str
+    start: int = Field(description="character offset in text")
+    end: int = Field(description="exclusive character offset in text")
+    matched: str
+    detector: str
+
+
+class ActionOut(BaseModel):
+    id: int
+    kind: str = Field(description="aibot_reply (warning in the chat) or app_message (alert)")
+    status: str = Field(description="pending | sending | sent | dead | skipped")
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+
+
+class LogOut(BaseModel):
+    id: int
+    time: datetime
+    source: str
+    chat_id: str
+    user_id: str
+    message_id: str
+    text: str
+    findings: list[FindingOut]
+    decision: str = Field(description="warn | alert | log")
+    reason: str
+    action_status: str = Field(
+        description="none (no actions), pending, sent, failed (some dead) or skipped"
+    )
+    actions: list[ActionOut]
+
+
+class LogPage(BaseModel):
+    items: list[LogOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
+
+
+def _action_status(actions: list[OutboxAction]) -> str:
+    statuses = {action.status for action in actions}
+    if not statuses:
+        return "none"
+    if "dead" in statuses:
+        return "failed"
+    if statuses & {"pending", "sending"}:
+        return "pending"
+    if "sent" in statuses:
+        return "sent"
+    return "skipped"
+
+
+def _log_out(row: ModerationLog, actions: list[OutboxAction]) -> LogOut:
+    return LogOut(
+        id=row.id,
+        time=row.created_at,
+        source=row.source,
+        chat_id=row.chat_id,
+        user_id=row.user_id,
+        message_id=row.message_id,
+        text=row.text,
+        findings=[FindingOut(**finding) for finding in row.findings],
+        decision=row.verdict,
+        reason=row.reason,
+        action_status=_action_status(actions),
+        actions=[
+            ActionOut(
+                id=action.id,
+                kind=action.kind,
+                status=action.status,
+                attempts=action.attempts,
+                last_error=action.last_error,
+                sent_at=action.sent_at,
+            )
+            for action in actions
+        ],
+    )
+
+
+def _encode_cursor(row: ModerationLog) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+        stamp, _, row_id = raw.partition("|")
+        moment = datetime.fromisoformat(stamp)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment.astimezone(UTC), int(row_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, "cursor is not one this API returned") from None
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ApiError(400, f"{name} needs a timezone, e.g. 2026-11-21T08:00:00Z")
+    return value.astimezone(UTC)
+
+
+@router.get("/moderation-logs", response_model=LogPage, summary="List flagged messages")
+async def list_logs(
+    request: Request,
+    chat_id: Annotated[str | None, Query(max_length=128)] = None,
+    user_id: Annotated[str | None, Query(max_length=128)] = None,
+    since: Annotated[datetime | None, Query(description="inclusive, ISO 8601 with zone")] = None,
+    until: Annotated[datetime | None, Query(description="exclusive, ISO 8601 with zone")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    filters = log_repo.LogFilter(
+        chat_id=chat_id,
+        user_id=user_id,
+        since=_aware(since, "since"),
+        until=_aware(until, "until"),
+    )
+    before = _decode_cursor(cursor) if cursor else None
+    async with request.app.state.runtime.sessions() as session:
+        rows = await log_repo.page(session, filters, limit=limit + 1, before=before)
+        shown = list(rows[:limit])
+        actions = await log_repo.actions_for(session, [row.id for row in shown])
+    return LogPage(
+        items=[_log_out(row, actions.get(row.id, [])) for row in shown],
+        next_cursor=_encode_cursor(shown[-1]) if len(rows) > limit else None,
+    )
+
+
+@router.get("/moderation-logs/{log_id}", response_model=LogOut, summary="One flagged message")
+async def get_log(
+    request: Request, log_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+) -> Any:
+    async with request.app.state.runtime.sessions() as session:
+        row = await log_repo.get(session, log_id)
+        if row is None:
+            raise ApiError(404, f"moderation log {log_id} not found")
+        actions = await log_repo.actions_for(session, [row.id])
+    return _log_out(row, actions.get(row.id, []))

@@ -1,0 +1,42 @@
+"""Liveness (`/healthz`, with which channels are on) and readiness (`/readyz`, database)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness and which channels are on")
+async def healthz(request: Request) -> dict[str, Any]:
+    settings = request.app.state.runtime.settings
+    return {
+        "status": "ok",
+        "channels": {
+            "app_callback": settings.app_callback_enabled,
+            "aibot_callback": settings.aibot_enabled,
+            "app_messages": settings.app_messages_enabled,
+            "rest_api": settings.rest_api_enabled,
+        },
+        "lexicon_words": len(request.app.state.runtime.context.matcher),
+    }
+
+
+@router.get("/readyz", summary="Readiness: the database answers")
+async def readyz(request: Request) -> JSONResponse:
+    try:
+        async with request.app.state.runtime.sessions() as session:
+            await session.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("readiness check failed: %s", exc)
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+    return JSONResponse({"status": "ok", "database": "ok"})

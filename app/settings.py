@@ -1,0 +1,197 @@
+"""Typed settings from the environment and an optional `.env` file (see deploy/env.example).
+
+`load_settings()` turns every problem into one `SettingsError` whose message is one line naming
+the variable and the reason; `wecom-mod` prints it and stops. A channel whose credentials are
+all absent is off; one that is half configured is an error (it is almost always a typo).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.client import DEFAULT_API_BASE
+from bot.crypto import decode_aes_key
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+DEFAULT_DATABASE_URL = "sqlite:///./wecom-mod.db"
+MIN_ADMIN_TOKEN_LENGTH = 16
+
+
+class SettingsError(Exception):
+    """A missing or malformed setting; the message is one line: `NAME: reason`."""
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    wecom_corp_id: str = ""
+    wecom_agent_id: int | None = None
+    wecom_app_secret: SecretStr | None = None
+    wecom_callback_token: SecretStr | None = None
+    wecom_callback_aes_key: SecretStr | None = None
+    wecom_aibot_token: SecretStr | None = None
+    wecom_aibot_aes_key: SecretStr | None = None
+    wecom_api_base: str = DEFAULT_API_BASE
+    wecom_admin_userids: str = ""
+    admin_api_token: SecretStr | None = None
+    lexicon_path: Path | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    messages_path: Path | None = None
+    callback_timestamp_window_seconds: int = Field(default=600, ge=1)
+    callback_max_body_bytes: int = Field(default=262_144, ge=1024)
+    outbox_max_attempts: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator(
+        "wecom_app_secret",
+        "wecom_callback_token",
+        "wecom_callback_aes_key",
+        "wecom_aibot_token",
+        "wecom_aibot_aes_key",
+        "admin_api_token",
+        "lexicon_path",
+        "messages_path",
+        "wecom_agent_id",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_absent(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("wecom_corp_id", "wecom_admin_userids", "database_url", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("wecom_callback_aes_key", "wecom_aibot_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_aes_key(value.get_secret_value())
+        return value
+
+    @field_validator("wecom_api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as https://qyapi.weixin.qq.com")
+        return value.strip().rstrip("/")
+
+    @field_validator("admin_api_token")
+    @classmethod
+    def _token_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_LENGTH} characters")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from app.db import database_urls  # the one place that knows URL shapes
+
+        database_urls(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @model_validator(mode="after")
+    def _channels_complete(self) -> Settings:
+        groups = {
+            "the app callback": ("WECOM_CORP_ID", "WECOM_CALLBACK_TOKEN", "WECOM_CALLBACK_AES_KEY"),
+            "the smart bot callback": ("WECOM_AIBOT_TOKEN", "WECOM_AIBOT_AES_KEY"),
+            "app messages (alerts and replies)": (
+                "WECOM_CORP_ID",
+                "WECOM_AGENT_ID",
+                "WECOM_APP_SECRET",
+            ),
+        }
+        present = {
+            "WECOM_CORP_ID": bool(self.wecom_corp_id),
+            "WECOM_AGENT_ID": self.wecom_agent_id is not None,
+            "WECOM_APP_SECRET": self.wecom_app_secret is not None,
+            "WECOM_CALLBACK_TOKEN": self.wecom_callback_token is not None,
+            "WECOM_CALLBACK_AES_KEY": self.wecom_callback_aes_key is not None,
+            "WECOM_AIBOT_TOKEN": self.wecom_aibot_token is not None,
+            "WECOM_AIBOT_AES_KEY": self.wecom_aibot_aes_key is not None,
+        }
+        for channel, names in groups.items():
+            own = [name for name in names if name != "WECOM_CORP_ID"]
+            if any(present[name] for name in own):
+                missing = [name for name in names if not present[name]]
+                if missing:
+                    given = [name for name in own if present[name]]
+                    raise ValueError(
+                        f"{missing[0]}: missing ({', '.join(given)} set; "
+                        f"{channel} needs {', '.join(names)})"
+                    )
+        return self
+
+    # -- derived views -------------------------------------------------------------------
+
+    @property
+    def admin_userids(self) -> list[str]:
+        return [uid.strip() for uid in self.wecom_admin_userids.split(",") if uid.strip()]
+
+    @property
+    def app_callback_enabled(self) -> bool:
+        return self.wecom_callback_token is not None
+
+    @property
+    def aibot_enabled(self) -> bool:
+        return self.wecom_aibot_token is not None
+
+    @property
+    def app_messages_enabled(self) -> bool:
+        return self.wecom_app_secret is not None
+
+    @property
+    def rest_api_enabled(self) -> bool:
+        return self.admin_api_token is not None
+
+    def secret(self, name: str) -> str:
+        """The plain value of a secret field (for the code that really needs it)."""
+        value = getattr(self, name)
+        return _secret(value)
+
+
+_NAMES = {name: name.upper() for name in Settings.model_fields}
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = first.get("loc") or ()
+    name = _NAMES.get(str(loc[0]), str(loc[0])) if loc else ""
+    message = str(first.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    if first.get("type") == "int_parsing":
+        message = "must be a whole number"
+    if not name:
+        return message
+    return f"{name}: {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment (and `.env`), with `overrides` taking precedence."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None

@@ -1,0 +1,118 @@
+"""Every text the bot posts, Chinese by default, overridable from a JSON file (MESSAGES_PATH).
+
+Templates use `$name` placeholders (string.Template); each template may use only the
+placeholders listed for it, and a file that names an unknown text or placeholder stops start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from app.settings import SettingsError
+
+__all__ = ["DEFAULT_TEXTS", "PLACEHOLDERS", "Texts", "load_texts"]
+
+DEFAULT_TEXTS: dict[str, str] = {
+    "warning": (
+        "⚠️ @$sender 你的消息违反了群规：**$rule**（命中「$word」）。"
+        "请文明交流，多次违规将由管理员处理。"
+    ),
+    "alert": (
+        "**【wecom-mod】违规消息提醒**\n"
+        "> 群聊：$chat\n"
+        "> 成员：$sender\n"
+        "> 规则：$rule（$severity）\n"
+        "> 证据：$evidence\n"
+        "> 处理：$action\n"
+        "> 记录编号：#$log_id"
+    ),
+    "action.warn": "已在群内警告该成员",
+    "action.alert": "仅通知管理员，未在群内警告",
+    "action.warn_unavailable": "未能在群内警告（该消息没有可用的回复通道），请人工提醒",
+    "chat.direct": "单聊",
+    "severity.block": "拦截级",
+    "severity.review": "复核级",
+    "severity.log": "记录级",
+    "category.politics": "政治敏感",
+    "category.porn": "色情低俗",
+    "category.gambling": "赌博",
+    "category.fraud": "诈骗",
+    "category.abuse": "辱骂攻击",
+    "category.ads": "广告引流",
+    "category.custom": "自定义敏感词",
+    "command.help_header": "wecom-mod 可用命令：",
+    "command.help_line": "$usage — $help",
+    "command.unknown": "未知命令 /$name。发送 /help 查看可用命令。",
+    "command.refused": "抱歉，/$name 仅限管理员使用。",
+    "command.not_command": "你好！我是群管理助手。发送 /help 查看可用命令。",
+    "help./help": "列出你可以使用的命令",
+}
+
+# The placeholders each template may use; texts not listed here take none.
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "warning": frozenset({"sender", "rule", "word", "severity"}),
+    "alert": frozenset(
+        {"chat", "sender", "rule", "severity", "word", "evidence", "action", "log_id"}
+    ),
+    "command.help_line": frozenset({"usage", "help"}),
+    "command.unknown": frozenset({"name"}),
+    "command.refused": frozenset({"name"}),
+}
+
+
+@dataclass(frozen=True)
+class Texts:
+    templates: dict[str, str]
+
+    def render(self, key: str, **values: Any) -> str:
+        return Template(self.templates[key]).safe_substitute(
+            {name: str(value) for name, value in values.items()}
+        )
+
+    def __getitem__(self, key: str) -> str:
+        return self.templates[key]
+
+
+def _validate(key: str, template: str, where: str) -> None:
+    if key not in DEFAULT_TEXTS:
+        raise SettingsError(f"{where}: unknown text {key!r}")
+    try:
+        names = set(Template(template).get_identifiers())
+        valid = Template(template).is_valid()
+    except ValueError as exc:  # pragma: no cover - is_valid covers the usual cases
+        raise SettingsError(f"{where}: text {key!r}: {exc}") from None
+    if not valid:
+        raise SettingsError(f"{where}: text {key!r}: a '$' not followed by a name (write $$)")
+    unknown = names - PLACEHOLDERS.get(key, frozenset())
+    if unknown:
+        allowed = ", ".join(sorted(PLACEHOLDERS.get(key, ()))) or "none"
+        raise SettingsError(
+            f"{where}: text {key!r} uses unknown placeholder ${sorted(unknown)[0]} "
+            f"(allowed: {allowed})"
+        )
+
+
+def load_texts(path: Path | None) -> Texts:
+    """The defaults, overridden by the JSON object in `path` (MESSAGES_PATH) when given."""
+    templates = dict(DEFAULT_TEXTS)
+    if path is None:
+        return Texts(templates)
+    where = f"MESSAGES_PATH {path}"
+    try:
+        overrides = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{where}: cannot read: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{where}: not a UTF-8 JSON file: {exc}") from None
+    if not isinstance(overrides, dict) or not all(
+        isinstance(value, str) for value in overrides.values()
+    ):
+        raise SettingsError(f"{where}: must be a JSON object of text name → string")
+    for key, template in overrides.items():
+        _validate(key, template, where)
+        templates[key] = template
+    return Texts(templates)

@@ -1,0 +1,145 @@
+"""Test doubles: a fake WeCom API (httpx.MockTransport) and builders of signed callbacks."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from bot.crypto import CallbackCipher
+
+CORP_ID = "ww0123456789abcdef"
+AGENT_ID = 1000002
+APP_SECRET = "app-secret-for-tests"
+APP_TOKEN = "AppCallbackToken"
+APP_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+AIBOT_TOKEN = "AibotCallbackToken"
+AIBOT_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
+ADMIN_TOKEN = "admin-token-0123456789"
+MODERATORS = ("mod-alice", "mod-bob")
+API_BASE = "https://wecom.test"
+LEXICON = "赌博\tgambling\tblock\n加微信\tads\treview\n# a comment\n口交\tporn\tlog\n"
+
+
+@dataclass
+class FakeWeCom:
+    """Answers like WeCom's server API and records every request it gets."""
+
+    requests: list[httpx.Request] = field(default_factory=list)
+    token: str = "TOKEN-1"
+    token_fetches: int = 0
+    # Queued answers by path: each call pops the first (status, json); empty → success.
+    scripted: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        queued = self.scripted.get(path)
+        if queued:
+            status, body = queued.pop(0)
+            return httpx.Response(status, json=body)
+        if path == "/cgi-bin/gettoken":
+            self.token_fetches += 1
+            return httpx.Response(
+                200,
+                json={"errcode": 0, "errmsg": "ok", "access_token": self.token, "expires_in": 7200},
+            )
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)
+
+    def calls(self, path: str) -> list[httpx.Request]:
+        return [request for request in self.requests if request.url.path == path]
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        return [json.loads(request.content) for request in self.calls(path)]
+
+
+@dataclass
+class Signer:
+    """Builds what WeCom sends: signed query strings and encrypted bodies."""
+
+    cipher: CallbackCipher
+    token: str
+
+    def query(self, encrypted: str, *, timestamp: int | None = None, nonce: str = "nonce123",
+              signature: str | None = None, echostr: bool = False) -> str:
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        sig = signature or self.cipher.sign(timestamp=stamp, nonce=nonce, encrypted=encrypted)
+        query = f"msg_signature={sig}&timestamp={stamp}&nonce={nonce}"
+        if echostr:
+            query += f"&echostr={quote(encrypted, safe='')}"
+        return query
+
+
+def app_signer() -> Signer:
+    return Signer(
+        CallbackCipher(token=APP_TOKEN, encoding_aes_key=APP_AES_KEY, receive_id=CORP_ID),
+        APP_TOKEN,
+    )
+
+
+def aibot_signer() -> Signer:
+    return Signer(
+        CallbackCipher(token=AIBOT_TOKEN, encoding_aes_key=AIBOT_AES_KEY, receive_id=""),
+        AIBOT_TOKEN,
+    )
+
+
+def aibot_group_text(content: str, *, msgid: str = "msg-0001", sender: str = "zhangsan",
+                     chat_id: str = "wrOgAAAAchat1") -> str:
+    return json.dumps(
+        {
+            "msgid": msgid,
+            "aibotid": "AIBOTID",
+            "chatid": chat_id,
+            "chattype": "group",
+            "from": {"userid": sender},
+            "response_url": f"https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code={msgid}",
+            "msgtype": "text",
+            "text": {"content": f"@审核助手 {content}"},
+        },
+        ensure_ascii=False,
+    )
+
+
+def app_text(content: str, *, msg_id: str = "1234567890123456", sender: str = "mod-alice") -> str:
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{sender}]]></FromUserName>"
+        f"<CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId>"
+        f"<AgentID>{AGENT_ID}</AgentID></xml>"
+    )
+
+
+def external_chat_change(members: list[str], *, chat_id: str = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA",
+                         detail: str = "add_member") -> str:
+    items = "".join(f"<Item><![CDATA[{member}]]></Item>" for member in members)
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+        "<FromUserName><![CDATA[sys]]></FromUserName><CreateTime>1700000100</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_chat]]></Event>"
+        f"<ChatId><![CDATA[{chat_id}]]></ChatId><ChangeType><![CDATA[update]]></ChangeType>"
+        f"<UpdateDetail><![CDATA[{detail}]]></UpdateDetail><JoinScene>3</JoinScene>"
+        f"<QuitScene>0</QuitScene><MemChangeCnt>{len(members)}</MemChangeCnt>"
+        f"<MemChangeList>{items}</MemChangeList>"
+        "<LastMemVer>9c3f6b0b3c5c4e0b</LastMemVer><CurMemVer>71217227bbd112ec</CurMemVer></xml>"
+    )
+
+
+def app_envelope(encrypted: str) -> bytes:
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+        f"<Encrypt><![CDATA[{encrypted}]]></Encrypt><AgentID><![CDATA[{AGENT_ID}]]></AgentID></xml>"
+    ).encode()
+
+
+def aibot_envelope(encrypted: str) -> bytes:
+    return json.dumps({"encrypt": encrypted}).encode()

@@ -1,0 +1,319 @@
+"""The whole path through the real ASGI app, on SQLite and on PostgreSQL: encrypted callback in,
+inbox, moderation, log + outbox, the HTTP calls to the fake WeCom API out, the log over REST."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import InboxEvent, ModerationLog, OutboxAction
+from bot.parsing import parse_app_message
+from tests import support
+from tests.conftest import Service
+
+
+async def count(service: Service, model: type) -> int:
+    async with service.runtime.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_group_text_with_lexicon_word_warns_alerts_and_logs_once(service: Service) -> None:
+    response = await service.post_aibot(support.aibot_group_text("今晚一起去赌博吧", msgid="m-1"))
+    assert response.status_code == 200
+    await service.settle()
+
+    warnings = service.wecom.bodies("/cgi-bin/aibot/response")
+    assert len(warnings) == 1
+    assert service.wecom.calls("/cgi-bin/aibot/response")[0].url.params["response_code"] == "m-1"
+    content = warnings[0]["markdown"]["content"]
+    assert warnings[0]["msgtype"] == "markdown"
+    assert "@zhangsan" in content and "赌博" in content  # the rule's name
+    assert "赌*" in content and "「赌博」" not in content  # the word, masked
+
+    alerts = service.wecom.bodies("/cgi-bin/message/send")
+    assert len(alerts) == 1
+    assert alerts[0]["touser"] == "mod-alice|mod-bob"
+    assert alerts[0]["agentid"] == support.AGENT_ID
+    assert alerts[0]["msgtype"] == "markdown"
+    alert = alerts[0]["markdown"]["content"]
+    assert "wrOgAAAAchat1" in alert and "zhangsan" in alert and "今晚一起去赌*吧" in alert
+    assert service.wecom.calls("/cgi-bin/message/send")[0].url.params["access_token"] == "TOKEN-1"
+
+    page = (await service.api("/api/v1/moderation-logs")).json()
+    assert len(page["items"]) == 1
+    item = page["items"][0]
+    assert item["chat_id"] == "wrOgAAAAchat1"
+    assert item["user_id"] == "zhangsan"
+    assert item["decision"] == "warn"
+    assert item["action_status"] == "sent"
+    assert [f["word"] for f in item["findings"]] == ["赌博"]
+    text = item["text"]
+    finding = item["findings"][0]
+    assert text[finding["start"] : finding["end"]] == "赌博"
+    assert {a["kind"]: a["status"] for a in item["actions"]} == {
+        "aibot_reply": "sent",
+        "app_message": "sent",
+    }
+    one = await service.api(f"/api/v1/moderation-logs/{item['id']}")
+    assert one.status_code == 200 and one.json() == item
+
+
+async def test_same_delivery_three_more_times_still_one_of_each(service: Service) -> None:
+    plaintext = support.aibot_group_text("赌博群拉人", msgid="m-dup")
+    for _ in range(4):
+        response = await service.post_aibot(plaintext)
+        assert response.status_code == 200
+        await service.settle()
+    assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 1
+    assert len(service.wecom.calls("/cgi-bin/message/send")) == 1
+    assert len((await service.api("/api/v1/moderation-logs")).json()["items"]) == 1
+    assert await count(service, InboxEvent) == 1
+
+
+async def test_retries_arriving_before_processing_store_one_event(service: Service) -> None:
+    plaintext = support.aibot_group_text("赌博", msgid="m-burst")
+    for _ in range(3):
+        assert (await service.post_aibot(plaintext)).status_code == 200
+    await service.settle()
+    assert await count(service, InboxEvent) == 1
+    assert await count(service, ModerationLog) == 1
+    assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 1
+
+
+async def test_clean_group_text_leaves_no_trace_but_the_inbox_key(service: Service) -> None:
+    assert (await service.post_aibot(support.aibot_group_text("好的 谢谢"))).status_code == 200
+    await service.settle()
+    assert service.wecom.requests == []
+    assert await count(service, ModerationLog) == 0
+    async with service.runtime.sessions() as session:
+        row = (await session.execute(select(InboxEvent))).scalar_one()
+    assert row.status == "done" and row.plaintext is None  # message text is not kept
+
+
+async def test_review_word_alerts_without_warning(service: Service) -> None:
+    await service.post_aibot(support.aibot_group_text("私聊加微信领福利", msgid="m-review"))
+    await service.settle()
+    assert service.wecom.calls("/cgi-bin/aibot/response") == []
+    assert len(service.wecom.calls("/cgi-bin/message/send")) == 1
+    item = (await service.api("/api/v1/moderation-logs")).json()["items"][0]
+    assert item["decision"] == "alert"
+
+
+async def test_log_tier_word_is_recorded_only(service: Service) -> None:
+    await service.post_aibot(support.aibot_group_text("口交", msgid="m-log"))
+    await service.settle()
+    assert service.wecom.requests == []
+    item = (await service.api("/api/v1/moderation-logs")).json()["items"][0]
+    assert item["decision"] == "log" and item["action_status"] == "none"
+
+
+async def test_app_help_command_answers_by_app_message(service: Service) -> None:
+    response = await service.post_app(support.app_text("/help", sender="mod-alice"))
+    assert response.status_code == 200
+    await service.settle()
+    sent = service.wecom.bodies("/cgi-bin/message/send")
+    assert len(sent) == 1
+    assert sent[0]["touser"] == "mod-alice"
+    assert sent[0]["msgtype"] == "text"
+    assert "/help" in sent[0]["text"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("/nosuch", "未知命令 /nosuch"), ("你好", "发送 /help")],
+)
+async def test_app_chat_other_texts_get_a_pointer_to_help(
+    service: Service, text: str, expected: str
+) -> None:
+    await service.post_app(support.app_text(text, sender="lisi", msg_id="99"))
+    await service.settle()
+    (sent,) = service.wecom.bodies("/cgi-bin/message/send")
+    assert expected in sent["text"]["content"]
+
+
+async def test_aibot_help_command_in_group_replies_there(service: Service) -> None:
+    await service.post_aibot(support.aibot_group_text("/help", msgid="m-help"))
+    await service.settle()
+    (reply,) = service.wecom.bodies("/cgi-bin/aibot/response")
+    assert "/help" in reply["markdown"]["content"]
+    assert await count(service, ModerationLog) == 0
+
+
+@pytest.mark.parametrize("members", [["wmEAAAJack"], ["wmEAAAJack", "wmEAAARose", "zhangsan"]])
+async def test_change_external_chat_is_parsed_and_stored(
+    service: Service, members: list[str]
+) -> None:
+    plaintext = support.external_chat_change(members)
+    assert (await service.post_app(plaintext)).status_code == 200
+    assert (await service.post_app(plaintext)).status_code == 200  # a retry
+    async with service.runtime.sessions() as session:
+        rows = (await session.execute(select(InboxEvent))).scalars().all()
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.kind == "change_external_chat"
+    assert row.chat_id == "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"
+    assert row.dedupe_key.startswith("app:sha256:")
+    event = parse_app_message(row.plaintext or "")
+    assert event.members == tuple(members)  # type: ignore[union-attr]
+    await service.settle()
+    async with service.runtime.sessions() as session:
+        row = (await session.execute(select(InboxEvent))).scalar_one()
+    assert row.status == "done"
+    assert row.plaintext is not None  # membership events are kept for the group registry
+
+
+async def test_url_verification_answers_plain_echostr_on_both_endpoints(service: Service) -> None:
+    for path, signer in (("/wecom/callback", support.app_signer()),
+                         ("/wecom/aibot", support.aibot_signer())):
+        echostr = signer.cipher.encrypt("8736254129834712")
+        response = await service.http.get(f"{path}?{signer.query(echostr, echostr=True)}")
+        assert response.status_code == 200, response.text
+        assert response.text == "8736254129834712"
+        assert response.headers["content-type"].startswith("text/plain")
+
+
+def _tamper_signature(service: Service) -> tuple[str, bytes]:
+    signer = support.aibot_signer()
+    encrypted = signer.cipher.encrypt(support.aibot_group_text("赌博"))
+    return signer.query(encrypted, signature="0" * 40), support.aibot_envelope(encrypted)
+
+
+def _stale(service: Service) -> tuple[str, bytes]:
+    signer = support.aibot_signer()
+    encrypted = signer.cipher.encrypt(support.aibot_group_text("赌博"))
+    return signer.query(encrypted, timestamp=1_600_000_000), support.aibot_envelope(encrypted)
+
+
+def _wrong_receiveid(service: Service) -> tuple[str, bytes]:
+    # Encrypted with the smart bot's key but addressed to a corp, as an app callback would be.
+    from bot.crypto import CallbackCipher
+
+    other = CallbackCipher(token=support.AIBOT_TOKEN, encoding_aes_key=support.AIBOT_AES_KEY,
+                           receive_id="wwSomeOtherCorp")
+    encrypted = other.encrypt(support.aibot_group_text("赌博"))
+    return support.aibot_signer().query(encrypted), support.aibot_envelope(encrypted)
+
+
+def _signed(encrypted: str) -> tuple[str, bytes]:
+    return support.aibot_signer().query(encrypted), support.aibot_envelope(encrypted)
+
+
+def _bad_padding(service: Service) -> tuple[str, bytes]:
+    import base64
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    key = base64.b64decode(support.AIBOT_AES_KEY + "=")
+    plain = b"\x00" * 16 + b"\x00\x00\x00\x02{}" + b"\x00" * 10 + bytes([0, 0, 0, 0]) + bytes([40])
+    plain = plain + b"\x28" * (32 - len(plain) % 32 or 32)
+    plain = plain[:-1] + bytes([40])  # pad byte 40 > 32
+    enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return _signed(base64.b64encode(enc.update(plain) + enc.finalize()).decode())
+
+
+def _bad_base64(service: Service) -> tuple[str, bytes]:
+    return _signed("not*base64!!")
+
+
+def _oversized(service: Service) -> tuple[str, bytes]:
+    return _signed("A" * 300_000)
+
+
+def _not_json(service: Service) -> tuple[str, bytes]:
+    return support.aibot_signer().query("x"), b"<xml>not json</xml>"
+
+
+def _json_without_encrypt(service: Service) -> tuple[str, bytes]:
+    return support.aibot_signer().query("x"), json.dumps({"hello": 1}).encode()
+
+
+def _deeply_nested(service: Service) -> tuple[str, bytes]:
+    return support.aibot_signer().query("x"), b"[" * 100_000 + b"]" * 100_000
+
+
+def _plaintext_not_json(service: Service) -> tuple[str, bytes]:
+    return _signed(support.aibot_signer().cipher.encrypt("<xml>not json</xml>"))
+
+
+def _missing_signature(service: Service) -> tuple[str, bytes]:
+    encrypted = support.aibot_signer().cipher.encrypt(support.aibot_group_text("赌博"))
+    return "timestamp=1&nonce=2", support.aibot_envelope(encrypted)
+
+
+@pytest.mark.parametrize(
+    ("build", "status"),
+    [
+        (_tamper_signature, 403),
+        (_stale, 403),
+        (_wrong_receiveid, 403),
+        (_bad_padding, 400),
+        (_bad_base64, 400),
+        (_oversized, 413),
+        (_not_json, 400),
+        (_json_without_encrypt, 400),
+        (_deeply_nested, 400),
+        (_plaintext_not_json, 400),
+        (_missing_signature, 400),
+    ],
+    ids=lambda value: getattr(value, "__name__", str(value)),
+)
+async def test_bad_aibot_deliveries_get_4xx_and_store_nothing(
+    service: Service, build: object, status: int
+) -> None:
+    query, body = build(service)  # type: ignore[operator]
+    response = await service.http.post(f"/wecom/aibot?{query}", content=body)
+    assert response.status_code == status, response.text
+    assert response.text and "Traceback" not in response.text
+    await service.settle()
+    assert await count(service, InboxEvent) == 0
+    assert service.wecom.requests == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not xml",
+        b"<xml><ToUserName>x</ToUserName></xml>",
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+        b"<xml><Encrypt>&b;</Encrypt></xml>",
+        b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Encrypt>&e;</Encrypt></xml>',
+    ],
+    ids=["not-xml", "no-encrypt", "entity-expansion", "external-entity"],
+)
+async def test_bad_app_envelopes_get_400_and_store_nothing(service: Service, body: bytes) -> None:
+    response = await service.http.post(
+        f"/wecom/callback?{support.app_signer().query('x')}", content=body
+    )
+    assert response.status_code == 400
+    assert await count(service, InboxEvent) == 0
+
+
+async def test_app_callback_signed_for_the_smart_bot_is_refused(service: Service) -> None:
+    """The two channels have their own token, key and receiveid."""
+    signer = support.aibot_signer()
+    encrypted = signer.cipher.encrypt(support.app_text("/help"))
+    response = await service.http.post(
+        f"/wecom/callback?{signer.query(encrypted)}", content=support.app_envelope(encrypted)
+    )
+    assert response.status_code == 403
+    assert await count(service, InboxEvent) == 0
+
+
+async def test_warning_that_cannot_be_sent_is_retried_then_succeeds(service: Service) -> None:
+    service.wecom.scripted["/cgi-bin/aibot/response"] = [(502, {})]
+    await service.post_aibot(support.aibot_group_text("赌博", msgid="m-retry"))
+    await service.settle()
+    async with service.runtime.sessions() as session:
+        warn = (
+            await session.execute(select(OutboxAction).where(OutboxAction.kind == "aibot_reply"))
+        ).scalar_one()
+        assert warn.status == "pending" and warn.attempts == 1
+        assert "HTTP 502" in (warn.last_error or "")
+        warn.next_attempt_at = service.runtime.now()  # let the backoff pass
+        await session.commit()
+    await service.settle()
+    assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 2
+    item = (await service.api("/api/v1/moderation-logs")).json()["items"][0]
+    assert item["action_status"] == "sent"
