@@ -82,9 +82,7 @@ class CommandRegistry:
 
     def visible_to(self, is_moderator: bool) -> list[CommandSpec]:
         return [
-            spec
-            for spec in self._commands.values()
-            if is_moderator or not spec.moderators_only
+            spec for spec in self._commands.values() if is_moderator or not spec.moderators_only
         ]
 
     async def run(self, invocation: Invocation, context: CommandContext) -> str:

@@ -31,7 +31,7 @@ LEASE = timedelta(seconds=120)  # a claimed action is retaken by another worker 
 def backoff_delay(attempts: int, rng: random.Random) -> float:
     """Seconds to wait after `attempts` failed tries: exponential, capped, with jitter."""
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0))
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
 
 
 class OutboxDispatcher:

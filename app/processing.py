@@ -166,7 +166,9 @@ class InboxProcessor:
 
     # -- messages ------------------------------------------------------------------------
 
-    async def _on_aibot_text(self, session: AsyncSession, row: InboxEvent, event: AibotText) -> bool:
+    async def _on_aibot_text(
+        self, session: AsyncSession, row: InboxEvent, event: AibotText
+    ) -> bool:
         invocation = parse_command(event.content)
         if invocation is not None:
             reply = await self._context.commands.run(
@@ -181,8 +183,9 @@ class InboxProcessor:
         )
         if not decision.flagged:
             return False
-        entry = await self._log(session, row, event.from_user, event.chat_id, event.msg_id,
-                                event.content, decision)
+        entry = await self._log(
+            session, row, event.from_user, event.chat_id, event.msg_id, event.content, decision
+        )
         self._enqueue_actions(session, entry, decision, response_url=event.response_url)
         return True
 

@@ -43,18 +43,17 @@ class Workers:
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._loop("inbox", self._process_inbox, self._inbox_wakeup)),
-            asyncio.create_task(
-                self._loop("outbox", self._dispatch_outbox, self._outbox_wakeup)
-            ),
+            asyncio.create_task(self._loop("outbox", self._dispatch_outbox, self._outbox_wakeup)),
         ]
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Let the pass in progress finish (up to `grace_seconds`), then cancel."""
         self._stopping.set()
         self._inbox_wakeup.set()
         self._outbox_wakeup.set()
         if not self._tasks:
             return
-        _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+        _done, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
         for task in pending:
             task.cancel()
         for task in pending:

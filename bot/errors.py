@@ -34,8 +34,8 @@ __all__ = [
     "MalformedRequest",
     "PayloadTooLarge",
     "RateLimited",
-    "RefusedUrl",
     "ReceiveIdMismatch",
+    "RefusedUrl",
     "SignatureMismatch",
     "StaleTimestamp",
     "TokenExpired",
@@ -149,7 +149,9 @@ def error_for_errcode(errcode: int, errmsg: str, api: str) -> ApiErrcodeError:
     A token error from `gettoken` itself means the secret is wrong, not that a token expired.
     """
     if errcode in _TOKEN_ERRCODES and api == "gettoken":
-        return ConfigurationError(errcode, f"{errmsg} (WECOM_CORP_ID or WECOM_APP_SECRET is wrong)", api)
+        return ConfigurationError(
+            errcode, f"{errmsg} (WECOM_CORP_ID or WECOM_APP_SECRET is wrong)", api
+        )
     if errcode in _TOKEN_ERRCODES:
         return TokenExpired(errcode, errmsg, api)
     if errcode in _RATE_ERRCODES:

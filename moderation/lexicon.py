@@ -65,11 +65,12 @@ def parse_lexicon(text: str, *, source: str = "lexicon") -> list[LexiconEntry]:
     """Parse a word file's text. Raises LexiconFormatError naming `source:line` on bad input."""
     entries: list[LexiconEntry] = []
     for number, raw_line in enumerate(text.splitlines(), start=1):
-        line = raw_line.strip().lstrip("\ufeff")
-        if not line or line.startswith("#"):
+        line = raw_line.lstrip("\ufeff")
+        if not line.strip() or line.strip().startswith("#"):
             continue
         where = f"{source}:{number}"
-        parts = [part.strip() for part in raw_line.strip().lstrip("\ufeff").split("\t")]
+        # Tabs separate fields, so only spaces are trimmed around each field.
+        parts = [part.strip(" \u3000") for part in line.rstrip("\t ").split("\t")]
         if len(parts) > 3:
             raise LexiconFormatError(f"{where}: expected word[TAB category[TAB severity]]")
         word = parts[0]
@@ -78,12 +79,14 @@ def parse_lexicon(text: str, *, source: str = "lexicon") -> list[LexiconEntry]:
         if len(word) > MAX_WORD_LENGTH:
             raise LexiconFormatError(f"{where}: word longer than {MAX_WORD_LENGTH} characters")
         category = (
-            _choice(Category, parts[1], "category", where) if len(parts) > 1 and parts[1] else
-            Category.CUSTOM
+            _choice(Category, parts[1], "category", where)
+            if len(parts) > 1 and parts[1]
+            else Category.CUSTOM
         )
         severity = (
-            _choice(Severity, parts[2], "severity", where) if len(parts) > 2 and parts[2] else
-            Severity.BLOCK
+            _choice(Severity, parts[2], "severity", where)
+            if len(parts) > 2 and parts[2]
+            else Severity.BLOCK
         )
         entries.append(LexiconEntry(word=word, category=category, severity=severity))
     return entries

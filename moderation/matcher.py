@@ -16,9 +16,7 @@ from moderation.lexicon import Category, LexiconEntry, Severity
 
 __all__ = ["Finding", "SensitiveWordMatcher"]
 
-_ASCII_LOWER = str.maketrans(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
-)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _is_ascii_word_char(char: str) -> bool:
@@ -63,9 +61,7 @@ class SensitiveWordMatcher:
         self._patterns = list(by_word)
         self._entries = [by_word[pattern] for pattern in self._patterns]
         self._whole_word = [_is_ascii_word(pattern) for pattern in self._patterns]
-        self._automaton = (
-            ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
-        )
+        self._automaton = ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
 
     def __len__(self) -> int:
         return len(self._patterns)

@@ -68,8 +68,15 @@ class Signer:
     cipher: CallbackCipher
     token: str
 
-    def query(self, encrypted: str, *, timestamp: int | None = None, nonce: str = "nonce123",
-              signature: str | None = None, echostr: bool = False) -> str:
+    def query(
+        self,
+        encrypted: str,
+        *,
+        timestamp: int | None = None,
+        nonce: str = "nonce123",
+        signature: str | None = None,
+        echostr: bool = False,
+    ) -> str:
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         sig = signature or self.cipher.sign(timestamp=stamp, nonce=nonce, encrypted=encrypted)
         query = f"msg_signature={sig}&timestamp={stamp}&nonce={nonce}"
@@ -92,8 +99,13 @@ def aibot_signer() -> Signer:
     )
 
 
-def aibot_group_text(content: str, *, msgid: str = "msg-0001", sender: str = "zhangsan",
-                     chat_id: str = "wrOgAAAAchat1") -> str:
+def aibot_group_text(
+    content: str,
+    *,
+    msgid: str = "msg-0001",
+    sender: str = "zhangsan",
+    chat_id: str = "wrOgAAAAchat1",
+) -> str:
     return json.dumps(
         {
             "msgid": msgid,
@@ -119,8 +131,12 @@ def app_text(content: str, *, msg_id: str = "1234567890123456", sender: str = "m
     )
 
 
-def external_chat_change(members: list[str], *, chat_id: str = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA",
-                         detail: str = "add_member") -> str:
+def external_chat_change(
+    members: list[str],
+    *,
+    chat_id: str = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA",
+    detail: str = "add_member",
+) -> str:
     items = "".join(f"<Item><![CDATA[{member}]]></Item>" for member in members)
     return (
         f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"

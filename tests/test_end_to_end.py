@@ -165,8 +165,10 @@ async def test_change_external_chat_is_parsed_and_stored(
 
 
 async def test_url_verification_answers_plain_echostr_on_both_endpoints(service: Service) -> None:
-    for path, signer in (("/wecom/callback", support.app_signer()),
-                         ("/wecom/aibot", support.aibot_signer())):
+    for path, signer in (
+        ("/wecom/callback", support.app_signer()),
+        ("/wecom/aibot", support.aibot_signer()),
+    ):
         echostr = signer.cipher.encrypt("8736254129834712")
         response = await service.http.get(f"{path}?{signer.query(echostr, echostr=True)}")
         assert response.status_code == 200, response.text
@@ -190,8 +192,11 @@ def _wrong_receiveid(service: Service) -> tuple[str, bytes]:
     # Encrypted with the smart bot's key but addressed to a corp, as an app callback would be.
     from bot.crypto import CallbackCipher
 
-    other = CallbackCipher(token=support.AIBOT_TOKEN, encoding_aes_key=support.AIBOT_AES_KEY,
-                           receive_id="wwSomeOtherCorp")
+    other = CallbackCipher(
+        token=support.AIBOT_TOKEN,
+        encoding_aes_key=support.AIBOT_AES_KEY,
+        receive_id="wwSomeOtherCorp",
+    )
     encrypted = other.encrypt(support.aibot_group_text("赌博"))
     return support.aibot_signer().query(encrypted), support.aibot_envelope(encrypted)
 

@@ -174,9 +174,7 @@ async def list_logs(
 
 
 @router.get("/moderation-logs/{log_id}", response_model=LogOut, summary="One flagged message")
-async def get_log(
-    request: Request, log_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
-) -> Any:
+async def get_log(request: Request, log_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
     async with request.app.state.runtime.sessions() as session:
         row = await log_repo.get(session, log_id)
         if row is None:

@@ -181,8 +181,9 @@ async def receive(request: Request, channel: CallbackChannel) -> Response:
                 now=runtime.now(),
             )
     except (SQLAlchemyError, OSError) as exc:
-        log.error("%s: could not store %s, answering 503 so WeCom retries: %s",
-                  channel.label, key, exc)
+        log.error(
+            "%s: could not store %s, answering 503 so WeCom retries: %s", channel.label, key, exc
+        )
         return PlainTextResponse("storage unavailable, retry later", status_code=503)
     if stored_id is None:
         log.info("%s: duplicate delivery %s ignored", channel.label, key)

@@ -60,12 +60,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("inbox_event_id", name="uq_moderation_logs_inbox_event_id"),
     )
     op.create_index("ix_moderation_logs_created", "moderation_logs", ["created_at", "id"])
-    op.create_index(
-        "ix_moderation_logs_chat_created", "moderation_logs", ["chat_id", "created_at"]
-    )
-    op.create_index(
-        "ix_moderation_logs_user_created", "moderation_logs", ["user_id", "created_at"]
-    )
+    op.create_index("ix_moderation_logs_chat_created", "moderation_logs", ["chat_id", "created_at"])
+    op.create_index("ix_moderation_logs_user_created", "moderation_logs", ["user_id", "created_at"])
 
     op.create_table(
         "outbox_actions",
@@ -88,12 +84,8 @@ def upgrade() -> None:
         sa.Column("sent_at", UtcDateTime(), nullable=True),
         sa.UniqueConstraint("idempotency_key", name="uq_outbox_actions_idempotency_key"),
     )
-    op.create_index(
-        "ix_outbox_actions_moderation_log_id", "outbox_actions", ["moderation_log_id"]
-    )
-    op.create_index(
-        "ix_outbox_actions_status_due", "outbox_actions", ["status", "next_attempt_at"]
-    )
+    op.create_index("ix_outbox_actions_moderation_log_id", "outbox_actions", ["moderation_log_id"])
+    op.create_index("ix_outbox_actions_status_due", "outbox_actions", ["status", "next_attempt_at"])
 
 
 def downgrade() -> None:

@@ -1,0 +1,178 @@
+"""Settings from the environment, and the `wecom-mod` command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.settings import SettingsError, load_settings
+from tests import support
+
+AES = support.APP_AES_KEY
+
+
+def test_defaults_start_with_every_channel_off() -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.database_url == "sqlite:///./wecom-mod.db"
+    assert settings.wecom_api_base == "https://qyapi.weixin.qq.com"
+    assert not settings.app_callback_enabled
+    assert not settings.aibot_enabled
+    assert not settings.app_messages_enabled
+    assert not settings.rest_api_enabled
+
+
+def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        f"WECOM_AIBOT_TOKEN=tok\nWECOM_AIBOT_AES_KEY={AES}\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("WECOM_ADMIN_USERIDS", " alice, bob ,,")
+    settings = load_settings()
+    assert settings.aibot_enabled
+    assert settings.admin_userids == ["alice", "bob"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WECOM_AGENT_ID": "abc"}, "WECOM_AGENT_ID: must be a whole number"),
+        (
+            {"WECOM_CALLBACK_AES_KEY": "short", "WECOM_CALLBACK_TOKEN": "t", "WECOM_CORP_ID": "c"},
+            "WECOM_CALLBACK_AES_KEY: must be 43 characters, got 5",
+        ),
+        (
+            {"WECOM_AIBOT_AES_KEY": "!" * 43, "WECOM_AIBOT_TOKEN": "t"},
+            "WECOM_AIBOT_AES_KEY: is not base64",
+        ),
+        ({"WECOM_AIBOT_TOKEN": "t"}, "WECOM_AIBOT_AES_KEY: missing (WECOM_AIBOT_TOKEN set"),
+        ({"WECOM_CALLBACK_TOKEN": "t", "WECOM_CALLBACK_AES_KEY": AES}, "WECOM_CORP_ID: missing"),
+        ({"WECOM_APP_SECRET": "s", "WECOM_CORP_ID": "c"}, "WECOM_AGENT_ID: missing"),
+        ({"WECOM_API_BASE": "ftp://x"}, "WECOM_API_BASE: must be an http(s) URL"),
+        ({"ADMIN_API_TOKEN": "short"}, "ADMIN_API_TOKEN: must be at least 16 characters"),
+        ({"DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL: unsupported database 'mysql'"),
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL: not a database URL"),
+        ({"DATABASE_URL": "sqlite://"}, "DATABASE_URL: SQLite needs a file path"),
+        ({"CALLBACK_TIMESTAMP_WINDOW_SECONDS": "0"}, "CALLBACK_TIMESTAMP_WINDOW_SECONDS:"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: must be one of"),
+    ],
+)
+def test_bad_settings_stop_with_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("sqlite:///./x.db", "sqlite+aiosqlite"),
+        ("postgresql://postgres@127.0.0.1:5432/test", "postgresql+psycopg"),
+        ("postgres://u:p@db/wecom", "postgresql+psycopg"),
+        ("postgresql+asyncpg://u@db/wecom", "postgresql+psycopg"),
+    ],
+)
+def test_database_urls_as_users_write_them(url: str, driver: str) -> None:
+    from app.db import database_urls
+
+    assert database_urls(url).async_url.drivername == driver
+
+
+def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WECOM_AIBOT_TOKEN", "very-secret-token")
+    monkeypatch.setenv("WECOM_AIBOT_AES_KEY", AES)
+    settings = load_settings(_env_file=None)
+    assert "very-secret-token" not in repr(settings)
+    assert AES not in repr(settings)
+
+
+# -- command line ------------------------------------------------------------------------
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "LEXICON"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+        check=False,
+        cwd=os.getcwd(),
+    )
+
+
+def test_help_explains_each_command() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "check"):
+        assert command in result.stdout
+    serve = run_cli("serve", "--help")
+    assert "--host" in serve.stdout and "--port" in serve.stdout and "--no-migrate" in serve.stdout
+
+
+def test_check_prints_each_finding_with_span(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text(support.LEXICON, encoding="utf-8")
+    monkeypatch.setenv("LEXICON_PATH", str(lexicon))
+    assert main(["check", "来赌博吗，私聊加微信"]) == 1
+    out = capsys.readouterr().out
+    assert "[1:3] '赌博' → word '赌博' (gambling, block)" in out
+    assert "[7:10] '加微信' → word '加微信' (ads, review)" in out
+    assert "decision: warn" in out
+    assert main(["check", "好的 谢谢"]) == 0
+    assert "no findings" in capsys.readouterr().out
+
+
+def test_check_with_a_broken_word_file_names_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("赌博\tgambling\n博彩\tcasino\n", encoding="utf-8")
+    assert main(["check", "--lexicon", str(lexicon), "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"wecom-mod: configuration error: --lexicon: {lexicon}:2: unknown category 'casino' "
+        "(allowed: politics, porn, gambling, fraud, abuse, ads, custom)"
+    )
+
+
+def test_config_error_is_one_line_and_exit_2() -> None:
+    result = run_cli("migrate", env={"WECOM_AGENT_ID": "x"})
+    assert result.returncode == 2
+    assert (
+        result.stderr == "wecom-mod: configuration error: WECOM_AGENT_ID: must be a whole number\n"
+    )
+
+
+def test_serve_stops_on_unreadable_lexicon_before_touching_the_database(tmp_path: Path) -> None:
+    result = run_cli(
+        "serve",
+        env={
+            "LEXICON_PATH": str(tmp_path / "missing.txt"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        },
+    )
+    assert result.returncode == 2
+    assert "LEXICON_PATH: cannot read" in result.stderr
+    assert not (tmp_path / "db.sqlite").exists()
+
+
+def test_migrate_creates_the_schema(tmp_path: Path) -> None:
+    db = tmp_path / "fresh.db"
+    result = run_cli("migrate", env={"DATABASE_URL": f"sqlite:///{db}"})
+    assert result.returncode == 0, result.stderr
+    assert "migrated from empty to 0001" in result.stderr
+    again = run_cli("migrate", env={"DATABASE_URL": f"sqlite:///{db}"})
+    assert "is up to date (revision 0001)" in again.stderr
