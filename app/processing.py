@@ -176,7 +176,9 @@ class InboxProcessor:
             )
             return self._reply_aibot(session, row, event, reply)
         if event.chat_type != "group":
-            return False
+            return self._reply_aibot(
+                session, row, event, self._context.texts["command.not_command"]
+            )
         decision = evaluate(
             MessageFacts(text=event.content, sender=event.from_user, chat_id=event.chat_id),
             self._context.matcher,

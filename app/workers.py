@@ -13,6 +13,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.exc import OperationalError
+
 __all__ = ["Workers"]
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,14 @@ class Workers:
             try:
                 await work()
                 failures = 0
+            except (OperationalError, OSError) as exc:
+                failures += 1
+                log.error(
+                    "%s worker: database unavailable (%d pass(es) in a row), retrying: %s",
+                    name,
+                    failures,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
             except Exception:
                 failures += 1
                 log.exception("%s worker pass failed (%d in a row); retrying", name, failures)

@@ -322,3 +322,31 @@ async def test_warning_that_cannot_be_sent_is_retried_then_succeeds(service: Ser
     assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 2
     item = (await service.api("/api/v1/moderation-logs")).json()["items"][0]
     assert item["action_status"] == "sent"
+
+
+async def test_aibot_one_to_one_text_gets_a_pointer_to_help(service: Service) -> None:
+    plaintext = json.loads(support.aibot_group_text("你好", msgid="m-single"))
+    plaintext["chattype"] = "single"
+    del plaintext["chatid"]
+    await service.post_aibot(json.dumps(plaintext, ensure_ascii=False))
+    await service.settle()
+    (reply,) = service.wecom.bodies("/cgi-bin/aibot/response")
+    assert "/help" in reply["markdown"]["content"]
+    assert await count(service, ModerationLog) == 0
+
+
+async def test_url_verification_keeps_a_raw_plus_in_echostr(service: Service) -> None:
+    """WeCom may send base64 '+' unescaped; a form decoder would turn it into a space."""
+    signer = support.aibot_signer()
+    echostr = next(
+        candidate
+        for index in range(1000)
+        if "+"
+        in (
+            candidate := signer.cipher.encrypt("echo-plus", random_prefix=bytes([index % 256]) * 16)
+        )
+    )
+    query = signer.query(echostr).replace("&nonce", f"&echostr={echostr}&nonce")
+    response = await service.http.get(f"/wecom/aibot?{query}")
+    assert response.status_code == 200, response.text
+    assert response.text == "echo-plus"
