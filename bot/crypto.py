@@ -39,11 +39,13 @@ def decode_aes_key(encoding_aes_key: str) -> bytes:
     """
     if len(encoding_aes_key) != 43:
         raise ValueError(f"must be 43 characters, got {len(encoding_aes_key)}")
+    if not encoding_aes_key.isascii():
+        raise ValueError("is not base64 (letters, digits, + and / only)")
     try:
         key = base64.b64decode(encoding_aes_key + "=", validate=True)
     except binascii.Error as exc:
         raise ValueError("is not base64 (letters, digits, + and / only)") from exc
-    if len(key) != 32:  # pragma: no cover - 43 valid base64 chars always give 32 bytes
+    if len(key) != 32:  # a key ending in "=" decodes to 31 bytes
         raise ValueError("does not decode to 32 bytes")
     return key
 
@@ -51,7 +53,8 @@ def decode_aes_key(encoding_aes_key: str) -> bytes:
 def signature_of(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
     """The msg_signature WeCom computes for these four values."""
     joined = "".join(sorted([token, timestamp, nonce, encrypted]))
-    return hashlib.sha1(joined.encode("utf-8"), usedforsecurity=False).hexdigest()
+    data = joined.encode("utf-8", "surrogatepass")
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
 class CallbackCipher:
@@ -78,7 +81,8 @@ class CallbackCipher:
         if abs(now - int(timestamp)) > window_seconds:
             raise StaleTimestamp("timestamp outside the accepted window")
         expected = signature_of(self._token, timestamp, nonce, encrypted)
-        if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8")):
+        presented = signature.encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(expected.encode("ascii"), presented):
             raise SignatureMismatch("signature mismatch")
 
     def decrypt(self, encrypted: str) -> str:
