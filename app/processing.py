@@ -1,10 +1,11 @@
 """Inbox → moderation → log + outbox: the work done after WeCom has had its 200.
 
-Each pending inbox event is handled in its own transaction: the moderation log row, the outbox
-rows and the event's `done` mark are committed together, so a crash repeats the event from the
-start and the UNIQUE keys (inbox event of a log row, idempotency key of an action) make the
-repeat harmless. An event whose handling raises is retried on later passes and marked `failed`
-after `MAX_ATTEMPTS`, with the error kept on the row.
+Pending inbox events are handled in batches, one transaction per batch: the moderation log
+rows, the outbox rows and the events' `done` marks are committed together, so a crash repeats
+the batch from the start and the UNIQUE keys (inbox event of a log row, idempotency key of an
+action) make the repeat harmless. When an event's handling raises, the batch is redone one event
+per transaction; the failing event is retried on later passes and marked `failed` after
+`MAX_ATTEMPTS`, with the error kept on the row.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = ["InboxProcessor", "ModerationContext", "masked_evidence", "parse_stor
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+BATCH_SIZE = 50  # events handled per transaction
 EVIDENCE_CHARS = 200  # longest excerpt of a message quoted in an alert
 MESSAGE_KINDS = frozenset({"aibot_text", "app_text"})
 
@@ -87,41 +89,58 @@ class InboxProcessor:
         self._clock = clock
         self._on_enqueued = on_enqueued
 
-    async def process_pending(self, *, limit: int = 200) -> int:
+    async def process_pending(self, *, limit: int = 500) -> int:
         """Handle up to `limit` pending events, oldest first; each event at most once per pass."""
         handled = 0
         after_id = 0
         while handled < limit:
-            event_id = await self._process_next(after_id)
-            if event_id is None:
+            ids = await self._process_batch(after_id, min(BATCH_SIZE, limit - handled))
+            if not ids:
                 break
-            after_id = event_id
-            handled += 1
+            after_id = ids[-1]
+            handled += len(ids)
         return handled
 
-    async def _process_next(self, after_id: int) -> int | None:
-        event_id: int | None = None
+    async def _process_batch(self, after_id: int, size: int) -> list[int]:
+        """Handle a batch in one transaction; if any event in it fails, redo the batch one
+        event at a time so that the bad event is recorded and the others go through."""
+        ids: list[int] = []
+        enqueued = False
         async with self._sessions() as session:
             try:
                 async with session.begin():
-                    row = await inbox_repo.claim_next_pending(session, after_id=after_id)
-                    if row is None:
-                        return None
-                    event_id = row.id
-                    enqueued = await self._handle(session, row)
-                    row.status = "done"
-                    row.processed_at = self._clock()
-                    row.attempts += 1
-                    if row.kind in MESSAGE_KINDS:
-                        row.plaintext = None
-            except Exception as exc:
-                if event_id is None:  # could not even claim: the database is the problem
+                    rows = await inbox_repo.claim_pending(session, after_id=after_id, limit=size)
+                    ids = [row.id for row in rows]
+                    for row in rows:
+                        enqueued = await self._handle_and_mark(session, row) or enqueued
+            except Exception:
+                if not ids:  # could not even claim: the database is the problem
                     raise
-                await self._record_failure(event_id, exc)
-                return event_id
+                enqueued = False
+                for event_id in ids:
+                    enqueued = await self._process_single(event_id) or enqueued
         if enqueued:
             self._on_enqueued()
-        return event_id
+        return ids
+
+    async def _process_single(self, event_id: int) -> bool:
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    row = await inbox_repo.claim_one(session, event_id)
+                    return row is not None and await self._handle_and_mark(session, row)
+            except Exception as exc:
+                await self._record_failure(event_id, exc)
+                return False
+
+    async def _handle_and_mark(self, session: AsyncSession, row: InboxEvent) -> bool:
+        enqueued = await self._handle(session, row)
+        row.status = "done"
+        row.processed_at = self._clock()
+        row.attempts += 1
+        if row.kind in MESSAGE_KINDS:
+            row.plaintext = None
+        return enqueued
 
     async def _record_failure(self, event_id: int, exc: Exception) -> None:
         async with self._sessions() as session, session.begin():

@@ -350,3 +350,36 @@ async def test_url_verification_keeps_a_raw_plus_in_echostr(service: Service) ->
     response = await service.http.get(f"/wecom/aibot?{query}")
     assert response.status_code == 200, response.text
     assert response.text == "echo-plus"
+
+
+async def test_one_broken_event_does_not_hold_back_its_batch(service: Service) -> None:
+    from app.processing import MAX_ATTEMPTS
+    from app.repositories import inbox as inbox_repo
+
+    await service.post_aibot(support.aibot_group_text("赌博", msgid="m-before"))
+    async with service.runtime.sessions() as session, session.begin():
+        await inbox_repo.store_once(
+            session,
+            dedupe_key="aibot:msg:poison",
+            source="aibot",
+            kind="aibot_text",
+            chat_id="c",
+            sender="u",
+            plaintext="{not json",
+            now=service.runtime.now(),
+        )
+    await service.post_aibot(support.aibot_group_text("赌博", msgid="m-after"))
+    await service.settle()
+    assert await count(service, ModerationLog) == 2
+    assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 2
+    for _ in range(MAX_ATTEMPTS):
+        await service.settle()
+    async with service.runtime.sessions() as session:
+        poison = (
+            await session.execute(
+                select(InboxEvent).where(InboxEvent.dedupe_key.contains("poison"))
+            )
+        ).scalar_one()
+    assert poison.status == "failed"
+    assert poison.attempts == MAX_ATTEMPTS
+    assert "MalformedMessage" in (poison.last_error or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import InboxEvent
 
-__all__ = ["claim_next_pending", "store_once"]
+__all__ = ["claim_one", "claim_pending", "get", "store_once"]
 
 
 async def store_once(
@@ -48,13 +49,26 @@ async def store_once(
     return result.scalar_one_or_none()
 
 
-async def claim_next_pending(session: AsyncSession, *, after_id: int) -> InboxEvent | None:
-    """The oldest pending event with id > after_id, locked for this transaction."""
+async def claim_pending(
+    session: AsyncSession, *, after_id: int, limit: int
+) -> Sequence[InboxEvent]:
+    """Up to `limit` of the oldest pending events with id > after_id, locked for this
+    transaction (another replica's transaction skips them)."""
     statement = (
         select(InboxEvent)
         .where(InboxEvent.status == "pending", InboxEvent.id > after_id)
         .order_by(InboxEvent.id)
-        .limit(1)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(statement)).scalars().all()
+
+
+async def claim_one(session: AsyncSession, event_id: int) -> InboxEvent | None:
+    """The event if it is still pending and not locked by another transaction."""
+    statement = (
+        select(InboxEvent)
+        .where(InboxEvent.id == event_id, InboxEvent.status == "pending")
         .with_for_update(skip_locked=True)
     )
     return (await session.execute(statement)).scalar_one_or_none()
