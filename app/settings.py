@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.db import database_urls
 from bot.client import DEFAULT_API_BASE
 from bot.crypto import decode_aes_key
 
@@ -100,9 +101,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        from app.db import database_urls  # the one place that knows URL shapes
-
-        database_urls(value)
+        database_urls(value)  # the one place that knows URL shapes; raises ValueError
         return value
 
     @field_validator("log_level")

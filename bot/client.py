@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.errors import (
-    ApiErrcodeError,
     ApiTransportError,
+    ConfigurationError,
     RefusedUrl,
     TokenExpired,
     error_for_errcode,
@@ -132,7 +132,11 @@ class WeComClient:
 
     def _require_credentials(self) -> AppCredentials:
         if self._credentials is None:
-            raise ApiErrcodeError(-2, "app credentials are not configured", "client")
+            raise ConfigurationError(
+                0,
+                "app messages are off (set WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_APP_SECRET)",
+                "client",
+            )
         return self._credentials
 
     async def _call_with_token(self, path: str, api: str, body: dict[str, Any]) -> dict[str, Any]:

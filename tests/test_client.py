@@ -196,3 +196,13 @@ def test_errcode_table(errcode: int, api: str, kind: type, retryable: bool) -> N
     assert type(error) is kind
     assert error.retryable is retryable
     assert error.errcode == errcode
+
+
+async def test_app_message_without_credentials_is_a_configuration_error() -> None:
+    wecom = FakeWeCom()
+    async with httpx.AsyncClient(transport=wecom.transport) as http:
+        client = WeComClient(http, api_base="https://wecom.test")
+        assert not client.can_send_app_messages
+        with pytest.raises(ConfigurationError, match="WECOM_APP_SECRET"):
+            await client.send_app_message(["alice"], "text", {"content": "x"})
+    assert wecom.requests == []

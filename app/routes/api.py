@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.models import ModerationLog, OutboxAction
 from app.repositories import moderation_log as log_repo
@@ -51,6 +51,8 @@ class FindingOut(BaseModel):
 
 
 class ActionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     kind: str = Field(description="aibot_reply (warning in the chat) or app_message (alert)")
     status: str = Field(description="pending | sending | sent | dead | skipped")
@@ -107,17 +109,7 @@ def _log_out(row: ModerationLog, actions: list[OutboxAction]) -> LogOut:
         decision=row.verdict,
         reason=row.reason,
         action_status=_action_status(actions),
-        actions=[
-            ActionOut(
-                id=action.id,
-                kind=action.kind,
-                status=action.status,
-                attempts=action.attempts,
-                last_error=action.last_error,
-                sent_at=action.sent_at,
-            )
-            for action in actions
-        ],
+        actions=[ActionOut.model_validate(action) for action in actions],
     )
 
 
