@@ -134,3 +134,24 @@ def test_backoff_grows_and_is_capped_with_jitter(attempts: int) -> None:
     ceiling = min(BACKOFF_CAP, 2.0 * 2 ** (attempts - 1))
     assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
     assert len(set(delays)) > 1  # jittered
+
+
+async def test_two_inbox_processors_racing_handle_each_event_once(service: Service) -> None:
+    from app.processing import InboxProcessor
+
+    for index in range(40):
+        text = "赌博" if index % 2 else "/help"
+        await service.post_aibot(support.aibot_group_text(text, msgid=f"race-{index}"))
+    processors = [
+        InboxProcessor(
+            service.runtime.sessions, service.runtime.context, clock=service.runtime.clock
+        )
+        for _ in range(2)
+    ]
+    await asyncio.gather(*(p.process_pending() for p in processors))
+    await service.settle()
+    items = (await service.api("/api/v1/moderation-logs", limit=200)).json()["items"]
+    assert len(items) == 20
+    # 20 warnings + 20 /help replies, one alert per flagged message.
+    assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 40
+    assert len(service.wecom.calls("/cgi-bin/message/send")) == 20
