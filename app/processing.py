@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.commands import CommandContext, CommandRegistry, parse_command
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 BATCH_SIZE = 50  # events handled per transaction
+# Errors that say the database is unreachable: they are not the event's fault, so they do not
+# count as a failed attempt.
+DB_UNAVAILABLE = (OperationalError, InterfaceError, OSError)
 EVIDENCE_CHARS = 200  # longest excerpt of a message quoted in an alert
 MESSAGE_KINDS = frozenset({"aibot_text", "app_text"})
 
@@ -113,9 +117,15 @@ class InboxProcessor:
                     ids = [row.id for row in rows]
                     for row in rows:
                         enqueued = await self._handle_and_mark(session, row) or enqueued
-            except Exception:
-                if not ids:  # could not even claim: the database is the problem
-                    raise
+            except Exception as exc:
+                if not ids or isinstance(exc, DB_UNAVAILABLE):
+                    raise  # the database is the problem, not an event: the worker retries
+                log.warning(
+                    "batch of %d inbox event(s) failed (%s: %s); redoing them one at a time",
+                    len(ids),
+                    type(exc).__name__,
+                    str(exc).splitlines()[0] if str(exc) else "",
+                )
                 enqueued = False
                 for event_id in ids:
                     enqueued = await self._process_single(event_id) or enqueued
@@ -129,6 +139,8 @@ class InboxProcessor:
                 async with session.begin():
                     row = await inbox_repo.claim_one(session, event_id)
                     return row is not None and await self._handle_and_mark(session, row)
+            except DB_UNAVAILABLE:
+                raise
             except Exception as exc:
                 await self._record_failure(event_id, exc)
                 return False

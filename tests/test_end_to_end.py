@@ -383,3 +383,28 @@ async def test_one_broken_event_does_not_hold_back_its_batch(service: Service) -
     assert poison.status == "failed"
     assert poison.attempts == MAX_ATTEMPTS
     assert "MalformedMessage" in (poison.last_error or "")
+
+
+async def test_database_outage_while_processing_costs_no_attempt(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from app.processing import InboxProcessor
+
+    async def outage(*_args: object) -> bool:
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    await service.post_aibot(support.aibot_group_text("赌博", msgid="m-outage"))
+    processor = InboxProcessor(
+        service.runtime.sessions, service.runtime.context, clock=service.runtime.clock
+    )
+    monkeypatch.setattr(processor, "_handle", outage)
+    with pytest.raises(OperationalError):
+        await processor.process_pending()
+    async with service.runtime.sessions() as session:
+        row = (await session.execute(select(InboxEvent))).scalar_one()
+    assert (row.status, row.attempts) == ("pending", 0)
+    monkeypatch.undo()
+    await service.settle()
+    assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 1
