@@ -405,6 +405,5 @@ async def test_database_outage_while_processing_costs_no_attempt(
     async with service.runtime.sessions() as session:
         row = (await session.execute(select(InboxEvent))).scalar_one()
     assert (row.status, row.attempts) == ("pending", 0)
-    monkeypatch.undo()
     await service.settle()
     assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 1
