@@ -245,13 +245,12 @@ class InboxProcessor:
     def _reply_aibot(
         self, session: AsyncSession, row: InboxEvent, event: AibotText, reply: str
     ) -> bool:
-        key = f"inbox:{row.id}:reply"
         if not event.response_url:
             log.warning("smart-bot message %s has no response_url; reply not sent", event.msg_id)
             return False
         outbox_repo.enqueue(
             session,
-            idempotency_key=key,
+            idempotency_key=f"inbox:{row.id}:reply",
             kind="aibot_reply",
             payload=_aibot_markdown(event.response_url, reply),
             now=self._clock(),
@@ -333,27 +332,17 @@ class InboxProcessor:
                 word=mask_word(worst.word),
                 severity=severity,
             )
-            if response_url:
-                outbox_repo.enqueue(
-                    session,
-                    idempotency_key=f"log:{entry.id}:warn",
-                    kind="aibot_reply",
-                    payload=_aibot_markdown(response_url, warning),
-                    now=now,
-                    moderation_log_id=entry.id,
-                )
-                warned = True
-            else:
-                outbox_repo.enqueue(
-                    session,
-                    idempotency_key=f"log:{entry.id}:warn",
-                    kind="aibot_reply",
-                    payload={"text": warning},
-                    now=now,
-                    moderation_log_id=entry.id,
-                    status="skipped",
-                    note="no response_url in the callback: nowhere to post the warning",
-                )
+            warned = bool(response_url)
+            outbox_repo.enqueue(
+                session,
+                idempotency_key=f"log:{entry.id}:warn",
+                kind="aibot_reply",
+                payload=_aibot_markdown(response_url, warning),
+                now=now,
+                moderation_log_id=entry.id,
+                status="pending" if warned else "skipped",
+                note=None if warned else "no response_url in the callback: nowhere to post it",
+            )
         if Action.ALERT_MODERATORS in decision.actions:
             if Action.WARN_SENDER not in decision.actions:
                 action_text = texts["action.alert"]

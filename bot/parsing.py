@@ -40,8 +40,9 @@ __all__ = [
 MAX_ID_LENGTH = 128  # longest msgid / MsgId accepted; WeCom's are far shorter
 
 
-def check_body_size(body: bytes, limit: int) -> None:
-    if len(body) > limit:
+def check_body_size(size: int, limit: int) -> None:
+    """Refuse a body of `size` bytes (declared or read so far) over `limit`."""
+    if size > limit:
         raise PayloadTooLarge(f"body larger than {limit} bytes")
 
 

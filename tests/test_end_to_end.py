@@ -211,9 +211,9 @@ def _bad_padding(service: Service) -> tuple[str, bytes]:
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     key = base64.b64decode(support.AIBOT_AES_KEY + "=")
-    plain = b"\x00" * 16 + b"\x00\x00\x00\x02{}" + b"\x00" * 10 + bytes([0, 0, 0, 0]) + bytes([40])
-    plain = plain + b"\x28" * (32 - len(plain) % 32 or 32)
-    plain = plain[:-1] + bytes([40])  # pad byte 40 > 32
+    message = b"{}"
+    plain = b"\x00" * 16 + len(message).to_bytes(4, "big") + message  # receiveid "" follows
+    plain += bytes([40]) * (64 - len(plain))  # pad byte 40: larger than WeCom's 32
     enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
     return _signed(base64.b64encode(enc.update(plain) + enc.finalize()).decode())
 

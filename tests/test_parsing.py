@@ -643,12 +643,12 @@ def test_inbox_key_source_is_part_of_the_key() -> None:
 
 @pytest.mark.parametrize(("size", "limit"), [(0, 0), (0, 10), (10, 10), (9, 10)])
 def test_check_body_size_accepts(size: int, limit: int) -> None:
-    check_body_size(b"x" * size, limit)
+    check_body_size(size, limit)
 
 
 @pytest.mark.parametrize(("size", "limit"), [(11, 10), (1, 0), (1_000_001, 1_000_000)])
 def test_check_body_size_refuses(size: int, limit: int) -> None:
     with pytest.raises(PayloadTooLarge) as caught:
-        check_body_size(b"x" * size, limit)
+        check_body_size(size, limit)
     assert caught.value.status == 413
     assert str(limit) in caught.value.reason

@@ -17,20 +17,16 @@ from app.repositories import moderation_log as log_repo
 __all__ = ["router"]
 
 
-class ApiError(HTTPException):
-    """An error answered as `{"error": …}` with the given status."""
-
-
 def require_token(request: Request) -> None:
     settings = request.app.state.runtime.settings
     if not settings.rest_api_enabled:
-        raise ApiError(503, "the REST API is off: set ADMIN_API_TOKEN")
+        raise HTTPException(503, "the REST API is off: set ADMIN_API_TOKEN")
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     expected = settings.secret("admin_api_token").encode("utf-8")
     ok = hmac.compare_digest(presented.strip().encode("utf-8"), expected)
     if scheme.lower() != "bearer" or not ok:
-        raise ApiError(
+        raise HTTPException(
             401,
             "missing or wrong bearer token",
             headers={"WWW-Authenticate": 'Bearer realm="wecom-mod"'},
@@ -127,14 +123,14 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
             raise ValueError("naive")
         return moment.astimezone(UTC), int(row_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(400, "cursor is not one this API returned") from None
+        raise HTTPException(400, "cursor is not one this API returned") from None
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        raise ApiError(400, f"{name} needs a timezone, e.g. 2026-11-21T08:00:00Z")
+        raise HTTPException(400, f"{name} needs a timezone, e.g. 2026-11-21T08:00:00Z")
     return value.astimezone(UTC)
 
 
@@ -170,6 +166,6 @@ async def get_log(request: Request, log_id: Annotated[int, Path(ge=1, le=2**63 -
     async with request.app.state.runtime.sessions() as session:
         row = await log_repo.get(session, log_id)
         if row is None:
-            raise ApiError(404, f"moderation log {log_id} not found")
+            raise HTTPException(404, f"moderation log {log_id} not found")
         actions = await log_repo.actions_for(session, [row.id])
     return _log_out(row, actions.get(row.id, []))

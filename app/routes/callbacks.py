@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.repositories import inbox as inbox_repo
 from bot.crypto import CallbackCipher
-from bot.errors import CallbackError, MalformedRequest, PayloadTooLarge
+from bot.errors import CallbackError, MalformedRequest
 from bot.events import CallbackEvent, Source
 from bot.parsing import (
     check_body_size,
@@ -99,14 +99,12 @@ def _required(params: dict[str, str], *names: str) -> list[str]:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body larger than {limit} bytes")
+    if declared.isdigit():
+        check_body_size(int(declared), limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"body larger than {limit} bytes")
-    check_body_size(bytes(body), limit)
+        check_body_size(len(body), limit)
     return bytes(body)
 
 
