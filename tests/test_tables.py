@@ -1,0 +1,78 @@
+"""The data tables in moderation/ are what scripts/gen_tables.py makes of OpenCC and pypinyin."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from moderation._pinyin_data import PINYIN
+from moderation._t2s_data import T2S
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def gen_tables() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_tables", ROOT / "scripts" / "gen_tables.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def t2s_map() -> dict[str, str]:
+    return dict(zip(T2S[0::2], T2S[1::2], strict=True))
+
+
+def pinyin_map() -> dict[str, str]:
+    groups = {}
+    for line in PINYIN.splitlines():
+        syllable, _, chars = line.partition(":")
+        groups[syllable] = chars
+    return groups
+
+
+def test_t2s_module_is_what_the_generator_renders(gen_tables: ModuleType) -> None:
+    committed = (ROOT / "moderation" / "_t2s_data.py").read_text(encoding="utf-8")
+    assert gen_tables.render_t2s() == committed
+
+
+def test_pinyin_module_is_what_the_generator_renders(gen_tables: ModuleType) -> None:
+    committed = (ROOT / "moderation" / "_pinyin_data.py").read_text(encoding="utf-8")
+    assert gen_tables.render_pinyin() == committed
+
+
+def test_generator_functions_agree_with_the_constants(gen_tables: ModuleType) -> None:
+    assert "".join(t + s for t, s in gen_tables.t2s_pairs()) == T2S
+    groups = gen_tables.pinyin_groups()
+    assert "".join(f"{syllable}:{chars}\n" for syllable, chars in groups.items()) == PINYIN
+
+
+def test_t2s_sanity() -> None:
+    assert len(T2S) % 2 == 0
+    table = t2s_map()
+    assert len(table) == len(T2S) // 2, "a traditional character appears twice"
+    for traditional, simplified in {"賭": "赌", "們": "们", "後": "后", "說": "说"}.items():
+        assert table[traditional] == simplified
+    assert list(table) == sorted(table, key=ord)
+    assert all(traditional != simplified for traditional, simplified in table.items())
+    # Chains are resolved: no simplified character is itself converted further.
+    assert not {simplified for simplified in table.values()} & table.keys()
+    assert table["薴"] == "苎"  # via 苧
+
+
+def test_pinyin_sanity() -> None:
+    groups = pinyin_map()
+    assert PINYIN.endswith("\n")
+    assert list(groups) == sorted(groups)
+    assert all(syllable.isascii() and syllable.isalpha() for syllable in groups)
+    assert all(syllable == syllable.lower() for syllable in groups)
+    for char, syllable in {"赌": "du", "博": "bo", "微": "wei", "信": "xin", "绿": "lv"}.items():
+        assert char in groups[syllable]
+    chars = "".join(groups.values())
+    assert len(chars) == len(set(chars)), "a character under two syllables"
+    assert all(list(group) == sorted(group, key=ord) for group in groups.values())
+    assert len(chars) > 20_000
