@@ -8,7 +8,7 @@ from enum import StrEnum
 from moderation.lexicon import Severity
 from moderation.matcher import Finding
 
-__all__ = ["Action", "Decision", "decide", "mask_word"]
+__all__ = ["Action", "Decision", "decide", "mask_word", "strictest"]
 
 
 class Action(StrEnum):
@@ -45,17 +45,32 @@ _ACTIONS_BY_SEVERITY: dict[Severity, tuple[Action, ...]] = {
 
 
 def decide(findings: list[Finding] | tuple[Finding, ...]) -> Decision:
-    """The decision for a message with these findings: the strictest severity sets the actions."""
+    """The decision for a message with these findings: the strictest effective severity sets
+    the actions (a low-confidence hit acts as `review` at most: moderators look, nobody is
+    warned automatically)."""
     if not findings:
         return Decision(findings=(), actions=(), reason="no findings")
-    worst = max(findings, key=lambda finding: finding.severity.rank)
+    worst = strictest(findings)
     words = sorted({finding.word for finding in findings})
     reason = (
         f"{len(findings)} lexicon hit(s) on {len(words)} word(s); strictest: "
-        f"{worst.category.value}/{worst.severity.value}"
+        f"{worst.category.value}/{worst.effective_severity.value}"
     )
+    if worst.effective_severity is not worst.severity:
+        reason += f" (a {worst.severity.value} word, low confidence: {worst.route.value})"
     return Decision(
-        findings=tuple(findings), actions=_ACTIONS_BY_SEVERITY[worst.severity], reason=reason
+        findings=tuple(findings),
+        actions=_ACTIONS_BY_SEVERITY[worst.effective_severity],
+        reason=reason,
+    )
+
+
+def strictest(findings: list[Finding] | tuple[Finding, ...]) -> Finding:
+    """The finding that sets the decision: highest effective severity, then high confidence,
+    then the earliest."""
+    return max(
+        findings,
+        key=lambda f: (f.effective_severity.rank, f.severity.rank, -f.start),
     )
 
 

@@ -20,4 +20,4 @@ class MessageFacts:
 
 
 def evaluate(facts: MessageFacts, matcher: SensitiveWordMatcher) -> Decision:
-    return decide(matcher.find(facts.text))
+    return decide(matcher.find(facts.text, facts.chat_id))

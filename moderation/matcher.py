@@ -1,92 +1,481 @@
-"""`SensitiveWordMatcher`: an Aho-Corasick automaton (ahocorasick-rs) over the lexicon.
+"""`SensitiveWordMatcher`: lexicon words found in folded text, with hit rules and explanations.
 
-Plain matching: the only normalisation is ASCII case (length-preserving, so spans stay exact).
-Overlapping hits are all reported (赌博彩票 finds both 赌博 and 博彩). A word made only of ASCII
-letters and digits matches whole words only, so `av` does not fire inside `have`.
+How a message is searched:
+
+1. The text is folded (`moderation.fold`): one automaton pass (ahocorasick-rs) runs over the
+   folded text. When the folded text has runs of a repeated character (微微信信), a second pass
+   runs over the text with each run collapsed to one character.
+2. The automaton holds, for each lexicon word, its folded form and, for `fuzzy` words, variants
+   made when the matcher is built, not when text is read: pinyin (full; initials too for words
+   of four or more characters) and homophone/shape substitutions (`moderation.variants`).
+3. Every raw hit then goes through the hit rules:
+   - A word that starts or ends with an ASCII letter or digit needs a word boundary there in
+     the original text (`av` does not fire in `have`, `加v` not in `加vip`).
+   - Noise removed between two characters of a hit is a gap. Each gap is at most `MAX_GAP`
+     characters. An ASCII word may not span a space unless every letter is spaced out
+     (`f u c k`, not `pen is`); a pinyin variant only between syllables (`du bo`). A word of
+     one or two characters found across a gap is a low-confidence hit: at most `review`.
+   - A hit in the collapsed pass counts for a Chinese word only when every character of it
+     was repeated (微微信信, not 妈妈的 → 妈的).
+   - An allow-list phrase suppresses every hit lying inside it (路口交通 ⊃ 口交).
+   - A word scoped to a group only counts in that group; `folded` words ignore the fuzzy
+     routes and `exact` words count only when written exactly.
+4. Each surviving hit becomes a `Finding` that names the word, its category and tier, the
+   original span, the folded evidence and the routes by which it matched.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 import ahocorasick_rs
 
-from moderation.lexicon import Category, LexiconEntry, Severity
+from moderation._pinyin_data import PINYIN
+from moderation.fold import Folded, fold, fold_char, fold_with_origins
+from moderation.lexicon import AllowEntry, Category, LexiconEntry, MatchMode, Severity
+from moderation.variants import SUBSTITUTIONS
 
-__all__ = ["Finding", "SensitiveWordMatcher"]
+__all__ = ["MAX_GAP", "Confidence", "Finding", "Route", "SensitiveWordMatcher"]
+
+MAX_GAP = 4  # original characters removed between two characters of a hit, at most
+MAX_VARIANTS = 24  # substitution variants per word, at most
+MIN_INITIALS_WORD = 4  # pinyin initials only for words of at least this many characters
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_REPEAT = re.compile(r"(.)\1")
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Mc"})  # not Cc: a line break is visible
+
+
+class Route(StrEnum):
+    """How a hit was found, from the plainest to the most disguised."""
+
+    EXACT = "exact"  # the word as written (ASCII case aside)
+    FOLDED = "folded"  # after folding: width, case, traditional, look-alikes, digits
+    REPEAT = "repeat"  # repeated characters collapsed (微微信信)
+    GAP = "gap"  # across noise removed between characters (微-信, 赌 博)
+    VARIANT = "variant"  # a homophone or shape substitution (威信, 微亻言)
+    PINYIN = "pinyin"  # written in pinyin (weixin, dubo, flg)
+
+
+# The order in which routes are named: the most telling first.
+_ROUTE_ORDER = (Route.PINYIN, Route.VARIANT, Route.GAP, Route.REPEAT, Route.FOLDED, Route.EXACT)
+
+
+class Confidence(StrEnum):
+    HIGH = "high"
+    LOW = "low"  # a short word only found across noise, or a short word's pinyin
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One hit, with its evidence: the word, why it matters, and where and how it was found."""
+
+    word: str  # the lexicon word
+    category: Category
+    severity: Severity  # the word's tier
+    start: int  # character offset in the original text
+    end: int  # exclusive
+    matched: str  # the original text[start:end]
+    evidence: str = ""  # the folded text that matched
+    route: Route = Route.EXACT  # the most telling route
+    routes: tuple[Route, ...] = (Route.EXACT,)
+    pattern: str = ""  # the automaton pattern: the folded word, or its pinyin or variant
+    confidence: Confidence = Confidence.HIGH
+    scope: str = ""  # the group the word is scoped to; "" for every group
+    detector: str = "lexicon"
+
+    @property
+    def effective_severity(self) -> Severity:
+        """The tier this hit acts with: a low-confidence hit never goes beyond `review`."""
+        if self.confidence is Confidence.LOW and self.severity is Severity.BLOCK:
+            return Severity.REVIEW
+        return self.severity
+
+    def explain(self) -> str:
+        """One line an operator can read: what, where, how."""
+        how = "+".join(route.value for route in self.routes)
+        line = (
+            f"{self.word} [{self.category.value}/{self.severity.value}] "
+            f"at {self.start}:{self.end} {self.matched!r}"
+        )
+        if self.evidence != self.matched:
+            line += f" → folded {self.evidence!r}"
+        line += f" via {how}"
+        if self.pattern and self.route in (Route.PINYIN, Route.VARIANT):
+            line += f" (pattern {self.pattern!r})"
+        if self.confidence is Confidence.LOW:
+            line += f"; low confidence, acts as {self.effective_severity.value}"
+        if self.scope:
+            line += f"; scoped to {self.scope}"
+        return line
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for the moderation log and the REST API."""
+        return {
+            "word": self.word,
+            "category": self.category.value,
+            "severity": self.severity.value,
+            "effective_severity": self.effective_severity.value,
+            "start": self.start,
+            "end": self.end,
+            "matched": self.matched,
+            "evidence": self.evidence,
+            "route": self.route.value,
+            "routes": [route.value for route in self.routes],
+            "pattern": self.pattern,
+            "confidence": self.confidence.value,
+            "scope": self.scope,
+            "detector": self.detector,
+            "explanation": self.explain(),
+        }
+
+
+# --- Variants, made at build time ------------------------------------------------------------
+
+_SYLLABLE_OF: dict[str, str] = {
+    char: syllable
+    for line in PINYIN.splitlines()
+    for syllable, chars in [line.split(":", 1)]
+    for char in chars
+}
+
+
+def _pinyin_forms(word: str) -> list[tuple[str, frozenset[int]]]:
+    """Pinyin spellings of an all-Chinese word of two or more characters, each with the
+    offsets where a syllable starts (where a gap is allowed): full pinyin, and initials for
+    long words."""
+    if len(word) < 2:
+        return []
+    syllables = [_SYLLABLE_OF.get(char) for char in word]
+    if any(syllable is None for syllable in syllables):
+        return []
+    full = "".join(s for s in syllables if s)
+    offsets = frozenset(itertools.accumulate(len(s) for s in syllables if s))
+    forms = [(full, offsets)]
+    if len(word) >= MIN_INITIALS_WORD:
+        initials = "".join(s[0] for s in syllables if s)
+        forms.append((initials, frozenset(range(1, len(initials)))))
+    return forms
+
+
+def _substitution_variants(word: str) -> list[str]:
+    """The word with look-alike fragments substituted: one substitution at a time first, then
+    two non-overlapping ones, and so on, up to MAX_VARIANTS."""
+    spots = [
+        (start, start + len(fragment), alternatives)
+        for fragment, alternatives in SUBSTITUTIONS.items()
+        for start in range(len(word))
+        if word.startswith(fragment, start)
+    ]
+    spots.sort(key=lambda spot: (spot[0], spot[1]))
+    variants: list[str] = []
+    seen = {word}
+    for count in range(1, len(spots) + 1):
+        for chosen in itertools.combinations(spots, count):
+            if any(a[1] > b[0] for a, b in itertools.pairwise(chosen)):
+                continue  # overlapping fragments
+            for replacements in itertools.product(*(alts for _s, _e, alts in chosen)):
+                pieces, last = [], 0
+                for (start, end, _alts), replacement in zip(chosen, replacements, strict=True):
+                    pieces += [word[last:start], replacement]
+                    last = end
+                variant = fold("".join([*pieces, word[last:]]))
+                if len(variant) >= 2 and variant not in seen:
+                    seen.add(variant)
+                    variants.append(variant)
+                    if len(variants) >= MAX_VARIANTS:
+                        return variants
+    return variants
+
+
+# --- Building -------------------------------------------------------------------------------
+
+
+def _invisible(char: str) -> bool:
+    return unicodedata.category(char) in _INVISIBLE_CATEGORIES
 
 
 def _is_ascii_word_char(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
-def _is_ascii_word(word: str) -> bool:
-    return all(_is_ascii_word_char(char) for char in word)
-
-
-def _on_word_boundaries(text: str, start: int, end: int) -> bool:
-    before = text[start - 1] if start > 0 else ""
-    after = text[end] if end < len(text) else ""
-    return not (before and _is_ascii_word_char(before)) and not (
-        after and _is_ascii_word_char(after)
-    )
-
-
 @dataclass(frozen=True, slots=True)
-class Finding:
-    """One hit, with its evidence: the word, why it matters, and where it is in the text."""
+class _Ref:
+    """One way a pattern stands for an entry."""
 
-    word: str  # the lexicon word
-    category: Category
-    severity: Severity
-    start: int  # character offset in the original text
-    end: int  # exclusive
-    matched: str  # the original text[start:end]
-    detector: str = "lexicon"
+    entry: int  # index into the matcher's entries
+    route: Route | None  # PINYIN or VARIANT for variants; None for the folded word itself
+    syllables: frozenset[int] | None  # pinyin: offsets where a gap may fall
 
 
 class SensitiveWordMatcher:
-    """Finds lexicon words in text. Immutable once built; safe to share."""
+    """Finds lexicon words in text. Immutable once built; safe to share between threads."""
 
-    def __init__(self, entries: Iterable[LexiconEntry]) -> None:
-        by_word: dict[str, LexiconEntry] = {}
+    def __init__(
+        self,
+        entries: Iterable[LexiconEntry],
+        allow: Iterable[AllowEntry] = (),
+        *,
+        collapse_repeats: bool = True,
+    ) -> None:
+        self._collapse = collapse_repeats
+        chosen: dict[tuple[str, str], tuple[LexiconEntry, str]] = {}
         for entry in entries:
-            key = entry.word.translate(_ASCII_LOWER)
-            known = by_word.get(key)
-            if known is None or entry.severity.rank > known.severity.rank:
-                by_word[key] = entry
-        self._patterns = list(by_word)
-        self._entries = [by_word[pattern] for pattern in self._patterns]
-        self._whole_word = [_is_ascii_word(pattern) for pattern in self._patterns]
+            folded = fold(entry.word)
+            if not folded:
+                continue  # nothing left to look for (the word was all symbols)
+            known = chosen.get((folded, entry.scope))
+            if known is None or entry.severity.rank > known[0].severity.rank:
+                chosen[(folded, entry.scope)] = (entry, folded)
+        self.entries: tuple[LexiconEntry, ...] = tuple(entry for entry, _ in chosen.values())
+        self._folded_words = [folded for _, folded in chosen.values()]
+
+        refs: dict[str, list[_Ref]] = {}
+        for index, (entry, folded) in enumerate(chosen.values()):
+            refs.setdefault(folded, []).append(_Ref(index, None, None))
+            if entry.mode is not MatchMode.FUZZY:
+                continue
+            for pinyin, syllables in _pinyin_forms(folded):
+                refs.setdefault(pinyin, []).append(_Ref(index, Route.PINYIN, syllables))
+            for variant in _substitution_variants(folded):
+                refs.setdefault(variant, []).append(_Ref(index, Route.VARIANT, None))
+        self._patterns = list(refs)
+        self._refs = [refs[pattern] for pattern in self._patterns]
         self._automaton = ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
 
+        self.allow: tuple[AllowEntry, ...] = tuple(a for a in allow if fold(a.phrase))
+        allow_patterns: dict[str, list[str]] = {}
+        for allowed in self.allow:
+            allow_patterns.setdefault(fold(allowed.phrase), []).append(allowed.scope)
+        self._allow_patterns = list(allow_patterns)
+        self._allow_scopes = [allow_patterns[pattern] for pattern in self._allow_patterns]
+        self._allow_automaton = (
+            ahocorasick_rs.AhoCorasick(self._allow_patterns) if self._allow_patterns else None
+        )
+
     def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def pattern_count(self) -> int:
+        """Patterns in the automaton: folded words plus their pinyin and look-alike variants."""
         return len(self._patterns)
 
-    def find(self, text: str) -> list[Finding]:
-        """Every occurrence of every word, ordered by position."""
+    def find(self, text: str, chat_id: str = "") -> list[Finding]:
+        """Every hit of every word that applies in `chat_id`, ordered by position."""
         if self._automaton is None or not text:
             return []
-        haystack = text.translate(_ASCII_LOWER)
-        findings = []
-        for index, start, end in self._automaton.find_matches_as_indexes(
-            haystack, overlapping=True
-        ):
-            if self._whole_word[index] and not _on_word_boundaries(haystack, start, end):
-                continue
-            entry = self._entries[index]
-            findings.append(
-                Finding(
-                    word=entry.word,
-                    category=entry.category,
-                    severity=entry.severity,
-                    start=start,
-                    end=end,
-                    matched=text[start:end],
-                )
+        folded = fold(text)
+        hits: list[tuple[int, int, int, bool]] = [
+            (index, start, end, False)
+            for index, start, end in self._automaton.find_matches_as_indexes(
+                folded, overlapping=True
             )
-        findings.sort(key=lambda finding: (finding.start, finding.end))
-        return findings
+        ]
+        collapsed_origin: list[tuple[int, int]] = []
+        if self._collapse and _REPEAT.search(folded):
+            collapsed, collapsed_origin = _collapse_runs(folded)
+            hits += [
+                (index, start, end, True)
+                for index, start, end in self._automaton.find_matches_as_indexes(
+                    collapsed, overlapping=True
+                )
+            ]
+        if not hits:
+            return []
+        return _Search(self, text, fold_with_origins(text), chat_id, collapsed_origin).run(hits)
+
+    def _allowed_spans(self, folded: str, chat_id: str) -> list[tuple[int, int]]:
+        if self._allow_automaton is None:
+            return []
+        return [
+            (start, end)
+            for index, start, end in self._allow_automaton.find_matches_as_indexes(
+                folded, overlapping=True
+            )
+            if any(scope in ("", chat_id) for scope in self._allow_scopes[index])
+        ]
+
+
+def _collapse_runs(folded: str) -> tuple[str, list[tuple[int, int]]]:
+    """The text with each run of one character collapsed, and for each collapsed character
+    the folded span [start, end) of its run."""
+    chars: list[str] = []
+    origin: list[tuple[int, int]] = []
+    for char, run in itertools.groupby(enumerate(folded), key=lambda pair: pair[1]):
+        positions = [position for position, _ in run]
+        chars.append(char)
+        origin.append((positions[0], positions[-1] + 1))
+    return "".join(chars), origin
+
+
+def _without_nested(findings: Iterable[Finding]) -> list[Finding]:
+    """Ordered by position; a hit of a word inside a longer hit of the same word is dropped
+    (加v信 is one hit of 加微信, not two)."""
+    kept: list[Finding] = []
+    widest: dict[str, int] = {}  # word → end of its last kept hit
+    for finding in sorted(findings, key=lambda f: (f.start, -f.end, f.word)):
+        if widest.get(finding.word, -1) >= finding.end:
+            continue
+        widest[finding.word] = finding.end
+        kept.append(finding)
+    return sorted(kept, key=lambda f: (f.start, f.end, f.word))
+
+
+class _Search:
+    """The hit rules for one message (only built when the automaton found something)."""
+
+    def __init__(
+        self,
+        matcher: SensitiveWordMatcher,
+        text: str,
+        layout: Folded,
+        chat_id: str,
+        collapsed_origin: list[tuple[int, int]],
+    ) -> None:
+        self.matcher = matcher
+        self.text = text
+        self.layout = layout
+        self.chat_id = chat_id
+        self.collapsed_origin = collapsed_origin
+        self._allowed: list[tuple[int, int]] | None = None
+
+    def run(self, hits: list[tuple[int, int, int, bool]]) -> list[Finding]:
+        findings: dict[tuple[int, int, int], Finding] = {}
+        for pattern_index, start, end, collapsed in hits:
+            if collapsed:
+                if not self._mostly_repeated(pattern_index, start, end):
+                    continue
+                start, end = self.collapsed_origin[start][0], self.collapsed_origin[end - 1][1]
+            for ref in self.matcher._refs[pattern_index]:
+                finding = self._finding(ref, pattern_index, start, end, collapsed)
+                if finding is not None:
+                    findings.setdefault((ref.entry, finding.start, finding.end), finding)
+        return _without_nested(findings.values())
+
+    def _mostly_repeated(self, pattern_index: int, start: int, end: int) -> bool:
+        """A collapsed-pass hit counts for a non-ASCII pattern only if more than half of its
+        characters stood for a run of two or more (微微信信, 加微微信信), so that reduplicated
+        words (妈妈的 → 妈的) stay innocent."""
+        if self.matcher._patterns[pattern_index].isascii():
+            return True
+        runs = self.collapsed_origin[start:end]
+        return 2 * sum(1 for a, b in runs if b - a >= 2) > len(runs)
+
+    def _finding(
+        self, ref: _Ref, pattern_index: int, start: int, end: int, collapsed: bool
+    ) -> Finding | None:
+        matcher = self.matcher
+        entry = matcher.entries[ref.entry]
+        if entry.scope and entry.scope != self.chat_id:
+            return None
+        pattern = matcher._patterns[pattern_index]
+        layout = self.layout
+        original_start, original_end = layout.original_span(start, end)
+        gaps = self._visible_gaps(start, end)
+        routes: set[Route] = set()
+        if any(gaps):
+            routes.add(Route.GAP)
+        if collapsed:
+            routes.add(Route.REPEAT)
+        matched = self.text[original_start:original_end]
+        evidence = layout.text[start:end]
+        if ref.route is not None:
+            routes.add(ref.route)
+        elif self._kept_original(start, end).translate(_ASCII_LOWER) != evidence:
+            routes.add(Route.FOLDED)
+        if not routes:
+            routes.add(Route.EXACT)
+
+        if entry.mode is MatchMode.EXACT and routes != {Route.EXACT}:
+            return None
+        if entry.mode is MatchMode.FOLDED and not routes <= {Route.EXACT, Route.FOLDED}:
+            return None
+        if not self._on_boundaries(pattern, original_start, original_end):
+            return None
+        if Route.GAP in routes and not self._gaps_allowed(ref, pattern, start, gaps):
+            return None
+        if self._inside_allowed(start, end):
+            return None
+
+        short = len(matcher._folded_words[ref.entry]) <= 2
+        low = short and (Route.GAP in routes or ref.route is Route.PINYIN)
+        ordered = tuple(route for route in _ROUTE_ORDER if route in routes)
+        return Finding(
+            word=entry.word,
+            category=entry.category,
+            severity=entry.severity,
+            start=original_start,
+            end=original_end,
+            matched=matched,
+            evidence=evidence,
+            route=ordered[0],
+            routes=ordered,
+            pattern=pattern,
+            confidence=Confidence.LOW if low else Confidence.HIGH,
+            scope=entry.scope,
+        )
+
+    def _kept_original(self, start: int, end: int) -> str:
+        """The original characters the folded characters [start, end) came from, without the
+        noise in between: what folding changed shows as a difference from the evidence."""
+        layout = self.layout
+        spans = dict.fromkeys(zip(layout.starts[start:end], layout.ends[start:end], strict=True))
+        return "".join(self.text[a:b] for a, b in spans)
+
+    def _visible_gaps(self, start: int, end: int) -> list[int]:
+        """For each pair of neighbouring characters of the hit: how many visible characters
+        were removed between them. Invisible ones (zero-width, format, combining, variation
+        selectors) cost nothing: they never get between words by accident."""
+        layout = self.layout
+        gaps = []
+        for index in range(start, end - 1):
+            removed = self.text[layout.ends[index] : layout.starts[index + 1]]
+            gaps.append(sum(1 for char in removed if not _invisible(char)) if removed else 0)
+        return gaps
+
+    def _on_boundaries(self, pattern: str, start: int, end: int) -> bool:
+        """An ASCII letter or digit at either end of the pattern needs a word boundary there:
+        the original neighbour must not fold to an ASCII letter or digit."""
+        text = self.text
+        if _is_ascii_word_char(pattern[0]) and start > 0:
+            before = fold_char(text[start - 1])
+            if before and _is_ascii_word_char(before[-1]):
+                return False
+        if _is_ascii_word_char(pattern[-1]) and end < len(text):
+            after = fold_char(text[end])
+            if after and _is_ascii_word_char(after[0]):
+                return False
+        return True
+
+    def _gaps_allowed(self, ref: _Ref, pattern: str, start: int, gaps: list[int]) -> bool:
+        if max(gaps) > MAX_GAP:
+            return False
+        if not pattern.isascii():
+            return True
+        letter_spaced = all(gaps)
+        if letter_spaced:
+            return True
+        layout = self.layout
+        for offset, gap in enumerate(gaps, start=1):
+            if not gap:
+                continue
+            if ref.syllables is not None:
+                if offset not in ref.syllables:
+                    return False
+                continue
+            removed = self.text[layout.ends[start + offset - 1] : layout.starts[start + offset]]
+            if any(char.isspace() for char in removed):
+                return False  # `pen is` is two words, not one disguised word
+        return True
+
+    def _inside_allowed(self, start: int, end: int) -> bool:
+        if self._allowed is None:
+            self._allowed = self.matcher._allowed_spans(self.layout.text, self.chat_id)
+        return any(a <= start and end <= b for a, b in self._allowed)

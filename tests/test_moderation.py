@@ -149,7 +149,11 @@ def test_lexicon_skips_comments_and_blank_lines() -> None:
     [
         ("赌博\tcasino", "words.txt:1: unknown category 'casino'"),
         ("ok\n赌博\tgambling\tban", "words.txt:2: unknown severity 'ban'"),
-        ("a\tb\tc\td", "words.txt:1: expected word[TAB category[TAB severity]]"),
+        (
+            "a\tb\tc\td\te\tf",
+            "words.txt:1: expected word[TAB category[TAB severity[TAB mode[TAB scope]]]]",
+        ),
+        ("赌博\tgambling\tblock\tsloppy", "words.txt:1: unknown mode 'sloppy'"),
         ("\tgambling", "words.txt:1: empty word before the tab"),
         ("字" * 65, "words.txt:1: word longer than 64 characters"),
     ],

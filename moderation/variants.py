@@ -1,0 +1,87 @@
+"""Data tables for disguises: look-alike letters (applied to text and words by `fold`) and
+homophone/shape substitutions (applied to lexicon words only, when the matcher is built).
+
+Both are small, hand-kept tables of what spammers and trolls in Chinese group chats actually
+write. Keys and values are in folded form (lower case, simplified).
+"""
+
+from __future__ import annotations
+
+__all__ = ["CONFUSABLES", "SUBSTITUTIONS"]
+
+# Letters from other scripts that look like Latin letters → the Latin letter (after case folding,
+# so only lower-case keys are needed). Cyrillic, Greek, IPA and small capitals.
+_LOOK_ALIKES = {
+    "a": "аαɑᴀ",
+    "b": "вьβʙ",
+    "c": "сϲᴄ",
+    "d": "ԁᴅ",
+    "e": "еεᴇ",
+    "g": "ɡɢ",
+    "h": "нһʜ",
+    "i": "іιıɩɪ",
+    "j": "јȷᴊ",
+    "k": "кκᴋ",
+    "l": "ӏʟ",
+    "m": "мᴍ",
+    "n": "пηɴ",
+    "o": "оοσᴏ",
+    "p": "рρᴘ",
+    "q": "ԛ",
+    "r": "ʀ",
+    "s": "ѕꜱ",
+    "t": "тτᴛ",
+    "u": "υμᴜ",
+    "v": "ѵνᴠ",
+    "w": "ԝωᴡ",
+    "x": "хχ",
+    "y": "уүγʏ",
+    "z": "ᴢ",
+}
+
+CONFUSABLES: dict[str, str] = {
+    look_alike: latin for latin, look_alikes in _LOOK_ALIKES.items() for look_alike in look_alikes
+}
+
+# A fragment of a lexicon word → what is written instead of it. The matcher adds each lexicon
+# word with these substitutions (one at a time first, then combined, up to a cap) as extra
+# patterns tagged `variant`. Homophones (薇/威 for 微), split shapes (亻言 for 信), look-alike
+# characters (曰 for 日) and the Latin letters people type instead (v for 微信).
+SUBSTITUTIONS: dict[str, tuple[str, ...]] = {
+    "微信": ("v", "vx", "wx", "v信", "weixin"),
+    "微": ("薇", "威", "徽", "危", "嶶"),
+    "信": ("亻言", "芯", "伈"),
+    "日": ("曰",),
+    "傻逼": ("sb", "傻b", "煞笔", "傻比"),
+    "逼": ("b", "比", "屄", "笔"),
+    "操": ("草", "艹", "肏"),
+    "操你妈": ("cnm", "草泥马"),
+    "他妈的": ("tmd", "他马的"),
+    "法轮功": ("flg", "法lun功"),
+    "共产党": ("gcd", "共惨党"),
+    "你妈": ("你马", "尼玛", "nm"),
+    "妈": ("马", "玛"),
+    "你": ("泥", "尼"),
+    "赌": ("堵", "睹", "笃"),
+    "博": ("搏", "膊"),
+    "彩": ("采",),
+    "毒": ("独",),
+    "枪": ("抢",),
+    "群": ("裙", "q"),
+    "炮": ("泡", "砲"),
+    "色": ("涩", "瑟"),
+    "黄": ("皇",),
+    "性": ("姓",),
+    "党": ("裆", "档"),
+    "贷": ("代", "袋"),
+    "款": ("欵",),
+    "职": ("只", "织"),
+    "单": ("丹",),
+    "赚": ("转",),
+    "死": ("4",),
+    "狗": ("苟",),
+    "裸": ("倮", "luo"),
+    "约": ("药",),
+    "嫖": ("飘",),
+    "鸡": ("机", "几"),
+}
