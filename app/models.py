@@ -1,4 +1,5 @@
-"""Tables: the callback inbox, the moderation log and the outbox of actions to carry out.
+"""Tables: the callback inbox, the moderation log, the outbox of actions to carry out, and the
+lexicon (words, allow-list phrases, its version, and the word files imported).
 
 The schema itself is created by the Alembic migrations in `migrations/`; these classes must match
 them (a test compares the two).
@@ -19,11 +20,22 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "InboxEvent", "ModerationLog", "OutboxAction", "UtcDateTime"]
+__all__ = [
+    "Base",
+    "InboxEvent",
+    "LexiconAllow",
+    "LexiconImport",
+    "LexiconState",
+    "LexiconWord",
+    "ModerationLog",
+    "OutboxAction",
+    "UtcDateTime",
+]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -129,3 +141,67 @@ class OutboxAction(Base):
     sent_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_outbox_actions_status_due", "status", "next_attempt_at"),)
+
+
+class LexiconWord(Base):
+    """One sensitive word. A word is identified by its folded form and its scope."""
+
+    __tablename__ = "lexicon_words"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    word: Mapped[str] = mapped_column(String(256))  # as given
+    folded: Mapped[str] = mapped_column(String(256))  # moderation.fold(word)
+    category: Mapped[str] = mapped_column(String(16))  # moderation.Category value
+    severity: Mapped[str] = mapped_column(String(16))  # block | review | log
+    mode: Mapped[str] = mapped_column(String(16))  # fuzzy | folded | exact
+    scope: Mapped[str] = mapped_column(String(128), default="")  # "" = every group; a chat id
+    added_by: Mapped[str] = mapped_column(String(128), default="")
+    added_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(1024))  # file:<path> | api | cli | command
+
+    __table_args__ = (UniqueConstraint("folded", "scope", name="uq_lexicon_words_folded_scope"),)
+
+
+class LexiconAllow(Base):
+    """One allow-list phrase: lexicon hits inside it do not count."""
+
+    __tablename__ = "lexicon_allow"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    phrase: Mapped[str] = mapped_column(String(256))  # as given
+    folded: Mapped[str] = mapped_column(String(256))
+    scope: Mapped[str] = mapped_column(String(128), default="")
+    added_by: Mapped[str] = mapped_column(String(128), default="")
+    added_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(1024))
+
+    __table_args__ = (UniqueConstraint("folded", "scope", name="uq_lexicon_allow_folded_scope"),)
+
+
+class LexiconState(Base):
+    """The single row (id 1) whose `version` every lexicon change bumps in its transaction;
+    replicas poll it to know when to rebuild their matcher."""
+
+    __tablename__ = "lexicon_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)  # 0 = never changed
+    updated_at: Mapped[datetime]
+
+
+class LexiconImport(Base):
+    """One import of a word or allow-list file: what content (sha256) came from where."""
+
+    __tablename__ = "lexicon_imports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # words | allow
+    origin: Mapped[str] = mapped_column(String(1024))  # file:<path>
+    sha256: Mapped[str] = mapped_column(String(64))  # hex digest of the file's bytes
+    imported_at: Mapped[datetime]
+    imported_by: Mapped[str] = mapped_column(String(128), default="")
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_lexicon_imports_kind_origin", "kind", "origin", "id"),)

@@ -67,7 +67,13 @@ def _truncate(url: str) -> None:
     engine = create_engine(database_urls(url).sync_url)
     with engine.begin() as connection:
         connection.execute(
-            text("TRUNCATE outbox_actions, moderation_logs, inbox_events RESTART IDENTITY CASCADE")
+            text(
+                "TRUNCATE outbox_actions, moderation_logs, inbox_events, lexicon_words, "
+                "lexicon_allow, lexicon_imports, lexicon_state RESTART IDENTITY CASCADE"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO lexicon_state (id, version, updated_at) VALUES (1, 0, now())")
         )
     engine.dispose()
 

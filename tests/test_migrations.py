@@ -10,7 +10,15 @@ from app import migrate
 from app.db import database_urls
 from app.models import Base
 
-TABLES = {"inbox_events", "moderation_logs", "outbox_actions"}
+TABLES = {
+    "inbox_events",
+    "moderation_logs",
+    "outbox_actions",
+    "lexicon_words",
+    "lexicon_allow",
+    "lexicon_state",
+    "lexicon_imports",
+}
 
 
 def _tables(url: str) -> set[str]:
