@@ -388,8 +388,10 @@ class _Search:
         evidence = layout.text[start:end]
         if ref.route is not None:
             routes.add(ref.route)
-        elif self._kept_original(start, end).translate(_ASCII_LOWER) != evidence:
-            routes.add(Route.FOLDED)
+        else:
+            kept = self._kept_original(start, end)
+            if kept.translate(_ASCII_LOWER) != evidence or len(kept) != len(matched):
+                routes.add(Route.FOLDED)  # characters changed, or invisible ones removed
         if not routes:
             routes.add(Route.EXACT)
 

@@ -1,0 +1,363 @@
+"""The evasion-resistant word engine: every fold, every hit rule, every variant route, and the
+innocent sentences that must not match. Tables over real-looking Chinese chat text."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from moderation import (
+    AllowEntry,
+    Category,
+    Confidence,
+    LexiconEntry,
+    MatchMode,
+    MessageFacts,
+    Route,
+    SensitiveWordMatcher,
+    Severity,
+    decide,
+    evaluate,
+    fold,
+    parse_allow_list,
+    parse_lexicon,
+)
+from moderation.fold import fold_char, fold_with_origins
+from moderation.matcher import MAX_GAP
+
+WORDS = parse_lexicon(
+    "赌博\tgambling\tblock\n"
+    "博彩\tgambling\treview\n"
+    "网赌\tgambling\tblock\n"
+    "加微信\tads\treview\n"
+    "兼职刷单\tfraud\tblock\n"
+    "代开发票\tfraud\tblock\n"
+    "法轮功\tpolitics\tblock\n"
+    "口交\tporn\treview\n"
+    "南京大\tcustom\treview\n"
+    "av\tporn\tblock\n"
+    "fuck\tabuse\tblock\n"
+    "penis\tporn\treview\n"
+    "傻逼\tabuse\tblock\n"
+    "妈的\tabuse\treview\n"
+    "13800138000\tads\treview\n"
+    "六四\tpolitics\treview\n"
+)
+ALLOW = parse_allow_list("路口交通\n南京大学\n妈妈的\n")
+MATCHER = SensitiveWordMatcher(WORDS, ALLOW)
+
+
+def hits(text: str, matcher: SensitiveWordMatcher = MATCHER, chat: str = "") -> list[tuple]:
+    return [(f.word, f.matched, f.route.value) for f in matcher.find(text, chat)]
+
+
+# --- Folding --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("ｗｅｉｘｉｎ", "weixin"),  # full-width → half-width
+        ("ＡＢＣ１２３", "abc123"),
+        ("WeiXin", "weixin"),  # case
+        ("Straße", "strasse"),  # full case folding
+        ("賭博網站", "赌博网站"),  # traditional → simplified
+        ("們說後來", "们说后来"),
+        ("𝐟𝐮𝐜𝐤", "fuck"),  # mathematical bold
+        ("𝓯𝓾𝓬𝓴", "fuck"),  # mathematical script
+        ("ⓕⓤⓒⓚ", "fuck"),  # circled letters
+        ("ｆｕｃｋ", "fuck"),
+        ("fаcebооk", "facebook"),  # Cyrillic а and о
+        ("ΑΒΕ", "abe"),  # Greek capitals
+        ("ᴀᴠ", "av"),  # small capitals
+        ("café naïve", "cafenaive"),  # diacritics dropped, space removed
+        ("①③⑧", "138"),  # circled digits
+        ("❶❸❽", "138"),  # dingbat digits
+        ("⑴⑶⑻", "138"),  # parenthesised digits (parentheses are noise)
+        ("一三八零零一三八零零零", "13800138000"),  # Chinese numerals used as digits
+        ("壹叁捌", "138"),  # financial numerals
+        ("1三八", "138"),
+        ("一起吃饭", "一起吃饭"),  # a numeral in a word stays a character
+        ("六四", "六四"),  # two numerals are not a digit run
+        ("3一起", "3一起"),  # one numeral next to a digit is not a digit run
+        ("微\u200b信", "微信"),  # zero-width space
+        ("微\u200d信\ufeff", "微信"),  # zero-width joiner, BOM
+        ("微\ufe0f信", "微信"),  # variation selector
+        ("微\U000e0100信", "微信"),  # variation selector supplement (beyond the table)
+        ("微\u0301信", "微信"),  # combining mark
+        ("微 信", "微信"),  # space
+        ("微　信", "微信"),  # ideographic space
+        ("微-信", "微信"),  # punctuation
+        ("微。信！", "微信"),
+        ("微★信", "微信"),  # symbol
+        ("微😀信", "微信"),  # emoji
+        ("微👨‍👩‍👧信", "微信"),  # emoji ZWJ sequence
+        ("1️⃣3️⃣8️⃣", "138"),  # keycaps
+        ("@张三 你好", "张三你好"),
+        ("https://x.cn/a", "httpsxcna"),
+        ("⼈", "人"),  # Kangxi radical
+        ("㎏", "kg"),
+        ("𠮷野家", "𠮷野家"),  # a character beyond the table is kept
+        ("", ""),
+        ("。。。！！", ""),
+    ],
+)
+def test_fold_table(text: str, folded: str) -> None:
+    assert fold(text) == folded
+    assert fold_with_origins(text).text == folded
+
+
+def test_fold_and_fold_with_origins_agree_on_random_text() -> None:
+    """The fast path (one str.translate) and the span-tracking path are one function."""
+    rng = random.Random(20261121)
+    alphabet = (
+        "赌博微信加一二三四五六七八九零壹贰賭們後ａｂｃＡＢＣabcXYZ0123①❶⑴㈠ "
+        "\u200b\u200d\ufe0f\u0301，。！？、…-_*@#😀👍\U000e0100𠮷𝐟ßİé\n\t"
+    )
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        layout = fold_with_origins(text)
+        assert layout.text == fold(text), text
+        assert len(layout.starts) == len(layout.ends) == len(layout.text)
+        for index, (start, end) in enumerate(zip(layout.starts, layout.ends, strict=True)):
+            assert 0 <= start < end <= len(text)
+            assert fold_char(text[start]), (text, index)
+
+
+def test_words_and_text_fold_alike() -> None:
+    """A word added in any spelling finds the text in any other spelling."""
+    matcher = SensitiveWordMatcher([LexiconEntry("ＷＥＩ賭")])
+    (finding,) = matcher.find("来 wei 赌 吧")
+    assert finding.word == "ＷＥＩ賭"
+    assert finding.evidence == "wei赌"
+
+
+# --- Hit rules and routes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # exact and folded
+        ("今晚一起去赌博吧", [("赌博", "赌博", "exact")]),
+        ("今晚一起去賭博吧", [("赌博", "賭博", "folded")]),
+        ("看AV吗", [("av", "AV", "exact")]),
+        ("看ＡＶ吗", [("av", "ＡＶ", "folded")]),
+        ("𝐟𝐮𝐜𝐤 you", [("fuck", "𝐟𝐮𝐜𝐤", "folded")]),
+        ("赌\u200b博", [("赌博", "赌\u200b博", "folded")]),  # invisible: not a gap
+        ("联系13800138000", [("13800138000", "13800138000", "exact")]),
+        ("联系①③⑧⓪⓪①③⑧⓪⓪⓪", [("13800138000", "①③⑧⓪⓪①③⑧⓪⓪⓪", "folded")]),
+        ("联系一三八零零一三八零零零", [("13800138000", "一三八零零一三八零零零", "folded")]),
+        # gaps: noise between characters
+        ("来赌-博", [("赌博", "赌-博", "gap")]),
+        ("来 赌 博 吧", [("赌博", "赌 博", "gap")]),
+        ("加 微 信", [("加微信", "加 微 信", "gap")]),
+        ("兼😀职😀刷😀单", [("兼职刷单", "兼😀职😀刷😀单", "gap")]),
+        ("f u c k", [("fuck", "f u c k", "gap")]),
+        ("f.u.c.k", [("fuck", "f.u.c.k", "gap")]),
+        ("代——开——发——票", [("代开发票", "代——开——发——票", "gap")]),
+        # repeated characters collapsed
+        ("加微微信信", [("加微信", "加微微信信", "repeat")]),
+        ("赌赌博博", [("赌博", "赌赌博博", "repeat")]),
+        ("fuuuuck", [("fuck", "fuuuuck", "repeat")]),
+        # variants: homophones, shapes, letters
+        ("加威信", [("加微信", "加威信", "variant")]),
+        ("加薇信", [("加微信", "加薇信", "variant")]),
+        ("加微亻言", [("加微信", "加微亻言", "variant")]),
+        ("加V", [("加微信", "加V", "variant")]),
+        ("加vx", [("加微信", "加vx", "variant")]),
+        ("加 V 领福利", [("加微信", "加 V", "variant")]),
+        ("一起来堵博", [("赌博", "堵博", "variant")]),
+        ("你个SB", [("傻逼", "SB", "variant")]),
+        ("你个傻b", [("傻逼", "傻b", "variant")]),
+        ("flg", [("法轮功", "flg", "variant")]),
+        # pinyin
+        ("falungong", [("法轮功", "falungong", "pinyin")]),
+        ("FaLunGong", [("法轮功", "FaLunGong", "pinyin")]),
+        ("jian zhi shua dan", [("兼职刷单", "jian zhi shua dan", "pinyin")]),
+        ("jzsd", [("兼职刷单", "jzsd", "pinyin")]),
+        ("去 du bo 吗", [("赌博", "du bo", "pinyin")]),
+        ("ｄｕｂｏ", [("赌博", "ｄｕｂｏ", "pinyin")]),
+        # overlapping hits are all found
+        ("赌博彩票", [("赌博", "赌博", "exact"), ("博彩", "博彩", "exact")]),
+    ],
+)
+def test_routes_table(text: str, expected: list[tuple[str, str, str]]) -> None:
+    assert hits(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ASCII words only as whole words (checked on the original text)
+        "I have a question",
+        "avocado 很好吃",
+        "fuckers",  # a longer word
+        "ＨＡＶＥ a nice day",  # boundary through folding
+        "pen is mightier than the sword",  # a space between two real words is not a gap
+        "加vip群",  # 加v needs a boundary after v
+        "dubois",  # pinyin is ASCII: whole words only
+        "d ubo",  # a pinyin gap must fall between syllables
+        # allow-list phrases
+        "前面路口交通管制",
+        "路口 交通很堵",  # the allow-list phrase folds like the text
+        "我是南京大学的",
+        "妈妈的手机没电了",
+        # reduplicated words do not collapse into a word
+        "妈妈的",
+        # too wide a gap
+        "赌" + "。" * (MAX_GAP + 1) + "博",
+        # innocent everyday chat
+        "好的 谢谢",
+        "明天上午十点开会，请准时参加",
+        "大家周末愉快🎉",
+        "这个博物馆的彩色玻璃很好看",  # 博 … 彩 far apart
+        "我们一起学习六级单词",
+        "@张三 收到，马上处理",
+        "请把发票开一下，谢谢",
+        "今天的直播回放在这里 https://example.com/live",
+    ],
+)
+def test_innocent_text_does_not_match(text: str) -> None:
+    assert hits(text) == []
+
+
+def test_spans_are_exact_on_the_original_text() -> None:
+    text = "大家好👋 来玩 賭😀博 吧，加 V 有福利；f u c k"
+    findings = MATCHER.find(text)
+    assert [f.matched for f in findings] == ["賭😀博", "加 V", "f u c k"]
+    for finding in findings:
+        assert text[finding.start : finding.end] == finding.matched
+        assert fold(finding.matched) == finding.evidence or finding.route is Route.PINYIN
+
+
+def test_a_short_word_across_noise_is_low_confidence_and_only_reviewed() -> None:
+    (finding,) = MATCHER.find("来赌。博")
+    assert finding.confidence is Confidence.LOW
+    assert finding.severity is Severity.BLOCK
+    assert finding.effective_severity is Severity.REVIEW
+    decision = decide([finding])
+    assert decision.verdict == "alert"  # moderators look; nobody is warned automatically
+    assert "low confidence" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "confidence"),
+    [
+        ("来赌博", Confidence.HIGH),
+        ("来賭博", Confidence.HIGH),
+        ("赌\u200b博", Confidence.HIGH),  # invisible characters are not noise
+        ("来赌-博", Confidence.LOW),
+        ("dubo", Confidence.LOW),  # the pinyin of a two-character word
+        ("兼-职-刷-单", Confidence.HIGH),  # longer words across noise stay confident
+        ("falungong", Confidence.HIGH),
+    ],
+)
+def test_confidence_table(text: str, confidence: Confidence) -> None:
+    (finding,) = MATCHER.find(text)
+    assert finding.confidence is confidence
+
+
+def test_a_hit_inside_a_longer_hit_of_the_same_word_is_reported_once() -> None:
+    assert hits("加v信") == [("加微信", "加v信", "variant")]
+
+
+def test_an_allow_phrase_suppresses_only_the_hits_inside_it() -> None:
+    assert hits("路口交通不好，别口交") == [("口交", "口交", "exact")]
+
+
+def test_collapse_can_be_turned_off() -> None:
+    matcher = SensitiveWordMatcher(WORDS, collapse_repeats=False)
+    assert hits("加微微信信", matcher) == []
+    assert hits("加微信", matcher) == [("加微信", "加微信", "exact")]
+
+
+def test_repeated_letter_words_still_match_and_do_not_become_one_letter() -> None:
+    matcher = SensitiveWordMatcher([LexiconEntry("666"), LexiconEntry("哈哈"), LexiconEntry("xx")])
+    assert [f.word for f in matcher.find("666 哈哈 xx")] == ["666", "哈哈", "xx"]
+    assert matcher.find("6 哈 x") == []
+    assert matcher.find("哈哈哈") != []
+
+
+# --- Entry model: mode, scope -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "text", "found"),
+    [
+        (MatchMode.FUZZY, "赌博", True),
+        (MatchMode.FUZZY, "賭 博", True),
+        (MatchMode.FUZZY, "dubo", True),
+        (MatchMode.FOLDED, "赌博", True),
+        (MatchMode.FOLDED, "賭博", True),
+        (MatchMode.FOLDED, "賭 博", False),
+        (MatchMode.FOLDED, "dubo", False),
+        (MatchMode.FOLDED, "堵博", False),
+        (MatchMode.EXACT, "赌博", True),
+        (MatchMode.EXACT, "賭博", False),
+        (MatchMode.EXACT, "赌-博", False),
+    ],
+)
+def test_match_mode_table(mode: MatchMode, text: str, found: bool) -> None:
+    matcher = SensitiveWordMatcher([LexiconEntry("赌博", Category.GAMBLING, mode=mode)])
+    assert bool(matcher.find(text)) is found
+
+
+def test_exact_mode_ignores_ascii_case_only() -> None:
+    matcher = SensitiveWordMatcher([LexiconEntry("SB", mode=MatchMode.EXACT)])
+    assert [f.matched for f in matcher.find("sb SB ＳＢ s b")] == ["sb", "SB"]
+
+
+def test_scoped_words_and_allow_phrases_apply_in_their_group_only() -> None:
+    matcher = SensitiveWordMatcher(
+        [LexiconEntry("团购", Category.ADS, scope="wr-team"), LexiconEntry("赌博")],
+        [AllowEntry("赌博游戏机", scope="wr-arcade")],
+    )
+    assert [f.word for f in matcher.find("团购赌博游戏机", "wr-team")] == ["团购", "赌博"]
+    assert [f.word for f in matcher.find("团购赌博游戏机", "wr-arcade")] == []
+    assert [f.word for f in matcher.find("团购赌博游戏机", "")] == ["赌博"]
+    (finding,) = matcher.find("团购", "wr-team")
+    assert finding.scope == "wr-team"
+
+
+def test_evaluate_uses_the_message_group_for_scope() -> None:
+    matcher = SensitiveWordMatcher([LexiconEntry("团购", Category.ADS, scope="wr-team")])
+    assert evaluate(MessageFacts("团购", "u", "wr-team"), matcher).verdict == "warn"
+    assert evaluate(MessageFacts("团购", "u", "wr-other"), matcher).verdict == "none"
+
+
+def test_a_word_of_only_symbols_is_left_out() -> None:
+    matcher = SensitiveWordMatcher([LexiconEntry("！！！"), LexiconEntry("赌博")])
+    assert len(matcher) == 1
+
+
+def test_the_matcher_holds_variants_as_patterns() -> None:
+    matcher = SensitiveWordMatcher([LexiconEntry("兼职刷单")])
+    # the folded word, its pinyin, its initials, and substitution variants
+    assert matcher.pattern_count > 3
+    folded_only = SensitiveWordMatcher([LexiconEntry("兼职刷单", mode=MatchMode.FOLDED)])
+    assert folded_only.pattern_count == 1
+
+
+# --- Explanations -----------------------------------------------------------------------------
+
+
+def test_a_finding_explains_itself() -> None:
+    (finding,) = MATCHER.find("来賭 博")
+    assert finding.explain() == (
+        "赌博 [gambling/block] at 1:4 '賭 博' → folded '赌博' via gap+folded; "
+        "low confidence, acts as review"
+    )
+    data = finding.as_dict()
+    assert data["route"] == "gap"
+    assert data["routes"] == ["gap", "folded"]
+    assert data["evidence"] == "赌博"
+    assert data["effective_severity"] == "review"
+    assert data["explanation"] == finding.explain()
+
+
+def test_a_variant_finding_names_its_pattern() -> None:
+    (finding,) = MATCHER.find("加威信")
+    assert finding.pattern == "加威信"
+    assert "via variant (pattern '加威信')" in finding.explain()
