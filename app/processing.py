@@ -33,7 +33,8 @@ from bot.events import (
 )
 from bot.parsing import parse_aibot_message, parse_app_message
 from moderation import Action, Decision, MessageFacts, SensitiveWordMatcher, evaluate, mask_word
-from moderation.matcher import Finding
+from moderation.decision import strictest
+from moderation.matcher import Confidence, Finding
 
 __all__ = ["InboxProcessor", "ModerationContext", "masked_evidence", "parse_stored"]
 
@@ -293,7 +294,7 @@ class InboxProcessor:
             user_id=user_id[:128],
             message_id=message_id,
             text=text,
-            findings=[finding_json(finding) for finding in decision.findings],
+            findings=[finding.as_dict() for finding in decision.findings],
             verdict=decision.verdict,
             reason=decision.reason,
         )
@@ -319,9 +320,10 @@ class InboxProcessor:
         response_url: str,
     ) -> None:
         texts = self._context.texts
-        worst = max(decision.findings, key=lambda finding: finding.severity.rank)
+        worst = strictest(decision.findings)
         rule = texts[f"category.{worst.category.value}"]
-        severity = texts[f"severity.{worst.severity.value}"]
+        severity = texts[f"severity.{worst.effective_severity.value}"]
+        how = how_found(texts, worst)
         now = self._clock()
         warned = False
         if Action.WARN_SENDER in decision.actions:
@@ -331,6 +333,7 @@ class InboxProcessor:
                 rule=rule,
                 word=mask_word(worst.word),
                 severity=severity,
+                how=how,
             )
             warned = bool(response_url)
             outbox_repo.enqueue(
@@ -357,6 +360,7 @@ class InboxProcessor:
                 rule=rule,
                 severity=severity,
                 word=mask_word(worst.word),
+                how=how,
                 evidence=masked_evidence(entry.text, decision.findings),
                 action=action_text,
                 log_id=entry.id,
@@ -392,13 +396,9 @@ def _aibot_markdown(response_url: str, content: str) -> dict[str, Any]:
     }
 
 
-def finding_json(finding: Finding) -> dict[str, Any]:
-    return {
-        "word": finding.word,
-        "category": finding.category.value,
-        "severity": finding.severity.value,
-        "start": finding.start,
-        "end": finding.end,
-        "matched": finding.matched,
-        "detector": finding.detector,
-    }
+def how_found(texts: Texts, finding: Finding) -> str:
+    """How a hit was found, in the configured language: 谐音/形近字、字间插入符号 …"""
+    how = "、".join(texts[f"route.{route.value}"] for route in finding.routes)
+    if finding.confidence is Confidence.LOW:
+        how += texts["confidence.low"]
+    return how

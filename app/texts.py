@@ -18,7 +18,7 @@ __all__ = ["DEFAULT_TEXTS", "PLACEHOLDERS", "Texts", "load_texts"]
 
 DEFAULT_TEXTS: dict[str, str] = {
     "warning": (
-        "⚠️ @$sender 你的消息违反了群规：**$rule**（命中「$word」）。"
+        "⚠️ @$sender 你的消息违反了群规：**$rule**（命中「$word」，$how）。"
         "请文明交流，多次违规将由管理员处理。"
     ),
     "alert": (
@@ -26,6 +26,7 @@ DEFAULT_TEXTS: dict[str, str] = {
         "> 群聊：$chat\n"
         "> 成员：$sender\n"
         "> 规则：$rule（$severity）\n"
+        "> 命中：「$word」，$how\n"
         "> 证据：$evidence\n"
         "> 处理：$action\n"
         "> 记录编号：#$log_id"
@@ -34,6 +35,13 @@ DEFAULT_TEXTS: dict[str, str] = {
     "action.alert": "仅通知管理员，未在群内警告",
     "action.warn_unavailable": "未能在群内警告（该消息没有可用的回复通道），请人工提醒",
     "chat.direct": "单聊",
+    "route.exact": "原文",
+    "route.folded": "变形写法（全角、繁体、大小写、特殊字体等）",
+    "route.gap": "字间插入符号或空格",
+    "route.repeat": "重复字",
+    "route.variant": "谐音或形近字",
+    "route.pinyin": "拼音",
+    "confidence.low": "；可信度较低，请人工确认",
     "severity.block": "拦截级",
     "severity.review": "复核级",
     "severity.log": "记录级",
@@ -54,9 +62,9 @@ DEFAULT_TEXTS: dict[str, str] = {
 
 # The placeholders each template may use; texts not listed here take none.
 PLACEHOLDERS: dict[str, frozenset[str]] = {
-    "warning": frozenset({"sender", "rule", "word", "severity"}),
+    "warning": frozenset({"sender", "rule", "word", "severity", "how"}),
     "alert": frozenset(
-        {"chat", "sender", "rule", "severity", "word", "evidence", "action", "log_id"}
+        {"chat", "sender", "rule", "severity", "word", "how", "evidence", "action", "log_id"}
     ),
     "command.help_line": frozenset({"usage", "help"}),
     "command.unknown": frozenset({"name"}),

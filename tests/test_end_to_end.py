@@ -407,3 +407,34 @@ async def test_database_outage_while_processing_costs_no_attempt(
     assert (row.status, row.attempts) == ("pending", 0)
     await service.settle()
     assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 1
+
+
+async def test_disguised_word_is_warned_with_how_it_was_found(service: Service) -> None:
+    """賭賭博博 (traditional, each character doubled) is caught; the warning and the alert say
+    how, and the log keeps the explanation with the exact span."""
+    await service.post_aibot(support.aibot_group_text("今晚一起去賭賭博博吧", msgid="m-disguise"))
+    await service.settle()
+    (warning,) = service.wecom.bodies("/cgi-bin/aibot/response")
+    assert "重复字、变形写法" in warning["markdown"]["content"]
+    (alert,) = service.wecom.bodies("/cgi-bin/message/send")
+    assert "重复字、变形写法" in alert["markdown"]["content"]
+    item = (await service.api("/api/v1/moderation-logs")).json()["items"][0]
+    (finding,) = item["findings"]
+    assert item["text"][finding["start"] : finding["end"]] == "賭賭博博"
+    assert finding["evidence"] == "赌赌博博"
+    assert finding["routes"] == ["repeat", "folded"]
+    assert finding["confidence"] == "high"
+    assert "via repeat+folded" in finding["explanation"]
+
+
+async def test_short_word_across_noise_alerts_moderators_but_warns_nobody(
+    service: Service,
+) -> None:
+    await service.post_aibot(support.aibot_group_text("来 赌。博 吧", msgid="m-low"))
+    await service.settle()
+    assert service.wecom.calls("/cgi-bin/aibot/response") == []
+    (alert,) = service.wecom.bodies("/cgi-bin/message/send")
+    assert "可信度较低" in alert["markdown"]["content"]
+    item = (await service.api("/api/v1/moderation-logs")).json()["items"][0]
+    assert item["decision"] == "alert"
+    assert item["findings"][0]["effective_severity"] == "review"

@@ -44,6 +44,14 @@ class FindingOut(BaseModel):
     end: int = Field(description="exclusive character offset in text")
     matched: str
     detector: str
+    evidence: str = Field("", description="the folded text that matched")
+    route: str = Field("exact", description="exact | folded | repeat | gap | variant | pinyin")
+    routes: list[str] = Field(default_factory=list, description="every route that applied")
+    pattern: str = Field("", description="the pattern matched: folded word, pinyin or variant")
+    confidence: str = Field("high", description="high | low (low acts as review at most)")
+    effective_severity: str | None = None
+    scope: str = ""
+    explanation: str = ""
 
 
 class ActionOut(BaseModel):
