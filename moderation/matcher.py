@@ -146,33 +146,54 @@ _SYLLABLE_OF: dict[str, str] = {
 }
 
 
-def _pinyin_forms(word: str) -> list[tuple[str, frozenset[int]]]:
-    """Pinyin spellings of an all-Chinese word of two or more characters, each with the
-    offsets where a syllable starts (where a gap is allowed): full pinyin, and initials for
-    long words."""
+def _syllables(word: str) -> list[str] | None:
+    """The toneless pinyin of each character; None unless every character has one."""
+    syllables = []
+    for char in word:
+        syllable = _SYLLABLE_OF.get(char)
+        if syllable is None:
+            return None
+        syllables.append(syllable)
+    return syllables
+
+
+def _pinyin_forms(word: str) -> list[str]:
+    """Pinyin spellings of an all-Chinese word of two or more characters: full pinyin, and
+    initials for long words."""
     if len(word) < 2:
         return []
-    syllables = [_SYLLABLE_OF.get(char) for char in word]
-    if any(syllable is None for syllable in syllables):
+    syllables = _syllables(word)
+    if syllables is None:
         return []
-    full = "".join(s for s in syllables if s)
-    offsets = frozenset(itertools.accumulate(len(s) for s in syllables if s))
-    forms = [(full, offsets)]
-    if len(word) >= MIN_INITIALS_WORD:
-        initials = "".join(s[0] for s in syllables if s)
-        forms.append((initials, frozenset(range(1, len(initials)))))
-    return forms
+    if len(word) < MIN_INITIALS_WORD:
+        return ["".join(syllables)]
+    return ["".join(syllables), "".join(syllable[0] for syllable in syllables)]
+
+
+def _syllable_starts(word: str, pattern: str) -> frozenset[int]:
+    """Offsets in a pinyin pattern of `word` where a syllable starts (where a gap may fall)."""
+    syllables = _syllables(word) or []
+    if len(pattern) == len(syllables):  # initials: every letter is a syllable
+        return frozenset(range(1, len(pattern)))
+    return frozenset(itertools.accumulate(len(syllable) for syllable in syllables))
+
+
+_FRAGMENTS_BY_FIRST_CHAR: dict[str, list[str]] = {}
+for _fragment in SUBSTITUTIONS:
+    _FRAGMENTS_BY_FIRST_CHAR.setdefault(_fragment[0], []).append(_fragment)
 
 
 def _substitution_variants(word: str) -> list[str]:
     """The word with look-alike fragments substituted: one substitution at a time first, then
     two non-overlapping ones, and so on, up to MAX_VARIANTS."""
     spots = [
-        (start, start + len(fragment), alternatives)
-        for fragment, alternatives in SUBSTITUTIONS.items()
-        for start in range(len(word))
+        (start, start + len(fragment), SUBSTITUTIONS[fragment])
+        for start, char in enumerate(word)
+        for fragment in _FRAGMENTS_BY_FIRST_CHAR.get(char, ())
         if word.startswith(fragment, start)
     ]
+    if not spots:
+        return []
     spots.sort(key=lambda spot: (spot[0], spot[1]))
     variants: list[str] = []
     seen = {word}
@@ -205,13 +226,9 @@ def _is_ascii_word_char(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
-@dataclass(frozen=True, slots=True)
-class _Ref:
-    """One way a pattern stands for an entry."""
-
-    entry: int  # index into the matcher's entries
-    route: Route | None  # PINYIN or VARIANT for variants; None for the folded word itself
-    syllables: frozenset[int] | None  # pinyin: offsets where a gap may fall
+# One way a pattern stands for an entry: (entry index, PINYIN or VARIANT or None for the
+# folded word itself). Plain tuples: a 50,000-word lexicon makes ~100,000 of them.
+_Ref = tuple[int, Route | None]
 
 
 class SensitiveWordMatcher:
@@ -238,13 +255,13 @@ class SensitiveWordMatcher:
 
         refs: dict[str, list[_Ref]] = {}
         for index, (entry, folded) in enumerate(chosen.values()):
-            refs.setdefault(folded, []).append(_Ref(index, None, None))
+            refs.setdefault(folded, []).append((index, None))
             if entry.mode is not MatchMode.FUZZY:
                 continue
-            for pinyin, syllables in _pinyin_forms(folded):
-                refs.setdefault(pinyin, []).append(_Ref(index, Route.PINYIN, syllables))
+            for pinyin in _pinyin_forms(folded):
+                refs.setdefault(pinyin, []).append((index, Route.PINYIN))
             for variant in _substitution_variants(folded):
-                refs.setdefault(variant, []).append(_Ref(index, Route.VARIANT, None))
+                refs.setdefault(variant, []).append((index, Route.VARIANT))
         self._patterns = list(refs)
         self._refs = [refs[pattern] for pattern in self._patterns]
         self._automaton = ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
@@ -353,10 +370,10 @@ class _Search:
                 if not self._mostly_repeated(pattern_index, start, end):
                     continue
                 start, end = self.collapsed_origin[start][0], self.collapsed_origin[end - 1][1]
-            for ref in self.matcher._refs[pattern_index]:
-                finding = self._finding(ref, pattern_index, start, end, collapsed)
+            for entry_index, route in self.matcher._refs[pattern_index]:
+                finding = self._finding(entry_index, route, pattern_index, start, end, collapsed)
                 if finding is not None:
-                    findings.setdefault((ref.entry, finding.start, finding.end), finding)
+                    findings.setdefault((entry_index, finding.start, finding.end), finding)
         return _without_nested(findings.values())
 
     def _mostly_repeated(self, pattern_index: int, start: int, end: int) -> bool:
@@ -369,10 +386,16 @@ class _Search:
         return 2 * sum(1 for a, b in runs if b - a >= 2) > len(runs)
 
     def _finding(
-        self, ref: _Ref, pattern_index: int, start: int, end: int, collapsed: bool
+        self,
+        entry_index: int,
+        via: Route | None,
+        pattern_index: int,
+        start: int,
+        end: int,
+        collapsed: bool,
     ) -> Finding | None:
         matcher = self.matcher
-        entry = matcher.entries[ref.entry]
+        entry = matcher.entries[entry_index]
         if entry.scope and entry.scope != self.chat_id:
             return None
         pattern = matcher._patterns[pattern_index]
@@ -386,8 +409,8 @@ class _Search:
             routes.add(Route.REPEAT)
         matched = self.text[original_start:original_end]
         evidence = layout.text[start:end]
-        if ref.route is not None:
-            routes.add(ref.route)
+        if via is not None:
+            routes.add(via)
         else:
             kept = self._kept_original(start, end)
             if kept.translate(_ASCII_LOWER) != evidence or len(kept) != len(matched):
@@ -401,13 +424,13 @@ class _Search:
             return None
         if not self._on_boundaries(pattern, original_start, original_end):
             return None
-        if Route.GAP in routes and not self._gaps_allowed(ref, pattern, start, gaps):
+        if Route.GAP in routes and not self._gaps_allowed(entry_index, via, pattern, start, gaps):
             return None
         if self._inside_allowed(start, end):
             return None
 
-        short = len(matcher._folded_words[ref.entry]) <= 2
-        low = short and (Route.GAP in routes or ref.route is Route.PINYIN)
+        short = len(matcher._folded_words[entry_index]) <= 2
+        low = short and (Route.GAP in routes or via is Route.PINYIN)
         ordered = tuple(route for route in _ROUTE_ORDER if route in routes)
         return Finding(
             word=entry.word,
@@ -456,7 +479,9 @@ class _Search:
                 return False
         return True
 
-    def _gaps_allowed(self, ref: _Ref, pattern: str, start: int, gaps: list[int]) -> bool:
+    def _gaps_allowed(
+        self, entry_index: int, via: Route | None, pattern: str, start: int, gaps: list[int]
+    ) -> bool:
         if max(gaps) > MAX_GAP:
             return False
         if not pattern.isascii():
@@ -465,11 +490,14 @@ class _Search:
         if letter_spaced:
             return True
         layout = self.layout
+        syllables = None
+        if via is Route.PINYIN:
+            syllables = _syllable_starts(self.matcher._folded_words[entry_index], pattern)
         for offset, gap in enumerate(gaps, start=1):
             if not gap:
                 continue
-            if ref.syllables is not None:
-                if offset not in ref.syllables:
+            if syllables is not None:
+                if offset not in syllables:
                     return False
                 continue
             removed = self.text[layout.ends[start + offset - 1] : layout.starts[start + offset]]
