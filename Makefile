@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WECOM_MOD_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export WECOM_MOD_TEST_POSTGRES_URL
 
-.PHONY: install run test check format bench
+.PHONY: install run test check format bench bench-matcher
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +31,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## callback throughput and latency against a bare FastAPI endpoint
+bench: $(STAMP)  ## both benchmarks: callbacks (against a bare FastAPI endpoint), then the matcher
 	$(BIN)/python benchmarks/callbacks.py
+	$(BIN)/python benchmarks/matcher.py
+
+bench-matcher: $(STAMP)  ## sensitive-word engine throughput against a bare Aho-Corasick automaton
+	$(BIN)/python benchmarks/matcher.py
