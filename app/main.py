@@ -1,9 +1,10 @@
 """`create_app(settings)`: the FastAPI application and the lifespan that owns its resources.
 
-Nothing happens at import time. `create_app` reads the word file and the texts (so a bad file
-stops start-up before the port opens); the lifespan creates the database engine, the single
-`httpx.AsyncClient`, the WeCom client with its token cache, and the background workers, and
-closes them in reverse order.
+Nothing happens at import time. `create_app` reads and checks the word file, the allow-list
+file and the texts (so a bad file stops start-up before the port opens); the lifespan creates
+the database engine, imports the files into the database lexicon and loads it, creates the
+single `httpx.AsyncClient`, the WeCom client with its token cache, and the background workers,
+and closes them in reverse order.
 """
 
 from __future__ import annotations
@@ -19,21 +20,22 @@ import httpx
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.commands import build_registry
 from app.db import create_engine_for, database_urls, session_factory
 from app.dispatcher import OutboxDispatcher
-from app.lexicon_file import load_lexicon_file
+from app.lexicon_file import ListFile, read_list_file
+from app.lexicon_runtime import LexiconHolder, LexiconReloader
+from app.lexicon_service import ListKind
 from app.processing import InboxProcessor, ModerationContext
-from app.routes import api, callbacks, health
+from app.routes import api, callbacks, health, lexicon
 from app.settings import Settings
 from app.texts import load_texts
 from app.workers import Workers
 from bot.client import AccessTokenCache, AppCredentials, WeComClient
 from bot.crypto import CallbackCipher
-from moderation import SensitiveWordMatcher
 
 __all__ = ["Runtime", "create_app"]
 
@@ -63,6 +65,14 @@ class Runtime:
     def now(self) -> datetime:
         return self.clock()
 
+    @property
+    def lexicon(self) -> LexiconHolder:
+        return self.context.lexicon
+
+    def lexicon_changed(self) -> None:
+        """A change was committed through this replica: reload without waiting for the poll."""
+        self.workers.notify_lexicon()
+
 
 def _ciphers(settings: Settings) -> tuple[CallbackCipher | None, CallbackCipher | None]:
     app_cipher = aibot_cipher = None
@@ -79,6 +89,20 @@ def _ciphers(settings: Settings) -> tuple[CallbackCipher | None, CallbackCipher 
             receive_id="",
         )
     return app_cipher, aibot_cipher
+
+
+def _list_files(settings: Settings) -> list[ListFile]:
+    """The word and allow-list files to import at start, read and checked (SettingsError)."""
+    files = []
+    if settings.lexicon_path is not None:
+        files.append(read_list_file(settings.lexicon_path, ListKind.WORDS, setting="LEXICON_PATH"))
+    if settings.lexicon_allow_path is not None:
+        files.append(
+            read_list_file(
+                settings.lexicon_allow_path, ListKind.ALLOW, setting="LEXICON_ALLOW_PATH"
+            )
+        )
+    return files
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -124,14 +148,15 @@ def create_app(
 ) -> FastAPI:
     """Build the service. `transport` replaces the network for outbound WeCom calls (tests);
     `start_workers=False` leaves inbox/outbox processing to `runtime.workers.run_until_idle()`.
-    Raises SettingsError for a bad word file or texts file."""
-    matcher = SensitiveWordMatcher(load_lexicon_file(settings.lexicon_path))
+    Raises SettingsError for a bad word file, allow-list file or texts file."""
+    list_files = _list_files(settings)
     texts = load_texts(settings.messages_path)
     app_cipher, aibot_cipher = _ciphers(settings)
+    holder = LexiconHolder()
     runtime = Runtime(
         settings=settings,
         context=ModerationContext(
-            matcher=matcher,
+            lexicon=holder,
             texts=texts,
             commands=build_registry(),
             moderators=tuple(settings.admin_userids),
@@ -146,6 +171,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.engine = create_engine_for(database_urls(settings.database_url))
         runtime.sessions = session_factory(runtime.engine)
+        reloader = LexiconReloader(runtime.sessions, holder, clock=clock, imports=list_files)
+        try:
+            await reloader.reload_if_changed()
+        except (OperationalError, InterfaceError, OSError) as exc:
+            log.error(
+                "database unavailable at start; the lexicon is imported and loaded when it "
+                "answers, and the inbox waits until then: %s",
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, transport=transport) as http:
             credentials = None
             if settings.app_messages_enabled and settings.wecom_agent_id is not None:
@@ -172,19 +206,34 @@ def create_app(
                 clock=clock,
                 on_enqueued=lambda: runtime.workers.notify_outbox(),
             )
+
+            async def process_inbox() -> int:
+                # Judging messages with no lexicon would let them all through: they wait.
+                if not holder.loaded:
+                    await reloader.reload_if_changed()
+                    if not holder.loaded:
+                        log.warning("inbox waits: the lexicon could not be loaded yet")
+                        return 0
+                return await processor.process_pending()
+
             runtime.workers = Workers(
-                processor.process_pending, dispatcher.dispatch_due, poll_seconds=poll_seconds
+                process_inbox,
+                dispatcher.dispatch_due,
+                poll_seconds=poll_seconds,
+                reload_lexicon=reloader.reload_if_changed,
+                lexicon_poll_seconds=settings.lexicon_reload_seconds,
             )
             if start_workers:
                 runtime.workers.start()
             log.info(
                 "wecom-mod ready: app callback %s, smart bot %s, app messages %s, REST API %s, "
-                "%d lexicon word(s), database %s",
+                "lexicon version %d with %d word(s), database %s",
                 _on(settings.app_callback_enabled),
                 _on(settings.aibot_enabled),
                 _on(settings.app_messages_enabled),
                 _on(settings.rest_api_enabled),
-                len(matcher),
+                holder.version,
+                len(holder.matcher),
                 runtime.engine.url.render_as_string(hide_password=True),
             )
             try:
@@ -203,6 +252,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(callbacks.router)
     app.include_router(api.router)
+    app.include_router(lexicon.router)
     app.include_router(health.router)
     return app
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.commands import CommandContext, CommandRegistry, parse_command
+from app.lexicon_runtime import LexiconHolder
 from app.models import InboxEvent, ModerationLog
 from app.repositories import inbox as inbox_repo
 from app.repositories import outbox as outbox_repo
@@ -68,13 +69,18 @@ def masked_evidence(text: str, findings: tuple[Finding, ...] | list[Finding]) ->
 
 @dataclass(frozen=True)
 class ModerationContext:
-    """What the processor needs besides the database: matcher, texts, commands, recipients."""
+    """What the processor needs besides the database: lexicon, texts, commands, recipients."""
 
-    matcher: SensitiveWordMatcher
+    lexicon: LexiconHolder
     texts: Texts
     commands: CommandRegistry
     moderators: tuple[str, ...]
     app_messages_enabled: bool
+
+    @property
+    def matcher(self) -> SensitiveWordMatcher:
+        """The matcher served now (read per message: a reload swaps it between messages)."""
+        return self.lexicon.matcher
 
     def is_moderator(self, user_id: str) -> bool:
         return user_id in self.moderators

@@ -22,6 +22,7 @@ __all__ = ["Settings", "SettingsError", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///./wecom-mod.db"
 MIN_ADMIN_TOKEN_LENGTH = 16
+MAX_LEXICON_RELOAD_SECONDS = 3600
 
 
 class SettingsError(Exception):
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
     wecom_admin_userids: str = ""
     admin_api_token: SecretStr | None = None
     lexicon_path: Path | None = None
+    lexicon_allow_path: Path | None = None
+    lexicon_reload_seconds: float = 2.0  # how often each replica looks for lexicon changes
     database_url: str = DEFAULT_DATABASE_URL
     messages_path: Path | None = None
     callback_timestamp_window_seconds: int = Field(default=600, ge=1)
@@ -63,6 +66,7 @@ class Settings(BaseSettings):
         "wecom_aibot_aes_key",
         "admin_api_token",
         "lexicon_path",
+        "lexicon_allow_path",
         "messages_path",
         "wecom_agent_id",
         mode="before",
@@ -96,6 +100,15 @@ class Settings(BaseSettings):
     def _token_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < MIN_ADMIN_TOKEN_LENGTH:
             raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_LENGTH} characters")
+        return value
+
+    @field_validator("lexicon_reload_seconds")
+    @classmethod
+    def _reload_seconds(cls, value: float) -> float:
+        if not 0 < value <= MAX_LEXICON_RELOAD_SECONDS:
+            raise ValueError(
+                f"must be more than 0 and at most {MAX_LEXICON_RELOAD_SECONDS} seconds"
+            )
         return value
 
     @field_validator("database_url")
@@ -183,6 +196,8 @@ def _describe(error: ValidationError) -> str:
     message = message.removeprefix("Value error, ")
     if first.get("type") == "int_parsing":
         message = "must be a whole number"
+    elif first.get("type") == "float_parsing":
+        message = "must be a number"
     if not name:
         return message
     return f"{name}: {message}"

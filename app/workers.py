@@ -1,9 +1,11 @@
-"""The two background loops of a replica: inbox processing and outbox dispatch.
+"""The background loops of a replica: inbox processing, outbox dispatch and, when given,
+following the lexicon (`app.lexicon_runtime`).
 
-Each loop runs when woken (a callback was stored, an action was enqueued) and at least every
-`poll_seconds`, so work left by a crash or by another replica is picked up too. A failing pass
-(database down, say) is logged and retried; the loops stop cleanly on shutdown after the pass
-in progress.
+Each loop runs when woken (a callback was stored, an action was enqueued, the lexicon was
+changed through this replica) and at least every `poll_seconds` (`lexicon_poll_seconds` for the
+lexicon), so work left by a crash and changes made by another replica are picked up too. A
+failing pass (database down, say) is logged and retried; the loops stop cleanly on shutdown
+after the pass in progress.
 """
 
 from __future__ import annotations
@@ -27,12 +29,17 @@ class Workers:
         dispatch_outbox: Callable[[], Awaitable[int]],
         *,
         poll_seconds: float = 1.0,
+        reload_lexicon: Callable[[], Awaitable[int]] | None = None,
+        lexicon_poll_seconds: float = 2.0,
     ) -> None:
         self._process_inbox = process_inbox
         self._dispatch_outbox = dispatch_outbox
+        self._reload_lexicon = reload_lexicon
         self._poll_seconds = poll_seconds
+        self._lexicon_poll_seconds = lexicon_poll_seconds
         self._inbox_wakeup = asyncio.Event()
         self._outbox_wakeup = asyncio.Event()
+        self._lexicon_wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -42,17 +49,36 @@ class Workers:
     def notify_outbox(self) -> None:
         self._outbox_wakeup.set()
 
+    def notify_lexicon(self) -> None:
+        """The lexicon changed: look at it now rather than at the next poll."""
+        self._lexicon_wakeup.set()
+
     def start(self) -> None:
+        poll = self._poll_seconds
         self._tasks = [
-            asyncio.create_task(self._loop("inbox", self._process_inbox, self._inbox_wakeup)),
-            asyncio.create_task(self._loop("outbox", self._dispatch_outbox, self._outbox_wakeup)),
+            asyncio.create_task(self._loop("inbox", self._process_inbox, self._inbox_wakeup, poll)),
+            asyncio.create_task(
+                self._loop("outbox", self._dispatch_outbox, self._outbox_wakeup, poll)
+            ),
         ]
+        if self._reload_lexicon is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._loop(
+                        "lexicon",
+                        self._reload_lexicon,
+                        self._lexicon_wakeup,
+                        self._lexicon_poll_seconds,
+                    )
+                )
+            )
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Let the pass in progress finish (up to `grace_seconds`), then cancel."""
         self._stopping.set()
         self._inbox_wakeup.set()
         self._outbox_wakeup.set()
+        self._lexicon_wakeup.set()
         if not self._tasks:
             return
         _done, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
@@ -64,12 +90,19 @@ class Workers:
         self._tasks = []
 
     async def run_until_idle(self) -> None:
-        """Process the inbox and the outbox until neither has anything due (for tests/tools)."""
+        """Catch up with the lexicon, then process the inbox and the outbox until neither has
+        anything due (for tests/tools)."""
+        if self._reload_lexicon is not None:
+            await self._reload_lexicon()
         while (await self._process_inbox()) + (await self._dispatch_outbox()):
             pass
 
     async def _loop(
-        self, name: str, work: Callable[[], Awaitable[int]], wakeup: asyncio.Event
+        self,
+        name: str,
+        work: Callable[[], Awaitable[int]],
+        wakeup: asyncio.Event,
+        poll_seconds: float,
     ) -> None:
         failures = 0
         while not self._stopping.is_set():
@@ -88,6 +121,6 @@ class Workers:
             except Exception:
                 failures += 1
                 log.exception("%s worker pass failed (%d in a row); retrying", name, failures)
-            delay = self._poll_seconds * min(2 ** max(failures - 1, 0), 30)
+            delay = poll_seconds * min(2 ** max(failures - 1, 0), 30)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=delay)

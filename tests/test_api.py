@@ -136,6 +136,7 @@ async def test_healthz_says_which_channels_are_on(service: Service) -> None:
             "rest_api": True,
         },
         "lexicon_words": 3,
+        "lexicon_version": 1,  # the start-up import of LEXICON_PATH is the first change
     }
     assert (await service.http.get("/readyz")).json() == {"status": "ok", "database": "ok"}
 

@@ -1,4 +1,5 @@
-"""Liveness (`/healthz`, with which channels are on) and readiness (`/readyz`, database)."""
+"""Liveness (`/healthz`, with which channels are on and the lexicon served) and readiness
+(`/readyz`, database)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", summary="Liveness and which channels are on")
 async def healthz(request: Request) -> dict[str, Any]:
-    settings = request.app.state.runtime.settings
+    runtime = request.app.state.runtime
+    settings = runtime.settings
     return {
         "status": "ok",
         "channels": {
@@ -27,7 +29,8 @@ async def healthz(request: Request) -> dict[str, Any]:
             "app_messages": settings.app_messages_enabled,
             "rest_api": settings.rest_api_enabled,
         },
-        "lexicon_words": len(request.app.state.runtime.context.matcher),
+        "lexicon_words": len(runtime.lexicon.matcher),
+        "lexicon_version": runtime.lexicon.version if runtime.lexicon.loaded else None,
     }
 
 
