@@ -24,6 +24,7 @@ and agrees with `fold_with_origins` by construction (both use `_fold_char`); a t
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ def _build_table() -> list[int | str | None]:
 
 
 _TABLE = _build_table()
+# How many characters each code point folds to (0 = removed), for span recovery.
+_WIDTH = bytes(min(1 if isinstance(entry, int) else len(entry or ""), 255) for entry in _TABLE)
 
 
 def fold_char(char: str) -> str:
@@ -107,7 +110,7 @@ def fold_char(char: str) -> str:
 
 
 def _digits_in_runs(folded: str) -> str:
-    if not _HAS_CHINESE_DIGIT.search(folded):
+    if not _NUMERAL_RUN.search(folded):
         return folded
 
     def to_digits(match: re.Match[str]) -> str:
@@ -128,26 +131,28 @@ def fold(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Folded:
-    """A folded text with, for each folded character, the original span it came from."""
+    """A folded text with, for each folded character, the original character it came from
+    (characters fold one by one, so folded character i comes from text[starts[i]])."""
 
     text: str
-    starts: tuple[int, ...]  # original index of the character each folded character came from
-    ends: tuple[int, ...]  # exclusive end of that original character
+    starts: list[int]
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """The original span of the folded characters [start, end) (end > start)."""
-        return self.starts[start], self.ends[end - 1]
+        return self.starts[start], self.starts[end - 1] + 1
 
 
 def fold_with_origins(text: str) -> Folded:
     """`fold(text)` together with where each folded character came from."""
+    if not _BEYOND_TABLE.search(text):
+        widths = [_WIDTH[code] for code in map(ord, text)]
+        if not widths or max(widths) <= 1:  # no character folds to two or more: C-speed path
+            return Folded(fold(text), list(itertools.compress(range(len(text)), widths)))
     parts: list[str] = []
     starts: list[int] = []
-    ends: list[int] = []
     for index, char in enumerate(text):
         folded = fold_char(char)
         if folded:
             parts.append(folded)
             starts.extend([index] * len(folded))
-            ends.extend([index + 1] * len(folded))
-    return Folded(_digits_in_runs("".join(parts)), tuple(starts), tuple(ends))
+    return Folded(_digits_in_runs("".join(parts)), starts)

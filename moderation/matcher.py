@@ -48,7 +48,10 @@ MAX_VARIANTS = 24  # substitution variants per word, at most
 MIN_INITIALS_WORD = 4  # pinyin initials only for words of at least this many characters
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_REPEAT = re.compile(r"(.)\1")
+_RUNS = re.compile(r"(.)\1+")
+_DOUBLE = re.compile(r"(.)\1")
+_ASCII_RUN = re.compile(r"([a-z])\1\1")
+_CLOSE_RUNS = re.compile(r"(.)\1+(?!\1).?(.)\2")
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Mc"})  # not Cc: a line break is visible
 
 
@@ -289,24 +292,16 @@ class SensitiveWordMatcher:
         if self._automaton is None or not text:
             return []
         folded = fold(text)
-        hits: list[tuple[int, int, int, bool]] = [
-            (index, start, end, False)
-            for index, start, end in self._automaton.find_matches_as_indexes(
-                folded, overlapping=True
-            )
-        ]
-        collapsed_origin: list[tuple[int, int]] = []
-        if self._collapse and _REPEAT.search(folded):
-            collapsed, collapsed_origin = _collapse_runs(folded)
-            hits += [
-                (index, start, end, True)
-                for index, start, end in self._automaton.find_matches_as_indexes(
-                    collapsed, overlapping=True
-                )
-            ]
+        automaton = self._automaton
+        found = automaton.find_matches_as_indexes(folded, overlapping=True)
+        hits = [(index, start, end, False) for index, start, end in found] if found else []
+        if self._collapse and _worth_collapsing(folded):
+            collapsed = _RUNS.sub(_first_of_run, folded)
+            found = automaton.find_matches_as_indexes(collapsed, overlapping=True)
+            hits += [(index, start, end, True) for index, start, end in found]
         if not hits:
             return []
-        return _Search(self, text, fold_with_origins(text), chat_id, collapsed_origin).run(hits)
+        return _Search(self, text, fold_with_origins(text), chat_id).run(hits)
 
     def _allowed_spans(self, folded: str, chat_id: str) -> list[tuple[int, int]]:
         if self._allow_automaton is None:
@@ -320,16 +315,32 @@ class SensitiveWordMatcher:
         ]
 
 
-def _collapse_runs(folded: str) -> tuple[str, list[tuple[int, int]]]:
-    """The text with each run of one character collapsed, and for each collapsed character
-    the folded span [start, end) of its run."""
-    chars: list[str] = []
+def _first_of_run(run: re.Match[str]) -> str:
+    return run.group(1)
+
+
+def _worth_collapsing(folded: str) -> bool:
+    """Whether a collapsed pass can find anything the plain pass did not. A collapsed hit of
+    an ASCII word needs a run of a letter (fuuuck); of any other word, more than half of its
+    characters must be runs (`_mostly_repeated`), which needs two runs at most one character
+    apart (微微信信, 加微微x信信)."""
+    first = _DOUBLE.search(folded)  # the cheap test first: most messages have no run at all
+    if first is None:
+        return False
+    at = first.start()
+    return bool(_ASCII_RUN.search(folded, at) or _CLOSE_RUNS.search(folded, at))
+
+
+def _collapse_runs(folded: str) -> list[tuple[int, int]]:
+    """For each character of `_RUNS.sub(r"\1", folded)`: the folded span [start, end) of the
+    run it stands for."""
     origin: list[tuple[int, int]] = []
-    for char, run in itertools.groupby(enumerate(folded), key=lambda pair: pair[1]):
-        positions = [position for position, _ in run]
-        chars.append(char)
-        origin.append((positions[0], positions[-1] + 1))
-    return "".join(chars), origin
+    position = 0
+    for _char, run in itertools.groupby(folded):
+        length = sum(1 for _ in run)
+        origin.append((position, position + length))
+        position += length
+    return origin
 
 
 def _without_nested(findings: Iterable[Finding]) -> list[Finding]:
@@ -354,13 +365,12 @@ class _Search:
         text: str,
         layout: Folded,
         chat_id: str,
-        collapsed_origin: list[tuple[int, int]],
     ) -> None:
         self.matcher = matcher
         self.text = text
         self.layout = layout
         self.chat_id = chat_id
-        self.collapsed_origin = collapsed_origin
+        self._collapsed_origin: list[tuple[int, int]] | None = None
         self._allowed: list[tuple[int, int]] | None = None
 
     def run(self, hits: list[tuple[int, int, int, bool]]) -> list[Finding]:
@@ -369,12 +379,19 @@ class _Search:
             if collapsed:
                 if not self._mostly_repeated(pattern_index, start, end):
                     continue
-                start, end = self.collapsed_origin[start][0], self.collapsed_origin[end - 1][1]
+                origin = self.collapsed_origin
+                start, end = origin[start][0], origin[end - 1][1]
             for entry_index, route in self.matcher._refs[pattern_index]:
                 finding = self._finding(entry_index, route, pattern_index, start, end, collapsed)
                 if finding is not None:
                     findings.setdefault((entry_index, finding.start, finding.end), finding)
         return _without_nested(findings.values())
+
+    @property
+    def collapsed_origin(self) -> list[tuple[int, int]]:
+        if self._collapsed_origin is None:
+            self._collapsed_origin = _collapse_runs(self.layout.text)
+        return self._collapsed_origin
 
     def _mostly_repeated(self, pattern_index: int, start: int, end: int) -> bool:
         """A collapsed-pass hit counts for a non-ASCII pattern only if more than half of its
@@ -451,8 +468,7 @@ class _Search:
         """The original characters the folded characters [start, end) came from, without the
         noise in between: what folding changed shows as a difference from the evidence."""
         layout = self.layout
-        spans = dict.fromkeys(zip(layout.starts[start:end], layout.ends[start:end], strict=True))
-        return "".join(self.text[a:b] for a, b in spans)
+        return "".join(self.text[index] for index in dict.fromkeys(layout.starts[start:end]))
 
     def _visible_gaps(self, start: int, end: int) -> list[int]:
         """For each pair of neighbouring characters of the hit: how many visible characters
@@ -461,7 +477,7 @@ class _Search:
         layout = self.layout
         gaps = []
         for index in range(start, end - 1):
-            removed = self.text[layout.ends[index] : layout.starts[index + 1]]
+            removed = self.text[layout.starts[index] + 1 : layout.starts[index + 1]]
             gaps.append(sum(1 for char in removed if not _invisible(char)) if removed else 0)
         return gaps
 
@@ -500,7 +516,9 @@ class _Search:
                 if offset not in syllables:
                     return False
                 continue
-            removed = self.text[layout.ends[start + offset - 1] : layout.starts[start + offset]]
+            removed = self.text[
+                layout.starts[start + offset - 1] + 1 : layout.starts[start + offset]
+            ]
             if any(char.isspace() for char in removed):
                 return False  # `pen is` is two words, not one disguised word
         return True
