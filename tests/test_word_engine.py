@@ -364,3 +364,68 @@ def test_a_variant_finding_names_its_pattern() -> None:
     (finding,) = MATCHER.find("加威信")
     assert finding.pattern == "加威信"
     assert "via variant (pattern '加威信')" in finding.explain()
+
+
+# --- The shipped example word file and allow-list on real-looking chat ------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+EXAMPLE = SensitiveWordMatcher(
+    parse_lexicon((ROOT / "deploy/lexicon.example.txt").read_text(encoding="utf-8")),
+    parse_allow_list((ROOT / "deploy/allow.example.txt").read_text(encoding="utf-8")),
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "各位早上好，今天下午三点在三楼会议室开周会",
+        "前面路口交通管制，大家绕行",
+        "出口交易额今年涨了不少",
+        "我妈妈的生日是下周六",
+        "他妈妈的手艺真不错",
+        "南京大学的讲座几点开始？",
+        "我在背刷单词，明天考四级",
+        "欢迎参加微信群里的读书活动",
+        "这家店的百家饭很好吃",
+        "请大家把发票抬头发我一下",
+        "I have a question about the invoice",
+        "Have a nice weekend! 🎉🎉",
+        "收到，谢谢老板👍",
+        "哈哈哈哈哈哈笑死我了",
+        "好的好的，马上处理",
+        "妈妈妈妈你在哪",
+        "报名链接 https://example.com/signup?id=138",
+        "@李四 麻烦把上周的报表发一下",
+        "这次活动一共一百二十三人报名",
+        "会议号 123 456 789",
+        "The savvy traveler avoids the crowds",
+    ],
+)
+def test_ordinary_chat_does_not_trip_the_example_lexicon(text: str) -> None:
+    assert [f.explain() for f in EXAMPLE.find(text)] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "route"),
+    [
+        ("兼职刷单，日结300，加V详聊", "兼职刷单", "exact"),
+        ("兼職刷單，日結", "兼职刷单", "folded"),
+        ("兼 职 刷 单 了解一下", "兼职刷单", "gap"),
+        ("jian zhi shua dan 私聊", "兼职刷单", "pinyin"),
+        ("想赚钱的加威信", "加微信", "variant"),
+        ("有需要的加 V", "加微信", "variant"),
+        ("来玩百.家.乐", "百家乐", "gap"),
+        ("代😀开😀发😀票", "代开发票", "gap"),
+        ("ＦＵＣＫ", "fuck", "folded"),
+        ("你个 SB", "傻逼", "variant"),
+        ("草泥马", "操你妈", "variant"),
+        ("同城约泡", "约炮", "variant"),
+        ("加群领福利!!!", "加群领福利", "exact"),
+        ("加裙领福利", "加群领福利", "variant"),
+    ],
+)
+def test_spam_and_abuse_in_disguise_are_caught(text: str, word: str, route: str) -> None:
+    findings = EXAMPLE.find(text)
+    assert (word, route) in [(f.word, f.route.value) for f in findings], [
+        f.explain() for f in findings
+    ]
