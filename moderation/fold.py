@@ -42,9 +42,11 @@ _T2S: dict[str, str] = {T2S[i]: T2S[i + 1] for i in range(0, len(T2S), 2)}
 _CHINESE_DIGITS = "零〇一二三四五六七八九壹贰叁肆伍陆柒捌玖幺"
 _CHINESE_DIGIT_VALUES = "001234567891234567891"
 _TO_DIGITS = str.maketrans(_CHINESE_DIGITS, _CHINESE_DIGIT_VALUES)
-_NUMERAL_RUN = re.compile(f"[0-9{_CHINESE_DIGITS}]{{3,}}")
-_HAS_CHINESE_DIGIT = re.compile(f"[{_CHINESE_DIGITS}]")
-_TWO_CHINESE_DIGITS = re.compile(f"[{_CHINESE_DIGITS}].*[{_CHINESE_DIGITS}]")
+# A run of three or more digits with at least two Chinese numerals in it.
+_NUMERAL_RUN = re.compile(
+    f"(?=[0-9{_CHINESE_DIGITS}]{{3}})"
+    f"[0-9]*[{_CHINESE_DIGITS}][0-9]*[{_CHINESE_DIGITS}][0-9{_CHINESE_DIGITS}]*"
+)
 _BEYOND_TABLE = re.compile(f"[{chr(_TABLE_LIMIT)}-\U0010ffff]")
 
 
@@ -94,8 +96,8 @@ def _build_table() -> list[int | str | None]:
 
 
 _TABLE = _build_table()
-# How many characters each code point folds to (0 = removed), for span recovery.
-_WIDTH = bytes(min(1 if isinstance(entry, int) else len(entry or ""), 255) for entry in _TABLE)
+# How many characters each code point folds to (0 = removed), as chr(width), for spans.
+_WIDTH = [chr(min(1 if isinstance(entry, int) else len(entry or ""), 255)) for entry in _TABLE]
 
 
 def fold_char(char: str) -> str:
@@ -109,15 +111,14 @@ def fold_char(char: str) -> str:
     return _fold_beyond_table(char)
 
 
+def _as_digits(run: re.Match[str]) -> str:
+    return run.group().translate(_TO_DIGITS)
+
+
 def _digits_in_runs(folded: str) -> str:
     if not _NUMERAL_RUN.search(folded):
         return folded
-
-    def to_digits(match: re.Match[str]) -> str:
-        run = match.group()
-        return run.translate(_TO_DIGITS) if _TWO_CHINESE_DIGITS.search(run) else run
-
-    return _NUMERAL_RUN.sub(to_digits, folded)
+    return _NUMERAL_RUN.sub(_as_digits, folded)
 
 
 def fold(text: str) -> str:
@@ -142,12 +143,14 @@ class Folded:
         return self.starts[start], self.starts[end - 1] + 1
 
 
-def fold_with_origins(text: str) -> Folded:
-    """`fold(text)` together with where each folded character came from."""
+def fold_with_origins(text: str, folded: str | None = None) -> Folded:
+    """`fold(text)` together with where each folded character came from. Pass `folded` when
+    `fold(text)` is already known."""
     if not _BEYOND_TABLE.search(text):
-        widths = [_WIDTH[code] for code in map(ord, text)]
-        if not widths or max(widths) <= 1:  # no character folds to two or more: C-speed path
-            return Folded(fold(text), list(itertools.compress(range(len(text)), widths)))
+        widths = text.translate(_WIDTH)  # one character per character: its width as a code
+        if not widths or max(widths) <= "\x01":  # nothing folds to two or more: C-speed path
+            kept = itertools.compress(range(len(text)), widths.encode("latin-1"))
+            return Folded(fold(text) if folded is None else folded, list(kept))
     parts: list[str] = []
     starts: list[int] = []
     for index, char in enumerate(text):

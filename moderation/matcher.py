@@ -181,8 +181,13 @@ def _syllable_starts(word: str, pattern: str) -> frozenset[int]:
     return frozenset(itertools.accumulate(len(syllable) for syllable in syllables))
 
 
+# The table, folded like the words it applies to, and indexed by first character.
+_SUBSTITUTIONS = {
+    fold(fragment): tuple(fold(alternative) for alternative in alternatives)
+    for fragment, alternatives in SUBSTITUTIONS.items()
+}
 _FRAGMENTS_BY_FIRST_CHAR: dict[str, list[str]] = {}
-for _fragment in SUBSTITUTIONS:
+for _fragment in _SUBSTITUTIONS:
     _FRAGMENTS_BY_FIRST_CHAR.setdefault(_fragment[0], []).append(_fragment)
 
 
@@ -190,7 +195,7 @@ def _substitution_variants(word: str) -> list[str]:
     """The word with look-alike fragments substituted: one substitution at a time first, then
     two non-overlapping ones, and so on, up to MAX_VARIANTS."""
     spots = [
-        (start, start + len(fragment), SUBSTITUTIONS[fragment])
+        (start, start + len(fragment), _SUBSTITUTIONS[fragment])
         for start, char in enumerate(word)
         for fragment in _FRAGMENTS_BY_FIRST_CHAR.get(char, ())
         if word.startswith(fragment, start)
@@ -209,7 +214,9 @@ def _substitution_variants(word: str) -> list[str]:
                 for (start, end, _alts), replacement in zip(chosen, replacements, strict=True):
                     pieces += [word[last:start], replacement]
                     last = end
-                variant = fold("".join([*pieces, word[last:]]))
+                variant = "".join([*pieces, word[last:]])
+                if not variant.isalpha():
+                    variant = fold(variant)  # digits may now form a numeral run
                 if len(variant) >= 2 and variant not in seen:
                     seen.add(variant)
                     variants.append(variant)
@@ -301,7 +308,7 @@ class SensitiveWordMatcher:
             hits += [(index, start, end, True) for index, start, end in found]
         if not hits:
             return []
-        return _Search(self, text, fold_with_origins(text), chat_id).run(hits)
+        return _Search(self, text, fold_with_origins(text, folded), chat_id).run(hits)
 
     def _allowed_spans(self, folded: str, chat_id: str) -> list[tuple[int, int]]:
         if self._allow_automaton is None:
@@ -333,13 +340,15 @@ def _worth_collapsing(folded: str) -> bool:
 
 def _collapse_runs(folded: str) -> list[tuple[int, int]]:
     """For each character of `_RUNS.sub(r"\1", folded)`: the folded span [start, end) of the
-    run it stands for."""
+    run it stands for (a character outside any run stands for itself)."""
     origin: list[tuple[int, int]] = []
-    position = 0
-    for _char, run in itertools.groupby(folded):
-        length = sum(1 for _ in run)
-        origin.append((position, position + length))
-        position += length
+    done = 0
+    for run in _RUNS.finditer(folded):
+        start, end = run.span()
+        origin += [(index, index + 1) for index in range(done, start)]
+        origin.append((start, end))
+        done = end
+    origin += [(index, index + 1) for index in range(done, len(folded))]
     return origin
 
 
