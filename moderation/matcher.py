@@ -9,8 +9,9 @@ How a message is searched:
    made when the matcher is built, not when text is read: pinyin (full; initials too for words
    of four or more characters) and homophone/shape substitutions (`moderation.variants`).
 3. Every raw hit then goes through the hit rules:
-   - A word that starts or ends with an ASCII letter or digit needs a word boundary there in
-     the original text (`av` does not fire in `have`, `加v` not in `加vip`).
+   - A word that starts or ends with an ASCII letter needs a word boundary there in the
+     original text (`av` does not fire in `have`, `加v` not in `加vip`); a digit likewise
+     needs no digit next to it. A letter next to a digit is a boundary (加weixin18123).
    - Noise removed between two characters of a hit is a gap. Each gap is at most `MAX_GAP`
      characters. An ASCII word may not span a space unless every letter is spaced out
      (`f u c k`, not `pen is`); a pinyin variant only between syllables (`du bo`). A word of
@@ -232,8 +233,13 @@ def _invisible(char: str) -> bool:
     return unicodedata.category(char) in _INVISIBLE_CATEGORIES
 
 
-def _is_ascii_word_char(char: str) -> bool:
-    return char.isascii() and char.isalnum()
+def _ascii_class(char: str) -> str:
+    """ "a" for an ASCII letter, "0" for an ASCII digit, "" for anything else."""
+    if not char.isascii():
+        return ""
+    if char.isalpha():
+        return "a"
+    return "0" if char.isdigit() else ""
 
 
 # One way a pattern stands for an entry: (entry index, PINYIN or VARIANT or None for the
@@ -427,6 +433,8 @@ class _Search:
         pattern = matcher._patterns[pattern_index]
         layout = self.layout
         original_start, original_end = layout.original_span(start, end)
+        if not self._on_boundaries(pattern, original_start, original_end):
+            return None  # the commonest rejection (`git` in `github`), so it goes first
         gaps = self._visible_gaps(start, end)
         routes: set[Route] = set()
         if any(gaps):
@@ -447,8 +455,6 @@ class _Search:
         if entry.mode is MatchMode.EXACT and routes != {Route.EXACT}:
             return None
         if entry.mode is MatchMode.FOLDED and not routes <= {Route.EXACT, Route.FOLDED}:
-            return None
-        if not self._on_boundaries(pattern, original_start, original_end):
             return None
         if Route.GAP in routes and not self._gaps_allowed(entry_index, via, pattern, start, gaps):
             return None
@@ -491,16 +497,20 @@ class _Search:
         return gaps
 
     def _on_boundaries(self, pattern: str, start: int, end: int) -> bool:
-        """An ASCII letter or digit at either end of the pattern needs a word boundary there:
-        the original neighbour must not fold to an ASCII letter or digit."""
+        """A pattern that starts or ends with an ASCII letter needs a word boundary there: the
+        original neighbour must not fold to an ASCII letter (`av` is not in `have`). Likewise
+        for a digit next to a digit (a phone number inside a longer number). A letter next to
+        a digit is a boundary: 加weixin18123 is 加weixin followed by a number."""
         text = self.text
-        if _is_ascii_word_char(pattern[0]) and start > 0:
+        edge = _ascii_class(pattern[0])
+        if edge and start > 0:
             before = fold_char(text[start - 1])
-            if before and _is_ascii_word_char(before[-1]):
+            if before and _ascii_class(before[-1]) == edge:
                 return False
-        if _is_ascii_word_char(pattern[-1]) and end < len(text):
+        edge = _ascii_class(pattern[-1])
+        if edge and end < len(text):
             after = fold_char(text[end])
-            if after and _is_ascii_word_char(after[0]):
+            if after and _ascii_class(after[0]) == edge:
                 return False
         return True
 

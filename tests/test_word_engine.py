@@ -171,6 +171,8 @@ def test_words_and_text_fold_alike() -> None:
         ("加V", [("加微信", "加V", "variant")]),
         ("加vx", [("加微信", "加vx", "variant")]),
         ("加 V 领福利", [("加微信", "加 V", "variant")]),
+        ("加ｗｅｉｘｉｎ18123127114", [("加微信", "加ｗｅｉｘｉｎ", "variant")]),  # letter, digit
+        ("看av1080p", [("av", "av", "exact")]),
         ("一起来堵博", [("赌博", "堵博", "variant")]),
         ("你个SB", [("傻逼", "SB", "variant")]),
         ("你个傻b", [("傻逼", "傻b", "variant")]),
@@ -200,6 +202,7 @@ def test_routes_table(text: str, expected: list[tuple[str, str, str]]) -> None:
         "ＨＡＶＥ a nice day",  # boundary through folding
         "pen is mightier than the sword",  # a space between two real words is not a gap
         "加vip群",  # 加v needs a boundary after v
+        "订单号213800138000",  # a phone number inside a longer number
         "dubois",  # pinyin is ASCII: whole words only
         "d ubo",  # a pinyin gap must fall between syllables
         # allow-list phrases
