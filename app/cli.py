@@ -1,18 +1,31 @@
-"""The `wecom-mod` command line: serve, migrate, check."""
+"""The `wecom-mod` command line: serve, migrate, check, and `words` to manage the lexicon.
+
+The `words` commands go through `app.lexicon_service`, like the REST API: a running service
+picks their changes up within LEXICON_RELOAD_SECONDS. Those that change the lexicon migrate the
+database first, like `serve`; those that only read it ask for a migrated database.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from app.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["main"]
 
 log = logging.getLogger("wecom_mod")
+
+T = TypeVar("T")
 
 
 def _configure_logging(level: str) -> None:
@@ -40,6 +53,56 @@ def _migrate(settings: Settings) -> None:
         log.info("database %s migrated from %s to %s", where, before or "empty", after)
 
 
+def _require_migrated(settings: Settings) -> None:
+    from app import migrate
+    from app.db import database_urls
+
+    urls = database_urls(settings.database_url)
+    current, head = migrate.current_revision(urls), migrate.head_revision()
+    if current != head:
+        where = urls.sync_url.render_as_string(hide_password=True)
+        raise SettingsError(
+            f"DATABASE_URL: {where} is at revision {current or 'none'}, this version needs "
+            f"{head}: run `wecom-mod migrate` first"
+        )
+
+
+def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one transaction on the configured database (committed when it returns)."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from app.db import create_engine_for, database_urls, session_factory
+
+    async def run() -> T:
+        engine = create_engine_for(database_urls(settings.database_url))
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except (OperationalError, InterfaceError) as exc:
+        first = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
+        raise SettingsError(f"DATABASE_URL: database unavailable: {first}") from None
+
+
+def _safely(settings: Settings, step: Callable[[Settings], None]) -> None:
+    """A migration step with an unreachable database reported as one line."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    try:
+        step(settings)
+    except (OperationalError, InterfaceError) as exc:
+        first = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
+        raise SettingsError(f"DATABASE_URL: database unavailable: {first}") from None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -65,25 +128,142 @@ def _cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from app import lexicon_service as service
     from app.lexicon_file import load_lexicon_file
-    from moderation import MessageFacts, SensitiveWordMatcher, evaluate
+    from moderation import SensitiveWordMatcher
 
-    path = args.lexicon if args.lexicon is not None else settings.lexicon_path
-    source = "--lexicon" if args.lexicon is not None else "LEXICON_PATH"
-    if path is None:
-        raise SettingsError("LEXICON_PATH: not set (or pass --lexicon FILE)")
-    matcher = SensitiveWordMatcher(load_lexicon_file(path, setting=source))
-    decision = evaluate(MessageFacts(text=args.text, sender="", chat_id=""), matcher)
-    if not decision.findings:
-        print(f"no findings ({len(matcher)} word(s) in {path})")
-        return 0
-    for finding in decision.findings:
-        print(
-            f"[{finding.start}:{finding.end}] {finding.matched!r} → word {finding.word!r} "
-            f"({finding.category.value}, {finding.severity.value})"
+    if args.lexicon is not None:
+        matcher = SensitiveWordMatcher(load_lexicon_file(args.lexicon, setting="--lexicon"))
+        served = f"{len(matcher)} word(s) in {args.lexicon}"
+    else:
+        _safely(settings, _require_migrated)
+        loaded = _in_session(settings, service.load_lexicon)
+        matcher = SensitiveWordMatcher(loaded.words, loaded.allow)
+        served = (
+            f"{len(matcher)} word(s) and {len(loaded.allow)} allow-list phrase(s) in the "
+            f"database, lexicon version {loaded.version}"
         )
-    print(f"decision: {decision.verdict} ({', '.join(decision.actions) or 'record only'})")
+        if not loaded.words and settings.lexicon_path is not None:
+            served += "; LEXICON_PATH is imported when the service starts or by `words import`"
+    check = service.check_text(matcher, args.text, args.chat)
+    if not check.findings:
+        print(f"no findings ({served})")
+        return 0
+    for finding in check.findings:
+        print(finding.explain())
+    decision = check.decision
+    actions = ", ".join(decision.actions) or "record only"
+    print(f"decision: {decision.verdict} ({actions}); {decision.reason}")
     return 1
+
+
+def _list_kind(args: argparse.Namespace) -> tuple[str, str]:
+    """(kind value, what the entries are called) for a `words` command."""
+    return ("allow", "allow-list phrase(s)") if args.allow else ("words", "word(s)")
+
+
+def _cmd_words_import(args: argparse.Namespace, settings: Settings) -> int:
+    from app import lexicon_service as service
+    from app.lexicon_file import read_list_file
+
+    kind = service.ListKind(_list_kind(args)[0])
+    file = read_list_file(args.file, kind, setting="FILE")  # checked before the database
+    _safely(settings, _migrate)
+
+    async def work(session: AsyncSession) -> service.ImportResult:
+        return await service.import_text(
+            session,
+            kind,
+            file.text,
+            origin=file.origin,
+            sha256=file.sha256,
+            added_by=args.by,
+            source="cli",
+            now=_now(),
+        )
+
+    result = _in_session(settings, work)
+    counts = result.counts
+    print(
+        f"imported {counts.total} {_list_kind(args)[1]}: {counts.added} added, "
+        f"{counts.updated} updated, {counts.unchanged} unchanged from {args.file} "
+        f"(lexicon version {result.version})"
+    )
+    return 0
+
+
+def _cmd_words_export(args: argparse.Namespace, settings: Settings) -> int:
+    from app import lexicon_service as service
+
+    _safely(settings, _require_migrated)
+    export = service.export_allow if args.allow else service.export_words
+
+    async def work(session: AsyncSession) -> str:
+        return await export(session, now=_now())
+
+    text = _in_session(settings, work)
+    if args.file is None:
+        sys.stdout.write(text)
+        return 0
+    args.file.write_text(text, encoding="utf-8")
+    count = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+    print(f"exported {count} {_list_kind(args)[1]} to {args.file}")
+    return 0
+
+
+def _cmd_words_list(args: argparse.Namespace, settings: Settings) -> int:
+    from app import lexicon_service as service
+
+    _safely(settings, _require_migrated)
+
+    async def work(session: AsyncSession) -> list[str]:
+        lines: list[str] = []
+        cursor = None
+        while len(lines) < args.limit:
+            want = min(500, args.limit - len(lines))
+            if args.allow:
+                page = await service.list_allow(session, q=args.search, limit=want, cursor=cursor)
+                lines += [
+                    f"{row.id}\t{row.phrase}\t{row.scope or '-'}\t{row.added_by}\t{row.source}"
+                    for row in page.items
+                ]
+            else:
+                page = await service.list_words(session, q=args.search, limit=want, cursor=cursor)
+                lines += [
+                    f"{row.id}\t{row.word}\t{row.category}\t{row.severity}\t{row.mode}\t"
+                    f"{row.scope or '-'}\t{row.added_by}\t{row.source}"
+                    for row in page.items
+                ]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return lines
+
+    lines = _in_session(settings, work)
+    header = "id\tphrase\tscope" if args.allow else "id\tword\tcategory\tseverity\tmode\tscope"
+    print(header + "\tadded_by\tsource")
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _cmd_words_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from app import lexicon_service as service
+
+    _safely(settings, _migrate)
+    delete = service.delete_allow if args.allow else service.delete_word
+
+    async def work(session: AsyncSession) -> int:
+        return await delete(session, args.id, now=_now())
+
+    try:
+        version = _in_session(settings, work)
+    except service.EntryNotFound as exc:
+        print(f"wecom-mod: {exc}", file=sys.stderr)
+        return 1
+    what = "allow-list phrase" if args.allow else "word"
+    print(f"deleted {what} {args.id} (lexicon version {version})")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,13 +297,78 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="print what the sensitive-word matcher finds in a text",
-        description="Match TEXT against the word file (LEXICON_PATH or --lexicon) and print "
-        "each finding with its span, word, category and severity. Exit status 1 when "
-        "anything is found, 0 when nothing is.",
+        description="Match TEXT against the lexicon in the database (words and allow list; "
+        "or the word file given with --lexicon) and print each finding, how it was found, "
+        "and the decision. Exit status 1 when anything is found, 0 when nothing is.",
     )
     check.add_argument("text", help="the text to check")
-    check.add_argument("--lexicon", type=Path, help="word file to use instead of LEXICON_PATH")
+    check.add_argument(
+        "--lexicon", type=Path, help="word file to use instead of the database lexicon"
+    )
+    check.add_argument(
+        "--chat", default="", metavar="CHAT_ID", help="judge as if sent in this group chat"
+    )
     check.set_defaults(handler=_cmd_check)
+
+    words = sub.add_parser(
+        "words",
+        help="manage the lexicon: import, export, list, delete words and allow-list phrases",
+        description="Manage the lexicon in the database. A running service picks changes up "
+        "within LEXICON_RELOAD_SECONDS.",
+    )
+    words_sub = words.add_subparsers(dest="words_command", required=True, metavar="ACTION")
+
+    def allow_flag(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--allow", action="store_true", help="the allow list instead of the words"
+        )
+
+    words_import = words_sub.add_parser(
+        "import",
+        help="add the words (or --allow phrases) of a file; update listed words that differ",
+        description="Import a word file (word<TAB>category<TAB>severity<TAB>mode<TAB>scope) "
+        "or, with --allow, an allow-list file (phrase<TAB>scope). Missing entries are added, "
+        "listed words whose category, severity or mode differ are updated, nothing is deleted.",
+    )
+    words_import.add_argument("file", type=Path, metavar="FILE")
+    allow_flag(words_import)
+    words_import.add_argument(
+        "--by", default="cli", metavar="NAME", help="who is adding (default: cli)"
+    )
+    words_import.set_defaults(handler=_cmd_words_import)
+
+    words_export = words_sub.add_parser(
+        "export",
+        help="write every word (or --allow phrase) as a file that `words import` reads",
+        description="Write the lexicon as a word file (or, with --allow, an allow-list file) "
+        "to FILE, or to standard output when FILE is left out.",
+    )
+    words_export.add_argument("file", type=Path, nargs="?", metavar="FILE")
+    allow_flag(words_export)
+    words_export.set_defaults(handler=_cmd_words_export)
+
+    words_list = words_sub.add_parser(
+        "list",
+        help="list words (or --allow phrases), newest first",
+        description="List words or allow-list phrases, newest first, tab-separated.",
+    )
+    words_list.add_argument(
+        "--search", metavar="Q", help="substring of the word as written or as folded"
+    )
+    words_list.add_argument(
+        "--limit", type=int, default=100, metavar="N", help="at most N rows (default 100)"
+    )
+    allow_flag(words_list)
+    words_list.set_defaults(handler=_cmd_words_list)
+
+    words_delete = words_sub.add_parser(
+        "delete",
+        help="delete one word (or --allow phrase) by id",
+        description="Delete one word or allow-list phrase by its id (see `words list`).",
+    )
+    words_delete.add_argument("id", type=int, metavar="ID")
+    allow_flag(words_delete)
+    words_delete.set_defaults(handler=_cmd_words_delete)
     return parser
 
 

@@ -4,7 +4,8 @@ the command line, the start-up import of LEXICON_PATH / LEXICON_ALLOW_PATH and c
 A word is identified by `(fold(word), scope)` and an allow-list phrase by `(fold(phrase),
 scope)`: adding one that exists updates its category, severity and mode (reported as
 `updated`, or `unchanged` when they are equal); it is not an error. Within one request,
-entries with the same key collapse to one: the strictest severity wins, then the first.
+entries with the same key collapse to one, spelt as first given: the category, severity and
+mode of the strictest severity win, then those of the first.
 
 Every change takes the lexicon lock first (`repositories.lexicon.lock`) and bumps
 `lexicon_state.version` in the same transaction when something changed, so every replica sees
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -282,14 +283,17 @@ def parse_list(kind: ListKind, text: str, *, source: str) -> list[LexiconEntry] 
 
 
 def _distinct_words(entries: Iterable[LexiconEntry]) -> dict[tuple[str, str], LexiconEntry]:
-    """Entries by (folded, scope): on a repeated key the strictest severity wins, then the first."""
+    """Entries by (folded, scope), spelt as first given; on a repeated key the category,
+    severity and mode of the strictest severity win, then those of the first."""
     chosen: dict[tuple[str, str], LexiconEntry] = {}
     for entry in entries:
         checked = word_entry(entry.word, entry.category, entry.severity, entry.mode, entry.scope)
         key = (fold(checked.word), checked.scope)
         known = chosen.get(key)
-        if known is None or checked.severity.rank > known.severity.rank:
+        if known is None:
             chosen[key] = checked
+        elif checked.severity.rank > known.severity.rank:
+            chosen[key] = replace(checked, word=known.word)
     return chosen
 
 

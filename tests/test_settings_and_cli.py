@@ -114,25 +114,33 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_help_explains_each_command() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("serve", "migrate", "check"):
+    for command in ("serve", "migrate", "check", "words"):
         assert command in result.stdout
     serve = run_cli("serve", "--help")
     assert "--host" in serve.stdout and "--port" in serve.stdout and "--no-migrate" in serve.stdout
 
 
-def test_check_prints_each_finding_with_span(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_check_prints_each_finding_and_the_decision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lexicon = tmp_path / "words.txt"
     lexicon.write_text(support.LEXICON, encoding="utf-8")
-    monkeypatch.setenv("LEXICON_PATH", str(lexicon))
-    assert main(["check", "来赌博吗，私聊加微信"]) == 1
-    out = capsys.readouterr().out
-    assert "[1:3] '赌博' → word '赌博' (gambling, block)" in out
-    assert "[7:10] '加微信' → word '加微信' (ads, review)" in out
-    assert "decision: warn" in out
-    assert main(["check", "好的 谢谢"]) == 0
-    assert "no findings" in capsys.readouterr().out
+    assert main(["check", "--lexicon", str(lexicon), "来赌博吗，私聊加微信"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("赌博 [gambling/block] at 1:3 '赌博'")
+    assert out[1].startswith("加微信 [ads/review] at 7:10 '加微信'")
+    assert out[2].startswith("decision: warn (warn_sender, alert_moderators); 2 lexicon hit(s)")
+    assert main(["check", "--lexicon", str(lexicon), "好的 谢谢"]) == 0
+    assert "no findings (3 word(s) in" in capsys.readouterr().out
+
+
+def test_check_without_lexicon_needs_a_migrated_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert main(["check", "赌博"]) == 2
+    err = capsys.readouterr().err
+    assert "DATABASE_URL:" in err and "run `wecom-mod migrate` first" in err
 
 
 def test_check_with_a_broken_word_file_names_file_and_line(
