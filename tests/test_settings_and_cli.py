@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.settings import SettingsError, load_settings
+from app.settings import Settings, SettingsError, load_settings
 from tests import support
 
 AES = support.APP_AES_KEY
@@ -184,3 +184,14 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     assert "migrated from empty to 0002" in result.stderr
     again = run_cli("migrate", env={"DATABASE_URL": f"sqlite:///{db}"})
     assert "is up to date (revision 0002)" in again.stderr
+
+
+def test_every_setting_is_in_the_example_env_file_and_the_readme() -> None:
+    root = Path(__file__).resolve().parent.parent
+    example = (root / "deploy" / "env.example").read_text(encoding="utf-8")
+    listed = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line[:40]}
+    listed = {name for name in listed if name.isupper() and not name.startswith("#")}
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for name in (field.upper() for field in Settings.model_fields):
+        assert name in listed, f"{name} is not in deploy/env.example"
+        assert f"`{name}`" in readme, f"{name} is not in the README settings table"
