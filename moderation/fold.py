@@ -42,6 +42,8 @@ _T2S: dict[str, str] = {T2S[i]: T2S[i + 1] for i in range(0, len(T2S), 2)}
 _CHINESE_DIGITS = "零〇一二三四五六七八九壹贰叁肆伍陆柒捌玖幺"
 _CHINESE_DIGIT_VALUES = "001234567891234567891"
 _TO_DIGITS = str.maketrans(_CHINESE_DIGITS, _CHINESE_DIGIT_VALUES)
+# Two Chinese numerals with at most digits between them (needed for a run below).
+_TWO_NUMERALS = re.compile(f"[{_CHINESE_DIGITS}][0-9]*[{_CHINESE_DIGITS}]")
 # A run of three or more digits with at least two Chinese numerals in it.
 _NUMERAL_RUN = re.compile(
     f"(?=[0-9{_CHINESE_DIGITS}]{{3}})"
@@ -96,8 +98,8 @@ def _build_table() -> list[int | str | None]:
 
 
 _TABLE = _build_table()
-# How many characters each code point folds to (0 = removed), as chr(width), for spans.
-_WIDTH = [chr(min(1 if isinstance(entry, int) else len(entry or ""), 255)) for entry in _TABLE]
+# "\x01" for a code point that folds to something, "\x00" for one that is removed.
+_KEPT = ["\x00" if entry is None else "\x01" for entry in _TABLE]
 
 
 def fold_char(char: str) -> str:
@@ -116,7 +118,7 @@ def _as_digits(run: re.Match[str]) -> str:
 
 
 def _digits_in_runs(folded: str) -> str:
-    if not _NUMERAL_RUN.search(folded):
+    if not _TWO_NUMERALS.search(folded):  # the cheap test first: one 一 is common, two rare
         return folded
     return _NUMERAL_RUN.sub(_as_digits, folded)
 
@@ -146,16 +148,16 @@ class Folded:
 def fold_with_origins(text: str, folded: str | None = None) -> Folded:
     """`fold(text)` together with where each folded character came from. Pass `folded` when
     `fold(text)` is already known."""
+    if folded is None:
+        folded = fold(text)
     if not _BEYOND_TABLE.search(text):
-        widths = text.translate(_WIDTH)  # one character per character: its width as a code
-        if not widths or max(widths) <= "\x01":  # nothing folds to two or more: C-speed path
-            kept = itertools.compress(range(len(text)), widths.encode("latin-1"))
-            return Folded(fold(text) if folded is None else folded, list(kept))
-    parts: list[str] = []
-    starts: list[int] = []
+        # The index of every original character that is kept; when their number is the
+        # folded length, no character folded to two or more, and these are the origins.
+        kept = text.translate(_KEPT).encode("latin-1")
+        starts = list(itertools.compress(range(len(text)), kept))
+        if len(starts) == len(folded):
+            return Folded(folded, starts)
+    starts = []  # one by one: some character folds to two or more, or lies beyond the table
     for index, char in enumerate(text):
-        folded = fold_char(char)
-        if folded:
-            parts.append(folded)
-            starts.extend([index] * len(folded))
-    return Folded(_digits_in_runs("".join(parts)), starts)
+        starts.extend([index] * len(fold_char(char)))
+    return Folded(folded, starts)

@@ -51,8 +51,6 @@ MIN_INITIALS_WORD = 4  # pinyin initials only for words of at least this many ch
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _RUNS = re.compile(r"(.)\1+")
 _DOUBLE = re.compile(r"(.)\1")
-_ASCII_RUN = re.compile(r"([a-z])\1\1")
-_CLOSE_RUNS = re.compile(r"(.)\1+(?!\1).?(.)\2")
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Mc"})  # not Cc: a line break is visible
 
 
@@ -288,6 +286,7 @@ class SensitiveWordMatcher:
             allow_patterns.setdefault(fold(allowed.phrase), []).append(allowed.scope)
         self._allow_patterns = list(allow_patterns)
         self._allow_scopes = [allow_patterns[pattern] for pattern in self._allow_patterns]
+        self._allow_longest = max(map(len, self._allow_patterns), default=0)
         self._allow_automaton = (
             ahocorasick_rs.AhoCorasick(self._allow_patterns) if self._allow_patterns else None
         )
@@ -316,16 +315,20 @@ class SensitiveWordMatcher:
             return []
         return _Search(self, text, fold_with_origins(text, folded), chat_id).run(hits)
 
-    def _allowed_spans(self, folded: str, chat_id: str) -> list[tuple[int, int]]:
+    def _inside_allowed(self, folded: str, start: int, end: int, chat_id: str) -> bool:
+        """Whether folded[start:end] lies inside an allow-list phrase that applies in chat_id.
+        Only the window a phrase containing the hit could cover is scanned."""
         if self._allow_automaton is None:
-            return []
-        return [
-            (start, end)
-            for index, start, end in self._allow_automaton.find_matches_as_indexes(
-                folded, overlapping=True
+            return False
+        offset = max(0, end - self._allow_longest)
+        window = folded[offset : start + self._allow_longest]
+        return any(
+            a + offset <= start and end <= b + offset
+            for index, a, b in self._allow_automaton.find_matches_as_indexes(
+                window, overlapping=True
             )
             if any(scope in ("", chat_id) for scope in self._allow_scopes[index])
-        ]
+        )
 
 
 def _first_of_run(run: re.Match[str]) -> str:
@@ -334,14 +337,20 @@ def _first_of_run(run: re.Match[str]) -> str:
 
 def _worth_collapsing(folded: str) -> bool:
     """Whether a collapsed pass can find anything the plain pass did not. A collapsed hit of
-    an ASCII word needs a run of a letter (fuuuck); of any other word, more than half of its
-    characters must be runs (`_mostly_repeated`), which needs two runs at most one character
-    apart (微微信信, 加微微x信信)."""
-    first = _DOUBLE.search(folded)  # the cheap test first: most messages have no run at all
+    an ASCII word needs a run of three or more of a letter (fuuuck); of any other word, more
+    than half of its characters must be runs (`_mostly_repeated`), which needs two runs at
+    most one character apart (微微信信, 加微微x信信)."""
+    first = _DOUBLE.search(folded)  # the cheap test first: most messages have no run
     if first is None:
         return False
-    at = first.start()
-    return bool(_ASCII_RUN.search(folded, at) or _CLOSE_RUNS.search(folded, at))
+    previous_end = -2
+    for run in _RUNS.finditer(folded, first.start()):
+        start, end = run.span()
+        char = folded[start]
+        if (end - start >= 3 and char.isascii() and char.isalpha()) or start - previous_end <= 1:
+            return True
+        previous_end = end
+    return False
 
 
 def _collapse_runs(folded: str) -> list[tuple[int, int]]:
@@ -386,7 +395,6 @@ class _Search:
         self.layout = layout
         self.chat_id = chat_id
         self._collapsed_origin: list[tuple[int, int]] | None = None
-        self._allowed: list[tuple[int, int]] | None = None
 
     def run(self, hits: list[tuple[int, int, int, bool]]) -> list[Finding]:
         findings: dict[tuple[int, int, int], Finding] = {}
@@ -458,7 +466,7 @@ class _Search:
             return None
         if Route.GAP in routes and not self._gaps_allowed(entry_index, via, pattern, start, gaps):
             return None
-        if self._inside_allowed(start, end):
+        if matcher._inside_allowed(layout.text, start, end, self.chat_id):
             return None
 
         short = len(matcher._folded_words[entry_index]) <= 2
@@ -541,8 +549,3 @@ class _Search:
             if any(char.isspace() for char in removed):
                 return False  # `pen is` is two words, not one disguised word
         return True
-
-    def _inside_allowed(self, start: int, end: int) -> bool:
-        if self._allowed is None:
-            self._allowed = self.matcher._allowed_spans(self.layout.text, self.chat_id)
-        return any(a <= start and end <= b for a, b in self._allowed)
