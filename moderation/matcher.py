@@ -417,13 +417,14 @@ class _Search:
         return self._collapsed_origin
 
     def _mostly_repeated(self, pattern_index: int, start: int, end: int) -> bool:
-        """A collapsed-pass hit counts for a non-ASCII pattern only if more than half of its
-        characters stood for a run of two or more (微微信信, 加微微信信), so that reduplicated
-        words (妈妈的 → 妈的) stay innocent."""
-        if self.matcher._patterns[pattern_index].isascii():
-            return True
+        """A collapsed-pass hit counts only if more than half of its characters stood for a
+        run of two or more (微微信信, 加微微信信, ssbb), so that reduplicated words (妈妈的 → 妈的)
+        stay innocent; an ASCII word also counts with one letter stretched to three or more
+        (fuuuck). The same conditions as `_worth_collapsing`, hit by hit."""
         runs = self.collapsed_origin[start:end]
-        return 2 * sum(1 for a, b in runs if b - a >= 2) > len(runs)
+        if 2 * sum(1 for a, b in runs if b - a >= 2) > len(runs):
+            return True
+        return self.matcher._patterns[pattern_index].isascii() and any(b - a >= 3 for a, b in runs)
 
     def _finding(
         self,

@@ -164,6 +164,7 @@ def test_words_and_text_fold_alike() -> None:
         ("加微微信信", [("加微信", "加微微信信", "repeat")]),
         ("赌赌博博", [("赌博", "赌赌博博", "repeat")]),
         ("fuuuuck", [("fuck", "fuuuuck", "repeat")]),
+        ("ffuucckk", [("fuck", "ffuucckk", "repeat")]),
         # variants: homophones, shapes, letters
         ("加威信", [("加微信", "加威信", "variant")]),
         ("加薇信", [("加微信", "加薇信", "variant")]),
@@ -212,6 +213,7 @@ def test_routes_table(text: str, expected: list[tuple[str, str, str]]) -> None:
         "妈妈的手机没电了",
         # reduplicated words do not collapse into a word
         "妈妈的",
+        "fuuck 微微信信",  # one doubled letter is spelling, even when something else collapses
         # too wide a gap
         "赌" + "。" * (MAX_GAP + 1) + "博",
         # innocent everyday chat
