@@ -315,35 +315,36 @@ async def add_words(
         (row.folded, row.scope): row
         for row in await repo.words_by_folded(session, {folded for folded, _ in wanted})
     }
-    changes: list[WordChange] = []
+    changes: dict[tuple[str, str], WordChange] = {}
+    new: list[dict[str, Any]] = []
     for (folded, scope), entry in wanted.items():
         row = existing.get((folded, scope))
         values = (entry.category.value, entry.severity.value, entry.mode.value)
         if row is None:
-            row = LexiconWord(
-                word=entry.word,
-                folded=folded,
-                category=values[0],
-                severity=values[1],
-                mode=values[2],
-                scope=scope,
-                added_by=added_by[:128],
-                added_at=now,
-                source=source[:1024],
+            new.append(
+                {
+                    "word": entry.word,
+                    "folded": folded,
+                    "category": values[0],
+                    "severity": values[1],
+                    "mode": values[2],
+                    "scope": scope,
+                    "added_by": added_by[:128],
+                    "added_at": now,
+                    "source": source[:1024],
+                }
             )
-            session.add(row)
-            changes.append(WordChange(row, Outcome.ADDED))
         elif (row.category, row.severity, row.mode) == values:
-            changes.append(WordChange(row, Outcome.UNCHANGED))
+            changes[(folded, scope)] = WordChange(row, Outcome.UNCHANGED)
         else:
             row.category, row.severity, row.mode = values
-            changes.append(WordChange(row, Outcome.UPDATED))
+            changes[(folded, scope)] = WordChange(row, Outcome.UPDATED)
     await session.flush()
-    result = WordsResult(changes=tuple(changes), version=current)
+    for row in await repo.insert_words(session, new):
+        changes[(row.folded, row.scope)] = WordChange(row, Outcome.ADDED)
+    result = WordsResult(changes=tuple(changes[key] for key in wanted), version=current)
     if result.counts.changed:
-        result = WordsResult(
-            changes=result.changes, version=await repo.bump_version(session, now=now)
-        )
+        result = WordsResult(result.changes, await repo.bump_version(session, now=now))
     return result
 
 
@@ -365,28 +366,26 @@ async def add_allow(
         (row.folded, row.scope): row
         for row in await repo.allow_by_folded(session, {folded for folded, _ in wanted})
     }
-    changes: list[AllowChange] = []
-    for (folded, scope), entry in wanted.items():
-        row = existing.get((folded, scope))
-        if row is not None:
-            changes.append(AllowChange(row, Outcome.UNCHANGED))
-            continue
-        row = LexiconAllow(
-            phrase=entry.phrase,
-            folded=folded,
-            scope=scope,
-            added_by=added_by[:128],
-            added_at=now,
-            source=source[:1024],
-        )
-        session.add(row)
-        changes.append(AllowChange(row, Outcome.ADDED))
-    await session.flush()
-    result = WordsResult(changes=tuple(changes), version=current)
+    changes: dict[tuple[str, str], AllowChange] = {
+        key: AllowChange(row, Outcome.UNCHANGED) for key, row in existing.items() if key in wanted
+    }
+    new = [
+        {
+            "phrase": entry.phrase,
+            "folded": folded,
+            "scope": scope,
+            "added_by": added_by[:128],
+            "added_at": now,
+            "source": source[:1024],
+        }
+        for (folded, scope), entry in wanted.items()
+        if (folded, scope) not in existing
+    ]
+    for row in await repo.insert_allow(session, new):
+        changes[(row.folded, row.scope)] = AllowChange(row, Outcome.ADDED)
+    result = WordsResult(changes=tuple(changes[key] for key in wanted), version=current)
     if result.counts.changed:
-        result = WordsResult(
-            changes=result.changes, version=await repo.bump_version(session, now=now)
-        )
+        result = WordsResult(result.changes, await repo.bump_version(session, now=now))
     return result
 
 

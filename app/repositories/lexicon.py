@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +35,8 @@ __all__ = [
     "encode_cursor",
     "get_allow",
     "get_word",
+    "insert_allow",
+    "insert_words",
     "last_import",
     "lock",
     "page_allow",
@@ -140,6 +142,25 @@ async def allow_by_folded(session: AsyncSession, folded: Iterable[str]) -> list[
         statement = select(LexiconAllow).where(LexiconAllow.folded.in_(chunk))
         rows += (await session.execute(statement)).scalars().all()
     return rows
+
+
+async def insert_words(
+    session: AsyncSession, values: Sequence[dict[str, Any]]
+) -> Sequence[LexiconWord]:
+    """Insert many words (batched multi-row INSERTs); the rows, in no particular order."""
+    if not values:
+        return []
+    statement = insert(LexiconWord).returning(LexiconWord)
+    return (await session.scalars(statement, list(values))).all()
+
+
+async def insert_allow(
+    session: AsyncSession, values: Sequence[dict[str, Any]]
+) -> Sequence[LexiconAllow]:
+    if not values:
+        return []
+    statement = insert(LexiconAllow).returning(LexiconAllow)
+    return (await session.scalars(statement, list(values))).all()
 
 
 async def get_word(session: AsyncSession, word_id: int) -> LexiconWord | None:
