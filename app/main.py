@@ -20,7 +20,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 
@@ -175,10 +175,11 @@ def create_app(
         reloader = LexiconReloader(runtime.sessions, holder, clock=clock, imports=list_files)
         try:
             await reloader.reload_if_changed()
-        except (OperationalError, InterfaceError, OSError) as exc:
+        except (SQLAlchemyError, OSError) as exc:
             log.error(
-                "database unavailable at start; the lexicon is imported and loaded when it "
-                "answers, and the inbox waits until then: %s",
+                "cannot load the lexicon at start (database unavailable or not migrated); it "
+                "is imported and loaded when the database answers, the inbox waits until "
+                "then: %s",
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
             )
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, transport=transport) as http:

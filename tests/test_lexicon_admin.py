@@ -724,3 +724,22 @@ def test_cli_with_an_unreachable_database_says_so(
     err = capsys.readouterr().err
     assert err.startswith("wecom-mod: configuration error: DATABASE_URL: database unavailable")
     assert "\n" not in err.rstrip("\n")
+
+
+async def test_the_inbox_waits_while_no_lexicon_could_be_loaded(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import lexicon_runtime
+
+    def broken(*_args: object) -> lexicon_runtime.ServedLexicon:
+        raise RuntimeError("automaton too large")
+
+    service.runtime.lexicon.swap(lexicon_runtime.LexiconHolder().served)  # as before any load
+    monkeypatch.setattr(lexicon_runtime, "build_matcher", broken)
+    await service.post_aibot(support.aibot_group_text("赌博", msgid="m-wait"))
+    await service.settle()
+    assert service.wecom.requests == []  # not judged by an empty lexicon: it waits
+    monkeypatch.undo()
+    await post(service, "/api/v1/lexicon/words", {"word": "网赌"})  # a new version to load
+    await service.settle()
+    assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 1
