@@ -62,14 +62,6 @@ class LexiconHolder:
     def __init__(self, served: ServedLexicon | None = None) -> None:
         self._served = served or ServedLexicon(SensitiveWordMatcher([]), NOT_LOADED, 0, 0, 0.0)
 
-    @classmethod
-    def fixed(
-        cls, words: Sequence[LexiconEntry], allow: Sequence[AllowEntry] = ()
-    ) -> LexiconHolder:
-        """A holder serving these entries (for tools and tests that have no database)."""
-        built = build_matcher(words, allow)
-        return cls(ServedLexicon(built.matcher, 0, built.words, built.allow, built.build_ms))
-
     @property
     def served(self) -> ServedLexicon:
         return self._served

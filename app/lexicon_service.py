@@ -488,10 +488,10 @@ async def list_words(
         search=search,
         search_folded=search_folded,
         category=_choice(Category, category, Category.CUSTOM, "category", "").value
-        if category is not None
+        if category is not None and category.strip()
         else None,
         severity=_choice(Severity, severity, Severity.BLOCK, "severity", "").value
-        if severity is not None
+        if severity is not None and severity.strip()
         else None,
         scope=scope.strip() if scope is not None else None,
     )

@@ -433,6 +433,7 @@ async def test_list_search_filter_and_walk_pages(service: Service) -> None:
     assert words_of((await service.api("/api/v1/lexicon/words", q="%")).json()) == []
     by_category = (await service.api("/api/v1/lexicon/words", category="GAMBLING")).json()
     assert words_of(by_category) == ["博彩", "网赌", "赌博"]
+    assert len((await service.api("/api/v1/lexicon/words", category="")).json()["items"]) == 7
     by_severity = (await service.api("/api/v1/lexicon/words", severity="review")).json()
     assert words_of(by_severity) == ["博彩", "ＶＸ", "加微信"]
     scoped = (await service.api("/api/v1/lexicon/words", scope="wrChatA")).json()
