@@ -19,7 +19,8 @@ shorter runs stay as they are (一起, 六四), and so does a lone numeral next 
 `fold_with_origins` also returns, for each folded character, the span of the original
 characters it came from, so every hit found in folded text maps back to an exact span of the
 original. The fast path (`fold`) uses one `str.translate` over a precomputed code-point table
-and agrees with `fold_with_origins` by construction (both use the table behind `fold_char`); a test checks it.
+and agrees with `fold_with_origins` by construction (both use the table behind `fold_char`);
+a test checks it.
 """
 
 from __future__ import annotations
