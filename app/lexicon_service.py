@@ -496,9 +496,7 @@ async def list_words(
         scope=scope.strip() if scope is not None else None,
     )
     rows = await repo.page_words(session, filters, limit=limit + 1, before_id=_before(cursor))
-    shown = list(rows[:limit])
-    more = len(rows) > limit
-    return Page(items=shown, next_cursor=repo.encode_cursor(shown[-1].id) if more else None)
+    return _page(rows, limit)
 
 
 async def list_allow(
@@ -516,6 +514,11 @@ async def list_allow(
         scope=scope.strip() if scope is not None else None,
     )
     rows = await repo.page_allow(session, filters, limit=limit + 1, before_id=_before(cursor))
+    return _page(rows, limit)
+
+
+def _page(rows: Sequence[Any], limit: int) -> Page:
+    """A page from up to limit + 1 rows (one more than shown tells that a next page exists)."""
     shown = list(rows[:limit])
     more = len(rows) > limit
     return Page(items=shown, next_cursor=repo.encode_cursor(shown[-1].id) if more else None)

@@ -181,47 +181,70 @@ async def delete_allow(session: AsyncSession, allow_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def _page(
+    session: AsyncSession,
+    model: type[LexiconWord] | type[LexiconAllow],
+    written: Any,
+    *,
+    search: str | None,
+    search_folded: str | None,
+    scope: str | None,
+    conditions: Sequence[Any] = (),
+    limit: int,
+    before_id: int | None,
+) -> Sequence[Any]:
+    """Newest first; `before_id` is the id of the last row of the previous page. `search`
+    is a substring of the entry as written (`written`), `search_folded` of its folded form."""
+    statement = select(model).where(*conditions)
+    searches = []
+    if search:
+        searches.append(written.contains(search, autoescape=True))
+    if search_folded:
+        searches.append(model.folded.contains(search_folded, autoescape=True))
+    if searches:
+        statement = statement.where(or_(*searches))
+    if scope is not None:
+        statement = statement.where(model.scope == scope)
+    if before_id is not None:
+        statement = statement.where(model.id < before_id)
+    statement = statement.order_by(model.id.desc()).limit(limit)
+    return (await session.execute(statement)).scalars().all()
+
+
 async def page_words(
     session: AsyncSession, filters: WordFilter, *, limit: int, before_id: int | None = None
 ) -> Sequence[LexiconWord]:
-    """Newest first; `before_id` is the id of the last row of the previous page."""
-    statement = select(LexiconWord)
-    searches = []
-    if filters.search:
-        searches.append(LexiconWord.word.contains(filters.search, autoescape=True))
-    if filters.search_folded:
-        searches.append(LexiconWord.folded.contains(filters.search_folded, autoescape=True))
-    if searches:
-        statement = statement.where(or_(*searches))
+    conditions = []
     if filters.category is not None:
-        statement = statement.where(LexiconWord.category == filters.category)
+        conditions.append(LexiconWord.category == filters.category)
     if filters.severity is not None:
-        statement = statement.where(LexiconWord.severity == filters.severity)
-    if filters.scope is not None:
-        statement = statement.where(LexiconWord.scope == filters.scope)
-    if before_id is not None:
-        statement = statement.where(LexiconWord.id < before_id)
-    statement = statement.order_by(LexiconWord.id.desc()).limit(limit)
-    return (await session.execute(statement)).scalars().all()
+        conditions.append(LexiconWord.severity == filters.severity)
+    return await _page(
+        session,
+        LexiconWord,
+        LexiconWord.word,
+        search=filters.search,
+        search_folded=filters.search_folded,
+        scope=filters.scope,
+        conditions=conditions,
+        limit=limit,
+        before_id=before_id,
+    )
 
 
 async def page_allow(
     session: AsyncSession, filters: AllowFilter, *, limit: int, before_id: int | None = None
 ) -> Sequence[LexiconAllow]:
-    statement = select(LexiconAllow)
-    searches = []
-    if filters.search:
-        searches.append(LexiconAllow.phrase.contains(filters.search, autoescape=True))
-    if filters.search_folded:
-        searches.append(LexiconAllow.folded.contains(filters.search_folded, autoescape=True))
-    if searches:
-        statement = statement.where(or_(*searches))
-    if filters.scope is not None:
-        statement = statement.where(LexiconAllow.scope == filters.scope)
-    if before_id is not None:
-        statement = statement.where(LexiconAllow.id < before_id)
-    statement = statement.order_by(LexiconAllow.id.desc()).limit(limit)
-    return (await session.execute(statement)).scalars().all()
+    return await _page(
+        session,
+        LexiconAllow,
+        LexiconAllow.phrase,
+        search=filters.search,
+        search_folded=filters.search_folded,
+        scope=filters.scope,
+        limit=limit,
+        before_id=before_id,
+    )
 
 
 def encode_cursor(row_id: int) -> str:

@@ -8,7 +8,7 @@ was judged with, so a client can tell when a change is in service.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -312,14 +312,7 @@ async def add_words_bulk(request: Request, body: WordsBulkIn) -> Any:
 
 @router.delete("/words/{word_id}", status_code=204, summary="Delete a word")
 async def delete_word(request: Request, word_id: WordId) -> Response:
-    runtime = runtime_of(request)
-    try:
-        async with runtime.sessions() as session, session.begin():
-            await service.delete_word(session, word_id, now=runtime.now())
-    except service.EntryNotFound as exc:
-        raise _invalid(exc, 404) from None
-    runtime.lexicon_changed()
-    return Response(status_code=204)
+    return await _delete(request, service.delete_word, word_id)
 
 
 @router.get(
@@ -328,10 +321,7 @@ async def delete_word(request: Request, word_id: WordId) -> Response:
     summary="Every word as a word file (UTF-8 text)",
 )
 async def export_words(request: Request) -> PlainTextResponse:
-    runtime = runtime_of(request)
-    async with runtime.sessions() as session:
-        text = await service.export_words(session, now=runtime.now())
-    return PlainTextResponse(text, media_type="text/plain; charset=utf-8")
+    return await _export(request, service.export_words)
 
 
 # -- allow list --------------------------------------------------------------------------
@@ -384,14 +374,7 @@ async def add_allow_bulk(request: Request, body: AllowBulkIn) -> Any:
 
 @router.delete("/allow/{allow_id}", status_code=204, summary="Delete an allow-list phrase")
 async def delete_allow(request: Request, allow_id: WordId) -> Response:
-    runtime = runtime_of(request)
-    try:
-        async with runtime.sessions() as session, session.begin():
-            await service.delete_allow(session, allow_id, now=runtime.now())
-    except service.EntryNotFound as exc:
-        raise _invalid(exc, 404) from None
-    runtime.lexicon_changed()
-    return Response(status_code=204)
+    return await _delete(request, service.delete_allow, allow_id)
 
 
 @router.get(
@@ -400,9 +383,27 @@ async def delete_allow(request: Request, allow_id: WordId) -> Response:
     summary="Every allow-list phrase as an allow-list file (UTF-8 text)",
 )
 async def export_allow(request: Request) -> PlainTextResponse:
+    return await _export(request, service.export_allow)
+
+
+async def _delete(
+    request: Request, delete: Callable[..., Awaitable[object]], entry_id: int
+) -> Response:
+    """Delete one word or phrase (404 when there is none) and reload this replica at once."""
+    runtime = runtime_of(request)
+    try:
+        async with runtime.sessions() as session, session.begin():
+            await delete(session, entry_id, now=runtime.now())
+    except service.EntryNotFound as exc:
+        raise _invalid(exc, 404) from None
+    runtime.lexicon_changed()
+    return Response(status_code=204)
+
+
+async def _export(request: Request, export: Callable[..., Awaitable[str]]) -> PlainTextResponse:
     runtime = runtime_of(request)
     async with runtime.sessions() as session:
-        text = await service.export_allow(session, now=runtime.now())
+        text = await export(session, now=runtime.now())
     return PlainTextResponse(text, media_type="text/plain; charset=utf-8")
 
 
