@@ -20,21 +20,25 @@ shorter runs stay as they are (一起, 六四), and so does a lone numeral next 
 characters it came from, so every hit found in folded text maps back to an exact span of the
 original. The fast path (`fold`) uses one `str.translate` over a precomputed code-point table
 and agrees with `fold_with_origins` by construction (both use the table behind `fold_char`);
-a test checks it.
+a test checks it. `FoldedBatch` folds many texts with one `str.translate` over the joined
+texts, for one automaton pass over all of them.
 """
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
+
+import numpy
 
 from moderation._t2s_data import T2S
 from moderation.variants import CONFUSABLES
 
-__all__ = ["Folded", "fold", "fold_char", "fold_with_origins"]
+__all__ = ["SEPARATOR", "Folded", "FoldedBatch", "fold", "fold_char", "fold_with_origins"]
 
 _TABLE_LIMIT = 0x20000  # the table covers planes 0 and 1; rarer code points fold one by one
 
@@ -99,8 +103,24 @@ def _build_table() -> list[int | str | None]:
 
 
 _TABLE = _build_table()
-# "\x01" for a code point that folds to something, "\x00" for one that is removed.
-_KEPT = ["\x00" if entry is None else "\x01" for entry in _TABLE]
+# The same, with "\x00" for a removed code point instead of nothing: a "marked" text keeps one
+# character per original character (when none folds to two or more), so the runs of "\x00"
+# give the origins of the folded characters without a list per character.
+_MARK: list[int | str | None] = [0 if entry is None else entry for entry in _TABLE]
+SEPARATOR = "\x01"  # between the texts of a batch; folds to nothing, so no pattern holds it
+_SEPARATOR_CODE = ord(SEPARATOR)
+_REMOVED_RUN = re.compile("\x00+")
+# The table as an array for `FoldedBatch`, one entry per code point (4.4 MB): the one code
+# point a code point folds to, 0 when it is removed, _SPECIAL when it folds to two or more
+# or lies beyond `_TABLE` (such a batch is folded one by one). SEPARATOR stands for itself.
+_SPECIAL = 0xFFFFFFFF  # the largest uint32, so one max() tells whether a batch has any
+_NUMPY_TABLE = numpy.full(0x110000, _SPECIAL, dtype=numpy.uint32)
+_NUMPY_TABLE[:_TABLE_LIMIT] = [
+    0 if entry is None else entry if isinstance(entry, int) else ord(entry)
+    if len(entry) == 1 else _SPECIAL
+    for entry in _TABLE
+]  # fmt: skip
+_NUMPY_TABLE[_SEPARATOR_CODE] = _SEPARATOR_CODE
 
 
 def fold_char(char: str) -> str:
@@ -133,32 +153,205 @@ def fold(text: str) -> str:
     return _digits_in_runs(folded)
 
 
-@dataclass(frozen=True, slots=True)
-class Folded:
-    """A folded text with, for each folded character, the original character it came from
-    (characters fold one by one, so folded character i comes from text[starts[i]])."""
+def _marked(text: str) -> str:
+    """Each character of `text` replaced by what it folds to, or by "\x00" when removed."""
+    if _BEYOND_TABLE.search(text):
+        return "".join(fold_char(char) or "\x00" for char in text)
+    return text.translate(_MARK)
 
-    text: str
-    starts: list[int]
+
+class Folded:
+    """A folded text and where each of its characters came from in the original.
+
+    Characters fold one by one, so folded character i comes from one original character,
+    `origin(i)`. Origins are given (`starts`) or worked out only when asked for, from the runs
+    of removed characters in the marked text: most messages never need them.
+    """
+
+    __slots__ = ("_marked", "_one_to_one", "_original", "_removed", "_starts", "text")
+
+    def __init__(
+        self,
+        text: str,
+        original: str,
+        *,
+        marked: str | None = None,
+        starts: list[int] | None = None,
+    ) -> None:
+        self.text = text
+        self._original = original
+        self._marked = marked or ""  # aligned with `original` when `_one_to_one`
+        self._removed: tuple[list[int], list[int]] | None = None
+        self._starts = starts
+        # Whether every kept original character folded to exactly one character.
+        self._one_to_one = starts is not None or len(self._marked) == len(original)
+        if starts is None and not self._one_to_one:  # some character folds to two or more
+            starts = []
+            for index, char in enumerate(original):
+                starts.extend([index] * len(fold_char(char)))
+            self._starts = starts
+
+    @property
+    def starts(self) -> list[int]:
+        """For each folded character, the index of the original character it came from."""
+        if self._starts is None:
+            starts: list[int] = []
+            done = 0
+            for run in _REMOVED_RUN.finditer(self._marked):
+                starts.extend(range(done, run.start()))
+                done = run.end()
+            starts.extend(range(done, len(self._original)))
+            self._starts = starts
+        return self._starts
+
+    def origin(self, index: int) -> int:
+        """The index of the original character folded character `index` came from."""
+        if self._starts is not None:
+            return self._starts[index]
+        positions, shifts = self._removed_runs()
+        before = bisect.bisect_right(positions, index)
+        return index + (shifts[before - 1] if before else 0)
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """The original span of the folded characters [start, end) (end > start)."""
-        return self.starts[start], self.starts[end - 1] + 1
+        return self.origin(start), self.origin(end - 1) + 1
+
+    def joined_before(self, index: int) -> bool:
+        """Whether folded characters index-1 and index came from neighbouring original
+        characters with nothing removed between them (False when unsure: some character
+        folded to two or more)."""
+        if not self._one_to_one or index <= 0:
+            return False
+        if self._starts is not None:
+            return self._starts[index] == self._starts[index - 1] + 1
+        positions = self._removed_runs()[0]
+        before = bisect.bisect_left(positions, index)
+        return before == len(positions) or positions[before] != index
+
+    def _removed_runs(self) -> tuple[list[int], list[int]]:
+        """For each run of removed original characters: the folded index it lies before, and
+        how many original characters were removed up to and including it."""
+        if self._removed is None:
+            positions: list[int] = []
+            shifts: list[int] = []
+            removed = 0
+            for run in _REMOVED_RUN.finditer(self._marked):
+                positions.append(run.start() - removed)
+                removed += run.end() - run.start()
+                shifts.append(removed)
+            self._removed = (positions, shifts)
+        return self._removed
 
 
-def fold_with_origins(text: str, folded: str | None = None) -> Folded:
-    """`fold(text)` together with where each folded character came from. Pass `folded` when
-    `fold(text)` is already known."""
-    if folded is None:
-        folded = fold(text)
-    if not _BEYOND_TABLE.search(text):
-        # The index of every original character that is kept; when their number is the
-        # folded length, no character folded to two or more, and these are the origins.
-        kept = text.translate(_KEPT).encode("latin-1")
-        starts = list(itertools.compress(range(len(text)), kept))
-        if len(starts) == len(folded):
-            return Folded(folded, starts)
-    starts = []  # one by one: some character folds to two or more, or lies beyond the table
-    for index, char in enumerate(text):
-        starts.extend([index] * len(fold_char(char)))
-    return Folded(folded, starts)
+def fold_with_origins(text: str) -> Folded:
+    """`fold(text)` together with where each folded character came from."""
+    marked = _marked(text)
+    return Folded(_digits_in_runs(marked.replace("\x00", "")), text, marked=marked)
+
+
+class FoldedBatch:
+    """Several texts folded at once, for one automaton pass over all of them.
+
+    `text` holds the folded texts joined by `SEPARATOR`; `offsets[k]` is where text k starts
+    in it; `repeats` holds the indexes of the texts whose folded text has runs worth a
+    collapsed pass (see `moderation.matcher`). `layout(k)` gives text k's own `Folded`.
+
+    The texts are folded as one array of code points with numpy (a table lookup and a mask):
+    `str.translate` looks each character up through a Python object and costs about as much
+    as the automaton pass itself; the array lookup costs a fifth of that and gives every
+    origin at once. A batch with a character that folds to two or more, lies beyond the
+    table, or is SEPARATOR itself is folded with `str.translate` instead (the same result).
+    """
+
+    __slots__ = (
+        "_marked_parts",
+        "_originals",
+        "_origins",
+        "offsets",
+        "repeats",
+        "text",
+    )
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self._originals = texts
+        self._marked_parts: list[str] = []  # when folded one by one
+        self._origins: numpy.ndarray[Any, numpy.dtype[numpy.intp]] | None = None
+        joined = SEPARATOR.join(texts)
+        codes = numpy.frombuffer(joined.encode("utf-32-le"), dtype=numpy.uint32)
+        mapped = _NUMPY_TABLE[codes]
+        if joined.count(SEPARATOR) == len(texts) - 1 and (not joined or mapped.max() != _SPECIAL):
+            kept = mapped != 0
+            folded = mapped[kept]
+            plain = folded.tobytes().decode("utf-32-le")
+            self.text = _digits_in_runs(plain)
+            self._origins = numpy.flatnonzero(kept)
+            if self.text is not plain:
+                folded = _code_points(self.text)
+        else:
+            marked = SEPARATOR.join(_marked(text) for text in texts)
+            self._marked_parts = marked.split(SEPARATOR)
+            self.text = _digits_in_runs(marked.replace("\x00", ""))
+            folded = _code_points(self.text)
+        separators = numpy.flatnonzero(folded == _SEPARATOR_CODE)
+        self.offsets: list[int] = [0, *(separators + 1).tolist()]
+        self.repeats = _texts_with_runs(self.text, folded, self.offsets)
+
+    def joined_before(self, index: int) -> bool | None:
+        """`Folded.joined_before` for character `index` of `text`; None when the batch was
+        folded one by one (then ask the text's own layout)."""
+        origins = self._origins
+        if origins is None:
+            return None
+        return index > 0 and bool(origins[index] - origins[index - 1] == 1)
+
+    def folded(self, index: int) -> str:
+        """The folded text of text `index`."""
+        end = self.offsets[index + 1] - 1 if index + 1 < len(self.offsets) else len(self.text)
+        return self.text[self.offsets[index] : end]
+
+    def layout(self, index: int) -> Folded:
+        """Text `index` folded, with its origins."""
+        original = self._originals[index]
+        if self._origins is None:
+            return Folded(self.folded(index), original, marked=self._marked_parts[index])
+        start = self.offsets[index]
+        end = self.offsets[index + 1] - 1 if index + 1 < len(self.offsets) else len(self.text)
+        # Where text `index` starts in the joined original: every text before it, each
+        # followed by one SEPARATOR, which is kept and so is the folded character before
+        # `start` (or it is the first text).
+        shift = int(self._origins[start - 1]) + 1 if start else 0
+        starts = (self._origins[start:end] - shift).tolist()
+        return Folded(self.folded(index), original, starts=starts)
+
+
+def _code_points(text: str) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]]:
+    return numpy.frombuffer(text.encode("utf-32-le"), dtype=numpy.uint32)
+
+
+def _texts_with_runs(
+    text: str, folded: numpy.ndarray[Any, numpy.dtype[numpy.uint32]], offsets: list[int]
+) -> set[int]:
+    """The indexes of the texts (starting at `offsets` in `text`) with a letter three times in
+    a row, or with two runs of a repeated character at most one character apart (微微信信,
+    加微微x信信): the texts a collapsed pass can find something new in. The array finds the
+    repeated characters; the few runs they make are checked one by one."""
+    doubles = numpy.flatnonzero(folded[1:] == folded[:-1]).tolist()
+    found: set[int] = set()
+    previous_end = -2
+    index = 0
+    while index < len(doubles):
+        start = last = doubles[index]
+        index += 1
+        while index < len(doubles) and doubles[index] == last + 1:
+            last = doubles[index]
+            index += 1
+        end = last + 2
+        char = text[start]
+        if char == SEPARATOR:
+            continue  # texts that folded to nothing
+        if (end - start >= 3 and "a" <= char <= "z") or (
+            start - previous_end <= 1 and SEPARATOR not in text[previous_end:start]
+        ):
+            found.add(bisect.bisect_right(offsets, start) - 1)
+        previous_end = end
+    return found

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STDLIB = set(sys.stdlib_module_names)
 
 ALLOWED_THIRD_PARTY = {
-    "moderation": {"ahocorasick_rs"},
+    "moderation": {"ahocorasick_rs", "numpy"},
     "bot": {"httpx", "cryptography", "defusedxml"},
 }
 FORBIDDEN_FIRST_PARTY = {"moderation": {"app", "bot"}, "bot": {"app", "moderation"}}

@@ -23,8 +23,8 @@ from moderation import (
     parse_allow_list,
     parse_lexicon,
 )
-from moderation.fold import fold_char, fold_with_origins
-from moderation.matcher import MAX_GAP
+from moderation.fold import SEPARATOR, FoldedBatch, fold_char, fold_with_origins
+from moderation.matcher import MAX_GAP, _worth_collapsing
 
 WORDS = parse_lexicon(
     "赌博\tgambling\tblock\n"
@@ -126,6 +126,65 @@ def test_fold_and_fold_with_origins_agree_on_random_text() -> None:
             assert fold_char(text[start]), (text, index)
         # each original character that folds to something appears as often as it folds to
         assert len(layout.starts) == sum(len(fold_char(char)) for char in text)
+
+
+def test_fold_batch_agrees_with_fold_with_origins_on_random_text() -> None:
+    """`FoldedBatch` (numpy, one array for many texts) and `fold_with_origins` agree on the
+    folded text, every origin, where each text starts and which texts have runs worth a
+    collapsed pass, also for batches with rare characters or the separator itself."""
+    rng = random.Random(20261122)
+    alphabet = (
+        "赌博微信加一二三四五六七八九零壹贰賭們後ａｂｃＡＢＣabcXYZ0123①❶⑴㈠ 哈哈微微信信aaa"
+        "\u200b\u200d\ufe0f\u0301，。！？、…-_*@#😀👍\x00\x01"
+    )
+    rare = "𠮷ßİ㎏"
+    for round_ in range(300):
+        letters = alphabet + (rare if round_ % 3 == 0 else "")
+        texts = [
+            "".join(rng.choice(letters) for _ in range(rng.randint(0, 20)))
+            for _ in range(rng.randint(1, 12))
+        ]
+        batch = FoldedBatch(texts)
+        assert batch.text == SEPARATOR.join(fold(text) for text in texts)
+        for index, text in enumerate(texts):
+            alone = fold_with_origins(text)
+            layout = batch.layout(index)
+            assert batch.folded(index) == layout.text == alone.text, text
+            assert batch.text[batch.offsets[index] :].startswith(alone.text)
+            assert layout.starts == alone.starts, text
+            assert [layout.origin(i) for i in range(len(alone.text))] == alone.starts
+            joined = [alone.joined_before(i) for i in range(len(alone.text))]
+            assert [layout.joined_before(i) for i in range(len(alone.text))] == joined
+            assert (index in batch.repeats) == _worth_collapsing(alone.text), text
+
+
+def test_find_many_finds_what_find_finds() -> None:
+    """The batch path gives exactly the findings of one `find` per text, chat ids included."""
+    rng = random.Random(20261123)
+    matcher = SensitiveWordMatcher(
+        [
+            LexiconEntry("赌博", Category.GAMBLING),
+            LexiconEntry("加微信", Category.ADS),
+            LexiconEntry("av", Category.PORN),
+            LexiconEntry("法轮功", Category.POLITICS),
+            LexiconEntry("口交", Category.PORN),
+            LexiconEntry("刷单", Category.FRAUD, scope="wrGroupA"),
+        ],
+        [AllowEntry("路口交通")],
+    )
+    pieces = [
+        "赌博", "赌 博", "dubo", "加薇信", "加微微信信", "have", "av", "AV片", "法-轮-功", "flg",
+        "路口交通", "刷单", "今天", "哈哈哈", "ｗｅｉｘｉｎ", " ", "，", "😀", "\u200b", "一三八",
+    ]  # fmt: skip
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(700)]
+    chats = [rng.choice(["", "wrGroupA", "wrGroupB"]) for _ in texts]
+    expected = [matcher.find(text, chat) for text, chat in zip(texts, chats, strict=True)]
+    assert matcher.find_many(texts, chats) == expected
+    assert sum(1 for findings in expected if findings) > 300  # the table is not trivial
+    assert matcher.find_many(texts) == [matcher.find(text) for text in texts]
+    with pytest.raises(ValueError, match="2 texts but 1 chat ids"):
+        matcher.find_many(["a", "b"], ["c"])
+    assert SensitiveWordMatcher([]).find_many(["赌博"]) == [[]]
 
 
 def test_words_and_text_fold_alike() -> None:
