@@ -3,8 +3,9 @@
 Standard library and ahocorasick_rs only: no I/O, no framework, no clock reads.
 """
 
-from moderation.decision import Action, Decision, decide, mask_word
+from moderation.decision import Action, Decision, Violation, mask_word, strictest
 from moderation.engine import MessageFacts, evaluate
+from moderation.flood import FloodThresholds, MessageMeta, detect_flood, text_fingerprint
 from moderation.fold import fold
 from moderation.lexicon import (
     AllowEntry,
@@ -17,25 +18,56 @@ from moderation.lexicon import (
     parse_lexicon,
 )
 from moderation.matcher import Confidence, Finding, Route, SensitiveWordMatcher
+from moderation.policy import (
+    DEFAULT_LADDER,
+    GroupMode,
+    GroupPolicy,
+    Standing,
+    Step,
+    decide,
+    is_offence,
+    judge,
+    promotion_signal,
+)
+from moderation.promo import PromoResult, PromoSettings, detect_promotion
+from moderation.signal import Signal
 
 __all__ = [
+    "DEFAULT_LADDER",
     "Action",
     "AllowEntry",
     "Category",
     "Confidence",
     "Decision",
     "Finding",
+    "FloodThresholds",
+    "GroupMode",
+    "GroupPolicy",
     "LexiconEntry",
     "LexiconFormatError",
     "MatchMode",
     "MessageFacts",
+    "MessageMeta",
+    "PromoResult",
+    "PromoSettings",
     "Route",
     "SensitiveWordMatcher",
     "Severity",
+    "Signal",
+    "Standing",
+    "Step",
+    "Violation",
     "decide",
+    "detect_flood",
+    "detect_promotion",
     "evaluate",
     "fold",
+    "is_offence",
+    "judge",
     "mask_word",
     "parse_allow_list",
     "parse_lexicon",
+    "promotion_signal",
+    "strictest",
+    "text_fingerprint",
 ]

@@ -1,19 +1,30 @@
-"""`Decision`: what to do about one message, as data (stored before it is carried out)."""
+"""`Decision`: what to do about one message, as data (stored before it is carried out).
+
+`moderation.policy.judge` makes them; this module holds the shapes both it and the service use.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from moderation.lexicon import Severity
 from moderation.matcher import Finding
+from moderation.signal import Signal
 
-__all__ = ["Action", "Decision", "decide", "mask_word", "strictest"]
+if TYPE_CHECKING:
+    from moderation.policy import Step
+
+__all__ = ["Action", "Decision", "Violation", "mask_word", "strictest"]
+
+# A lexicon word found in the text, or a behaviour rule (flood, promotion) that fired.
+Violation = Finding | Signal
 
 
 class Action(StrEnum):
     WARN_SENDER = "warn_sender"  # a visible warning in the chat, naming the sender and the rule
     ALERT_MODERATORS = "alert_moderators"  # a private message to the moderators with evidence
+    REMOVE_MEMBER = "remove_member"  # remove the sender from the group (app-created groups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,56 +32,49 @@ class Decision:
     findings: tuple[Finding, ...]
     actions: tuple[Action, ...]
     reason: str
+    signals: tuple[Signal, ...] = ()  # the behaviour rules that fired (flood, promotion)
+    step: Step | None = None  # the ladder step this offence reached; None when no offence
+    strike: bool = False  # whether this message is an offence (a strike for the sender)
+    strikes: int = 0  # the sender's standing strikes after this message
+    exempt: str = ""  # why the sender is exempt from action ("moderator", ...), "" if not
+    removal_possible: bool = False  # whether WeCom lets the service remove the sender here
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        return (*self.findings, *self.signals)
 
     @property
     def flagged(self) -> bool:
-        """Whether the message belongs in the moderation log (any finding at all)."""
-        return bool(self.findings)
+        """Whether the message belongs in the moderation log (any finding or signal at all)."""
+        return bool(self.findings or self.signals)
 
     @property
     def verdict(self) -> str:
-        """One word for the log: `warn`, `alert`, `log` (recorded only) or `none`."""
+        """One word for the log: `remove`, `warn`, `alert`, `exempt`, `log` (recorded only) or
+        `none`."""
+        if Action.REMOVE_MEMBER in self.actions:
+            return "remove"
         if Action.WARN_SENDER in self.actions:
             return "warn"
         if Action.ALERT_MODERATORS in self.actions:
             return "alert"
-        return "log" if self.findings else "none"
+        if self.exempt:
+            return "exempt"
+        return "log" if self.flagged else "none"
 
 
-_ACTIONS_BY_SEVERITY: dict[Severity, tuple[Action, ...]] = {
-    Severity.BLOCK: (Action.WARN_SENDER, Action.ALERT_MODERATORS),
-    Severity.REVIEW: (Action.ALERT_MODERATORS,),
-    Severity.LOG: (),
-}
-
-
-def decide(findings: list[Finding] | tuple[Finding, ...]) -> Decision:
-    """The decision for a message with these findings: the strictest effective severity sets
-    the actions (a low-confidence hit acts as `review` at most: moderators look, nobody is
-    warned automatically)."""
-    if not findings:
-        return Decision(findings=(), actions=(), reason="no findings")
-    worst = strictest(findings)
-    words = sorted({finding.word for finding in findings})
-    reason = (
-        f"{len(findings)} lexicon hit(s) on {len(words)} word(s); strictest: "
-        f"{worst.category.value}/{worst.effective_severity.value}"
-    )
-    if worst.effective_severity is not worst.severity:
-        reason += f" (a {worst.severity.value} word, low confidence: {worst.route.value})"
-    return Decision(
-        findings=tuple(findings),
-        actions=_ACTIONS_BY_SEVERITY[worst.effective_severity],
-        reason=reason,
-    )
-
-
-def strictest(findings: list[Finding] | tuple[Finding, ...]) -> Finding:
-    """The finding that sets the decision: highest effective severity, then high confidence,
-    then the earliest."""
+def strictest(violations: tuple[Violation, ...] | list[Violation]) -> Violation:
+    """The finding that sets the decision: highest effective severity, then the higher tier
+    (a low-confidence hit ranks below a sure one), then a lexicon word before a behaviour
+    signal, then the earliest."""
     return max(
-        findings,
-        key=lambda f: (f.effective_severity.rank, f.severity.rank, -f.start),
+        violations,
+        key=lambda v: (
+            v.effective_severity.rank,
+            v.severity.rank,
+            isinstance(v, Finding),
+            -v.start,
+        ),
     )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from moderation.decision import Decision, decide
+from moderation.decision import Decision
 from moderation.matcher import SensitiveWordMatcher
+from moderation.policy import decide
 
 __all__ = ["MessageFacts", "evaluate"]
 

@@ -107,7 +107,9 @@ def test_decision_follows_the_strictest_severity(
 
 def test_decision_reason_names_the_strictest_rule() -> None:
     decision = decide(MATCHER.find("加微信 赌博"))
-    assert decision.reason == "2 lexicon hit(s) on 2 word(s); strictest: gambling/block"
+    assert decision.reason == (
+        "2 lexicon hit(s) on 2 word(s); strictest: gambling/block; offence 1 → warning"
+    )
 
 
 @pytest.mark.parametrize(
