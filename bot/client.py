@@ -4,16 +4,32 @@ All calls go through one `httpx.AsyncClient` (injectable: tests pass one with a
 `MockTransport`) and one base URL (`WECOM_API_BASE`). A smart-bot `response_url` is re-rooted
 onto that base URL too, after checking it names a WeCom host, so a private deployment or a fake
 API in tests sees every call.
+
+Secrets travel in query strings (`corpsecret`, `access_token`, a webhook robot's `key`), and
+httpx logs every request URL at INFO. Constructing a client therefore adds, once per process, a
+filter to the `httpx` logger that masks those values to their first 4 characters and "…". The
+webhook key is masked the same way in every exception message this client raises.
+
+Which secret a call needs (WeCom gives a token per secret, and the client caches one per secret):
+
+- app messages, appchat, customer groups and welcome templates: the app's `credentials` (the
+  app must be allowed to use customer contact, 客户联系 → 可调用应用, for the last two);
+- `msgaudit/groupchat/get`: `archive_credentials`, built from the chat archive secret
+  (会话内容存档 Secret); its `agent_id` is not used (pass 0);
+- the webhook robot: no token, only its key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,11 +42,132 @@ from bot.errors import (
     error_for_errcode,
 )
 
-__all__ = ["DEFAULT_API_BASE", "WECOM_HOSTS", "AccessTokenCache", "AppCredentials", "WeComClient"]
+__all__ = [
+    "APPCHAT_TEXT_MAX_BYTES",
+    "DEFAULT_API_BASE",
+    "TEXTCARD_DESCRIPTION_MAX_BYTES",
+    "TEXTCARD_TITLE_MAX_BYTES",
+    "WEBHOOK_MARKDOWN_MAX_BYTES",
+    "WEBHOOK_TEXT_MAX_BYTES",
+    "WECOM_HOSTS",
+    "WELCOME_TEXT_MAX_BYTES",
+    "AccessTokenCache",
+    "AppCredentials",
+    "GroupInfo",
+    "GroupKind",
+    "WeComClient",
+]
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 WECOM_HOSTS = frozenset({"qyapi.weixin.qq.com"})
 _TOKEN_MARGIN = 300.0  # seconds before expiry at which a cached token is refreshed
+
+# Size limits WeCom documents, in UTF-8 bytes.
+WEBHOOK_TEXT_MAX_BYTES = 2048
+WEBHOOK_MARKDOWN_MAX_BYTES = 4096
+APPCHAT_TEXT_MAX_BYTES = 2048
+TEXTCARD_TITLE_MAX_BYTES = 128
+TEXTCARD_DESCRIPTION_MAX_BYTES = 512
+WELCOME_TEXT_MAX_BYTES = 3000
+_ELLIPSIS = "…"
+
+GroupKind = Literal["customer", "internal"]
+
+
+def _mask(secret: str) -> str:
+    """The first 4 characters of a secret and "…" (only "…" when it is too short to hide)."""
+    return f"{secret[:4]}{_ELLIPSIS}" if len(secret) > 8 else _ELLIPSIS
+
+
+_SECRET_QUERY = re.compile(r"(?<=[?&])(key|access_token|corpsecret)=([^&\s\"']+)")
+
+
+class _SecretQueryRedactor(logging.Filter):
+    """Masks `key`, `access_token` and `corpsecret` query values in the `httpx` request log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a broken record: logging reports it, not this filter
+            return True
+        masked = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}={_mask(m.group(2))}", message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _redact_secrets_in_http_logs() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _SecretQueryRedactor) for f in logger.filters):
+        logger.addFilter(_SecretQueryRedactor())
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _check_size(text: str, limit: int, what: str) -> None:
+    size = _utf8_len(text)
+    if size > limit:
+        raise ValueError(f"{what} is {size} bytes in UTF-8; WeCom accepts at most {limit}")
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` UTF-8 bytes, else its longest whole-character prefix + "…"."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    room = limit - _utf8_len(_ELLIPSIS)
+    # Cutting bytes may split the last character; "ignore" drops that partial character only.
+    return encoded[:room].decode("utf-8", errors="ignore") + _ELLIPSIS
+
+
+def _id_list(ids: Sequence[str], what: str) -> list[str]:
+    if isinstance(ids, str):
+        raise TypeError(f"{what} must be a sequence of ids, not one string")
+    return list(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """A group chat as WeCom describes it.
+
+    `member_ids` are userids (for a customer group, external members appear by their
+    external_userid). `member_version` is WeCom's member-list version of a customer group; ""
+    when WeCom gives none (always for an internal group).
+    """
+
+    chat_id: str
+    name: str
+    owner: str
+    member_ids: tuple[str, ...]
+    member_version: str
+    kind: GroupKind
+
+
+def _malformed(api: str, what: str) -> ApiTransportError:
+    return ApiTransportError(f"{api}: answer not in the documented shape: {what}")
+
+
+def _str_field(data: dict[str, Any], name: str, api: str, *, required: bool = True) -> str:
+    value = data.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise _malformed(api, f"{name} is not a string")
+    return value
+
+
+def _member_ids(members: Any, id_field: str, list_name: str, api: str) -> tuple[str, ...]:
+    if not isinstance(members, list):
+        raise _malformed(api, f"{list_name} is not a list")
+    ids = []
+    for index, member in enumerate(members):
+        member_id = member.get(id_field) if isinstance(member, dict) else None
+        if not isinstance(member_id, str) or not member_id:
+            raise _malformed(api, f"{list_name}[{index}] has no {id_field}")
+        ids.append(member_id)
+    return tuple(ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,23 +219,41 @@ class WeComClient:
         api_base: str = DEFAULT_API_BASE,
         credentials: AppCredentials | None = None,
         tokens: AccessTokenCache | None = None,
+        archive_credentials: AppCredentials | None = None,
     ) -> None:
         self._http = http
         self._base = api_base.rstrip("/")
         self._credentials = credentials
+        self._archive_credentials = archive_credentials
         self._tokens = tokens or AccessTokenCache()
+        _redact_secrets_in_http_logs()
 
     @property
     def can_send_app_messages(self) -> bool:
         return self._credentials is not None
 
     async def _request(
-        self, method: str, url: str, api: str, *, json: Any = None, params: Any = None
+        self,
+        method: str,
+        url: str,
+        api: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        secret: str | None = None,
     ) -> dict[str, Any]:
+        """One call; `secret` (a webhook key) is masked in every message of what it raises."""
+
+        def redact(text: str) -> str:
+            return text.replace(secret, _mask(secret)) if secret else text
+
         try:
             response = await self._http.request(method, url, json=json, params=params)
         except httpx.HTTPError as exc:
-            raise ApiTransportError(f"{api}: {type(exc).__name__}: {exc}") from exc
+            error = ApiTransportError(f"{api}: {type(exc).__name__}: {redact(str(exc))}")
+            if secret and secret in str(exc):
+                raise error from None  # a chained cause would print the secret in tracebacks
+            raise error from exc
         if response.status_code >= 500 or response.status_code == 429:
             raise ApiTransportError(f"{api}: HTTP {response.status_code}")
         try:
@@ -111,13 +266,12 @@ class WeComClient:
         if not isinstance(errcode, int):
             raise ApiTransportError(f"{api}: errcode is not a number")
         if errcode != 0:
-            raise error_for_errcode(errcode, str(payload.get("errmsg", "")), api)
+            raise error_for_errcode(errcode, redact(str(payload.get("errmsg", ""))), api)
         if response.status_code >= 400:
             raise ApiTransportError(f"{api}: HTTP {response.status_code}")
         return payload
 
-    async def _fetch_token(self) -> tuple[str, int]:
-        creds = self._require_credentials()
+    async def _fetch_token(self, creds: AppCredentials) -> tuple[str, int]:
         payload = await self._request(
             "GET",
             f"{self._base}/cgi-bin/gettoken",
@@ -139,17 +293,34 @@ class WeComClient:
             )
         return self._credentials
 
-    async def _call_with_token(self, path: str, api: str, body: dict[str, Any]) -> dict[str, Any]:
-        creds = self._require_credentials()
-        token = await self._tokens.get(creds.corp_id, creds.secret, self._fetch_token)
+    def _require_archive_credentials(self) -> AppCredentials:
+        if self._archive_credentials is None:
+            raise ConfigurationError(
+                0,
+                "internal group details need the chat archive secret (会话内容存档 Secret): "
+                "construct the client with archive_credentials",
+                "client",
+            )
+        return self._archive_credentials
+
+    async def _call_with_token(
+        self,
+        path: str,
+        api: str,
+        body: dict[str, Any],
+        *,
+        credentials: AppCredentials | None = None,
+    ) -> dict[str, Any]:
+        """POST with the access token of `credentials` (default: the app's), refreshed once."""
+        creds = credentials or self._require_credentials()
+        fetch = functools.partial(self._fetch_token, creds)
+        token = await self._tokens.get(creds.corp_id, creds.secret, fetch)
         try:
             return await self._request(
                 "POST", f"{self._base}{path}", api, json=body, params={"access_token": token}
             )
         except TokenExpired:
-            token = await self._tokens.get(
-                creds.corp_id, creds.secret, self._fetch_token, stale=token
-            )
+            token = await self._tokens.get(creds.corp_id, creds.secret, fetch, stale=token)
             return await self._request(
                 "POST", f"{self._base}{path}", api, json=body, params={"access_token": token}
             )
@@ -166,6 +337,170 @@ class WeComClient:
             msgtype: content,
         }
         return await self._call_with_token("/cgi-bin/message/send", "message/send", body)
+
+    async def send_app_textcard(
+        self,
+        to_users: Sequence[str],
+        *,
+        title: str,
+        description: str,
+        url: str,
+        btntxt: str = "详情",
+    ) -> dict[str, Any]:
+        """An app textcard to members (`message/send`); returns WeCom's answer.
+
+        A title over 128 bytes or a description over 512 bytes (UTF-8) is not refused: it is cut
+        at a character boundary and ends with "…", so an alert always goes out. The description
+        may use WeCom's textcard HTML (`<div class="gray">`); a cut can break such a tag, so keep
+        markup at the start. `url` must not be empty (the card opens it).
+        """
+        if not url:
+            raise ValueError("a textcard needs a url")
+        content = {
+            "title": _truncate_utf8(title, TEXTCARD_TITLE_MAX_BYTES),
+            "description": _truncate_utf8(description, TEXTCARD_DESCRIPTION_MAX_BYTES),
+            "url": url,
+            "btntxt": btntxt,
+        }
+        return await self.send_app_message(_id_list(to_users, "to_users"), "textcard", content)
+
+    async def send_webhook(
+        self,
+        key: str,
+        *,
+        msgtype: Literal["text", "markdown"],
+        content: str,
+        mentioned_list: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Post into an internal group through its webhook robot (`webhook/send?key=`).
+
+        Text is at most 2048 bytes (UTF-8) and may mention userids or "@all" in
+        `mentioned_list`; markdown is at most 4096 bytes and mentions with `<@userid>` in the
+        content (so `mentioned_list` must be empty). Too long raises ValueError before any call.
+        A robot takes 20 messages a minute; over that WeCom answers 45009/130101, raised as
+        `RateLimited`. The key is masked in every error message and log line.
+        """
+        if not key:
+            raise ValueError("the webhook key is empty")
+        mentions = _id_list(mentioned_list, "mentioned_list")
+        body: dict[str, Any]
+        if msgtype == "text":
+            _check_size(content, WEBHOOK_TEXT_MAX_BYTES, "webhook text")
+            body = {"msgtype": "text", "text": {"content": content, "mentioned_list": mentions}}
+        elif msgtype == "markdown":
+            _check_size(content, WEBHOOK_MARKDOWN_MAX_BYTES, "webhook markdown")
+            if mentions:
+                raise ValueError("webhook markdown mentions with <@userid> in the content")
+            body = {"msgtype": "markdown", "markdown": {"content": content}}
+        else:
+            raise ValueError(f"webhook msgtype must be text or markdown, not {msgtype!r}")
+        return await self._request(
+            "POST",
+            f"{self._base}/cgi-bin/webhook/send",
+            "webhook/send",
+            json=body,
+            params={"key": key},
+            secret=key,
+        )
+
+    async def appchat_send(
+        self,
+        chat_id: str,
+        *,
+        msgtype: Literal["text", "markdown", "textcard"],
+        content: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Post into a group this app created (`appchat/send`).
+
+        `content` is WeCom's object for `msgtype`: `{"content": ...}` for text and markdown,
+        title/description/url/btntxt for a textcard. Text over 2048 bytes (UTF-8) raises
+        ValueError before any call.
+        """
+        if msgtype not in ("text", "markdown", "textcard"):
+            raise ValueError(f"appchat msgtype must be text, markdown or textcard: {msgtype!r}")
+        text = content.get("content")
+        if msgtype == "text" and isinstance(text, str):
+            _check_size(text, APPCHAT_TEXT_MAX_BYTES, "appchat text")
+        body = {"chatid": chat_id, "msgtype": msgtype, msgtype: content}
+        return await self._call_with_token("/cgi-bin/appchat/send", "appchat/send", body)
+
+    async def appchat_remove_members(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, Any]:
+        """Remove members from a group this app created (`appchat/update` `del_user_list`).
+
+        WeCom allows this only in groups created by this app, about 1000 changes an hour per
+        corp. An empty `user_ids` raises ValueError (there is nothing to send).
+        """
+        ids = _id_list(user_ids, "user_ids")
+        if not ids:
+            raise ValueError("no members to remove")
+        body = {"chatid": chat_id, "del_user_list": ids}
+        return await self._call_with_token("/cgi-bin/appchat/update", "appchat/update", body)
+
+    async def get_customer_group(self, chat_id: str) -> GroupInfo:
+        """A customer group (客户群) with its members (`externalcontact/groupchat/get`)."""
+        api = "externalcontact/groupchat/get"
+        payload = await self._call_with_token(
+            "/cgi-bin/externalcontact/groupchat/get", api, {"chat_id": chat_id, "need_name": 1}
+        )
+        group = payload.get("group_chat")
+        if not isinstance(group, dict):
+            raise _malformed(api, "no group_chat object")
+        return GroupInfo(
+            chat_id=chat_id,
+            name=_str_field(group, "name", api, required=False),
+            owner=_str_field(group, "owner", api),
+            member_ids=_member_ids(group.get("member_list", []), "userid", "member_list", api),
+            member_version=_str_field(group, "member_version", api, required=False),
+            kind="customer",
+        )
+
+    async def get_internal_archive_group(self, room_id: str) -> GroupInfo:
+        """An internal group as the chat archive knows it (`msgaudit/groupchat/get`).
+
+        Uses the token of `archive_credentials` (the chat archive secret); without them it
+        raises `ConfigurationError` before any call. `owner` is the group's creator.
+        """
+        api = "msgaudit/groupchat/get"
+        payload = await self._call_with_token(
+            "/cgi-bin/msgaudit/groupchat/get",
+            api,
+            {"roomid": room_id},
+            credentials=self._require_archive_credentials(),
+        )
+        return GroupInfo(
+            chat_id=room_id,
+            name=_str_field(payload, "roomname", api, required=False),
+            owner=_str_field(payload, "creator", api),
+            member_ids=_member_ids(payload.get("members", []), "memberid", "members", api),
+            member_version="",
+            kind="internal",
+        )
+
+    async def add_group_welcome_template(self, text: str) -> str:
+        """Add a customer-group welcome text to the corp's library; returns its template_id.
+
+        The text may use `%NICKNAME%`; it must not be empty and is at most 3000 bytes (UTF-8),
+        else ValueError before any call. WeCom keeps at most 100 templates per corp.
+        """
+        api = "externalcontact/group_welcome_template/add"
+        payload = await self._call_with_token(
+            "/cgi-bin/externalcontact/group_welcome_template/add", api, _welcome_body(text)
+        )
+        template_id = payload.get("template_id")
+        if not isinstance(template_id, str) or not template_id:
+            raise _malformed(api, "no template_id")
+        return template_id
+
+    async def edit_group_welcome_template(self, template_id: str, text: str) -> None:
+        """Replace the text of a welcome template (same limits as `add_group_welcome_template`)."""
+        if not template_id:
+            raise ValueError("the template_id is empty")
+        body = {"template_id": template_id, **_welcome_body(text)}
+        await self._call_with_token(
+            "/cgi-bin/externalcontact/group_welcome_template/edit",
+            "externalcontact/group_welcome_template/edit",
+            body,
+        )
 
     def rebase_response_url(self, response_url: str) -> str:
         """The URL actually called for a smart-bot `response_url` (re-rooted on the API base)."""
@@ -184,3 +519,10 @@ class WeComClient:
         """Post a smart-bot active reply (markdown or template_card); no access token needed."""
         url = self.rebase_response_url(response_url)
         return await self._request("POST", url, "aibot/response", json=body)
+
+
+def _welcome_body(text: str) -> dict[str, Any]:
+    if not text:
+        raise ValueError("a welcome text must not be empty")
+    _check_size(text, WELCOME_TEXT_MAX_BYTES, "welcome text")
+    return {"text": {"content": text}}
