@@ -30,6 +30,7 @@ from app.dispatcher import OutboxDispatcher
 from app.lexicon_file import ListFile, read_list_file
 from app.lexicon_runtime import LexiconHolder, LexiconReloader
 from app.lexicon_service import ListKind
+from app.policy_file import load_policy
 from app.processing import InboxProcessor, ModerationContext
 from app.routes import api, callbacks, health, lexicon
 from app.settings import Settings
@@ -162,6 +163,8 @@ def create_app(
             commands=build_registry(),
             moderators=tuple(settings.admin_userids),
             app_messages_enabled=settings.app_messages_enabled,
+            staff=frozenset(settings.staff_userids),
+            policy=load_policy(settings.policy_path),
         ),
         app_channel=callbacks.app_channel(app_cipher),
         aibot_channel=callbacks.aibot_channel(aibot_cipher),

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -27,13 +28,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base",
+    "Group",
+    "GroupMember",
     "InboxEvent",
     "LexiconAllow",
     "LexiconImport",
     "LexiconState",
     "LexiconWord",
+    "MessageMeta",
     "ModerationLog",
     "OutboxAction",
+    "Strike",
     "UtcDateTime",
 ]
 
@@ -109,14 +114,98 @@ class ModerationLog(Base):
     message_id: Mapped[str] = mapped_column(String(200), default="")
     text: Mapped[str] = mapped_column(Text, default="")
     findings: Mapped[list[Any]] = mapped_column(JSON)
-    verdict: Mapped[str] = mapped_column(String(16))  # warn | alert | log
+    verdict: Mapped[str] = mapped_column(String(16))  # remove | warn | alert | exempt | log
     reason: Mapped[str] = mapped_column(Text, default="")
+    mode: Mapped[str] = mapped_column(String(16), default="enforce", server_default="enforce")
+    step: Mapped[str | None] = mapped_column(String(16))  # the ladder step; None: no offence
+    strikes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # after this
+    actions: Mapped[list[Any] | None] = mapped_column(JSON)  # decided (also in shadow mode)
 
     __table_args__ = (
         Index("ix_moderation_logs_created", "created_at", "id"),
         Index("ix_moderation_logs_chat_created", "chat_id", "created_at"),
         Index("ix_moderation_logs_user_created", "user_id", "created_at"),
     )
+
+
+class Group(Base):
+    """A group chat the service has seen, what it can do there, and its own settings."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    # customer | internal | app_created | unknown (seen only through the smart bot so far)
+    kind: Mapped[str] = mapped_column(String(16), default="unknown")
+    smart_bot: Mapped[bool] = mapped_column(Boolean, default=False)  # the smart bot is in it
+    webhook_key: Mapped[str | None] = mapped_column(Text)  # encrypted (app.secret_box)
+    rules_text: Mapped[str] = mapped_column(Text, default="")
+    welcome_template: Mapped[str] = mapped_column(Text, default="")
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # GroupPolicy overrides
+    moderators: Mapped[list[Any]] = mapped_column(JSON, default=list)  # user ids
+    member_version: Mapped[str] = mapped_column(String(64), default="")
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class GroupMember(Base):
+    """A member of a group as far as the service has seen them (messages, joins)."""
+
+    __tablename__ = "group_members"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128))
+    first_seen_at: Mapped[datetime]
+    joined_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+    messages: Mapped[int] = mapped_column(Integer, default=0)  # messages seen from them
+    last_message_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("chat_id", "user_id", name="uq_group_members_chat_user"),)
+
+
+class MessageMeta(Base):
+    """What the flood windows need of a group message: never its text (only a hash of the
+    folded text). Pruned once older than any window."""
+
+    __tablename__ = "message_meta"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(128))
+    sender: Mapped[str] = mapped_column(String(128))
+    sent_at: Mapped[datetime]
+    msg_type: Mapped[str] = mapped_column(String(16))
+    length: Mapped[int] = mapped_column(Integer)  # characters of the original text
+    text_hash: Mapped[str] = mapped_column(String(32))  # moderation.flood.text_fingerprint
+
+    __table_args__ = (
+        Index("ix_message_meta_chat_sent", "chat_id", "sent_at"),
+        Index("ix_message_meta_sent", "sent_at"),
+    )
+
+
+class Strike(Base):
+    """One offence of a member in a group; it stands until it decays or is pardoned."""
+
+    __tablename__ = "strikes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    moderation_log_id: Mapped[int | None] = mapped_column(
+        ForeignKey("moderation_logs.id", ondelete="SET NULL"), unique=True
+    )
+    rule: Mapped[str] = mapped_column(String(64))  # the strictest rule of the offence
+    shadow: Mapped[bool] = mapped_column(Boolean)  # counted only while the group is in shadow
+    pardoned_at: Mapped[datetime | None]
+    pardoned_by: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (Index("ix_strikes_chat_user_created", "chat_id", "user_id", "created_at"),)
 
 
 class OutboxAction(Base):

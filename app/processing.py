@@ -11,9 +11,9 @@ per transaction; the failing event is retried on later passes and marked `failed
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -21,9 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.commands import CommandContext, CommandRegistry, parse_command
 from app.lexicon_runtime import LexiconHolder
-from app.models import InboxEvent, ModerationLog
+from app.models import Group, InboxEvent, ModerationLog
+from app.models import MessageMeta as StoredMeta
+from app.repositories import activity as activity_repo
+from app.repositories import groups as groups_repo
 from app.repositories import inbox as inbox_repo
 from app.repositories import outbox as outbox_repo
+from app.repositories import strikes as strikes_repo
 from app.texts import Texts
 from bot.events import (
     AibotText,
@@ -33,11 +37,38 @@ from bot.events import (
     MsgAuditNotify,
 )
 from bot.parsing import parse_aibot_message, parse_app_message
-from moderation import Action, Decision, MessageFacts, SensitiveWordMatcher, evaluate, mask_word
-from moderation.decision import strictest
+from moderation import (
+    Action,
+    Category,
+    Decision,
+    GroupMode,
+    GroupPolicy,
+    MessageMeta,
+    SensitiveWordMatcher,
+    Signal,
+    Standing,
+    Step,
+    Violation,
+    detect_flood,
+    detect_promotion,
+    fold,
+    judge,
+    mask_word,
+    promotion_signal,
+    strictest,
+    text_fingerprint,
+)
+from moderation.flood import history_window
 from moderation.matcher import Confidence, Finding
 
-__all__ = ["InboxProcessor", "ModerationContext", "masked_evidence", "parse_stored"]
+__all__ = [
+    "InboxProcessor",
+    "IncomingMessage",
+    "ModerationContext",
+    "describe",
+    "masked_evidence",
+    "parse_stored",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +99,31 @@ def masked_evidence(text: str, findings: tuple[Finding, ...] | list[Finding]) ->
 
 
 @dataclass(frozen=True)
+class IncomingMessage:
+    """One group message to moderate, whichever way it arrived (smart bot, chat archive)."""
+
+    source: str  # aibot | archive
+    message_id: str
+    chat_id: str
+    sender: str
+    msg_type: str  # text, link, weapp, card, redpacket, image, ...
+    text: str  # what there is to read in it (a link's title and URL, a card's company, ...)
+    sent_at: datetime
+    response_url: str = ""  # the smart bot's one-time reply URL, if any
+
+
+@dataclass(frozen=True)
 class ModerationContext:
-    """What the processor needs besides the database: lexicon, texts, commands, recipients."""
+    """What the processor needs besides the database: lexicon, texts, commands, people and
+    the default policy."""
 
     lexicon: LexiconHolder
     texts: Texts
     commands: CommandRegistry
     moderators: tuple[str, ...]
     app_messages_enabled: bool
+    staff: frozenset[str] = frozenset()
+    policy: GroupPolicy = field(default_factory=GroupPolicy)
 
     @property
     def matcher(self) -> SensitiveWordMatcher:
@@ -94,11 +142,15 @@ class InboxProcessor:
         *,
         clock: Callable[[], datetime],
         on_enqueued: Callable[[], None] = lambda: None,
+        force_shadow: bool = False,
     ) -> None:
         self._sessions = sessions
         self._context = context
         self._clock = clock
         self._on_enqueued = on_enqueued
+        self._force_shadow = force_shadow  # every enforcing group acts as if in shadow mode
+        # Lexicon findings of the batch being handled, by inbox event id (one find_many).
+        self._scanned: dict[int, list[Finding]] = {}
 
     async def process_pending(self, *, limit: int = 500) -> int:
         """Handle up to `limit` pending events, oldest first; each event at most once per pass."""
@@ -122,6 +174,7 @@ class InboxProcessor:
                 async with session.begin():
                     rows = await inbox_repo.claim_pending(session, after_id=after_id, limit=size)
                     ids = [row.id for row in rows]
+                    self._scan(rows)
                     for row in rows:
                         enqueued = await self._handle_and_mark(session, row) or enqueued
             except Exception as exc:
@@ -140,7 +193,34 @@ class InboxProcessor:
             self._on_enqueued()
         return ids
 
+    def _scan(self, rows: Sequence[InboxEvent]) -> None:
+        """The lexicon findings of the batch's group messages, with one `find_many`."""
+        self._scanned = {}
+        ids: list[int] = []
+        texts: list[str] = []
+        chats: list[str] = []
+        for row in rows:
+            if row.kind != "aibot_text":
+                continue
+            try:
+                event = parse_stored(row.source, row.plaintext or "")
+            except Exception:  # noqa: S112 - handling the event meets the error and records it
+                continue
+            if (
+                isinstance(event, AibotText)
+                and event.chat_type == "group"
+                and parse_command(event.content) is None
+            ):
+                ids.append(row.id)
+                texts.append(event.content)
+                chats.append(event.chat_id)
+        if texts:
+            self._scanned = dict(
+                zip(ids, self._context.matcher.find_many(texts, chats), strict=True)
+            )
+
     async def _process_single(self, event_id: int) -> bool:
+        self._scanned = {}
         async with self._sessions() as session:
             try:
                 async with session.begin():
@@ -217,17 +297,17 @@ class InboxProcessor:
             return self._reply_aibot(
                 session, row, event, self._context.texts["command.not_command"]
             )
-        decision = evaluate(
-            MessageFacts(text=event.content, sender=event.from_user, chat_id=event.chat_id),
-            self._context.matcher,
+        message = IncomingMessage(
+            source=row.source,
+            message_id=event.msg_id,
+            chat_id=event.chat_id,
+            sender=event.from_user,
+            msg_type="text",
+            text=event.content,
+            sent_at=row.received_at,
+            response_url=event.response_url,
         )
-        if not decision.flagged:
-            return False
-        entry = await self._log(
-            session, row, event.from_user, event.chat_id, event.msg_id, event.content, decision
-        )
-        self._enqueue_actions(session, entry, decision, response_url=event.response_url)
-        return True
+        return await self._moderate(session, row, message, smart_bot=True)
 
     async def _on_app_text(
         self, session: AsyncSession, row: InboxEvent, event: AppTextMessage
@@ -280,37 +360,163 @@ class InboxProcessor:
         )
         return True
 
-    # -- moderation actions ------------------------------------------------------------
+    # -- moderation ------------------------------------------------------------------
+
+    async def _moderate(
+        self, session: AsyncSession, row: InboxEvent, message: IncomingMessage, *, smart_bot: bool
+    ) -> bool:
+        """Detectors, policy and state for one group message; returns whether actions were
+        queued. In shadow mode the decision is logged (strikes too, kept apart) and nothing is
+        queued; in `off` mode nothing happens at all."""
+        context = self._context
+        now = self._clock()
+        group = await groups_repo.ensure(session, message.chat_id, now=now, smart_bot=smart_bot)
+        policy = self._policy_for(group)
+        mode = policy.mode
+        if mode is GroupMode.OFF:
+            return False
+        if self._force_shadow and mode is GroupMode.ENFORCE:
+            mode = GroupMode.SHADOW
+        sent_at = message.sent_at
+        member = await groups_repo.ensure_member(
+            session, message.chat_id, message.sender, now=sent_at
+        )
+        newcomer = (
+            sent_at - member.first_seen_at < timedelta(days=policy.newcomer_days)
+            or member.messages < policy.newcomer_messages
+        )
+        await groups_repo.record_message(session, member, at=sent_at)
+
+        meta = MessageMeta(
+            at=sent_at.timestamp(),
+            sender=message.sender,
+            chat_id=message.chat_id,
+            msg_type=message.msg_type,
+            length=len(message.text),
+            text_hash=text_fingerprint(message.text),
+        )
+        window = history_window(policy.flood)
+        history = []
+        if window:
+            rows = await activity_repo.recent(
+                session,
+                message.chat_id,
+                since=sent_at - timedelta(seconds=window),
+                until=sent_at,
+            )
+            history = [_meta_of(stored) for stored in rows]
+        signals = detect_flood(meta, fold(message.text), history, policy.flood)
+        activity_repo.add(
+            session,
+            chat_id=message.chat_id,
+            sender=message.sender,
+            sent_at=sent_at,
+            msg_type=message.msg_type,
+            length=meta.length,
+            text_hash=meta.text_hash,
+        )
+
+        findings = self._scanned.pop(row.id, None)
+        if findings is None:
+            findings = context.matcher.find(message.text, message.chat_id)
+        promotion = detect_promotion(
+            message.text,
+            message.msg_type,
+            settings=policy.promo,
+            newcomer=newcomer,
+            ad_findings=[f for f in findings if f.category is Category.ADS],
+        )
+        promo_signal = promotion_signal(promotion)
+        if promo_signal is not None:
+            signals.append(promo_signal)
+
+        shadow = mode is GroupMode.SHADOW
+        strikes = await strikes_repo.standing_count(
+            session,
+            message.chat_id,
+            message.sender,
+            since=now - timedelta(days=policy.strike_window_days),
+            shadow=shadow,
+        )
+        decision = judge(
+            findings,
+            signals,
+            policy=policy,
+            standing=Standing(
+                strikes=strikes,
+                exempt=self._exempt(group, message.sender),
+                removal_possible=group.kind == "app_created",
+            ),
+        )
+        if not decision.flagged:
+            return False
+        entry = await self._log(session, row, message, decision, mode)
+        if decision.strike:
+            strikes_repo.add(
+                session,
+                chat_id=message.chat_id,
+                user_id=message.sender,
+                created_at=now,
+                moderation_log_id=entry.id,
+                rule=_rule_of(strictest(decision.violations)),
+                shadow=shadow,
+            )
+        if shadow:
+            return False
+        return self._enqueue_actions(session, entry, decision, group, message.response_url)
+
+    def _policy_for(self, group: Group) -> GroupPolicy:
+        """The service's policy with the group's overrides. Overrides are checked when they
+        are set; one that no longer parses (an older version wrote it) is logged and ignored."""
+        if not group.policy:
+            return self._context.policy
+        try:
+            return GroupPolicy.from_mapping(group.policy, self._context.policy)
+        except ValueError as exc:
+            log.error("group %s: stored policy ignored, using the default: %s", group.chat_id, exc)
+            return self._context.policy
+
+    def _exempt(self, group: Group, user_id: str) -> str:
+        if self._context.is_moderator(user_id) or user_id in (group.moderators or ()):
+            return "moderator"
+        if group.owner and user_id == group.owner:
+            return "owner"
+        if user_id in self._context.staff:
+            return "staff"
+        return ""
 
     async def _log(
         self,
         session: AsyncSession,
         row: InboxEvent,
-        user_id: str,
-        chat_id: str,
-        message_id: str,
-        text: str,
+        message: IncomingMessage,
         decision: Decision,
+        mode: GroupMode,
     ) -> ModerationLog:
         entry = ModerationLog(
             inbox_event_id=row.id,
             created_at=self._clock(),
             source=row.source,
-            chat_id=chat_id[:128],
-            user_id=user_id[:128],
-            message_id=message_id,
-            text=text,
-            findings=[finding.as_dict() for finding in decision.findings],
+            chat_id=message.chat_id[:128],
+            user_id=message.sender[:128],
+            message_id=message.message_id,
+            text=message.text,
+            findings=[violation.as_dict() for violation in decision.violations],
             verdict=decision.verdict,
             reason=decision.reason,
+            mode=mode.value,
+            step=decision.step.value if decision.step else None,
+            strikes=decision.strikes,
+            actions=[action.value for action in decision.actions],
         )
         session.add(entry)
         await session.flush()
         log.info(
-            "flagged message %s in %s from %s: %s → %s (log #%d)",
-            message_id,
-            chat_id or "1:1",
-            user_id,
+            "%sflagged message %s in %s from %s: %s → %s (log #%d)",
+            "[shadow] " if mode is GroupMode.SHADOW else "",
+            message.message_id,
+            message.chat_id or "1:1",
+            message.sender,
             decision.reason,
             decision.verdict,
             entry.id,
@@ -322,77 +528,167 @@ class InboxProcessor:
         session: AsyncSession,
         entry: ModerationLog,
         decision: Decision,
-        *,
+        group: Group,
         response_url: str,
-    ) -> None:
+    ) -> bool:
+        """Queue the decision's actions; returns whether any will be sent."""
         texts = self._context.texts
-        worst = strictest(decision.findings)
-        rule = texts[f"category.{worst.category.value}"]
-        severity = texts[f"severity.{worst.effective_severity.value}"]
-        how = how_found(texts, worst)
+        worst = strictest(decision.violations)
+        rule, detail = describe(texts, worst)
+        word = mask_word(worst.word) if isinstance(worst, Finding) else ""
+        how = how_found(texts, worst) if isinstance(worst, Finding) else ""
         now = self._clock()
+        queued = False
         warned = False
         if Action.WARN_SENDER in decision.actions:
+            key = "warning.final" if decision.step is Step.FINAL_WARNING else "warning"
             warning = texts.render(
-                "warning",
+                key,
                 sender=entry.user_id,
                 rule=rule,
-                word=mask_word(worst.word),
-                severity=severity,
+                detail=detail,
+                word=word,
+                severity=texts[f"severity.{worst.effective_severity.value}"],
                 how=how,
             )
-            warned = bool(response_url)
+            kind, payload, note = _warning_channel(group, response_url, warning)
+            warned = note is None
+            queued = warned or queued
             outbox_repo.enqueue(
                 session,
                 idempotency_key=f"log:{entry.id}:warn",
-                kind="aibot_reply",
-                payload=_aibot_markdown(response_url, warning),
+                kind=kind,
+                payload=payload,
                 now=now,
                 moderation_log_id=entry.id,
                 status="pending" if warned else "skipped",
-                note=None if warned else "no response_url in the callback: nowhere to post it",
+                note=note,
+            )
+        if Action.REMOVE_MEMBER in decision.actions:
+            queued = True
+            outbox_repo.enqueue(
+                session,
+                idempotency_key=f"log:{entry.id}:remove",
+                kind="appchat_remove",
+                payload={"chat_id": entry.chat_id, "user_ids": [entry.user_id]},
+                now=now,
+                moderation_log_id=entry.id,
             )
         if Action.ALERT_MODERATORS in decision.actions:
-            if Action.WARN_SENDER not in decision.actions:
-                action_text = texts["action.alert"]
-            elif warned:
-                action_text = texts["action.warn"]
-            else:
-                action_text = texts["action.warn_unavailable"]
+            recipients = sorted({*self._context.moderators, *(group.moderators or ())})
             alert = texts.render(
                 "alert",
                 chat=entry.chat_id or texts["chat.direct"],
                 sender=entry.user_id,
                 rule=rule,
-                severity=severity,
-                word=mask_word(worst.word),
+                severity=texts[f"severity.{worst.effective_severity.value}"],
+                detail=detail,
+                word=word,
                 how=how,
                 evidence=masked_evidence(entry.text, decision.findings),
-                action=action_text,
+                strikes=(
+                    texts.render("strikes.count", count=decision.strikes)
+                    if decision.strike
+                    else texts["strikes.none"]
+                ),
+                action=self._action_text(decision, warned),
                 log_id=entry.id,
+                undo=(
+                    texts.render("undo.pardon", chat=entry.chat_id, sender=entry.user_id)
+                    if decision.strike
+                    else texts["undo.none"]
+                ),
             )
-            payload = {
-                "to_users": list(self._context.moderators),
-                "msgtype": "markdown",
-                "content": {"content": alert},
-            }
             note = None
             if not self._context.app_messages_enabled:
                 note = "app messages are off (WECOM_APP_SECRET/WECOM_AGENT_ID not set)"
-            elif not self._context.moderators:
+            elif not recipients:
                 note = "no moderators configured (WECOM_ADMIN_USERIDS is empty)"
             if note is not None:
                 log.warning("moderator alert for log #%d not sent: %s", entry.id, note)
+            queued = queued or note is None
             outbox_repo.enqueue(
                 session,
                 idempotency_key=f"log:{entry.id}:alert",
                 kind="app_message",
-                payload=payload,
+                payload={
+                    "to_users": recipients,
+                    "msgtype": "markdown",
+                    "content": {"content": alert},
+                },
                 now=now,
                 moderation_log_id=entry.id,
                 status="pending" if note is None else "skipped",
                 note=note,
             )
+        return queued
+
+    def _action_text(self, decision: Decision, warned: bool) -> str:
+        texts = self._context.texts
+        if Action.REMOVE_MEMBER in decision.actions:
+            return texts["action.remove"]
+        if decision.step is Step.REMOVAL:
+            return texts["action.human_remove"]
+        if Action.WARN_SENDER not in decision.actions:
+            return texts["action.alert"]
+        if not warned:
+            return texts["action.warn_unavailable"]
+        if decision.step is Step.FINAL_WARNING:
+            return texts["action.final_warning"]
+        return texts["action.warn"]
+
+
+def _warning_channel(
+    group: Group, response_url: str, text: str
+) -> tuple[str, dict[str, Any], str | None]:
+    """Where a warning can be posted in this group: (outbox kind, payload, note). The note
+    says why it cannot be, and the row is then stored as skipped."""
+    if response_url:
+        return "aibot_reply", _aibot_markdown(response_url, text), None
+    if group.kind == "app_created":
+        return (
+            "appchat_send",
+            {"chat_id": group.chat_id, "msgtype": "text", "content": {"content": text}},
+            None,
+        )
+    return "aibot_reply", {}, "no channel to post a warning in this group"
+
+
+def _meta_of(stored: StoredMeta) -> MessageMeta:
+    return MessageMeta(
+        at=stored.sent_at.timestamp(),
+        sender=stored.sender,
+        chat_id=stored.chat_id,
+        msg_type=stored.msg_type,
+        length=stored.length,
+        text_hash=stored.text_hash,
+    )
+
+
+def _rule_of(violation: Violation) -> str:
+    return violation.rule if isinstance(violation, Signal) else f"word.{violation.category.value}"
+
+
+def describe(texts: Texts, violation: Violation) -> tuple[str, str]:
+    """The rule's name and what fired, in the configured language, for warnings and alerts."""
+    if isinstance(violation, Finding):
+        return texts[f"category.{violation.category.value}"], texts.render(
+            "detail.word", word=mask_word(violation.word), how=how_found(texts, violation)
+        )
+    rule = texts.templates.get(f"rule.{violation.rule}", violation.rule)
+    facts = violation.facts
+    if {"count", "limit", "window_seconds"} <= facts.keys():
+        detail = texts.render(
+            "detail.count",
+            seconds=f"{facts['window_seconds']:g}",
+            count=facts["count"],
+            limit=facts["limit"],
+        )
+    elif violation.evidence:
+        detail = texts.render("detail.signal", what=mask_word(violation.evidence))
+    else:
+        detail = texts["detail.none"]
+    return rule, detail
 
 
 def _aibot_markdown(response_url: str, content: str) -> dict[str, Any]:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     wecom_aibot_aes_key: SecretStr | None = None
     wecom_api_base: str = DEFAULT_API_BASE
     wecom_admin_userids: str = ""
+    wecom_staff_userids: str = ""  # staff: exempt from moderation, not moderators
+    policy_path: Path | None = None  # JSON: the default GroupPolicy for every group
     admin_api_token: SecretStr | None = None
     lexicon_path: Path | None = None
     lexicon_allow_path: Path | None = None
@@ -68,6 +70,7 @@ class Settings(BaseSettings):
         "lexicon_path",
         "lexicon_allow_path",
         "messages_path",
+        "policy_path",
         "wecom_agent_id",
         mode="before",
     )
@@ -75,7 +78,9 @@ class Settings(BaseSettings):
     def _blank_is_absent(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("wecom_corp_id", "wecom_admin_userids", "database_url", mode="before")
+    @field_validator(
+        "wecom_corp_id", "wecom_admin_userids", "wecom_staff_userids", "database_url", mode="before"
+    )
     @classmethod
     def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
@@ -162,6 +167,10 @@ class Settings(BaseSettings):
     @property
     def admin_userids(self) -> list[str]:
         return [uid.strip() for uid in self.wecom_admin_userids.split(",") if uid.strip()]
+
+    @property
+    def staff_userids(self) -> list[str]:
+        return [uid.strip() for uid in self.wecom_staff_userids.split(",") if uid.strip()]
 
     @property
     def app_callback_enabled(self) -> bool:

@@ -64,9 +64,9 @@ class Decision:
 
 
 def strictest(violations: tuple[Violation, ...] | list[Violation]) -> Violation:
-    """The finding that sets the decision: highest effective severity, then the higher tier
-    (a low-confidence hit ranks below a sure one), then a lexicon word before a behaviour
-    signal, then the earliest."""
+    """The finding that sets the decision: highest effective severity; among equals the higher
+    tier (so a low-confidence hit of a `block` word, acting as `review`, ranks above a sure
+    `review` word); then a lexicon word before a behaviour signal; then the earliest."""
     return max(
         violations,
         key=lambda v: (

@@ -25,10 +25,10 @@ own detector thresholds (`FloodThresholds`, `PromoSettings`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from moderation.decision import Action, Decision, Violation, strictest
 from moderation.flood import FloodThresholds
@@ -65,8 +65,9 @@ class Step(StrEnum):
 
 
 DEFAULT_LADDER = (Step.WARNING, Step.FINAL_WARNING, Step.REMOVAL)
+T = TypeVar("T")
 MAX_LADDER = 10  # rungs, at most
-MAX_STRIKE_WINDOW_DAYS = 3650
+MAX_DAYS = 3650  # for the day counts of a policy, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +83,26 @@ class GroupPolicy:
     promo: PromoSettings = field(default_factory=PromoSettings)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.mode, GroupMode):
-            raise ValueError(f"policy mode: {self.mode!r} is not one of enforce, shadow, off")
+        try:  # plain strings are accepted for the enums ("shadow", ("warning", "removal"))
+            object.__setattr__(self, "mode", GroupMode(self.mode))
+        except ValueError:
+            raise ValueError(
+                f"policy mode: {self.mode!r} is not one of enforce, shadow, off"
+            ) from None
+        if isinstance(self.ladder, str) or not isinstance(self.ladder, Sequence):
+            raise ValueError("policy ladder: expected a list of steps")
         if not self.ladder or len(self.ladder) > MAX_LADDER:
             raise ValueError(f"policy ladder: give 1 to {MAX_LADDER} steps")
-        for step in self.ladder:
-            if not isinstance(step, Step):
-                raise ValueError(
-                    f"policy ladder: {step!r} is not one of warning, final_warning, removal"
-                )
+        try:
+            object.__setattr__(self, "ladder", tuple(Step(step) for step in self.ladder))
+        except ValueError:
+            raise ValueError(
+                f"policy ladder: {list(self.ladder)!r} has a step that is not one of "
+                "warning, final_warning, removal"
+            ) from None
         for name, limit in (
-            ("strike_window_days", MAX_STRIKE_WINDOW_DAYS),
-            ("newcomer_days", MAX_STRIKE_WINDOW_DAYS),
+            ("strike_window_days", MAX_DAYS),
+            ("newcomer_days", MAX_DAYS),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -117,35 +126,18 @@ class GroupPolicy:
             raise ValueError("policy: expected an object of settings")
         base = base or cls()
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(mapping) - known)
+        unknown = sorted(str(key) for key in mapping if key not in known)
         if unknown:
             names = ", ".join(sorted(known))
             raise ValueError(f"policy: unknown setting(s) {', '.join(unknown)}; known: {names}")
         changes: dict[str, Any] = {}
         for key, value in mapping.items():
-            if key == "mode":
-                try:
-                    changes[key] = GroupMode(value)
-                except ValueError:
-                    raise ValueError(
-                        f"policy mode: {value!r} is not one of enforce, shadow, off"
-                    ) from None
-            elif key == "ladder":
-                if isinstance(value, str) or not isinstance(value, Sequence):
-                    raise ValueError("policy ladder: expected a list of steps")
-                try:
-                    changes[key] = tuple(Step(step) for step in value)
-                except ValueError:
-                    raise ValueError(
-                        f"policy ladder: {list(value)!r} has a step that is not one of "
-                        "warning, final_warning, removal"
-                    ) from None
-            elif key == "flood":
+            if key == "flood":
                 merged = {**base.flood.as_dict(), **_object(key, value)}
-                changes[key] = FloodThresholds.from_mapping(merged)
+                changes[key] = _nested(key, FloodThresholds.from_mapping, merged)
             elif key == "promo":
                 merged = {**base.promo.as_dict(), **_object(key, value)}
-                changes[key] = PromoSettings.from_mapping(merged)
+                changes[key] = _nested(key, PromoSettings.from_mapping, merged)
             else:
                 changes[key] = value
         values = {f.name: getattr(base, f.name) for f in fields(cls)}
@@ -164,6 +156,13 @@ class GroupPolicy:
         }
 
 
+def _nested(key: str, parse: Callable[[Mapping[str, Any]], T], mapping: Mapping[str, Any]) -> T:
+    try:
+        return parse(mapping)
+    except ValueError as exc:
+        raise ValueError(f"policy {key}: {exc}") from None
+
+
 def _object(key: str, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ValueError(f"policy {key}: expected an object of settings")
@@ -177,6 +176,10 @@ class Standing:
     strikes: int = 0  # standing offences before this message (within the window, unpardoned)
     exempt: str = ""  # why the sender is exempt ("moderator", "owner", "staff"); "" if not
     removal_possible: bool = False  # WeCom lets this app remove members here (app-created)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.strikes, bool) or not isinstance(self.strikes, int) or self.strikes < 0:
+            raise ValueError(f"standing strikes: {self.strikes!r} is not a count (0 or more)")
 
 
 def is_offence(violation: Violation) -> bool:
@@ -239,6 +242,7 @@ def judge(
             reason=f"{summary}; sender exempt ({standing.exempt}): no action",
             exempt=standing.exempt,
             strikes=standing.strikes,
+            removal_possible=standing.removal_possible,
         )
     alert = any(_alerts_at_once(violation) for violation in violations)
     if not any(is_offence(violation) for violation in violations):
@@ -248,6 +252,7 @@ def judge(
             actions=(Action.ALERT_MODERATORS,) if alert else (),
             reason=f"{summary}; no offence" + ("; moderators alerted" if alert else ""),
             strikes=standing.strikes,
+            removal_possible=standing.removal_possible,
         )
     strikes = standing.strikes + 1
     step = policy.ladder[min(strikes, len(policy.ladder)) - 1]

@@ -141,7 +141,10 @@ async def test_two_inbox_processors_racing_handle_each_event_once(service: Servi
 
     for index in range(40):
         text = "赌博" if index % 2 else "/help"
-        await service.post_aibot(support.aibot_group_text(text, msgid=f"race-{index}"))
+        # Twenty members, each with a first offence (one member would climb the ladder).
+        await service.post_aibot(
+            support.aibot_group_text(text, msgid=f"race-{index}", sender=f"member-{index}")
+        )
     processors = [
         InboxProcessor(
             service.runtime.sessions, service.runtime.context, clock=service.runtime.clock

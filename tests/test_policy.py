@@ -283,12 +283,6 @@ def test_custom_ladders(
     assert (decision.step, decision.actions, decision.strikes) == (step, actions, strikes + 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy.judge: Standing(strikes=-1) (a miscounted standing, e.g. a pardon done as a "
-    "decrement) indexes ladder[-1] and jumps a first offence to the last step (removal); "
-    "Standing does not reject a negative count and judge does not clamp it",
-)
 def test_a_negative_strike_count_never_jumps_to_removal() -> None:
     with contextlib.suppress(ValueError):  # rejecting the count is fine too
         decision = judge(found(GAMBLING), standing=Standing(strikes=-1, removal_possible=True))
@@ -392,11 +386,6 @@ def test_from_mapping_wants_an_object() -> None:
         GroupPolicy.from_mapping([("mode", "shadow")])  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GroupPolicy.from_mapping: a non-string key raises TypeError from ', '.join(unknown) "
-    "instead of the documented ValueError naming it (FloodThresholds.from_mapping uses str(key))",
-)
 def test_from_mapping_names_a_key_that_is_not_a_string() -> None:
     mapping: dict[Any, Any] = {1: "shadow"}  # a Python caller's mistake, not JSON
     with pytest.raises(ValueError, match="unknown setting"):

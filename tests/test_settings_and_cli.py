@@ -181,9 +181,9 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     db = tmp_path / "fresh.db"
     result = run_cli("migrate", env={"DATABASE_URL": f"sqlite:///{db}"})
     assert result.returncode == 0, result.stderr
-    assert "migrated from empty to 0002" in result.stderr
+    assert "migrated from empty to 0003" in result.stderr
     again = run_cli("migrate", env={"DATABASE_URL": f"sqlite:///{db}"})
-    assert "is up to date (revision 0002)" in again.stderr
+    assert "is up to date (revision 0003)" in again.stderr
 
 
 def test_every_setting_is_in_the_example_env_file_and_the_readme() -> None:

@@ -75,7 +75,10 @@ def test_overridden_texts_are_used(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ('{"warnin": "x"}', "unknown text 'warnin'"),
-        ('{"warning": "$nobody"}', "uses unknown placeholder $nobody (allowed: how, rule, sender,"),
+        (
+            '{"warning": "$nobody"}',
+            "uses unknown placeholder $nobody (allowed: detail, how, rule, sender,",
+        ),
         ('{"warning": "cost 5$"}', "a '$' not followed by a name"),
         ('["x"]', "must be a JSON object"),
         ("{oops", "not a UTF-8 JSON file"),

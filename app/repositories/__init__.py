@@ -1,1 +1,16 @@
 """Every query the service makes, one module per table. Repositories flush, never commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ["dialect_insert"]
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """The INSERT of the session's dialect (for ON CONFLICT clauses): PostgreSQL or SQLite."""
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import InboxEvent
+from app.repositories import dialect_insert
 
 __all__ = ["claim_one", "claim_pending", "get", "store_once"]
 
@@ -37,10 +37,8 @@ async def store_once(
         "attempts": 0,
         "received_at": now,
     }
-    dialect = session.bind.dialect.name if session.bind is not None else ""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(InboxEvent)
+        dialect_insert(session)(InboxEvent)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(InboxEvent.id)

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import LexiconAllow, LexiconImport, LexiconState, LexiconWord
+from app.repositories import dialect_insert
 
 __all__ = [
     "STATE_ID",
@@ -68,11 +68,6 @@ class AllowFilter:
 # -- the version row ---------------------------------------------------------------------
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else ""
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 async def lock(session: AsyncSession, *, now: datetime) -> int:
     """Take the lexicon write lock for this transaction; returns the current version."""
     statement = (
@@ -86,7 +81,7 @@ async def lock(session: AsyncSession, *, now: datetime) -> int:
         return int(current)
     # The row is missing (a hand-emptied table): put it back, then lock it.
     await session.execute(
-        _insert(session)(LexiconState)
+        dialect_insert(session)(LexiconState)
         .values(id=STATE_ID, version=0, updated_at=now)
         .on_conflict_do_nothing(index_elements=["id"])
     )

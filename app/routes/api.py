@@ -54,6 +54,20 @@ class FindingOut(BaseModel):
     explanation: str = ""
 
 
+class SignalOut(BaseModel):
+    detector: str = Field(description="flood | promo")
+    rule: str = Field(description="e.g. flood.rate, flood.wave, promo.phone")
+    severity: str
+    effective_severity: str | None = None
+    score: float = Field(description="1.0 = exactly at the rule's threshold")
+    summary: str
+    evidence: str = ""
+    start: int = Field(-1, description="span of evidence in text; -1 when not a span")
+    end: int = -1
+    facts: dict[str, Any] = Field(default_factory=dict, description="counts, windows, limits")
+    explanation: str = ""
+
+
 class ActionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -73,9 +87,13 @@ class LogOut(BaseModel):
     user_id: str
     message_id: str
     text: str
-    findings: list[FindingOut]
-    decision: str = Field(description="warn | alert | log")
+    findings: list[FindingOut] = Field(description="lexicon words found")
+    signals: list[SignalOut] = Field(description="behaviour rules that fired (flood, promo)")
+    decision: str = Field(description="remove | warn | alert | exempt | log")
     reason: str
+    mode: str = Field(description="enforce, or shadow (decided and logged, nothing sent)")
+    step: str | None = Field(description="warning | final_warning | removal; null: no offence")
+    strikes: int = Field(description="the member's standing strikes after this message")
     action_status: str = Field(
         description="none (no actions), pending, sent, failed (some dead) or skipped"
     )
@@ -109,9 +127,21 @@ def _log_out(row: ModerationLog, actions: list[OutboxAction]) -> LogOut:
         user_id=row.user_id,
         message_id=row.message_id,
         text=row.text,
-        findings=[FindingOut(**finding) for finding in row.findings],
+        findings=[
+            FindingOut(**finding)
+            for finding in row.findings
+            if finding.get("detector", "lexicon") == "lexicon"
+        ],
+        signals=[
+            SignalOut(**finding)
+            for finding in row.findings
+            if finding.get("detector", "lexicon") != "lexicon"
+        ],
         decision=row.verdict,
         reason=row.reason,
+        mode=row.mode,
+        step=row.step,
+        strikes=row.strikes,
         action_status=_action_status(actions),
         actions=[ActionOut.model_validate(action) for action in actions],
     )

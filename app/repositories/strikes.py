@@ -1,0 +1,83 @@
+"""Queries on `strikes`: a member's standing offences in a group, pardons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Strike
+
+__all__ = ["add", "pardon", "standing", "standing_count"]
+
+
+def add(
+    session: AsyncSession,
+    *,
+    chat_id: str,
+    user_id: str,
+    created_at: datetime,
+    moderation_log_id: int,
+    rule: str,
+    shadow: bool,
+) -> None:
+    session.add(
+        Strike(
+            chat_id=chat_id,
+            user_id=user_id,
+            created_at=created_at,
+            moderation_log_id=moderation_log_id,
+            rule=rule[:64],
+            shadow=shadow,
+        )
+    )
+
+
+def _standing(chat_id: str, user_id: str, *, since: datetime, shadow: bool) -> list[object]:
+    return [
+        Strike.chat_id == chat_id,
+        Strike.user_id == user_id,
+        Strike.created_at >= since,
+        Strike.pardoned_at.is_(None),
+        Strike.shadow.is_(shadow),
+    ]
+
+
+async def standing_count(
+    session: AsyncSession, chat_id: str, user_id: str, *, since: datetime, shadow: bool
+) -> int:
+    """Unpardoned strikes since `since` (the decay window), of shadow or enforce mode."""
+    statement = select(func.count()).where(
+        *_standing(chat_id, user_id, since=since, shadow=shadow)  # type: ignore[arg-type]
+    )
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def standing(
+    session: AsyncSession, chat_id: str, user_id: str, *, since: datetime, shadow: bool
+) -> Sequence[Strike]:
+    statement = (
+        select(Strike)
+        .where(*_standing(chat_id, user_id, since=since, shadow=shadow))  # type: ignore[arg-type]
+        .order_by(Strike.created_at)
+    )
+    return (await session.execute(statement)).scalars().all()
+
+
+async def pardon(
+    session: AsyncSession, chat_id: str, user_id: str, *, now: datetime, by: str
+) -> int:
+    """Clear every unpardoned strike of the member in the group; returns how many."""
+    result = await session.execute(
+        update(Strike)
+        .where(
+            Strike.chat_id == chat_id,
+            Strike.user_id == user_id,
+            Strike.pardoned_at.is_(None),
+        )
+        .values(pardoned_at=now, pardoned_by=by[:128])
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
