@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from app import migrate
 from app.db import database_urls
 from app.main import Runtime, create_app
+from app.models import Base
 from app.settings import Settings, load_settings
 from tests import support
 
@@ -66,12 +67,8 @@ def postgres_url() -> Iterator[str]:
 def _truncate(url: str) -> None:
     engine = create_engine(database_urls(url).sync_url)
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "TRUNCATE outbox_actions, moderation_logs, inbox_events, lexicon_words, "
-                "lexicon_allow, lexicon_imports, lexicon_state RESTART IDENTITY CASCADE"
-            )
-        )
+        tables = ", ".join(Base.metadata.tables)  # every table of the service's schema
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         connection.execute(
             text("INSERT INTO lexicon_state (id, version, updated_at) VALUES (1, 0, now())")
         )
