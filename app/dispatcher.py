@@ -122,5 +122,17 @@ class OutboxDispatcher:
             invalid = answer.get("invaliduser")
             if invalid:
                 log.warning("outbox action %s: WeCom rejected recipients %s", action.id, invalid)
+        elif action.kind == "appchat_send":
+            await self._client.appchat_send(
+                payload["chat_id"], msgtype=payload["msgtype"], content=payload["content"]
+            )
+        elif action.kind == "appchat_remove":
+            await self._client.appchat_remove_members(payload["chat_id"], payload["user_ids"])
+            log.info(
+                "removed %s from group %s (outbox action %s)",
+                ", ".join(payload["user_ids"]),
+                payload["chat_id"],
+                action.id,
+            )
         else:
             raise ValueError(f"unknown outbox action kind {action.kind!r}")

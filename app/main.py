@@ -32,7 +32,7 @@ from app.lexicon_runtime import LexiconHolder, LexiconReloader
 from app.lexicon_service import ListKind
 from app.policy_file import load_policy
 from app.processing import InboxProcessor, ModerationContext
-from app.routes import api, callbacks, health, lexicon
+from app.routes import api, callbacks, health, lexicon, members
 from app.settings import Settings
 from app.texts import load_texts
 from app.workers import Workers
@@ -63,6 +63,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     client: WeComClient = field(init=False)
     workers: Workers = field(init=False)
+    processor: InboxProcessor = field(init=False)
 
     def now(self) -> datetime:
         return self.clock()
@@ -211,6 +212,7 @@ def create_app(
                 clock=clock,
                 on_enqueued=lambda: runtime.workers.notify_outbox(),
             )
+            runtime.processor = processor
 
             async def process_inbox() -> int:
                 # Judging messages with no lexicon would let them all through: they wait.
@@ -258,6 +260,7 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(api.router)
     app.include_router(lexicon.router)
+    app.include_router(members.router)
     app.include_router(health.router)
     return app
 

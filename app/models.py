@@ -218,7 +218,8 @@ class OutboxAction(Base):
     moderation_log_id: Mapped[int | None] = mapped_column(
         ForeignKey("moderation_logs.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(32))  # aibot_reply | app_message
+    # aibot_reply | app_message | appchat_send | appchat_remove
+    kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     # pending → sending → sent; or → dead after the last attempt or a permanent error.
     status: Mapped[str] = mapped_column(String(16), default="pending")

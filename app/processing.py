@@ -58,7 +58,7 @@ from moderation import (
     strictest,
     text_fingerprint,
 )
-from moderation.flood import history_window
+from moderation.flood import MAX_WINDOW_SECONDS, history_window
 from moderation.matcher import Confidence, Finding
 
 __all__ = [
@@ -79,6 +79,7 @@ BATCH_SIZE = 50  # events handled per transaction
 DB_UNAVAILABLE = (OperationalError, InterfaceError, OSError)
 EVIDENCE_CHARS = 200  # longest excerpt of a message quoted in an alert
 MESSAGE_KINDS = frozenset({"aibot_text", "app_text"})
+PRUNE_EVERY = timedelta(minutes=10)  # how often old message metadata is deleted
 
 
 def parse_stored(source: str, plaintext: str) -> CallbackEvent:
@@ -149,11 +150,27 @@ class InboxProcessor:
         self._clock = clock
         self._on_enqueued = on_enqueued
         self._force_shadow = force_shadow  # every enforcing group acts as if in shadow mode
+        self._pruned_at: datetime | None = None
         # Lexicon findings of the batch being handled, by inbox event id (one find_many).
         self._scanned: dict[int, list[Finding]] = {}
 
+    async def prune_activity(self, *, now: datetime | None = None) -> int:
+        """Delete message metadata older than any flood window can look back; returns how
+        many rows went. Runs after inbox passes, at most every PRUNE_EVERY."""
+        now = now or self._clock()
+        self._pruned_at = now
+        async with self._sessions() as session, session.begin():
+            pruned = await activity_repo.prune(
+                session, before=now - timedelta(seconds=MAX_WINDOW_SECONDS)
+            )
+        if pruned:
+            log.info("pruned metadata of %d message(s) older than a day", pruned)
+        return pruned
+
     async def process_pending(self, *, limit: int = 500) -> int:
         """Handle up to `limit` pending events, oldest first; each event at most once per pass."""
+        if self._pruned_at is None or self._clock() - self._pruned_at >= PRUNE_EVERY:
+            await self.prune_activity()
         handled = 0
         after_id = 0
         while handled < limit:

@@ -40,7 +40,9 @@ DEFAULT_TEXTS: dict[str, str] = {
     "detail.signal": "「$what」",
     "detail.count": "$seconds 秒内 $count 条，上限 $limit 条",
     "detail.none": "—",
-    "undo.pardon": "如属误判，运行 wecom-mod pardon $chat $sender 清除该成员的违规记录",
+    "undo.pardon": (
+        "如属误判，调用 POST /api/v1/groups/$chat/members/$sender/pardon 清除该成员的违规记录"
+    ),
     "undo.none": "无需撤销（未计入违规）",
     "strikes.none": "未计入",
     "strikes.count": "第 $count 次",

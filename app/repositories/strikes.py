@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Strike
 
-__all__ = ["add", "pardon", "standing", "standing_count"]
+__all__ = ["add", "every", "pardon", "standing", "standing_count"]
 
 
 def add(
@@ -62,6 +62,16 @@ async def standing(
         select(Strike)
         .where(*_standing(chat_id, user_id, since=since, shadow=shadow))  # type: ignore[arg-type]
         .order_by(Strike.created_at)
+    )
+    return (await session.execute(statement)).scalars().all()
+
+
+async def every(session: AsyncSession, chat_id: str, user_id: str) -> Sequence[Strike]:
+    """Every strike of the member in the group, oldest first (pardoned and shadow ones too)."""
+    statement = (
+        select(Strike)
+        .where(Strike.chat_id == chat_id, Strike.user_id == user_id)
+        .order_by(Strike.created_at, Strike.id)
     )
     return (await session.execute(statement)).scalars().all()
 

@@ -72,7 +72,10 @@ class ActionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: str = Field(description="aibot_reply (warning in the chat) or app_message (alert)")
+    kind: str = Field(
+        description="aibot_reply or appchat_send (warning in the chat), app_message (alert), "
+        "appchat_remove (removal from an app-created group)"
+    )
     status: str = Field(description="pending | sending | sent | dead | skipped")
     attempts: int
     last_error: str | None

@@ -1,0 +1,245 @@
+"""Flooding, promotion and the escalation ladder, from the user's side: encrypted smart-bot
+callbacks in, the calls to (fake) WeCom out, the moderation log and strikes through the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from app.models import Group, MessageMeta, ModerationLog, Strike
+from tests import support
+from tests.conftest import Service, make_settings, start_service
+
+CHAT = "wrOgAAAAchat1"
+PHONE = "有事打我电话 13800138000"  # promo.phone: 1.0, promotional from an established member
+
+
+def policy_file(tmp_path: Path, **policy: Any) -> str:
+    """A POLICY_PATH file; members are established at once unless the test says otherwise."""
+    path = tmp_path / "policy.json"
+    path.write_text(
+        json.dumps({"newcomer_days": 0, "newcomer_messages": 0, **policy}), encoding="utf-8"
+    )
+    return str(path)
+
+
+async def running(database_url: str, tmp_path: Path, **settings: Any) -> AsyncIterator[Service]:
+    async for service in start_service(
+        make_settings(database_url, tmp_path, **settings), support.FakeWeCom()
+    ):
+        yield service
+
+
+@pytest.fixture
+async def service(database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
+    async for service in running(database_url, tmp_path, policy_path=policy_file(tmp_path)):
+        yield service
+
+
+async def say(service: Service, text: str, msgid: str, sender: str = "lisi") -> None:
+    await service.post_aibot(support.aibot_group_text(text, msgid=msgid, sender=sender))
+    await service.settle()
+
+
+def replies(service: Service) -> list[str]:
+    """What the bot posted in the group (smart-bot replies), oldest first."""
+    return [body["markdown"]["content"] for body in service.wecom.bodies("/cgi-bin/aibot/response")]
+
+
+def alerts(service: Service) -> list[str]:
+    return [body["markdown"]["content"] for body in service.wecom.bodies("/cgi-bin/message/send")]
+
+
+async def logs(service: Service) -> list[dict[str, Any]]:
+    items = (await service.api("/api/v1/moderation-logs", limit=100)).json()["items"]
+    return list(reversed(items))  # oldest first
+
+
+async def test_three_offences_climb_the_ladder_to_a_human_action_alert(service: Service) -> None:
+    await say(service, PHONE, "m-1")
+    assert len(replies(service)) == 1 and "违反了群规" in replies(service)[0]
+    assert "广告引流（手机号）" in replies(service)[0]
+    assert "「1*********0」" in replies(service)[0]  # the number is masked, not repeated
+    assert alerts(service) == []  # a first offence of review tier: a warning, no alert
+
+    await say(service, "加我 13900139000 带你赚钱", "m-2")
+    assert len(replies(service)) == 2 and "最后一次警告" in replies(service)[1]
+    assert len(alerts(service)) == 1
+    assert "违规次数：第 2 次" in alerts(service)[0]
+    assert "已在群内发出最后警告" in alerts(service)[0]
+
+    await say(service, "联系 13700137000 详谈", "m-3")
+    assert len(replies(service)) == 2  # no third warning: removal is due
+    assert len(alerts(service)) == 2
+    third = alerts(service)[1]
+    assert "第 3 次" in third and "企业微信不允许本应用移出该群成员" in third
+    assert "群成员 → 移出该成员" in third
+    assert service.wecom.calls("/cgi-bin/appchat/update") == []  # not an app-created group
+
+    rows = await logs(service)
+    assert [row["step"] for row in rows] == ["warning", "final_warning", "removal"]
+    assert [row["strikes"] for row in rows] == [1, 2, 3]
+    assert [row["decision"] for row in rows] == ["warn", "warn", "alert"]
+    assert all(row["mode"] == "enforce" for row in rows)
+    assert rows[0]["signals"][0]["detector"] == "promo"
+    assert rows[0]["signals"][0]["rule"] == "promo.phone"
+    assert "offence 3 → removal (WeCom allows no removal here" in rows[2]["reason"]
+
+    strikes = (await service.api(f"/api/v1/groups/{CHAT}/members/lisi/strikes")).json()
+    assert strikes["standing"] == 3
+    assert [s["rule"] for s in strikes["strikes"]] == [
+        "promo.phone",
+        "promo.wechat_id",
+        "promo.phone",
+    ]
+
+
+async def test_in_an_app_created_group_the_third_offence_removes_the_member(
+    service: Service,
+) -> None:
+    await say(service, PHONE, "m-1")  # the group is now known (kind unknown)
+    async with service.runtime.sessions() as session, session.begin():
+        await session.execute(update(Group).where(Group.chat_id == CHAT).values(kind="app_created"))
+    await say(service, "加我 13900139000 带你赚钱", "m-2")
+    await say(service, "联系 13700137000 详谈", "m-3")
+    (removal,) = service.wecom.bodies("/cgi-bin/appchat/update")
+    assert removal == {"chatid": CHAT, "del_user_list": ["lisi"]}
+    assert "已将该成员移出群聊" in alerts(service)[-1]
+    assert (await logs(service))[-1]["decision"] == "remove"
+
+
+async def test_a_block_tier_word_alerts_at_the_first_offence(service: Service) -> None:
+    await say(service, "一起去赌博吧", "m-1")
+    (warning,) = replies(service)
+    assert "赌博" in warning and "「赌*」" in warning
+    assert len(alerts(service)) == 1  # severity skips the alert-free step
+    assert "第 1 次" in alerts(service)[0]
+
+
+async def test_shadow_mode_sends_nothing_and_logs_the_same_decisions(
+    database_url: str, tmp_path: Path
+) -> None:
+    async for service in running(
+        database_url, tmp_path, policy_path=policy_file(tmp_path, mode="shadow")
+    ):
+        await say(service, PHONE, "m-1")
+        await say(service, "加我 13900139000 带你赚钱", "m-2")
+        await say(service, "联系 13700137000 详谈", "m-3")
+        assert replies(service) == [] and alerts(service) == []
+        assert service.wecom.requests == []
+        rows = await logs(service)
+        assert [row["step"] for row in rows] == ["warning", "final_warning", "removal"]
+        assert [row["decision"] for row in rows] == ["warn", "warn", "alert"]
+        assert all(row["mode"] == "shadow" for row in rows)
+        assert all(row["actions"] == [] for row in rows)  # nothing queued
+        # Shadow strikes are kept apart: going live does not punish the trial period.
+        strikes = (await service.api(f"/api/v1/groups/{CHAT}/members/lisi/strikes")).json()
+        assert strikes["standing"] == 0 and all(s["shadow"] for s in strikes["strikes"])
+
+
+async def test_off_mode_does_nothing_at_all(database_url: str, tmp_path: Path) -> None:
+    async for service in running(
+        database_url, tmp_path, policy_path=policy_file(tmp_path, mode="off")
+    ):
+        await say(service, "一起去赌博吧 " + PHONE, "m-1")
+        assert service.wecom.requests == []
+        assert await logs(service) == []
+
+
+@pytest.mark.parametrize("sender", [support.MODERATORS[0], "staff-wang"])
+async def test_moderators_and_staff_are_exempt_but_logged(
+    database_url: str, tmp_path: Path, sender: str
+) -> None:
+    async for service in running(
+        database_url,
+        tmp_path,
+        policy_path=policy_file(tmp_path),
+        wecom_staff_userids="staff-wang",
+    ):
+        for index in range(3):
+            await say(service, f"课程报名请联系 1380013800{index} 谢谢", f"m-{index}", sender)
+        assert service.wecom.requests == []
+        rows = await logs(service)
+        assert [row["decision"] for row in rows] == ["exempt"] * 3
+        assert all(row["strikes"] == 0 and row["step"] is None for row in rows)
+        assert "sender exempt" in rows[0]["reason"]
+
+
+async def test_a_pardon_starts_the_ladder_again(service: Service) -> None:
+    await say(service, PHONE, "m-1")
+    await say(service, "加我 13900139000 带你赚钱", "m-2")
+    answer = await service.http.post(
+        f"/api/v1/groups/{CHAT}/members/lisi/pardon",
+        json={"by": "mod-alice"},
+        headers={"Authorization": f"Bearer {support.ADMIN_TOKEN}"},
+    )
+    assert answer.status_code == 200 and answer.json()["pardoned"] == 2
+    await say(service, "联系 13700137000 详谈", "m-3")
+    assert (await logs(service))[-1]["step"] == "warning"
+    strikes = (await service.api(f"/api/v1/groups/{CHAT}/members/lisi/strikes")).json()
+    assert strikes["standing"] == 1
+    assert [s["pardoned_by"] for s in strikes["strikes"]] == ["mod-alice", "mod-alice", None]
+
+
+async def test_flooding_is_warned_with_the_rule_and_the_counts(service: Service) -> None:
+    for index in range(7):
+        await say(service, f"第{index}条 大家快看", f"m-{index}")
+    (warning,) = replies(service)
+    assert "刷屏（短时间内发送过多消息）" in warning
+    assert "10 秒内 7 条，上限 6 条" in warning
+    (row,) = await logs(service)
+    assert row["signals"][0]["rule"] == "flood.rate"
+
+
+async def test_a_newcomer_posting_a_link_is_blocked_but_a_member_sharing_one_is_not(
+    database_url: str, tmp_path: Path
+) -> None:
+    async for service in running(
+        database_url,
+        tmp_path,
+        policy_path=policy_file(tmp_path, newcomer_days=1, newcomer_messages=3),
+    ):
+        await say(service, "福利在这 www.tb-deal.cn", "m-1", sender="new-guy")
+        assert len(replies(service)) == 1 and "广告引流（链接）" in replies(service)[0]
+        assert len(alerts(service)) == 1  # a newcomer's promotion is block tier
+    async for service in running(database_url, tmp_path, policy_path=policy_file(tmp_path)):
+        await say(service, "方案文档在这 https://docs.example.com/a/b", "m-2", sender="old-hand")
+        assert service.wecom.requests == []
+
+
+async def test_everyday_chat_is_left_alone(service: Service) -> None:
+    for index, (sender, text) in enumerate(
+        [
+            ("zhangsan", "好的 谢谢"),
+            ("lisi", "好的 谢谢"),
+            ("wangwu", "收到"),
+            ("zhangsan", "今天下午3点开会，会议室301"),
+            ("lisi", "版本v1.2发布了，价格3.5元"),
+        ]
+    ):
+        await say(service, text, f"m-{index}", sender)
+    assert service.wecom.requests == []
+    assert await logs(service) == []
+
+
+async def test_message_metadata_keeps_no_text_and_is_pruned(service: Service) -> None:
+    await say(service, "今天天气不错", "m-1")
+    async with service.runtime.sessions() as session:
+        (meta,) = (await session.execute(select(MessageMeta))).scalars().all()
+        assert meta.length == len("@审核助手 今天天气不错") and len(meta.text_hash) == 32
+        assert "天气" not in json.dumps(
+            {c.name: str(getattr(meta, c.name)) for c in MessageMeta.__table__.columns}
+        )
+    processor = service.runtime.processor
+    assert await processor.prune_activity(now=meta.sent_at + timedelta(hours=23)) == 0
+    assert await processor.prune_activity(now=meta.sent_at + timedelta(hours=25)) == 1
+    async with service.runtime.sessions() as session:
+        assert (await session.execute(select(MessageMeta))).scalars().all() == []
+        assert (await session.execute(select(ModerationLog))).scalars().all() == []
+        assert (await session.execute(select(Strike))).scalars().all() == []
