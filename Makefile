@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WECOM_MOD_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export WECOM_MOD_TEST_POSTGRES_URL
 
-.PHONY: install run test check format bench bench-matcher
+.PHONY: install run test check format bench bench-matcher bench-pipeline
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## both benchmarks: callbacks (against a bare FastAPI endpoint), then the matcher
+bench: $(STAMP)  ## every benchmark: callbacks (against a bare FastAPI endpoint), matcher, pipeline
 	$(BIN)/python benchmarks/callbacks.py
 	$(BIN)/python benchmarks/matcher.py
+	$(BIN)/python benchmarks/pipeline.py
 
 bench-matcher: $(STAMP)  ## sensitive-word engine throughput against a bare Aho-Corasick automaton
 	$(BIN)/python benchmarks/matcher.py
+
+bench-pipeline: $(STAMP)  ## moderation decisions per second (detectors + policy + state), SQLite and PostgreSQL
+	$(BIN)/python benchmarks/pipeline.py

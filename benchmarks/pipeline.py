@@ -1,0 +1,238 @@
+"""Moderation decisions per second: the full pipeline after the callback has been answered.
+
+What it measures: `--messages` smart-bot group messages are stored in the inbox (as the callback
+endpoint stores them), then the service's own `InboxProcessor` works through them, and the time
+of that work is measured. Per message that is: the lexicon (one `find_many` per batch of 50),
+the flood detector over the group's recent message metadata (read from and written to the
+database), the promotion detector, the member's standing strikes, the group's policy, and for
+flagged messages the moderation log row, the strike and the outbox rows, all in the
+transactions the service uses. Nothing is sent: the outbox is left to the dispatcher.
+
+The messages (reproducible from `--seed`) are chat in `--groups` groups from `--members`
+members each, one message every 0.5-20 s of simulated time per group: everyday lines, about 3%
+with a lexicon word, 2% with a phone number or WeChat id, and occasional bursts of one member
+posting fast (which the flood rules catch).
+
+It runs on SQLite (a fresh file) and, when a PostgreSQL server answers at `--postgres` (default
+postgresql://postgres@127.0.0.1:5432/postgres; a temporary database is created and dropped), on
+PostgreSQL too, and prints messages, seconds, decisions per second and what was decided.
+
+    .venv/bin/python benchmarks/pipeline.py [--messages N] [--groups G] [--members M]
+        [--seed S] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.db import database_urls  # noqa: E402
+from app.main import create_app  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.models import ModerationLog, OutboxAction  # noqa: E402
+from app.repositories import inbox as inbox_repo  # noqa: E402
+from app.settings import load_settings  # noqa: E402
+
+LEXICON = "赌博\tgambling\tblock\n代开发票\tfraud\tblock\n加微信\tads\treview\n傻逼\tabuse\tblock\n"
+LINES = [
+    "好的 谢谢",
+    "收到",
+    "今天下午3点开会，会议室301",
+    "这个方案我再看一下，晚点回复大家",
+    "周报已经发到群文件了，麻烦查收",
+    "哈哈哈 太好笑了",
+    "明天的活动几点开始？",
+    "@所有人 请大家在周五前提交报销单",
+    "版本v1.2发布了，更新说明见文档",
+    "辛苦了👍",
+    "我觉得可以，按这个来吧",
+    "有人知道打印机怎么连吗",
+]
+BAD = ["周末一起赌博吗", "需要代开发票的私聊", "你就是个傻逼", "加微信领红包"]
+PROMO = ["有事打我电话 13800138000", "加V：abc_12345 领福利", "福利在这 www.tb-deal.cn"]
+
+
+def build_messages(count: int, groups: int, members: int, seed: int) -> list[tuple[str, datetime]]:
+    rng = random.Random(seed)
+    clocks = [datetime(2026, 11, 21, 9, tzinfo=UTC)] * groups
+    out: list[tuple[str, datetime]] = []
+    burst: list[tuple[int, int]] = []  # (group, member) still bursting
+    while len(out) < count:
+        group = rng.randrange(groups)
+        member = rng.randrange(members)
+        step = rng.uniform(0.5, 20.0)
+        roll = rng.random()
+        if burst and rng.random() < 0.7:
+            group, member = burst.pop()
+            step = rng.uniform(0.3, 1.5)
+            text = rng.choice(LINES)
+        elif roll < 0.03:
+            text = rng.choice(BAD)
+        elif roll < 0.05:
+            text = rng.choice(PROMO)
+        elif roll < 0.06:
+            burst = [(group, member)] * 8
+            text = rng.choice(LINES)
+        else:
+            text = rng.choice(LINES)
+        clocks[group] += timedelta(seconds=step)
+        body = {
+            "msgid": f"bench-{len(out)}",
+            "aibotid": "AIBOTID",
+            "chatid": f"wrBench{group:04d}",
+            "chattype": "group",
+            "from": {"userid": f"member-{group}-{member}"},
+            "response_url": f"https://wecom.invalid/cgi-bin/aibot/response?code={len(out)}",
+            "msgtype": "text",
+            "text": {"content": f"@审核助手 {text}"},
+        }
+        out.append((json.dumps(body, ensure_ascii=False), clocks[group]))
+    return out
+
+
+async def run(url: str, workdir: Path, messages: list[tuple[str, datetime]]) -> dict[str, object]:
+    lexicon = workdir / "lexicon.txt"
+    lexicon.write_text(LEXICON, encoding="utf-8")
+    policy = workdir / "policy.json"
+    policy.write_text(json.dumps({"newcomer_days": 0, "newcomer_messages": 3}), encoding="utf-8")
+    settings = load_settings(
+        _env_file=None,
+        database_url=url,
+        wecom_aibot_token="AibotCallbackToken",
+        wecom_aibot_aes_key="ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut",
+        wecom_api_base="https://wecom.invalid",
+        wecom_corp_id="wwbench",
+        wecom_agent_id=1000002,
+        wecom_app_secret="bench-secret",
+        wecom_admin_userids="mod-alice",
+        lexicon_path=str(lexicon),
+        policy_path=str(policy),
+        log_level="WARNING",
+    )
+    upgrade(database_urls(settings.database_url))
+    app = create_app(settings, start_workers=False)
+    async with app.router.lifespan_context(app):
+        runtime = app.state.runtime
+        async with runtime.sessions() as session, session.begin():
+            for index, (plaintext, at) in enumerate(messages):
+                await inbox_repo.store_once(
+                    session,
+                    dedupe_key=f"aibot:bench-{index}",
+                    source="aibot",
+                    kind="aibot_text",
+                    chat_id="",
+                    sender="",
+                    plaintext=plaintext,
+                    now=at,
+                )
+        processor = runtime.processor
+        started = time.perf_counter()
+        done = 0
+        while True:
+            handled = await processor.process_pending(limit=500)
+            if not handled:
+                break
+            done += handled
+        elapsed = time.perf_counter() - started
+        async with runtime.sessions() as session:
+            verdicts = Counter(
+                dict(
+                    (
+                        await session.execute(
+                            select(ModerationLog.verdict, func.count()).group_by(
+                                ModerationLog.verdict
+                            )
+                        )
+                    ).all()
+                )
+            )
+            queued = (await session.execute(select(func.count(OutboxAction.id)))).scalar_one()
+    return {"messages": done, "seconds": elapsed, "verdicts": verdicts, "queued": queued}
+
+
+def report(name: str, result: dict[str, object]) -> None:
+    messages = int(result["messages"])  # type: ignore[call-overload]
+    seconds = float(result["seconds"])  # type: ignore[arg-type]
+    verdicts = result["verdicts"]
+    print(
+        f"{name:<10} {messages:>8,} messages in {seconds:7.2f} s = "
+        f"{messages / seconds:8,.0f} decisions/s; logged: {dict(verdicts)} "  # type: ignore[call-overload]
+        f"; outbox rows: {result['queued']}"
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--groups", type=int, default=20)
+    parser.add_argument("--members", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=20261121)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "WECOM_MOD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a PostgreSQL server to create a temporary database on ('' to skip)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("app").setLevel(logging.ERROR)  # one line per flagged message otherwise
+    print(
+        f"machine: {os.cpu_count()} CPU(s), {platform.platform()}, Python "
+        f"{platform.python_version()}"
+    )
+    print(
+        f"parameters: --messages {args.messages} --groups {args.groups} --members "
+        f"{args.members} --seed {args.seed}"
+    )
+    messages = build_messages(args.messages, args.groups, args.members, args.seed)
+    with tempfile.TemporaryDirectory() as workdir_name:
+        workdir = Path(workdir_name)
+        sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
+        report("sqlite", asyncio.run(run(sqlite_url, workdir, messages)))
+        if not args.postgres:
+            return 0
+        admin_url = make_url(database_urls(args.postgres).sync_url)
+        name = f"wecom_mod_bench_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        except Exception as exc:  # no server: say so, keep the SQLite figure
+            print(f"postgresql: skipped, {admin_url.render_as_string()} does not answer: {exc}")
+            return 0
+        try:
+            url = admin_url.set(database=name).render_as_string(hide_password=False)
+            url = url.replace("postgresql+psycopg://", "postgresql://")
+            report("postgresql", asyncio.run(run(url, workdir, messages)))
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
