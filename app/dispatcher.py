@@ -3,6 +3,12 @@
 An action is claimed under a lease (so a dead worker's action is retaken after the lease), sent,
 then marked `sent`; a retryable failure reschedules it with exponential backoff and jitter; a
 permanent failure, or the last allowed attempt, marks it `dead` with the reason kept on the row.
+
+Moderator alerts respect WeCom's per-member limit on app messages (30 a minute, 1000 an hour;
+WeCom drops the excess silently), counted over what every replica sent. When several alerts
+for the same moderators are due at once (a spam wave), they go out as one digest that lists
+each of them; the merged rows are marked `merged` with the digest's id. When a moderator's
+budget is spent, the alerts wait for it (a wait is not a failed attempt): nothing is dropped.
 """
 
 from __future__ import annotations
@@ -11,11 +17,14 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import OutboxAction
+from app.models import ModerationLog, OutboxAction
 from app.repositories import outbox as outbox_repo
+from app.texts import DEFAULT_TEXTS, Texts
 from bot.client import WeComClient
 from bot.errors import WeComApiError
 
@@ -26,6 +35,21 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE = 2.0  # seconds before the second attempt
 BACKOFF_CAP = 600.0  # longest wait between attempts, in seconds
 LEASE = timedelta(seconds=120)  # a claimed action is retaken by another worker after this
+PER_MINUTE = 30  # app messages one member may get from the app in a minute (WeCom's limit)
+PER_HOUR = 1000  # ... and in an hour
+DIGEST_FROM = 3  # this many alerts for the same moderators due at once go out as one digest
+RATE_WAIT = timedelta(seconds=20)  # how long alerts wait when a moderator's budget is spent
+MARKDOWN_MAX_BYTES = 2048  # an app message's markdown, at most
+
+
+def _rule_name(texts: Texts, findings: list[Any]) -> str:
+    """The first finding's rule in words (a lexicon category or a behaviour rule)."""
+    for finding in findings:
+        if finding.get("detector", "lexicon") == "lexicon":
+            return texts.templates.get(f"category.{finding.get('category')}", "?")
+        rule = str(finding.get("rule", ""))
+        return texts.templates.get(f"rule.{rule}", rule)
+    return "?"
 
 
 def backoff_delay(attempts: int, rng: random.Random) -> float:
@@ -42,9 +66,11 @@ class OutboxDispatcher:
         *,
         clock: Callable[[], datetime],
         max_attempts: int,
+        texts: Texts | None = None,
         rng: random.Random | None = None,
         batch_size: int = 20,
     ) -> None:
+        self._texts = texts or Texts(dict(DEFAULT_TEXTS))  # the digest's wording
         self._sessions = sessions
         self._client = client
         self._clock = clock
@@ -62,9 +88,129 @@ class OutboxDispatcher:
                 )
             if not batch:
                 return attempted
+            alerts: dict[tuple[str, ...], list[OutboxAction]] = {}
             for action in batch:
-                await self._send_one(action)
+                if action.kind == "app_message" and action.moderation_log_id is not None:
+                    recipients = tuple(sorted(action.payload.get("to_users") or ()))
+                    alerts.setdefault(recipients, []).append(action)
+                else:
+                    await self._send_one(action)
+            for recipients, group in alerts.items():
+                await self._send_alerts(recipients, group)
             attempted += len(batch)
+
+    async def _send_alerts(self, recipients: tuple[str, ...], actions: list[OutboxAction]) -> None:
+        """Alerts for the same moderators: one by one while few, else one digest; held back
+        while any recipient has no budget left."""
+        now = self._clock()
+        budget = await self._budget(recipients, now)
+        if budget <= 0:
+            await self._hold(actions, now + RATE_WAIT)
+            return
+        if len(actions) < DIGEST_FROM and len(actions) <= budget:
+            for action in actions:
+                await self._send_one(action)
+            return
+        digest, merged, left = await self._digest(actions)
+        if left:
+            await self._hold(left, now)  # the next pass takes them (into the next digest)
+        await self._send_one(digest)
+        if merged:
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    update(OutboxAction)
+                    .where(OutboxAction.id.in_([action.id for action in merged]))
+                    .values(
+                        status="merged",
+                        lease_until=None,
+                        last_error=f"merged into digest action {digest.id}",
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+
+    async def _budget(self, recipients: tuple[str, ...], now: datetime) -> int:
+        """How many more app messages every one of `recipients` may get right now."""
+        if not recipients:
+            return PER_MINUTE
+        async with self._sessions() as session:
+            sent = await outbox_repo.app_messages_sent_since(session, now - timedelta(hours=1))
+        minute_ago = now - timedelta(minutes=1)
+        left = []
+        for recipient in recipients:
+            times = [at for to_users, at in sent if recipient in to_users]
+            last_minute = sum(1 for at in times if at >= minute_ago)
+            left.append(min(PER_MINUTE - last_minute, PER_HOUR - len(times)))
+        return min(left)
+
+    async def _hold(self, actions: list[OutboxAction], until: datetime) -> None:
+        """Put claimed actions back to wait, without counting the claim as an attempt."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxAction)
+                .where(OutboxAction.id.in_([action.id for action in actions]))
+                .values(
+                    status="pending",
+                    lease_until=None,
+                    next_attempt_at=until,
+                    attempts=OutboxAction.attempts - 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _digest(
+        self, actions: list[OutboxAction]
+    ) -> tuple[OutboxAction, list[OutboxAction], list[OutboxAction]]:
+        """The first action becomes the digest (its payload rewritten in place); returns it,
+        the actions merged into it, and those that did not fit in one message."""
+        texts = self._texts
+        log_ids = [action.moderation_log_id for action in actions]
+        async with self._sessions() as session:
+            rows = {
+                row.id: row
+                for row in (
+                    await session.execute(
+                        select(ModerationLog).where(ModerationLog.id.in_(log_ids))
+                    )
+                )
+                .scalars()
+                .all()
+            }
+        lines: list[str] = []
+        taken: list[OutboxAction] = []
+        for action in actions:
+            row = rows.get(action.moderation_log_id or 0)
+            if row is None:  # pragma: no cover - the log row was deleted under us
+                continue
+            line = texts.render(
+                "alert.digest_line",
+                log_id=row.id,
+                chat=row.chat_id or texts["chat.direct"],
+                sender=row.user_id,
+                rule=_rule_name(texts, row.findings),
+                verdict=texts.templates.get(f"verdict.{row.verdict}", row.verdict),
+            )
+            candidate = texts.render(
+                "alert.digest", count=len(taken) + 1, lines="\n".join([*lines, line])
+            )
+            if taken and len(candidate.encode("utf-8")) > MARKDOWN_MAX_BYTES:
+                break
+            lines.append(line)
+            taken.append(action)
+        first = taken[0]
+        content = texts.render("alert.digest", count=len(taken), lines="\n".join(lines))
+        async with self._sessions() as session, session.begin():
+            row = await session.get(OutboxAction, first.id)
+            if row is not None:
+                row.payload = {**first.payload, "content": {"content": content}}
+                first = row
+        left = [action for action in actions if action not in taken]
+        log.info(
+            "%d alert(s) for %s merged into one digest (outbox action %s)",
+            len(taken),
+            ", ".join(first.payload.get("to_users") or ()),
+            first.id,
+        )
+        return first, taken[1:], left
 
     async def _send_one(self, action: OutboxAction) -> None:
         error: WeComApiError | None = None

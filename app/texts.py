@@ -36,6 +36,14 @@ DEFAULT_TEXTS: dict[str, str] = {
         "> 记录编号：#$log_id\n"
         "> 撤销：$undo"
     ),
+    "alert.digest": (
+        "**【wecom-mod】违规消息汇总**（$count 条，合并发送以免刷屏）\n$lines\n"
+        "> 详情见管理后台或 GET /api/v1/moderation-logs/{编号}"
+    ),
+    "alert.digest_line": "> #$log_id $chat · $sender · $rule · $verdict",
+    "verdict.remove": "已移出",
+    "verdict.warn": "已警告",
+    "verdict.alert": "待处理",
     "detail.word": "命中「$word」，$how",
     "detail.signal": "「$what」",
     "detail.count": "$seconds 秒内 $count 条，上限 $limit 条",
@@ -116,6 +124,8 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
             "undo",
         }
     ),
+    "alert.digest": frozenset({"count", "lines"}),
+    "alert.digest_line": frozenset({"log_id", "chat", "sender", "rule", "verdict"}),
     "detail.word": frozenset({"word", "how"}),
     "detail.signal": frozenset({"what"}),
     "detail.count": frozenset({"seconds", "count", "limit"}),

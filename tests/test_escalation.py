@@ -4,6 +4,7 @@ callbacks in, the calls to (fake) WeCom out, the moderation log and strikes thro
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -243,3 +244,27 @@ async def test_message_metadata_keeps_no_text_and_is_pruned(service: Service) ->
         assert (await session.execute(select(MessageMeta))).scalars().all() == []
         assert (await session.execute(select(ModerationLog))).scalars().all() == []
         assert (await session.execute(select(Strike))).scalars().all() == []
+
+
+async def test_a_spam_wave_sends_digests_within_the_rate_limit_and_loses_no_alert(
+    service: Service,
+) -> None:
+    for index in range(50):
+        await service.post_aibot(
+            support.aibot_group_text(
+                f"一起去赌博吧 {index}", msgid=f"wave-{index}", sender=f"spammer-{index}"
+            )
+        )
+    await service.settle()
+    rows = await logs(service)
+    assert len(rows) == 50
+    sends = alerts(service)
+    assert 1 < len(sends) <= 30  # a handful of digests, not fifty alerts, and within 30/min
+    listed = "\n".join(sends)
+    for row in rows:  # every flagged message reaches the moderators, merged or not
+        assert re.search(rf"#{row['id']}(?!\d)", listed)
+    assert any("违规消息汇总" in body for body in sends)
+    statuses = {action["status"] for row in rows for action in row["actions"]}
+    assert statuses <= {"sent", "merged"}
+    for body in service.wecom.bodies("/cgi-bin/message/send"):
+        assert len(body["markdown"]["content"].encode("utf-8")) <= 2048

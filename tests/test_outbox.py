@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -97,6 +98,7 @@ async def test_two_dispatchers_racing_send_each_action_once(service: Service) ->
             service.runtime.client,
             clock=service.runtime.clock,
             max_attempts=3,
+            texts=service.runtime.context.texts,
         )
         for _ in range(2)
     ]
@@ -155,6 +157,10 @@ async def test_two_inbox_processors_racing_handle_each_event_once(service: Servi
     await service.settle()
     items = (await service.api("/api/v1/moderation-logs", limit=200)).json()["items"]
     assert len(items) == 20
-    # 20 warnings + 20 /help replies, one alert per flagged message.
+    # 20 warnings + 20 /help replies; one alert per flagged message, alone or in a digest.
     assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 40
-    assert len(service.wecom.calls("/cgi-bin/message/send")) == 20
+    sent = [b["markdown"]["content"] for b in service.wecom.bodies("/cgi-bin/message/send")]
+    assert len(sent) <= 20
+    for item in items:
+        mentions = sum(len(re.findall(rf"#{item['id']}(?!\d)", body)) for body in sent)
+        assert mentions == 1, item["id"]

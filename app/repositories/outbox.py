@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import OutboxAction
 
-__all__ = ["claim_due", "enqueue"]
+__all__ = ["app_messages_sent_since", "claim_due", "enqueue"]
 
 
 def enqueue(
@@ -88,3 +88,22 @@ async def claim_due(
             await session.refresh(action)
             claimed.append(action)
     return claimed
+
+
+async def app_messages_sent_since(
+    session: AsyncSession, since: datetime
+) -> Sequence[tuple[list[str], datetime]]:
+    """(recipients, sent_at) of every app message sent since `since`, by any replica: what
+    the per-member limits count."""
+    rows = await session.execute(
+        select(OutboxAction.payload, OutboxAction.sent_at).where(
+            OutboxAction.kind == "app_message",
+            OutboxAction.status == "sent",
+            OutboxAction.sent_at >= since,
+        )
+    )
+    return [
+        (list(payload.get("to_users") or ()), sent_at)
+        for payload, sent_at in rows.all()
+        if sent_at is not None
+    ]

@@ -76,7 +76,9 @@ class ActionOut(BaseModel):
         description="aibot_reply or appchat_send (warning in the chat), app_message (alert), "
         "appchat_remove (removal from an app-created group)"
     )
-    status: str = Field(description="pending | sending | sent | dead | skipped")
+    status: str = Field(
+        description="pending | sending | sent | merged (sent inside a digest) | dead | skipped"
+    )
     attempts: int
     last_error: str | None
     sent_at: datetime | None
@@ -116,7 +118,7 @@ def _action_status(actions: list[OutboxAction]) -> str:
         return "failed"
     if statuses & {"pending", "sending"}:
         return "pending"
-    if "sent" in statuses:
+    if statuses & {"sent", "merged"}:
         return "sent"
     return "skipped"
 
