@@ -199,10 +199,10 @@ class OutboxDispatcher:
         first = taken[0]
         content = texts.render("alert.digest", count=len(taken), lines="\n".join(lines))
         async with self._sessions() as session, session.begin():
-            row = await session.get(OutboxAction, first.id)
-            if row is not None:
-                row.payload = {**first.payload, "content": {"content": content}}
-                first = row
+            stored = await session.get(OutboxAction, first.id)
+            if stored is not None:
+                stored.payload = {**first.payload, "content": {"content": content}}
+                first = stored
         left = [action for action in actions if action not in taken]
         log.info(
             "%d alert(s) for %s merged into one digest (outbox action %s)",
