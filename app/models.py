@@ -1,5 +1,6 @@
-"""Tables: the callback inbox, the moderation log, the outbox of actions to carry out, and the
-lexicon (words, allow-list phrases, its version, and the word files imported).
+"""Tables: the callback inbox, the moderation log, the outbox of actions to carry out, the
+lexicon (words, allow-list phrases, its version, and the word files imported), and the chat
+archive's cursor, lease and unreadable records.
 
 The schema itself is created by the Alembic migrations in `migrations/`; these classes must match
 them (a test compares the two).
@@ -27,6 +28,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "ArchiveCursor",
+    "ArchiveLease",
+    "ArchiveRecordFailure",
     "Base",
     "Group",
     "GroupMember",
@@ -120,11 +124,14 @@ class ModerationLog(Base):
     step: Mapped[str | None] = mapped_column(String(16))  # the ladder step; None: no offence
     strikes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # after this
     actions: Mapped[list[Any] | None] = mapped_column(JSON)  # decided (also in shadow mode)
+    # When the sender recalled the message (a chat-archive revoke); None: not recalled.
+    recalled_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_moderation_logs_created", "created_at", "id"),
         Index("ix_moderation_logs_chat_created", "chat_id", "created_at"),
         Index("ix_moderation_logs_user_created", "user_id", "created_at"),
+        Index("ix_moderation_logs_message_id", "message_id"),
     )
 
 
@@ -295,3 +302,47 @@ class LexiconImport(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_lexicon_imports_kind_origin", "kind", "origin", "id"),)
+
+
+class ArchiveCursor(Base):
+    """How far the chat archive has been read, per corp: every record up to `seq` is in the
+    inbox or in `archive_record_failures`. Advanced in the transaction that stores a batch."""
+
+    __tablename__ = "archive_cursors"
+
+    corp_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)  # the last seq stored; 0: nothing read yet
+    updated_at: Mapped[datetime]
+
+
+class ArchiveLease(Base):
+    """Which replica pulls the chat archive of a corp, until when. Taken and renewed with a
+    conditional UPDATE (free, expired, or already ours); another replica takes it over once
+    `expires_at` has passed."""
+
+    __tablename__ = "archive_leases"
+
+    corp_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))  # host:pid:random of the replica
+    acquired_at: Mapped[datetime]  # when this holder took it
+    expires_at: Mapped[datetime]
+
+
+class ArchiveRecordFailure(Base):
+    """An archive record that could not be read (no key for its version, undecryptable,
+    malformed); the cursor moved past it. Never holds a key or any of the message."""
+
+    __tablename__ = "archive_record_failures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    corp_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    msgid: Mapped[str] = mapped_column(String(200), default="")
+    publickey_ver: Mapped[int] = mapped_column(Integer, default=0)  # 0: the record had none
+    error: Mapped[str] = mapped_column(String(64))  # bot.errors class, e.g. ArchiveKeyMissing
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("corp_id", "seq", name="uq_archive_record_failures_corp_seq"),
+    )
