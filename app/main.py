@@ -3,8 +3,10 @@
 Nothing happens at import time. `create_app` reads and checks the word file, the allow-list
 file and the texts (so a bad file stops start-up before the port opens); the lifespan creates
 the database engine, imports the files into the database lexicon and loads it, creates the
-single `httpx.AsyncClient`, the WeCom client with its token cache, and the background workers,
-and closes them in reverse order.
+single `httpx.AsyncClient`, the WeCom client with its token cache, and the background workers
+(with the chat-archive poller when ARCHIVE_ENABLED), and closes them in reverse order. The
+archive's keys and library location are checked in `create_app`; the library is loaded by the
+poller's first pass, so a broken one is reported and retried without stopping the service.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 
+from app.archive import (
+    ArchivePoller,
+    GroupDirectory,
+    KeyDirectory,
+    PollerConfig,
+    SourceOpener,
+    finance_sdk_opener,
+)
 from app.commands import build_registry
 from app.db import create_engine_for, database_urls, session_factory
 from app.dispatcher import OutboxDispatcher
@@ -33,11 +43,13 @@ from app.lexicon_service import ListKind
 from app.policy_file import load_policy
 from app.processing import InboxProcessor, ModerationContext
 from app.routes import api, callbacks, health, lexicon, members
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 from app.texts import load_texts
 from app.workers import Workers
 from bot.client import AccessTokenCache, AppCredentials, WeComClient
 from bot.crypto import CallbackCipher
+from bot.errors import ArchiveKeysInvalid
+from bot.finance_sdk import bundled_library_path
 
 __all__ = ["Runtime", "create_app"]
 
@@ -63,6 +75,8 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     client: WeComClient = field(init=False)
     workers: Workers = field(init=False)
+    archive: ArchivePoller | None = field(default=None, init=False)  # when ARCHIVE_ENABLED
+    groups: GroupDirectory | None = field(default=None, init=False)  # when ARCHIVE_ENABLED
     processor: InboxProcessor = field(init=False)
 
     def now(self) -> datetime:
@@ -108,6 +122,37 @@ def _list_files(settings: Settings) -> list[ListFile]:
     return files
 
 
+@dataclass(frozen=True)
+class _ArchiveSetup:
+    keys: KeyDirectory
+    open_source: SourceOpener
+
+
+def _archive_setup(settings: Settings, open_source: SourceOpener | None) -> _ArchiveSetup | None:
+    """The archive's keys (read now) and how to open its SDK; SettingsError when unusable."""
+    if not settings.archive_enabled or settings.archive_keys_dir is None:
+        return None
+    keys = KeyDirectory(settings.archive_keys_dir)
+    try:
+        keys.keys()
+    except ArchiveKeysInvalid as exc:
+        raise SettingsError(f"ARCHIVE_KEYS_DIR: {exc}") from None
+    if open_source is None:
+        path = settings.archive_sdk_path
+        if path is None and bundled_library_path() is None:
+            raise SettingsError(
+                "ARCHIVE_SDK_PATH: not set, and no Finance SDK build for this machine is "
+                "installed (pip install 'wecom-mod[archive]', or point it at "
+                "libWeWorkFinanceSdk_C.so)"
+            )
+        if path is not None and not path.is_file():
+            raise SettingsError(f"ARCHIVE_SDK_PATH: no file at {path}")
+        open_source = finance_sdk_opener(
+            path, settings.wecom_corp_id, settings.secret("archive_secret")
+        )
+    return _ArchiveSetup(keys, open_source)
+
+
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
@@ -148,11 +193,14 @@ def create_app(
     start_workers: bool = True,
     clock: Callable[[], datetime] = utc_now,
     poll_seconds: float = 1.0,
+    archive_source: SourceOpener | None = None,
 ) -> FastAPI:
     """Build the service. `transport` replaces the network for outbound WeCom calls (tests);
-    `start_workers=False` leaves inbox/outbox processing to `runtime.workers.run_until_idle()`.
-    Raises SettingsError for a bad word file, allow-list file or texts file."""
+    `start_workers=False` leaves inbox/outbox processing to `runtime.workers.run_until_idle()`;
+    `archive_source` replaces the Finance SDK (tests).
+    Raises SettingsError for a bad word file, allow-list file, texts file or archive keys."""
     list_files = _list_files(settings)
+    archive_setup = _archive_setup(settings, archive_source)
     texts = load_texts(settings.messages_path)
     app_cipher, aibot_cipher = _ciphers(settings)
     holder = LexiconHolder()
@@ -194,11 +242,19 @@ def create_app(
                     agent_id=settings.wecom_agent_id,
                     secret=settings.secret("wecom_app_secret"),
                 )
+            archive_credentials = None
+            if settings.archive_secret is not None and settings.wecom_corp_id:
+                archive_credentials = AppCredentials(
+                    corp_id=settings.wecom_corp_id,
+                    agent_id=0,
+                    secret=settings.secret("archive_secret"),
+                )
             runtime.client = WeComClient(
                 http,
                 api_base=settings.wecom_api_base,
                 credentials=credentials,
                 tokens=AccessTokenCache(),
+                archive_credentials=archive_credentials,
             )
             dispatcher = OutboxDispatcher(
                 runtime.sessions,
@@ -206,11 +262,40 @@ def create_app(
                 clock=clock,
                 max_attempts=settings.outbox_max_attempts,
             )
+            if archive_setup is not None:
+                directory = GroupDirectory(runtime.sessions, runtime.client, clock=clock)
+                runtime.groups = directory
+
+                def rooms_seen(rooms: dict[str, Any]) -> None:
+                    directory.note(rooms)
+                    runtime.workers.notify_groups()
+
+                runtime.archive = ArchivePoller(
+                    runtime.sessions,
+                    PollerConfig(
+                        corp_id=settings.wecom_corp_id,
+                        batch=settings.archive_batch,
+                        lease_seconds=settings.archive_lease_seconds,
+                        poll_seconds=settings.archive_poll_seconds,
+                        include_direct=settings.archive_include_direct,
+                    ),
+                    open_source=archive_setup.open_source,
+                    keys=archive_setup.keys.keys,
+                    clock=clock,
+                    on_stored=lambda: runtime.workers.notify_inbox(),
+                    on_rooms=rooms_seen,
+                )
             processor = InboxProcessor(
                 runtime.sessions,
                 runtime.context,
                 clock=clock,
                 on_enqueued=lambda: runtime.workers.notify_outbox(),
+                archive_include_direct=settings.archive_include_direct,
+                on_archive_notify=(
+                    (lambda: runtime.workers.notify_archive())
+                    if runtime.archive is not None
+                    else None
+                ),
             )
             runtime.processor = processor
 
@@ -229,16 +314,22 @@ def create_app(
                 poll_seconds=poll_seconds,
                 reload_lexicon=reloader.reload_if_changed,
                 lexicon_poll_seconds=settings.lexicon_reload_seconds,
+                pull_archive=runtime.archive.poll if runtime.archive is not None else None,
+                archive_poll_seconds=settings.archive_poll_seconds,
+                resolve_groups=(
+                    runtime.groups.resolve_pending if runtime.groups is not None else None
+                ),
             )
             if start_workers:
                 runtime.workers.start()
             log.info(
                 "wecom-mod ready: app callback %s, smart bot %s, app messages %s, REST API %s, "
-                "lexicon version %d with %d word(s), database %s",
+                "chat archive %s, lexicon version %d with %d word(s), database %s",
                 _on(settings.app_callback_enabled),
                 _on(settings.aibot_enabled),
                 _on(settings.app_messages_enabled),
                 _on(settings.rest_api_enabled),
+                _on(settings.archive_enabled),
                 holder.version,
                 len(holder.matcher),
                 runtime.engine.url.render_as_string(hide_password=True),
@@ -247,6 +338,8 @@ def create_app(
                 yield
             finally:
                 await runtime.workers.stop()
+                if runtime.archive is not None:
+                    await runtime.archive.close()
         await runtime.engine.dispose()
 
     app = FastAPI(

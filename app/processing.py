@@ -6,10 +6,17 @@ the batch from the start and the UNIQUE keys (inbox event of a log row, idempote
 action) make the repeat harmless. When an event's handling raises, the batch is redone one event
 per transaction; the failing event is retried on later passes and marked `failed` after
 `MAX_ATTEMPTS`, with the error kept on the row.
+
+Chat-archive records (source "archive", stored by `app.archive` or `app.archive_import`) are
+group messages like the smart bot's, seen whether or not anyone mentions the bot: they are
+mapped to an `IncomingMessage` (time from the record's msgtime) and moderated the same way. A
+revoke marks the recalled message's log row; 1:1 chats (unless ARCHIVE_INCLUDE_DIRECT), robots'
+messages and company switches are not moderated (`archive_skip_reason`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,11 +31,13 @@ from app.lexicon_runtime import LexiconHolder
 from app.models import Group, InboxEvent, ModerationLog
 from app.models import MessageMeta as StoredMeta
 from app.repositories import activity as activity_repo
+from app.repositories import archive as archive_repo
 from app.repositories import groups as groups_repo
 from app.repositories import inbox as inbox_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import strikes as strikes_repo
 from app.texts import Texts
+from bot.archive import ArchiveMessage, SenderKind, parse_archive_message
 from bot.events import (
     AibotText,
     AppTextMessage,
@@ -62,9 +71,12 @@ from moderation.flood import MAX_WINDOW_SECONDS, history_window
 from moderation.matcher import Confidence, Finding
 
 __all__ = [
+    "ARCHIVE_KIND",
     "InboxProcessor",
     "IncomingMessage",
     "ModerationContext",
+    "archive_chat_id",
+    "archive_skip_reason",
     "describe",
     "masked_evidence",
     "parse_stored",
@@ -78,7 +90,16 @@ BATCH_SIZE = 50  # events handled per transaction
 # count as a failed attempt.
 DB_UNAVAILABLE = (OperationalError, InterfaceError, OSError)
 EVIDENCE_CHARS = 200  # longest excerpt of a message quoted in an alert
-MESSAGE_KINDS = frozenset({"aibot_text", "app_text"})
+ARCHIVE_KIND = "archive_message"  # inbox kind of a chat-archive record
+MESSAGE_KINDS = frozenset({"aibot_text", "app_text", ARCHIVE_KIND})
+# Why archive records are not moderated (`archive_skip_reason`), as counted in summaries.
+ARCHIVE_SKIPS = {
+    "switch": "company switch(es) (no message)",
+    "direct": "1:1 chat message(s) (ARCHIVE_INCLUDE_DIRECT is off)",
+    "bot": "robot message(s)",
+}
+# Archive message types judged as another type by the detectors.
+_ARCHIVE_TYPE_ALIASES = {"external_redpacket": "redpacket"}
 PRUNE_EVERY = timedelta(minutes=10)  # how often old message metadata is deleted
 
 
@@ -97,6 +118,33 @@ def masked_evidence(text: str, findings: tuple[Finding, ...] | list[Finding]) ->
                 chars[finding.start + offset] = char
     excerpt = "".join(chars).replace("\n", " ")
     return excerpt if len(excerpt) <= EVIDENCE_CHARS else excerpt[:EVIDENCE_CHARS] + "…"
+
+
+def archive_skip_reason(message: ArchiveMessage, *, include_direct: bool) -> str:
+    """Why an archive record is not moderated (a key of ARCHIVE_SKIPS), "" when it is.
+
+    Robots (ids starting wb: webhook robots, the smart bot) are the company's own; the
+    service's warnings, posted by them, name the rule and must not be judged again.
+    """
+    if message.action == "switch":
+        return "switch"
+    if not message.is_group and not include_direct:
+        return "direct"
+    if message.sender_kind is SenderKind.BOT:
+        return "bot"
+    return ""
+
+
+def archive_chat_id(message: ArchiveMessage) -> str:
+    """The group's roomid; for a 1:1 chat, `direct:` and its two members, sorted."""
+    if message.roomid:
+        return message.roomid
+    people = sorted({message.sender, *message.tolist} - {""})
+    return ("direct:" + ":".join(people))[:128]
+
+
+def is_recall(message: ArchiveMessage) -> bool:
+    return message.msg_type == "revoke" or message.action == "recall"
 
 
 @dataclass(frozen=True)
@@ -144,6 +192,8 @@ class InboxProcessor:
         clock: Callable[[], datetime],
         on_enqueued: Callable[[], None] = lambda: None,
         force_shadow: bool = False,
+        archive_include_direct: bool = False,
+        on_archive_notify: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._context = context
@@ -151,8 +201,14 @@ class InboxProcessor:
         self._on_enqueued = on_enqueued
         self._force_shadow = force_shadow  # every enforcing group acts as if in shadow mode
         self._pruned_at: datetime | None = None
+        self._archive_include_direct = archive_include_direct  # moderate 1:1 archive chats
+        # Wakes the archive poller (msgaudit_notify); None when ARCHIVE_ENABLED is off.
+        self._on_archive_notify = on_archive_notify
         # Lexicon findings of the batch being handled, by inbox event id (one find_many).
         self._scanned: dict[int, list[Finding]] = {}
+        # Archive records of the batch, parsed once for the scan and the handling.
+        self._archive_parsed: dict[int, ArchiveMessage] = {}
+        self._unknown_types_logged: set[str] = set()
 
     async def prune_activity(self, *, now: datetime | None = None) -> int:
         """Delete message metadata older than any flood window can look back; returns how
@@ -213,10 +269,24 @@ class InboxProcessor:
     def _scan(self, rows: Sequence[InboxEvent]) -> None:
         """The lexicon findings of the batch's group messages, with one `find_many`."""
         self._scanned = {}
+        self._archive_parsed = {}
         ids: list[int] = []
         texts: list[str] = []
         chats: list[str] = []
         for row in rows:
+            if row.kind == ARCHIVE_KIND:
+                try:
+                    message = self._archive_message(row)
+                except Exception:  # noqa: S112 - handling the event meets the error and records it
+                    continue
+                if is_recall(message) or archive_skip_reason(
+                    message, include_direct=self._archive_include_direct
+                ):
+                    continue
+                ids.append(row.id)
+                texts.append(message.text)
+                chats.append(archive_chat_id(message))
+                continue
             if row.kind != "aibot_text":
                 continue
             try:
@@ -238,6 +308,7 @@ class InboxProcessor:
 
     async def _process_single(self, event_id: int) -> bool:
         self._scanned = {}
+        self._archive_parsed = {}
         async with self._sessions() as session:
             try:
                 async with session.begin():
@@ -280,6 +351,8 @@ class InboxProcessor:
 
     async def _handle(self, session: AsyncSession, row: InboxEvent) -> bool:
         """Carry out one event; returns whether outbox rows were added."""
+        if row.kind == ARCHIVE_KIND:
+            return await self._on_archive(session, row)
         event = parse_stored(row.source, row.plaintext or "")
         if isinstance(event, AibotText):
             return await self._on_aibot_text(session, row, event)
@@ -294,12 +367,65 @@ class InboxProcessor:
                 len(event.members),
             )
         elif isinstance(event, MsgAuditNotify):
-            log.info("chat archive has new data (msgaudit_notify); archive pulling is not set up")
+            if self._on_archive_notify is None:
+                log.info("chat archive has new data (msgaudit_notify); ARCHIVE_ENABLED is off")
+            else:
+                log.debug("chat archive has new data (msgaudit_notify): waking the poller")
+                self._on_archive_notify()
         else:
             log.info("%s callback event %s (%s): nothing to do", row.source, row.id, row.kind)
         return False
 
     # -- messages ------------------------------------------------------------------------
+
+    def _archive_message(self, row: InboxEvent) -> ArchiveMessage:
+        """The stored archive record, parsed (once per batch). Raises ValueError or
+        `MalformedArchiveRecord` for a record that is not the documented JSON."""
+        message = self._archive_parsed.get(row.id)
+        if message is None:
+            message = parse_archive_message(json.loads(row.plaintext or ""))
+            self._archive_parsed[row.id] = message
+        return message
+
+    async def _on_archive(self, session: AsyncSession, row: InboxEvent) -> bool:
+        message = self._archive_message(row)
+        skip = archive_skip_reason(message, include_direct=self._archive_include_direct)
+        if skip:
+            log.debug("archive message %s not moderated (%s)", message.msgid, skip)
+            return False
+        chat_id = archive_chat_id(message)
+        if is_recall(message):
+            marked = 0
+            if message.recalled_msgid:
+                marked = await archive_repo.mark_recalled(
+                    session, message.recalled_msgid, at=message.sent_at
+                )
+            log.info(
+                "%s recalled message %s in %s%s",
+                message.sender or "someone",
+                message.recalled_msgid or "(not named)",
+                chat_id,
+                "; its moderation log row is marked recalled" if marked else "",
+            )
+            return False
+        if not message.known and message.msg_type not in self._unknown_types_logged:
+            self._unknown_types_logged.add(message.msg_type)
+            log.info(
+                "archive msgtype %r is not mapped: such messages count for flooding, with no "
+                "text to read (first: %s)",
+                message.msg_type,
+                message.msgid,
+            )
+        incoming = IncomingMessage(
+            source=row.source,
+            message_id=message.msgid,
+            chat_id=chat_id,
+            sender=message.sender,
+            msg_type=_ARCHIVE_TYPE_ALIASES.get(message.msg_type, message.msg_type),
+            text=message.text,
+            sent_at=message.sent_at,
+        )
+        return await self._moderate(session, row, incoming, smart_bot=False)
 
     async def _on_aibot_text(
         self, session: AsyncSession, row: InboxEvent, event: AibotText

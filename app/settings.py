@@ -23,6 +23,8 @@ __all__ = ["Settings", "SettingsError", "load_settings"]
 DEFAULT_DATABASE_URL = "sqlite:///./wecom-mod.db"
 MIN_ADMIN_TOKEN_LENGTH = 16
 MAX_LEXICON_RELOAD_SECONDS = 3600
+MAX_ARCHIVE_POLL_SECONDS = 3600
+MIN_ARCHIVE_LEASE_SECONDS = 10  # longer than one GetChatData call (its timeout is 10 s)
 
 
 class SettingsError(Exception):
@@ -59,6 +61,15 @@ class Settings(BaseSettings):
     callback_max_body_bytes: int = Field(default=262_144, ge=1024)
     outbox_max_attempts: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+    # Chat archive (会话内容存档): see app/archive.py.
+    archive_enabled: bool = False
+    archive_secret: SecretStr | None = None  # the archive's own Secret, not an app secret
+    archive_sdk_path: Path | None = None  # libWeWorkFinanceSdk_C.so; None: pyweworkfinance's
+    archive_keys_dir: Path | None = None  # <publickey_ver>.pem private keys
+    archive_poll_seconds: float = 15.0  # pull at least this often (msgaudit_notify: at once)
+    archive_batch: int = Field(default=1000, ge=1, le=1000)  # records per GetChatData call
+    archive_include_direct: bool = False  # moderate 1:1 messages too
+    archive_lease_seconds: float = 60.0  # how long a replica's hold on the puller lasts
 
     @field_validator(
         "wecom_app_secret",
@@ -72,6 +83,9 @@ class Settings(BaseSettings):
         "messages_path",
         "policy_path",
         "wecom_agent_id",
+        "archive_secret",
+        "archive_sdk_path",
+        "archive_keys_dir",
         mode="before",
     )
     @classmethod
@@ -114,6 +128,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"must be more than 0 and at most {MAX_LEXICON_RELOAD_SECONDS} seconds"
             )
+        return value
+
+    @field_validator("archive_poll_seconds")
+    @classmethod
+    def _archive_poll_seconds(cls, value: float) -> float:
+        if not 0 < value <= MAX_ARCHIVE_POLL_SECONDS:
+            raise ValueError(f"must be more than 0 and at most {MAX_ARCHIVE_POLL_SECONDS} seconds")
+        return value
+
+    @field_validator("archive_lease_seconds")
+    @classmethod
+    def _archive_lease_seconds(cls, value: float) -> float:
+        if value < MIN_ARCHIVE_LEASE_SECONDS:
+            raise ValueError(f"must be at least {MIN_ARCHIVE_LEASE_SECONDS} seconds")
         return value
 
     @field_validator("database_url")
@@ -162,6 +190,29 @@ class Settings(BaseSettings):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _archive_complete(self) -> Settings:
+        if not self.archive_enabled:
+            return self
+        needed = {
+            "WECOM_CORP_ID": bool(self.wecom_corp_id),
+            "ARCHIVE_SECRET": self.archive_secret is not None,
+            "ARCHIVE_KEYS_DIR": self.archive_keys_dir is not None,
+        }
+        for name, present in needed.items():
+            if not present:
+                raise ValueError(
+                    f"{name}: missing (ARCHIVE_ENABLED is true; the chat archive needs "
+                    f"{', '.join(needed)})"
+                )
+        if self.archive_lease_seconds <= self.archive_poll_seconds:
+            raise ValueError(
+                f"ARCHIVE_LEASE_SECONDS: must be longer than ARCHIVE_POLL_SECONDS "
+                f"({self.archive_lease_seconds:g} <= {self.archive_poll_seconds:g}): the lease "
+                "would lapse between two pulls and pass from replica to replica"
+            )
+        return self
+
     # -- derived views -------------------------------------------------------------------
 
     @property
@@ -207,6 +258,8 @@ def _describe(error: ValidationError) -> str:
         message = "must be a whole number"
     elif first.get("type") == "float_parsing":
         message = "must be a number"
+    elif first.get("type") == "bool_parsing":
+        message = "must be true or false"
     if not name:
         return message
     return f"{name}: {message}"

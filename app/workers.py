@@ -1,9 +1,11 @@
 """The background loops of a replica: inbox processing, outbox dispatch and, when given,
-following the lexicon (`app.lexicon_runtime`).
+following the lexicon (`app.lexicon_runtime`), pulling the chat archive and looking up the
+groups it shows (`app.archive`).
 
 Each loop runs when woken (a callback was stored, an action was enqueued, the lexicon was
-changed through this replica) and at least every `poll_seconds` (`lexicon_poll_seconds` for the
-lexicon), so work left by a crash and changes made by another replica are picked up too. A
+changed through this replica, `msgaudit_notify` arrived, the archive showed new rooms) and at
+least every `poll_seconds` (`lexicon_poll_seconds` for the lexicon, `archive_poll_seconds` for
+the archive), so work left by a crash and changes made by another replica are picked up too. A
 failing pass (database down, say) is logged and retried; the loops stop cleanly on shutdown
 after the pass in progress.
 """
@@ -31,12 +33,20 @@ class Workers:
         poll_seconds: float = 1.0,
         reload_lexicon: Callable[[], Awaitable[int]] | None = None,
         lexicon_poll_seconds: float = 2.0,
+        pull_archive: Callable[[], Awaitable[int]] | None = None,
+        archive_poll_seconds: float = 15.0,
+        resolve_groups: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self._process_inbox = process_inbox
         self._dispatch_outbox = dispatch_outbox
         self._reload_lexicon = reload_lexicon
         self._poll_seconds = poll_seconds
         self._lexicon_poll_seconds = lexicon_poll_seconds
+        self._pull_archive = pull_archive
+        self._archive_poll_seconds = archive_poll_seconds
+        self._resolve_groups = resolve_groups
+        self._archive_wakeup = asyncio.Event()
+        self._groups_wakeup = asyncio.Event()
         self._inbox_wakeup = asyncio.Event()
         self._outbox_wakeup = asyncio.Event()
         self._lexicon_wakeup = asyncio.Event()
@@ -52,6 +62,14 @@ class Workers:
     def notify_lexicon(self) -> None:
         """The lexicon changed: look at it now rather than at the next poll."""
         self._lexicon_wakeup.set()
+
+    def notify_archive(self) -> None:
+        """The chat archive has new data (msgaudit_notify): pull now rather than at the timer."""
+        self._archive_wakeup.set()
+
+    def notify_groups(self) -> None:
+        """The archive showed rooms to look up."""
+        self._groups_wakeup.set()
 
     def start(self) -> None:
         poll = self._poll_seconds
@@ -72,6 +90,28 @@ class Workers:
                     )
                 )
             )
+        if self._pull_archive is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._loop(
+                        "archive",
+                        self._pull_archive,
+                        self._archive_wakeup,
+                        self._archive_poll_seconds,
+                    )
+                )
+            )
+        if self._resolve_groups is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._loop(
+                        "archive groups",
+                        self._resolve_groups,
+                        self._groups_wakeup,
+                        self._archive_poll_seconds,
+                    )
+                )
+            )
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Let the pass in progress finish (up to `grace_seconds`), then cancel."""
@@ -79,6 +119,8 @@ class Workers:
         self._inbox_wakeup.set()
         self._outbox_wakeup.set()
         self._lexicon_wakeup.set()
+        self._archive_wakeup.set()
+        self._groups_wakeup.set()
         if not self._tasks:
             return
         _done, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
