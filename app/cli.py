@@ -1,4 +1,5 @@
-"""The `wecom-mod` command line: serve, migrate, check, and `words` to manage the lexicon.
+"""The `wecom-mod` command line: serve, migrate, check, `words` to manage the lexicon, and
+`archive import` to replay decrypted chat-archive records through the pipeline.
 
 The `words` commands go through `app.lexicon_service`, like the REST API: a running service
 picks their changes up within LEXICON_RELOAD_SECONDS. Those that change the lexicon migrate the
@@ -266,6 +267,36 @@ def _cmd_words_delete(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_archive_import(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from app.archive_import import import_records
+    from app.db import create_engine_for, database_urls, session_factory
+
+    if not args.file.is_file():
+        raise SettingsError(f"FILE: no file at {args.file}")
+    _safely(settings, _migrate)
+
+    async def run() -> list[str]:
+        engine = create_engine_for(database_urls(settings.database_url))
+        try:
+            summary = await import_records(
+                settings, session_factory(engine), args.file, shadow=args.shadow, report=sys.stderr
+            )
+        finally:
+            await engine.dispose()
+        return summary.render()
+
+    try:
+        lines = asyncio.run(run())
+    except (OperationalError, InterfaceError) as exc:
+        first = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
+        raise SettingsError(f"DATABASE_URL: database unavailable: {first}") from None
+    for line in lines:
+        print(line)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wecom-mod",
@@ -369,6 +400,31 @@ def _parser() -> argparse.ArgumentParser:
     words_delete.add_argument("id", type=int, metavar="ID")
     allow_flag(words_delete)
     words_delete.set_defaults(handler=_cmd_words_delete)
+
+    archive = sub.add_parser(
+        "archive",
+        help="chat archive (会话内容存档): replay decrypted records through the pipeline",
+        description="Work with chat-archive records. The service pulls the archive itself "
+        "when ARCHIVE_ENABLED is true; these commands are for files of records.",
+    )
+    archive_sub = archive.add_subparsers(dest="archive_command", required=True, metavar="ACTION")
+    archive_import = archive_sub.add_parser(
+        "import",
+        help="judge decrypted archive records from a JSON-lines file; print a summary",
+        description="Store each record of FILE (one decrypted archive record per line, as "
+        "the Finance SDK's DecryptData returns it) in the inbox and judge it like the "
+        "service does: 1:1 chats skipped unless ARCHIVE_INCLUDE_DIRECT, recalls marked, bad "
+        "lines reported by number and skipped. A msgid already in the database is not judged "
+        "again. Without --shadow, actions are queued for a running service to send.",
+    )
+    archive_import.add_argument("file", type=Path, metavar="FILE")
+    archive_import.add_argument(
+        "--shadow",
+        action="store_true",
+        help="judge as if every group were in shadow mode: log decisions, queue nothing "
+        "(use a copy or a scratch DATABASE_URL)",
+    )
+    archive_import.set_defaults(handler=_cmd_archive_import)
     return parser
 
 

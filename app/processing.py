@@ -78,6 +78,7 @@ __all__ = [
     "archive_chat_id",
     "archive_skip_reason",
     "describe",
+    "is_recall",
     "masked_evidence",
     "parse_stored",
 ]
@@ -144,6 +145,7 @@ def archive_chat_id(message: ArchiveMessage) -> str:
 
 
 def is_recall(message: ArchiveMessage) -> bool:
+    """A revoke record: the sender recalled an earlier message (named by `recalled_msgid`)."""
     return message.msg_type == "revoke" or message.action == "recall"
 
 
