@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.commands import CommandContext, CommandRegistry, parse_command
 from app.lexicon_runtime import LexiconHolder
-from app.models import Group, InboxEvent, ModerationLog
+from app.models import Group, GroupMember, InboxEvent, ModerationLog
 from app.models import MessageMeta as StoredMeta
 from app.repositories import activity as activity_repo
 from app.repositories import archive as archive_repo
@@ -208,6 +208,7 @@ class InboxProcessor:
         self._on_archive_notify = on_archive_notify
         # Lexicon findings of the batch being handled, by inbox event id (one find_many).
         self._scanned: dict[int, list[Finding]] = {}
+        self._batch = _BatchState()
         # Archive records of the batch, parsed once for the scan and the handling.
         self._archive_parsed: dict[int, ArchiveMessage] = {}
         self._unknown_types_logged: set[str] = set()
@@ -249,7 +250,7 @@ class InboxProcessor:
                 async with session.begin():
                     rows = await inbox_repo.claim_pending(session, after_id=after_id, limit=size)
                     ids = [row.id for row in rows]
-                    self._scan(rows)
+                    self._start_batch(rows)
                     for row in rows:
                         enqueued = await self._handle_and_mark(session, row) or enqueued
             except Exception as exc:
@@ -267,6 +268,11 @@ class InboxProcessor:
         if enqueued:
             self._on_enqueued()
         return ids
+
+    def _start_batch(self, rows: Sequence[InboxEvent]) -> None:
+        """Forget what the previous transaction cached; scan the new batch's texts."""
+        self._batch = _BatchState()
+        self._scan(rows)
 
     def _scan(self, rows: Sequence[InboxEvent]) -> None:
         """The lexicon findings of the batch's group messages, with one `find_many`."""
@@ -310,6 +316,7 @@ class InboxProcessor:
 
     async def _process_single(self, event_id: int) -> bool:
         self._scanned = {}
+        self._batch = _BatchState()
         self._archive_parsed = {}
         async with self._sessions() as session:
             try:
@@ -515,7 +522,13 @@ class InboxProcessor:
         queued; in `off` mode nothing happens at all."""
         context = self._context
         now = self._clock()
-        group = await groups_repo.ensure(session, message.chat_id, now=now, smart_bot=smart_bot)
+        batch = self._batch
+        group = batch.groups.get(message.chat_id)
+        if group is None:
+            group = await groups_repo.ensure(session, message.chat_id, now=now, smart_bot=smart_bot)
+            batch.groups[message.chat_id] = group
+        elif smart_bot and not group.smart_bot:
+            group.smart_bot = True
         policy = self._policy_for(group)
         mode = policy.mode
         if mode is GroupMode.OFF:
@@ -523,13 +536,19 @@ class InboxProcessor:
         if self._force_shadow and mode is GroupMode.ENFORCE:
             mode = GroupMode.SHADOW
         sent_at = message.sent_at
-        member = await groups_repo.ensure_member(
-            session, message.chat_id, message.sender, now=sent_at
-        )
+        who = (message.chat_id, message.sender)
+        known = batch.members.get(who)
+        if known is None:
+            member = await groups_repo.ensure_member(
+                session, message.chat_id, message.sender, now=sent_at
+            )
+            known = batch.members[who] = (member, member.first_seen_at, member.messages)
+        member, first_seen_at, earlier = known
         newcomer = (
-            sent_at - member.first_seen_at < timedelta(days=policy.newcomer_days)
-            or member.messages < policy.newcomer_messages
+            sent_at - first_seen_at < timedelta(days=policy.newcomer_days)
+            or earlier < policy.newcomer_messages
         )
+        batch.members[who] = (member, first_seen_at, earlier + 1)
         await groups_repo.record_message(session, member, at=sent_at)
 
         meta = MessageMeta(
@@ -541,16 +560,20 @@ class InboxProcessor:
             text_hash=text_fingerprint(message.text),
         )
         window = history_window(policy.flood)
-        history = []
-        if window:
-            rows = await activity_repo.recent(
-                session,
-                message.chat_id,
-                since=sent_at - timedelta(seconds=window),
-                until=sent_at,
-            )
-            history = [_meta_of(stored) for stored in rows]
+        history = batch.history.get(message.chat_id)
+        if history is None:
+            history = []
+            if window:
+                stored = await activity_repo.recent(
+                    session,
+                    message.chat_id,
+                    since=sent_at - timedelta(seconds=window),
+                    until=sent_at,
+                )
+                history = [_meta_of(one) for one in stored]
+            batch.history[message.chat_id] = history
         signals = detect_flood(meta, fold(message.text), history, policy.flood)
+        history.append(meta)
         activity_repo.add(
             session,
             chat_id=message.chat_id,
@@ -576,13 +599,16 @@ class InboxProcessor:
             signals.append(promo_signal)
 
         shadow = mode is GroupMode.SHADOW
-        strikes = await strikes_repo.standing_count(
-            session,
-            message.chat_id,
-            message.sender,
-            since=now - timedelta(days=policy.strike_window_days),
-            shadow=shadow,
-        )
+        standing_key = (message.chat_id, message.sender, shadow)
+        strikes = batch.strikes.get(standing_key)
+        if strikes is None:
+            strikes = await strikes_repo.standing_count(
+                session,
+                message.chat_id,
+                message.sender,
+                since=now - timedelta(days=policy.strike_window_days),
+                shadow=shadow,
+            )
         decision = judge(
             findings,
             signals,
@@ -593,6 +619,7 @@ class InboxProcessor:
                 removal_possible=group.kind == "app_created",
             ),
         )
+        batch.strikes[standing_key] = decision.strikes
         if not decision.flagged:
             return False
         entry = await self._log(session, row, message, decision, mode)
@@ -781,6 +808,19 @@ class InboxProcessor:
         if decision.step is Step.FINAL_WARNING:
             return texts["action.final_warning"]
         return texts["action.warn"]
+
+
+@dataclass
+class _BatchState:
+    """What one transaction has read and written already, so that a batch of messages from
+    a few groups reads each group, member, history and strike count once (the batch's own
+    messages are added to them as it goes). Dropped when the transaction ends."""
+
+    groups: dict[str, Group] = field(default_factory=dict)
+    # (chat, user) → (row, first seen, messages before the next one)
+    members: dict[tuple[str, str], tuple[GroupMember, datetime, int]] = field(default_factory=dict)
+    history: dict[str, list[MessageMeta]] = field(default_factory=dict)  # by chat
+    strikes: dict[tuple[str, str, bool], int] = field(default_factory=dict)  # standing
 
 
 def _warning_channel(
