@@ -37,7 +37,6 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,8 +44,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,6 +55,7 @@ from app.main import create_app  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import InboxEvent, ModerationLog, OutboxAction  # noqa: E402
 from app.settings import load_settings  # noqa: E402
+from benchmarks._postgres import DEFAULT_SERVER, temporary_database  # noqa: E402
 from bot.archive import ArchiveKeys  # noqa: E402
 from bot.finance_sdk import EncryptedRecord  # noqa: E402
 
@@ -316,9 +315,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument(
         "--postgres",
-        default=os.environ.get(
-            "WECOM_MOD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
+        default=DEFAULT_SERVER,
         help="a PostgreSQL server to create a temporary database on ('' to skip)",
     )
     return parser.parse_args(argv)
@@ -343,23 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         report("sqlite", asyncio.run(run(sqlite_url, workdir, records, args.batch)))
         if not args.postgres:
             return 0
-        admin_url = make_url(database_urls(args.postgres).sync_url)
-        name = f"wecom_mod_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:  # no server: say so, keep the SQLite figure
-            print(f"postgresql: skipped, {admin_url.render_as_string()} does not answer: {exc}")
-            return 0
-        try:
-            url = admin_url.set(database=name).render_as_string(hide_password=False)
-            url = url.replace("postgresql+psycopg://", "postgresql://")
-            report("postgresql", asyncio.run(run(url, workdir, records, args.batch)))
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        with temporary_database(args.postgres) as url:
+            if url is not None:
+                report("postgresql", asyncio.run(run(url, workdir, records, args.batch)))
     return 0
 
 
