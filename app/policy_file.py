@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from app.json_file import read_json_setting
 from app.settings import SettingsError
 from moderation import GroupPolicy
 
@@ -16,14 +16,8 @@ def load_policy(path: Path | None) -> GroupPolicy:
     file and the setting when it cannot be read or a value is wrong."""
     if path is None:
         return GroupPolicy()
-    where = f"POLICY_PATH {path}"
-    try:
-        mapping = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"{where}: cannot read: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{where}: not a UTF-8 JSON file: {exc}") from None
+    mapping = read_json_setting(path, "POLICY_PATH")
     try:
         return GroupPolicy.from_mapping(mapping)
     except ValueError as exc:
-        raise SettingsError(f"{where}: {exc}") from None
+        raise SettingsError(f"POLICY_PATH {path}: {exc}") from None

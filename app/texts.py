@@ -6,12 +6,12 @@ placeholders listed for it, and a file that names an unknown text or placeholder
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any
 
+from app.json_file import read_json_setting
 from app.settings import SettingsError
 
 __all__ = ["DEFAULT_TEXTS", "PLACEHOLDERS", "Texts", "load_texts"]
@@ -175,12 +175,7 @@ def load_texts(path: Path | None) -> Texts:
     if path is None:
         return Texts(templates)
     where = f"MESSAGES_PATH {path}"
-    try:
-        overrides = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"{where}: cannot read: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{where}: not a UTF-8 JSON file: {exc}") from None
+    overrides = read_json_setting(path, "MESSAGES_PATH")
     if not isinstance(overrides, dict) or not all(
         isinstance(value, str) for value in overrides.values()
     ):

@@ -268,3 +268,26 @@ async def test_a_spam_wave_sends_digests_within_the_rate_limit_and_loses_no_aler
     assert statuses <= {"sent", "merged"}
     for body in service.wecom.bodies("/cgi-bin/message/send"):
         assert len(body["markdown"]["content"].encode("utf-8")) <= 2048
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"mode": "loud"}', "policy mode: 'loud' is not one of enforce, shadow, off"),
+        ('{"ladder": "warning"}', "policy ladder: expected a list of steps"),
+        ('{"flood": {"bogus": 1}}', "policy flood: unknown flood threshold(s): bogus"),
+        ('{"sometimes": 1}', "policy: unknown setting(s) sometimes"),
+        ("{not json", "not a UTF-8 JSON file"),
+    ],
+)
+def test_a_bad_policy_file_stops_start_up_naming_the_setting(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    from app.policy_file import load_policy
+    from app.settings import SettingsError
+
+    path = tmp_path / "policy.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SettingsError, match="POLICY_PATH") as caught:
+        load_policy(path)
+    assert message in str(caught.value)
