@@ -42,7 +42,8 @@ from app.lexicon_runtime import LexiconHolder, LexiconReloader
 from app.lexicon_service import ListKind
 from app.policy_file import load_policy
 from app.processing import InboxProcessor, ModerationContext
-from app.routes import api, callbacks, health, lexicon, members
+from app.routes import api, audit, callbacks, groups, health, lexicon, review, stats
+from app.secret_box import SecretBox
 from app.settings import Settings, SettingsError
 from app.texts import load_texts
 from app.workers import Workers
@@ -71,6 +72,7 @@ class Runtime:
     app_channel: callbacks.CallbackChannel
     aibot_channel: callbacks.CallbackChannel
     clock: Callable[[], datetime]
+    secret_box: SecretBox | None = None  # seals webhook keys at rest; None: SECRET_KEY unset
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     client: WeComClient = field(init=False)
@@ -218,6 +220,7 @@ def create_app(
         app_channel=callbacks.app_channel(app_cipher),
         aibot_channel=callbacks.aibot_channel(aibot_cipher),
         clock=clock,
+        secret_box=settings.secret_box(),
     )
 
     @asynccontextmanager
@@ -351,9 +354,12 @@ def create_app(
     app.state.runtime = runtime
     _install_error_handlers(app)
     app.include_router(callbacks.router)
+    app.include_router(review.router)  # before api: /moderation-logs/export.csv is not an id
     app.include_router(api.router)
     app.include_router(lexicon.router)
-    app.include_router(members.router)
+    app.include_router(groups.router)
+    app.include_router(stats.router)
+    app.include_router(audit.router)
     app.include_router(health.router)
     return app
 

@@ -1,6 +1,6 @@
 """Tables: the callback inbox, the moderation log, the outbox of actions to carry out, the
 lexicon (words, allow-list phrases, its version, and the word files imported), and the chat
-archive's cursor, lease and unreadable records.
+archive's cursor, lease and unreadable records; and the audit trail of moderators' changes.
 
 The schema itself is created by the Alembic migrations in `migrations/`; these classes must match
 them (a test compares the two).
@@ -31,6 +31,7 @@ __all__ = [
     "ArchiveCursor",
     "ArchiveLease",
     "ArchiveRecordFailure",
+    "AuditEntry",
     "Base",
     "Group",
     "GroupMember",
@@ -126,6 +127,11 @@ class ModerationLog(Base):
     actions: Mapped[list[Any] | None] = mapped_column(JSON)  # decided (also in shadow mode)
     # When the sender recalled the message (a chat-archive revoke); None: not recalled.
     recalled_at: Mapped[datetime | None]
+    # A moderator's review: confirmed | overturned; None: not reviewed (at most one review).
+    review: Mapped[str | None] = mapped_column(String(16))
+    reviewed_by: Mapped[str | None] = mapped_column(String(128))
+    reviewed_at: Mapped[datetime | None]
+    review_note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_moderation_logs_created", "created_at", "id"),
@@ -345,4 +351,27 @@ class ArchiveRecordFailure(Base):
 
     __table_args__ = (
         UniqueConstraint("corp_id", "seq", name="uq_archive_record_failures_corp_seq"),
+    )
+
+
+class AuditEntry(Base):
+    """One change a moderator made (a group's settings, a pardon, a review, the lexicon), who
+    made it and through which channel. Written in the transaction of the change
+    (`app.audit.record`); never holds a secret (a webhook key is noted as set or cleared)."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    # Who: "admin-token", "admin-token:mod-alice" (REST, with the `by` given), a userid (chat),
+    # "cli:<--by>".
+    actor: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(8))  # rest | chat | cli
+    action: Mapped[str] = mapped_column(String(64))  # e.g. group.update, member.pardon
+    target: Mapped[str] = mapped_column(String(300))  # e.g. group:<chat_id>, log:42
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_audit_entries_at", "at", "id"),
+        Index("ix_audit_entries_target", "target", "id"),
     )

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import database_urls
+from app.secret_box import SecretBox, SecretBoxError
 from bot.client import DEFAULT_API_BASE
 from bot.crypto import decode_aes_key
 
@@ -51,7 +52,9 @@ class Settings(BaseSettings):
     wecom_admin_userids: str = ""
     wecom_staff_userids: str = ""  # staff: exempt from moderation, not moderators
     policy_path: Path | None = None  # JSON: the default GroupPolicy for every group
-    admin_api_token: SecretStr | None = None
+    admin_api_token: SecretStr | None = None  # REST: read and write
+    readonly_api_token: SecretStr | None = None  # REST: GET only; needs ADMIN_API_TOKEN
+    secret_key: SecretStr | None = None  # master key of app.secret_box (webhook keys at rest)
     lexicon_path: Path | None = None
     lexicon_allow_path: Path | None = None
     lexicon_reload_seconds: float = 2.0  # how often each replica looks for lexicon changes
@@ -78,6 +81,8 @@ class Settings(BaseSettings):
         "wecom_aibot_token",
         "wecom_aibot_aes_key",
         "admin_api_token",
+        "readonly_api_token",
+        "secret_key",
         "lexicon_path",
         "lexicon_allow_path",
         "messages_path",
@@ -114,11 +119,21 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL such as https://qyapi.weixin.qq.com")
         return value.strip().rstrip("/")
 
-    @field_validator("admin_api_token")
+    @field_validator("admin_api_token", "readonly_api_token")
     @classmethod
     def _token_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < MIN_ADMIN_TOKEN_LENGTH:
             raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_LENGTH} characters")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                SecretBox(value.get_secret_value())
+            except SecretBoxError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("lexicon_reload_seconds")
@@ -157,6 +172,18 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return level
+
+    @model_validator(mode="after")
+    def _tokens_apart(self) -> Settings:
+        if self.readonly_api_token is None:
+            return self
+        if self.admin_api_token is None:
+            raise ValueError(
+                "READONLY_API_TOKEN: set ADMIN_API_TOKEN too (the REST API is on only with it)"
+            )
+        if self.secret("readonly_api_token") == self.secret("admin_api_token"):
+            raise ValueError("READONLY_API_TOKEN: must differ from ADMIN_API_TOKEN")
+        return self
 
     @model_validator(mode="after")
     def _channels_complete(self) -> Settings:
@@ -238,6 +265,12 @@ class Settings(BaseSettings):
     @property
     def rest_api_enabled(self) -> bool:
         return self.admin_api_token is not None
+
+    def secret_box(self) -> SecretBox | None:
+        """The box that seals secrets at rest (webhook keys); None while SECRET_KEY is unset."""
+        if self.secret_key is None:
+            return None
+        return SecretBox(self.secret("secret_key"))
 
     def secret(self, name: str) -> str:
         """The plain value of a secret field (for the code that really needs it)."""

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Group, GroupMember
 from app.repositories import dialect_insert
 
-__all__ = ["ensure", "ensure_member", "get", "list_all", "record_message"]
+__all__ = ["ensure", "ensure_member", "get", "list_all", "members_page", "page", "record_message"]
 
 
 async def ensure(
@@ -85,3 +85,24 @@ async def record_message(session: AsyncSession, member: GroupMember, *, at: date
         .values(messages=GroupMember.messages + 1, last_message_at=at)
         .execution_options(synchronize_session=False)
     )
+
+
+async def page(
+    session: AsyncSession, *, limit: int, after_id: int | None = None
+) -> Sequence[Group]:
+    """Groups in the order first seen; `after_id` is the last id of the previous page."""
+    statement = select(Group)
+    if after_id is not None:
+        statement = statement.where(Group.id > after_id)
+    return (await session.execute(statement.order_by(Group.id).limit(limit))).scalars().all()
+
+
+async def members_page(
+    session: AsyncSession, chat_id: str, *, limit: int, after_id: int | None = None
+) -> Sequence[GroupMember]:
+    """A group's members in the order first seen; `after_id` as in `page`."""
+    statement = select(GroupMember).where(GroupMember.chat_id == chat_id)
+    if after_id is not None:
+        statement = statement.where(GroupMember.id > after_id)
+    statement = statement.order_by(GroupMember.id).limit(limit)
+    return (await session.execute(statement)).scalars().all()

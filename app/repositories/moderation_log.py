@@ -1,4 +1,5 @@
-"""Queries on `moderation_logs` (and the outbox actions that belong to each row)."""
+"""Queries on `moderation_logs` (and the outbox actions that belong to each row): pages, exports,
+reviews."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ModerationLog, OutboxAction
 
-__all__ = ["LogFilter", "actions_for", "get", "page"]
+__all__ = ["LogFilter", "actions_for", "get", "mark_reviewed", "oldest_first", "page"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,15 +24,7 @@ class LogFilter:
     until: datetime | None = None  # exclusive
 
 
-async def page(
-    session: AsyncSession,
-    filters: LogFilter,
-    *,
-    limit: int,
-    before: tuple[datetime, int] | None = None,
-) -> Sequence[ModerationLog]:
-    """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
-    statement = select(ModerationLog)
+def _filtered(statement: Select[ModerationLog], filters: LogFilter) -> Select[ModerationLog]:
     if filters.chat_id is not None:
         statement = statement.where(ModerationLog.chat_id == filters.chat_id)
     if filters.user_id is not None:
@@ -40,6 +33,18 @@ async def page(
         statement = statement.where(ModerationLog.created_at >= filters.since)
     if filters.until is not None:
         statement = statement.where(ModerationLog.created_at < filters.until)
+    return statement
+
+
+async def page(
+    session: AsyncSession,
+    filters: LogFilter,
+    *,
+    limit: int,
+    before: tuple[datetime, int] | None = None,
+) -> Sequence[ModerationLog]:
+    """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
+    statement = _filtered(select(ModerationLog), filters)
     if before is not None:
         created_at, row_id = before
         statement = statement.where(
@@ -71,3 +76,39 @@ async def actions_for(
         if action.moderation_log_id is not None:
             grouped[action.moderation_log_id].append(action)
     return grouped
+
+
+async def mark_reviewed(
+    session: AsyncSession, log_id: int, *, review: str, by: str, at: datetime, note: str
+) -> bool:
+    """Record a moderator's review unless the row has one already (a conditional UPDATE, so
+    two reviewers racing cannot both win); returns whether this review was recorded."""
+    result = await session.execute(
+        update(ModerationLog)
+        .where(ModerationLog.id == log_id, ModerationLog.review.is_(None))
+        .values(review=review, reviewed_by=by[:128], reviewed_at=at, review_note=note)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def oldest_first(
+    session: AsyncSession,
+    filters: LogFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+) -> Sequence[ModerationLog]:
+    """Oldest first (for exports); `after` is the (created_at, id) of the previous batch's last
+    row."""
+    statement = _filtered(select(ModerationLog), filters)
+    if after is not None:
+        created_at, row_id = after
+        statement = statement.where(
+            or_(
+                ModerationLog.created_at > created_at,
+                and_(ModerationLog.created_at == created_at, ModerationLog.id > row_id),
+            )
+        )
+    statement = statement.order_by(ModerationLog.created_at, ModerationLog.id).limit(limit)
+    return (await session.execute(statement)).scalars().all()

@@ -10,7 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Strike
 
-__all__ = ["add", "every", "pardon", "standing", "standing_count"]
+__all__ = [
+    "add",
+    "every",
+    "pardon",
+    "pardon_for_log",
+    "standing",
+    "standing_count",
+    "standing_counts",
+]
 
 
 def add(
@@ -87,6 +95,39 @@ async def pardon(
             Strike.user_id == user_id,
             Strike.pardoned_at.is_(None),
         )
+        .values(pardoned_at=now, pardoned_by=by[:128])
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def standing_counts(
+    session: AsyncSession, chat_id: str, user_ids: Sequence[str], *, since: datetime, shadow: bool
+) -> dict[str, int]:
+    """`standing_count` for several members of one group at once (absent: 0)."""
+    if not user_ids:
+        return {}
+    statement = (
+        select(Strike.user_id, func.count())
+        .where(
+            Strike.chat_id == chat_id,
+            Strike.user_id.in_(list(user_ids)),
+            Strike.created_at >= since,
+            Strike.pardoned_at.is_(None),
+            Strike.shadow.is_(shadow),
+        )
+        .group_by(Strike.user_id)
+    )
+    return {user_id: int(count) for user_id, count in (await session.execute(statement)).all()}
+
+
+async def pardon_for_log(
+    session: AsyncSession, moderation_log_id: int, *, now: datetime, by: str
+) -> int:
+    """Pardon the strike a moderation log row gave (if it stands); returns 0 or 1."""
+    result = await session.execute(
+        update(Strike)
+        .where(Strike.moderation_log_id == moderation_log_id, Strike.pardoned_at.is_(None))
         .values(pardoned_at=now, pardoned_by=by[:128])
         .execution_options(synchronize_session=False)
     )

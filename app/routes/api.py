@@ -1,10 +1,16 @@
-"""REST API v1 (bearer ADMIN_API_TOKEN): the moderation log."""
+"""REST API v1: the bearer tokens (`require_token`, used by every /api/v1 router) and the
+moderation log.
+
+Two tokens: ADMIN_API_TOKEN reads and writes; READONLY_API_TOKEN only reads (GET and HEAD).
+Both are compared in constant time, and both comparisons always run.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,23 +20,65 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.models import ModerationLog, OutboxAction
 from app.repositories import moderation_log as log_repo
 
-__all__ = ["router"]
+__all__ = ["READ_METHODS", "ApiCaller", "api_caller", "require_token", "router"]
 
 
-def require_token(request: Request) -> None:
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCaller:
+    """Who called the REST API: with which token."""
+
+    kind: str  # admin (read and write) | readonly (GET only)
+
+    @property
+    def can_write(self) -> bool:
+        return self.kind == "admin"
+
+
+def _matches(presented: bytes, settings: Any, name: str) -> bool:
+    """Constant-time comparison with the token in setting `name` (False when it is unset)."""
+    if getattr(settings, name) is None:
+        # Compare anyway, so an unset token takes as long as a wrong one.
+        hmac.compare_digest(presented, b"\0" * 32)
+        return False
+    return hmac.compare_digest(presented, settings.secret(name).encode("utf-8"))
+
+
+def require_token(request: Request) -> ApiCaller:
+    """The bearer token: ADMIN_API_TOKEN may read and write, READONLY_API_TOKEN may only read
+    (GET); 401 for a missing or wrong one, 403 for a write with the read-only token. The caller
+    is also kept on `request.state.api_caller` for the audit trail."""
     settings = request.app.state.runtime.settings
     if not settings.rest_api_enabled:
         raise HTTPException(503, "the REST API is off: set ADMIN_API_TOKEN")
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
-    expected = settings.secret("admin_api_token").encode("utf-8")
-    ok = hmac.compare_digest(presented.strip().encode("utf-8"), expected)
-    if scheme.lower() != "bearer" or not ok:
+    raw = presented.strip().encode("utf-8")
+    admin = _matches(raw, settings, "admin_api_token")
+    readonly = _matches(raw, settings, "readonly_api_token")
+    if scheme.lower() != "bearer" or not (admin or readonly):
         raise HTTPException(
             401,
             "missing or wrong bearer token",
             headers={"WWW-Authenticate": 'Bearer realm="wecom-mod"'},
         )
+    caller = ApiCaller("admin" if admin else "readonly")
+    if not caller.can_write and request.method not in READ_METHODS:
+        raise HTTPException(
+            403,
+            f"the read-only token (READONLY_API_TOKEN) may only read (GET); {request.method} "
+            "needs ADMIN_API_TOKEN",
+        )
+    request.state.api_caller = caller
+    return caller
+
+
+def api_caller(request: Request) -> ApiCaller:
+    """The caller `require_token` let in (the routers depend on it)."""
+    caller: ApiCaller = request.state.api_caller
+    return caller
 
 
 router = APIRouter(prefix="/api/v1", tags=["moderation log"], dependencies=[Depends(require_token)])
@@ -84,6 +132,13 @@ class ActionOut(BaseModel):
     sent_at: datetime | None
 
 
+class ReviewOut(BaseModel):
+    status: str = Field(description="confirmed | overturned")
+    by: str
+    at: datetime
+    note: str = ""
+
+
 class LogOut(BaseModel):
     id: int
     time: datetime
@@ -103,6 +158,9 @@ class LogOut(BaseModel):
         description="none (no actions), pending, sent, failed (some dead) or skipped"
     )
     actions: list[ActionOut]
+    review: ReviewOut | None = Field(
+        description="a moderator's review (POST …/review); null: not reviewed"
+    )
 
 
 class LogPage(BaseModel):
@@ -149,6 +207,15 @@ def _log_out(row: ModerationLog, actions: list[OutboxAction]) -> LogOut:
         strikes=row.strikes,
         action_status=_action_status(actions),
         actions=[ActionOut.model_validate(action) for action in actions],
+        review=_review_out(row),
+    )
+
+
+def _review_out(row: ModerationLog) -> ReviewOut | None:
+    if row.review is None or row.reviewed_at is None:
+        return None
+    return ReviewOut(
+        status=row.review, by=row.reviewed_by or "", at=row.reviewed_at, note=row.review_note or ""
     )
 
 

@@ -1,6 +1,8 @@
-"""REST API v1 (bearer ADMIN_API_TOKEN): the lexicon — words, allow-list phrases, a text test.
+"""REST API v1 (bearer token; changes need ADMIN_API_TOKEN): the lexicon — words, allow-list
+phrases, a text test.
 
-Every change is one transaction through `app.lexicon_service`; after it commits, this replica
+Every change is one transaction through `app.lexicon_service`, with its audit entry
+(`app.audit`; adds that change nothing are not recorded); after it commits, this replica
 reloads its matcher at once and the others within LEXICON_RELOAD_SECONDS. Answers carry the
 lexicon version the change produced (`lexicon_version`), and the test endpoint the version it
 was judged with, so a client can tell when a change is in service.
@@ -15,9 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import audit
 from app import lexicon_service as service
-from app.routes.api import require_token
+from app.models import LexiconWord
+from app.routes.api import api_caller, require_token
 from moderation import AllowEntry, LexiconEntry
 
 if TYPE_CHECKING:
@@ -226,12 +231,49 @@ def _allow_entries(body: AllowBulkIn) -> Sequence[AllowEntry]:
     return entries
 
 
+AUDITED_ENTRIES = 50  # words or phrases named in one audit entry; the counts cover all
+
+
+async def _audit_added(
+    request: Request, session: AsyncSession, action: str, result: service.WordsResult
+) -> None:
+    """Record an add that changed the lexicon (one entry per request, in its transaction)."""
+    if not result.counts.changed:
+        return
+    changed = [
+        {
+            "id": change.row.id,
+            "entry": change.row.word if isinstance(change.row, LexiconWord) else change.row.phrase,
+            "scope": change.row.scope,
+            "outcome": change.outcome.value,
+        }
+        for change in result.changes
+        if change.outcome is not service.Outcome.UNCHANGED
+    ]
+    counts = result.counts
+    await audit.record(
+        session,
+        actor=audit.rest_actor(api_caller(request).kind),
+        channel=audit.Channel.REST,
+        action=action,
+        target=f"lexicon.{action.split('.')[1]}",
+        details={
+            "added": counts.added,
+            "updated": counts.updated,
+            "lexicon_version": result.version,
+            "entries": changed[:AUDITED_ENTRIES],
+        },
+        at=runtime_of(request).now(),
+    )
+
+
 async def _add_words(request: Request, entries: Sequence[LexiconEntry]) -> service.WordsResult:
     runtime = runtime_of(request)
     async with runtime.sessions() as session, session.begin():
         result = await service.add_words(
             session, entries, added_by="api", source="api", now=runtime.now()
         )
+        await _audit_added(request, session, "lexicon.words.add", result)
     if result.counts.changed:
         runtime.lexicon_changed()
     return result
@@ -243,6 +285,7 @@ async def _add_allow(request: Request, entries: Sequence[AllowEntry]) -> service
         result = await service.add_allow(
             session, entries, added_by="api", source="api", now=runtime.now()
         )
+        await _audit_added(request, session, "lexicon.allow.add", result)
     if result.counts.changed:
         runtime.lexicon_changed()
     return result
@@ -391,9 +434,19 @@ async def _delete(
 ) -> Response:
     """Delete one word or phrase (404 when there is none) and reload this replica at once."""
     runtime = runtime_of(request)
+    kind = "words" if delete is service.delete_word else "allow"
     try:
         async with runtime.sessions() as session, session.begin():
-            await delete(session, entry_id, now=runtime.now())
+            version = await delete(session, entry_id, now=runtime.now())
+            await audit.record(
+                session,
+                actor=audit.rest_actor(api_caller(request).kind),
+                channel=audit.Channel.REST,
+                action=f"lexicon.{kind}.delete",
+                target=f"lexicon.{kind}:{entry_id}",
+                details={"id": entry_id, "lexicon_version": version},
+                at=runtime.now(),
+            )
     except service.EntryNotFound as exc:
         raise _invalid(exc, 404) from None
     runtime.lexicon_changed()
