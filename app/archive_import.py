@@ -37,23 +37,18 @@ from typing import Any, TextIO
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.archive import store_message
-from app.commands import build_registry
-from app.lexicon_file import ListFile, read_list_file
 from app.lexicon_runtime import LexiconHolder, LexiconReloader
-from app.lexicon_service import ListKind
+from app.main import moderation_context, word_files
 from app.models import ModerationLog
-from app.policy_file import load_policy
 from app.processing import (
     ARCHIVE_SKIPS,
     InboxProcessor,
-    ModerationContext,
     archive_skip_reason,
     is_recall,
 )
 from app.repositories import archive as archive_repo
 from app.repositories import moderation_log as log_repo
 from app.settings import Settings, SettingsError
-from app.texts import load_texts
 from bot.archive import ArchiveMessage, parse_archive_message
 from bot.errors import ArchiveRecordError
 
@@ -180,32 +175,6 @@ def read_records(
         yield message, plaintext
 
 
-def _list_files(settings: Settings) -> list[ListFile]:
-    """The word files the service imports at start: imported here too, once per content."""
-    files = []
-    if settings.lexicon_path is not None:
-        files.append(read_list_file(settings.lexicon_path, ListKind.WORDS, setting="LEXICON_PATH"))
-    if settings.lexicon_allow_path is not None:
-        files.append(
-            read_list_file(
-                settings.lexicon_allow_path, ListKind.ALLOW, setting="LEXICON_ALLOW_PATH"
-            )
-        )
-    return files
-
-
-def _context(settings: Settings, holder: LexiconHolder) -> ModerationContext:
-    return ModerationContext(
-        lexicon=holder,
-        texts=load_texts(settings.messages_path),
-        commands=build_registry(),
-        moderators=tuple(settings.admin_userids),
-        app_messages_enabled=settings.app_messages_enabled,
-        staff=frozenset(settings.staff_userids),
-        policy=load_policy(settings.policy_path),
-    )
-
-
 async def import_records(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -218,9 +187,9 @@ async def import_records(
     """Store and judge every record of `path` (see the module docstring). Bad lines are
     written to `report` as they are met. Raises SettingsError when the file cannot be read or
     a shadow replay would share the database with a running poller."""
-    list_files = _list_files(settings)
+    list_files = word_files(settings)
     context_holder = LexiconHolder()
-    context = _context(settings, context_holder)
+    context = moderation_context(settings, context_holder)
     if shadow and settings.wecom_corp_id:
         async with sessions() as session:
             lease = await archive_repo.lease(session, settings.wecom_corp_id)

@@ -45,7 +45,7 @@ from app.processing import InboxProcessor, ModerationContext
 from app.routes import api, audit, callbacks, groups, health, lexicon, review, stats
 from app.secret_box import SecretBox
 from app.settings import Settings, SettingsError
-from app.texts import load_texts
+from app.texts import Texts, load_texts
 from app.workers import Workers
 from bot.client import AccessTokenCache, AppCredentials, WeComClient
 from bot.crypto import CallbackCipher
@@ -110,7 +110,7 @@ def _ciphers(settings: Settings) -> tuple[CallbackCipher | None, CallbackCipher 
     return app_cipher, aibot_cipher
 
 
-def _list_files(settings: Settings) -> list[ListFile]:
+def word_files(settings: Settings) -> list[ListFile]:
     """The word and allow-list files to import at start, read and checked (SettingsError)."""
     files = []
     if settings.lexicon_path is not None:
@@ -188,6 +188,21 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal error")
 
 
+def moderation_context(
+    settings: Settings, holder: LexiconHolder, texts: Texts | None = None
+) -> ModerationContext:
+    """What the inbox processor judges with: lexicon, texts, commands, people, policy."""
+    return ModerationContext(
+        lexicon=holder,
+        texts=texts or load_texts(settings.messages_path),
+        commands=build_registry(),
+        moderators=tuple(settings.admin_userids),
+        app_messages_enabled=settings.app_messages_enabled,
+        staff=frozenset(settings.staff_userids),
+        policy=load_policy(settings.policy_path),
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -201,22 +216,14 @@ def create_app(
     `start_workers=False` leaves inbox/outbox processing to `runtime.workers.run_until_idle()`;
     `archive_source` replaces the Finance SDK (tests).
     Raises SettingsError for a bad word file, allow-list file, texts file or archive keys."""
-    list_files = _list_files(settings)
+    list_files = word_files(settings)
     archive_setup = _archive_setup(settings, archive_source)
     texts = load_texts(settings.messages_path)
     app_cipher, aibot_cipher = _ciphers(settings)
     holder = LexiconHolder()
     runtime = Runtime(
         settings=settings,
-        context=ModerationContext(
-            lexicon=holder,
-            texts=texts,
-            commands=build_registry(),
-            moderators=tuple(settings.admin_userids),
-            app_messages_enabled=settings.app_messages_enabled,
-            staff=frozenset(settings.staff_userids),
-            policy=load_policy(settings.policy_path),
-        ),
+        context=moderation_context(settings, holder, texts),
         app_channel=callbacks.app_channel(app_cipher),
         aibot_channel=callbacks.aibot_channel(aibot_cipher),
         clock=clock,
@@ -264,6 +271,7 @@ def create_app(
                 runtime.client,
                 clock=clock,
                 max_attempts=settings.outbox_max_attempts,
+                texts=texts,
             )
             if archive_setup is not None:
                 directory = GroupDirectory(runtime.sessions, runtime.client, clock=clock)
