@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WECOM_MOD_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export WECOM_MOD_TEST_POSTGRES_URL
 
-.PHONY: install run test check format bench bench-matcher bench-pipeline
+.PHONY: install run test check format bench bench-matcher bench-pipeline bench-archive
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,17 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## every benchmark: callbacks (against a bare FastAPI endpoint), matcher, pipeline
+bench: $(STAMP)  ## every benchmark: callbacks (against a bare FastAPI endpoint), matcher, pipeline, archive
 	$(BIN)/python benchmarks/callbacks.py
 	$(BIN)/python benchmarks/matcher.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/archive.py
 
 bench-matcher: $(STAMP)  ## sensitive-word engine throughput against a bare Aho-Corasick automaton
 	$(BIN)/python benchmarks/matcher.py
 
 bench-pipeline: $(STAMP)  ## moderation decisions per second (detectors + policy + state), SQLite and PostgreSQL
 	$(BIN)/python benchmarks/pipeline.py
+
+bench-archive: $(STAMP)  ## chat-archive records processed per second (decryption stubbed), SQLite and PostgreSQL
+	$(BIN)/python benchmarks/archive.py

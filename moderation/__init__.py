@@ -1,6 +1,7 @@
 """Pure moderation decisions: text in, findings and a `Decision` out.
 
-Standard library and ahocorasick_rs only: no I/O, no framework, no clock reads.
+Standard library, ahocorasick_rs and numpy only (numpy folds a batch of messages as one array:
+see `moderation.fold.FoldedBatch`): no I/O, no framework, no clock reads.
 """
 
 from moderation.decision import Action, Decision, Violation, mask_word, strictest
