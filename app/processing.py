@@ -65,9 +65,8 @@ from moderation import (
     mask_word,
     promotion_signal,
     strictest,
-    text_fingerprint,
 )
-from moderation.flood import MAX_WINDOW_SECONDS, history_window
+from moderation.flood import MAX_WINDOW_SECONDS, folded_fingerprint, history_window
 from moderation.matcher import Confidence, Finding
 
 __all__ = [
@@ -211,6 +210,7 @@ class InboxProcessor:
         self._batch = _BatchState()
         # Archive records of the batch, parsed once for the scan and the handling.
         self._archive_parsed: dict[int, ArchiveMessage] = {}
+        self._callback_parsed: dict[int, CallbackEvent] = {}
         self._unknown_types_logged: set[str] = set()
 
     async def prune_activity(self, *, now: datetime | None = None) -> int:
@@ -278,6 +278,7 @@ class InboxProcessor:
         """The lexicon findings of the batch's group messages, with one `find_many`."""
         self._scanned = {}
         self._archive_parsed = {}
+        self._callback_parsed = {}
         ids: list[int] = []
         texts: list[str] = []
         chats: list[str] = []
@@ -298,7 +299,7 @@ class InboxProcessor:
             if row.kind != "aibot_text":
                 continue
             try:
-                event = parse_stored(row.source, row.plaintext or "")
+                event = self._callback_event(row)
             except Exception:  # noqa: S112 - handling the event meets the error and records it
                 continue
             if (
@@ -318,6 +319,7 @@ class InboxProcessor:
         self._scanned = {}
         self._batch = _BatchState()
         self._archive_parsed = {}
+        self._callback_parsed = {}
         async with self._sessions() as session:
             try:
                 async with session.begin():
@@ -362,7 +364,7 @@ class InboxProcessor:
         """Carry out one event; returns whether outbox rows were added."""
         if row.kind == ARCHIVE_KIND:
             return await self._on_archive(session, row)
-        event = parse_stored(row.source, row.plaintext or "")
+        event = self._callback_event(row)
         if isinstance(event, AibotText):
             return await self._on_aibot_text(session, row, event)
         if isinstance(event, AppTextMessage):
@@ -386,6 +388,13 @@ class InboxProcessor:
         return False
 
     # -- messages ------------------------------------------------------------------------
+
+    def _callback_event(self, row: InboxEvent) -> CallbackEvent:
+        """The stored callback, parsed (once per batch: `_scan` and the handler share it)."""
+        event = self._callback_parsed.get(row.id)
+        if event is None:
+            event = self._callback_parsed[row.id] = parse_stored(row.source, row.plaintext or "")
+        return event
 
     def _archive_message(self, row: InboxEvent) -> ArchiveMessage:
         """The stored archive record, parsed (once per batch). Raises ValueError or
@@ -551,13 +560,14 @@ class InboxProcessor:
         batch.members[who] = (member, first_seen_at, earlier + 1)
         await groups_repo.record_message(session, member, at=sent_at)
 
+        folded = fold(message.text)
         meta = MessageMeta(
             at=sent_at.timestamp(),
             sender=message.sender,
             chat_id=message.chat_id,
             msg_type=message.msg_type,
             length=len(message.text),
-            text_hash=text_fingerprint(message.text),
+            text_hash=folded_fingerprint(folded),
         )
         window = history_window(policy.flood)
         history = batch.history.get(message.chat_id)
@@ -572,7 +582,7 @@ class InboxProcessor:
                 )
                 history = [_meta_of(one) for one in stored]
             batch.history[message.chat_id] = history
-        signals = detect_flood(meta, fold(message.text), history, policy.flood)
+        signals = detect_flood(meta, folded, history, policy.flood)
         history.append(meta)
         activity_repo.add(
             session,

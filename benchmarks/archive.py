@@ -28,14 +28,9 @@ per second for each stage and for both together.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
-import os
-import platform
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -55,7 +50,7 @@ from app.main import create_app  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import InboxEvent, ModerationLog, OutboxAction  # noqa: E402
 from app.settings import load_settings  # noqa: E402
-from benchmarks._postgres import DEFAULT_SERVER, temporary_database  # noqa: E402
+from benchmarks._backends import add_postgres_argument, on_each_backend, start  # noqa: E402
 from bot.archive import ArchiveKeys  # noqa: E402
 from bot.finance_sdk import EncryptedRecord  # noqa: E402
 
@@ -313,36 +308,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--groups", type=int, default=20)
     parser.add_argument("--members", type=int, default=30)
     parser.add_argument("--seed", type=int, default=20261122)
-    parser.add_argument(
-        "--postgres",
-        default=DEFAULT_SERVER,
-        help="a PostgreSQL server to create a temporary database on ('' to skip)",
-    )
+    add_postgres_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("app").setLevel(logging.ERROR)  # one line per flagged message otherwise
-    print(
-        f"machine: {os.cpu_count()} CPU(s), {platform.platform()}, Python "
-        f"{platform.python_version()}"
-    )
-    print(
-        f"parameters: --records {args.records} --batch {args.batch} --groups {args.groups} "
+    start(
+        f"--records {args.records} --batch {args.batch} --groups {args.groups} "
         f"--members {args.members} --seed {args.seed} (decryption stubbed)"
     )
     records = build_records(args.records, args.groups, args.members, args.seed)
-    with tempfile.TemporaryDirectory() as workdir_name:
-        workdir = Path(workdir_name)
-        sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
-        report("sqlite", asyncio.run(run(sqlite_url, workdir, records, args.batch)))
-        if not args.postgres:
-            return 0
-        with temporary_database(args.postgres) as url:
-            if url is not None:
-                report("postgresql", asyncio.run(run(url, workdir, records, args.batch)))
+    on_each_backend(
+        args.postgres, lambda url, workdir: run(url, workdir, records, args.batch), report
+    )
     return 0
 
 

@@ -24,14 +24,9 @@ PostgreSQL too, and prints messages, seconds, decisions per second and what was 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
-import os
-import platform
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -48,7 +43,7 @@ from app.migrate import upgrade  # noqa: E402
 from app.models import ModerationLog, OutboxAction  # noqa: E402
 from app.repositories import inbox as inbox_repo  # noqa: E402
 from app.settings import load_settings  # noqa: E402
-from benchmarks._postgres import DEFAULT_SERVER, temporary_database  # noqa: E402
+from benchmarks._backends import add_postgres_argument, on_each_backend, start  # noqa: E402
 
 LEXICON = "赌博\tgambling\tblock\n代开发票\tfraud\tblock\n加微信\tads\treview\n傻逼\tabuse\tblock\n"
 LINES = [
@@ -184,36 +179,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--groups", type=int, default=20)
     parser.add_argument("--members", type=int, default=30)
     parser.add_argument("--seed", type=int, default=20261121)
-    parser.add_argument(
-        "--postgres",
-        default=DEFAULT_SERVER,
-        help="a PostgreSQL server to create a temporary database on ('' to skip)",
-    )
+    add_postgres_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("app").setLevel(logging.ERROR)  # one line per flagged message otherwise
-    print(
-        f"machine: {os.cpu_count()} CPU(s), {platform.platform()}, Python "
-        f"{platform.python_version()}"
-    )
-    print(
-        f"parameters: --messages {args.messages} --groups {args.groups} --members "
-        f"{args.members} --seed {args.seed}"
+    start(
+        f"--messages {args.messages} --groups {args.groups} --members {args.members} "
+        f"--seed {args.seed}"
     )
     messages = build_messages(args.messages, args.groups, args.members, args.seed)
-    with tempfile.TemporaryDirectory() as workdir_name:
-        workdir = Path(workdir_name)
-        sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
-        report("sqlite", asyncio.run(run(sqlite_url, workdir, messages)))
-        if not args.postgres:
-            return 0
-        with temporary_database(args.postgres) as url:
-            if url is not None:
-                report("postgresql", asyncio.run(run(url, workdir, messages)))
+    on_each_backend(args.postgres, lambda url, workdir: run(url, workdir, messages), report)
     return 0
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "FloodTracker",
     "MessageMeta",
     "detect_flood",
+    "folded_fingerprint",
     "history_window",
     "text_fingerprint",
 ]
@@ -103,7 +104,11 @@ def text_fingerprint(text: str) -> str:
     Pure emoji or punctuation folds to nothing and gets "", which never counts as the same text:
     a row of 👍 from many members is agreement, not a wave.
     """
-    folded = fold(text)
+    return folded_fingerprint(fold(text))
+
+
+def folded_fingerprint(folded: str) -> str:
+    """`text_fingerprint` of a text whose `fold` is `folded` (for callers that have it)."""
     if not folded:
         return ""
     return hashlib.blake2b(folded.encode("utf-8"), digest_size=16).hexdigest()

@@ -346,6 +346,7 @@ def test_signals_are_json_and_score_at_least_one(timeline: list[Entry]) -> None:
 def test_texts_that_fold_equal_share_a_fingerprint(same: str, other: str) -> None:
     assert text_fingerprint(same) == text_fingerprint(other)
     assert len(text_fingerprint(same)) == 32
+    assert flood.folded_fingerprint(fold(same)) == text_fingerprint(same)
 
 
 def test_fingerprints_of_different_texts_differ_and_nothing_folds_to_empty() -> None:
@@ -541,6 +542,7 @@ def test_public_surface() -> None:
         "MAX_WINDOW_SECONDS",
         "MessageMeta",
         "detect_flood",
+        "folded_fingerprint",
         "history_window",
         "text_fingerprint",
     ]
