@@ -40,6 +40,7 @@ __all__ = [
     "LexiconImport",
     "LexiconState",
     "LexiconWord",
+    "MemberReport",
     "MessageMeta",
     "ModerationLog",
     "OutboxAction",
@@ -162,6 +163,19 @@ class Group(Base):
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # When the members who joined and are not yet welcomed get their (merged) welcome.
+    welcome_due_at: Mapped[datetime | None]
+    # When the member list is to be fetched from WeCom (first sight, or a lost callback).
+    sync_due_at: Mapped[datetime | None]
+    # A customer group's welcome template in the corp's library, and the sha256 of its text.
+    welcome_template_id: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    welcome_template_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    owner_told_at: Mapped[datetime | None]  # when the owner was told to attach the template
+
+    __table_args__ = (
+        Index("ix_groups_welcome_due", "welcome_due_at"),
+        Index("ix_groups_sync_due", "sync_due_at"),
+    )
 
 
 class GroupMember(Base):
@@ -177,6 +191,8 @@ class GroupMember(Base):
     left_at: Mapped[datetime | None]
     messages: Mapped[int] = mapped_column(Integer, default=0)  # messages seen from them
     last_message_at: Mapped[datetime | None]
+    name: Mapped[str] = mapped_column(String(256), default="", server_default="")  # as WeCom has it
+    welcomed_at: Mapped[datetime | None]  # None with joined_at set: a welcome is due
 
     __table_args__ = (UniqueConstraint("chat_id", "user_id", name="uq_group_members_chat_user"),)
 
@@ -219,6 +235,25 @@ class Strike(Base):
     pardoned_by: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (Index("ix_strikes_chat_user_created", "chat_id", "user_id", "created_at"),)
+
+
+class MemberReport(Base):
+    """A member's `/report` of another member (or of the group, target ""); enough reports on
+    the same member alert the moderators."""
+
+    __tablename__ = "member_reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(128))
+    reporter: Mapped[str] = mapped_column(String(128))
+    target: Mapped[str] = mapped_column(String(128))  # "" when no member was named
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    alerted_at: Mapped[datetime | None]  # when this report's wave alerted the moderators
+
+    __table_args__ = (
+        Index("ix_member_reports_chat_target_created", "chat_id", "target", "created_at"),
+    )
 
 
 class OutboxAction(Base):

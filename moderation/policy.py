@@ -68,6 +68,8 @@ DEFAULT_LADDER = (Step.WARNING, Step.FINAL_WARNING, Step.REMOVAL)
 T = TypeVar("T")
 MAX_LADDER = 10  # rungs, at most
 MAX_DAYS = 3650  # for the day counts of a policy, at most
+MAX_WELCOME_WINDOW = 3600  # seconds joins may wait to be merged into one welcome, at most
+MAX_REPORT_THRESHOLD = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,9 @@ class GroupPolicy:
     strike_window_days: float = 30.0  # strikes older than this no longer count
     newcomer_days: float = 1.0  # a member first seen less than this long ago is a newcomer
     newcomer_messages: int = 3  # ... and so is one with fewer earlier messages than this
+    welcome: bool = True  # welcome members who join, with the group's rules
+    welcome_window_seconds: float = 60.0  # joins within this long go into one welcome
+    report_threshold: int = 3  # members reporting the same member before moderators are alerted
     flood: FloodThresholds = field(default_factory=FloodThresholds)
     promo: PromoSettings = field(default_factory=PromoSettings)
 
@@ -111,6 +116,26 @@ class GroupPolicy:
                 raise ValueError(f"policy {name}: {value!r} must be between 0 and {limit}")
         if self.strike_window_days == 0:
             raise ValueError("policy strike_window_days: must be more than 0")
+        if not isinstance(self.welcome, bool):
+            raise ValueError(f"policy welcome: {self.welcome!r} is not true or false")
+        window = self.welcome_window_seconds
+        if isinstance(window, bool) or not isinstance(window, int | float):
+            raise ValueError(f"policy welcome_window_seconds: {window!r} is not a number")
+        if not math.isfinite(window) or window < 0 or window > MAX_WELCOME_WINDOW:
+            raise ValueError(
+                f"policy welcome_window_seconds: {window!r} must be between 0 and "
+                f"{MAX_WELCOME_WINDOW}"
+            )
+        threshold = self.report_threshold
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int)
+            or not 1 <= threshold <= MAX_REPORT_THRESHOLD
+        ):
+            raise ValueError(
+                f"policy report_threshold: {threshold!r} is not a whole number from 1 to "
+                f"{MAX_REPORT_THRESHOLD}"
+            )
         messages = self.newcomer_messages
         if isinstance(messages, bool) or not isinstance(messages, int) or messages < 0:
             raise ValueError(f"policy newcomer_messages: {messages!r} is not a whole number >= 0")
@@ -151,6 +176,9 @@ class GroupPolicy:
             "strike_window_days": self.strike_window_days,
             "newcomer_days": self.newcomer_days,
             "newcomer_messages": self.newcomer_messages,
+            "welcome": self.welcome,
+            "welcome_window_seconds": self.welcome_window_seconds,
+            "report_threshold": self.report_threshold,
             "flood": self.flood.as_dict(),
             "promo": self.promo.as_dict(),
         }
