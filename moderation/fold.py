@@ -49,11 +49,10 @@ _CHINESE_DIGIT_VALUES = "001234567891234567891"
 _TO_DIGITS = str.maketrans(_CHINESE_DIGITS, _CHINESE_DIGIT_VALUES)
 # Two Chinese numerals with at most digits between them (needed for a run below).
 _TWO_NUMERALS = re.compile(f"[{_CHINESE_DIGITS}][0-9]*[{_CHINESE_DIGITS}]")
-# A run of three or more digits with at least two Chinese numerals in it.
-_NUMERAL_RUN = re.compile(
-    f"(?=[0-9{_CHINESE_DIGITS}]{{3}})"
-    f"[0-9]*[{_CHINESE_DIGITS}][0-9]*[{_CHINESE_DIGITS}][0-9{_CHINESE_DIGITS}]*"
-)
+# A run of three or more digits and Chinese numerals; `_digits_in_runs` turns the numerals of
+# those with two or more numerals into digits.
+_DIGIT_RUN = re.compile(f"[0-9{_CHINESE_DIGITS}]{{3,}}")
+_WITHOUT_DIGITS = str.maketrans("", "", "0123456789")
 _BEYOND_TABLE = re.compile(f"[{chr(_TABLE_LIMIT)}-\U0010ffff]")
 
 
@@ -134,14 +133,24 @@ def fold_char(char: str) -> str:
     return _fold_beyond_table(char)
 
 
-def _as_digits(run: re.Match[str]) -> str:
-    return run.group().translate(_TO_DIGITS)
-
-
 def _digits_in_runs(folded: str) -> str:
+    """Chinese numerals as digits where used as digits: in every run of three or more digits
+    and numerals that holds two or more numerals (一三八 → 138, 1三8 stays)."""
     if not _TWO_NUMERALS.search(folded):  # the cheap test first: one 一 is common, two rare
         return folded
-    return _NUMERAL_RUN.sub(_as_digits, folded)
+    pieces: list[str] = []
+    done = 0
+    for run in _DIGIT_RUN.finditer(folded):
+        digits = run.group()
+        if len(digits.translate(_WITHOUT_DIGITS)) >= 2:  # two or more numerals
+            start = run.start()
+            pieces.append(folded[done:start])
+            pieces.append(digits.translate(_TO_DIGITS))
+            done = run.end()
+    if not pieces:
+        return folded
+    pieces.append(folded[done:])
+    return "".join(pieces)
 
 
 def fold(text: str) -> str:
@@ -190,6 +199,12 @@ class Folded:
             for index, char in enumerate(original):
                 starts.extend([index] * len(fold_char(char)))
             self._starts = starts
+
+    @property
+    def one_to_one(self) -> bool:
+        """Whether every kept original character folded to exactly one character (then a
+        folded span as long as its original span has nothing removed inside it)."""
+        return self._one_to_one
 
     @property
     def starts(self) -> list[int]:

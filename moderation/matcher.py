@@ -570,7 +570,10 @@ class _Search:
         original_start, original_end = layout.original_span(start, end)
         if not self._on_boundaries(pattern, original_start, original_end):
             return None  # the commonest rejection (`git` in `github`), so it goes first
-        gaps = self._visible_gaps(start, end)
+        # Contiguous: one original character per folded one, nothing removed between them
+        # (the common case, with nothing to look at between the characters).
+        contiguous = layout.one_to_one and original_end - original_start == end - start
+        gaps = [] if contiguous else self._visible_gaps(start, end)
         routes: set[Route] = set()
         if any(gaps):
             routes.add(Route.GAP)
@@ -581,7 +584,7 @@ class _Search:
         if via is not None:
             routes.add(via)
         else:
-            kept = self._kept_original(start, end)
+            kept = matched if contiguous else self._kept_original(start, end)
             if kept.translate(_ASCII_LOWER) != evidence or len(kept) != len(matched):
                 routes.add(Route.FOLDED)  # characters changed, or invisible ones removed
         if not routes:
