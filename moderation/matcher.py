@@ -262,6 +262,7 @@ def _letter_edges(pattern: str) -> int:
 # lexicon makes ~100,000 of them; ints in tuples leave the garbage collector nothing to scan.
 _Ref = int
 _ROUTE_OF_CODE: tuple[Route | None, ...] = (None, Route.PINYIN, Route.VARIANT)
+_EXACT_ONLY = (Route.EXACT,)
 
 
 class SensitiveWordMatcher:
@@ -573,35 +574,44 @@ class _Search:
         # Contiguous: one original character per folded one, nothing removed between them
         # (the common case, with nothing to look at between the characters).
         contiguous = layout.one_to_one and original_end - original_start == end - start
-        gaps = [] if contiguous else self._visible_gaps(start, end)
-        routes: set[Route] = set()
-        if any(gaps):
-            routes.add(Route.GAP)
-        if collapsed:
-            routes.add(Route.REPEAT)
         matched = self.text[original_start:original_end]
         evidence = layout.text[start:end]
-        if via is not None:
-            routes.add(via)
+        if (
+            contiguous
+            and via is None
+            and not collapsed
+            and (matched == evidence or matched.translate(_ASCII_LOWER) == evidence)
+        ):
+            ordered = _EXACT_ONLY  # the commonest hit: the word as written (any mode takes it)
+            low = False
         else:
-            kept = matched if contiguous else self._kept_original(start, end)
-            if kept.translate(_ASCII_LOWER) != evidence or len(kept) != len(matched):
-                routes.add(Route.FOLDED)  # characters changed, or invisible ones removed
-        if not routes:
-            routes.add(Route.EXACT)
-
-        if entry.mode is MatchMode.EXACT and routes != {Route.EXACT}:
-            return None
-        if entry.mode is MatchMode.FOLDED and not routes <= {Route.EXACT, Route.FOLDED}:
-            return None
-        if Route.GAP in routes and not self._gaps_allowed(entry_index, via, pattern, start, gaps):
-            return None
+            gaps = [] if contiguous else self._visible_gaps(start, end)
+            routes: set[Route] = set()
+            if any(gaps):
+                routes.add(Route.GAP)
+            if collapsed:
+                routes.add(Route.REPEAT)
+            if via is not None:
+                routes.add(via)
+            else:
+                kept = matched if contiguous else self._kept_original(start, end)
+                if kept.translate(_ASCII_LOWER) != evidence or len(kept) != len(matched):
+                    routes.add(Route.FOLDED)  # characters changed, or invisible ones removed
+            if not routes:
+                routes.add(Route.EXACT)
+            if entry.mode is MatchMode.EXACT and routes != {Route.EXACT}:
+                return None
+            if entry.mode is MatchMode.FOLDED and not routes <= {Route.EXACT, Route.FOLDED}:
+                return None
+            if Route.GAP in routes and not self._gaps_allowed(
+                entry_index, via, pattern, start, gaps
+            ):
+                return None
+            short = len(matcher._folded_words[entry_index]) <= 2
+            low = short and (Route.GAP in routes or via is Route.PINYIN)
+            ordered = tuple(route for route in _ROUTE_ORDER if route in routes)
         if matcher._inside_allowed(layout.text, start, end, self.chat_id):
             return None
-
-        short = len(matcher._folded_words[entry_index]) <= 2
-        low = short and (Route.GAP in routes or via is Route.PINYIN)
-        ordered = tuple(route for route in _ROUTE_ORDER if route in routes)
         return Finding(
             word=entry.word,
             category=entry.category,
