@@ -262,7 +262,7 @@ def _letter_edges(pattern: str) -> int:
 # lexicon makes ~100,000 of them; ints in tuples leave the garbage collector nothing to scan.
 _Ref = int
 _ROUTE_OF_CODE: tuple[Route | None, ...] = (None, Route.PINYIN, Route.VARIANT)
-_EXACT_ONLY = (Route.EXACT,)
+_EXACT_ONLY: tuple[Route, ...] = (Route.EXACT,)
 
 
 class SensitiveWordMatcher:
