@@ -9,6 +9,14 @@ WeCom drops the excess silently), counted over what every replica sent. When sev
 for the same moderators are due at once (a spam wave), they go out as one digest that lists
 each of them; the merged rows are marked `merged` with the digest's id. When a moderator's
 budget is spent, the alerts wait for it (a wait is not a failed attempt): nothing is dropped.
+
+Posts through a group's webhook robot (`webhook_send`) carry the chat id, never the key: the
+key is read from the group's row and opened with the SecretBox when the post is made, so it is
+in no payload, log line or error. A robot takes 20 posts a minute (WeCom then refuses with
+45009/130101 and pauses it for minutes), so no more than `WEBHOOK_PER_MINUTE` posts go to one
+group in any 60 s, counted over what every replica sent; a post over that waits for the minute
+to free up (not an attempt). A refusal for rate (`RateLimited`) waits at least
+`RATE_LIMITED_WAIT` before the next attempt.
 """
 
 from __future__ import annotations
@@ -22,11 +30,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import ModerationLog, OutboxAction
+from app.models import Group, ModerationLog, OutboxAction
 from app.repositories import outbox as outbox_repo
+from app.secret_box import SecretBox, SecretBoxError
 from app.texts import DEFAULT_TEXTS, Texts
 from bot.client import WeComClient
-from bot.errors import WeComApiError
+from bot.errors import RateLimited, WeComApiError
 
 __all__ = ["OutboxDispatcher", "backoff_delay"]
 
@@ -40,6 +49,14 @@ PER_HOUR = 1000  # ... and in an hour
 DIGEST_FROM = 3  # this many alerts for the same moderators due at once go out as one digest
 RATE_WAIT = timedelta(seconds=20)  # how long alerts wait when a moderator's budget is spent
 MARKDOWN_MAX_BYTES = 2048  # an app message's markdown, at most
+WEBHOOK_PER_MINUTE = 20  # posts one webhook robot takes in any 60 s (WeCom's limit)
+RATE_LIMITED_WAIT = 60.0  # seconds, at least, before retrying a call WeCom refused for rate
+
+
+class PermanentFailure(WeComApiError):
+    """An action that cannot be carried out as stored (no webhook key, no SECRET_KEY)."""
+
+    retryable = False
 
 
 def _rule_name(texts: Texts, findings: list[Any]) -> str:
@@ -69,6 +86,7 @@ class OutboxDispatcher:
         texts: Texts | None = None,
         rng: random.Random | None = None,
         batch_size: int = 20,
+        secret_box: SecretBox | None = None,
     ) -> None:
         self._texts = texts or Texts(dict(DEFAULT_TEXTS))  # the digest's wording
         self._sessions = sessions
@@ -77,6 +95,7 @@ class OutboxDispatcher:
         self._max_attempts = max_attempts
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._batch_size = batch_size
+        self._secret_box = secret_box  # opens webhook keys; None: SECRET_KEY is not set
 
     async def dispatch_due(self) -> int:
         """Send every action that is due now; returns how many were attempted."""
@@ -89,10 +108,13 @@ class OutboxDispatcher:
             if not batch:
                 return attempted
             alerts: dict[tuple[str, ...], list[OutboxAction]] = {}
+            claimed = [action.id for action in batch]
             for action in batch:
                 if action.kind == "app_message" and action.moderation_log_id is not None:
                     recipients = tuple(sorted(action.payload.get("to_users") or ()))
                     alerts.setdefault(recipients, []).append(action)
+                elif action.kind == "webhook_send":
+                    await self._send_webhook(action, claimed)
                 else:
                     await self._send_one(action)
             for recipients, group in alerts.items():
@@ -141,6 +163,50 @@ class OutboxDispatcher:
             last_minute = sum(1 for at in times if at >= minute_ago)
             left.append(min(PER_MINUTE - last_minute, PER_HOUR - len(times)))
         return min(left)
+
+    async def _send_webhook(self, action: OutboxAction, claimed: list[int]) -> None:
+        """Post through the group's robot unless it had WEBHOOK_PER_MINUTE posts in the last
+        60 s; then wait until the oldest of them is a minute old."""
+        now = self._clock()
+        chat_id = str(action.payload.get("chat_id", ""))
+        async with self._sessions() as session:
+            times = await outbox_repo.webhook_sends_since(
+                session, chat_id, now - timedelta(minutes=1), now=now, exclude_ids=claimed
+            )
+        if len(times) >= WEBHOOK_PER_MINUTE:
+            times.sort()
+            until = times[len(times) - WEBHOOK_PER_MINUTE] + timedelta(minutes=1)
+            log.info(
+                "outbox action %s waits until %s: the webhook robot of %s had %d post(s) in "
+                "the last minute (at most %d)",
+                action.id,
+                until.isoformat(timespec="seconds"),
+                chat_id,
+                len(times),
+                WEBHOOK_PER_MINUTE,
+            )
+            await self._hold([action], max(until, now + timedelta(seconds=1)))
+            return
+        await self._send_one(action)
+
+    async def _webhook_key(self, chat_id: str) -> str:
+        """The group's robot key, opened; PermanentFailure saying why when there is none."""
+        async with self._sessions() as session:
+            sealed = (
+                await session.execute(select(Group.webhook_key).where(Group.chat_id == chat_id))
+            ).scalar_one_or_none()
+        if not sealed:
+            raise PermanentFailure(f"group {chat_id} has no webhook key (cleared since queued?)")
+        if self._secret_box is None:
+            raise PermanentFailure(
+                f"cannot open the webhook key of group {chat_id}: SECRET_KEY is not set"
+            )
+        try:
+            return self._secret_box.decrypt(sealed)
+        except SecretBoxError as exc:
+            raise PermanentFailure(
+                f"cannot open the webhook key of group {chat_id}: {exc}"
+            ) from None
 
     async def _hold(self, actions: list[OutboxAction], until: datetime) -> None:
         """Put claimed actions back to wait, without counting the claim as an attempt."""
@@ -235,6 +301,8 @@ class OutboxDispatcher:
                 log.info("outbox action %s (%s) sent", row.id, row.kind)
             elif error.retryable and row.attempts < self._max_attempts:
                 delay = backoff_delay(row.attempts, self._rng)
+                if isinstance(error, RateLimited):
+                    delay = max(delay, RATE_LIMITED_WAIT)
                 row.status = "pending"
                 row.next_attempt_at = now + timedelta(seconds=delay)
                 row.last_error = str(error)[:2000]
@@ -271,6 +339,14 @@ class OutboxDispatcher:
         elif action.kind == "appchat_send":
             await self._client.appchat_send(
                 payload["chat_id"], msgtype=payload["msgtype"], content=payload["content"]
+            )
+        elif action.kind == "webhook_send":
+            key = await self._webhook_key(payload["chat_id"])
+            await self._client.send_webhook(
+                key,
+                msgtype=payload["msgtype"],
+                content=payload["content"],
+                mentioned_list=payload.get("mentioned_list") or (),
             )
         elif action.kind == "appchat_remove":
             await self._client.appchat_remove_members(payload["chat_id"], payload["user_ids"])

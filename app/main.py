@@ -34,7 +34,7 @@ from app.archive import (
     SourceOpener,
     finance_sdk_opener,
 )
-from app.commands import build_registry
+from app.chat_commands import build_registry
 from app.db import create_engine_for, database_urls, session_factory
 from app.dispatcher import OutboxDispatcher
 from app.lexicon_file import ListFile, read_list_file
@@ -46,6 +46,7 @@ from app.routes import api, audit, callbacks, groups, health, lexicon, review, s
 from app.secret_box import SecretBox
 from app.settings import Settings, SettingsError
 from app.texts import Texts, load_texts
+from app.welcome import GroupUpkeep
 from app.workers import Workers
 from bot.client import AccessTokenCache, AppCredentials, WeComClient
 from bot.crypto import CallbackCipher
@@ -272,6 +273,16 @@ def create_app(
                 clock=clock,
                 max_attempts=settings.outbox_max_attempts,
                 texts=texts,
+                secret_box=runtime.secret_box,
+            )
+            upkeep = GroupUpkeep(
+                runtime.sessions,
+                runtime.client,
+                texts=texts,
+                policy=runtime.context.policy,
+                app_messages_enabled=settings.app_messages_enabled,
+                clock=clock,
+                on_enqueued=lambda: runtime.workers.notify_outbox(),
             )
             if archive_setup is not None:
                 directory = GroupDirectory(runtime.sessions, runtime.client, clock=clock)
@@ -307,6 +318,7 @@ def create_app(
                     if runtime.archive is not None
                     else None
                 ),
+                on_lexicon_changed=lambda: runtime.workers.notify_lexicon(),
             )
             runtime.processor = processor
 
@@ -330,6 +342,7 @@ def create_app(
                 resolve_groups=(
                     runtime.groups.resolve_pending if runtime.groups is not None else None
                 ),
+                group_upkeep=upkeep.run,
             )
             if start_workers:
                 runtime.workers.start()

@@ -171,6 +171,9 @@ class Group(Base):
     welcome_template_id: Mapped[str] = mapped_column(String(128), default="", server_default="")
     welcome_template_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
     owner_told_at: Mapped[datetime | None]  # when the owner was told to attach the template
+    # When the member list was last taken from WeCom; None: never, so the next sync is the
+    # baseline (whoever it lists was there already and is not welcomed).
+    members_synced_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_groups_welcome_due", "welcome_due_at"),
@@ -266,7 +269,7 @@ class OutboxAction(Base):
     moderation_log_id: Mapped[int | None] = mapped_column(
         ForeignKey("moderation_logs.id", ondelete="CASCADE"), index=True
     )
-    # aibot_reply | app_message | appchat_send | appchat_remove
+    # aibot_reply | app_message | appchat_send | appchat_remove | webhook_send
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     # pending → sending → sent; or → dead after the last attempt or a permanent error.

@@ -26,7 +26,14 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.commands import CommandContext, CommandRegistry, parse_command
+from app.commands import (
+    CommandContext,
+    CommandRegistry,
+    Invocation,
+    Reply,
+    cut_reply,
+    parse_command,
+)
 from app.lexicon_runtime import LexiconHolder
 from app.models import Group, GroupMember, InboxEvent, ModerationLog
 from app.models import MessageMeta as StoredMeta
@@ -36,7 +43,9 @@ from app.repositories import groups as groups_repo
 from app.repositories import inbox as inbox_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import strikes as strikes_repo
+from app.repositories import welcomes as welcomes_repo
 from app.texts import Texts
+from app.welcome import note_join
 from bot.archive import ArchiveMessage, SenderKind, parse_archive_message
 from bot.events import (
     AibotText,
@@ -195,8 +204,13 @@ class InboxProcessor:
         force_shadow: bool = False,
         archive_include_direct: bool = False,
         on_archive_notify: Callable[[], None] | None = None,
+        on_lexicon_changed: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessions = sessions
+        # A chat command changed the lexicon: called after the batch's transaction, so this
+        # replica reloads at once rather than at the next poll.
+        self._on_lexicon_changed = on_lexicon_changed
+        self._lexicon_changed = False
         self._context = context
         self._clock = clock
         self._on_enqueued = on_enqueued
@@ -267,6 +281,9 @@ class InboxProcessor:
                     enqueued = await self._process_single(event_id) or enqueued
         if enqueued:
             self._on_enqueued()
+        if self._lexicon_changed:
+            self._lexicon_changed = False
+            self._on_lexicon_changed()
         return ids
 
     def _start_batch(self, rows: Sequence[InboxEvent]) -> None:
@@ -370,13 +387,7 @@ class InboxProcessor:
         if isinstance(event, AppTextMessage):
             return await self._on_app_text(session, row, event)
         if isinstance(event, ExternalChatChange):
-            log.info(
-                "customer group %s: %s %s, %d member(s) changed",
-                event.chat_id,
-                event.change_type,
-                event.update_detail or "-",
-                len(event.members),
-            )
+            await self._on_chat_change(session, event)
         elif isinstance(event, MsgAuditNotify):
             if self._on_archive_notify is None:
                 log.info("chat archive has new data (msgaudit_notify); ARCHIVE_ENABLED is off")
@@ -386,6 +397,73 @@ class InboxProcessor:
         else:
             log.info("%s callback event %s (%s): nothing to do", row.source, row.id, row.kind)
         return False
+
+    # -- customer-group membership ---------------------------------------------------------
+
+    async def _on_chat_change(self, session: AsyncSession, event: ExternalChatChange) -> None:
+        """`change_external_chat`: members in and out, welcome due times, member-list syncs.
+
+        Joins within the policy's `welcome_window_seconds` of the first one merge into one
+        welcome (`app.welcome`). The member list is fetched from WeCom (a sync) when the group
+        is new to the service, was created or renamed or changed owner, or when the event's
+        LastMemVer is not the version stored (a callback was lost or came out of order)."""
+        if not event.chat_id:
+            log.warning("change_external_chat without a ChatId: ignored")
+            return
+        now = self._clock()
+        group = await groups_repo.ensure(session, event.chat_id, now=now, kind="customer")
+        self._batch.groups[event.chat_id] = group
+        what = f"{event.change_type or '?'} {event.update_detail or '-'}"
+        if event.change_type == "dismiss":
+            log.info("customer group %s (%s) was dismissed", event.chat_id, group.name or "-")
+            return
+        policy = self._policy_for(group)
+        sync = ""
+        if event.change_type == "create":
+            sync = "created"
+        elif group.members_synced_at is None:
+            sync = "first sight"
+        elif event.update_detail in ("change_owner", "change_name"):
+            sync = event.update_detail
+        stored = group.member_version
+        if stored and event.last_mem_ver and event.last_mem_ver != stored:
+            sync = f"member version {event.last_mem_ver} does not follow {stored}"
+            log.info(
+                "customer group %s: %s (a callback was lost or came out of order): the member "
+                "list is fetched from WeCom",
+                event.chat_id,
+                sync,
+            )
+        if event.cur_mem_ver:
+            group.member_version = event.cur_mem_ver[:64]
+        changed: list[str] = []
+        if event.update_detail == "add_member":
+            for user_id in event.members:
+                member = await groups_repo.ensure_member(session, event.chat_id, user_id, now=now)
+                if note_join(member, at=now, welcome=policy.welcome):
+                    changed.append(user_id)
+            if changed and policy.welcome:
+                await welcomes_repo.request_welcome(
+                    session,
+                    group.id,
+                    due=now + timedelta(seconds=policy.welcome_window_seconds),
+                )
+        elif event.update_detail == "del_member":
+            for user_id in event.members:
+                member = await groups_repo.ensure_member(session, event.chat_id, user_id, now=now)
+                if member.left_at is None:
+                    member.left_at = now
+                    changed.append(user_id)
+        if sync:
+            await welcomes_repo.request_sync(session, group.id, due=now)
+        log.info(
+            "customer group %s: %s, %d member(s) changed%s%s",
+            event.chat_id,
+            what,
+            len(changed),
+            f" ({', '.join(changed[:20])}{' …' if len(changed) > 20 else ''})" if changed else "",
+            f"; member sync requested ({sync})" if sync else "",
+        )
 
     # -- messages ------------------------------------------------------------------------
 
@@ -450,10 +528,17 @@ class InboxProcessor:
     ) -> bool:
         invocation = parse_command(event.content)
         if invocation is not None:
-            reply = await self._context.commands.run(
-                invocation, self._command_context(event.from_user, event.chat_id)
+            group = None
+            if event.chat_type == "group" and event.chat_id:
+                group = await self._command_group(session, event.chat_id)
+            context = self._command_context(
+                session, row, sender=event.from_user, group=group, message_id=event.msg_id
             )
-            return self._reply_aibot(session, row, event, reply)
+            reply = await self._run_command(invocation, context)
+            replied = self._reply_aibot(
+                session, row, event, reply.text, moderation_log_id=reply.moderation_log_id
+            )
+            return replied or context.enqueued
         if event.chat_type != "group":
             return self._reply_aibot(
                 session, row, event, self._context.texts["command.not_command"]
@@ -475,24 +560,72 @@ class InboxProcessor:
     ) -> bool:
         invocation = parse_command(event.content)
         if invocation is None:
-            reply = self._context.texts["command.not_command"]
-        else:
-            reply = await self._context.commands.run(
-                invocation, self._command_context(event.from_user, "")
+            return self._reply_app(
+                session, row, event.from_user, self._context.texts["command.not_command"]
             )
-        return self._reply_app(session, row, event.from_user, reply)
+        context = self._command_context(
+            session, row, sender=event.from_user, group=None, message_id=event.msg_id
+        )
+        reply = await self._run_command(invocation, context)
+        replied = self._reply_app(session, row, event.from_user, reply.text)
+        return replied or context.enqueued
 
-    def _command_context(self, sender: str, chat_id: str) -> CommandContext:
+    async def _command_group(self, session: AsyncSession, chat_id: str) -> Group:
+        """The row of the group a smart-bot command was sent in (created on first sight)."""
+        group = self._batch.groups.get(chat_id)
+        if group is None:
+            group = await groups_repo.ensure(session, chat_id, now=self._clock(), smart_bot=True)
+            self._batch.groups[chat_id] = group
+        elif not group.smart_bot:
+            group.smart_bot = True
+        return group
+
+    def _command_context(
+        self,
+        session: AsyncSession,
+        row: InboxEvent,
+        *,
+        sender: str,
+        group: Group | None,
+        message_id: str,
+    ) -> CommandContext:
+        """What a command runs with (`app.commands`): this transaction, the clock's now, the
+        group chat it came from (None: a 1:1 chat) and the service's state."""
         return CommandContext(
             sender=sender,
-            chat_id=chat_id,
-            is_moderator=self._context.is_moderator(sender),
             texts=self._context.texts,
+            session=session,
+            now=self._clock(),
+            group=group,
+            moderators=self._context.moderators,
+            policy_for=lambda g: self._policy_for(g) if g is not None else self._context.policy,
+            matcher=self._context.matcher,
+            warning_channel=_warning_channel,
+            app_messages_enabled=self._context.app_messages_enabled,
+            event_id=row.id,
+            message_id=message_id,
         )
 
+    async def _run_command(self, invocation: Invocation, context: CommandContext) -> Reply:
+        reply = await self._context.commands.run(invocation, context)
+        # A command may have warned or pardoned someone: strike counts read earlier in the
+        # batch are stale.
+        self._batch.strikes.clear()
+        if context.lexicon_changed:
+            self._lexicon_changed = True
+        return reply
+
     def _reply_aibot(
-        self, session: AsyncSession, row: InboxEvent, event: AibotText, reply: str
+        self,
+        session: AsyncSession,
+        row: InboxEvent,
+        event: AibotText,
+        reply: str,
+        *,
+        moderation_log_id: int | None = None,
     ) -> bool:
+        """Answer through the message's response_url (`moderation_log_id`: the answer is the
+        warning of that log row, a `/warn` in the group)."""
         if not event.response_url:
             log.warning("smart-bot message %s has no response_url; reply not sent", event.msg_id)
             return False
@@ -502,6 +635,7 @@ class InboxProcessor:
             kind="aibot_reply",
             payload=_aibot_markdown(event.response_url, reply),
             now=self._clock(),
+            moderation_log_id=moderation_log_id,
         )
         return True
 
@@ -516,7 +650,11 @@ class InboxProcessor:
             session,
             idempotency_key=f"inbox:{row.id}:reply",
             kind="app_message",
-            payload={"to_users": [user_id], "msgtype": "text", "content": {"content": reply}},
+            payload={
+                "to_users": [user_id],
+                "msgtype": "text",
+                "content": {"content": cut_reply(reply)},
+            },
             now=self._clock(),
         )
         return True
@@ -733,7 +871,7 @@ class InboxProcessor:
                 severity=texts[f"severity.{worst.effective_severity.value}"],
                 how=how,
             )
-            kind, payload, note = _warning_channel(group, response_url, warning)
+            kind, payload, note = _warning_channel(group, response_url, warning, entry.user_id)
             warned = note is None
             queued = warned or queued
             outbox_repo.enqueue(
@@ -834,16 +972,29 @@ class _BatchState:
 
 
 def _warning_channel(
-    group: Group, response_url: str, text: str
+    group: Group, response_url: str, text: str, sender: str = ""
 ) -> tuple[str, dict[str, Any], str | None]:
     """Where a warning can be posted in this group: (outbox kind, payload, note). The note
-    says why it cannot be, and the row is then stored as skipped."""
+    says why it cannot be, and the row is then stored as skipped. Through a webhook robot the
+    warning is a text (markdown cannot notify a mention in a text's way) mentioning the
+    sender; the payload names the group, never the robot's key (the dispatcher reads it)."""
     if response_url:
         return "aibot_reply", _aibot_markdown(response_url, text), None
     if group.kind == "app_created":
         return (
             "appchat_send",
             {"chat_id": group.chat_id, "msgtype": "text", "content": {"content": text}},
+            None,
+        )
+    if group.webhook_key:
+        return (
+            "webhook_send",
+            {
+                "chat_id": group.chat_id,
+                "msgtype": "text",
+                "content": text.replace("**", ""),
+                "mentioned_list": [sender] if sender else [],
+            },
             None,
         )
     return "aibot_reply", {}, "no channel to post a warning in this group"

@@ -49,7 +49,9 @@ DEFAULT_TEXTS: dict[str, str] = {
     "detail.count": "$seconds 秒内 $count 条，上限 $limit 条",
     "detail.none": "—",
     "undo.pardon": (
-        "如属误判，调用 POST /api/v1/groups/$chat/members/$sender/pardon 清除该成员的违规记录"
+        "如属误判，在群里 @机器人 发送 /pardon @$sender，或在应用单聊中发送 "
+        "/pardon #$chat $sender，或调用 POST /api/v1/groups/$chat/members/$sender/pardon，"
+        "清除该成员的违规记录"
     ),
     "undo.none": "无需撤销（未计入违规）",
     "strikes.none": "未计入",
@@ -65,6 +67,14 @@ DEFAULT_TEXTS: dict[str, str] = {
     "action.alert": "仅通知管理员，未在群内警告",
     "action.warn_unavailable": "未能在群内警告（该消息没有可用的回复通道），请人工提醒",
     "chat.direct": "单聊",
+    "welcome": "👋 欢迎 $members 加入本群！\n📌 请阅读并遵守群规：\n$rules",
+    "rules.none": "请文明交流、友善互助；禁止广告引流、刷屏和违法违规内容。",
+    "welcome.owner": (
+        "【wecom-mod】客户群「$group」的入群欢迎语已放入企业的欢迎语素材库"
+        "（素材 ID：$template_id）。企业微信不允许应用自动为客户群挂上欢迎语：请在企业微信中"
+        "打开该群 → 群设置 → 入群欢迎语，选用这条素材，之后新成员入群时由企业微信自动发送。"
+        "群规变化时素材会自动更新，无需重新设置。欢迎语内容：\n$text"
+    ),
     "route.exact": "原文",
     "route.folded": "变形写法（全角、繁体、大小写、特殊字体等）",
     "route.gap": "字间插入符号或空格",
@@ -102,6 +112,142 @@ DEFAULT_TEXTS: dict[str, str] = {
     "command.refused": "抱歉，/$name 仅限管理员使用。",
     "command.not_command": "你好！我是群管理助手。发送 /help 查看可用命令。",
     "help./help": "列出你可以使用的命令",
+    "help./rules": "查看本群群规",
+    "help./report": "向管理员举报成员或问题（不写成员即举报群里的情况）",
+    "help./rules set": "修改本群群规（不超过 2000 字，可多行）",
+    "help./warn": "在群里警告成员，并记一次违规",
+    "help./pardon": "清除成员在本群的违规记录",
+    "help./strikes": "查看成员在本群的违规记录",
+    "help./kick": "将成员移出本群（仅限本应用创建的群）",
+    "help./mode": "查看或切换本群的审核模式：enforce 执行、shadow 只记录、off 关闭",
+    "help./stats": "查看近 N 天的审核统计（默认 7 天）",
+    "help./words add": "添加敏感词：在群里只对本群生效；单聊不指定群则全公司生效（仅限管理员）",
+    "help./words del": "删除敏感词",
+    "help./words test": "测试一段文字会命中哪些敏感词",
+    "help./allow add": "添加放行短语（短语中的敏感词不计）",
+    "help./allow del": "删除放行短语",
+    "usage./help": "/help",
+    "usage./rules": "/rules",
+    "usage./report": "/report [@成员] [原因]",
+    "usage./rules set": "/rules set 群规内容",
+    "usage./warn": "/warn @成员 [原因]",
+    "usage./pardon": "/pardon @成员",
+    "usage./strikes": "/strikes @成员",
+    "usage./kick": "/kick @成员 [原因]",
+    "usage./mode": "/mode [enforce|shadow|off]",
+    "usage./stats": "/stats [天数]",
+    "usage./words add": "/words add 敏感词 [类别] [级别]",
+    "usage./words del": "/words del 敏感词",
+    "usage./words test": "/words test 文字",
+    "usage./allow add": "/allow add 短语",
+    "usage./allow del": "/allow del 短语",
+    "command.usage": "用法：$usage",
+    "command.subcommands": "/$name 的用法：\n$lines",
+    "command.needs_group": (
+        "/$name 需要指定群：在应用单聊中请把 #群ID（或唯一的群名）放在第一个参数，"
+        "例如 /$name #wrOgAAAAchat1 …\n用法：$usage"
+    ),
+    "command.group_hint": (
+        "在应用单聊中管理某个群时，请把 #群ID（或唯一的群名）放在第一个参数，"
+        "例如：/strikes #wrOgAAAAchat1 @lisi"
+    ),
+    "command.group_unknown": "找不到群 #$group。请使用群 ID（chat_id），或唯一的群名。",
+    "command.group_ambiguous": "有多个群叫「$group」，请改用群 ID：$candidates",
+    "command.group_elsewhere": "在群里只能管理本群；管理其他群请在应用单聊中发送命令。",
+    "command.member_needed": "请指定成员：@userid 或 @群昵称。",
+    "command.member_unknown": "本群中找不到「$name」。请改用成员的 userid，例如 @zhangsan。",
+    "command.member_ambiguous": (
+        "本群有多名成员叫「$name」：$candidates。请改用 userid，例如 @$example。"
+    ),
+    "command.member_protected": "$member 是本群的管理员或群主，不能对其使用 /$name。",
+    "command.invalid_entry": "无法处理：$problem",
+    "command.rules": "📋 $group 群规：\n$rules",
+    "command.rules_default": (
+        "1. 友善交流，不辱骂、攻击他人\n"
+        "2. 不发布色情、赌博、诈骗、政治敏感等违规内容\n"
+        "3. 未经允许不发广告、链接、二维码，不拉人加好友\n"
+        "4. 不刷屏"
+    ),
+    "command.rules_empty": "请在 /rules set 后写上群规内容。",
+    "command.rules_too_long": "群规最多 $limit 字，这次有 $chars 字。",
+    "command.rules_set": "已更新 $group 的群规（$chars 字）。成员发送 /rules 即可查看。",
+    "command.warning": (
+        "⚠️ @$member 管理员提醒：$reason。请遵守群规，这是你在本群的第 $count 次违规记录，"
+        "多次违规将被移出本群。"
+    ),
+    "command.warn_default_reason": "违反群规",
+    "command.warned": "已警告 $member（$group），这是其第 $count 次有效违规记录。$posted",
+    "command.warn_posted": "警告将发到群里。",
+    "command.warn_not_posted": "但本应用在该群没有发言通道，警告无法发到群里，请人工提醒。",
+    "command.pardoned": "已清除 $member 在 $group 的 $count 次违规记录。",
+    "command.pardon_none": "$member 在 $group 没有需要清除的违规记录。",
+    "command.strikes": (
+        "$member 在 $group 的有效违规：$standing 次（近 $days 天；影子模式另有 $shadow 次）\n"
+        "最近的记录（北京时间）：\n$lines"
+    ),
+    "command.strikes_line": "· $time $rule$state",
+    "command.strikes_none": "$member 在 $group 没有违规记录。",
+    "command.strike_pardoned": "（已清除）",
+    "command.strike_expired": "（已过期）",
+    "command.strike_shadow": "（影子模式）",
+    "command.kick_queued": "已请求将 $member 移出 $group。",
+    "command.kick_human": (
+        "企业微信不允许本应用移出 $group 的成员（该群不是本应用创建的）：请群主或管理员在"
+        "企业微信中打开该群 → 群成员 → 移出 $member。"
+    ),
+    "command.mode": "$group 当前的审核模式：$mode。",
+    "command.mode_set": "$group 的审核模式已设为：$mode。",
+    "command.mode_bad": "未知模式「$value」，可选：$allowed",
+    "mode.enforce": "enforce（执行：警告、提醒管理员、移出）",
+    "mode.shadow": "shadow（影子：只记录会怎样处理，不发送任何消息）",
+    "mode.off": "off（关闭：不审核）",
+    "command.days_bad": "天数应为 1 到 $max 的整数。",
+    "command.stats": (
+        "📊 $scope 近 $days 天的审核统计\n"
+        "> 近 24 小时消息：$messages_24h 条\n"
+        "> 期间发言成员：$active 人\n"
+        "> 判定违规：$flagged 次（警告 $warned，移出 $removed，提醒管理员 $alerted；"
+        "其中影子模式 $shadow）\n"
+        "> 主要规则：$rules\n"
+        "> 违规最多：$offenders"
+    ),
+    "command.stats_all": "全部群",
+    "command.stats_none": "无",
+    "command.scope_all": "对所有群生效",
+    "command.scope_group": "仅对 $group 生效",
+    "command.word_added": "已添加敏感词「$word」（$category，$severity），$scope。",
+    "command.word_updated": "已将敏感词「$word」改为 $category，$severity，$scope。",
+    "command.word_unchanged": "敏感词「$word」已在词库中（$category，$severity），$scope。",
+    "command.category_bad": "未知类别「$value」，可选：$allowed",
+    "command.severity_bad": "未知级别「$value」，可选：$allowed",
+    "command.word_deleted": "已删除敏感词「$entry」（原先$scope）。",
+    "command.word_missing": "词库中没有「$entry」（$scope 的部分）。",
+    "command.allow_added": "已添加放行短语「$phrase」，$scope。",
+    "command.allow_unchanged": "放行短语「$phrase」已存在，$scope。",
+    "command.allow_deleted": "已删除放行短语「$entry」（原先$scope）。",
+    "command.allow_missing": "放行名单中没有「$entry」（$scope 的部分）。",
+    "command.entry_company_wide": (
+        "「$entry」属于全公司的词库，只有管理员能在应用单聊中（不指定群）删除。"
+    ),
+    "command.text_too_long": "文字太长：最多 $limit 字。",
+    "command.words_test_clean": "未命中敏感词（按$scope的词库）。",
+    "command.words_test": "命中 $count 处（按$scope的词库）：\n$lines",
+    "command.words_test_line": "· $rule（$severity）：$detail",
+    "command.report_thanks": "感谢你的举报，管理员会尽快核实处理。",
+    "command.report_self": "不能举报自己。",
+    "command.report_not_member": "你不是 $group 的成员（或本服务还没见过你在该群发言），不能举报。",
+    "command.report_nobody": "（未指明成员）",
+    "report.alert": (
+        "**【wecom-mod】成员举报提醒**\n"
+        "> 群聊：$chat\n"
+        "> 被举报：$member\n"
+        "> 24 小时内举报人数：$count\n"
+        "> 理由：$reasons\n"
+        "> 记录编号：#$log_id\n"
+        "> 处理：核实后可在群里 @机器人 使用 /warn、/kick，或用 /strikes 查看其违规记录"
+    ),
+    "rule.manual": "管理员手动警告",
+    "rule.report": "成员举报",
 }
 
 # The placeholders each template may use; texts not listed here take none.
@@ -130,10 +276,71 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "detail.signal": frozenset({"what"}),
     "detail.count": frozenset({"seconds", "count", "limit"}),
     "undo.pardon": frozenset({"chat", "sender"}),
+    "welcome": frozenset({"members", "rules"}),
+    "welcome.owner": frozenset({"group", "template_id", "text"}),
     "strikes.count": frozenset({"count"}),
     "command.help_line": frozenset({"usage", "help"}),
     "command.unknown": frozenset({"name"}),
     "command.refused": frozenset({"name"}),
+    "command.usage": frozenset({"usage"}),
+    "command.subcommands": frozenset({"name", "lines"}),
+    "command.needs_group": frozenset({"name", "usage"}),
+    "command.group_unknown": frozenset({"group"}),
+    "command.group_ambiguous": frozenset({"group", "candidates"}),
+    "command.member_unknown": frozenset({"name"}),
+    "command.member_ambiguous": frozenset({"name", "candidates", "example"}),
+    "command.member_protected": frozenset({"member", "name"}),
+    "command.invalid_entry": frozenset({"problem"}),
+    "command.rules": frozenset({"group", "rules"}),
+    "command.rules_too_long": frozenset({"limit", "chars"}),
+    "command.rules_set": frozenset({"group", "chars"}),
+    "command.warning": frozenset({"member", "reason", "count"}),
+    "command.warned": frozenset({"member", "group", "count", "posted"}),
+    "command.pardoned": frozenset({"member", "group", "count"}),
+    "command.pardon_none": frozenset({"member", "group"}),
+    "command.strikes": frozenset({"member", "group", "standing", "days", "shadow", "lines"}),
+    "command.strikes_line": frozenset({"time", "rule", "state"}),
+    "command.strikes_none": frozenset({"member", "group"}),
+    "command.kick_queued": frozenset({"member", "group"}),
+    "command.kick_human": frozenset({"member", "group"}),
+    "command.mode": frozenset({"group", "mode"}),
+    "command.mode_set": frozenset({"group", "mode"}),
+    "command.mode_bad": frozenset({"value", "allowed"}),
+    "command.days_bad": frozenset({"max"}),
+    "command.stats": frozenset(
+        {
+            "scope",
+            "days",
+            "messages_24h",
+            "active",
+            "flagged",
+            "warned",
+            "removed",
+            "alerted",
+            "shadow",
+            "rules",
+            "offenders",
+        }
+    ),
+    "command.scope_group": frozenset({"group"}),
+    "command.word_added": frozenset({"word", "category", "severity", "scope"}),
+    "command.word_updated": frozenset({"word", "category", "severity", "scope"}),
+    "command.word_unchanged": frozenset({"word", "category", "severity", "scope"}),
+    "command.category_bad": frozenset({"value", "allowed"}),
+    "command.severity_bad": frozenset({"value", "allowed"}),
+    "command.word_deleted": frozenset({"entry", "scope"}),
+    "command.word_missing": frozenset({"entry", "scope"}),
+    "command.allow_added": frozenset({"phrase", "scope"}),
+    "command.allow_unchanged": frozenset({"phrase", "scope"}),
+    "command.allow_deleted": frozenset({"entry", "scope"}),
+    "command.allow_missing": frozenset({"entry", "scope"}),
+    "command.entry_company_wide": frozenset({"entry"}),
+    "command.text_too_long": frozenset({"limit"}),
+    "command.words_test_clean": frozenset({"scope"}),
+    "command.words_test": frozenset({"count", "scope", "lines"}),
+    "command.words_test_line": frozenset({"rule", "severity", "detail"}),
+    "command.report_not_member": frozenset({"group"}),
+    "report.alert": frozenset({"chat", "member", "count", "reasons", "log_id"}),
 }
 
 

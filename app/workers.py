@@ -1,6 +1,7 @@
 """The background loops of a replica: inbox processing, outbox dispatch and, when given,
 following the lexicon (`app.lexicon_runtime`), pulling the chat archive and looking up the
-groups it shows (`app.archive`).
+groups it shows (`app.archive`), and the group upkeep: member syncs and welcomes
+(`app.welcome`, every `poll_seconds`).
 
 Each loop runs when woken (a callback was stored, an action was enqueued, the lexicon was
 changed through this replica, `msgaudit_notify` arrived, the archive showed new rooms) and at
@@ -36,6 +37,7 @@ class Workers:
         pull_archive: Callable[[], Awaitable[int]] | None = None,
         archive_poll_seconds: float = 15.0,
         resolve_groups: Callable[[], Awaitable[int]] | None = None,
+        group_upkeep: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self._process_inbox = process_inbox
         self._dispatch_outbox = dispatch_outbox
@@ -45,6 +47,8 @@ class Workers:
         self._pull_archive = pull_archive
         self._archive_poll_seconds = archive_poll_seconds
         self._resolve_groups = resolve_groups
+        self._group_upkeep = group_upkeep
+        self._upkeep_wakeup = asyncio.Event()
         self._archive_wakeup = asyncio.Event()
         self._groups_wakeup = asyncio.Event()
         self._inbox_wakeup = asyncio.Event()
@@ -112,6 +116,12 @@ class Workers:
                     )
                 )
             )
+        if self._group_upkeep is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._loop("group upkeep", self._group_upkeep, self._upkeep_wakeup, poll)
+                )
+            )
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Let the pass in progress finish (up to `grace_seconds`), then cancel."""
@@ -121,6 +131,7 @@ class Workers:
         self._lexicon_wakeup.set()
         self._archive_wakeup.set()
         self._groups_wakeup.set()
+        self._upkeep_wakeup.set()
         if not self._tasks:
             return
         _done, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
@@ -132,11 +143,15 @@ class Workers:
         self._tasks = []
 
     async def run_until_idle(self) -> None:
-        """Catch up with the lexicon, then process the inbox and the outbox until neither has
-        anything due (for tests/tools)."""
+        """Catch up with the lexicon, then process the inbox, the group upkeep and the outbox
+        until none has anything due (for tests/tools)."""
         if self._reload_lexicon is not None:
             await self._reload_lexicon()
-        while (await self._process_inbox()) + (await self._dispatch_outbox()):
+        while (
+            (await self._process_inbox())
+            + (await self._group_upkeep() if self._group_upkeep is not None else 0)
+            + (await self._dispatch_outbox())
+        ):
             pass
 
     async def _loop(

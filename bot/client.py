@@ -27,8 +27,8 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -134,7 +134,9 @@ class GroupInfo:
 
     `member_ids` are userids (for a customer group, external members appear by their
     external_userid). `member_version` is WeCom's member-list version of a customer group; ""
-    when WeCom gives none (always for an internal group).
+    when WeCom gives none (always for an internal group). `member_names` maps a member to the
+    name to greet them by (their group nickname, else their name; only members WeCom named) and
+    `member_joined` to when they joined (unix seconds; only members WeCom gave a time for).
     """
 
     chat_id: str
@@ -143,6 +145,8 @@ class GroupInfo:
     member_ids: tuple[str, ...]
     member_version: str
     kind: GroupKind
+    member_names: Mapping[str, str] = field(default_factory=dict, hash=False)
+    member_joined: Mapping[str, int] = field(default_factory=dict, hash=False)
 
 
 def _malformed(api: str, what: str) -> ApiTransportError:
@@ -168,6 +172,28 @@ def _member_ids(members: Any, id_field: str, list_name: str, api: str) -> tuple[
             raise _malformed(api, f"{list_name}[{index}] has no {id_field}")
         ids.append(member_id)
     return tuple(ids)
+
+
+def _member_details(
+    members: Any, id_field: str, time_field: str
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Names (group nickname, else name) and join times of the members that have them; any
+    field missing or of another type is skipped (the ids are checked by `_member_ids`)."""
+    names: dict[str, str] = {}
+    joined: dict[str, int] = {}
+    for member in members if isinstance(members, list) else ():
+        if not isinstance(member, dict) or not isinstance(member.get(id_field), str):
+            continue
+        member_id = member[id_field]
+        for name_field in ("group_nickname", "name"):
+            name = member.get(name_field)
+            if isinstance(name, str) and name.strip():
+                names[member_id] = name.strip()
+                break
+        at = member.get(time_field)
+        if isinstance(at, int) and not isinstance(at, bool) and at > 0:
+            joined[member_id] = at
+    return names, joined
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,13 +471,17 @@ class WeComClient:
         group = payload.get("group_chat")
         if not isinstance(group, dict):
             raise _malformed(api, "no group_chat object")
+        members = group.get("member_list", [])
+        names, joined = _member_details(members, "userid", "join_time")
         return GroupInfo(
             chat_id=chat_id,
             name=_str_field(group, "name", api, required=False),
             owner=_str_field(group, "owner", api),
-            member_ids=_member_ids(group.get("member_list", []), "userid", "member_list", api),
+            member_ids=_member_ids(members, "userid", "member_list", api),
             member_version=_str_field(group, "member_version", api, required=False),
             kind="customer",
+            member_names=names,
+            member_joined=joined,
         )
 
     async def get_internal_archive_group(self, room_id: str) -> GroupInfo:

@@ -136,17 +136,22 @@ def external_chat_change(
     *,
     chat_id: str = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA",
     detail: str = "add_member",
+    last_version: str = "9c3f6b0b3c5c4e0b",
+    version: str = "71217227bbd112ec",
+    change_type: str = "update",
 ) -> str:
+    """A `change_external_chat` event; `last_version`/`version` are LastMemVer/CurMemVer."""
     items = "".join(f"<Item><![CDATA[{member}]]></Item>" for member in members)
     return (
         f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
         "<FromUserName><![CDATA[sys]]></FromUserName><CreateTime>1700000100</CreateTime>"
         "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_chat]]></Event>"
-        f"<ChatId><![CDATA[{chat_id}]]></ChatId><ChangeType><![CDATA[update]]></ChangeType>"
+        f"<ChatId><![CDATA[{chat_id}]]></ChatId>"
+        f"<ChangeType><![CDATA[{change_type}]]></ChangeType>"
         f"<UpdateDetail><![CDATA[{detail}]]></UpdateDetail><JoinScene>3</JoinScene>"
         f"<QuitScene>0</QuitScene><MemChangeCnt>{len(members)}</MemChangeCnt>"
         f"<MemChangeList>{items}</MemChangeList>"
-        "<LastMemVer>9c3f6b0b3c5c4e0b</LastMemVer><CurMemVer>71217227bbd112ec</CurMemVer></xml>"
+        f"<LastMemVer>{last_version}</LastMemVer><CurMemVer>{version}</CurMemVer></xml>"
     )
 
 

@@ -217,6 +217,7 @@ async def test_customer_group_is_parsed() -> None:
         member_ids=("abel", "wmOgQhDgAAuXFJGwbve4g4iQknfOQ"),
         member_version="71217227bbd112ecfe3a49c482195cb4",
         kind="customer",
+        member_joined={"abel": 1572505491, "wmOgQhDgAAuXFJGwbve4g4iQknfOQ": 1572505491},
     )
     call = only_call(wecom, "/cgi-bin/externalcontact/groupchat/get")
     assert call.method == "POST"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from app.commands import CommandContext, build_registry, parse_command
+from app.chat_commands import build_registry
+from app.commands import CommandContext, Role, parse_command
 from app.settings import SettingsError
 from app.texts import DEFAULT_TEXTS, load_texts
+from moderation import GroupPolicy, SensitiveWordMatcher
 from tests import support
 from tests.conftest import make_settings, start_service
 
@@ -35,32 +38,48 @@ def test_not_a_command(text: str) -> None:
     assert parse_command(text) is None
 
 
-def _context(is_moderator: bool) -> CommandContext:
-    return CommandContext(sender="u", chat_id="", is_moderator=is_moderator, texts=load_texts(None))
+def _context(sender: str) -> CommandContext:
+    """A 1:1-chat context with no group (these commands touch no database)."""
+    return CommandContext(
+        sender=sender,
+        texts=load_texts(None),
+        session=None,  # type: ignore[arg-type]
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        group=None,
+        moderators=("mod-alice",),
+        policy_for=lambda _group: GroupPolicy(),
+        matcher=SensitiveWordMatcher([]),
+        warning_channel=lambda _group, _url, _text: ("aibot_reply", {}, "none"),
+    )
 
 
 async def test_help_lists_commands_from_the_registry() -> None:
     registry = build_registry()
-    reply = await registry.run(parse_command("/help"), _context(False))  # type: ignore[arg-type]
+    reply = (await registry.run(parse_command("/help"), _context("u"))).text  # type: ignore[arg-type]
     assert reply.splitlines()[0] == DEFAULT_TEXTS["command.help_header"]
     assert "/help — 列出你可以使用的命令" in reply
+    assert "/warn" not in reply  # not for someone who is no moderator
+    admin = (await registry.run(parse_command("/help"), _context("mod-alice"))).text  # type: ignore[arg-type]
+    assert "/words add 敏感词 [类别] [级别] — 添加敏感词" in admin
 
 
 async def test_moderator_only_command_is_refused_politely() -> None:
     registry = build_registry()
 
-    @registry.command("secret", moderators_only=True)
-    async def secret(_invocation, _context) -> str:  # type: ignore[no-untyped-def]
+    @registry.command("secret", role=Role.MODERATOR)
+    async def secret(_call) -> str:  # type: ignore[no-untyped-def]
         return "done"
 
     invocation = parse_command("/secret")
-    assert await registry.run(invocation, _context(True)) == "done"  # type: ignore[arg-type]
-    assert await registry.run(invocation, _context(False)) == "抱歉，/secret 仅限管理员使用。"  # type: ignore[arg-type]
+    assert (await registry.run(invocation, _context("mod-alice"))).text == "done"  # type: ignore[arg-type]
+    refusal = (await registry.run(invocation, _context("u"))).text  # type: ignore[arg-type]
+    assert refusal.startswith("抱歉，/secret 仅限管理员使用。")
 
 
-def test_every_registered_command_has_a_help_text() -> None:
-    for spec in build_registry().visible_to(is_moderator=True):
+def test_every_registered_command_has_a_help_and_a_usage_text() -> None:
+    for spec in build_registry().visible_to(Role.ADMIN):
         assert f"help./{spec.name}" in DEFAULT_TEXTS
+        assert DEFAULT_TEXTS[f"usage./{spec.name}"].startswith(f"/{spec.name}")
 
 
 def test_overridden_texts_are_used(tmp_path: Path) -> None:

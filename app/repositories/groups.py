@@ -11,7 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Group, GroupMember
 from app.repositories import dialect_insert
 
-__all__ = ["ensure", "ensure_member", "get", "list_all", "members_page", "page", "record_message"]
+__all__ = [
+    "ensure",
+    "ensure_member",
+    "get",
+    "get_member",
+    "list_all",
+    "lock",
+    "members_named",
+    "members_page",
+    "named",
+    "page",
+    "record_message",
+]
 
 
 async def ensure(
@@ -52,6 +64,42 @@ async def get(session: AsyncSession, chat_id: str) -> Group | None:
     return (
         await session.execute(select(Group).where(Group.chat_id == chat_id))
     ).scalar_one_or_none()
+
+
+async def named(session: AsyncSession, name: str, *, limit: int = 5) -> Sequence[Group]:
+    """Groups whose name is exactly `name` (at most `limit`: two already tell it is not unique)."""
+    statement = select(Group).where(Group.name == name).order_by(Group.id).limit(limit)
+    return (await session.execute(statement)).scalars().all()
+
+
+async def lock(session: AsyncSession, chat_id: str) -> None:
+    """Hold the group's row lock until the transaction ends, so that replicas handling the same
+    group's reports one after another see each other's rows (PostgreSQL; SQLite has one
+    writer at a time anyway)."""
+    await session.execute(select(Group.id).where(Group.chat_id == chat_id).with_for_update())
+
+
+async def get_member(session: AsyncSession, chat_id: str, user_id: str) -> GroupMember | None:
+    return (
+        await session.execute(
+            select(GroupMember).where(
+                GroupMember.chat_id == chat_id, GroupMember.user_id == user_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def members_named(
+    session: AsyncSession, chat_id: str, name: str, *, limit: int = 10
+) -> Sequence[GroupMember]:
+    """The group's members whose display name (as WeCom has it) is exactly `name`."""
+    statement = (
+        select(GroupMember)
+        .where(GroupMember.chat_id == chat_id, GroupMember.name == name)
+        .order_by(GroupMember.id)
+        .limit(limit)
+    )
+    return (await session.execute(statement)).scalars().all()
 
 
 async def list_all(session: AsyncSession) -> Sequence[Group]:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import OutboxAction
 
-__all__ = ["app_messages_sent_since", "claim_due", "enqueue"]
+__all__ = ["app_messages_sent_since", "claim_due", "enqueue", "webhook_sends_since"]
 
 
 def enqueue(
@@ -107,3 +107,33 @@ async def app_messages_sent_since(
         for payload, sent_at in rows.all()
         if sent_at is not None
     ]
+
+
+async def webhook_sends_since(
+    session: AsyncSession,
+    chat_id: str,
+    since: datetime,
+    *,
+    now: datetime,
+    exclude_ids: Sequence[int] = (),
+) -> list[datetime]:
+    """When each webhook post into `chat_id` after `since` went out, by any replica: what the
+    robot's per-minute limit counts. A post being sent right now by another replica counts as
+    `now` (`exclude_ids`: the actions this worker has claimed and not sent yet)."""
+    rows = await session.execute(
+        select(OutboxAction.payload, OutboxAction.status, OutboxAction.sent_at).where(
+            OutboxAction.kind == "webhook_send",
+            or_(
+                (OutboxAction.status == "sent") & (OutboxAction.sent_at > since),
+                (OutboxAction.status == "sending")
+                & (OutboxAction.lease_until >= now)
+                & OutboxAction.id.not_in(list(exclude_ids)),
+            ),
+        )
+    )
+    times = []
+    for payload, status, sent_at in rows.all():
+        if payload.get("chat_id") != chat_id:
+            continue
+        times.append(sent_at if status == "sent" and sent_at is not None else now)
+    return times

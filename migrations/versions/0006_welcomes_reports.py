@@ -31,6 +31,7 @@ def upgrade() -> None:
             sa.Column("welcome_template_hash", sa.String(64), nullable=False, server_default="")
         )
         batch.add_column(sa.Column("owner_told_at", UtcDateTime(), nullable=True))
+        batch.add_column(sa.Column("members_synced_at", UtcDateTime(), nullable=True))
     op.create_index("ix_groups_welcome_due", "groups", ["welcome_due_at"])
     op.create_index("ix_groups_sync_due", "groups", ["sync_due_at"])
     with op.batch_alter_table("group_members") as batch:
@@ -62,6 +63,7 @@ def downgrade() -> None:
     op.drop_index("ix_groups_sync_due", table_name="groups")
     op.drop_index("ix_groups_welcome_due", table_name="groups")
     with op.batch_alter_table("groups") as batch:
+        batch.drop_column("members_synced_at")
         batch.drop_column("owner_told_at")
         batch.drop_column("welcome_template_hash")
         batch.drop_column("welcome_template_id")
