@@ -55,7 +55,6 @@ __all__ = [
     "Reply",
     "Role",
     "WarningChannel",
-    "cut_reply",
     "looks_like_userid",
     "parse_command",
     "role_of",
@@ -152,14 +151,6 @@ def role_of(sender: str, group: Group | None, moderators: tuple[str, ...]) -> Ro
     ):
         return Role.MODERATOR
     return Role.ANYONE
-
-
-def cut_reply(text: str, limit: int = APP_TEXT_MAX_BYTES) -> str:
-    """`text` if it fits in `limit` UTF-8 bytes, else its longest prefix that fits with "…"."""
-    encoded = text.encode("utf-8")
-    if len(encoded) <= limit:
-        return text
-    return encoded[: max(limit - len("…".encode()), 0)].decode("utf-8", errors="ignore") + "…"
 
 
 def looks_like_userid(token: str) -> bool:

@@ -27,11 +27,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.commands import (
+    APP_TEXT_MAX_BYTES,
     CommandContext,
     CommandRegistry,
     Invocation,
     Reply,
-    cut_reply,
     parse_command,
 )
 from app.lexicon_runtime import LexiconHolder
@@ -47,6 +47,7 @@ from app.repositories import welcomes as welcomes_repo
 from app.texts import Texts
 from app.welcome import note_join
 from bot.archive import ArchiveMessage, SenderKind, parse_archive_message
+from bot.client import truncate_utf8
 from bot.events import (
     AibotText,
     AppTextMessage,
@@ -653,7 +654,7 @@ class InboxProcessor:
             payload={
                 "to_users": [user_id],
                 "msgtype": "text",
-                "content": {"content": cut_reply(reply)},
+                "content": {"content": truncate_utf8(reply, APP_TEXT_MAX_BYTES)},
             },
             now=self._clock(),
         )

@@ -43,7 +43,13 @@ from app.models import Group, GroupMember
 from app.repositories import outbox as outbox_repo
 from app.repositories import welcomes as welcomes_repo
 from app.texts import Texts
-from bot.client import WEBHOOK_TEXT_MAX_BYTES, WELCOME_TEXT_MAX_BYTES, GroupInfo, WeComClient
+from bot.client import (
+    WEBHOOK_TEXT_MAX_BYTES,
+    WELCOME_TEXT_MAX_BYTES,
+    GroupInfo,
+    WeComClient,
+    truncate_utf8,
+)
 from bot.errors import ConfigurationError, WeComApiError
 from moderation import GroupPolicy
 
@@ -51,7 +57,6 @@ __all__ = [
     "MEMBER_SEPARATOR",
     "NICKNAME",
     "GroupUpkeep",
-    "cut_utf8",
     "note_join",
     "render_welcome",
     "rules_of",
@@ -85,15 +90,6 @@ def note_join(
     member.left_at = None
     member.welcomed_at = None if welcome else at
     return True
-
-
-def cut_utf8(text: str, limit: int) -> str:
-    """`text` if it fits in `limit` UTF-8 bytes, else its longest prefix that fits with "…"."""
-    encoded = text.encode("utf-8")
-    if len(encoded) <= limit:
-        return text
-    room = max(limit - len(_ELLIPSIS.encode("utf-8")), 0)
-    return encoded[:room].decode("utf-8", errors="ignore") + _ELLIPSIS
 
 
 def _size(text: str) -> int:
@@ -158,7 +154,7 @@ def _fit_alone(name: str, render: Callable[[str, str], str], rules: str, limit: 
             best, low = text, middle + 1
         else:
             high = middle - 1
-    return best or cut_utf8(render(name, ""), limit)
+    return best or truncate_utf8(render(name, ""), limit)
 
 
 def template_text(texts: Texts, group: Group) -> str:
@@ -167,7 +163,7 @@ def template_text(texts: Texts, group: Group) -> str:
     text = render_welcome(
         texts, group.welcome_template, members=NICKNAME, rules=rules_of(group, texts)
     )
-    return cut_utf8(text, WELCOME_TEXT_MAX_BYTES)
+    return truncate_utf8(text, WELCOME_TEXT_MAX_BYTES)
 
 
 def policy_of(group: Group, default: GroupPolicy) -> GroupPolicy:
@@ -426,7 +422,7 @@ class GroupUpkeep:
             payload={
                 "to_users": [group.owner],
                 "msgtype": "text",
-                "content": {"content": cut_utf8(message, APP_MESSAGE_MAX_BYTES)},
+                "content": {"content": truncate_utf8(message, APP_MESSAGE_MAX_BYTES)},
             },
             now=now,
         )

@@ -56,6 +56,7 @@ __all__ = [
     "GroupInfo",
     "GroupKind",
     "WeComClient",
+    "truncate_utf8",
 ]
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
@@ -112,7 +113,7 @@ def _check_size(text: str, limit: int, what: str) -> None:
         raise ValueError(f"{what} is {size} bytes in UTF-8; WeCom accepts at most {limit}")
 
 
-def _truncate_utf8(text: str, limit: int) -> str:
+def truncate_utf8(text: str, limit: int) -> str:
     """`text` if it fits in `limit` UTF-8 bytes, else its longest whole-character prefix + "…"."""
     encoded = text.encode("utf-8")
     if len(encoded) <= limit:
@@ -383,8 +384,8 @@ class WeComClient:
         if not url:
             raise ValueError("a textcard needs a url")
         content = {
-            "title": _truncate_utf8(title, TEXTCARD_TITLE_MAX_BYTES),
-            "description": _truncate_utf8(description, TEXTCARD_DESCRIPTION_MAX_BYTES),
+            "title": truncate_utf8(title, TEXTCARD_TITLE_MAX_BYTES),
+            "description": truncate_utf8(description, TEXTCARD_DESCRIPTION_MAX_BYTES),
             "url": url,
             "btntxt": btntxt,
         }

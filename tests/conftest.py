@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,20 @@ class Service:
         )
 
 
-async def start_service(settings: Settings, wecom: support.FakeWeCom) -> AsyncIterator[Service]:
-    app = create_app(settings, transport=wecom.transport, start_workers=False)
+async def start_service(
+    settings: Settings,
+    wecom: support.FakeWeCom,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> AsyncIterator[Service]:
+    """The service on `settings`, its workers run by hand (`Service.settle`), calling `wecom`
+    instead of WeCom; `clock` replaces the wall clock."""
+    app = create_app(
+        settings,
+        transport=wecom.transport,
+        start_workers=False,
+        **({"clock": clock} if clock is not None else {}),
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -16,13 +16,13 @@ from sqlalchemy import select, update
 
 from app.commands import (
     Role,
-    cut_reply,
     looks_like_userid,
     parse_command,
     role_of,
     split_first,
 )
 from app.models import Group, GroupMember, MemberReport, OutboxAction
+from bot.client import truncate_utf8
 from tests import support
 from tests.conftest import Service, make_settings, start_service
 
@@ -102,7 +102,7 @@ def test_looks_like_userid_table(token: str, userid: bool) -> None:
     ],
 )
 def test_cut_reply_table(text: str, limit: int, cut: str) -> None:
-    assert cut_reply(text, limit) == cut
+    assert truncate_utf8(text, limit) == cut
 
 
 def _group(owner: str = "", moderators: list[str] | None = None) -> Group:

@@ -19,7 +19,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.main import create_app
 from app.models import Group, GroupMember, OutboxAction
 from app.repositories import outbox as outbox_repo
 from app.texts import DEFAULT_TEXTS, Texts
@@ -27,14 +26,13 @@ from app.welcome import (
     MEMBER_SEPARATOR,
     NICKNAME,
     GroupUpkeep,
-    cut_utf8,
     render_welcome,
     split_welcome,
     template_text,
 )
-from bot.client import AppCredentials, WeComClient
+from bot.client import AppCredentials, WeComClient, truncate_utf8
 from tests import support
-from tests.conftest import Service, make_settings
+from tests.conftest import Service, make_settings, start_service
 
 CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"
 OWNER = "zhangsan"
@@ -126,16 +124,10 @@ async def start(database_url: str, tmp_path: Path, **settings: Any) -> AsyncIter
         "secret_key": SECRET_KEY,
         **settings,
     }
-    app = create_app(
-        make_settings(database_url, tmp_path, **values),
-        transport=wecom.transport,
-        start_workers=False,
-        clock=wecom.clock,
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield Service(http=http, runtime=app.state.runtime, wecom=wecom)
+    async for service in start_service(
+        make_settings(database_url, tmp_path, **values), wecom, clock=wecom.clock
+    ):
+        yield service
 
 
 @pytest.fixture
@@ -668,8 +660,8 @@ def test_the_template_text_greets_by_nickname_and_has_the_rules() -> None:
 
 
 def test_cut_utf8_keeps_whole_characters() -> None:
-    assert cut_utf8("群规", 100) == "群规"
-    cut = cut_utf8("群" * 10, 10)
+    assert truncate_utf8("群规", 100) == "群规"
+    cut = truncate_utf8("群" * 10, 10)
     assert cut == "群" * 2 + "…" and len(cut.encode("utf-8")) <= 10
 
 
