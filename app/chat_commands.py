@@ -26,9 +26,9 @@ Times in replies are shown in China Standard Time (UTC+8), the zone WeCom's user
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from app import audit
@@ -47,6 +47,8 @@ from app.routes.stats import MAX_DAYS
 from moderation import Action, Category, GroupMode, GroupPolicy, Severity, Signal, Step, fold
 
 __all__ = ["REPORT_WINDOW", "build_registry"]
+
+_Entry = TypeVar("_Entry")
 
 REPORT_WINDOW = timedelta(hours=24)  # reports of the same member counted together
 DISPLAY_TZ = timezone(timedelta(hours=8))  # China Standard Time, for times in replies
@@ -600,6 +602,15 @@ async def _audit_added(call: Call, action: str, result: service.WordsResult) -> 
     )
 
 
+def _entry(call: Call, make: Callable[..., _Entry], *args: Any, **kwargs: Any) -> _Entry:
+    """A lexicon or allow-list entry made by `make` (`service.word_entry`/`allow_entry`);
+    a usage reply naming the problem when it is not valid."""
+    try:
+        return make(*args, **kwargs)
+    except service.InvalidEntry as exc:
+        raise call.bad_usage("command.invalid_entry", problem=str(exc)) from None
+
+
 async def _words_add(call: Call) -> str:
     texts = call.texts
     tokens = call.args.split()
@@ -614,10 +625,7 @@ async def _words_add(call: Call) -> str:
         severity = _choice(
             call, tokens[2], [s.value for s in Severity], "severity", "command.severity_bad"
         )
-    try:
-        entry = service.word_entry(tokens[0], category, severity, None, _scope(call))
-    except service.InvalidEntry as exc:
-        raise call.bad_usage("command.invalid_entry", problem=str(exc)) from None
+    entry = _entry(call, service.word_entry, tokens[0], category, severity, None, _scope(call))
     result = await service.add_words(
         call.session, [entry], added_by=call.sender, source="command", now=call.now
     )
@@ -639,10 +647,7 @@ async def _allow_add(call: Call) -> str:
     phrase = call.args.strip()
     if not phrase:
         raise call.bad_usage()
-    try:
-        entry = service.allow_entry(phrase, _scope(call))
-    except service.InvalidEntry as exc:
-        raise call.bad_usage("command.invalid_entry", problem=str(exc)) from None
+    entry = _entry(call, service.allow_entry, phrase, _scope(call))
     result = await service.add_allow(
         call.session, [entry], added_by=call.sender, source="command", now=call.now
     )
@@ -663,10 +668,7 @@ async def _words_del(call: Call) -> str:
     word = call.args.strip()
     if not word:
         raise call.bad_usage()
-    try:
-        entry = service.word_entry(word, scope=_scope(call))
-    except service.InvalidEntry as exc:
-        raise call.bad_usage("command.invalid_entry", problem=str(exc)) from None
+    entry = _entry(call, service.word_entry, word, scope=_scope(call))
     rows = await lexicon_repo.words_by_folded(call.session, {fold(entry.word)})
     return await _delete(call, "words", entry.word, rows)
 
@@ -675,10 +677,7 @@ async def _allow_del(call: Call) -> str:
     phrase = call.args.strip()
     if not phrase:
         raise call.bad_usage()
-    try:
-        entry = service.allow_entry(phrase, _scope(call))
-    except service.InvalidEntry as exc:
-        raise call.bad_usage("command.invalid_entry", problem=str(exc)) from None
+    entry = _entry(call, service.allow_entry, phrase, _scope(call))
     rows = await lexicon_repo.allow_by_folded(call.session, {fold(entry.phrase)})
     return await _delete(call, "allow", entry.phrase, rows)
 
