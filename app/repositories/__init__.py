@@ -7,10 +7,15 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["dialect_insert"]
+__all__ = ["dialect_insert", "rowcount"]
 
 
 def dialect_insert(session: AsyncSession) -> Any:
     """The INSERT of the session's dialect (for ON CONFLICT clauses): PostgreSQL or SQLite."""
     dialect = session.bind.dialect.name if session.bind is not None else ""
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def rowcount(result: object) -> int:
+    """How many rows an UPDATE or DELETE result says it touched (0 when it does not say)."""
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import MessageMeta
+from app.repositories import rowcount
 
 __all__ = ["add", "prune", "recent"]
 
@@ -61,4 +62,4 @@ async def prune(session: AsyncSession, *, before: datetime) -> int:
         .where(MessageMeta.sent_at < before)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)

@@ -25,7 +25,7 @@ from app.models import (
     ModerationLog,
     UtcDateTime,
 )
-from app.repositories import dialect_insert
+from app.repositories import dialect_insert, rowcount
 
 __all__ = [
     "advance_cursor",
@@ -42,10 +42,6 @@ __all__ = [
 ]
 
 _CHUNK = 500  # ids per IN (...) list
-
-
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def cursor(session: AsyncSession, corp_id: str) -> int:
@@ -99,7 +95,7 @@ async def take_lease(
         .values(holder=holder, acquired_at=acquired_at, expires_at=expires_at)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def renew_lease(
@@ -113,7 +109,7 @@ async def renew_lease(
         .values(expires_at=now + timedelta(seconds=seconds))
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def release_lease(session: AsyncSession, corp_id: str, holder: str, *, now: datetime) -> bool:
@@ -124,7 +120,7 @@ async def release_lease(session: AsyncSession, corp_id: str, holder: str, *, now
         .values(expires_at=now)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def lease(session: AsyncSession, corp_id: str) -> ArchiveLease | None:
@@ -179,7 +175,7 @@ async def mark_recalled(session: AsyncSession, message_id: str, *, at: datetime)
         .values(recalled_at=at)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result)
+    return rowcount(result)
 
 
 async def logs_of_events(session: AsyncSession, event_ids: Sequence[int]) -> list[ModerationLog]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Group, GroupMember
-from app.repositories import dialect_insert
+from app.repositories import dialect_insert, rowcount
 
 __all__ = [
     "add_members",
@@ -33,10 +32,6 @@ __all__ = [
     "template_candidates",
     "unwelcomed_members",
 ]
-
-
-def _rowcount(result: Any) -> int:
-    return int(result.rowcount)
 
 
 async def request_welcome(session: AsyncSession, group_id: int, *, due: datetime) -> None:
@@ -83,7 +78,7 @@ async def claim_sync(
         .values(sync_due_at=until)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def due_welcomes(
@@ -107,7 +102,7 @@ async def claim_welcome(session: AsyncSession, group_id: int, *, seen: datetime)
         .values(welcome_due_at=None)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def unwelcomed_members(session: AsyncSession, chat_id: str) -> Sequence[GroupMember]:
@@ -135,7 +130,7 @@ async def mark_welcomed(session: AsyncSession, member_ids: Sequence[int], *, at:
         .values(welcomed_at=at)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result)
+    return rowcount(result)
 
 
 async def members_by_user(session: AsyncSession, chat_id: str) -> dict[str, GroupMember]:
