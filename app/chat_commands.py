@@ -33,6 +33,7 @@ from uuid import uuid4
 
 from app import audit
 from app import lexicon_service as service
+from app.alerts import alert_problem, alert_recipients
 from app.commands import Call, CommandRegistry, Reply, Role, split_first
 from app.models import Group, LexiconAllow, LexiconWord, MemberReport, ModerationLog
 from app.processing import describe
@@ -276,7 +277,7 @@ async def _alert_reports(
     )
     call.session.add(entry)
     await call.session.flush()
-    recipients = sorted({*call.context.moderators, *(group.moderators or ()), group.owner} - {""})
+    recipients = alert_recipients(call.context.moderators, group)
     alert = texts.render(
         "report.alert",
         chat=call.group_label(),
@@ -285,11 +286,7 @@ async def _alert_reports(
         reasons="；".join(reasons[:5]) or texts["detail.none"],
         log_id=entry.id,
     )
-    note = None
-    if not call.context.app_messages_enabled:
-        note = "app messages are off (WECOM_APP_SECRET/WECOM_AGENT_ID not set)"
-    elif not recipients:
-        note = "no moderators configured (WECOM_ADMIN_USERIDS is empty)"
+    note = alert_problem(call.context.app_messages_enabled, recipients)
     call.enqueue(
         key=f"log:{entry.id}:alert",
         kind="app_message",

@@ -38,6 +38,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts import group_label
 from app.models import Group
 from app.repositories import groups as groups_repo
 from app.repositories import outbox as outbox_repo
@@ -237,8 +238,7 @@ class Call:
         return self.group
 
     def group_label(self, group: Group | None = None) -> str:
-        group = group or self.need_group()
-        return f"{group.name}（{group.chat_id}）" if group.name else group.chat_id
+        return group_label(group or self.need_group())
 
     def enqueue(
         self,

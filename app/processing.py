@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.alerts import alert_problem, alert_recipients, group_label
 from app.commands import (
     APP_TEXT_MAX_BYTES,
     CommandContext,
@@ -896,10 +897,10 @@ class InboxProcessor:
                 moderation_log_id=entry.id,
             )
         if Action.ALERT_MODERATORS in decision.actions:
-            recipients = sorted({*self._context.moderators, *(group.moderators or ())})
+            recipients = alert_recipients(self._context.moderators, group)
             alert = texts.render(
                 "alert",
-                chat=entry.chat_id or texts["chat.direct"],
+                chat=group_label(group) if entry.chat_id else texts["chat.direct"],
                 sender=entry.user_id,
                 rule=rule,
                 severity=texts[f"severity.{worst.effective_severity.value}"],
@@ -920,11 +921,7 @@ class InboxProcessor:
                     else texts["undo.none"]
                 ),
             )
-            note = None
-            if not self._context.app_messages_enabled:
-                note = "app messages are off (WECOM_APP_SECRET/WECOM_AGENT_ID not set)"
-            elif not recipients:
-                note = "no moderators configured (WECOM_ADMIN_USERIDS is empty)"
+            note = alert_problem(self._context.app_messages_enabled, recipients)
             if note is not None:
                 log.warning("moderator alert for log #%d not sent: %s", entry.id, note)
             queued = queued or note is None
