@@ -382,7 +382,7 @@ async def _warn(call: Call) -> Reply | str:
     )
     if call.in_group_chat:
         return Reply(warning, moderation_log_id=entry.id)
-    kind, payload, note = call.context.warning_channel(group, "", warning)
+    kind, payload, note = call.context.warning_channel(group, "", warning, user_id)
     call.enqueue(
         key=f"log:{entry.id}:warn",
         kind=kind,

@@ -107,7 +107,8 @@ class Reply:
 
 # Where a warning can be posted in a group: (outbox kind, payload, note); a note says why it
 # cannot be. The inbox processor's own function is passed in.
-WarningChannel = Callable[[Group, str, str], tuple[str, dict[str, Any], str | None]]
+# (group, response_url, text, member to mention) → (outbox kind, payload, why not possible)
+WarningChannel = Callable[[Group, str, str, str], tuple[str, dict[str, Any], str | None]]
 
 
 @dataclass

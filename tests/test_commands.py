@@ -132,7 +132,7 @@ def test_role_of_table(sender: str, group: Group | None, role: Role) -> None:
 async def service(database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"newcomer_days": 0, "newcomer_messages": 0}), encoding="utf-8")
-    settings = make_settings(database_url, tmp_path, policy_path=str(policy))
+    settings = make_settings(database_url, tmp_path, policy_path=str(policy), secret_key="k" * 43)
     async for running in start_service(settings, support.FakeWeCom()):
         yield running
 
@@ -442,6 +442,21 @@ async def test_warn_from_the_app_chat_goes_through_the_group_channel(
     (posted,) = service.wecom.bodies("/cgi-bin/appchat/send")
     assert posted["chatid"] == CHAT
     assert posted["text"]["content"].startswith("⚠️ @李四 管理员提醒：又刷屏。")
+
+    # An internal group with a webhook robot: the warning goes through it, mentioning the member.
+    async with service.runtime.sessions() as session, session.begin():
+        await session.execute(update(Group).where(Group.chat_id == CHAT).values(kind="internal"))
+    patched = await service.http.patch(
+        f"/api/v1/groups/{CHAT}",
+        json={"webhook_key": "693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"},
+        headers={"Authorization": f"Bearer {support.ADMIN_TOKEN}"},
+    )
+    assert patched.status_code == 200, patched.text
+    answer = await chat.direct(f"/warn #{CHAT} lisi 第三次")
+    assert answer.endswith("这是其第 3 次有效违规记录。警告将发到群里。")
+    (robot,) = service.wecom.bodies("/cgi-bin/webhook/send")
+    assert robot["text"]["mentioned_list"] == [MEMBER]
+    assert "第三次" in robot["text"]["content"]
 
 
 # -- member names ------------------------------------------------------------------------
