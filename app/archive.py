@@ -69,6 +69,8 @@ from bot.errors import (
     ArchiveError,
     ArchiveKeysInvalid,
     ArchiveRecordError,
+    RateLimited,
+    TokenExpired,
     WeComApiError,
 )
 from bot.finance_sdk import EncryptedRecord, FinanceSdk
@@ -549,7 +551,9 @@ class GroupDirectory:
         try:
             return await lookups[0](room)
         except ApiErrcodeError as first:
-            if first.retryable:
+            # A busy, rate or token refusal says nothing about the group's kind; any other
+            # errcode (e.g. 701008 "not an internal group") sends the question to the other API.
+            if isinstance(first, RateLimited | TokenExpired) or first.errcode == -1:
                 raise
             try:
                 return await lookups[1](room)

@@ -3,6 +3,12 @@
 An action is claimed under a lease (so a dead worker's action is retaken after the lease), sent,
 then marked `sent`; a retryable failure reschedules it with exponential backoff and jitter; a
 permanent failure, or the last allowed attempt, marks it `dead` with the reason kept on the row.
+Which WeCom errcodes are which is decided in one place, `bot.errors.error_for_errcode`: token
+errors are refreshed and retried once inside the client; rate errors (`RateLimited`) wait at
+least `RATE_LIMITED_WAIT`; a wrong setting (`ConfigurationError`, e.g. 60020 IP not trusted) is
+dead at once, its last_error saying what to fix, logged as an ERROR the first time; any other
+errcode, HTTP 5xx or timeout is retried up to the attempt limit. A dead action goes back to
+pending with `POST /api/v1/outbox/{id}/retry` (`app.routes.outbox`).
 
 Moderator alerts respect WeCom's per-member limit on app messages (30 a minute, 1000 an hour;
 WeCom drops the excess silently), counted over what every replica sent. When several alerts
@@ -35,7 +41,7 @@ from app.repositories import outbox as outbox_repo
 from app.secret_box import SecretBox, SecretBoxError
 from app.texts import DEFAULT_TEXTS, Texts
 from bot.client import WeComClient
-from bot.errors import RateLimited, WeComApiError
+from bot.errors import ConfigurationError, RateLimited, WeComApiError
 
 __all__ = ["OutboxDispatcher", "backoff_delay"]
 
@@ -96,6 +102,7 @@ class OutboxDispatcher:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._batch_size = batch_size
         self._secret_box = secret_box  # opens webhook keys; None: SECRET_KEY is not set
+        self._reported: set[tuple[str, int]] = set()  # (kind, errcode) logged as ERROR
 
     async def dispatch_due(self) -> int:
         """Send every action that is due now; returns how many were attempted."""
@@ -295,6 +302,7 @@ class OutboxDispatcher:
             now = self._clock()
             row.lease_until = None
             if error is None:
+                self._reported = {seen for seen in self._reported if seen[0] != row.kind}
                 row.status = "sent"
                 row.sent_at = now
                 row.last_error = None
@@ -314,6 +322,13 @@ class OutboxDispatcher:
                     delay,
                     error,
                 )
+            elif isinstance(error, ConfigurationError):
+                row.status = "dead"
+                row.last_error = (
+                    f"configuration error, not retried: {error}; once fixed, retry it with "
+                    f"POST /api/v1/outbox/{row.id}/retry"
+                )[:2000]
+                self._report_configuration_error(error, row.id, row.kind)
             else:
                 row.status = "dead"
                 row.last_error = str(error)[:2000]
@@ -324,6 +339,23 @@ class OutboxDispatcher:
                     row.attempts,
                     error,
                 )
+
+    def _report_configuration_error(
+        self, error: ConfigurationError, action_id: int, kind: str
+    ) -> None:
+        """An ERROR line the first time a setting fails a call; the same failure again (every
+        queued action meets it) is a WARNING, until an action of that kind is sent."""
+        problem = (kind, error.errcode)
+        if problem in self._reported:
+            log.warning("outbox action %s (%s) dead, same configuration error", action_id, kind)
+            return
+        self._reported.add(problem)
+        log.error(
+            "outbox action %s (%s) dead: configuration error the operator must fix: %s",
+            action_id,
+            kind,
+            error,
+        )
 
     async def _carry_out(self, action: OutboxAction) -> None:
         payload = action.payload

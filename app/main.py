@@ -11,6 +11,7 @@ poller's first pass, so a broken one is reported and retried without stopping th
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 
@@ -42,7 +43,7 @@ from app.lexicon_runtime import LexiconHolder, LexiconReloader
 from app.lexicon_service import ListKind
 from app.policy_file import load_policy
 from app.processing import InboxProcessor, ModerationContext
-from app.routes import api, audit, callbacks, groups, health, lexicon, review, stats
+from app.routes import api, audit, callbacks, groups, health, lexicon, outbox, review, stats
 from app.secret_box import SecretBox
 from app.settings import Settings, SettingsError
 from app.texts import Texts, load_texts
@@ -156,8 +157,17 @@ def _archive_setup(settings: Settings, open_source: SourceOpener | None) -> _Arc
     return _ArchiveSetup(keys, open_source)
 
 
+class _ErrorResponse(JSONResponse):
+    """An error body that survives reflecting hostile input: a lone surrogate from a JSON
+    escape such as "\\ud800" is written back as that escape instead of failing to encode."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
+
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+    return _ErrorResponse({"error": message, **extra}, status_code=status)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -180,6 +190,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SQLAlchemyError)
     async def database_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        if isinstance(exc, DataError):  # the input, not the database (e.g. NUL on PostgreSQL)
+            log.info("input the database refused: %s", exc.orig)
+            return _error(422, "input holds characters or values the database cannot store")
         log.error("database error while serving a request: %s", exc)
         return _error(503, "database unavailable, retry later")
 
@@ -373,6 +386,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.auth_throttle = api.FailedAuthThrottle()
     _install_error_handlers(app)
     app.include_router(callbacks.router)
     app.include_router(review.router)  # before api: /moderation-logs/export.csv is not an id
@@ -381,6 +395,7 @@ def create_app(
     app.include_router(groups.router)
     app.include_router(stats.router)
     app.include_router(audit.router)
+    app.include_router(outbox.router)
     app.include_router(health.router)
     return app
 

@@ -17,6 +17,7 @@ WeComError
 │       ├── TokenExpired       40001 / 40014 / 42001: refresh the token once and retry
 │       ├── RateLimited        45009 / 45033 / 130101: back off
 │       └── ConfigurationError 60020 (IP not trusted) and other errors a retry cannot fix
+│       (any other errcode, -1 "busy" included, is retryable)
 └── ArchiveError               the chat archive failed; `retryable`: may a retry help
     ├── FinanceSdkUnavailable  the SDK library is missing, not loadable or lacks a function
     ├── ArchiveKeysInvalid     a private-key file or PEM is unusable (never shows the key)
@@ -130,9 +131,10 @@ class RefusedUrl(WeComApiError):
 
 
 class ApiErrcodeError(WeComApiError):
-    """WeCom answered with a non-zero errcode."""
+    """WeCom answered with a non-zero errcode. One not known to be permanent may be retried
+    (up to the outbox's attempt limit): WeCom documents few errcodes as final."""
 
-    retryable = False
+    retryable = True
 
     def __init__(self, errcode: int, errmsg: str, api: str) -> None:
         super().__init__(f"{api}: errcode {errcode}: {errmsg}")
@@ -150,42 +152,46 @@ class RateLimited(ApiErrcodeError):
 
 
 class ConfigurationError(ApiErrcodeError):
-    """A setting is wrong on our side or in the WeCom admin console; retrying cannot help."""
+    """A setting is wrong on our side or in the WeCom admin console; retrying cannot help.
+    The message says what the operator must fix."""
 
     retryable = False
 
 
 _TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 _RATE_ERRCODES = frozenset({45009, 45033, 130101})
-# -1 is "system busy": documented as transient.
-_TRANSIENT_ERRCODES = frozenset({-1})
+# Errcodes that mean a setting is wrong, with what the operator must fix. Only codes whose
+# meaning WeCom documents as a setting are here; any other errcode is retried.
 _CONFIGURATION_HINTS = {
-    60020: "the server's IP is not in the app's trusted IP list (企业可信IP)",
-    40013: "WECOM_CORP_ID is not a valid corp id",
-    40056: "WECOM_AGENT_ID is not a valid agent id",
-    301002: "the app may not message these users (visibility range)",
-    48002: "the API is not allowed for this app",
-    81013: "none of the recipients exists or is visible to the app",
+    60020: "fix: add this server's public IP to the app's trusted IPs (企业可信IP) in the "
+    "WeCom admin console",
+    40013: "fix: WECOM_CORP_ID is not a valid corp id",
+    40056: "fix: WECOM_AGENT_ID is not a valid agent id for this corp",
+    301002: "fix: the app may not message these users; widen its visibility range (可见范围)",
+    48002: "fix: this API is not allowed for the app; grant it in the WeCom admin console",
+    93000: "fix: the group's webhook robot key is wrong or the robot was removed; set "
+    "webhook_key again (PATCH /api/v1/groups/{chat_id})",
+    81013: "fix: none of the recipients exists or is visible to the app (check "
+    "WECOM_ADMIN_USERIDS and the app's visibility range)",
 }
 
 
 def error_for_errcode(errcode: int, errmsg: str, api: str) -> ApiErrcodeError:
     """Map one WeCom errcode to the exception class that says what to do about it.
 
+    Token errors: refresh once and retry (`TokenExpired`); rate errors: back off
+    (`RateLimited`); a wrong setting: give up and report (`ConfigurationError`); anything
+    else, -1 "system busy" included: retry later (`ApiErrcodeError`, retryable).
     A token error from `gettoken` itself means the secret is wrong, not that a token expired.
     """
     if errcode in _TOKEN_ERRCODES and api == "gettoken":
         return ConfigurationError(
-            errcode, f"{errmsg} (WECOM_CORP_ID or WECOM_APP_SECRET is wrong)", api
+            errcode, f"{errmsg} (fix: WECOM_CORP_ID or WECOM_APP_SECRET is wrong)", api
         )
     if errcode in _TOKEN_ERRCODES:
         return TokenExpired(errcode, errmsg, api)
     if errcode in _RATE_ERRCODES:
         return RateLimited(errcode, errmsg, api)
-    if errcode in _TRANSIENT_ERRCODES:
-        err = ApiErrcodeError(errcode, errmsg, api)
-        err.retryable = True
-        return err
     hint = _CONFIGURATION_HINTS.get(errcode)
     if hint is not None:
         return ConfigurationError(errcode, f"{errmsg} ({hint})", api)

@@ -76,7 +76,34 @@ def _parse_json_object(
         raise error("body is not JSON") from exc
     if not isinstance(value, dict):
         raise error("body is not a JSON object")
+    if not _storable(value):
+        raise error("body holds a NUL character or a lone surrogate")
     return value
+
+
+def _storable(value: Any) -> bool:
+    """No string in the parsed JSON holds NUL (PostgreSQL refuses it) or a lone surrogate
+    (not UTF-8); JSON escapes such as \\u0000 and \\ud800 produce both."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or (not item.isascii() and not _is_utf8(item)):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_aibot_envelope(body: bytes) -> str:

@@ -188,7 +188,7 @@ async def test_token_is_refetched_after_expiry() -> None:
         (130101, "message/send", RateLimited, True),
         (-1, "message/send", ApiErrcodeError, True),
         (60020, "message/send", ConfigurationError, False),
-        (12345, "message/send", ApiErrcodeError, False),
+        (12345, "message/send", ApiErrcodeError, True),
     ],
 )
 def test_errcode_table(errcode: int, api: str, kind: type, retryable: bool) -> None:

@@ -456,7 +456,7 @@ async def test_token_call_failures_map_to_typed_errors(
     [
         ((200, {"errcode": 45009, "errmsg": "api freq out of limit"}), RateLimited, True),
         ((200, {"errcode": 130101, "errmsg": "send too fast"}), RateLimited, True),
-        ((200, {"errcode": 93000, "errmsg": "invalid webhook url"}), ApiErrcodeError, False),
+        ((200, {"errcode": 93000, "errmsg": "invalid webhook url"}), ConfigurationError, False),
         ((200, {"errcode": -1, "errmsg": "system busy"}), ApiErrcodeError, True),
         ((502, {}), ApiTransportError, True),
     ],

@@ -1,4 +1,5 @@
-"""Queries on `outbox_actions`: enqueue, claim due actions under a lease, record outcomes."""
+"""Queries on `outbox_actions`: enqueue, claim due actions under a lease, record outcomes,
+and what the REST API shows and does (a page, a summary, a dead action sent again)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import OutboxAction
 
-__all__ = ["app_messages_sent_since", "claim_due", "enqueue", "webhook_sends_since"]
+__all__ = [
+    "app_messages_sent_since",
+    "claim_due",
+    "counts",
+    "enqueue",
+    "oldest_pending",
+    "page",
+    "retry_dead",
+    "webhook_sends_since",
+]
 
 
 def enqueue(
@@ -137,3 +147,56 @@ async def webhook_sends_since(
             continue
         times.append(sent_at if status == "sent" and sent_at is not None else now)
     return times
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+) -> Sequence[OutboxAction]:
+    """Newest first (by id); `before_id` is the last id of the previous page."""
+    statement = select(OutboxAction)
+    if before_id is not None:
+        statement = statement.where(OutboxAction.id < before_id)
+    if status is not None:
+        statement = statement.where(OutboxAction.status == status)
+    if kind is not None:
+        statement = statement.where(OutboxAction.kind == kind)
+    rows = await session.execute(statement.order_by(OutboxAction.id.desc()).limit(limit))
+    return rows.scalars().all()
+
+
+async def counts(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """(status, kind, how many) for every pair that has rows."""
+    rows = await session.execute(
+        select(OutboxAction.status, OutboxAction.kind, func.count())
+        .group_by(OutboxAction.status, OutboxAction.kind)
+        .order_by(OutboxAction.status, OutboxAction.kind)
+    )
+    return [(status, kind, int(count)) for status, kind, count in rows.all()]
+
+
+async def oldest_pending(session: AsyncSession) -> datetime | None:
+    """When the oldest action not carried out yet (pending or sending) was queued."""
+    return (
+        await session.execute(
+            select(func.min(OutboxAction.created_at)).where(
+                OutboxAction.status.in_(("pending", "sending"))
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def retry_dead(session: AsyncSession, action_id: int, *, now: datetime) -> bool:
+    """A dead action back to pending, due now, with its attempts reset; False when it is not
+    dead (a compare-and-set, so two retries at once put it back once)."""
+    result = await session.execute(
+        update(OutboxAction)
+        .where(OutboxAction.id == action_id, OutboxAction.status == "dead")
+        .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]

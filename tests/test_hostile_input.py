@@ -1,0 +1,747 @@
+"""Hostile input, from outside: both callback endpoints and the REST API under attack.
+
+What must hold whatever arrives: never a 500; a refused callback stores nothing in the inbox;
+error bodies are JSON or plain text with a fixed reason (nothing a browser would run); the
+service answers a valid callback afterwards. Randomised cases come from `random` with a fixed
+seed, so a failure is reproducible.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import struct
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from sqlalchemy import text
+
+from app.routes import api as api_module
+from bot.crypto import BLOCK_SIZE, CallbackCipher, decode_aes_key
+from tests import support
+from tests.conftest import Service, make_settings, start_service
+
+SEED = 20260417
+CHAT = "wrOgAAAAchat1"
+READONLY_TOKEN = "readonly-token-0123456789"
+SECRET_KEY = "k" * 43
+WEBHOOK_KEY = "693a91f6-7aaa-4bc4-97a0-0ec2sifa5bbb"
+
+INJECTIONS = [
+    "' OR 1=1 --",
+    '" OR ""="',
+    "'; DROP TABLE groups; --",
+    "1; SELECT pg_sleep(5)",
+    "{{7*7}}",
+    "${7*7}",
+    "#{7*7}",
+    "$sender",
+    "${sender}",
+    "%s%s%s%n",
+    "%(sender)s",
+    "{0.__class__}",
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "../../../etc/passwd",
+    "%",
+    "_",
+    "\\",
+    "\x00nul",
+    "\ud800lone surrogate",
+    "‮right-to-left",
+    "赌博 {{7*7}} ' OR 1=1 --",
+]
+
+
+def _random_injection(rng: random.Random) -> str:
+    parts = [rng.choice(INJECTIONS) for _ in range(rng.randint(1, 3))]
+    parts.append("".join(chr(rng.randint(0x20, 0x2FFF)) for _ in range(rng.randint(0, 6))))
+    rng.shuffle(parts)
+    return "".join(parts)
+
+
+def payloads(count: int = 6) -> list[str]:
+    rng = random.Random(SEED)
+    return INJECTIONS + [_random_injection(rng) for _ in range(count)]
+
+
+# --- callbacks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Channel:
+    path: str
+    signer: support.Signer
+    key: bytes
+    receive_id: bytes
+    envelope: Callable[[str], bytes]
+    valid: Callable[[str], str]  # a valid plaintext for a message id
+
+
+APP = Channel(
+    "/wecom/callback",
+    support.app_signer(),
+    decode_aes_key(support.APP_AES_KEY),
+    support.CORP_ID.encode(),
+    support.app_envelope,
+    lambda msgid: support.app_text("你好", msg_id=msgid),
+)
+AIBOT = Channel(
+    "/wecom/aibot",
+    support.aibot_signer(),
+    decode_aes_key(support.AIBOT_AES_KEY),
+    b"",
+    support.aibot_envelope,
+    lambda msgid: support.aibot_group_text("你好", msgid=msgid),
+)
+CHANNELS = {"app": APP, "aibot": AIBOT}
+
+
+def encrypt_raw(key: bytes, plain: bytes) -> str:
+    """AES-256-CBC as WeCom does it, over bytes the caller already framed and padded."""
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode("ascii")
+
+
+def frame(
+    message: bytes, receive_id: bytes, *, length: int | None = None, pad: bytes | None = None
+) -> bytes:
+    """random(16) | length | message | receiveid | padding (PKCS#7 to 32 unless `pad`)."""
+    body = b"R" * 16 + struct.pack(">I", len(message) if length is None else length)
+    body += message + receive_id
+    if pad is None:
+        size = BLOCK_SIZE - len(body) % BLOCK_SIZE
+        pad = bytes([size]) * size
+    return body + pad
+
+
+def padded_to_block(body: bytes, last: int) -> bytes:
+    """`body` filled to a multiple of 32 bytes whose last byte is `last` (a crafted pad)."""
+    fill = BLOCK_SIZE - len(body) % BLOCK_SIZE or BLOCK_SIZE
+    return body + b"\x01" * (fill - 1) + bytes([last])
+
+
+BILLION_LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + "".join(
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">'
+        for i in range(1, 10)
+    )
+    + "]><xml><Encrypt>&lol9;</Encrypt><MsgType>text</MsgType><MsgId>1</MsgId>"
+    "<Content>&lol9;</Content></xml>"
+)
+EXTERNAL_ENTITY = (
+    '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    "<xml><Encrypt>&xxe;</Encrypt><MsgType>text</MsgType><MsgId>2</MsgId>"
+    "<Content>&xxe;</Content></xml>"
+)
+PARAMETER_ENTITY = (
+    '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY % ext SYSTEM "http://127.0.0.1:9/x.dtd">'
+    " %ext;]><xml><Encrypt>x</Encrypt></xml>"
+)
+DOCTYPE_ONLY = '<!DOCTYPE xml SYSTEM "http://127.0.0.1:9/x.dtd"><xml><Encrypt>x</Encrypt></xml>'
+DEEP_XML = "<a>" * 50_000 + "</a>" * 50_000
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+DEEP_OBJECT = '{"encrypt":' * 50_000 + '"x"' + "}" * 50_000
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    query: str
+    body: bytes
+
+
+def _signed(channel: Channel, encrypted: str, **query: Any) -> str:
+    return channel.signer.query(encrypted, **query)
+
+
+def envelope_attacks(channel: Channel) -> list[Attack]:
+    """Bodies that are not a valid envelope (each signed over a plausible Encrypt value)."""
+    sign = _signed(channel, "x")
+    app_bodies = [
+        b"",
+        b"not xml at all",
+        b"<xml>",
+        b"<xml></xml>",
+        b"<xml><Encrypt></Encrypt></xml>",
+        b"<xml><Encrypt>\xff\xfe\xfd</Encrypt></xml>",
+        b"\xff\xfe<\x00x\x00m\x00l\x00>",
+        b'<?xml version="1.0" encoding="utf-16"?><xml><Encrypt>x</Encrypt></xml>',
+        b"<?xml-stylesheet href='http://127.0.0.1:9/x'?><xml><Encrypt>x</Encrypt></xml>",
+        BILLION_LAUGHS.encode(),
+        EXTERNAL_ENTITY.encode(),
+        PARAMETER_ENTITY.encode(),
+        DOCTYPE_ONLY.encode(),
+        DEEP_XML.encode(),
+        b'{"encrypt": "x"}',
+    ]
+    aibot_bodies = [
+        b"",
+        b"null",
+        b"[]",
+        b'"encrypt"',
+        b"{}",
+        b'{"encrypt": 5}',
+        b'{"encrypt": null}',
+        b'{"encrypt": ["x"]}',
+        b'{"encrypt": ""}',
+        b'{"encrypt": "\xff\xfe"}',
+        b'{"encrypt": "\\ud800"}',
+        b'{"encrypt": NaN}',
+        b'{"encrypt": 1e999999}',
+        b'{"encrypt": ' + b"9" * 100_000 + b"}",
+        DEEP_JSON.encode(),
+        DEEP_OBJECT.encode(),
+        b"<xml><Encrypt>x</Encrypt></xml>",
+        BILLION_LAUGHS.encode(),
+    ]
+    bodies = app_bodies if channel is APP else aibot_bodies
+    return [Attack(f"envelope {i}", sign, body) for i, body in enumerate(bodies)]
+
+
+def query_attacks(channel: Channel) -> list[Attack]:
+    """A valid body under a missing, malformed, stale or wrong query string."""
+    encrypted = channel.signer.cipher.encrypt(channel.valid("q-1"))
+    body = channel.envelope(encrypted)
+    good = _signed(channel, encrypted)
+    now = int(time.time())
+    queries = [
+        "",
+        "msg_signature=&timestamp=&nonce=",
+        good.replace("msg_signature=", "msg_signature=0"),
+        good.replace("msg_signature=", "x="),
+        good.replace("&nonce=", "&x="),
+        "msg_signature=" + "a" * 5000 + "&" + good,
+        _signed(channel, encrypted, timestamp=now - 100_000),
+        _signed(channel, encrypted, timestamp=now + 100_000),
+        _signed(channel, encrypted).replace(f"timestamp={now}", "timestamp=abc"),
+        "msg_signature=x&timestamp=%EF%BC%91%EF%BC%97&nonce=n",  # full-width digits
+        "msg_signature=x&timestamp=-1&nonce=n",
+        "msg_signature=x&timestamp=99999999999999999999&nonce=n",
+        "msg_signature=%ED%A0%80%FF%00&timestamp=1&nonce=%00",
+        f"msg_signature=%FF%FE&timestamp={now}&nonce=n",
+        f"msg_signature=x&timestamp={now}&nonce=" + "n" * 5000,
+        "msg_signature=' OR 1=1 --&timestamp={{7*7}}&nonce=<script>",
+        "%%%&&&===",
+    ]
+    return [Attack(f"query {i}", query, body) for i, query in enumerate(queries)]
+
+
+def ciphertext_attacks(channel: Channel) -> list[Attack]:
+    """Correctly signed envelopes whose Encrypt value must not decrypt to a message."""
+    rng = random.Random(SEED)
+    other_key = decode_aes_key(support.AIBOT_AES_KEY if channel is APP else support.APP_AES_KEY)
+    message = channel.valid("c-1").encode()
+    wrong_id = b"wwWRONGcorpid00000" if channel is APP else b"ww0123456789abcdef"
+    header = b"R" * 16 + struct.pack(">I", len(message)) + message + channel.receive_id
+    values = [
+        "!!!!",
+        "abc",
+        "====",
+        base64.b64encode(b"\x00" * 15).decode(),
+        base64.b64encode(b"\x00" * 16).decode() + "\n",
+        base64.urlsafe_b64encode(bytes(range(250, 256)) * 16).decode(),
+        "<![CDATA[x]]>",
+        # crafted PKCS#7 pad bytes
+        encrypt_raw(channel.key, padded_to_block(header, 0)),
+        encrypt_raw(channel.key, padded_to_block(header, 33)),
+        encrypt_raw(channel.key, padded_to_block(header, 255)),
+        encrypt_raw(channel.key, padded_to_block(header, 4)),  # 4 but the bytes before are 1
+        encrypt_raw(channel.key, padded_to_block(header, 16)),  # 16 but only 1 byte is 16
+        # framing lies
+        encrypt_raw(channel.key, frame(message, channel.receive_id, length=0xFFFFFFFF)),
+        encrypt_raw(channel.key, frame(message, channel.receive_id, length=len(message) + 64)),
+        encrypt_raw(channel.key, b"R" * 12 + bytes([20]) * 20),  # shorter than the header
+        # wrong receiveid, wrong key
+        encrypt_raw(channel.key, frame(message, wrong_id)),
+        encrypt_raw(channel.key, frame(message, channel.receive_id + b"x")),
+        encrypt_raw(other_key, frame(message, channel.receive_id)),
+        # invalid UTF-8 in the decrypted plaintext
+        encrypt_raw(channel.key, frame(b"\xff\xfe\xc3\x28" + message, channel.receive_id)),
+        encrypt_raw(channel.key, frame(b"\xed\xa0\x80", channel.receive_id)),
+    ]
+    for _ in range(20):  # random ciphertexts, random lengths
+        values.append(base64.b64encode(rng.randbytes(16 * rng.randint(1, 16))).decode())
+    return [
+        Attack(f"ciphertext {i}", _signed(channel, value), channel.envelope(value))
+        for i, value in enumerate(values)
+    ]
+
+
+def plaintext_attacks(channel: Channel) -> list[Attack]:
+    """Correctly framed, encrypted and signed, but the decrypted message is hostile."""
+    if channel is APP:
+        messages = [
+            BILLION_LAUGHS,
+            EXTERNAL_ENTITY,
+            PARAMETER_ENTITY,
+            DOCTYPE_ONLY,
+            DEEP_XML,
+            "not xml",
+            "<xml><MsgType>text</MsgType><MsgId></MsgId></xml>",
+            "<xml><MsgType>text</MsgType><MsgId>" + "9" * 129 + "</MsgId></xml>",
+        ]
+    else:
+        messages = [
+            DEEP_JSON,
+            DEEP_OBJECT,
+            "[]",
+            "null",
+            "not json",
+            '{"msgtype": "text", "msgid": ""}',
+            '{"msgtype": "text", "msgid": 5}',
+            json.dumps({"msgtype": "text", "msgid": "m" * 129}),
+            BILLION_LAUGHS,
+            # JSON escapes that decode to what the database cannot store
+            json.dumps(
+                json.loads(support.aibot_group_text("hi", sender="zhang\x00san", msgid="nul-1"))
+            ),
+            json.dumps(
+                json.loads(support.aibot_group_text("hi", chat_id="wr\x00chat", msgid="nul-2"))
+            ),
+            json.dumps(json.loads(support.aibot_group_text("\x00", msgid="nul-3"))),
+            json.dumps(
+                json.loads(support.aibot_group_text("hi", sender="\ud800", msgid="surrogate-1"))
+            ),
+            json.dumps(json.loads(support.aibot_group_text("\udfff", msgid="surrogate-2"))),
+        ]
+    attacks = []
+    for i, message in enumerate(messages):
+        value = encrypt_raw(channel.key, frame(message.encode(), channel.receive_id))
+        attacks.append(Attack(f"plaintext {i}", _signed(channel, value), channel.envelope(value)))
+    return attacks
+
+
+def unsigned_fuzz(channel: Channel) -> list[Attack]:
+    """Random edits of a valid Encrypt value, presented under the original signature."""
+    rng = random.Random(SEED)
+    original = channel.signer.cipher.encrypt(channel.valid("f-1"))
+    sign = _signed(channel, original)
+    attacks = []
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef0123456789+/=-_ \n%<&"
+    while len(attacks) < 25:
+        chars = list(original)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(chars))
+            edit = rng.choice(("replace", "insert", "delete"))
+            if edit == "replace":
+                chars[at] = rng.choice(alphabet)
+            elif edit == "insert":
+                chars.insert(at, rng.choice(alphabet))
+            elif len(chars) > 1:
+                del chars[at]
+        mutated = "".join(chars)
+        if mutated.strip() == original:
+            continue
+        body = (
+            support.app_envelope(mutated)
+            if channel is APP
+            else json.dumps({"encrypt": mutated}).encode()
+        )
+        attacks.append(Attack(f"fuzz {len(attacks)}", sign, body))
+    for i in range(10):  # random bytes as the whole body
+        attacks.append(Attack(f"bytes {i}", sign, rng.randbytes(rng.randint(0, 2000))))
+    return attacks
+
+
+async def inbox_count(service: Service) -> int:
+    async with service.runtime.sessions() as session:
+        count = (await session.execute(text("SELECT count(*) FROM inbox_events"))).scalar_one()
+    return int(count)
+
+
+def assert_refused(response: httpx.Response, name: str) -> None:
+    assert 400 <= response.status_code < 500, (name, response.status_code, response.text)
+    content_type = response.headers.get("content-type", "")
+    assert content_type.startswith(("text/plain", "application/json")), (name, content_type)
+    assert "<" not in response.text and "{{" not in response.text, (name, response.text)
+
+
+@pytest.mark.parametrize("which", ["app", "aibot"])
+async def test_hostile_callbacks_are_refused_store_nothing_and_leave_the_service_working(
+    service: Service, which: str
+) -> None:
+    channel = CHANNELS[which]
+    attacks = (
+        envelope_attacks(channel)
+        + query_attacks(channel)
+        + ciphertext_attacks(channel)
+        + plaintext_attacks(channel)
+        + unsigned_fuzz(channel)
+    )
+    for attack in attacks:
+        response = await service.http.post(f"{channel.path}?{attack.query}", content=attack.body)
+        assert_refused(response, attack.name)
+
+    # URL verification with the same hostile values as echostr.
+    for attack in ciphertext_attacks(channel)[:20] + unsigned_fuzz(channel)[:10]:
+        echostr = attack.body.decode("latin-1")
+        stamp = str(int(time.time()))
+        signature = channel.signer.cipher.sign(timestamp=stamp, nonce="n", encrypted=echostr)
+        query = (
+            f"msg_signature={signature}&timestamp={stamp}&nonce=n&echostr={quote(echostr, safe='')}"
+        )
+        response = await service.http.get(f"{channel.path}?{query}")
+        assert_refused(response, f"GET {attack.name}")
+    assert await inbox_count(service) == 0
+
+    # Still working: a valid delivery is accepted and stored once.
+    encrypted = channel.signer.cipher.encrypt(channel.valid("after-the-attack"))
+    response = await service.http.post(
+        f"{channel.path}?{_signed(channel, encrypted)}", content=channel.envelope(encrypted)
+    )
+    assert response.status_code == 200, response.text
+    assert await inbox_count(service) == 1
+    echo = channel.signer.cipher.encrypt("echo-42")
+    response = await service.http.get(f"{channel.path}?{_signed(channel, echo, echostr=True)}")
+    assert response.status_code == 200 and response.text == "echo-42"
+
+
+@pytest.mark.parametrize("which", ["app", "aibot"])
+async def test_huge_callback_bodies_are_refused_before_parsing(
+    service: Service, which: str
+) -> None:
+    channel = CHANNELS[which]
+    limit = service.runtime.settings.callback_max_body_bytes
+    encrypted = channel.signer.cipher.encrypt(channel.valid("huge-1"))
+    query = _signed(channel, encrypted)
+    huge = channel.envelope(encrypted) + b" " * limit
+    response = await service.http.post(f"{channel.path}?{query}", content=huge)
+    assert response.status_code == 413, response.text
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
+        for _ in range(limit // 65_536 + 2):
+            yield b"<" * 65_536
+
+    response = await service.http.post(f"{channel.path}?{query}", content=chunks())
+    assert response.status_code == 413, response.text
+    assert_refused(response, "huge")
+    assert await inbox_count(service) == 0
+
+
+# --- REST API --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def rest_service(database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
+    settings = make_settings(
+        database_url, tmp_path, readonly_api_token=READONLY_TOKEN, secret_key=SECRET_KEY
+    )
+    async for running in start_service(settings, support.FakeWeCom()):
+        yield running
+
+
+def pct(value: str) -> str:
+    """Percent-encoded as UTF-8, lone surrogates included (as a hostile client may send)."""
+    return quote(value.encode("utf-8", "surrogatepass"), safe="")
+
+
+def _headers(token: str = support.ADMIN_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_safe(response: httpx.Response, what: str) -> None:
+    """No 5xx, and a body that a browser would not run."""
+    assert response.status_code < 500, (what, response.status_code, response.text[:500])
+    content_type = response.headers.get("content-type", "")
+    if response.status_code == 204:
+        return
+    if response.status_code >= 400:
+        assert content_type.startswith("application/json"), (what, content_type)
+        response.json()
+    else:
+        assert content_type.startswith(("application/json", "text/plain", "text/csv")), (
+            what,
+            content_type,
+        )
+
+
+async def _json_call(service: Service, method: str, path: str, body: Any) -> httpx.Response:
+    # ensure_ascii keeps lone surrogates as \ud800 escapes, as a hostile client may send them
+    content = json.dumps(body).encode()
+    headers = {**_headers(), "Content-Type": "application/json"}
+    return await service.http.request(method, path, content=content, headers=headers)
+
+
+async def test_injection_strings_in_every_rest_field_are_data(rest_service: Service) -> None:
+    service = rest_service
+    # Something to act on: a group with a flagged message (a moderation log row).
+    await service.post_aibot(support.aibot_group_text("赌博", msgid="seed-1", chat_id=CHAT))
+    await service.settle()
+    logs = (await service.api("/api/v1/moderation-logs")).json()["items"]
+    assert logs, "the seed message was not flagged"
+    log_id = logs[0]["id"]
+    response = await _json_call(service, "POST", "/api/v1/lexicon/words", {"word": "普通词"})
+    assert response.status_code == 201, response.text
+
+    values = payloads()
+    queries: dict[str, list[str]] = {
+        "/api/v1/moderation-logs": ["chat_id", "user_id", "since", "until", "cursor", "limit"],
+        "/api/v1/moderation-logs/export.csv": ["since", "until", "chat_id"],
+        "/api/v1/lexicon/words": ["q", "category", "severity", "scope", "cursor", "limit"],
+        "/api/v1/lexicon/allow": ["q", "scope", "cursor", "limit"],
+        "/api/v1/groups": ["cursor", "limit"],
+        f"/api/v1/groups/{CHAT}/members": ["cursor", "limit"],
+        "/api/v1/stats": ["days", "chat_id"],
+        "/api/v1/audit": ["action", "target", "channel", "cursor", "limit"],
+    }
+    for path, names in queries.items():
+        for name in names:
+            for value in values:
+                response = await service.http.get(f"{path}?{name}={pct(value)}", headers=_headers())
+                assert_safe(response, f"GET {path}?{name}={value!r}")
+
+    # LIKE wildcards and quotes are matched literally: none of the words contains them.
+    for value in ("%", "_", "' OR 1=1 --", "\\"):
+        response = await service.api("/api/v1/lexicon/words", q=value)
+        assert response.status_code == 200 and response.json()["items"] == [], value
+
+    for value in values:
+        segment = pct(value)
+        for method, path in [
+            ("GET", f"/api/v1/moderation-logs/{segment}"),
+            ("DELETE", f"/api/v1/lexicon/words/{segment}"),
+            ("DELETE", f"/api/v1/lexicon/allow/{segment}"),
+            ("GET", f"/api/v1/groups/{segment}"),
+            ("GET", f"/api/v1/groups/{segment}/members"),
+            ("GET", f"/api/v1/groups/{segment}/members/{segment}/strikes"),
+            ("GET", f"/api/v1/groups/{CHAT}/members/{segment}/strikes"),
+        ]:
+            response = await service.http.request(method, path, headers=_headers())
+            assert_safe(response, f"{method} {path}")
+        for method, path, body in [
+            ("PATCH", f"/api/v1/groups/{segment}", {"name": "x"}),
+            ("POST", f"/api/v1/groups/{segment}/members/{segment}/pardon", {"by": "api"}),
+            ("POST", f"/api/v1/moderation-logs/{segment}/review", {"verdict": "confirm"}),
+        ]:
+            assert_safe(await _json_call(service, method, path, body), f"{method} {path}")
+
+    bodies: list[tuple[str, str, Callable[[str], Any]]] = [
+        ("POST", "/api/v1/lexicon/words", lambda v: {"word": v}),
+        ("POST", "/api/v1/lexicon/words", lambda v: {"word": "w1", "category": v}),
+        ("POST", "/api/v1/lexicon/words", lambda v: {"word": "w2", "severity": v}),
+        ("POST", "/api/v1/lexicon/words", lambda v: {"word": "w3", "mode": v}),
+        ("POST", "/api/v1/lexicon/words", lambda v: {"word": "w4", "scope": v}),
+        ("POST", "/api/v1/lexicon/words/bulk", lambda v: {"text": v}),
+        ("POST", "/api/v1/lexicon/words/bulk", lambda v: {"text": f"{v}\t{v}\t{v}\n"}),
+        ("POST", "/api/v1/lexicon/words/bulk", lambda v: {"words": [{"word": v, "scope": v}]}),
+        ("POST", "/api/v1/lexicon/allow", lambda v: {"phrase": v}),
+        ("POST", "/api/v1/lexicon/allow", lambda v: {"phrase": "p1", "scope": v}),
+        ("POST", "/api/v1/lexicon/allow/bulk", lambda v: {"text": v}),
+        ("POST", "/api/v1/lexicon/allow/bulk", lambda v: {"phrases": [{"phrase": v}]}),
+        ("POST", "/api/v1/lexicon/test", lambda v: {"text": v}),
+        ("POST", "/api/v1/lexicon/test", lambda v: {"text": "赌博", "chat_id": v}),
+        ("PATCH", f"/api/v1/groups/{CHAT}", lambda v: {"name": v}),
+        ("PATCH", f"/api/v1/groups/{CHAT}", lambda v: {"rules_text": v}),
+        ("PATCH", f"/api/v1/groups/{CHAT}", lambda v: {"welcome_template": v}),
+        ("PATCH", f"/api/v1/groups/{CHAT}", lambda v: {"moderators": [v]}),
+        ("PATCH", f"/api/v1/groups/{CHAT}", lambda v: {"webhook_key": v}),
+        ("PATCH", f"/api/v1/groups/{CHAT}", lambda v: {"kind": v}),
+        ("PATCH", f"/api/v1/groups/{CHAT}", lambda v: {"policy": {v: v}}),
+        ("PATCH", f"/api/v1/groups/{CHAT}", lambda v: {"policy": {"mode": v}}),
+        ("PATCH", f"/api/v1/groups/{CHAT}", lambda v: {"name": "n", "by": v}),
+        ("POST", f"/api/v1/groups/{CHAT}/members/zhangsan/pardon", lambda v: {"by": v}),
+        ("POST", f"/api/v1/moderation-logs/{log_id}/review", lambda v: {"verdict": v}),
+        (
+            "POST",
+            f"/api/v1/moderation-logs/{log_id}/review",
+            lambda v: {"verdict": "confirm", "by": v, "note": v},
+        ),
+    ]
+    for method, path, build in bodies:
+        for value in values:
+            response = await _json_call(service, method, path, build(value))
+            assert_safe(response, f"{method} {path} {build(value)!r}")
+
+    # Templates are stored and shown as written, never evaluated.
+    for value in ("{{7*7}}", "${7*7}", "$sender %s {0}"):
+        response = await _json_call(
+            service, "PATCH", f"/api/v1/groups/{CHAT}", {"welcome_template": value}
+        )
+        if response.status_code == 200:
+            assert response.json()["welcome_template"] == value
+
+    # Hostile text through the whole pipeline: callbacks carry it, the API shows it as data.
+    for i, value in enumerate(payloads(2)):
+        clean = value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")  # refused
+        plaintext = support.aibot_group_text(
+            f"赌博 {clean}", msgid=f"hostile-{i}", sender=clean[:60] or "x", chat_id=clean[:60]
+        )
+        response = await service.post_aibot(plaintext)
+        assert response.status_code == 200, (value, response.text)
+    await service.settle()
+    for value in payloads(2):
+        response = await service.http.get(
+            f"/api/v1/moderation-logs?user_id={pct(value[:60])}", headers=_headers()
+        )
+        assert_safe(response, f"logs of {value!r}")
+
+    # Still working, tables intact.
+    for path in ("/api/v1/groups", "/api/v1/moderation-logs", "/api/v1/lexicon/words"):
+        response = await service.api(path)
+        assert response.status_code == 200, (path, response.text)
+    response = await service.post_aibot(support.aibot_group_text("你好", msgid="after-rest"))
+    assert response.status_code == 200
+
+
+async def test_wrong_methods_content_types_and_bodies_are_4xx(rest_service: Service) -> None:
+    service = rest_service
+    cases: list[tuple[str, str, bytes, str]] = [
+        ("POST", "/api/v1/lexicon/words", b"", "application/json"),
+        ("POST", "/api/v1/lexicon/words", b"not json", "application/json"),
+        ("POST", "/api/v1/lexicon/words", b"\xff\xfe{", "application/json"),
+        ("POST", "/api/v1/lexicon/words", DEEP_JSON.encode(), "application/json"),
+        ("POST", "/api/v1/lexicon/words", b'{"word": "x"}', "text/plain"),
+        ("POST", "/api/v1/lexicon/words", b"<xml/>", "application/xml"),
+        ("POST", "/api/v1/lexicon/words", b'{"word": {"$ne": 1}}', "application/json"),
+        ("POST", "/api/v1/lexicon/words", b'{"word": ' + b"1" * 5000 + b"}", "application/json"),
+        ("PATCH", f"/api/v1/groups/{CHAT}", b"[]", "application/json"),
+        ("PATCH", f"/api/v1/groups/{CHAT}", DEEP_OBJECT.encode(), "application/json"),
+        (
+            "PATCH",
+            f"/api/v1/groups/{CHAT}",
+            json.dumps({"policy": json.loads("[" * 200 + "]" * 200)}).encode(),
+            "application/json",
+        ),
+        ("POST", "/api/v1/lexicon/test", b'{"text": "' + b"a" * 20_000 + b'"}', "application/json"),
+        ("PUT", "/api/v1/groups", b"{}", "application/json"),
+    ]
+    for method, path, body, content_type in cases:
+        headers = {**_headers(), "Content-Type": content_type}
+        response = await service.http.request(method, path, content=body, headers=headers)
+        assert_safe(response, f"{method} {path} {body[:40]!r}")
+        assert response.status_code >= 400, (method, path, response.text)
+
+
+# --- failed auth is slowed down --------------------------------------------------------------
+
+
+async def test_repeated_wrong_tokens_are_slowed_down_and_right_ones_are_not(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(api_module.asyncio, "sleep", fake_sleep)
+    throttle = api_module.FailedAuthThrottle()
+    assert throttle.failed("1.2.3.4") == 0.0
+
+    for token in ["wrong"] * 10:
+        response = await service.http.get("/api/v1/groups", headers=_headers(token))
+        assert response.status_code == 401
+    assert waits[:4] == [0.5, 1.0, 2.0, 4.0] and waits[4:] == [5.0]  # 5 free, then doubling
+    waits.clear()
+    response = await service.http.get("/api/v1/groups", headers=_headers())
+    assert response.status_code == 200 and waits == []  # a right token never waits
+    response = await service.http.get("/api/v1/groups", headers={"Authorization": "Basic x"})
+    assert response.status_code == 401 and waits == []  # and cleared the count
+
+
+def test_failed_auth_throttle_forgets_old_failures_and_bounds_its_memory() -> None:
+    now = [0.0]
+    throttle = api_module.FailedAuthThrottle(max_addresses=3, clock=lambda: now[0])
+    for _ in range(5):
+        assert throttle.failed("a") == 0.0
+    assert throttle.failed("a") == 0.5
+    now[0] = 61.0 + 60.0  # a minute without failures: free again
+    assert throttle.failed("a") == 0.0
+    for address in ("b", "c", "d", "e"):
+        throttle.failed(address)
+    assert len(throttle._failures) == 3
+
+
+# --- secrets never reach the log -------------------------------------------------------------
+
+
+async def test_no_secret_appears_in_the_log(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wecom = support.FakeWeCom()
+    wecom.token = "ACCESS-TOKEN-must-not-be-logged"
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        readonly_api_token=READONLY_TOKEN,
+        secret_key=SECRET_KEY,
+        policy_path=str(_lenient_policy(tmp_path)),
+    )
+    async for service in start_service(settings, wecom):
+        # REST: right and wrong tokens, a webhook key written, errors.
+        for token in (support.ADMIN_TOKEN, READONLY_TOKEN, support.ADMIN_TOKEN + "x", "x"):
+            await service.http.get("/api/v1/groups", headers=_headers(token))
+        await service.post_aibot(support.aibot_group_text("你好", msgid="s-0", chat_id=CHAT))
+        await service.settle()
+        response = await _json_call(
+            service, "PATCH", f"/api/v1/groups/{CHAT}", {"webhook_key": WEBHOOK_KEY}
+        )
+        assert response.status_code == 200, response.text
+        await _json_call(service, "PATCH", f"/api/v1/groups/{CHAT}", {"webhook_key": 5})
+        await service.http.get("/api/v1/moderation-logs/0", headers=_headers())
+        # Callbacks: valid, refused, echo.
+        for channel in (APP, AIBOT):
+            attacks = ciphertext_attacks(channel)[:8] + query_attacks(channel)[:4]
+            for attack in attacks:
+                await service.http.post(f"{channel.path}?{attack.query}", content=attack.body)
+        await service.post_app(support.app_text("你好", msg_id="s-app"))
+        # Outbox: sends that succeed, and sends WeCom refuses.
+        wecom.scripted["/cgi-bin/webhook/send"] = [(200, {"errcode": 93000, "errmsg": "bad"})]
+        wecom.scripted["/cgi-bin/message/send"] = [
+            (200, {"errcode": 40014, "errmsg": "invalid access_token"}),
+            (500, {"errcode": -1, "errmsg": "busy"}),
+        ]
+        for i in range(3):
+            await service.post_aibot(
+                support.aibot_group_text(f"赌博 {i}", msgid=f"s-{i + 1}", chat_id=CHAT)
+            )
+        await service.settle()
+        assert wecom.requests, "nothing was sent: the scenario did not exercise the outbox"
+
+    secrets = {
+        "app secret": support.APP_SECRET,
+        "app token": support.APP_TOKEN,
+        "app AES key": support.APP_AES_KEY,
+        "smart bot token": support.AIBOT_TOKEN,
+        "smart bot AES key": support.AIBOT_AES_KEY,
+        "admin token": support.ADMIN_TOKEN,
+        "read-only token": READONLY_TOKEN,
+        "SECRET_KEY": SECRET_KEY,
+        "webhook key": WEBHOOK_KEY,
+        "access token": wecom.token,
+    }
+    logged = caplog.text + "\n".join(
+        f"{record.getMessage()} {record.args!r} {record.__dict__!r}" for record in caplog.records
+    )
+    assert len(caplog.records) > 10
+    leaked = [name for name, secret in secrets.items() if secret in logged]
+    assert leaked == [], leaked
+
+
+def _lenient_policy(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps({"newcomer_days": 0, "newcomer_messages": 0}), encoding="utf-8")
+    return path
+
+
+def test_the_crafted_frames_are_right() -> None:
+    """The attack builders themselves: an honest frame decrypts, so refusals mean something."""
+    for channel in (APP, AIBOT):
+        value = encrypt_raw(channel.key, frame(b"hello", channel.receive_id))
+        cipher = CallbackCipher(
+            token=channel.signer.token,
+            encoding_aes_key=support.APP_AES_KEY if channel is APP else support.AIBOT_AES_KEY,
+            receive_id=channel.receive_id.decode(),
+        )
+        assert cipher.decrypt(value) == "hello"
