@@ -101,6 +101,22 @@ def build_registry() -> CommandRegistry:
 # -- helpers -----------------------------------------------------------------------------
 
 
+async def _change_group(call: Call, group: Group, field: str, value: Any) -> None:
+    """Set one of the group's settings, with its audit entry (as the REST PATCH records it);
+    nothing when it holds `value` already."""
+    old = getattr(group, field)
+    if old == value:
+        return
+    setattr(group, field, value)
+    group.updated_at = call.now
+    await _audit(
+        call,
+        "group.update",
+        f"group:{group.chat_id}",
+        {"changes": {field: {"from": old, "to": value}}},
+    )
+
+
 async def _audit(call: Call, action: str, target: str, details: dict[str, Any]) -> None:
     await audit.record(
         call.session,
@@ -306,17 +322,7 @@ async def _rules_set(call: Call) -> str:
         raise call.bad_usage("command.rules_empty")
     if len(text) > MAX_RULES_CHARS:
         raise call.fail("command.rules_too_long", limit=MAX_RULES_CHARS, chars=len(text))
-    group = call.need_group()
-    old = group.rules_text
-    if old != text:
-        group.rules_text = text
-        group.updated_at = call.now
-        await _audit(
-            call,
-            "group.update",
-            f"group:{group.chat_id}",
-            {"changes": {"rules_text": {"from": old, "to": text}}},
-        )
+    await _change_group(call, call.need_group(), "rules_text", text)
     return call.texts.render("command.rules_set", group=call.group_label(), chars=len(text))
 
 
@@ -499,15 +505,7 @@ async def _mode(call: Call) -> str:
         GroupPolicy.from_mapping(new, call.context.policy_for(None))
     except (ValueError, TypeError) as exc:
         raise call.fail("command.invalid_entry", problem=str(exc)) from None
-    if new != old:
-        group.policy = new
-        group.updated_at = call.now
-        await _audit(
-            call,
-            "group.update",
-            f"group:{group.chat_id}",
-            {"changes": {"policy": {"from": old, "to": new}}},
-        )
+    await _change_group(call, group, "policy", new)
     return texts.render("command.mode_set", group=call.group_label(), mode=texts[f"mode.{wanted}"])
 
 
