@@ -979,49 +979,6 @@ async def test_msgaudit_notify_without_the_archive_is_only_logged(
     assert "ARCHIVE_ENABLED is off" in caplog.text
 
 
-# --- settings ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"ARCHIVE_ENABLED": "maybe"}, "ARCHIVE_ENABLED: must be true or false"),
-        ({"ARCHIVE_ENABLED": "true"}, "WECOM_CORP_ID: missing (ARCHIVE_ENABLED is true"),
-        (
-            {"ARCHIVE_ENABLED": "1", "WECOM_CORP_ID": "ww1", "ARCHIVE_KEYS_DIR": "/k"},
-            "ARCHIVE_SECRET: missing",
-        ),
-        (
-            {"ARCHIVE_ENABLED": "true", "WECOM_CORP_ID": "ww1", "ARCHIVE_SECRET": "s"},
-            "ARCHIVE_KEYS_DIR: missing",
-        ),
-        ({"ARCHIVE_BATCH": "0"}, "ARCHIVE_BATCH:"),
-        ({"ARCHIVE_BATCH": "1001"}, "ARCHIVE_BATCH:"),
-        ({"ARCHIVE_POLL_SECONDS": "0"}, "ARCHIVE_POLL_SECONDS: must be more than 0"),
-        ({"ARCHIVE_LEASE_SECONDS": "5"}, "ARCHIVE_LEASE_SECONDS: must be at least 10"),
-        (
-            {
-                "ARCHIVE_ENABLED": "true",
-                "WECOM_CORP_ID": "ww1",
-                "ARCHIVE_SECRET": "s",
-                "ARCHIVE_KEYS_DIR": "/k",
-                "ARCHIVE_POLL_SECONDS": "60",
-            },
-            "ARCHIVE_LEASE_SECONDS: must be longer than ARCHIVE_POLL_SECONDS",
-        ),
-    ],
-)
-def test_bad_archive_settings_stop_with_one_line(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
-) -> None:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    with pytest.raises(SettingsError) as caught:
-        load_settings(_env_file=None)
-    assert str(caught.value).startswith(message)
-    assert "\n" not in str(caught.value)
-
-
 def test_archive_defaults() -> None:
     settings = load_settings(_env_file=None)
     assert not settings.archive_enabled

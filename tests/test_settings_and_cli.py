@@ -59,6 +59,31 @@ def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pa
         ({"DATABASE_URL": "sqlite://"}, "DATABASE_URL: SQLite needs a file path"),
         ({"CALLBACK_TIMESTAMP_WINDOW_SECONDS": "0"}, "CALLBACK_TIMESTAMP_WINDOW_SECONDS:"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: must be one of"),
+        # the chat archive
+        ({"ARCHIVE_ENABLED": "maybe"}, "ARCHIVE_ENABLED: must be true or false"),
+        ({"ARCHIVE_ENABLED": "true"}, "WECOM_CORP_ID: missing (ARCHIVE_ENABLED is true"),
+        (
+            {"ARCHIVE_ENABLED": "1", "WECOM_CORP_ID": "ww1", "ARCHIVE_KEYS_DIR": "/k"},
+            "ARCHIVE_SECRET: missing",
+        ),
+        (
+            {"ARCHIVE_ENABLED": "true", "WECOM_CORP_ID": "ww1", "ARCHIVE_SECRET": "s"},
+            "ARCHIVE_KEYS_DIR: missing",
+        ),
+        ({"ARCHIVE_BATCH": "0"}, "ARCHIVE_BATCH:"),
+        ({"ARCHIVE_BATCH": "1001"}, "ARCHIVE_BATCH:"),
+        ({"ARCHIVE_POLL_SECONDS": "0"}, "ARCHIVE_POLL_SECONDS: must be more than 0"),
+        ({"ARCHIVE_LEASE_SECONDS": "5"}, "ARCHIVE_LEASE_SECONDS: must be at least 10"),
+        (
+            {
+                "ARCHIVE_ENABLED": "true",
+                "WECOM_CORP_ID": "ww1",
+                "ARCHIVE_SECRET": "s",
+                "ARCHIVE_KEYS_DIR": "/k",
+                "ARCHIVE_POLL_SECONDS": "60",
+            },
+            "ARCHIVE_LEASE_SECONDS: must be longer than ARCHIVE_POLL_SECONDS",
+        ),
     ],
 )
 def test_bad_settings_stop_with_one_line_naming_the_variable(

@@ -34,6 +34,7 @@ __all__ = [
     "ApiCaller",
     "FailedAuthThrottle",
     "api_caller",
+    "aware",
     "require_token",
     "router",
 ]
@@ -304,7 +305,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise HTTPException(400, "cursor is not one this API returned") from None
 
 
-def _aware(value: datetime | None, name: str) -> datetime | None:
+def aware(value: datetime | None, name: str) -> datetime | None:
+    """A query parameter's time in UTC; 400 when it has no time zone."""
     if value is None:
         return None
     if value.tzinfo is None:
@@ -325,8 +327,8 @@ async def list_logs(
     filters = log_repo.LogFilter(
         chat_id=chat_id,
         user_id=user_id,
-        since=_aware(since, "since"),
-        until=_aware(until, "until"),
+        since=aware(since, "since"),
+        until=aware(until, "until"),
     )
     before = _decode_cursor(cursor) if cursor else None
     async with request.app.state.runtime.sessions() as session:

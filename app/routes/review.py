@@ -31,7 +31,7 @@ from app.repositories import groups as groups_repo
 from app.repositories import moderation_log as log_repo
 from app.repositories import strikes as strikes_repo
 from app.repositories.reports import finding_rule
-from app.routes.api import ApiCaller, ReviewOut, require_token
+from app.routes.api import ApiCaller, ReviewOut, aware, require_token
 from app.routes.groups import effective_policy
 
 if TYPE_CHECKING:
@@ -284,14 +284,6 @@ def _csv_row(row: ModerationLog) -> list[str]:
     ]
 
 
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise HTTPException(400, f"{name} needs a timezone, e.g. 2026-11-21T08:00:00Z")
-    return value.astimezone(UTC)
-
-
 async def _csv_lines(runtime: Runtime, filters: log_repo.LogFilter) -> AsyncIterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -325,7 +317,7 @@ async def export_csv(
     chat_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> StreamingResponse:
     filters = log_repo.LogFilter(
-        chat_id=chat_id, since=_aware(since, "since"), until=_aware(until, "until")
+        chat_id=chat_id, since=aware(since, "since"), until=aware(until, "until")
     )
     return StreamingResponse(
         _csv_lines(runtime_of(request), filters),
