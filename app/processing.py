@@ -532,7 +532,7 @@ class InboxProcessor:
         if invocation is not None:
             group = None
             if event.chat_type == "group" and event.chat_id:
-                group = await self._command_group(session, event.chat_id)
+                group = await self._group(session, event.chat_id, smart_bot=True)
             context = self._command_context(
                 session, row, sender=event.from_user, group=group, message_id=event.msg_id
             )
@@ -572,13 +572,16 @@ class InboxProcessor:
         replied = self._reply_app(session, row, event.from_user, reply.text)
         return replied or context.enqueued
 
-    async def _command_group(self, session: AsyncSession, chat_id: str) -> Group:
-        """The row of the group a smart-bot command was sent in (created on first sight)."""
+    async def _group(self, session: AsyncSession, chat_id: str, *, smart_bot: bool) -> Group:
+        """The group's row (created on first sight), read once per batch; `smart_bot`: the
+        message came through the smart bot, which is therefore in the group."""
         group = self._batch.groups.get(chat_id)
         if group is None:
-            group = await groups_repo.ensure(session, chat_id, now=self._clock(), smart_bot=True)
+            group = await groups_repo.ensure(
+                session, chat_id, now=self._clock(), smart_bot=smart_bot
+            )
             self._batch.groups[chat_id] = group
-        elif not group.smart_bot:
+        elif smart_bot and not group.smart_bot:
             group.smart_bot = True
         return group
 
@@ -672,12 +675,7 @@ class InboxProcessor:
         context = self._context
         now = self._clock()
         batch = self._batch
-        group = batch.groups.get(message.chat_id)
-        if group is None:
-            group = await groups_repo.ensure(session, message.chat_id, now=now, smart_bot=smart_bot)
-            batch.groups[message.chat_id] = group
-        elif smart_bot and not group.smart_bot:
-            group.smart_bot = True
+        group = await self._group(session, message.chat_id, smart_bot=smart_bot)
         policy = self._policy_for(group)
         mode = policy.mode
         if mode is GroupMode.OFF:
