@@ -38,6 +38,7 @@ from app.commands import (
 from app.lexicon_runtime import LexiconHolder
 from app.models import Group, GroupMember, InboxEvent, ModerationLog
 from app.models import MessageMeta as StoredMeta
+from app.policy_file import effective_policy
 from app.repositories import activity as activity_repo
 from app.repositories import archive as archive_repo
 from app.repositories import groups as groups_repo
@@ -603,7 +604,7 @@ class InboxProcessor:
             now=self._clock(),
             group=group,
             moderators=self._context.moderators,
-            policy_for=lambda g: self._policy_for(g) if g is not None else self._context.policy,
+            policy_for=self._policy_for,
             matcher=self._context.matcher,
             warning_channel=_warning_channel,
             app_messages_enabled=self._context.app_messages_enabled,
@@ -785,16 +786,9 @@ class InboxProcessor:
             return False
         return self._enqueue_actions(session, entry, decision, group, message.response_url)
 
-    def _policy_for(self, group: Group) -> GroupPolicy:
-        """The service's policy with the group's overrides. Overrides are checked when they
-        are set; one that no longer parses (an older version wrote it) is logged and ignored."""
-        if not group.policy:
-            return self._context.policy
-        try:
-            return GroupPolicy.from_mapping(group.policy, self._context.policy)
-        except ValueError as exc:
-            log.error("group %s: stored policy ignored, using the default: %s", group.chat_id, exc)
-            return self._context.policy
+    def _policy_for(self, group: Group | None) -> GroupPolicy:
+        """The service's policy with the group's overrides (`effective_policy`)."""
+        return effective_policy(group, self._context.policy)
 
     def _exempt(self, group: Group, user_id: str) -> str:
         if self._context.is_moderator(user_id) or user_id in (group.moderators or ()):

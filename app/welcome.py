@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Group, GroupMember
+from app.policy_file import effective_policy
 from app.repositories import outbox as outbox_repo
 from app.repositories import welcomes as welcomes_repo
 from app.texts import Texts
@@ -166,17 +167,6 @@ def template_text(texts: Texts, group: Group) -> str:
     return truncate_utf8(text, WELCOME_TEXT_MAX_BYTES)
 
 
-def policy_of(group: Group, default: GroupPolicy) -> GroupPolicy:
-    """The default policy with the group's overrides; one that no longer parses is ignored
-    (the inbox processor logs it)."""
-    if not group.policy:
-        return default
-    try:
-        return GroupPolicy.from_mapping(group.policy, default)
-    except (ValueError, TypeError):
-        return default
-
-
 class GroupUpkeep:
     """Syncs, templates and welcomes (see the module docstring); `run` is one pass."""
 
@@ -295,7 +285,7 @@ class GroupUpkeep:
                 )
                 return 1
             baseline = group.members_synced_at is None
-            policy = policy_of(group, self._policy)
+            policy = effective_policy(group, self._policy)
             welcome = policy.welcome and not baseline
             await welcomes_repo.add_members(session, info.chat_id, info.member_ids, now=now)
             rows = await welcomes_repo.members_by_user(session, info.chat_id)
@@ -360,7 +350,7 @@ class GroupUpkeep:
             group = await welcomes_repo.lock_group(session, group_id)
             if group is None or group.kind != "customer" or group.webhook_key:
                 return 0
-            if not policy_of(group, self._policy).welcome:
+            if not effective_policy(group, self._policy).welcome:
                 return 0
             if self._waiting("template", group.chat_id, now):
                 return 0
@@ -474,7 +464,7 @@ class GroupUpkeep:
         shown = ", ".join(member.user_id for member in members[:20])
         if len(members) > 20:
             shown += " …"
-        if not policy_of(group, self._policy).welcome:
+        if not effective_policy(group, self._policy).welcome:
             log.info("group %s: %d member(s) joined; welcomes are off", group.chat_id, len(members))
             return False
         if group.webhook_key:

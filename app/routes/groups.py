@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app import audit
 from app.models import Group, GroupMember
+from app.policy_file import effective_policy
 from app.repositories import groups as groups_repo
 from app.repositories import reports
 from app.repositories import strikes as strikes_repo
@@ -41,7 +42,6 @@ __all__ = [
     "MAX_RULES_CHARS",
     "MAX_WELCOME_BYTES",
     "WELCOME_PLACEHOLDERS",
-    "effective_policy",
     "router",
     "welcome_template_problem",
 ]
@@ -188,17 +188,6 @@ class PardonOut(BaseModel):
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
-
-
-def effective_policy(group: Group | None, default: GroupPolicy) -> GroupPolicy:
-    """The default policy with the group's overrides (an override that no longer parses is
-    ignored, as the inbox processor does)."""
-    if group is None or not group.policy:
-        return default
-    try:
-        return GroupPolicy.from_mapping(group.policy, default)
-    except (ValueError, TypeError):
-        return default
 
 
 def welcome_template_problem(template: str) -> str | None:

@@ -27,12 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from app import audit
 from app import lexicon_service as lexicon
 from app.models import ModerationLog
+from app.policy_file import effective_policy
 from app.repositories import groups as groups_repo
 from app.repositories import moderation_log as log_repo
 from app.repositories import strikes as strikes_repo
 from app.repositories.reports import finding_rule
 from app.routes.api import ApiCaller, ReviewOut, aware, require_token
-from app.routes.groups import effective_policy
 
 if TYPE_CHECKING:
     from app.main import Runtime
