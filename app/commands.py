@@ -46,7 +46,6 @@ from app.texts import Texts
 from moderation import GroupPolicy, SensitiveWordMatcher
 
 __all__ = [
-    "APP_TEXT_MAX_BYTES",
     "Call",
     "CommandContext",
     "CommandError",
@@ -69,7 +68,6 @@ _COMMAND = re.compile(r"[/／]([^\s/／]+)(?:\s+(.*))?", re.DOTALL)
 _FIRST = re.compile(r"\s*(\S+)\s*(.*)", re.DOTALL)
 _AT = ("@", "＠")
 _HASH = ("#", "＃")
-APP_TEXT_MAX_BYTES = 2048  # an app message's text, at most (longer replies are cut)
 
 
 class CommandError(Exception):

@@ -40,7 +40,7 @@ from app.models import Group, ModerationLog, OutboxAction
 from app.repositories import outbox as outbox_repo
 from app.secret_box import SecretBox, SecretBoxError
 from app.texts import DEFAULT_TEXTS, Texts
-from bot.client import WeComClient
+from bot.client import APP_MESSAGE_MAX_BYTES, WeComClient
 from bot.errors import ConfigurationError, RateLimited, WeComApiError
 
 __all__ = ["OutboxDispatcher", "backoff_delay"]
@@ -54,7 +54,6 @@ PER_MINUTE = 30  # app messages one member may get from the app in a minute (WeC
 PER_HOUR = 1000  # ... and in an hour
 DIGEST_FROM = 3  # this many alerts for the same moderators due at once go out as one digest
 RATE_WAIT = timedelta(seconds=20)  # how long alerts wait when a moderator's budget is spent
-MARKDOWN_MAX_BYTES = 2048  # an app message's markdown, at most
 WEBHOOK_PER_MINUTE = 20  # posts one webhook robot takes in any 60 s (WeCom's limit)
 RATE_LIMITED_WAIT = 60.0  # seconds, at least, before retrying a call WeCom refused for rate
 
@@ -265,7 +264,7 @@ class OutboxDispatcher:
             candidate = texts.render(
                 "alert.digest", count=len(taken) + 1, lines="\n".join([*lines, line])
             )
-            if taken and len(candidate.encode("utf-8")) > MARKDOWN_MAX_BYTES:
+            if taken and len(candidate.encode("utf-8")) > APP_MESSAGE_MAX_BYTES:
                 break
             lines.append(line)
             taken.append(action)

@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.alerts import alert_problem, alert_recipients, group_label
 from app.commands import (
-    APP_TEXT_MAX_BYTES,
     CommandContext,
     CommandRegistry,
     Invocation,
@@ -49,7 +48,7 @@ from app.repositories import welcomes as welcomes_repo
 from app.texts import Texts
 from app.welcome import note_join
 from bot.archive import ArchiveMessage, SenderKind, parse_archive_message
-from bot.client import truncate_utf8
+from bot.client import APP_MESSAGE_MAX_BYTES, truncate_utf8
 from bot.events import (
     AibotText,
     AppTextMessage,
@@ -659,7 +658,7 @@ class InboxProcessor:
             payload={
                 "to_users": [user_id],
                 "msgtype": "text",
-                "content": {"content": truncate_utf8(reply, APP_TEXT_MAX_BYTES)},
+                "content": {"content": truncate_utf8(reply, APP_MESSAGE_MAX_BYTES)},
             },
             now=self._clock(),
         )

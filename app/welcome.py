@@ -45,6 +45,7 @@ from app.repositories import outbox as outbox_repo
 from app.repositories import welcomes as welcomes_repo
 from app.texts import Texts
 from bot.client import (
+    APP_MESSAGE_MAX_BYTES,
     WEBHOOK_TEXT_MAX_BYTES,
     WELCOME_TEXT_MAX_BYTES,
     GroupInfo,
@@ -70,7 +71,6 @@ log = logging.getLogger(__name__)
 MEMBER_SEPARATOR = "、"
 NICKNAME = "%NICKNAME%"  # WeCom puts the joiner's name here in a customer-group template
 POST_MAX_BYTES = WEBHOOK_TEXT_MAX_BYTES  # a webhook or appchat text (both 2048), at most
-APP_MESSAGE_MAX_BYTES = 2048
 BATCH = 50  # groups taken per pass and step
 SYNC_LEASE = timedelta(minutes=5)  # a claimed sync is retaken by another replica after this
 RETRY_BASE = 30.0  # seconds before retrying a failed sync or template call; doubles each time

@@ -44,6 +44,7 @@ from bot.errors import (
 
 __all__ = [
     "APPCHAT_TEXT_MAX_BYTES",
+    "APP_MESSAGE_MAX_BYTES",
     "DEFAULT_API_BASE",
     "TEXTCARD_DESCRIPTION_MAX_BYTES",
     "TEXTCARD_TITLE_MAX_BYTES",
@@ -64,6 +65,7 @@ WECOM_HOSTS = frozenset({"qyapi.weixin.qq.com"})
 _TOKEN_MARGIN = 300.0  # seconds before expiry at which a cached token is refreshed
 
 # Size limits WeCom documents, in UTF-8 bytes.
+APP_MESSAGE_MAX_BYTES = 2048  # an app message's text or markdown (message/send)
 WEBHOOK_TEXT_MAX_BYTES = 2048
 WEBHOOK_MARKDOWN_MAX_BYTES = 4096
 APPCHAT_TEXT_MAX_BYTES = 2048
