@@ -21,8 +21,13 @@ key is read from the group's row and opened with the SecretBox when the post is 
 in no payload, log line or error. A robot takes 20 posts a minute (WeCom then refuses with
 45009/130101 and pauses it for minutes), so no more than `WEBHOOK_PER_MINUTE` posts go to one
 group in any 60 s, counted over what every replica sent; a post over that waits for the minute
-to free up (not an attempt). A refusal for rate (`RateLimited`) waits at least
-`RATE_LIMITED_WAIT` before the next attempt.
+to free up (not an attempt). `CHANNEL_LIMITS` holds that limit and WeCom's others on group
+posts (`appchat/send` per group, `appchat/update` per corp), all kept the same way. A refusal
+for rate (`RateLimited`) waits at least `RATE_LIMITED_WAIT` before the next attempt.
+
+Each claimed action's lease is checked and renewed right before its call to WeCom
+(`outbox_repo.renew`): when a batch took longer than the lease and another replica has taken
+the action since, this one does not send it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,19 +49,40 @@ from app.texts import DEFAULT_TEXTS, Texts
 from bot.client import APP_MESSAGE_MAX_BYTES, WeComClient
 from bot.errors import ConfigurationError, RateLimited, WeComApiError
 
-__all__ = ["OutboxDispatcher", "backoff_delay"]
+__all__ = ["CHANNEL_LIMITS", "ChannelLimit", "OutboxDispatcher", "backoff_delay"]
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 2.0  # seconds before the second attempt
 BACKOFF_CAP = 600.0  # longest wait between attempts, in seconds
-LEASE = timedelta(seconds=120)  # a claimed action is retaken by another worker after this
+LEASE = timedelta(seconds=120)  # default OUTBOX_LEASE_SECONDS: an unfinished claim's lifetime
 PER_MINUTE = 30  # app messages one member may get from the app in a minute (WeCom's limit)
 PER_HOUR = 1000  # ... and in an hour
 DIGEST_FROM = 3  # this many alerts for the same moderators due at once go out as one digest
 RATE_WAIT = timedelta(seconds=20)  # how long alerts wait when a moderator's budget is spent
-WEBHOOK_PER_MINUTE = 20  # posts one webhook robot takes in any 60 s (WeCom's limit)
 RATE_LIMITED_WAIT = 60.0  # seconds, at least, before retrying a call WeCom refused for rate
+
+
+@dataclass(frozen=True)
+class ChannelLimit:
+    """WeCom's limit on a kind of send: at most `count` in any `window`, for each of
+    `windows`, per value of the payload field `per` (None: for the whole corp)."""
+
+    per: str | None
+    windows: tuple[tuple[int, timedelta], ...]
+
+
+WEBHOOK_PER_MINUTE = 20  # posts one webhook robot takes in any 60 s
+# WeCom's documented limits (wecom-platform.md; appchat/send: "each member may get at most 200
+# messages a minute and 10,000 a day from one app in a group"; appchat/update: 1000 changes an
+# hour per corp). Over them WeCom refuses (45009/130101) or drops messages silently.
+CHANNEL_LIMITS = {
+    "webhook_send": ChannelLimit("chat_id", ((WEBHOOK_PER_MINUTE, timedelta(minutes=1)),)),
+    "appchat_send": ChannelLimit(
+        "chat_id", ((200, timedelta(minutes=1)), (10_000, timedelta(days=1)))
+    ),
+    "appchat_remove": ChannelLimit(None, ((1000, timedelta(hours=1)),)),
+}
 
 
 class PermanentFailure(WeComApiError):
@@ -92,7 +119,9 @@ class OutboxDispatcher:
         rng: random.Random | None = None,
         batch_size: int = 20,
         secret_box: SecretBox | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
+        self._lease = lease
         self._texts = texts or Texts(dict(DEFAULT_TEXTS))  # the digest's wording
         self._sessions = sessions
         self._client = client
@@ -109,7 +138,7 @@ class OutboxDispatcher:
         while True:
             async with self._sessions() as session, session.begin():
                 batch = await outbox_repo.claim_due(
-                    session, now=self._clock(), limit=self._batch_size, lease=LEASE
+                    session, now=self._clock(), limit=self._batch_size, lease=self._lease
                 )
             if not batch:
                 return attempted
@@ -119,8 +148,8 @@ class OutboxDispatcher:
                 if action.kind == "app_message" and action.moderation_log_id is not None:
                     recipients = tuple(sorted(action.payload.get("to_users") or ()))
                     alerts.setdefault(recipients, []).append(action)
-                elif action.kind == "webhook_send":
-                    await self._send_webhook(action, claimed)
+                elif action.kind in CHANNEL_LIMITS:
+                    await self._send_limited(action, CHANNEL_LIMITS[action.kind], claimed)
                 else:
                     await self._send_one(action)
             for recipients, group in alerts.items():
@@ -170,27 +199,39 @@ class OutboxDispatcher:
             left.append(min(PER_MINUTE - last_minute, PER_HOUR - len(times)))
         return min(left)
 
-    async def _send_webhook(self, action: OutboxAction, claimed: list[int]) -> None:
-        """Post through the group's robot unless it had WEBHOOK_PER_MINUTE posts in the last
-        60 s; then wait until the oldest of them is a minute old."""
+    async def _send_limited(
+        self, action: OutboxAction, limit: ChannelLimit, claimed: list[int]
+    ) -> None:
+        """Send unless the channel had its fill in one of its windows (counted over what every
+        replica sent); then wait until the oldest send that fills it leaves the window."""
         now = self._clock()
-        chat_id = str(action.payload.get("chat_id", ""))
+        key = action.payload.get(limit.per) if limit.per else None
+        longest = max(window for _count, window in limit.windows)
         async with self._sessions() as session:
-            times = await outbox_repo.webhook_sends_since(
-                session, chat_id, now - timedelta(minutes=1), now=now, exclude_ids=claimed
+            sent = await outbox_repo.sends_since(
+                session, action.kind, now - longest, now=now, exclude_ids=claimed
             )
-        if len(times) >= WEBHOOK_PER_MINUTE:
-            times.sort()
-            until = times[len(times) - WEBHOOK_PER_MINUTE] + timedelta(minutes=1)
-            log.info(
-                "outbox action %s waits until %s: the webhook robot of %s had %d post(s) in "
-                "the last minute (at most %d)",
-                action.id,
-                until.isoformat(timespec="seconds"),
-                chat_id,
-                len(times),
-                WEBHOOK_PER_MINUTE,
-            )
+        times = sorted(
+            at for payload, at in sent if limit.per is None or payload.get(limit.per) == key
+        )
+        until = None
+        for count, window in limit.windows:
+            inside = [at for at in times if at > now - window]
+            if len(inside) >= count:
+                free = inside[len(inside) - count] + window
+                until = free if until is None else max(until, free)
+                log.info(
+                    "outbox action %s (%s) waits until %s: %s had %d send(s) in the last %s "
+                    "(at most %d)",
+                    action.id,
+                    action.kind,
+                    free.isoformat(timespec="seconds"),
+                    f"{limit.per} {key}" if limit.per else "the corp",
+                    len(inside),
+                    window,
+                    count,
+                )
+        if until is not None:
             await self._hold([action], max(until, now + timedelta(seconds=1)))
             return
         await self._send_one(action)
@@ -285,6 +326,15 @@ class OutboxDispatcher:
         return first, taken[1:], left
 
     async def _send_one(self, action: OutboxAction) -> None:
+        async with self._sessions() as session, session.begin():
+            mine = await outbox_repo.renew(session, action, now=self._clock(), lease=self._lease)
+        if not mine:
+            log.warning(
+                "outbox action %s (%s) not sent here: its lease ran out and another worker took it",
+                action.id,
+                action.kind,
+            )
+            return
         error: WeComApiError | None = None
         try:
             await self._carry_out(action)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -72,6 +72,7 @@ class Runtime:
     settings: Settings
     context: ModerationContext
     app_channel: callbacks.CallbackChannel
+OUTBOX_LEASE_FLOOR = 30.0  # seconds: a token fetch and a call, each at HTTP_TIMEOUT's worst
     aibot_channel: callbacks.CallbackChannel
     clock: Callable[[], datetime]
     secret_box: SecretBox | None = None  # seals webhook keys at rest; None: SECRET_KEY unset
@@ -302,6 +303,7 @@ def create_app(
                 runtime.groups = directory
 
                 def rooms_seen(rooms: dict[str, Any]) -> None:
+                lease=timedelta(seconds=settings.outbox_lease_seconds),
                     directory.note(rooms)
                     runtime.workers.notify_groups()
 
@@ -372,6 +374,14 @@ def create_app(
                 runtime.engine.url.render_as_string(hide_password=True),
             )
             try:
+            if settings.outbox_lease_seconds < OUTBOX_LEASE_FLOOR:
+                log.warning(
+                    "OUTBOX_LEASE_SECONDS=%g is shorter than one WeCom call can take (%g s with "
+                    "a token refresh): another replica may send an action again while it is "
+                    "still being sent",
+                    settings.outbox_lease_seconds,
+                    OUTBOX_LEASE_FLOOR,
+                )
                 yield
             finally:
                 await runtime.workers.stop()

@@ -62,7 +62,12 @@ class Settings(BaseSettings):
     messages_path: Path | None = None
     callback_timestamp_window_seconds: int = Field(default=600, ge=1)
     callback_max_body_bytes: int = Field(default=262_144, ge=1024)
-    outbox_max_attempts: int = Field(default=10, ge=1)
+    # 16 tries span at least 38 minutes of backoff (up to 77): a WeCom outage that long is
+    # waited out before an action is marked dead.
+    outbox_max_attempts: int = Field(default=16, ge=1)
+    # seconds a claimed action stays with the replica sending it (renewed before each send);
+    # a replica killed mid-send leaves its actions to the others after this
+    outbox_lease_seconds: float = Field(default=120.0, ge=1.0)
     log_level: str = "INFO"
     # Chat archive (会话内容存档): see app/archive.py.
     archive_enabled: bool = False

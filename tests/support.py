@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +24,19 @@ ADMIN_TOKEN = "admin-token-0123456789"
 MODERATORS = ("mod-alice", "mod-bob")
 API_BASE = "https://wecom.test"
 LEXICON = "赌博\tgambling\tblock\n加微信\tads\treview\n# a comment\n口交\tporn\tlog\n"
+
+
+class Clock:
+    """A clock the test moves by hand (the service's `clock`)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

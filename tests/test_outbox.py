@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
-from app.dispatcher import BACKOFF_CAP, OutboxDispatcher, backoff_delay
+from app.dispatcher import (
+    BACKOFF_CAP,
+    CHANNEL_LIMITS,
+    ChannelLimit,
+    OutboxDispatcher,
+    backoff_delay,
+)
 from app.models import OutboxAction
 from app.repositories import outbox as outbox_repo
 from tests import support
@@ -164,3 +172,122 @@ async def test_two_inbox_processors_racing_handle_each_event_once(service: Servi
     for item in items:
         mentions = sum(len(re.findall(rf"#{item['id']}(?!\d)", body)) for body in sent)
         assert mentions == 1, item["id"]
+
+
+@dataclass
+class StallingWeCom(support.FakeWeCom):
+    """The fake WeCom API, which first awaits `stall` (when set) on each request."""
+
+    stall: Callable[[httpx.Request], Awaitable[None]] | None = None
+
+    async def stalling_handler(self, request: httpx.Request) -> httpx.Response:
+        if self.stall is not None:
+            await self.stall(request)
+        return self.handler(request)
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.stalling_handler)
+
+
+@pytest.fixture
+async def clocked(
+    database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Service, support.Clock]]:
+    clock = support.Clock()
+    settings = make_settings(database_url, tmp_path)
+    async for running in start_service(settings, StallingWeCom(), clock=clock):
+        yield running, clock
+
+
+async def enqueue_posts(service: Service, kind: str, chat_ids: list[str]) -> None:
+    async with service.runtime.sessions() as session, session.begin():
+        for index, chat_id in enumerate(chat_ids):
+            payload: dict[str, object] = {"chat_id": chat_id}
+            if kind == "appchat_send":
+                payload |= {"msgtype": "text", "content": {"content": f"post {index}"}}
+            else:
+                payload |= {"user_ids": [f"member-{index}"]}
+            outbox_repo.enqueue(
+                session,
+                idempotency_key=f"test:{kind}:{index}",
+                kind=kind,
+                payload=payload,
+                now=service.runtime.now(),
+            )
+
+
+def posts_to(service: Service, path: str, chat_id: str) -> int:
+    return sum(1 for body in service.wecom.bodies(path) if body["chatid"] == chat_id)
+
+
+async def test_appchat_posts_keep_wecoms_200_a_minute_per_group(
+    clocked: tuple[Service, support.Clock],
+) -> None:
+    service, clock = clocked
+    await enqueue_posts(service, "appchat_send", ["busy"] * 210 + ["quiet"] * 5)
+    await service.settle()
+    assert posts_to(service, "/cgi-bin/appchat/send", "busy") == 200
+    assert posts_to(service, "/cgi-bin/appchat/send", "quiet") == 5  # another group's budget
+    waiting = [a for a in await actions(service) if a.status == "pending"]
+    assert len(waiting) == 10
+    assert all(a.attempts == 0 for a in waiting)  # a wait is not an attempt
+    assert all(a.next_attempt_at >= clock() + timedelta(seconds=59) for a in waiting)
+    clock.advance(61)
+    await service.settle()
+    assert posts_to(service, "/cgi-bin/appchat/send", "busy") == 210
+    assert {a.status for a in await actions(service)} == {"sent"}
+
+
+async def test_a_corp_wide_limit_counts_every_group(
+    clocked: tuple[Service, support.Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, clock = clocked
+    monkeypatch.setitem(
+        CHANNEL_LIMITS, "appchat_remove", ChannelLimit(None, ((3, timedelta(hours=1)),))
+    )
+    await enqueue_posts(service, "appchat_remove", ["a", "b", "c", "d", "e"])
+    await service.settle()
+    assert len(service.wecom.calls("/cgi-bin/appchat/update")) == 3
+    clock.advance(1800)
+    await service.settle()
+    assert len(service.wecom.calls("/cgi-bin/appchat/update")) == 3  # the hour is not over
+    clock.advance(1801)
+    await service.settle()
+    assert len(service.wecom.calls("/cgi-bin/appchat/update")) == 5
+
+
+async def test_a_replica_whose_lease_ran_out_does_not_send_what_another_took(
+    clocked: tuple[Service, support.Clock],
+) -> None:
+    """Replica A claims two actions; its first call to WeCom hangs past the lease, meanwhile
+    replica B takes both. A's second action is then not A's any more: A does not send it.
+    (The hung first call is the one send that can repeat: WeCom has no idempotency key.)"""
+    service, clock = clocked
+    await enqueue_posts(service, "appchat_send", ["g1", "g2"])
+
+    def replica() -> OutboxDispatcher:
+        return OutboxDispatcher(
+            service.runtime.sessions,
+            service.runtime.client,
+            clock=clock,
+            max_attempts=3,
+            lease=timedelta(seconds=120),
+        )
+
+    replica_b = replica()
+    hung = False
+
+    async def hang_once(request: httpx.Request) -> None:
+        nonlocal hung
+        if request.url.path == "/cgi-bin/appchat/send" and not hung:
+            hung = True
+            clock.advance(121)  # A's call outlives its lease; B runs in the meantime
+            await replica_b.dispatch_due()
+
+    assert isinstance(service.wecom, StallingWeCom)
+    service.wecom.stall = hang_once
+    await replica().dispatch_due()
+    assert posts_to(service, "/cgi-bin/appchat/send", "g2") == 1  # B's; A held back
+    assert posts_to(service, "/cgi-bin/appchat/send", "g1") == 2  # the hung call, and B's
+    assert {a.status for a in await actions(service)} == {"sent"}

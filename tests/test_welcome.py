@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,23 +46,12 @@ TEMPLATE_EDIT = "/cgi-bin/externalcontact/group_welcome_template/edit"
 TEXTS = Texts(dict(DEFAULT_TEXTS))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @dataclass
 class WeComWithGroups(support.FakeWeCom):
     """The fake WeCom API, which also knows customer groups (`groupchat/get` answers from
     `groups`), keeps a welcome-template library, and notes when each call came."""
 
-    clock: Clock = field(default_factory=Clock)
+    clock: support.Clock = field(default_factory=support.Clock)
     # chat id → {"owner", "name", "version", "members": [(userid, name), ...]}
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     templates: dict[str, str] = field(default_factory=dict)

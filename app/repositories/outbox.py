@@ -19,8 +19,9 @@ __all__ = [
     "enqueue",
     "oldest_pending",
     "page",
+    "renew",
     "retry_dead",
-    "webhook_sends_since",
+    "sends_since",
 ]
 
 
@@ -100,6 +101,30 @@ async def claim_due(
     return claimed
 
 
+async def renew(
+    session: AsyncSession, action: OutboxAction, *, now: datetime, lease: timedelta
+) -> bool:
+    """Extend this worker's lease on `action` right before it is sent; False when the claim
+    is no longer this worker's (its lease ran out and another replica took the action, which
+    changed its attempts and lease), so the send must not happen here."""
+    until = now + lease
+    result = await session.execute(
+        update(OutboxAction)
+        .where(
+            OutboxAction.id == action.id,
+            OutboxAction.status == "sending",
+            OutboxAction.attempts == action.attempts,
+            OutboxAction.lease_until == action.lease_until,
+        )
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    action.lease_until = until
+    return True
+
+
 async def app_messages_sent_since(
     session: AsyncSession, since: datetime
 ) -> Sequence[tuple[list[str], datetime]]:
@@ -119,20 +144,20 @@ async def app_messages_sent_since(
     ]
 
 
-async def webhook_sends_since(
+async def sends_since(
     session: AsyncSession,
-    chat_id: str,
+    kind: str,
     since: datetime,
     *,
     now: datetime,
     exclude_ids: Sequence[int] = (),
-) -> list[datetime]:
-    """When each webhook post into `chat_id` after `since` went out, by any replica: what the
-    robot's per-minute limit counts. A post being sent right now by another replica counts as
+) -> list[tuple[dict[str, Any], datetime]]:
+    """(payload, when) of every action of `kind` sent after `since`, by any replica: what a
+    channel's rate limit counts. An action being sent right now by another replica counts as
     `now` (`exclude_ids`: the actions this worker has claimed and not sent yet)."""
     rows = await session.execute(
         select(OutboxAction.payload, OutboxAction.status, OutboxAction.sent_at).where(
-            OutboxAction.kind == "webhook_send",
+            OutboxAction.kind == kind,
             or_(
                 (OutboxAction.status == "sent") & (OutboxAction.sent_at > since),
                 (OutboxAction.status == "sending")
@@ -141,12 +166,10 @@ async def webhook_sends_since(
             ),
         )
     )
-    times = []
-    for payload, status, sent_at in rows.all():
-        if payload.get("chat_id") != chat_id:
-            continue
-        times.append(sent_at if status == "sent" and sent_at is not None else now)
-    return times
+    return [
+        (payload, sent_at if status == "sent" and sent_at is not None else now)
+        for payload, status, sent_at in rows.all()
+    ]
 
 
 async def page(
