@@ -494,6 +494,7 @@ async def test_injection_strings_in_every_rest_field_are_data(rest_service: Serv
         f"/api/v1/groups/{CHAT}/members": ["cursor", "limit"],
         "/api/v1/stats": ["days", "chat_id"],
         "/api/v1/audit": ["action", "target", "channel", "cursor", "limit"],
+        "/api/v1/outbox": ["status", "kind", "cursor", "limit"],
     }
     for path, names in queries.items():
         for name in names:
@@ -523,6 +524,7 @@ async def test_injection_strings_in_every_rest_field_are_data(rest_service: Serv
             ("PATCH", f"/api/v1/groups/{segment}", {"name": "x"}),
             ("POST", f"/api/v1/groups/{segment}/members/{segment}/pardon", {"by": "api"}),
             ("POST", f"/api/v1/moderation-logs/{segment}/review", {"verdict": "confirm"}),
+            ("POST", f"/api/v1/outbox/{segment}/retry", {}),
         ]:
             assert_safe(await _json_call(service, method, path, body), f"{method} {path}")
 
