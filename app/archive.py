@@ -284,6 +284,9 @@ class ArchivePoller:
         self._transient_failures = 0
         self._holding = False
         self.last: BatchResult | None = None  # the last batch stored (for tests and logs)
+        self.totals = BatchResult()  # every batch this replica stored, added up (`app.metrics`)
+        # Start of the last pass that pulled the archive to its end; None: none yet.
+        self.caught_up_at: datetime | None = None
 
     @property
     def holding(self) -> bool:
@@ -306,6 +309,7 @@ class ArchivePoller:
                 result = await self._pull_batch(source, keys)
                 stored += result.stored
                 if result.records < self.config.batch:
+                    self.caught_up_at = now
                     break
         except LeaseLost:
             self._holding = False
@@ -429,6 +433,8 @@ class ArchivePoller:
             last_seq = max(record.seq for record in records)
             await repo.advance_cursor(session, config.corp_id, last_seq, now=now)
         self.last = result
+        for name in ("records", "stored", "duplicates", "skipped", "failed"):
+            setattr(self.totals, name, getattr(self.totals, name) + getattr(result, name))
         log.info(
             "chat archive: seq %d → %d: %d record(s), %d stored, %d already stored, "
             "%d not moderated, %d unreadable",

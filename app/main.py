@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -41,9 +42,21 @@ from app.dispatcher import OutboxDispatcher
 from app.lexicon_file import ListFile, read_list_file
 from app.lexicon_runtime import LexiconHolder, LexiconReloader
 from app.lexicon_service import ListKind
+from app.log_format import RequestIdMiddleware
 from app.policy_file import load_policy
 from app.processing import InboxProcessor, ModerationContext
-from app.routes import api, audit, callbacks, groups, health, lexicon, outbox, review, stats
+from app.routes import (
+    api,
+    audit,
+    callbacks,
+    groups,
+    health,
+    lexicon,
+    metrics,
+    outbox,
+    review,
+    stats,
+)
 from app.secret_box import SecretBox
 from app.settings import Settings, SettingsError
 from app.texts import Texts, load_texts
@@ -76,6 +89,8 @@ OUTBOX_LEASE_FLOOR = 30.0  # seconds: a token fetch and a call, each at HTTP_TIM
     aibot_channel: callbacks.CallbackChannel
     clock: Callable[[], datetime]
     secret_box: SecretBox | None = None  # seals webhook keys at rest; None: SECRET_KEY unset
+    # (channel, outcome) → callback answers given by this replica (`app.metrics`)
+    callback_answers: Counter[tuple[str, str]] = field(default_factory=Counter)
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     client: WeComClient = field(init=False)
@@ -399,6 +414,7 @@ def create_app(
     app.state.auth_throttle = api.FailedAuthThrottle()
     _install_error_handlers(app)
     app.include_router(callbacks.router)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(review.router)  # before api: /moderation-logs/export.csv is not an id
     app.include_router(api.router)
     app.include_router(lexicon.router)
@@ -408,6 +424,7 @@ def create_app(
     app.include_router(outbox.router)
     app.include_router(health.router)
     return app
+    app.include_router(metrics.router)
 
 
 def _on(flag: bool) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from app.commands import (
     parse_command,
 )
 from app.lexicon_runtime import LexiconHolder
+from app.log_format import event_context
 from app.models import Group, GroupMember, InboxEvent, ModerationLog
 from app.models import MessageMeta as StoredMeta
 from app.policy_file import effective_policy
@@ -228,6 +230,9 @@ class InboxProcessor:
         self._archive_parsed: dict[int, ArchiveMessage] = {}
         self._callback_parsed: dict[int, CallbackEvent] = {}
         self._unknown_types_logged: set[str] = set()
+        # (verdict, mode) → messages judged, counted when their transaction commits (`app.metrics`)
+        self.decisions: Counter[tuple[str, str]] = Counter()
+        self._decided: list[tuple[str, str]] = []  # judged in the open transaction
 
     async def prune_activity(self, *, now: datetime | None = None) -> int:
         """Delete message metadata older than any flood window can look back; returns how
@@ -269,6 +274,7 @@ class InboxProcessor:
                     self._start_batch(rows)
                     for row in rows:
                         enqueued = await self._handle_and_mark(session, row) or enqueued
+                self._count_decided()
             except Exception as exc:
                 if not ids or isinstance(exc, DB_UNAVAILABLE):
                     raise  # the database is the problem, not an event: the worker retries
@@ -291,6 +297,7 @@ class InboxProcessor:
     def _start_batch(self, rows: Sequence[InboxEvent]) -> None:
         """Forget what the previous transaction cached; scan the new batch's texts."""
         self._batch = _BatchState()
+        self._decided = []
         self._scan(rows)
 
     def _scan(self, rows: Sequence[InboxEvent]) -> None:
@@ -339,19 +346,28 @@ class InboxProcessor:
         self._batch = _BatchState()
         self._archive_parsed = {}
         self._callback_parsed = {}
+        self._decided = []
         async with self._sessions() as session:
             try:
                 async with session.begin():
                     row = await inbox_repo.claim_one(session, event_id)
-                    return row is not None and await self._handle_and_mark(session, row)
+                    handled = row is not None and await self._handle_and_mark(session, row)
+                self._count_decided()
+                return handled
             except DB_UNAVAILABLE:
                 raise
             except Exception as exc:
                 await self._record_failure(event_id, exc)
                 return False
 
+    def _count_decided(self) -> None:
+        """The open transaction committed: its judged messages count."""
+        self.decisions.update(self._decided)
+        self._decided = []
+
     async def _handle_and_mark(self, session: AsyncSession, row: InboxEvent) -> bool:
-        enqueued = await self._handle(session, row)
+        with event_context(str(row.id)):
+            enqueued = await self._handle(session, row)
         row.status = "done"
         row.processed_at = self._clock()
         row.attempts += 1
@@ -360,6 +376,10 @@ class InboxProcessor:
         return enqueued
 
     async def _record_failure(self, event_id: int, exc: Exception) -> None:
+        with event_context(str(event_id)):
+            await self._record_failure_of(event_id, exc)
+
+    async def _record_failure_of(self, event_id: int, exc: Exception) -> None:
         async with self._sessions() as session, session.begin():
             row = await inbox_repo.get(session, event_id)
             if row is None:  # pragma: no cover - rows are never deleted while pending
@@ -768,6 +788,7 @@ class InboxProcessor:
             ),
         )
         batch.strikes[standing_key] = decision.strikes
+        self._decided.append((decision.verdict, mode.value))
         if not decision.flagged:
             return False
         entry = await self._log(session, row, message, decision, mode)

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import database_urls
+from app.log_format import LOG_FORMATS
 from app.secret_box import SecretBox, SecretBoxError
 from bot.client import DEFAULT_API_BASE
 from bot.crypto import decode_aes_key
@@ -69,6 +70,8 @@ class Settings(BaseSettings):
     # a replica killed mid-send leaves its actions to the others after this
     outbox_lease_seconds: float = Field(default=120.0, ge=1.0)
     log_level: str = "INFO"
+    log_format: str = "text"  # "text" (one line per record) or "json" (one object per line)
+    metrics_enabled: bool = True  # GET /metrics; false: it answers 404
     # Chat archive (会话内容存档): see app/archive.py.
     archive_enabled: bool = False
     archive_secret: SecretStr | None = None  # the archive's own Secret, not an app secret
@@ -177,6 +180,14 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        log_format = value.strip().lower()
+        if log_format not in LOG_FORMATS:
+            raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+        return log_format
 
     @model_validator(mode="after")
     def _tokens_apart(self) -> Settings:

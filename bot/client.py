@@ -27,6 +27,7 @@ import hashlib
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.errors import (
+    ApiErrcodeError,
     ApiTransportError,
     ConfigurationError,
     RefusedUrl,
@@ -251,6 +253,8 @@ class WeComClient:
         archive_credentials: AppCredentials | None = None,
     ) -> None:
         self._http = http
+        # (api, errcode or ApiTransportError.cause) → failed calls, for the service's metrics
+        self.failures: Counter[tuple[str, str]] = Counter()
         self._base = api_base.rstrip("/")
         self._credentials = credentials
         self._archive_credentials = archive_credentials
@@ -271,6 +275,26 @@ class WeComClient:
         params: Any = None,
         secret: str | None = None,
     ) -> dict[str, Any]:
+        """`_call`, with each failure counted in `failures` by api and errcode (or cause)."""
+        try:
+            return await self._call(method, url, api, json=json, params=params, secret=secret)
+        except ApiErrcodeError as exc:
+            self.failures[(api, str(exc.errcode))] += 1
+            raise
+        except ApiTransportError as exc:
+            self.failures[(api, exc.cause)] += 1
+            raise
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        api: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        secret: str | None = None,
+    ) -> dict[str, Any]:
         """One call; `secret` (a webhook key) is masked in every message of what it raises."""
 
         def redact(text: str) -> str:
@@ -279,12 +303,16 @@ class WeComClient:
         try:
             response = await self._http.request(method, url, json=json, params=params)
         except httpx.HTTPError as exc:
-            error = ApiTransportError(f"{api}: {type(exc).__name__}: {redact(str(exc))}")
+            cause = "timeout" if isinstance(exc, httpx.TimeoutException) else "network"
+            error = ApiTransportError(
+                f"{api}: {type(exc).__name__}: {redact(str(exc))}", cause=cause
+            )
             if secret and secret in str(exc):
                 raise error from None  # a chained cause would print the secret in tracebacks
             raise error from exc
         if response.status_code >= 500 or response.status_code == 429:
-            raise ApiTransportError(f"{api}: HTTP {response.status_code}")
+            cause = "http_429" if response.status_code == 429 else "http_5xx"
+            raise ApiTransportError(f"{api}: HTTP {response.status_code}", cause=cause)
         try:
             payload = response.json()
         except ValueError as exc:
@@ -297,7 +325,7 @@ class WeComClient:
         if errcode != 0:
             raise error_for_errcode(errcode, redact(str(payload.get("errmsg", ""))), api)
         if response.status_code >= 400:
-            raise ApiTransportError(f"{api}: HTTP {response.status_code}")
+            raise ApiTransportError(f"{api}: HTTP {response.status_code}", cause="http_4xx")
         return payload
 
     async def _fetch_token(self, creds: AppCredentials) -> tuple[str, int]:

@@ -121,7 +121,14 @@ class WeComApiError(WeComError):
 
 
 class ApiTransportError(WeComApiError):
-    """No usable answer: connection error, timeout, HTTP 5xx or a body that is not JSON."""
+    """No usable answer: connection error, timeout, HTTP 5xx or a body that is not JSON.
+
+    `cause` names which, in one word: `timeout`, `network`, `http_5xx`, `http_429`,
+    `http_4xx` or `bad_answer` (not JSON, or not the documented shape)."""
+
+    def __init__(self, message: str, *, cause: str = "bad_answer") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class RefusedUrl(WeComApiError):

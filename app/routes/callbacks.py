@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.metrics import callback_outcome
 from app.repositories import inbox as inbox_repo
 from bot.crypto import CallbackCipher
 from bot.errors import CallbackError, MalformedRequest
@@ -108,19 +109,26 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def _count(request: Request, channel: CallbackChannel, outcome: str) -> None:
+    """One more answer of `channel` with `outcome` (`wecom_mod_callbacks_total`)."""
+    request.app.state.runtime.callback_answers[(channel.source, outcome)] += 1
+
+
 def _refuse(channel: CallbackChannel, error: CallbackError, request: Request) -> Response:
+    _count(request, channel, callback_outcome(error))
     client = request.client.host if request.client else "?"
     log.warning("%s refused from %s: %s", channel.label, client, error.reason)
     return PlainTextResponse(error.reason, status_code=error.status)
 
 
-def _off(channel: CallbackChannel) -> Response:
+def _off(channel: CallbackChannel, request: Request) -> Response:
+    _count(request, channel, "off")
     return PlainTextResponse(channel.off_reason, status_code=404)
 
 
 async def verify_url(request: Request, channel: CallbackChannel) -> Response:
     if channel.cipher is None:
-        return _off(channel)
+        return _off(channel, request)
     runtime = request.app.state.runtime
     try:
         signature, timestamp, nonce, echostr = _required(
@@ -138,12 +146,13 @@ async def verify_url(request: Request, channel: CallbackChannel) -> Response:
     except CallbackError as error:
         return _refuse(channel, error, request)
     log.info("%s URL verified", channel.label)
+    _count(request, channel, "verified")
     return PlainTextResponse(plain)
 
 
 async def receive(request: Request, channel: CallbackChannel) -> Response:
     if channel.cipher is None:
-        return _off(channel)
+        return _off(channel, request)
     runtime = request.app.state.runtime
     settings = runtime.settings
     try:
@@ -182,12 +191,15 @@ async def receive(request: Request, channel: CallbackChannel) -> Response:
         log.error(
             "%s: could not store %s, answering 503 so WeCom retries: %s", channel.label, key, exc
         )
+        _count(request, channel, "unavailable")
         return PlainTextResponse("storage unavailable, retry later", status_code=503)
     if stored_id is None:
         log.info("%s: duplicate delivery %s ignored", channel.label, key)
+        _count(request, channel, "duplicate")
     else:
         log.debug("%s: stored %s as inbox event %s", channel.label, key, stored_id)
         runtime.workers.notify_inbox()
+        _count(request, channel, "accepted")
     return Response(status_code=200)
 
 
