@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -111,14 +112,24 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings)  # reads the word file and texts: fails before migrating
     if not args.no_migrate:
         _migrate(settings)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,
-        proxy_headers=True,
-    )
+    # uvicorn raises the SIGTERM it stopped on again once its graceful shutdown is over, which
+    # would end the process by the signal (status 143); a shutdown that finished is a clean
+    # exit, status 0. (Set after the migrations: a SIGTERM during them still stops at once.)
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=settings.log_level.lower(),
+            log_config=None,
+            proxy_headers=True,
+            # Requests still open this long after SIGTERM are cancelled; then the workers get
+            # their own grace (Workers.stop): 10 + 10 s, inside the usual 30 s before SIGKILL.
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

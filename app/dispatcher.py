@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
@@ -131,30 +132,53 @@ class OutboxDispatcher:
         self._batch_size = batch_size
         self._secret_box = secret_box  # opens webhook keys; None: SECRET_KEY is not set
         self._reported: set[tuple[str, int]] = set()  # (kind, errcode) logged as ERROR
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Shutting down: finish the send in flight, then give back what is claimed and
+        return (`dispatch_due`), so nothing waits out a lease or is cut off mid-call."""
+        self._stopping = True
 
     async def dispatch_due(self) -> int:
         """Send every action that is due now; returns how many were attempted."""
         attempted = 0
-        while True:
+        while not self._stopping:
             async with self._sessions() as session, session.begin():
                 batch = await outbox_repo.claim_due(
                     session, now=self._clock(), limit=self._batch_size, lease=self._lease
                 )
             if not batch:
                 return attempted
-            alerts: dict[tuple[str, ...], list[OutboxAction]] = {}
             claimed = [action.id for action in batch]
+            alerts: dict[tuple[str, ...], list[OutboxAction]] = {}
+            sends: list[tuple[list[OutboxAction], Callable[[], Awaitable[None]]]] = []
             for action in batch:
                 if action.kind == "app_message" and action.moderation_log_id is not None:
                     recipients = tuple(sorted(action.payload.get("to_users") or ()))
                     alerts.setdefault(recipients, []).append(action)
                 elif action.kind in CHANNEL_LIMITS:
-                    await self._send_limited(action, CHANNEL_LIMITS[action.kind], claimed)
+                    limit = CHANNEL_LIMITS[action.kind]
+                    sends.append(([action], partial(self._send_limited, action, limit, claimed)))
                 else:
-                    await self._send_one(action)
+                    sends.append(([action], partial(self._send_one, action)))
             for recipients, group in alerts.items():
-                await self._send_alerts(recipients, group)
+                sends.append((group, partial(self._send_alerts, recipients, group)))
+            for index, (_actions, send) in enumerate(sends):
+                if self._stopping:
+                    await self._give_back(sends[index:])
+                    return attempted
+                await send()
             attempted += len(batch)
+        return attempted
+
+    async def _give_back(
+        self, sends: list[tuple[list[OutboxAction], Callable[[], Awaitable[None]]]]
+    ) -> None:
+        """Claimed actions not sent because the replica is stopping: due again at once, for
+        any replica, the claim not counted as an attempt."""
+        actions = [action for covered, _send in sends for action in covered]
+        await self._hold(actions, self._clock())
+        log.info("outbox: stopping, %d claimed action(s) given back unsent", len(actions))
 
     async def _send_alerts(self, recipients: tuple[str, ...], actions: list[OutboxAction]) -> None:
         """Alerts for the same moderators: one by one while few, else one digest; held back
@@ -168,22 +192,10 @@ class OutboxDispatcher:
             for action in actions:
                 await self._send_one(action)
             return
-        digest, merged, left = await self._digest(actions)
+        digest, left = await self._digest(actions)
         if left:
             await self._hold(left, now)  # the next pass takes them (into the next digest)
         await self._send_one(digest)
-        if merged:
-            async with self._sessions() as session, session.begin():
-                await session.execute(
-                    update(OutboxAction)
-                    .where(OutboxAction.id.in_([action.id for action in merged]))
-                    .values(
-                        status="merged",
-                        lease_until=None,
-                        last_error=f"merged into digest action {digest.id}",
-                    )
-                    .execution_options(synchronize_session=False)
-                )
 
     async def _budget(self, recipients: tuple[str, ...], now: datetime) -> int:
         """How many more app messages every one of `recipients` may get right now."""
@@ -270,11 +282,10 @@ class OutboxDispatcher:
                 .execution_options(synchronize_session=False)
             )
 
-    async def _digest(
-        self, actions: list[OutboxAction]
-    ) -> tuple[OutboxAction, list[OutboxAction], list[OutboxAction]]:
-        """The first action becomes the digest (its payload rewritten in place); returns it,
-        the actions merged into it, and those that did not fit in one message."""
+    async def _digest(self, actions: list[OutboxAction]) -> tuple[OutboxAction, list[OutboxAction]]:
+        """The first action becomes the digest (its payload rewritten in place) and the others
+        that fit in one message are marked `merged` into it, in one transaction (so a crash
+        cannot send them again on their own); returns the digest and the actions left over."""
         texts = self._texts
         log_ids = [action.moderation_log_id for action in actions]
         async with self._sessions() as session:
@@ -316,6 +327,17 @@ class OutboxDispatcher:
             if stored is not None:
                 stored.payload = {**first.payload, "content": {"content": content}}
                 first = stored
+            if len(taken) > 1:
+                await session.execute(
+                    update(OutboxAction)
+                    .where(OutboxAction.id.in_([action.id for action in taken[1:]]))
+                    .values(
+                        status="merged",
+                        lease_until=None,
+                        last_error=f"merged into digest action {first.id}",
+                    )
+                    .execution_options(synchronize_session=False)
+                )
         left = [action for action in actions if action not in taken]
         log.info(
             "%d alert(s) for %s merged into one digest (outbox action %s)",
@@ -323,7 +345,7 @@ class OutboxDispatcher:
             ", ".join(first.payload.get("to_users") or ()),
             first.id,
         )
-        return first, taken[1:], left
+        return first, left
 
     async def _send_one(self, action: OutboxAction) -> None:
         async with self._sessions() as session, session.begin():

@@ -72,6 +72,7 @@ __all__ = ["Runtime", "create_app"]
 log = logging.getLogger(__name__)
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+OUTBOX_LEASE_FLOOR = 30.0  # seconds: a token fetch and a call, each at HTTP_TIMEOUT's worst
 
 
 def utc_now() -> datetime:
@@ -85,7 +86,6 @@ class Runtime:
     settings: Settings
     context: ModerationContext
     app_channel: callbacks.CallbackChannel
-OUTBOX_LEASE_FLOOR = 30.0  # seconds: a token fetch and a call, each at HTTP_TIMEOUT's worst
     aibot_channel: callbacks.CallbackChannel
     clock: Callable[[], datetime]
     secret_box: SecretBox | None = None  # seals webhook keys at rest; None: SECRET_KEY unset
@@ -303,6 +303,7 @@ def create_app(
                 max_attempts=settings.outbox_max_attempts,
                 texts=texts,
                 secret_box=runtime.secret_box,
+                lease=timedelta(seconds=settings.outbox_lease_seconds),
             )
             upkeep = GroupUpkeep(
                 runtime.sessions,
@@ -318,7 +319,6 @@ def create_app(
                 runtime.groups = directory
 
                 def rooms_seen(rooms: dict[str, Any]) -> None:
-                lease=timedelta(seconds=settings.outbox_lease_seconds),
                     directory.note(rooms)
                     runtime.workers.notify_groups()
 
@@ -374,6 +374,14 @@ def create_app(
                 ),
                 group_upkeep=upkeep.run,
             )
+            if settings.outbox_lease_seconds < OUTBOX_LEASE_FLOOR:
+                log.warning(
+                    "OUTBOX_LEASE_SECONDS=%g is shorter than one WeCom call can take (%g s with "
+                    "a token refresh): another replica may send an action again while it is "
+                    "still being sent",
+                    settings.outbox_lease_seconds,
+                    OUTBOX_LEASE_FLOOR,
+                )
             if start_workers:
                 runtime.workers.start()
             log.info(
@@ -389,16 +397,9 @@ def create_app(
                 runtime.engine.url.render_as_string(hide_password=True),
             )
             try:
-            if settings.outbox_lease_seconds < OUTBOX_LEASE_FLOOR:
-                log.warning(
-                    "OUTBOX_LEASE_SECONDS=%g is shorter than one WeCom call can take (%g s with "
-                    "a token refresh): another replica may send an action again while it is "
-                    "still being sent",
-                    settings.outbox_lease_seconds,
-                    OUTBOX_LEASE_FLOOR,
-                )
                 yield
             finally:
+                dispatcher.stop()  # the outbox pass ends after the send in flight
                 await runtime.workers.stop()
                 if runtime.archive is not None:
                     await runtime.archive.close()
@@ -413,8 +414,8 @@ def create_app(
     app.state.runtime = runtime
     app.state.auth_throttle = api.FailedAuthThrottle()
     _install_error_handlers(app)
-    app.include_router(callbacks.router)
     app.add_middleware(RequestIdMiddleware)
+    app.include_router(callbacks.router)
     app.include_router(review.router)  # before api: /moderation-logs/export.csv is not an id
     app.include_router(api.router)
     app.include_router(lexicon.router)
@@ -423,8 +424,8 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(outbox.router)
     app.include_router(health.router)
-    return app
     app.include_router(metrics.router)
+    return app
 
 
 def _on(flag: bool) -> str:
