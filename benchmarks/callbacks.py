@@ -1,35 +1,68 @@
-"""Callback throughput and latency: wecom-mod's smart-bot endpoint against a bare FastAPI endpoint.
+"""Smart-bot callbacks: throughput, time to answer, time to the warning, and no lost or
+duplicated actions, for one and two replicas of `wecom-mod serve`, next to a bare endpoint.
 
-What it measures, in one run, one target after the other (never both at once):
+What runs (everything on 127.0.0.1, free ports, one target after the other, never two at once):
 
-1. `bare`: a FastAPI app with a single `POST /bare` that reads the body and answers an empty 200,
-   served by uvicorn (one worker process). This is the floor: HTTP parsing, routing, the client.
-2. `service`: the real service, started like production with `wecom-mod serve` (which applies
-   the migrations first) on a fresh SQLite file, with the smart-bot channel on, a small word
-   file, and `WECOM_API_BASE` pointing at a fake WeCom API (a third uvicorn process) so that the
-   background workers never reach the internet. Every request is a distinct, correctly signed
-   and encrypted smart-bot group text callback (`POST /wecom/aibot`); about one in ten contains
-   a word from the word file, so the moderation path runs too (moderation log, outbox, the
-   warning in the group and the alert to moderators, both sent to the fake API).
+- `bare xR`: R uvicorn processes (R = each replica count asked for) serving `_bare_app.py`, a
+  FastAPI `POST /bare` that reads the body and answers an empty 200: the floor of HTTP parsing,
+  routing and the client.
+- `sqlite x1`: the service started like production, `wecom-mod serve` (which applies the
+  migrations first), on a fresh SQLite file (`--skip-sqlite` leaves it out).
+- `postgresql xR`: R `wecom-mod serve` processes on one fresh temporary PostgreSQL database on
+  the server at `--postgres` (created and dropped like `_backends.py` does; the replicas start
+  one after the other, so only the first migrates). Each process runs the HTTP endpoint and its
+  own inbox and outbox workers, the production shape; the database shares the work out.
 
-The load generator runs in this process: `--concurrency` asyncio workers, each with its own httpx
-client and keep-alive connection, send `--requests` callbacks between them (after a warm-up of
-`--warmup` callbacks that are not counted), or stop after `--seconds`. Bodies and signed query
-strings are built before the clock starts. For each target it prints requests, errors (any
-non-200 answer or transport failure, printed loudly), callbacks per second over the wall time of
-the timed phase, and the p50/p90/p99/max time to the full answer; then the service/bare
-throughput ratio. After the load it waits (at most 60 s) for the service to work through its
-inbox and outbox, and checks that every acknowledged callback was stored exactly once.
+Every service has the smart-bot channel on, a small word file, app messages to two moderators,
+and `WECOM_API_BASE` pointing at `_fake_wecom.py`, a fake WeCom API in its own process that
+records when each smart-bot reply and each app message arrived. Every request is a distinct,
+correctly signed and encrypted smart-bot group text callback (`POST /wecom/aibot`). One in ten
+contains a block-severity word and comes from a sender with no strikes yet, so it must produce
+exactly one warning in the group (an `aibot_reply` to the callback's `response_url`, whose
+`response_code` is the callback's msgid: that is how a warning is matched to its callback) and
+one moderator alert (an app message, alone or in a digest, naming the moderation log id). The
+clean ones come from 997 members spread over 7 groups, so that no flood rule fires at these
+rates and a clean callback must produce nothing.
 
-The client, the server and its workers share the machine's cores, so the numbers are a
-comparison between the two targets on this machine, not an absolute capacity figure.
+The load generator (`_http_load.py`) runs in this process, a lean raw-asyncio HTTP/1.1
+keep-alive client (`--client httpx` for httpx). With two replicas it spreads requests strictly
+round-robin over their ports (no load balancer). Per service it runs, in order:
 
-Run it with `make bench`, or directly:
+1. closed loop: `--concurrency` connections send `--warmup` uncounted callbacks, then
+   `--requests` (or stop after `--seconds`), each as soon as the previous answer arrived. The
+   callbacks/s (sent over wall time) is the maximum load; also p50/p99 time to the full answer.
+   Then it waits for the inbox and the warnings to drain, and prints the rate at which
+   callbacks were answered *and* processed (warm-up + closed loop + that drain): the workers
+   run in the same processes and fall behind while the endpoint is saturated.
+2. open loop: `--open-loop-seconds` at a fixed arrival rate of half that maximum, each callback
+   sent when it is due whether or not earlier ones were answered; its time to answer is
+   measured from when it was due (free of coordinated omission). p50/p99, and the target p99 <
+   100 ms; the inbox backlog, sampled every second. For its flagged callbacks, the time from
+   due to the warning's arrival at the fake API (both read `time.time()` on this machine):
+   end-to-end p50/p99.
+3. duplicate deliveries: `--duplicates` new callbacks, each delivered twice at once to two
+   different replicas (one replica: twice to it), then once more after both answered, as WeCom
+   retries; they must act once.
+4. after waiting (at most `--drain-seconds`) for the inbox and the outbox to empty (alerts wait
+   for WeCom's 30-a-minute limit per moderator, so this can take a while after a heavy run), it
+   checks from the database and the fake API's records: every callback answered 200 stored
+   exactly once, one moderation log per flagged callback, exactly one warning per flagged
+   callback and none for a clean one, every alert's log id delivered exactly once, nothing
+   failed or dead; PASS or FAIL for each.
+
+It prints, per service, the closed-loop and open-loop figures and the checks, then a summary
+with the targets: callbacks/s >= 0.5 x bare (same number of processes), p99 < 100 ms at half
+the maximum load, zero lost or duplicated actions. It exits 1 when any of them FAILs or
+anything went wrong (errors are marked !!!). The client, the servers, their workers and the
+database share the machine's cores, so the figures compare targets on this machine; they are
+not a capacity figure.
 
     .venv/bin/python benchmarks/callbacks.py [--requests N] [--concurrency C] [--seconds S]
+        [--warmup W] [--open-loop-seconds S] [--duplicates D] [--replicas 1,2]
+        [--postgres URL] [--skip-sqlite] [--client raw|httpx] [--drain-seconds S]
 
-Everything listens on 127.0.0.1 on free ports; the temporary directory (database, word file,
-server logs) is removed at the end, and the servers are stopped even on Ctrl-C.
+The temporary directory (database, word file, server logs) and database are removed at the end,
+and the servers are stopped, even on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -49,30 +82,46 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import textwrap
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python benchmarks/callbacks.py` puts benchmarks/ first
     sys.path.insert(0, str(ROOT))
 
+from app.db import database_urls  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from benchmarks._backends import DEFAULT_SERVER, temporary_database  # noqa: E402
+from benchmarks._http_load import (  # noqa: E402
+    Phase,
+    Requests,
+    Target,
+    build_request,
+    run_closed,
+    run_duplicates,
+    run_open,
+)
 from bot.crypto import CallbackCipher  # noqa: E402
 
 HOST = "127.0.0.1"
+BENCH_DIR = Path(__file__).resolve().parent
 CORP_ID = "wwbench0123456789"
 AGENT_ID = "1000002"
 APP_SECRET = "bench-app-secret"
+MODERATORS = "mod-alice,mod-bob"
 AIBOT_TOKEN = "BenchAibotToken"
 AIBOT_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"  # 43 characters
 LEXICON = "赌博\tgambling\tblock\n加微信\tads\treview\n代开发票\tfraud\tblock\n刷单\tfraud\tblock\n"
-FLAGGED_WORDS = ("赌博", "加微信", "代开发票", "刷单")
+FLAGGED_WORDS = ("赌博", "代开发票", "刷单")  # block severity: a strike, a warning, an alert
 CLEAN_TEXTS = (
     "今天下午三点的例会改到四点，请大家准时参加。",
     "第二季度的报表已经上传到共享盘了，麻烦各位核对一下。",
@@ -81,57 +130,16 @@ CLEAN_TEXTS = (
     "周五团建的地点定在公司附近的公园，中午十二点集合。",
 )
 FLAG_EVERY = 10  # one callback in ten contains a word from the word file
+MEMBERS = 997  # senders of the clean callbacks (prime, so every group sees all of them)
+P99_TARGET = 0.100  # seconds: time to answer at half the maximum load
+RATIO_TARGET = 0.5  # service callbacks/s over bare callbacks/s
 TIMESTAMP_WINDOW = 600  # seconds; the service refuses callbacks whose timestamp is further off
 READY_TIMEOUT = 60.0  # seconds to wait for a server to answer /healthz
-DRAIN_TIMEOUT = 60.0  # seconds to wait for the service's inbox to empty after the load
 STOP_TIMEOUT = 20.0  # seconds to wait for a server to exit after SIGTERM
-REQUEST_TIMEOUT = 30.0  # seconds per request
-
-BARE_APP = textwrap.dedent(
-    '''
-    """A bare FastAPI endpoint: read the body, answer an empty 200."""
-    from fastapi import FastAPI, Request, Response
-
-    app = FastAPI()
-
-
-    @app.post("/bare")
-    async def bare(request: Request) -> Response:
-        await request.body()
-        return Response(status_code=200)
-
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-    '''
-)
-
-FAKE_WECOM_APP = textwrap.dedent(
-    '''
-    """A fake WeCom server API: a token for /cgi-bin/gettoken, success for everything else."""
-    from collections import Counter
-
-    from fastapi import FastAPI, Request
-
-    app = FastAPI()
-    calls: Counter[str] = Counter()
-
-
-    @app.get("/_stats")
-    async def stats() -> dict[str, int]:
-        return dict(calls)
-
-
-    @app.api_route("/{path:path}", methods=["GET", "POST"])
-    async def anything(path: str, request: Request) -> dict[str, object]:
-        await request.body()
-        calls["/" + path] += 1
-        if path == "cgi-bin/gettoken":
-            return {"errcode": 0, "errmsg": "ok", "access_token": "T", "expires_in": 7200}
-        return {"errcode": 0, "errmsg": "ok"}
-    '''
-)
+POLL = 0.05  # seconds between two looks at the database while waiting for a drain
+OPEN_LOOP_CONNECTIONS = 8  # per replica, opened before the open loop starts
+# Alert log ids in the default texts: "> 记录编号：#12" (one alert), "> #12 chat · …" (digest).
+ALERT_LOG_ID = re.compile(r"^> (?:记录编号：)?#(\d+)", re.MULTILINE)
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -158,6 +166,10 @@ class Server:
     @property
     def base_url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def target(self) -> Target:
+        return Target(HOST, self.port)
 
     def start(self) -> None:
         with self.log_path.open("wb") as log:
@@ -222,7 +234,7 @@ def uvicorn_server(name: str, module: str, workdir: Path, env: dict[str, str]) -
         "uvicorn",
         f"{module}:app",
         "--app-dir",
-        str(workdir),
+        str(BENCH_DIR),
         "--host",
         HOST,
         "--port",
@@ -253,6 +265,17 @@ def clean_environment() -> dict[str, str]:
     return env
 
 
+def start_all(servers: Sequence[Server], stack: contextlib.ExitStack) -> list[float]:
+    """Start the servers one after the other (each ready before the next starts, so that only
+    the first replica migrates); the seconds each took to answer."""
+    took = []
+    for server in servers:
+        stack.callback(server.stop)
+        server.start()
+        took.append(server.wait_ready())
+    return took
+
+
 # -- callbacks -------------------------------------------------------------------------------
 
 
@@ -264,197 +287,184 @@ class Message:
     flagged: bool
 
 
-def build_messages(cipher: CallbackCipher, count: int, run_id: str) -> list[Message]:
-    """`count` distinct encrypted smart-bot group text callbacks (one in ten flagged)."""
-    messages = []
-    for i in range(count):
-        msgid = f"bench-{run_id}-{i:06d}"
-        flagged = i % FLAG_EVERY == FLAG_EVERY - 1
-        text = CLEAN_TEXTS[i % len(CLEAN_TEXTS)]
-        if flagged:
-            text = f"{text} 有需要{FLAGGED_WORDS[(i // FLAG_EVERY) % len(FLAGGED_WORDS)]}的私聊我"
-        plaintext = json.dumps(
-            {
-                "msgid": msgid,
-                "aibotid": "AIBOTBENCH",
-                "chatid": f"wrBench{i % 7}",
-                "chattype": "group",
-                "from": {"userid": f"user{i % 50:02d}"},
-                "response_url": "https://qyapi.weixin.qq.com/cgi-bin/aibot/response"
-                f"?response_code={msgid}",
-                "msgtype": "text",
-                "text": {"content": f"@审核助手 {text} (#{i})"},
-            },
-            ensure_ascii=False,
-        )
-        encrypted = cipher.encrypt(plaintext)
-        body = json.dumps({"encrypt": encrypted}).encode()
-        messages.append(Message(msgid, encrypted, body, flagged))
-    return messages
+class Callbacks:
+    """The callbacks of one service run, created phase by phase; index = position."""
 
+    def __init__(self, cipher: CallbackCipher, run_id: str) -> None:
+        self.cipher = cipher
+        self.run_id = run_id
+        self.messages: list[Message] = []
 
-def signed_urls(cipher: CallbackCipher, path: str, messages: list[Message]) -> list[str]:
-    """One URL per message, signed with the current timestamp and its own nonce."""
-    timestamp = str(int(time.time()))
-    urls = []
-    for message in messages:
-        nonce = secrets.token_hex(8)
-        signature = cipher.sign(timestamp=timestamp, nonce=nonce, encrypted=message.encrypted)
-        urls.append(f"{path}?msg_signature={signature}&timestamp={timestamp}&nonce={nonce}")
-    return urls
-
-
-# -- load ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Phase:
-    """What one batch of requests did."""
-
-    sent: int = 0
-    latencies: list[float] = field(default_factory=list)  # seconds, every answered request
-    statuses: Counter[int] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)  # transport errors
-    samples: list[str] = field(default_factory=list)  # a few non-200 answers, verbatim
-    ok: set[int] = field(default_factory=set)  # indexes answered 200
-    wall: float = 0.0
-    cut_short: str = ""
-
-    @property
-    def errors(self) -> int:
-        return self.sent - len(self.ok)
-
-
-async def run_phase(
-    clients: list[httpx.AsyncClient],
-    urls: list[str],
-    messages: list[Message],
-    indexes: range,
-    seconds: float,
-) -> Phase:
-    """Send the requests `indexes` with one worker per client; stop taking new ones after
-    `seconds`. Bounded in count (the indexes) and in time (the deadline, the request timeout
-    and a hard limit on the whole phase)."""
-    phase = Phase()
-    pending = iter(indexes)
-    headers = {"content-type": "application/json"}
-    deadline = time.perf_counter() + seconds
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        for index in pending:  # shared iterator: each index is taken by exactly one worker
-            if time.perf_counter() > deadline:
-                phase.cut_short = f"stopped after --seconds {seconds:g}"
-                return
-            phase.sent += 1
-            started = time.perf_counter()
-            try:
-                response = await client.post(
-                    urls[index], content=messages[index].body, headers=headers
-                )
-            except httpx.HTTPError as exc:
-                phase.failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
-                continue
-            phase.latencies.append(time.perf_counter() - started)
-            phase.statuses[response.status_code] += 1
-            if response.status_code == 200:
-                phase.ok.add(index)
-            elif len(phase.samples) < 5:
-                phase.samples.append(f"{response.status_code} {response.text[:200]!r}")
-
-    started = time.perf_counter()
-    tasks = [asyncio.create_task(worker(client)) for client in clients]
-    try:
-        _done, unfinished = await asyncio.wait(tasks, timeout=seconds + REQUEST_TIMEOUT + 5)
-    finally:  # on the time limit, and on Ctrl-C (which cancels this task), stop the workers
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    phase.wall = time.perf_counter() - started
-    if unfinished:
-        phase.cut_short = "hit the hard time limit of the phase; requests were cancelled"
-    return phase
-
-
-async def load(
-    base_url: str,
-    urls: list[str],
-    messages: list[Message],
-    warmup: int,
-    concurrency: int,
-    seconds: float,
-) -> tuple[Phase, Phase]:
-    # One client with one keep-alive connection per worker: a single httpx pool shared by 32
-    # workers spends so much CPU on pool bookkeeping that it, not the server, sets the pace
-    # (measured here: ~300/s shared against ~750/s per worker on the bare endpoint).
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    timeout = httpx.Timeout(REQUEST_TIMEOUT)
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout)
+    def add(self, count: int) -> range:
+        """`count` new distinct callbacks (one in ten flagged); their indexes."""
+        first = len(self.messages)
+        for i in range(first, first + count):
+            msgid = f"bench-{self.run_id}-{i:06d}"
+            flagged = i % FLAG_EVERY == FLAG_EVERY - 1
+            text = CLEAN_TEXTS[i % len(CLEAN_TEXTS)]
+            # 997 members in 7 groups: a (group, member) pair comes round every 6,979
+            # callbacks, so no member's rate trips the flood rule (7 in 10 s) below ~4,800/s.
+            sender = f"user{i % MEMBERS:03d}"
+            if flagged:
+                word = FLAGGED_WORDS[(i // FLAG_EVERY) % len(FLAGGED_WORDS)]
+                text = f"{text} 有需要{word}的私聊我"
+                sender = f"spam{i:06d}"  # no strikes yet: a warning, never a removal step
+            plaintext = json.dumps(
+                {
+                    "msgid": msgid,
+                    "aibotid": "AIBOTBENCH",
+                    "chatid": f"wrBench{i % 7}",
+                    "chattype": "group",
+                    "from": {"userid": sender},
+                    # Re-rooted by the service on WECOM_API_BASE: the fake API sees the msgid.
+                    "response_url": "https://qyapi.weixin.qq.com/cgi-bin/aibot/response"
+                    f"?response_code={msgid}",
+                    "msgtype": "text",
+                    "text": {"content": f"@审核助手 {text} (#{i})"},
+                },
+                ensure_ascii=False,
             )
-            for _ in range(concurrency)
-        ]
-        warm = await run_phase(clients, urls, messages, range(warmup), seconds)
-        timed = await run_phase(clients, urls, messages, range(warmup, len(messages)), seconds)
-    return warm, timed
+            encrypted = self.cipher.encrypt(plaintext)
+            body = json.dumps({"encrypt": encrypted}).encode()
+            self.messages.append(Message(msgid, encrypted, body, flagged))
+        return range(first, first + count)
+
+    def requests(self, path: str, indexes: Sequence[int], client: str) -> Requests:
+        """Requests for `indexes`, signed now, each with its own nonce (others left empty)."""
+        timestamp = str(int(time.time()))
+        raw = [b""] * len(self.messages)
+        urls = [""] * len(self.messages)
+        bodies = [b""] * len(self.messages)
+        for index in indexes:
+            message = self.messages[index]
+            nonce = secrets.token_hex(8)
+            signature = self.cipher.sign(
+                timestamp=timestamp, nonce=nonce, encrypted=message.encrypted
+            )
+            urls[index] = f"{path}?msg_signature={signature}&timestamp={timestamp}&nonce={nonce}"
+            bodies[index] = message.body
+            raw[index] = build_request(HOST, urls[index], message.body)
+        return Requests(raw=raw, urls=urls, bodies=bodies, client=client)
 
 
-# -- inbox -----------------------------------------------------------------------------------
+# -- the database ----------------------------------------------------------------------------
 
 
 @dataclass
-class Drain:
-    pending_at_end_of_load: int
-    inbox_seconds: float | None  # from the end of the timed phase until no inbox event pending
-    outbox_seconds: float | None  # ... until no outbox action pending either (None: timed out)
-    statuses: dict[str, int]
-    keys: set[str]
-    rows: int
-    outbox: dict[str, int]
-    moderation_logs: int
+class Backlog:
+    inbox: int
+    warnings: int  # aibot_reply actions pending or being sent
+    outbox: int  # any action pending or being sent
 
 
-def count_pending(db: sqlite3.Connection, table: str) -> int:
-    queries = {
-        "inbox": "SELECT count(*) FROM inbox_events WHERE status = 'pending'",
-        "outbox": "SELECT count(*) FROM outbox_actions WHERE status = 'pending'",
-    }
-    return int(db.execute(queries[table]).fetchone()[0])
+@dataclass
+class Stored:
+    """What the service stored, read after the drain."""
+
+    inbox_keys: Counter[str]  # dedupe_key -> rows
+    inbox_statuses: dict[str, int]
+    logs: dict[str, list[int]]  # message_id -> moderation log ids
+    outbox: dict[tuple[str, str], int]  # (kind, status) -> rows
 
 
-def wait_for_inbox(db_path: Path, load_ended: float) -> Drain:
-    """Poll the service's SQLite file (read-only; WAL lets it read while the service writes)
-    until no inbox event, then no outbox action, is pending, for at most DRAIN_TIMEOUT."""
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        pending_at_end = count_pending(db, "inbox")
-        deadline = load_ended + DRAIN_TIMEOUT
-        waited: dict[str, float | None] = {"inbox": None, "outbox": None}
-        for table in waited:
-            for _ in range(int(DRAIN_TIMEOUT / 0.05) + 1):
-                if count_pending(db, table) == 0:
-                    waited[table] = time.perf_counter() - load_ended
-                    break
-                if time.perf_counter() > deadline:
-                    break
-                time.sleep(0.05)
-        statuses = dict(db.execute("SELECT status, count(*) FROM inbox_events GROUP BY status"))
-        keys = {row[0] for row in db.execute("SELECT dedupe_key FROM inbox_events")}
-        rows = int(db.execute("SELECT count(*) FROM inbox_events").fetchone()[0])
-        outbox = dict(db.execute("SELECT status, count(*) FROM outbox_actions GROUP BY status"))
-        logs = int(db.execute("SELECT count(*) FROM moderation_logs").fetchone()[0])
-    finally:
-        db.close()
-    return Drain(
-        pending_at_end, waited["inbox"], waited["outbox"], statuses, keys, rows, outbox, logs
-    )
+class Database:
+    """Read-only looks at the service's database while it runs (SQLite: WAL lets it read
+    while the service writes)."""
+
+    def __init__(self, url: str) -> None:
+        sync_url = database_urls(url).sync_url
+        args = {"timeout": 10} if sync_url.get_backend_name() == "sqlite" else {}
+        self.engine: Engine = create_engine(sync_url, connect_args=args)
+
+    def backlog(self) -> Backlog:
+        with self.engine.connect() as db:
+            inbox = db.execute(
+                text("SELECT count(*) FROM inbox_events WHERE status = 'pending'")
+            ).scalar_one()
+            rows = db.execute(
+                text(
+                    "SELECT kind, count(*) FROM outbox_actions "
+                    "WHERE status IN ('pending', 'sending') GROUP BY kind"
+                )
+            ).all()
+        by_kind = {kind: int(count) for kind, count in rows}
+        return Backlog(int(inbox), by_kind.get("aibot_reply", 0), sum(by_kind.values()))
+
+    def wait(
+        self, since: float, timeout: float, *, everything: bool
+    ) -> tuple[Backlog, float | None]:
+        """Wait until no inbox event and no warning (`everything`: no action of any kind) is
+        pending; the backlog at the start, and the seconds from `since` (a perf_counter) to
+        the drain (None: not within `timeout` seconds of now)."""
+        first = self.backlog()
+        deadline = time.perf_counter() + timeout
+        current = first
+        while True:
+            if current.inbox == 0 and (current.outbox if everything else current.warnings) == 0:
+                return first, time.perf_counter() - since
+            if time.perf_counter() > deadline:
+                return first, None
+            time.sleep(POLL)
+            current = self.backlog()
+
+    @contextlib.contextmanager
+    def sampling(self, every: float = 1.0) -> Iterator[list[Backlog]]:
+        """The backlog every `every` seconds (in a thread) while the block runs."""
+        samples: list[Backlog] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(every):
+                samples.append(self.backlog())
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield samples
+        finally:
+            done.set()
+            thread.join()
+
+    def stored(self) -> Stored:
+        with self.engine.connect() as db:
+            keys = Counter(
+                str(key) for (key,) in db.execute(text("SELECT dedupe_key FROM inbox_events"))
+            )
+            statuses = {
+                str(status): int(count)
+                for status, count in db.execute(
+                    text("SELECT status, count(*) FROM inbox_events GROUP BY status")
+                )
+            }
+            logs: dict[str, list[int]] = {}
+            for message_id, log_id in db.execute(
+                text("SELECT message_id, id FROM moderation_logs")
+            ):
+                logs.setdefault(str(message_id), []).append(int(log_id))
+            outbox = {
+                (str(kind), str(status)): int(count)
+                for kind, status, count in db.execute(
+                    text("SELECT kind, status, count(*) FROM outbox_actions GROUP BY kind, status")
+                )
+            }
+        return Stored(keys, statuses, logs, outbox)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
-# -- report ----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def sqlite_database(workdir: Path) -> Iterator[str | None]:
+    path = workdir / "bench.db"
+    yield f"sqlite:///{path}"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
+# -- reporting helpers -----------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile of an ascending list (0 for an empty one)."""
     if not sorted_values:
         return 0.0
@@ -462,28 +472,16 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
+def ms(values: Sequence[float], fraction: float) -> float:
+    return 1000 * percentile(sorted(values), fraction)
+
+
 def throughput(phase: Phase) -> float:
     return phase.sent / phase.wall if phase.wall > 0 else 0.0
 
 
-def print_table(results: dict[str, Phase]) -> None:
-    header = (
-        f"{'target':<9} {'requests':>8} {'errors':>6} {'callbacks/s':>11} "
-        f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-    )
-    print(header)
-    print("-" * len(header))
-    for name, phase in results.items():
-        values = sorted(phase.latencies)
-        ms = [1000 * percentile(values, f) for f in (0.50, 0.90, 0.99)]
-        peak = 1000 * values[-1] if values else 0.0
-        print(
-            f"{name:<9} {phase.sent:>8} {phase.errors:>6} {throughput(phase):>11.1f} "
-            f"{ms[0]:>8.2f} {ms[1]:>8.2f} {ms[2]:>8.2f} {peak:>8.2f}"
-        )
-    if "bare" in results and "service" in results and throughput(results["bare"]) > 0:
-        ratio = throughput(results["service"]) / throughput(results["bare"])
-        print(f"throughput service/bare: {ratio:.2f}")
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
 
 
 def report_errors(name: str, label: str, phase: Phase) -> bool:
@@ -503,66 +501,6 @@ def report_errors(name: str, label: str, phase: Phase) -> bool:
     return True
 
 
-def report_drain(drain: Drain, warm: Phase, timed: Phase, messages: list[Message]) -> bool:
-    """Print what the service stored and processed; True when something is wrong."""
-    acknowledged = {f"aibot:msg:{messages[i].msgid}" for i in warm.ok | timed.ok}
-    sent = warm.sent + timed.sent
-    lost = acknowledged - drain.keys
-    unacknowledged = drain.keys - acknowledged
-    flagged = sum(1 for i in warm.ok | timed.ok if messages[i].flagged)
-    print(
-        f"inbox events stored: {drain.rows} (sent {sent} = {warm.sent} warm-up + "
-        f"{timed.sent} timed; answered 200: {len(acknowledged)})"
-    )
-    problem = False
-    if lost:
-        problem = True
-        print(f"!!! LOST: {len(lost)} callback(s) answered 200 but not in inbox_events")
-    if drain.rows != len(drain.keys):
-        problem = True
-        print(f"!!! DUPLICATED: {drain.rows - len(drain.keys)} row(s) share a dedupe key")
-    if unacknowledged:
-        print(f"note: {len(unacknowledged)} stored event(s) were not answered 200 to the client")
-    if not lost and drain.rows == len(drain.keys) == len(acknowledged):
-        print("inbox check: every acknowledged callback stored exactly once (none lost or dup.)")
-    statuses = ", ".join(f"{k}={v}" for k, v in sorted(drain.statuses.items()))
-    print(
-        f"inbox statuses: {statuses}; pending when the load ended: {drain.pending_at_end_of_load}"
-    )
-    if drain.inbox_seconds is not None:
-        rate = ""
-        if drain.pending_at_end_of_load and drain.inbox_seconds > 0:
-            per_second = drain.pending_at_end_of_load / drain.inbox_seconds
-            rate = f" (backlog of {drain.pending_at_end_of_load} at ~{per_second:.0f} events/s)"
-        print(f"inbox drained {drain.inbox_seconds:.2f} s after the end of the timed phase{rate}")
-    else:
-        problem = True
-        print(
-            f"!!! inbox NOT drained within {DRAIN_TIMEOUT:.0f} s "
-            f"({drain.statuses.get('pending', 0)} still pending)"
-        )
-    if drain.statuses.get("failed"):
-        problem = True
-        print(f"!!! {drain.statuses['failed']} inbox event(s) failed processing")
-    outbox = ", ".join(f"{k}={v}" for k, v in sorted(drain.outbox.items())) or "none"
-    print(
-        f"moderation logs: {drain.moderation_logs} (flagged callbacks answered 200: {flagged}); "
-        f"outbox actions: {outbox}"
-    )
-    if drain.moderation_logs != flagged:
-        problem = True
-        print(f"!!! expected {flagged} moderation log(s), found {drain.moderation_logs}")
-    if drain.outbox_seconds is not None:
-        print(f"outbox drained {drain.outbox_seconds:.2f} s after the end of the timed phase")
-    elif drain.inbox_seconds is not None:
-        problem = True
-        print(f"!!! outbox NOT drained within {DRAIN_TIMEOUT:.0f} s")
-    if drain.outbox.get("dead"):
-        problem = True
-        print(f"!!! {drain.outbox['dead']} outbox action(s) gave up (dead)")
-    return problem
-
-
 def report_server_log(server: Server) -> bool:
     """Summarise warnings and errors a server logged; True when there were any."""
     marks = ("WARNING", "ERROR", "CRITICAL", "Traceback", "database is locked")
@@ -579,14 +517,375 @@ def report_server_log(server: Server) -> bool:
         parts = line.split(" ", 2)  # drop the "date time" prefix of the service's log format
         message = parts[2] if len(parts) == 3 and parts[0][:2].isdigit() else line
         distinct[re.sub(r"\d+", "N", message)] += 1
-    for text, count in distinct.most_common(8):
-        print(f"!!!   {count} x {text[:240]}")
+    for line_text, count in distinct.most_common(8):
+        print(f"!!!   {count} x {line_text[:240]}")
     return True
+
+
+def latency_line(label: str, phase: Phase) -> str:
+    values = phase.latencies
+    return (
+        f"{label}: {phase.sent} sent, {phase.errors} errors, {throughput(phase):.1f} callbacks/s; "
+        f"time to answer p50 {ms(values, 0.5):.1f} ms, p90 {ms(values, 0.9):.1f} ms, "
+        f"p99 {ms(values, 0.99):.1f} ms, max {1000 * max(values, default=0):.1f} ms"
+    )
+
+
+def drain_line(
+    label: str, backlog: Backlog, seconds: float | None, timeout: float, *, rate: bool = True
+) -> str:
+    if seconds is None:
+        return (
+            f"!!! {label}: NOT drained within {timeout:.0f} s (at the start: {backlog.inbox} "
+            f"inbox event(s), {backlog.outbox} action(s) pending)"
+        )
+    speed = ""
+    if rate and backlog.inbox and seconds > 0:
+        speed = f", i.e. >= {backlog.inbox / seconds:.0f} events/s"
+    return (
+        f"{label}: drained {seconds:.2f} s after the load ended (backlog then: "
+        f"{backlog.inbox} inbox event(s){speed}; {backlog.warnings} warning(s), "
+        f"{backlog.outbox} action(s) in the outbox)"
+    )
+
+
+# -- one service run -------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """The figures and checks of one service run (`sqlite x1`, `postgresql x2`, ...)."""
+
+    name: str
+    replicas: int
+    closed: Phase | None = None
+    rate: float = 0.0  # the open loop's arrival rate, callbacks/s
+    processed: float = 0.0  # callbacks/s answered and processed, closed loop + drain
+    open: Phase | None = None
+    e2e: list[float] = field(default_factory=list)  # seconds, due -> warning at the fake API
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (what, ok, detail)
+    problem: bool = False  # errors, logged warnings, drain time-outs
+
+    def check(self, what: str, ok: bool, detail: str) -> None:
+        self.checks.append((what, ok, detail))
+        print(f"  [{verdict(ok)}] {what}: {detail}" if ok else f"!!! [FAIL] {what}: {detail}")
+
+    @property
+    def intact(self) -> bool:
+        return bool(self.checks) and all(ok for _what, ok, _detail in self.checks)
+
+
+def fake_records(fake: Server) -> dict[str, object]:
+    answer = httpx.get(f"{fake.base_url}/_records", timeout=30.0)
+    answer.raise_for_status()
+    records: dict[str, object] = answer.json()
+    return records
+
+
+def measure_service(
+    name: str,
+    database_url: str,
+    replicas: int,
+    args: argparse.Namespace,
+    workdir: Path,
+    fake: Server,
+    env: dict[str, str],
+) -> Run:
+    run = Run(name, replicas)
+    print(f"\n=== {name}: {replicas} x wecom-mod serve ===", flush=True)
+    httpx.post(f"{fake.base_url}/_reset", timeout=10.0).raise_for_status()
+    service_env = {
+        **env,
+        "DATABASE_URL": database_url,
+        "WECOM_AIBOT_TOKEN": AIBOT_TOKEN,
+        "WECOM_AIBOT_AES_KEY": AIBOT_AES_KEY,
+        "LEXICON_PATH": str(workdir / "lexicon.txt"),
+        "LOG_LEVEL": "WARNING",
+        "WECOM_API_BASE": fake.base_url,
+        # App messages on, so that moderator alerts go to the fake API like warnings do.
+        "WECOM_CORP_ID": CORP_ID,
+        "WECOM_AGENT_ID": AGENT_ID,
+        "WECOM_APP_SECRET": APP_SECRET,
+        "WECOM_ADMIN_USERIDS": MODERATORS,
+    }
+    slug = name.replace(" ", "-")
+    servers = []
+    for r in range(replicas):
+        port = free_port()
+        log_path = workdir / f"{slug}-{r + 1}.log"
+        # cwd is the temp dir, so no .env file of the checkout is read.
+        servers.append(
+            Server(f"{name} #{r + 1}", wecom_mod_argv(port), port, log_path, service_env, workdir)
+        )
+    cipher = CallbackCipher(token=AIBOT_TOKEN, encoding_aes_key=AIBOT_AES_KEY, receive_id="")
+    callbacks = Callbacks(cipher, secrets.token_hex(4))
+    targets = [server.target for server in servers]
+    database = Database(database_url)
+    with contextlib.ExitStack() as stack:
+        stack.callback(database.close)
+        startup = start_all(servers, stack)
+        print(
+            "start-up (migrations + boot): " + ", ".join(f"{s:.2f} s" for s in startup),
+            file=sys.stderr,
+        )
+        phases: list[tuple[str, Phase]] = []
+
+        # 1. Closed loop: the maximum load.
+        warm_ids = callbacks.add(args.warmup)
+        timed_ids = callbacks.add(args.requests)
+        requests = callbacks.requests("/wecom/aibot", [*warm_ids, *timed_ids], args.client)
+        print(f"{name}: closed loop ...", file=sys.stderr, flush=True)
+        warm = asyncio.run(run_closed(requests, targets, warm_ids, args.concurrency, args.seconds))
+        closed = asyncio.run(
+            run_closed(requests, targets, timed_ids, args.concurrency, args.seconds)
+        )
+        ended = time.perf_counter()
+        phases += [("warm-up", warm), ("closed loop", closed)]
+        run.closed = closed
+        print(latency_line("closed loop", closed))
+        backlog, seconds = database.wait(ended, args.drain_seconds, everything=False)
+        print(drain_line("inbox and warnings", backlog, seconds, args.drain_seconds))
+        run.problem |= seconds is None
+        if seconds is not None:
+            run.processed = (warm.sent + closed.sent) / (warm.wall + closed.wall + seconds)
+            print(
+                f"closed loop: {run.processed:.1f} callbacks/s answered AND processed (warm-up "
+                f"and closed loop, until the inbox and the warnings had drained)"
+            )
+
+        # 2. Open loop at half the maximum.
+        run.rate = 0.5 * throughput(closed)
+        count = max(1, round(run.rate * args.open_loop_seconds))
+        open_ids = callbacks.add(count)
+        requests = callbacks.requests("/wecom/aibot", open_ids, args.client)
+        print(f"{name}: open loop at {run.rate:.1f}/s ...", file=sys.stderr, flush=True)
+        with database.sampling() as samples:
+            opened = asyncio.run(
+                run_open(requests, targets, open_ids, run.rate, OPEN_LOOP_CONNECTIONS)
+            )
+        ended = time.perf_counter()
+        phases.append(("open loop", opened))
+        run.open = opened
+        print(
+            latency_line(f"open loop at {run.rate:.1f}/s for {args.open_loop_seconds:g} s", opened)
+            + " (from when each was due)"
+        )
+        late = sorted(opened.lateness)
+        print(
+            f"open loop: the generator sent p50 {ms(late, 0.5):.1f} ms, p99 {ms(late, 0.99):.1f} "
+            f"ms, max {1000 * max(late, default=0):.1f} ms after the due time (its own lag, "
+            f"included above)"
+        )
+        print(
+            "open loop: inbox events pending, sampled every second: "
+            + " ".join(str(sample.inbox) for sample in samples)
+        )
+        backlog, seconds = database.wait(ended, args.drain_seconds, everything=False)
+        print(drain_line("inbox and warnings", backlog, seconds, args.drain_seconds))
+        run.problem |= seconds is None
+        replies_so_far = fake_records(fake)["replies"]
+        assert isinstance(replies_so_far, list)
+        arrived = {str(code): float(at) for code, at in replies_so_far}
+        for index in opened.ok:
+            message = callbacks.messages[index]
+            if message.flagged and message.msgid in arrived:
+                run.e2e.append(arrived[message.msgid] - opened.due_at[index])
+        flagged_open = sum(callbacks.messages[i].flagged for i in opened.ok)
+        print(
+            f"open loop, callback due -> warning at the fake WeCom API: {len(run.e2e)} of "
+            f"{flagged_open} flagged; p50 {ms(run.e2e, 0.5):.1f} ms, p99 {ms(run.e2e, 0.99):.1f}"
+            f" ms, max {1000 * max(run.e2e, default=0):.1f} ms"
+        )
+
+        # 3. Duplicate deliveries to different replicas.
+        dup_ids = callbacks.add(args.duplicates)
+        requests = callbacks.requests("/wecom/aibot", dup_ids, args.client)
+        dup = asyncio.run(run_duplicates(requests, targets, dup_ids))
+        phases.append(("duplicates", dup))
+        print(
+            f"duplicate deliveries: {len(dup_ids)} callbacks x 3 deliveries (two at once to "
+            f"{'two different replicas' if replicas > 1 else 'the one replica'}, one after), "
+            f"{dup.sent} sent, {dup.errors} errors"
+        )
+
+        # 4. Drain everything, then check.
+        print(f"{name}: waiting for the inbox and outbox to drain ...", file=sys.stderr)
+        backlog, seconds = database.wait(time.perf_counter(), args.drain_seconds, everything=True)
+        print(
+            drain_line(
+                "inbox and outbox (alerts too, which wait for WeCom's limit of 30 a minute per "
+                "moderator)",
+                backlog,
+                seconds,
+                args.drain_seconds,
+                rate=False,
+            )
+        )
+        run.problem |= seconds is None
+        stored = database.stored()
+        records = fake_records(fake)
+        for label, phase in phases:
+            run.problem |= report_errors(name, label, phase)
+        check_actions(run, callbacks, phases, stored, records, set(dup_ids))
+        for server in servers:
+            run.problem |= report_server_log(server)
+    return run
+
+
+def check_actions(
+    run: Run,
+    callbacks: Callbacks,
+    phases: list[tuple[str, Phase]],
+    stored: Stored,
+    records: dict[str, object],
+    duplicates: set[int],
+) -> None:
+    """Every acknowledged callback stored once; one log, one warning and one alert for every
+    flagged one; nothing for a clean one; nothing failed or dead."""
+    messages = callbacks.messages
+    acknowledged = set().union(*(phase.ok for _label, phase in phases))
+    sent = {i for i in range(len(messages))}  # every callback built was sent at least once
+    flagged = {i for i in acknowledged if messages[i].flagged}
+    print(
+        f"checks: {len(acknowledged)} callbacks acknowledged (200) of {len(sent)} sent, "
+        f"{len(flagged)} of them flagged; {len(duplicates)} delivered 3 times"
+    )
+
+    keys = {f"aibot:msg:{messages[i].msgid}": i for i in sent}
+    lost = [i for i in acknowledged if stored.inbox_keys[f"aibot:msg:{messages[i].msgid}"] == 0]
+    doubled = [key for key, rows in stored.inbox_keys.items() if rows > 1]
+    strangers = [key for key in stored.inbox_keys if key not in keys]
+    run.check(
+        "inbox: every acknowledged callback stored exactly once",
+        not lost and not doubled and not strangers,
+        f"{sum(stored.inbox_keys.values())} rows, {len(stored.inbox_keys)} distinct keys; "
+        f"lost {len(lost)}, duplicated {len(doubled)}, unknown {len(strangers)}",
+    )
+    statuses = ", ".join(f"{k}={v}" for k, v in sorted(stored.inbox_statuses.items()))
+    run.check(
+        "inbox: every event processed",
+        set(stored.inbox_statuses) <= {"done"},
+        statuses or "no rows",
+    )
+
+    log_ids: dict[int, int] = {}  # moderation log id -> callback index
+    extra_logs = 0
+    missing_logs = 0
+    for i in flagged:
+        ids = stored.logs.get(messages[i].msgid, [])
+        missing_logs += not ids
+        extra_logs += max(0, len(ids) - 1)
+        log_ids.update((log_id, i) for log_id in ids)
+    clean_logged = sum(
+        len(ids) for msgid, ids in stored.logs.items() if msgid not in _msgids(messages, flagged)
+    )
+    run.check(
+        "moderation log: one row per flagged callback, none for a clean one",
+        not missing_logs and not extra_logs and not clean_logged,
+        f"{sum(len(v) for v in stored.logs.values())} rows for {len(flagged)} flagged; "
+        f"missing {missing_logs}, extra {extra_logs}, for clean callbacks {clean_logged}",
+    )
+
+    replies = records.get("replies")
+    assert isinstance(replies, list)
+    warnings = Counter(str(code) for code, _at in replies)
+    by_msgid = {message.msgid: i for i, message in enumerate(messages)}
+    no_warning = [i for i in flagged if warnings[messages[i].msgid] == 0]
+    twice = [code for code, n in warnings.items() if n > 1]
+    unasked = [code for code in warnings if code not in by_msgid or by_msgid[code] not in flagged]
+    run.check(
+        "warnings: exactly one per flagged callback at the fake WeCom API, none otherwise",
+        not no_warning and not twice and not unasked,
+        f"{sum(warnings.values())} received for {len(flagged)} flagged; missing "
+        f"{len(no_warning)}, duplicated {len(twice)}, unexpected {len(unasked)}",
+    )
+
+    app_messages = records.get("app_messages")
+    assert isinstance(app_messages, list)
+    alerted: Counter[int] = Counter()
+    digests = 0
+    for content, _at in app_messages:
+        found = [int(log_id) for log_id in ALERT_LOG_ID.findall(str(content))]
+        digests += len(found) > 1
+        alerted.update(found)
+    no_alert = [log_id for log_id in log_ids if alerted[log_id] == 0]
+    alert_twice = [log_id for log_id, n in alerted.items() if n > 1]
+    alert_unasked = [log_id for log_id in alerted if log_id not in log_ids]
+    run.check(
+        "alerts: every flagged callback's log id reached the moderators exactly once",
+        not no_alert and not alert_twice and not alert_unasked,
+        f"{len(app_messages)} app messages ({digests} digests) naming {sum(alerted.values())} "
+        f"log ids for {len(log_ids)} logs; missing {len(no_alert)}, duplicated "
+        f"{len(alert_twice)}, unexpected {len(alert_unasked)}",
+    )
+
+    outbox = ", ".join(
+        f"{kind}/{status}={n}" for (kind, status), n in sorted(stored.outbox.items())
+    )
+    bad = {
+        (kind, status): n
+        for (kind, status), n in stored.outbox.items()
+        if status not in ("sent", "merged")
+    }
+    run.check("outbox: every action sent (or merged into a sent digest)", not bad, outbox)
+
+    dup_flagged = [i for i in duplicates if messages[i].flagged]
+    dup_ok = (
+        all(stored.inbox_keys[f"aibot:msg:{messages[i].msgid}"] == 1 for i in duplicates)
+        and all(warnings[messages[i].msgid] == 1 for i in dup_flagged)
+        and all(
+            sum(alerted[log_id] for log_id in stored.logs.get(messages[i].msgid, [])) == 1
+            for i in dup_flagged
+        )
+        and all(i in acknowledged for i in duplicates)
+    )
+    run.check(
+        "duplicate deliveries: each stored once and acted on once",
+        dup_ok,
+        f"{len(duplicates)} callbacks ({len(dup_flagged)} flagged) delivered 3 times each",
+    )
+
+
+def _msgids(messages: Sequence[Message], indexes: set[int]) -> set[str]:
+    return {messages[i].msgid for i in indexes}
+
+
+def measure_bare(
+    replicas: int, args: argparse.Namespace, workdir: Path, env: dict[str, str]
+) -> Phase:
+    servers = [
+        uvicorn_server(f"bare-{r + 1}-of-{replicas}", "_bare_app", workdir, env)
+        for r in range(replicas)
+    ]
+    cipher = CallbackCipher(token=AIBOT_TOKEN, encoding_aes_key=AIBOT_AES_KEY, receive_id="")
+    callbacks = Callbacks(cipher, secrets.token_hex(4))
+    warm_ids = callbacks.add(args.warmup)
+    timed_ids = callbacks.add(args.requests)
+    with contextlib.ExitStack() as stack:
+        start_all(servers, stack)
+        targets = [server.target for server in servers]
+        requests = callbacks.requests("/bare", [*warm_ids, *timed_ids], args.client)
+        print(f"bare x{replicas}: closed loop ...", file=sys.stderr, flush=True)
+        warm = asyncio.run(run_closed(requests, targets, warm_ids, args.concurrency, args.seconds))
+        closed = asyncio.run(
+            run_closed(requests, targets, timed_ids, args.concurrency, args.seconds)
+        )
+        bad = report_errors(f"bare x{replicas}", "warm-up", warm)
+        bad |= report_errors(f"bare x{replicas}", "closed loop", closed)
+        for server in servers:
+            bad |= report_server_log(server)
+    if bad:
+        closed.cut_short = closed.cut_short or "errors (see above)"
+    return closed
+
+
+# -- main ------------------------------------------------------------------------------------
 
 
 def machine_context() -> str:
     versions = ", ".join(
-        f"{name} {metadata.version(name)}" for name in ("fastapi", "uvicorn", "httpx", "sqlalchemy")
+        f"{name} {metadata.version(name)}"
+        for name in ("fastapi", "uvicorn", "httpx", "sqlalchemy", "psycopg")
     )
     return (
         f"machine: {os.cpu_count()} CPU(s), {platform.platform()}, Python "
@@ -594,105 +893,173 @@ def machine_context() -> str:
     )
 
 
-# -- main ------------------------------------------------------------------------------------
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=3000, help="timed requests per target")
-    parser.add_argument("--concurrency", type=int, default=32, help="concurrent client workers")
-    parser.add_argument(
-        "--seconds", type=float, default=60.0, help="stop each timed phase after this long"
+    parser = argparse.ArgumentParser(
+        description="Smart-bot callbacks/s, time to answer and to the warning, lost or "
+        "duplicated actions: wecom-mod serve (SQLite; 1 and 2 replicas on PostgreSQL) next to "
+        "a bare FastAPI endpoint."
     )
-    parser.add_argument("--warmup", type=int, default=200, help="uncounted warm-up requests")
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="closed-loop callbacks per target"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="closed-loop connections, over all replicas"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="stop each closed loop after this long"
+    )
+    parser.add_argument("--warmup", type=int, default=200, help="uncounted warm-up callbacks")
+    parser.add_argument(
+        "--open-loop-seconds", type=float, default=15.0, help="length of the open loop"
+    )
+    parser.add_argument(
+        "--duplicates", type=int, default=40, help="callbacks delivered three times each"
+    )
+    parser.add_argument(
+        "--replicas",
+        default="1,2",
+        help="replica counts of the PostgreSQL runs, comma-separated (default 1,2)",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=DEFAULT_SERVER,
+        help="a PostgreSQL server to create a temporary database on ('' to skip)",
+    )
+    parser.add_argument("--skip-sqlite", action="store_true", help="leave the SQLite run out")
+    parser.add_argument(
+        "--client", choices=("raw", "httpx"), default="raw", help="the load generator's client"
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=300.0,
+        help="longest wait for the inbox and outbox to empty after a phase",
+    )
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.concurrency < 1 or args.warmup < 0:
-        parser.error("--requests and --concurrency must be at least 1, --warmup at least 0")
-    # Warm-up and timed phase each stop after --seconds; both must fit the timestamp window.
-    if not 0 < args.seconds <= (TIMESTAMP_WINDOW - 2 * REQUEST_TIMEOUT) / 2:
-        parser.error(f"--seconds must be in (0, {(TIMESTAMP_WINDOW - 2 * REQUEST_TIMEOUT) / 2:g}]")
+    if args.requests < 1 or args.concurrency < 1 or args.warmup < 0 or args.duplicates < 0:
+        parser.error("--requests and --concurrency must be at least 1, the others at least 0")
+    try:
+        args.replica_counts = sorted({int(part) for part in args.replicas.split(",") if part})
+    except ValueError:
+        parser.error("--replicas takes counts separated by commas, e.g. 1,2")
+    if any(count < 1 for count in args.replica_counts):
+        parser.error("a replica count must be at least 1")
+    # Requests are signed when their phase starts; each phase must fit the timestamp window.
+    longest = max(args.seconds, args.open_loop_seconds)
+    if (
+        not 0 < longest <= (TIMESTAMP_WINDOW - 60) / 2
+        or min(args.seconds, args.open_loop_seconds) <= 0
+    ):
+        parser.error(
+            f"--seconds and --open-loop-seconds must be in (0, {(TIMESTAMP_WINDOW - 60) / 2:g}]"
+        )
     return args
 
 
-def measure(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -> bool:
-    """Run both targets and print the report; True when anything went wrong."""
-    (workdir / "bench_bare.py").write_text(BARE_APP, encoding="utf-8")
-    (workdir / "bench_fake_wecom.py").write_text(FAKE_WECOM_APP, encoding="utf-8")
-    lexicon = workdir / "lexicon.txt"
-    lexicon.write_text(LEXICON, encoding="utf-8")
-    db_path = workdir / "bench.db"
-    env = clean_environment()
-
-    cipher = CallbackCipher(token=AIBOT_TOKEN, encoding_aes_key=AIBOT_AES_KEY, receive_id="")
-    messages = build_messages(cipher, args.warmup + args.requests, secrets.token_hex(4))
-    results: dict[str, tuple[Phase, Phase]] = {}  # target -> (warm-up, timed)
-
-    # 1. The bare endpoint.
-    bare = uvicorn_server("bare", "bench_bare", workdir, env)
-    stack.callback(bare.stop)
-    bare.start()
-    bare.wait_ready()
-    urls = signed_urls(cipher, "/bare", messages)
-    print(f"bare: listening on {bare.base_url}, sending ...", file=sys.stderr)
-    results["bare"] = asyncio.run(
-        load(bare.base_url, urls, messages, args.warmup, args.concurrency, args.seconds)
+def summary(runs: list[Run], bare: dict[int, Phase]) -> bool:
+    """The table of every run and the targets; True when every target and check passed."""
+    print("\n=== summary ===")
+    header = (
+        f"{'target':<15} {'callbacks/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'bare/s':>8} "
+        f"{'ratio':>5} {'done/s':>7}  {'half load/s':>11} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'warn p50':>8} {'warn p99':>8}  actions"
     )
-    bare.stop()
+    print(header)
+    print("-" * len(header))
+    for replicas, phase in sorted(bare.items()):
+        print(
+            f"{'bare x' + str(replicas):<15} {throughput(phase):>11.1f} "
+            f"{ms(phase.latencies, 0.5):>7.1f} {ms(phase.latencies, 0.99):>7.1f}"
+        )
+    everything = True
+    for run in runs:
+        closed, opened = run.closed, run.open
+        assert closed is not None and opened is not None
+        floor = bare.get(run.replicas)
+        ratio = throughput(closed) / throughput(floor) if floor and throughput(floor) else 0.0
+        print(
+            f"{run.name:<15} {throughput(closed):>11.1f} {ms(closed.latencies, 0.5):>7.1f} "
+            f"{ms(closed.latencies, 0.99):>7.1f} "
+            f"{throughput(floor) if floor else 0.0:>8.1f} {ratio:>5.2f} {run.processed:>7.1f}  "
+            f"{run.rate:>11.1f} "
+            f"{ms(opened.latencies, 0.5):>7.1f} {ms(opened.latencies, 0.99):>7.1f} "
+            f"{ms(run.e2e, 0.5):>8.1f} {ms(run.e2e, 0.99):>8.1f}  {verdict(run.intact)}"
+        )
+    print(
+        "(callbacks/s, p50/p99: closed loop, time to answer; ratio: service/bare with as many "
+        "processes; done/s: answered and processed, closed loop until drained; half load: open "
+        "loop, time to answer from the due time; warn: due -> warning at the fake WeCom API)"
+    )
+    print()
+    for run in runs:
+        assert run.closed is not None and run.open is not None
+        floor = bare.get(run.replicas)
+        ratio = throughput(run.closed) / throughput(floor) if floor and throughput(floor) else 0.0
+        p99 = percentile(sorted(run.open.latencies), 0.99)
+        complete = not run.open.errors and bool(run.open.latencies)
+        results = [
+            (
+                f"callbacks/s >= {RATIO_TARGET:g} x bare",
+                ratio >= RATIO_TARGET,
+                f"{ratio:.2f} ({throughput(run.closed):.1f} / "
+                f"{throughput(floor) if floor else 0.0:.1f})",
+            ),
+            (
+                f"p99 < {1000 * P99_TARGET:.0f} ms at half the maximum load",
+                complete and p99 < P99_TARGET,
+                f"{1000 * p99:.1f} ms at {run.rate:.1f}/s"
+                + ("" if complete else f", {run.open.errors} request(s) failed"),
+            ),
+            (
+                "zero lost or duplicated actions",
+                run.intact,
+                f"{sum(ok for _w, ok, _d in run.checks)} of {len(run.checks)} checks passed",
+            ),
+        ]
+        for what, ok, detail in results:
+            everything &= ok
+            line = f"{run.name}: {what}: {verdict(ok)} ({detail})"
+            print(line if ok else f"!!! {line}")
+    return everything
 
-    # 2. The service, with a fake WeCom API behind it.
-    fake = uvicorn_server("fake-wecom", "bench_fake_wecom", workdir, env)
+
+def measure(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -> bool:
+    """Run every target and print the report; True when everything passed."""
+    (workdir / "lexicon.txt").write_text(LEXICON, encoding="utf-8")
+    env = clean_environment()
+    replica_counts = args.replica_counts if args.postgres else []
+    bare: dict[int, Phase] = {}
+    for replicas in sorted({1, *replica_counts} if not args.skip_sqlite else replica_counts):
+        bare[replicas] = measure_bare(replicas, args, workdir, env)
+        print(latency_line(f"bare x{replicas} closed loop", bare[replicas]))
+
+    fake = uvicorn_server("fake-wecom", "_fake_wecom", workdir, env)
     stack.callback(fake.stop)
     fake.start()
     fake.wait_ready()
-    port = free_port()
-    service_env = {
-        **env,
-        "DATABASE_URL": f"sqlite:///{db_path}",
-        "WECOM_AIBOT_TOKEN": AIBOT_TOKEN,
-        "WECOM_AIBOT_AES_KEY": AIBOT_AES_KEY,
-        "LEXICON_PATH": str(lexicon),
-        "LOG_LEVEL": "WARNING",
-        "WECOM_API_BASE": fake.base_url,
-        # App messages on, so that moderator alerts go to the fake API like warnings do.
-        "WECOM_CORP_ID": CORP_ID,
-        "WECOM_AGENT_ID": AGENT_ID,
-        "WECOM_APP_SECRET": APP_SECRET,
-        "WECOM_ADMIN_USERIDS": "mod-alice,mod-bob",
-    }
-    # cwd is the temp dir, so no .env file of the checkout is read.
-    service = Server(
-        "service", wecom_mod_argv(port), port, workdir / "service.log", service_env, workdir
-    )
-    stack.callback(service.stop)
-    service.start()
-    startup = service.wait_ready()
-    urls = signed_urls(cipher, "/wecom/aibot", messages)
-    print(f"service: listening on {service.base_url}, sending ...", file=sys.stderr)
-    results["service"] = asyncio.run(
-        load(service.base_url, urls, messages, args.warmup, args.concurrency, args.seconds)
-    )
-    load_ended = time.perf_counter()
-    print("service: waiting for the inbox to drain ...", file=sys.stderr)
-    drain = wait_for_inbox(db_path, load_ended)
-    fake_calls: dict[str, int] = {}
-    with contextlib.suppress(httpx.HTTPError, ValueError):
-        fake_calls = httpx.get(f"{fake.base_url}/_stats", timeout=5.0).json()
-    service.stop()
+    runs: list[Run] = []
+    if not args.skip_sqlite:
+        with sqlite_database(workdir) as url:
+            assert url is not None
+            runs.append(measure_service("sqlite x1", url, 1, args, workdir, fake, env))
+    for replicas in replica_counts:
+        with temporary_database(args.postgres) as url:
+            if url is None:
+                break
+            runs.append(
+                measure_service(f"postgresql x{replicas}", url, replicas, args, workdir, fake, env)
+            )
+    calls = fake_records(fake)["calls"]
+    assert isinstance(calls, dict)
     fake.stop()
-
-    print()
-    print_table({name: timed for name, (_warm, timed) in results.items()})
-    print()
-    problem = False
-    for name, (warm, timed) in results.items():
-        problem |= report_errors(name, "warm-up", warm) | report_errors(name, "timed", timed)
-    problem |= report_drain(drain, *results["service"], messages)
-    calls = ", ".join(f"{path} {count}" for path, count in sorted(fake_calls.items())) or "none"
-    print(f"fake WeCom API calls received: {calls}")
-    print(f"service start-up (migrations + boot) took {startup:.2f} s")
-    for server in (bare, fake, service):
-        problem |= report_server_log(server)
-    return problem
+    problem = report_server_log(fake)
+    if not runs:
+        print("!!! no service was measured")
+        return False
+    passed = summary(runs, bare)
+    problem |= any(run.problem for run in runs)
+    problem |= any(phase.cut_short.startswith("errors") for phase in bare.values())
+    return passed and not problem
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -704,15 +1071,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     print(machine_context())
     print(
-        f"parameters: --requests {args.requests} --concurrency {args.concurrency} "
-        f"--seconds {args.seconds:g} --warmup {args.warmup}; targets run one after the other; "
-        f"1 in {FLAG_EVERY} callbacks flagged; uvicorn: 1 worker, log level warning, "
-        f"no access log; client: httpx in this process, one connection per worker"
+        f"parameters: --requests {args.requests} --concurrency {args.concurrency} --seconds "
+        f"{args.seconds:g} --warmup {args.warmup} --open-loop-seconds "
+        f"{args.open_loop_seconds:g} --duplicates {args.duplicates} --replicas {args.replicas} "
+        f"--client {args.client}{' --skip-sqlite' if args.skip_sqlite else ''}; "
+        f"1 in {FLAG_EVERY} callbacks flagged; uvicorn: 1 worker per process, log level warning; "
+        f"client: in this process, round-robin over the replicas' ports"
     )
     workdir = Path(tempfile.mkdtemp(prefix="wecom-mod-bench-"))
     try:
         with contextlib.ExitStack() as stack:
-            problem = measure(args, workdir, stack)
+            passed = measure(args, workdir, stack)
     except KeyboardInterrupt:
         print("\ninterrupted: servers stopped, temporary files removed", file=sys.stderr)
         return 130
@@ -721,9 +1090,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    if problem:
-        print("!!! problems were observed: see the lines marked !!! above")
+    if not passed:
+        print("!!! FAIL: see the lines marked !!! above")
         return 1
+    print("PASS: every target met, no action lost or duplicated")
     return 0
 
 
