@@ -291,3 +291,25 @@ async def test_a_replica_whose_lease_ran_out_does_not_send_what_another_took(
     assert posts_to(service, "/cgi-bin/appchat/send", "g2") == 1  # B's; A held back
     assert posts_to(service, "/cgi-bin/appchat/send", "g1") == 2  # the hung call, and B's
     assert {a.status for a in await actions(service)} == {"sent"}
+
+
+async def test_warnings_are_taken_before_alerts_that_wait_for_the_moderators(
+    clocked: tuple[Service, support.Clock],
+) -> None:
+    """A spam wave leaves alerts waiting for the moderators' budget; they must not hold the
+    warnings of the next messages behind them."""
+    service, clock = clocked
+    for index in range(12):
+        await service.post_aibot(
+            support.aibot_group_text("赌博", msgid=f"hol-{index}", sender=f"member-{index}")
+        )
+    await service.runtime.processor.process_pending()
+    async with service.runtime.sessions() as session, session.begin():
+        for row in (await session.execute(select(OutboxAction))).scalars():
+            # The alerts have waited longest (held for the budget since an earlier wave).
+            row.next_attempt_at = clock() - timedelta(minutes=5 if row.kind == "app_message" else 0)
+    async with service.runtime.sessions() as session, session.begin():
+        claimed = await outbox_repo.claim_due(
+            session, now=clock(), limit=12, lease=timedelta(seconds=60)
+        )
+    assert [action.kind for action in claimed] == ["aibot_reply"] * 12

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import OutboxAction
@@ -61,7 +61,11 @@ async def claim_due(
 ) -> Sequence[OutboxAction]:
     """Take up to `limit` due actions for this worker: pending ones whose time has come, and
     `sending` ones whose lease ran out (their worker died). Each claim is a compare-and-set on
-    the row's status and lease, so two workers never hold the same action."""
+    the row's status and lease, so two workers never hold the same action.
+
+    What goes into a group (warnings, replies, welcomes, removals) comes before the moderators'
+    alerts: during a spam wave hundreds of alerts wait for the moderators' budget, and taking
+    them first would hold every warning behind them."""
     due = or_(
         (OutboxAction.status == "pending") & (OutboxAction.next_attempt_at <= now),
         (OutboxAction.status == "sending") & (OutboxAction.lease_until < now),
@@ -71,7 +75,18 @@ async def claim_due(
             await session.execute(
                 select(OutboxAction)
                 .where(due)
-                .order_by(OutboxAction.next_attempt_at, OutboxAction.id)
+                .order_by(
+                    case(
+                        (
+                            (OutboxAction.kind == "app_message")
+                            & OutboxAction.moderation_log_id.is_not(None),
+                            1,
+                        ),
+                        else_=0,
+                    ),
+                    OutboxAction.next_attempt_at,
+                    OutboxAction.id,
+                )
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
