@@ -77,9 +77,7 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -99,7 +97,6 @@ if str(ROOT) not in sys.path:  # `python benchmarks/callbacks.py` puts benchmark
     sys.path.insert(0, str(ROOT))
 
 from app.db import database_urls  # noqa: E402
-from app.settings import Settings  # noqa: E402
 from benchmarks._backends import DEFAULT_SERVER, temporary_database  # noqa: E402
 from benchmarks._http_load import (  # noqa: E402
     Phase,
@@ -111,6 +108,7 @@ from benchmarks._http_load import (  # noqa: E402
     run_open,
 )
 from bot.crypto import CallbackCipher  # noqa: E402
+from tests.processes import ServerProcess, clean_environment, free_port  # noqa: E402
 
 HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -134,8 +132,6 @@ MEMBERS = 997  # senders of the clean callbacks (prime, so every group sees all 
 P99_TARGET = 0.100  # seconds: time to answer at half the maximum load
 RATIO_TARGET = 0.5  # service callbacks/s over bare callbacks/s
 TIMESTAMP_WINDOW = 600  # seconds; the service refuses callbacks whose timestamp is further off
-READY_TIMEOUT = 60.0  # seconds to wait for a server to answer /healthz
-STOP_TIMEOUT = 20.0  # seconds to wait for a server to exit after SIGTERM
 POLL = 0.05  # seconds between two looks at the database while waiting for a drain
 OPEN_LOOP_CONNECTIONS = 8  # per replica, opened before the open loop starts
 # Alert log ids in the default texts: "> 记录编号：#12" (one alert), "> #12 chat · …" (digest).
@@ -145,85 +141,12 @@ ALERT_LOG_ID = re.compile(r"^> (?:记录编号：)?#(\d+)", re.MULTILINE)
 # -- servers ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """One server subprocess, its port and its log file."""
-
-    name: str
-    argv: list[str]
-    port: int
-    log_path: Path
-    env: dict[str, str]
-    cwd: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+class Server(ServerProcess):
+    """A server of the benchmark: a process of `tests.processes`, and a load target."""
 
     @property
     def target(self) -> Target:
         return Target(HOST, self.port)
-
-    def start(self) -> None:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.cwd,
-                start_new_session=True,  # Ctrl-C reaches this script only; it stops the servers
-            )
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
-        """Poll /healthz until it answers 200; returns the seconds it took. Raises on failure."""
-        assert self.process is not None
-        started = time.monotonic()
-        deadline = started + timeout
-        for _ in range(int(timeout / 0.1) + 1):
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with status {self.process.returncode} before it "
-                    f"was ready:\n{self.log_tail()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
-                    return time.monotonic() - started
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(
-            f"{self.name} did not answer /healthz within {timeout:.0f} s:\n{self.log_tail()}"
-        )
-
-    def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            print(f"!!! {self.name} did not stop within {STOP_TIMEOUT:.0f} s; killing it")
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:]) or "(log is empty)"
 
 
 def uvicorn_server(name: str, module: str, workdir: Path, env: dict[str, str]) -> Server:
@@ -254,15 +177,6 @@ def wecom_mod_argv(port: int) -> list[str]:
         script = ROOT / ".venv" / "bin" / "wecom-mod"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
     return [*command, "serve", "--host", HOST, "--port", str(port)]
-
-
-def clean_environment() -> dict[str, str]:
-    """This machine's environment without any wecom-mod setting (nothing leaks in)."""
-    names = {name.upper() for name in Settings.model_fields}
-    env = {key: value for key, value in os.environ.items() if key.upper() not in names}
-    env.pop("WEB_CONCURRENCY", None)  # uvicorn would read it as a worker count
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def start_all(servers: Sequence[Server], stack: contextlib.ExitStack) -> list[float]:

@@ -76,8 +76,8 @@ def clean_environment() -> dict[str, str]:
 
 
 @dataclass
-class _Process:
-    """One server subprocess, its port and its log file."""
+class ServerProcess:
+    """One server subprocess, its port and its log file (also used by benchmarks/)."""
 
     name: str
     argv: list[str]
@@ -108,10 +108,12 @@ class _Process:
                 start_new_session=True,  # a Ctrl-C of pytest reaches pytest only
             )
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        """Poll /healthz until it answers 200; RuntimeError (with the log) otherwise."""
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
+        """Poll /healthz until it answers 200; returns the seconds it took. RuntimeError
+        (with the log) otherwise."""
         assert self.process is not None
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
@@ -120,7 +122,7 @@ class _Process:
                 )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
-                    return
+                    return time.monotonic() - started
             time.sleep(0.05)
         raise RuntimeError(
             f"{self.name} did not answer /healthz in {timeout:g} s:\n{self.log_tail()}"
@@ -237,7 +239,7 @@ def fake_wecom_app() -> Any:
 
 
 @dataclass
-class FakeWeComServer(_Process):
+class FakeWeComServer(ServerProcess):
     """The fake WeCom API in its own uvicorn process (see the module docstring)."""
 
     @classmethod
@@ -289,7 +291,7 @@ def wecom_mod_command() -> list[str]:
 
 
 @dataclass
-class ServiceProcess(_Process):
+class ServiceProcess(ServerProcess):
     """`wecom-mod serve` with `settings` (setting name → value) as its whole configuration."""
 
     settings: dict[str, str] = field(default_factory=dict)
