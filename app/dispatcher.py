@@ -217,15 +217,17 @@ class OutboxDispatcher:
         """Send unless the channel had its fill in one of its windows (counted over what every
         replica sent); then wait until the oldest send that fills it leaves the window."""
         now = self._clock()
-        key = action.payload.get(limit.per) if limit.per else None
+        where = (limit.per, str(action.payload.get(limit.per, ""))) if limit.per else None
         longest = max(window for _count, window in limit.windows)
         async with self._sessions() as session:
-            sent = await outbox_repo.sends_since(
-                session, action.kind, now - longest, now=now, exclude_ids=claimed
+            times = await outbox_repo.sends_since(
+                session,
+                action.kind,
+                now - longest,
+                now=now,
+                where=where,
+                exclude_ids=claimed,
             )
-        times = sorted(
-            at for payload, at in sent if limit.per is None or payload.get(limit.per) == key
-        )
         until = None
         for count, window in limit.windows:
             inside = [at for at in times if at > now - window]
@@ -238,7 +240,7 @@ class OutboxDispatcher:
                     action.id,
                     action.kind,
                     free.isoformat(timespec="seconds"),
-                    f"{limit.per} {key}" if limit.per else "the corp",
+                    " ".join(where) if where else "the corp",
                     len(inside),
                     window,
                     count,

@@ -165,26 +165,30 @@ async def sends_since(
     since: datetime,
     *,
     now: datetime,
+    where: tuple[str, str] | None = None,
     exclude_ids: Sequence[int] = (),
-) -> list[tuple[dict[str, Any], datetime]]:
-    """(payload, when) of every action of `kind` sent after `since`, by any replica: what a
-    channel's rate limit counts. An action being sent right now by another replica counts as
-    `now` (`exclude_ids`: the actions this worker has claimed and not sent yet)."""
-    rows = await session.execute(
-        select(OutboxAction.payload, OutboxAction.status, OutboxAction.sent_at).where(
-            OutboxAction.kind == kind,
-            or_(
-                (OutboxAction.status == "sent") & (OutboxAction.sent_at > since),
-                (OutboxAction.status == "sending")
-                & (OutboxAction.lease_until >= now)
-                & OutboxAction.id.not_in(list(exclude_ids)),
-            ),
-        )
+) -> list[datetime]:
+    """When each action of `kind` whose payload has `where` = (field, value) (None: any) was
+    sent after `since`, by any replica, oldest first: what a channel's rate limit counts. An
+    action being sent right now by another replica counts as `now` (`exclude_ids`: the
+    actions this worker has claimed and not sent yet)."""
+    statement = select(OutboxAction.status, OutboxAction.sent_at).where(
+        OutboxAction.kind == kind,
+        or_(
+            (OutboxAction.status == "sent") & (OutboxAction.sent_at > since),
+            (OutboxAction.status == "sending")
+            & (OutboxAction.lease_until >= now)
+            & OutboxAction.id.not_in(list(exclude_ids)),
+        ),
     )
-    return [
-        (payload, sent_at if status == "sent" and sent_at is not None else now)
-        for payload, status, sent_at in rows.all()
-    ]
+    if where is not None:
+        field, value = where
+        statement = statement.where(OutboxAction.payload[field].as_string() == value)
+    rows = await session.execute(statement)
+    return sorted(
+        sent_at if status == "sent" and sent_at is not None else now
+        for status, sent_at in rows.all()
+    )
 
 
 async def page(
