@@ -205,8 +205,19 @@ class Requests:
         return RawConnection(target, self.raw)
 
 
-async def _timed_post(connection: Connection, index: int) -> tuple[int, bytes]:
-    return await asyncio.wait_for(connection.post(index), timeout=REQUEST_TIMEOUT)
+async def _post_into(phase: Phase, connection: Connection, index: int, since: float) -> bool:
+    """Send request `index` on `connection` and record its answer in `phase`, timed from
+    `since` (a perf_counter); False when the connection itself failed (it may be broken)."""
+    try:
+        status, body = await asyncio.wait_for(connection.post(index), timeout=REQUEST_TIMEOUT)
+    except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
+        phase.fail(exc)
+        return False
+    except httpx.HTTPError as exc:
+        phase.fail(exc)
+        return True
+    phase.record(index, status, body, time.perf_counter() - since)
+    return True
 
 
 async def run_closed(
@@ -233,16 +244,7 @@ async def run_closed(
                 phase.cut_short = f"stopped after --seconds {seconds:g}"
                 return
             phase.sent += 1
-            started = time.perf_counter()
-            try:
-                status, body = await _timed_post(connection, index)
-            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
-                phase.fail(exc)
-                continue
-            except httpx.HTTPError as exc:
-                phase.fail(exc)
-                continue
-            phase.record(index, status, body, time.perf_counter() - started)
+            await _post_into(phase, connection, index, time.perf_counter())
 
     started = time.perf_counter()
     tasks = [asyncio.create_task(worker(k)) for k in range(len(connections))]
@@ -311,15 +313,8 @@ async def run_open(
         t = n % len(targets)
         connection = await take(t)
         phase.lateness.append(time.perf_counter() - due)
-        try:
-            status, body = await _timed_post(connection, index)
-        except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
-            phase.fail(exc)
+        if not await _post_into(phase, connection, index, due):
             await connection.close()
-        except httpx.HTTPError as exc:
-            phase.fail(exc)
-        else:
-            phase.record(index, status, body, time.perf_counter() - due)
         await give_back(t, connection)
 
     tasks: set[asyncio.Task[None]] = set()
@@ -361,15 +356,8 @@ async def run_duplicates(
     async def deliver(index: int, target: Target) -> None:
         connection = requests.connect(target)
         phase.sent += 1
-        started = time.perf_counter()
         try:
-            status, body = await _timed_post(connection, index)
-        except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
-            phase.fail(exc)
-        except httpx.HTTPError as exc:
-            phase.fail(exc)
-        else:
-            phase.record(index, status, body, time.perf_counter() - started)
+            await _post_into(phase, connection, index, time.perf_counter())
         finally:
             await connection.close()
 
