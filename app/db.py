@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,7 +20,17 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["DatabaseUrls", "create_engine_for", "database_urls", "session_factory"]
+__all__ = [
+    "DB_UNAVAILABLE",
+    "DatabaseUrls",
+    "create_engine_for",
+    "database_urls",
+    "session_factory",
+]
+
+# Errors that say the database is unreachable, not that the work or the input is wrong: the
+# work is retried later, and does not count as a failed attempt.
+DB_UNAVAILABLE = (OperationalError, InterfaceError, OSError)
 
 
 @dataclass(frozen=True, slots=True)

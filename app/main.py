@@ -2,9 +2,10 @@
 
 Nothing happens at import time. `create_app` reads and checks the word file, the allow-list
 file and the texts (so a bad file stops start-up before the port opens); the lifespan creates
-the database engine, imports the files into the database lexicon and loads it, creates the
-single `httpx.AsyncClient`, the WeCom client with its token cache, and the background workers
-(with the chat-archive poller when ARCHIVE_ENABLED), and closes them in reverse order. The
+the database engine and the callbacks' inbox writer, imports the files into the database lexicon
+and loads it, creates the single `httpx.AsyncClient`, the WeCom client with its token cache, and
+the background workers (with the chat-archive poller when ARCHIVE_ENABLED), and closes them in
+reverse order (the inbox writer first: every callback's row is committed before the rest). The
 archive's keys and library location are checked in `create_app`; the library is loaded by the
 poller's first pass, so a broken one is reported and retried without stopping the service.
 """
@@ -39,6 +40,7 @@ from app.archive import (
 from app.chat_commands import build_registry
 from app.db import create_engine_for, database_urls, session_factory
 from app.dispatcher import OutboxDispatcher
+from app.inbox_writer import InboxWriter
 from app.lexicon_file import ListFile, read_list_file
 from app.lexicon_runtime import LexiconHolder, LexiconReloader
 from app.lexicon_service import ListKind
@@ -93,6 +95,7 @@ class Runtime:
     callback_answers: Counter[tuple[str, str]] = field(default_factory=Counter)
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    inbox_writer: InboxWriter = field(init=False)  # the callbacks' inbox rows, group-committed
     client: WeComClient = field(init=False)
     workers: Workers = field(init=False)
     archive: ArchivePoller | None = field(default=None, init=False)  # when ARCHIVE_ENABLED
@@ -264,6 +267,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.engine = create_engine_for(database_urls(settings.database_url))
         runtime.sessions = session_factory(runtime.engine)
+        runtime.inbox_writer = InboxWriter(runtime.engine)
         reloader = LexiconReloader(runtime.sessions, holder, clock=clock, imports=list_files)
         try:
             await reloader.reload_if_changed()
@@ -399,6 +403,7 @@ def create_app(
             try:
                 yield
             finally:
+                await runtime.inbox_writer.close()  # the callbacks' rows in flight are committed
                 dispatcher.stop()  # the outbox pass ends after the send in flight
                 await runtime.workers.stop()
                 if runtime.archive is not None:

@@ -2,9 +2,10 @@
 
 GET answers URL verification with the decrypted echostr. POST checks the size, parses the
 envelope, checks timestamp and signature, decrypts, parses the event, stores it in the inbox
-under its unique key and answers 200 — the moderation work happens after the answer. Any
-`CallbackError` is answered with its 4xx status and a short reason, and nothing is stored; a
-database that cannot store the event gets a 503 so that WeCom retries.
+under its unique key (through the replica's `InboxWriter`, which commits the rows of concurrent
+requests together) and answers 200 once it is committed — the moderation work happens after
+the answer. Any `CallbackError` is answered with its 4xx status and a short reason, and nothing
+is stored; a database that cannot store the event gets a 503 so that WeCom retries.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.inbox_writer import InboxWriterClosed
 from app.metrics import callback_outcome
-from app.repositories import inbox as inbox_repo
 from bot.crypto import CallbackCipher
 from bot.errors import CallbackError, MalformedRequest
 from bot.events import CallbackEvent, Source
@@ -176,18 +177,16 @@ async def receive(request: Request, channel: CallbackChannel) -> Response:
 
     key = inbox_key(channel.source, event, plaintext)
     try:
-        async with runtime.sessions() as session, session.begin():
-            stored_id = await inbox_repo.store_once(
-                session,
-                dedupe_key=key,
-                source=channel.source,
-                kind=event.kind,
-                chat_id=getattr(event, "chat_id", ""),
-                sender=getattr(event, "from_user", ""),
-                plaintext=plaintext,
-                now=runtime.now(),
-            )
-    except (SQLAlchemyError, OSError) as exc:
+        stored_id = await runtime.inbox_writer.store(
+            dedupe_key=key,
+            source=channel.source,
+            kind=event.kind,
+            chat_id=getattr(event, "chat_id", ""),
+            sender=getattr(event, "from_user", ""),
+            plaintext=plaintext,
+            now=runtime.now(),
+        )
+    except (SQLAlchemyError, OSError, InboxWriterClosed) as exc:
         log.error(
             "%s: could not store %s, answering 503 so WeCom retries: %s", channel.label, key, exc
         )
