@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.alerts import alert_problem, alert_recipients, group_label
@@ -35,6 +34,7 @@ from app.commands import (
     Reply,
     parse_command,
 )
+from app.db import DB_UNAVAILABLE
 from app.lexicon_runtime import LexiconHolder
 from app.log_format import event_context
 from app.models import Group, GroupMember, InboxEvent, ModerationLog
@@ -99,9 +99,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 BATCH_SIZE = 50  # events handled per transaction
-# Errors that say the database is unreachable: they are not the event's fault, so they do not
-# count as a failed attempt.
-DB_UNAVAILABLE = (OperationalError, InterfaceError, OSError)
 EVIDENCE_CHARS = 200  # longest excerpt of a message quoted in an alert
 ARCHIVE_KIND = "archive_message"  # inbox kind of a chat-archive record
 MESSAGE_KINDS = frozenset({"aibot_text", "app_text", ARCHIVE_KIND})
@@ -272,8 +269,10 @@ class InboxProcessor:
                     rows = await inbox_repo.claim_pending(session, after_id=after_id, limit=size)
                     ids = [row.id for row in rows]
                     self._start_batch(rows)
+                    await self._prefetch(session)
                     for row in rows:
                         enqueued = await self._handle_and_mark(session, row) or enqueued
+                    await self._write_messages(session)
                 self._count_decided()
             except Exception as exc:
                 if not ids or isinstance(exc, DB_UNAVAILABLE):
@@ -300,6 +299,70 @@ class InboxProcessor:
         self._decided = []
         self._scan(rows)
 
+    async def _prefetch(self, session: AsyncSession) -> None:
+        """Read (and create) the groups and members of the batch's group messages, the
+        members' standing strikes and the groups' recent messages (for the flood rules), with
+        five statements for the whole batch instead of a few per message. Rows are created in
+        key order, so that replicas take their locks in the same order."""
+        senders = self._batch.senders
+        if not senders:
+            return
+        now = self._clock()
+        groups = await groups_repo.ensure_many(
+            session,
+            (chat for chat, _user, _at, _bot in senders),
+            now=now,
+            smart_bot={chat for chat, _user, _at, bot in senders if bot},
+        )
+        self._batch.groups.update(groups)
+        first_seen: dict[tuple[str, str], datetime] = {}
+        first_message: dict[str, datetime] = {}  # chat → the batch's first message's time
+        by_chat: dict[str, set[str]] = {}
+        for chat, user, at, _bot in senders:
+            if self._mode_of(groups[chat]) is GroupMode.OFF:
+                continue
+            first_seen[chat, user] = min(at, first_seen.get((chat, user), at))
+            first_message.setdefault(chat, at)
+            by_chat.setdefault(chat, set()).add(user)
+        members = await groups_repo.ensure_members(session, first_seen)
+        for key, member in members.items():
+            self._batch.members[key] = (member, member.first_seen_at, member.messages)
+        standing: dict[str, tuple[Sequence[str], datetime, bool]] = {}
+        windows: dict[str, tuple[datetime, datetime]] = {}
+        for chat, users in by_chat.items():
+            policy = self._policy_for(groups[chat])
+            shadow = self._mode_of(groups[chat]) is GroupMode.SHADOW
+            since = now - timedelta(days=policy.strike_window_days)
+            standing[chat] = (sorted(users), since, shadow)
+            window = history_window(policy.flood)
+            if window:
+                at = first_message[chat]
+                windows[chat] = (at - timedelta(seconds=window), at)
+            else:
+                self._batch.history[chat] = []
+        counts = await strikes_repo.standing_counts_many(session, standing)
+        for chat, (listed, _since, shadow) in standing.items():
+            for user in listed:
+                self._batch.strikes[chat, user, shadow] = counts.get((chat, user), 0)
+        stored = await activity_repo.recent_many(session, windows)
+        for chat in windows:
+            self._batch.history[chat] = [_meta_of(one) for one in stored.get(chat, [])]
+
+    def _mode_of(self, group: Group) -> GroupMode:
+        """The group's mode as this processor applies it (`force_shadow`: enforce → shadow)."""
+        mode = self._policy_for(group).mode
+        if self._force_shadow and mode is GroupMode.ENFORCE:
+            return GroupMode.SHADOW
+        return mode
+
+    async def _write_messages(self, session: AsyncSession) -> None:
+        """Write what this transaction has seen of messages so far: the members' counts and
+        the messages' metadata, one statement each."""
+        await groups_repo.record_messages(session, self._batch.counts)
+        self._batch.counts.clear()
+        await activity_repo.add_many(session, self._batch.metadata)
+        self._batch.metadata.clear()
+
     def _scan(self, rows: Sequence[InboxEvent]) -> None:
         """The lexicon findings of the batch's group messages, with one `find_many`."""
         self._scanned = {}
@@ -308,6 +371,7 @@ class InboxProcessor:
         ids: list[int] = []
         texts: list[str] = []
         chats: list[str] = []
+        senders = self._batch.senders
         for row in rows:
             if row.kind == ARCHIVE_KIND:
                 try:
@@ -321,6 +385,7 @@ class InboxProcessor:
                 ids.append(row.id)
                 texts.append(message.text)
                 chats.append(archive_chat_id(message))
+                senders.append((chats[-1], message.sender, message.sent_at, False))
                 continue
             if row.kind != "aibot_text":
                 continue
@@ -336,6 +401,7 @@ class InboxProcessor:
                 ids.append(row.id)
                 texts.append(event.content)
                 chats.append(event.chat_id)
+                senders.append((event.chat_id, event.from_user, row.received_at, True))
         if texts:
             self._scanned = dict(
                 zip(ids, self._context.matcher.find_many(texts, chats), strict=True)
@@ -352,6 +418,7 @@ class InboxProcessor:
                 async with session.begin():
                     row = await inbox_repo.claim_one(session, event_id)
                     handled = row is not None and await self._handle_and_mark(session, row)
+                    await self._write_messages(session)
                 self._count_decided()
                 return handled
             except DB_UNAVAILABLE:
@@ -459,9 +526,14 @@ class InboxProcessor:
         if event.cur_mem_ver:
             group.member_version = event.cur_mem_ver[:64]
         changed: list[str] = []
+        members = {}
+        if event.update_detail in ("add_member", "del_member"):
+            members = await groups_repo.ensure_members(
+                session, {(event.chat_id, user_id): now for user_id in event.members}
+            )
         if event.update_detail == "add_member":
             for user_id in event.members:
-                member = await groups_repo.ensure_member(session, event.chat_id, user_id, now=now)
+                member = members[event.chat_id, user_id]
                 if note_join(member, at=now, welcome=policy.welcome):
                     changed.append(user_id)
             if changed and policy.welcome:
@@ -472,7 +544,7 @@ class InboxProcessor:
                 )
         elif event.update_detail == "del_member":
             for user_id in event.members:
-                member = await groups_repo.ensure_member(session, event.chat_id, user_id, now=now)
+                member = members[event.chat_id, user_id]
                 if member.left_at is None:
                     member.left_at = now
                     changed.append(user_id)
@@ -632,6 +704,7 @@ class InboxProcessor:
         )
 
     async def _run_command(self, invocation: Invocation, context: CommandContext) -> Reply:
+        await self._write_messages(context.session)  # a command may read them
         reply = await self._context.commands.run(invocation, context)
         # A command may have warned or pardoned someone: strike counts read earlier in the
         # batch are stale.
@@ -697,11 +770,9 @@ class InboxProcessor:
         batch = self._batch
         group = await self._group(session, message.chat_id, smart_bot=smart_bot)
         policy = self._policy_for(group)
-        mode = policy.mode
+        mode = self._mode_of(group)
         if mode is GroupMode.OFF:
             return False
-        if self._force_shadow and mode is GroupMode.ENFORCE:
-            mode = GroupMode.SHADOW
         sent_at = message.sent_at
         who = (message.chat_id, message.sender)
         known = batch.members.get(who)
@@ -716,7 +787,8 @@ class InboxProcessor:
             or earlier < policy.newcomer_messages
         )
         batch.members[who] = (member, first_seen_at, earlier + 1)
-        await groups_repo.record_message(session, member, at=sent_at)
+        added, last = batch.counts.get(member.id, (0, sent_at))
+        batch.counts[member.id] = (added + 1, max(last, sent_at))
 
         folded = fold(message.text)
         meta = MessageMeta(
@@ -742,14 +814,15 @@ class InboxProcessor:
             batch.history[message.chat_id] = history
         signals = detect_flood(meta, folded, history, policy.flood)
         history.append(meta)
-        activity_repo.add(
-            session,
-            chat_id=message.chat_id,
-            sender=message.sender,
-            sent_at=sent_at,
-            msg_type=message.msg_type,
-            length=meta.length,
-            text_hash=meta.text_hash,
+        batch.metadata.append(
+            activity_repo.row(
+                chat_id=message.chat_id,
+                sender=message.sender,
+                sent_at=sent_at,
+                msg_type=message.msg_type,
+                length=meta.length,
+                text_hash=meta.text_hash,
+            )
         )
 
         findings = self._scanned.pop(row.id, None)
@@ -979,6 +1052,12 @@ class _BatchState:
     members: dict[tuple[str, str], tuple[GroupMember, datetime, int]] = field(default_factory=dict)
     history: dict[str, list[MessageMeta]] = field(default_factory=dict)  # by chat
     strikes: dict[tuple[str, str, bool], int] = field(default_factory=dict)  # standing
+    # group messages of the batch to moderate: (chat, sender, sent at, through the smart bot)
+    senders: list[tuple[str, str, datetime, bool]] = field(default_factory=list)
+    # what `_write_messages` writes: member id → (messages counted, the last one's time), and
+    # the messages' metadata rows
+    counts: dict[int, tuple[int, datetime]] = field(default_factory=dict)
+    metadata: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _warning_channel(

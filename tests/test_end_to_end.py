@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
-from app.models import InboxEvent, ModerationLog, OutboxAction
+from app.models import GroupMember, InboxEvent, ModerationLog, OutboxAction
 from bot.parsing import parse_app_message
 from tests import support
 from tests.conftest import Service
@@ -438,3 +438,41 @@ async def test_short_word_across_noise_alerts_moderators_but_warns_nobody(
     item = (await service.api("/api/v1/moderation-logs")).json()["items"][0]
     assert item["decision"] == "alert"
     assert item["findings"][0]["effective_severity"] == "review"
+
+
+async def test_a_batch_of_messages_is_judged_with_a_few_statements_not_a_few_per_message(
+    service: Service,
+) -> None:
+    """50 clean messages from 25 members in 5 groups: groups, members, strikes and flood
+    history are read for the whole batch, and the members' counts written in one go."""
+    for index in range(50):
+        answer = await service.post_aibot(
+            support.aibot_group_text(
+                f"今天的第{index}条消息",
+                msgid=f"few-{index}",
+                sender=f"member-{index % 25}",
+                chat_id=f"wrFew{index % 5}",
+            )
+        )
+        assert answer.status_code == 200
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = service.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert await service.runtime.processor.process_pending() == 50
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) <= 20, "\n".join(statements)
+    async with service.runtime.sessions() as session:
+        counts = (
+            await session.execute(
+                select(GroupMember.chat_id, func.sum(GroupMember.messages)).group_by(
+                    GroupMember.chat_id
+                )
+            )
+        ).all()
+    assert sorted(counts) == [(f"wrFew{chat}", 10) for chat in range(5)]

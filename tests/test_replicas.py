@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from app.models import InboxEvent, ModerationLog, OutboxAction
+from app.models import GroupMember, InboxEvent, ModerationLog, OutboxAction
 from tests import support
 from tests.conftest import Service, make_settings, start_service
 
@@ -124,3 +124,37 @@ async def test_an_app_callback_delivered_to_both_replicas_is_answered_once(
     await settle_both(replicas)
     assert await count(replicas[0], InboxEvent) == 1
     assert len(replicas[0].wecom.calls("/cgi-bin/message/send")) == 1  # the /help reply
+
+
+async def test_replicas_judging_the_same_members_in_opposite_orders_do_not_deadlock(
+    replicas: Replicas, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each replica claims its own batch of 50; the two batches name the same two groups and 50
+    members in opposite orders. Both transactions create and update those rows: taken in
+    message order the locks would cross (PostgreSQL: a deadlock, the batch redone one event at
+    a time); they are taken in key order."""
+    members = [f"member-{index:02d}" for index in range(50)]
+    order = members + members[::-1]
+    for index, sender in enumerate(order):
+        chat = f"wrOrder{int(sender[-2:]) % 2}"
+        answer = await replicas[0].post_aibot(
+            support.aibot_group_text(
+                f"第{index}条消息", msgid=f"order-{index}", sender=sender, chat_id=chat
+            )
+        )
+        assert answer.status_code == 200
+    caplog.set_level("WARNING", logger="app.processing")
+    first, second = replicas
+    await asyncio.gather(
+        first.runtime.processor.process_pending(limit=50),
+        second.runtime.processor.process_pending(limit=50),
+    )
+    await settle_both(replicas)
+    assert not [record.getMessage() for record in caplog.records if record.levelname != "INFO"]
+    async with first.runtime.sessions() as session:
+        pending = await session.execute(
+            select(func.count()).select_from(InboxEvent).where(InboxEvent.status != "done")
+        )
+        counted = await session.execute(select(func.sum(GroupMember.messages)))
+    assert pending.scalar_one() == 0
+    assert counted.scalar_one() == 100  # each message counted once

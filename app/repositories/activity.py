@@ -2,57 +2,88 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.models import MessageMeta
 from app.repositories import rowcount
 
-__all__ = ["add", "prune", "recent"]
+__all__ = ["add_many", "prune", "recent", "recent_many", "row"]
 
 MAX_HISTORY_ROWS = 2000  # newest rows of a group loaded for one message, at most
 
 
-def add(
-    session: AsyncSession,
-    *,
-    chat_id: str,
-    sender: str,
-    sent_at: datetime,
-    msg_type: str,
-    length: int,
-    text_hash: str,
-) -> None:
-    session.add(
-        MessageMeta(
-            chat_id=chat_id,
-            sender=sender,
-            sent_at=sent_at,
-            msg_type=msg_type[:16],
-            length=length,
-            text_hash=text_hash,
-        )
-    )
+def row(
+    *, chat_id: str, sender: str, sent_at: datetime, msg_type: str, length: int, text_hash: str
+) -> dict[str, Any]:
+    """One message's metadata, for `add_many`."""
+    return {
+        "chat_id": chat_id,
+        "sender": sender,
+        "sent_at": sent_at,
+        "msg_type": msg_type[:16],
+        "length": length,
+        "text_hash": text_hash,
+    }
+
+
+async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store messages' metadata (`row`), in one statement run."""
+    if rows:
+        await session.execute(insert(MessageMeta), list(rows))
 
 
 async def recent(
     session: AsyncSession, chat_id: str, *, since: datetime, until: datetime
 ) -> Sequence[MessageMeta]:
     """The group's messages sent in [since, until], newest first, at most MAX_HISTORY_ROWS."""
-    statement = (
-        select(MessageMeta)
-        .where(
-            MessageMeta.chat_id == chat_id,
-            MessageMeta.sent_at >= since,
-            MessageMeta.sent_at <= until,
+    return (await recent_many(session, {chat_id: (since, until)})).get(chat_id, [])
+
+
+async def recent_many(
+    session: AsyncSession, windows: Mapping[str, tuple[datetime, datetime]]
+) -> dict[str, list[MessageMeta]]:
+    """`recent` for several groups in one query: chat id → (since, until) → the group's
+    messages in that window, newest first, at most MAX_HISTORY_ROWS each (absent: none)."""
+    if not windows:
+        return {}
+    newest_first = (MessageMeta.sent_at.desc(), MessageMeta.id.desc())
+    ranked = (
+        select(
+            MessageMeta,
+            func.row_number()
+            .over(partition_by=MessageMeta.chat_id, order_by=newest_first)
+            .label("rank"),
         )
-        .order_by(MessageMeta.sent_at.desc(), MessageMeta.id.desc())
-        .limit(MAX_HISTORY_ROWS)
+        .where(
+            or_(
+                *(
+                    and_(
+                        MessageMeta.chat_id == chat_id,
+                        MessageMeta.sent_at >= since,
+                        MessageMeta.sent_at <= until,
+                    )
+                    for chat_id, (since, until) in sorted(windows.items())
+                )
+            )
+        )
+        .subquery()
     )
-    return (await session.execute(statement)).scalars().all()
+    meta = aliased(MessageMeta, ranked)
+    statement = (
+        select(meta)
+        .where(ranked.c.rank <= MAX_HISTORY_ROWS)
+        .order_by(meta.chat_id, meta.sent_at.desc(), meta.id.desc())
+    )
+    found: dict[str, list[MessageMeta]] = {}
+    for row in (await session.execute(statement)).scalars():
+        found.setdefault(row.chat_id, []).append(row)
+    return found
 
 
 async def prune(session: AsyncSession, *, before: datetime) -> int:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Group, GroupMember
@@ -13,7 +14,9 @@ from app.repositories import dialect_insert
 
 __all__ = [
     "ensure",
+    "ensure_many",
     "ensure_member",
+    "ensure_members",
     "get",
     "get_member",
     "list_all",
@@ -22,8 +25,12 @@ __all__ = [
     "members_page",
     "named",
     "page",
-    "record_message",
+    "record_messages",
 ]
+
+# `last_seen_at` moves at most this often: rewriting it for every batch of messages would hold
+# the group's row lock through each batch's transaction, and make replicas wait for each other.
+LAST_SEEN_STEP = timedelta(minutes=1)
 
 
 async def ensure(
@@ -31,33 +38,62 @@ async def ensure(
 ) -> Group:
     """The group's row, created on first sight (by any replica: ON CONFLICT DO NOTHING). A
     known `kind` replaces "unknown"; `smart_bot` is remembered once seen."""
-    statement = (
+    found = await ensure_many(
+        session, [chat_id], now=now, kind=kind, smart_bot=[chat_id] if smart_bot else []
+    )
+    return found[chat_id]
+
+
+async def ensure_many(
+    session: AsyncSession,
+    chat_ids: Iterable[str],
+    *,
+    now: datetime,
+    kind: str = "",
+    smart_bot: Collection[str] = (),
+) -> dict[str, Group]:
+    """`ensure` for several groups with one INSERT and one SELECT, by chat id. Rows are
+    inserted in chat id order, so that two replicas' transactions take the locks of new rows in
+    the same order; the groups in `smart_bot` had a message through the smart bot."""
+    wanted = sorted(set(chat_ids))
+    if not wanted:
+        return {}
+    await session.execute(
         dialect_insert(session)(Group)
         .values(
-            chat_id=chat_id,
-            name="",
-            owner="",
-            kind=kind or "unknown",
-            smart_bot=smart_bot,
-            rules_text="",
-            welcome_template="",
-            policy={},
-            moderators=[],
-            member_version="",
-            first_seen_at=now,
-            last_seen_at=now,
-            updated_at=now,
+            [
+                {
+                    "chat_id": chat_id,
+                    "name": "",
+                    "owner": "",
+                    "kind": kind or "unknown",
+                    "smart_bot": chat_id in smart_bot,
+                    "rules_text": "",
+                    "welcome_template": "",
+                    "policy": {},
+                    "moderators": [],
+                    "member_version": "",
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "updated_at": now,
+                }
+                for chat_id in wanted
+            ]
         )
         .on_conflict_do_nothing(index_elements=["chat_id"])
     )
-    await session.execute(statement)
-    group = (await session.execute(select(Group).where(Group.chat_id == chat_id))).scalar_one()
-    group.last_seen_at = now
-    if kind and group.kind == "unknown":
-        group.kind = kind
-    if smart_bot and not group.smart_bot:
-        group.smart_bot = True
-    return group
+    rows = (
+        await session.execute(select(Group).where(Group.chat_id.in_(wanted)).order_by(Group.id))
+    ).scalars()
+    found = {group.chat_id: group for group in rows}
+    for group in found.values():
+        if now - group.last_seen_at >= LAST_SEEN_STEP:  # not every batch: the row stays unlocked
+            group.last_seen_at = now
+        if kind and group.kind == "unknown":
+            group.kind = kind
+        if group.chat_id in smart_bot and not group.smart_bot:
+            group.smart_bot = True
+    return found
 
 
 async def get(session: AsyncSession, chat_id: str) -> Group | None:
@@ -110,28 +146,56 @@ async def ensure_member(
     session: AsyncSession, chat_id: str, user_id: str, *, now: datetime
 ) -> GroupMember:
     """The member's row, created on first sight (first message or join)."""
-    statement = (
+    return (await ensure_members(session, {(chat_id, user_id): now}))[(chat_id, user_id)]
+
+
+async def ensure_members(
+    session: AsyncSession, first_seen: Mapping[tuple[str, str], datetime]
+) -> dict[tuple[str, str], GroupMember]:
+    """`ensure_member` for several (chat id, user id) pairs with one INSERT and one SELECT; a
+    new row's first sight is the pair's time in `first_seen`. Rows are inserted in key order
+    (the same lock order in every replica's transaction)."""
+    if not first_seen:
+        return {}
+    keys = sorted(first_seen)
+    await session.execute(
         dialect_insert(session)(GroupMember)
-        .values(chat_id=chat_id, user_id=user_id, first_seen_at=now, messages=0)
+        .values(
+            [
+                {
+                    "chat_id": chat,
+                    "user_id": user,
+                    "first_seen_at": first_seen[chat, user],
+                    "messages": 0,
+                }
+                for chat, user in keys
+            ]
+        )
         .on_conflict_do_nothing(index_elements=["chat_id", "user_id"])
     )
-    await session.execute(statement)
-    return (
-        await session.execute(
-            select(GroupMember).where(
-                GroupMember.chat_id == chat_id, GroupMember.user_id == user_id
-            )
-        )
-    ).scalar_one()
+    statement = select(GroupMember).where(
+        tuple_(GroupMember.chat_id, GroupMember.user_id).in_(keys)
+    )
+    rows = (await session.execute(statement)).scalars()
+    return {(member.chat_id, member.user_id): member for member in rows}
 
 
-async def record_message(session: AsyncSession, member: GroupMember, *, at: datetime) -> None:
-    """Count one more message from the member (an atomic increment: replicas may race)."""
+async def record_messages(
+    session: AsyncSession, counts: Mapping[int, tuple[int, datetime]]
+) -> None:
+    """Count more messages from members: member id → (how many, when the last was sent).
+    Atomic increments (replicas may race), one statement run for all, in member id order."""
+    if not counts:
+        return
+    table = cast(Table, GroupMember.__table__)
     await session.execute(
-        update(GroupMember)
-        .where(GroupMember.id == member.id)
-        .values(messages=GroupMember.messages + 1, last_message_at=at)
-        .execution_options(synchronize_session=False)
+        update(table)
+        .where(table.c.id == bindparam("member_id"))
+        .values(messages=table.c.messages + bindparam("added"), last_message_at=bindparam("at")),
+        [
+            {"member_id": member_id, "added": added, "at": at}
+            for member_id, (added, at) in sorted(counts.items())
+        ],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import InboxEvent
@@ -47,11 +47,21 @@ async def store_once(
     return result.scalar_one_or_none()
 
 
+async def _lock_on_sqlite(session: AsyncSession) -> None:
+    """SQLite has no row locks: take the database's write lock before reading what to claim,
+    so that a second processor (another replica, an archive import) reads the events only
+    after this transaction has marked them done. (The driver starts a transaction at the first
+    write; an UPDATE that matches nothing is one.)"""
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        await session.execute(text("UPDATE inbox_events SET id = id WHERE 0"))
+
+
 async def claim_pending(
     session: AsyncSession, *, after_id: int, limit: int
 ) -> Sequence[InboxEvent]:
     """Up to `limit` of the oldest pending events with id > after_id, locked for this
-    transaction (another replica's transaction skips them)."""
+    transaction (another replica's transaction skips them on PostgreSQL, waits on SQLite)."""
+    await _lock_on_sqlite(session)
     statement = (
         select(InboxEvent)
         .where(InboxEvent.status == "pending", InboxEvent.id > after_id)
@@ -64,6 +74,7 @@ async def claim_pending(
 
 async def claim_one(session: AsyncSession, event_id: int) -> InboxEvent | None:
     """The event if it is still pending and not locked by another transaction."""
+    await _lock_on_sqlite(session)
     statement = (
         select(InboxEvent)
         .where(InboxEvent.id == event_id, InboxEvent.status == "pending")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Strike
@@ -18,6 +18,7 @@ __all__ = [
     "standing",
     "standing_count",
     "standing_counts",
+    "standing_counts_many",
 ]
 
 
@@ -105,20 +106,36 @@ async def standing_counts(
     session: AsyncSession, chat_id: str, user_ids: Sequence[str], *, since: datetime, shadow: bool
 ) -> dict[str, int]:
     """`standing_count` for several members of one group at once (absent: 0)."""
-    if not user_ids:
-        return {}
-    statement = (
-        select(Strike.user_id, func.count())
-        .where(
+    found = await standing_counts_many(session, {chat_id: (user_ids, since, shadow)})
+    return {user_id: count for (_chat, user_id), count in found.items()}
+
+
+async def standing_counts_many(
+    session: AsyncSession, wanted: Mapping[str, tuple[Sequence[str], datetime, bool]]
+) -> dict[tuple[str, str], int]:
+    """`standing_count` for members of several groups in one query: chat id → (user ids,
+    since, shadow) → (chat id, user id) → count (absent: 0)."""
+    clauses = [
+        and_(
             Strike.chat_id == chat_id,
             Strike.user_id.in_(list(user_ids)),
             Strike.created_at >= since,
-            Strike.pardoned_at.is_(None),
             Strike.shadow.is_(shadow),
         )
-        .group_by(Strike.user_id)
+        for chat_id, (user_ids, since, shadow) in sorted(wanted.items())
+        if user_ids
+    ]
+    if not clauses:
+        return {}
+    statement = (
+        select(Strike.chat_id, Strike.user_id, func.count())
+        .where(Strike.pardoned_at.is_(None), or_(*clauses))
+        .group_by(Strike.chat_id, Strike.user_id)
     )
-    return {user_id: int(count) for user_id, count in (await session.execute(statement)).all()}
+    return {
+        (chat_id, user_id): int(count)
+        for chat_id, user_id, count in (await session.execute(statement)).all()
+    }
 
 
 async def pardon_for_log(

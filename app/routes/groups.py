@@ -98,7 +98,7 @@ class GroupOut(BaseModel):
     mode: str = Field(description="enforce | shadow | off: the policy in force")
     moderators: list[str] = Field(description="the group's own moderators (userids)")
     first_seen_at: datetime
-    last_seen_at: datetime
+    last_seen_at: datetime = Field(description="when a message or event last came (to the minute)")
     updated_at: datetime
     activity: ActivityOut
     moderation_30d: ModerationOut
