@@ -109,7 +109,14 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.main import create_app
 
-    app = create_app(settings)  # reads the word file and texts: fails before migrating
+    # reads the word file and texts: fails before migrating
+    app = create_app(settings, start_workers=not args.no_workers)
+    if args.no_workers:
+        log.info(
+            "--no-workers: this replica answers HTTP only (callbacks are stored, the REST API "
+            "works); nothing is judged or sent unless another replica on this database runs "
+            "without it"
+        )
     if not args.no_migrate:
         _migrate(settings)
     # uvicorn raises the SIGTERM it stopped on again once its graceful shutdown is over, which
@@ -323,6 +330,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="answer HTTP only: leave judging and sending to replicas started without it",
+    )
     serve.add_argument(
         "--no-migrate", action="store_true", help="do not apply pending migrations first"
     )

@@ -390,12 +390,14 @@ def create_app(
                 runtime.workers.start()
             log.info(
                 "wecom-mod ready: app callback %s, smart bot %s, app messages %s, REST API %s, "
-                "chat archive %s, lexicon version %d with %d word(s), database %s",
+                "chat archive %s, background workers %s, lexicon version %d with %d word(s), "
+                "database %s",
                 _on(settings.app_callback_enabled),
                 _on(settings.aibot_enabled),
                 _on(settings.app_messages_enabled),
                 _on(settings.rest_api_enabled),
                 _on(settings.archive_enabled),
+                _on(start_workers),
                 holder.version,
                 len(holder.matcher),
                 runtime.engine.url.render_as_string(hide_password=True),

@@ -504,9 +504,12 @@ def measure_service(
     workdir: Path,
     fake: Server,
     env: dict[str, str],
+    *,
+    split: bool = False,
 ) -> Run:
     run = Run(name, replicas)
-    print(f"\n=== {name}: {replicas} x wecom-mod serve ===", flush=True)
+    shape = "serve --no-workers + 1 x nice serve (workers)" if split else "serve"
+    print(f"\n=== {name}: {replicas} x wecom-mod {shape} ===", flush=True)
     httpx.post(f"{fake.base_url}/_reset", timeout=10.0).raise_for_status()
     service_env = {
         **env,
@@ -527,17 +530,29 @@ def measure_service(
     for r in range(replicas):
         port = free_port()
         log_path = workdir / f"{slug}-{r + 1}.log"
+        argv = [*wecom_mod_argv(port), "--no-workers"] if split else wecom_mod_argv(port)
         # cwd is the temp dir, so no .env file of the checkout is read.
-        servers.append(
-            Server(f"{name} #{r + 1}", wecom_mod_argv(port), port, log_path, service_env, workdir)
+        servers.append(Server(f"{name} #{r + 1}", argv, port, log_path, service_env, workdir))
+    # Split: each HTTP-only replica has a worker replica beside it, which gets no callbacks
+    # and runs at a lower CPU priority (nice 10), so that answering WeCom comes first.
+    workers = [
+        Server(
+            f"{name} workers #{r + 1}",
+            ["nice", "-n", "10", *wecom_mod_argv(port)],
+            port,
+            workdir / f"{slug}-workers-{r + 1}.log",
+            service_env,
+            workdir,
         )
+        for r, port in enumerate(free_port() for _ in range(replicas if split else 0))
+    ]
     cipher = CallbackCipher(token=AIBOT_TOKEN, encoding_aes_key=AIBOT_AES_KEY, receive_id="")
     callbacks = Callbacks(cipher, secrets.token_hex(4))
     targets = [server.target for server in servers]
     database = Database(database_url)
     with contextlib.ExitStack() as stack:
         stack.callback(database.close)
-        startup = start_all(servers, stack)
+        startup = start_all([*servers, *workers], stack)
         print(
             "start-up (migrations + boot): " + ", ".join(f"{s:.2f} s" for s in startup),
             file=sys.stderr,
@@ -641,7 +656,7 @@ def measure_service(
         for label, phase in phases:
             run.problem |= report_errors(name, label, phase)
         check_actions(run, callbacks, phases, stored, records, set(dup_ids))
-        for server in servers:
+        for server in [*servers, *workers]:
             run.problem |= report_server_log(server)
     return run
 
@@ -841,6 +856,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-sqlite", action="store_true", help="leave the SQLite run out")
     parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also run each PostgreSQL replica count split: HTTP-only replicas "
+        "(serve --no-workers) that take the load, each with a worker replica at nice 10",
+    )
+    parser.add_argument(
         "--client", choices=("raw", "httpx"), default="raw", help="the load generator's client"
     )
     parser.add_argument(
@@ -963,6 +984,15 @@ def measure(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack
             runs.append(
                 measure_service(f"postgresql x{replicas}", url, replicas, args, workdir, fake, env)
             )
+        if args.split:
+            with temporary_database(args.postgres) as url:
+                if url is None:
+                    break
+                runs.append(
+                    measure_service(
+                        f"pg x{replicas} split", url, replicas, args, workdir, fake, env, split=True
+                    )
+                )
     calls = fake_records(fake)["calls"]
     assert isinstance(calls, dict)
     fake.stop()
@@ -988,7 +1018,8 @@ def main(argv: list[str] | None = None) -> int:
         f"parameters: --requests {args.requests} --concurrency {args.concurrency} --seconds "
         f"{args.seconds:g} --warmup {args.warmup} --open-loop-seconds "
         f"{args.open_loop_seconds:g} --duplicates {args.duplicates} --replicas {args.replicas} "
-        f"--client {args.client}{' --skip-sqlite' if args.skip_sqlite else ''}; "
+        f"--client {args.client}{' --skip-sqlite' if args.skip_sqlite else ''}"
+        f"{' --split' if args.split else ''}; "
         f"1 in {FLAG_EVERY} callbacks flagged; uvicorn: 1 worker per process, log level warning; "
         f"client: in this process, round-robin over the replicas' ports"
     )

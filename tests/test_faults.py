@@ -584,3 +584,45 @@ def test_sigterm_with_a_backlog_stops_after_the_send_in_flight(
     reached = sends(fake_wecom.requests())
     assert statuses["sending"] == 0, statuses
     assert statuses["sent"] == len(reached), (statuses, len(reached))
+
+
+# -- roles: HTTP-only replicas and worker replicas -------------------------------------------
+
+
+def test_an_http_only_replica_stores_and_a_worker_replica_judges_and_sends_once(
+    database_url: str, tmp_path: Path, fake_wecom: FakeWeComServer, processes: list[ServiceProcess]
+) -> None:
+    """`serve --no-workers` answers the callbacks and judges nothing; a replica started without
+    it, on the same database, judges them and sends each warning and alert once."""
+    (tmp_path / "http").mkdir()
+    (tmp_path / "worker").mkdir()
+    settings = service_settings(database_url, fake_wecom.base_url, tmp_path / "http")
+    http_only = ServiceProcess.create(tmp_path / "http", settings)
+    http_only.argv = [*http_only.argv, "--no-workers"]
+    start(processes, http_only)
+    batch = callbacks("roles", 8, flag_every=2)
+    assert [post(http_only.base_url, callback) for callback in batch] == [200] * 8
+    with sync_engine(database_url) as engine:
+        time.sleep(1.5)  # longer than a worker's poll: had it started, it would have judged
+        with Session(engine) as session:
+            pending = session.scalar(
+                select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "pending")
+            )
+        assert pending == 8
+        assert sends(fake_wecom.requests()) == []
+        start(processes, ServiceProcess.create(tmp_path / "worker", settings))
+        wait_for("the worker replica to drain the inbox and outbox", lambda: drained(engine), 60)
+        with Session(engine) as session:
+            log_msgids = {
+                log_id: msgid
+                for log_id, msgid in session.execute(
+                    select(ModerationLog.id, ModerationLog.message_id)
+                ).all()
+            }
+    flagged = [callback.msgid for callback in batch if callback.flagged]
+    assert sorted(log_msgids.values()) == sorted(flagged)
+    seen = deliveries(fake_wecom.requests(), log_msgids)
+    assert seen == Counter(
+        {f"{kind}:{msgid}": 1 for msgid in flagged for kind in ("warn", "alert")}
+    )
+    assert "background workers off" in http_only.log_text()

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.models import MessageMeta
 from app.repositories import rowcount
+from moderation import MessageMeta as FloodMeta
 
 __all__ = ["add_many", "prune", "recent", "recent_many", "row"]
 
@@ -40,22 +40,29 @@ async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Non
 
 async def recent(
     session: AsyncSession, chat_id: str, *, since: datetime, until: datetime
-) -> Sequence[MessageMeta]:
+) -> list[FloodMeta]:
     """The group's messages sent in [since, until], newest first, at most MAX_HISTORY_ROWS."""
     return (await recent_many(session, {chat_id: (since, until)})).get(chat_id, [])
 
 
 async def recent_many(
     session: AsyncSession, windows: Mapping[str, tuple[datetime, datetime]]
-) -> dict[str, list[MessageMeta]]:
+) -> dict[str, list[FloodMeta]]:
     """`recent` for several groups in one query: chat id → (since, until) → the group's
-    messages in that window, newest first, at most MAX_HISTORY_ROWS each (absent: none)."""
+    messages in that window, newest first, at most MAX_HISTORY_ROWS each (absent: none). Read
+    as plain columns, not ORM objects: a busy group's window holds thousands of rows."""
     if not windows:
         return {}
     newest_first = (MessageMeta.sent_at.desc(), MessageMeta.id.desc())
     ranked = (
         select(
-            MessageMeta,
+            MessageMeta.id,
+            MessageMeta.chat_id,
+            MessageMeta.sender,
+            MessageMeta.sent_at,
+            MessageMeta.msg_type,
+            MessageMeta.length,
+            MessageMeta.text_hash,
             func.row_number()
             .over(partition_by=MessageMeta.chat_id, order_by=newest_first)
             .label("rank"),
@@ -74,15 +81,31 @@ async def recent_many(
         )
         .subquery()
     )
-    meta = aliased(MessageMeta, ranked)
+    column = ranked.c
     statement = (
-        select(meta)
-        .where(ranked.c.rank <= MAX_HISTORY_ROWS)
-        .order_by(meta.chat_id, meta.sent_at.desc(), meta.id.desc())
+        select(
+            column.chat_id,
+            column.sender,
+            column.sent_at,
+            column.msg_type,
+            column.length,
+            column.text_hash,
+        )
+        .where(column.rank <= MAX_HISTORY_ROWS)
+        .order_by(column.chat_id, column.sent_at.desc(), column.id.desc())
     )
-    found: dict[str, list[MessageMeta]] = {}
-    for row in (await session.execute(statement)).scalars():
-        found.setdefault(row.chat_id, []).append(row)
+    found: dict[str, list[FloodMeta]] = {}
+    for chat_id, sender, sent_at, msg_type, length, text_hash in await session.execute(statement):
+        found.setdefault(chat_id, []).append(
+            FloodMeta(
+                at=sent_at.timestamp(),
+                sender=sender,
+                chat_id=chat_id,
+                msg_type=msg_type,
+                length=length,
+                text_hash=text_hash,
+            )
+        )
     return found
 
 
