@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import DB_UNAVAILABLE
 from app.models import InboxEvent
+from app.repositories import inbox as inbox_repo
 
 __all__ = ["InboxWriter", "InboxWriterClosed"]
 
@@ -132,17 +133,15 @@ class InboxWriter:
         (SQLAlchemyError, OSError), or InboxWriterClosed."""
         if self._closed:
             raise InboxWriterClosed("the inbox writer is closed")
-        values = {
-            "dedupe_key": dedupe_key,
-            "source": source,
-            "kind": kind,
-            "chat_id": chat_id[:128],
-            "sender": sender[:128],
-            "plaintext": plaintext,
-            "status": "pending",
-            "attempts": 0,
-            "received_at": now,
-        }
+        values = inbox_repo.pending_row(
+            dedupe_key=dedupe_key,
+            source=source,
+            kind=kind,
+            chat_id=chat_id,
+            sender=sender,
+            plaintext=plaintext,
+            now=now,
+        )
         waiter = _Waiter(values, asyncio.get_running_loop().create_future())
         self._queue.append(waiter)
         self._start_flushers()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import InboxEvent
 from app.repositories import dialect_insert
 
-__all__ = ["claim_one", "claim_pending", "get", "store_once"]
+__all__ = ["claim_one", "claim_pending", "get", "pending_row", "store_once"]
+
+
+def pending_row(
+    *,
+    dedupe_key: str,
+    source: str,
+    kind: str,
+    chat_id: str,
+    sender: str,
+    plaintext: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The column values of a delivery stored now, pending (ids cut to their columns)."""
+    return {
+        "dedupe_key": dedupe_key,
+        "source": source,
+        "kind": kind,
+        "chat_id": chat_id[:128],
+        "sender": sender[:128],
+        "plaintext": plaintext,
+        "status": "pending",
+        "attempts": 0,
+        "received_at": now,
+    }
 
 
 async def store_once(
@@ -26,17 +51,15 @@ async def store_once(
     now: datetime,
 ) -> int | None:
     """Insert the event unless its key is known. Returns the new id, or None for a duplicate."""
-    values = {
-        "dedupe_key": dedupe_key,
-        "source": source,
-        "kind": kind,
-        "chat_id": chat_id[:128],
-        "sender": sender[:128],
-        "plaintext": plaintext,
-        "status": "pending",
-        "attempts": 0,
-        "received_at": now,
-    }
+    values = pending_row(
+        dedupe_key=dedupe_key,
+        source=source,
+        kind=kind,
+        chat_id=chat_id,
+        sender=sender,
+        plaintext=plaintext,
+        now=now,
+    )
     statement = (
         dialect_insert(session)(InboxEvent)
         .values(**values)
