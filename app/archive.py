@@ -144,8 +144,7 @@ async def store_message(
     session: AsyncSession, message: ArchiveMessage, plaintext: Any, *, now: datetime
 ) -> int | None:
     """Store one decrypted record as an inbox event; None when its msgid is already there."""
-    return await inbox_repo.store_once(
-        session,
+    row = inbox_repo.pending_row(
         dedupe_key=dedupe_key(message.msgid),
         source=SOURCE,
         kind=ARCHIVE_KIND,
@@ -154,6 +153,7 @@ async def store_message(
         plaintext=json.dumps(plaintext, ensure_ascii=False, separators=(",", ":")),
         now=now,
     )
+    return await inbox_repo.store_once(session, row)
 
 
 class LeaseLost(Exception):

@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -48,7 +47,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import DB_UNAVAILABLE
 from app.models import InboxEvent
-from app.repositories import inbox as inbox_repo
 
 __all__ = ["InboxWriter", "InboxWriterClosed"]
 
@@ -117,32 +115,13 @@ class InboxWriter:
         self.batches = 0  # transactions that stored a batch (retries one row at a time apart)
         self.records = 0  # caller rows handed to those transactions
 
-    async def store(
-        self,
-        *,
-        dedupe_key: str,
-        source: str,
-        kind: str,
-        chat_id: str,
-        sender: str,
-        plaintext: str,
-        now: datetime,
-    ) -> int | None:
-        """Insert the event unless its key is known, committed before this returns. Returns
-        the new id, or None for a duplicate. Raises what the database raised for this row
-        (SQLAlchemyError, OSError), or InboxWriterClosed."""
+    async def store(self, row: Mapping[str, Any]) -> int | None:
+        """Insert the event (`inbox_repo.pending_row`) unless its key is known, committed
+        before this returns. Returns the new id, or None for a duplicate. Raises what the
+        database raised for this row (SQLAlchemyError, OSError), or InboxWriterClosed."""
         if self._closed:
             raise InboxWriterClosed("the inbox writer is closed")
-        values = inbox_repo.pending_row(
-            dedupe_key=dedupe_key,
-            source=source,
-            kind=kind,
-            chat_id=chat_id,
-            sender=sender,
-            plaintext=plaintext,
-            now=now,
-        )
-        waiter = _Waiter(values, asyncio.get_running_loop().create_future())
+        waiter = _Waiter(dict(row), asyncio.get_running_loop().create_future())
         self._queue.append(waiter)
         self._start_flushers()
         return await waiter.future

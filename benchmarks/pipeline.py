@@ -129,13 +129,15 @@ async def run(url: str, workdir: Path, messages: list[tuple[str, datetime]]) -> 
             for index, (plaintext, at) in enumerate(messages):
                 await inbox_repo.store_once(
                     session,
-                    dedupe_key=f"aibot:bench-{index}",
-                    source="aibot",
-                    kind="aibot_text",
-                    chat_id="",
-                    sender="",
-                    plaintext=plaintext,
-                    now=at,
+                    inbox_repo.pending_row(
+                        dedupe_key=f"aibot:bench-{index}",
+                        source="aibot",
+                        kind="aibot_text",
+                        chat_id="",
+                        sender="",
+                        plaintext=plaintext,
+                        now=at,
+                    ),
                 )
         processor = runtime.processor
         started = time.perf_counter()

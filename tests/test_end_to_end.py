@@ -360,13 +360,15 @@ async def test_one_broken_event_does_not_hold_back_its_batch(service: Service) -
     async with service.runtime.sessions() as session, session.begin():
         await inbox_repo.store_once(
             session,
-            dedupe_key="aibot:msg:poison",
-            source="aibot",
-            kind="aibot_text",
-            chat_id="c",
-            sender="u",
-            plaintext="{not json",
-            now=service.runtime.now(),
+            inbox_repo.pending_row(
+                dedupe_key="aibot:msg:poison",
+                source="aibot",
+                kind="aibot_text",
+                chat_id="c",
+                sender="u",
+                plaintext="{not json",
+                now=service.runtime.now(),
+            ),
         )
     await service.post_aibot(support.aibot_group_text("赌博", msgid="m-after"))
     await service.settle()

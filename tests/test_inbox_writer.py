@@ -34,6 +34,7 @@ from app.db import DB_UNAVAILABLE, create_engine_for, database_urls
 from app.inbox_writer import InboxWriter, InboxWriterClosed
 from app.main import create_app
 from app.models import InboxEvent
+from app.repositories import inbox as inbox_repo
 from tests import support
 from tests.conftest import Service, make_settings, start_service
 from tests.processes import HOST, TcpProxy
@@ -53,7 +54,7 @@ def row(key: str, **changes: Any) -> dict[str, Any]:
         "now": NOW,
     }
     values.update(changes)
-    return values
+    return inbox_repo.pending_row(**values)
 
 
 async def stored_keys(engine: AsyncEngine) -> dict[str, int]:
@@ -87,7 +88,7 @@ async def test_concurrent_stores_are_committed_together_and_each_gets_its_id(
     writer: InboxWriter, engine: AsyncEngine
 ) -> None:
     keys = [f"aibot:msg:m-{index:03d}" for index in range(100)]
-    ids = await asyncio.gather(*(writer.store(**row(key)) for key in keys))
+    ids = await asyncio.gather(*(writer.store(row(key)) for key in keys))
     stored = await stored_keys(engine)
     assert stored == dict(zip(keys, ids, strict=True))  # each caller got its own row's id
     assert len(set(ids)) == 100 and all(isinstance(stored_id, int) for stored_id in ids)
@@ -97,7 +98,7 @@ async def test_concurrent_stores_are_committed_together_and_each_gets_its_id(
 
 async def test_a_batch_is_capped_and_the_rest_go_into_the_next_write(engine: AsyncEngine) -> None:
     writer = InboxWriter(engine, max_batch=7)
-    ids = await asyncio.gather(*(writer.store(**row(f"k-{index}")) for index in range(20)))
+    ids = await asyncio.gather(*(writer.store(row(f"k-{index}")) for index in range(20)))
     await writer.close()
     assert len(set(ids)) == 20 and writer.batches == 3  # 7 + 7 + 6
     assert len(await stored_keys(engine)) == 20
@@ -107,16 +108,16 @@ async def test_a_key_twice_in_one_batch_is_one_row_and_a_known_key_is_a_duplicat
     writer: InboxWriter, engine: AsyncEngine
 ) -> None:
     first, repeat, other = await asyncio.gather(
-        writer.store(**row("aibot:msg:twice")),
-        writer.store(**row("aibot:msg:twice")),
-        writer.store(**row("aibot:msg:other")),
+        writer.store(row("aibot:msg:twice")),
+        writer.store(row("aibot:msg:twice")),
+        writer.store(row("aibot:msg:other")),
     )
     assert writer.batches == 1
     assert isinstance(first, int) and repeat is None and isinstance(other, int)
     assert await stored_keys(engine) == {"aibot:msg:twice": first, "aibot:msg:other": other}
 
     again = await asyncio.gather(
-        writer.store(**row("aibot:msg:twice")), writer.store(**row("aibot:msg:new"))
+        writer.store(row("aibot:msg:twice")), writer.store(row("aibot:msg:new"))
     )
     assert again[0] is None and isinstance(again[1], int)
     assert len(await stored_keys(engine)) == 3
@@ -125,7 +126,7 @@ async def test_a_key_twice_in_one_batch_is_one_row_and_a_known_key_is_a_duplicat
 async def test_chat_id_and_sender_are_cut_like_store_once(
     writer: InboxWriter, engine: AsyncEngine
 ) -> None:
-    stored_id = await writer.store(**row("long", chat_id="c" * 300, sender="s" * 300))
+    stored_id = await writer.store(row("long", chat_id="c" * 300, sender="s" * 300))
     async with engine.connect() as connection:
         event = (
             await connection.execute(select(InboxEvent).where(InboxEvent.id == stored_id))
@@ -171,18 +172,18 @@ async def test_an_unreachable_database_fails_every_caller_then_the_retries_are_s
     engine = create_engine_for(database_urls(outage.url))
     writer = InboxWriter(engine)
     try:
-        assert isinstance(await writer.store(**row("before")), int)
+        assert isinstance(await writer.store(row("before")), int)
         outage.cut()
         await engine.dispose()  # SQLite: the pooled connections still hold the moved file
         keys = [f"during-{index}" for index in range(5)]
         results = await asyncio.gather(
-            *(writer.store(**row(key)) for key in keys), return_exceptions=True
+            *(writer.store(row(key)) for key in keys), return_exceptions=True
         )
         assert all(isinstance(result, DB_UNAVAILABLE) for result in results), results
 
         outage.restore()
         assert set(await stored_keys(engine)) == {"before"}  # nothing of the outage stored
-        ids = await asyncio.gather(*(writer.store(**row(key)) for key in keys))
+        ids = await asyncio.gather(*(writer.store(row(key)) for key in keys))
         assert all(isinstance(stored_id, int) for stored_id in ids)
         assert set(await stored_keys(engine)) == {"before", *keys}
     finally:
@@ -206,7 +207,7 @@ async def test_one_refused_row_fails_only_its_caller(
         writer = InboxWriter(engine)
         keys = [f"r{round_}-{index}" for index in range(10)]
         calls = [
-            writer.store(**row(key, **(poison if index == 4 else {})))
+            writer.store(row(key, **(poison if index == 4 else {})))
             for index, key in (enumerate(keys))
         ]
         results = await asyncio.gather(*calls, return_exceptions=True)
@@ -226,9 +227,9 @@ async def test_a_refused_row_given_twice_fails_both_callers(
 ) -> None:
     naive = NOW.replace(tzinfo=None)
     results = await asyncio.gather(
-        writer.store(**row("bad", now=naive)),
-        writer.store(**row("bad", now=naive)),
-        writer.store(**row("good")),
+        writer.store(row("bad", now=naive)),
+        writer.store(row("bad", now=naive)),
+        writer.store(row("good")),
         return_exceptions=True,
     )
     assert isinstance(results[0], StatementError) and isinstance(results[1], StatementError)
@@ -256,10 +257,10 @@ async def test_a_caller_that_goes_away_does_not_lose_the_others_rows(
     writer: InboxWriter, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = watch_writes(writer, monkeypatch)
-    tasks = [asyncio.create_task(writer.store(**row(f"c-{index}"))) for index in range(10)]
+    tasks = [asyncio.create_task(writer.store(row(f"c-{index}"))) for index in range(10)]
     await started.wait()  # the batch is being written
     tasks[3].cancel()
-    late = [asyncio.create_task(writer.store(**row(f"late-{index}"))) for index in range(3)]
+    late = [asyncio.create_task(writer.store(row(f"late-{index}"))) for index in range(3)]
     await asyncio.sleep(0)
     late[1].cancel()  # queued for the next write, not yet in one
     results = await asyncio.gather(*tasks, *late, return_exceptions=True)
@@ -273,19 +274,19 @@ async def test_a_caller_that_goes_away_does_not_lose_the_others_rows(
     assert set(stored) == {f"c-{index}" for index in range(10)} | {
         f"late-{index}" for index in range(3)
     }
-    assert await writer.store(**row("c-3")) is None
+    assert await writer.store(row("c-3")) is None
 
 
 async def test_close_waits_for_every_queued_row_then_refuses_more(
     writer: InboxWriter, engine: AsyncEngine
 ) -> None:
-    tasks = [asyncio.create_task(writer.store(**row(f"s-{index}"))) for index in range(30)]
+    tasks = [asyncio.create_task(writer.store(row(f"s-{index}"))) for index in range(30)]
     await asyncio.sleep(0)  # all queued, the first write started
     await writer.close()
     assert all(task.done() for task in tasks)
     assert len(await stored_keys(engine)) == 30
     with pytest.raises(InboxWriterClosed):
-        await writer.store(**row("after"))
+        await writer.store(row("after"))
 
 
 # -- through the endpoint --------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,8 @@ def pending_row(
     plaintext: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """The column values of a delivery stored now, pending (ids cut to their columns)."""
+    """The column values of a delivery stored now, pending (ids cut to their columns): what
+    `store_once` and `InboxWriter.store` take."""
     return {
         "dedupe_key": dedupe_key,
         "source": source,
@@ -39,30 +40,12 @@ def pending_row(
     }
 
 
-async def store_once(
-    session: AsyncSession,
-    *,
-    dedupe_key: str,
-    source: str,
-    kind: str,
-    chat_id: str,
-    sender: str,
-    plaintext: str,
-    now: datetime,
-) -> int | None:
-    """Insert the event unless its key is known. Returns the new id, or None for a duplicate."""
-    values = pending_row(
-        dedupe_key=dedupe_key,
-        source=source,
-        kind=kind,
-        chat_id=chat_id,
-        sender=sender,
-        plaintext=plaintext,
-        now=now,
-    )
+async def store_once(session: AsyncSession, row: Mapping[str, Any]) -> int | None:
+    """Insert the event (`pending_row`) unless its key is known. Returns the new id, or None
+    for a duplicate."""
     statement = (
         dialect_insert(session)(InboxEvent)
-        .values(**values)
+        .values(**row)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(InboxEvent.id)
     )

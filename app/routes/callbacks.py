@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.inbox_writer import InboxWriterClosed
 from app.metrics import callback_outcome
+from app.repositories import inbox as inbox_repo
 from bot.crypto import CallbackCipher
 from bot.errors import CallbackError, MalformedRequest
 from bot.events import CallbackEvent, Source
@@ -177,7 +178,7 @@ async def receive(request: Request, channel: CallbackChannel) -> Response:
 
     key = inbox_key(channel.source, event, plaintext)
     try:
-        stored_id = await runtime.inbox_writer.store(
+        row = inbox_repo.pending_row(
             dedupe_key=key,
             source=channel.source,
             kind=event.kind,
@@ -186,6 +187,7 @@ async def receive(request: Request, channel: CallbackChannel) -> Response:
             plaintext=plaintext,
             now=runtime.now(),
         )
+        stored_id = await runtime.inbox_writer.store(row)
     except (SQLAlchemyError, OSError, InboxWriterClosed) as exc:
         log.error(
             "%s: could not store %s, answering 503 so WeCom retries: %s", channel.label, key, exc
