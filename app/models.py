@@ -215,7 +215,9 @@ class MessageMeta(Base):
     text_hash: Mapped[str] = mapped_column(String(32))  # moderation.flood.text_fingerprint
 
     __table_args__ = (
-        Index("ix_message_meta_chat_sent", "chat_id", "sent_at"),
+        # The flood rules read a member's own messages and copies of one text (activity.py).
+        Index("ix_message_meta_chat_sender_sent", "chat_id", "sender", "sent_at"),
+        Index("ix_message_meta_chat_hash_sent", "chat_id", "text_hash", "sent_at"),
         Index("ix_message_meta_sent", "sent_at"),
     )
 

@@ -22,7 +22,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -79,7 +79,12 @@ from moderation import (
     promotion_signal,
     strictest,
 )
-from moderation.flood import MAX_WINDOW_SECONDS, folded_fingerprint, history_window
+from moderation.flood import (
+    MAX_WINDOW_SECONDS,
+    FloodThresholds,
+    folded_fingerprint,
+    history_window,
+)
 from moderation.matcher import Confidence, Finding
 
 __all__ = [
@@ -313,25 +318,29 @@ class InboxProcessor:
         now = self._clock()
         groups = await groups_repo.ensure_many(
             session,
-            (chat for chat, _user, _at, _bot in senders),
+            (chat for chat, _user, _at, _bot, _folded in senders),
             now=now,
-            smart_bot={chat for chat, _user, _at, bot in senders if bot},
+            smart_bot={chat for chat, _user, _at, bot, _folded in senders if bot},
         )
         self._batch.groups.update(groups)
         first_seen: dict[tuple[str, str], datetime] = {}
         first_message: dict[str, datetime] = {}  # chat → the batch's first message's time
         by_chat: dict[str, set[str]] = {}
-        for chat, user, at, _bot in senders:
+        texts: dict[str, set[str]] = {}  # chat → fingerprints its wave rule looks for
+        for chat, user, at, _bot, folded in senders:
             if self._mode_of(groups[chat]) is GroupMode.OFF:
                 continue
             first_seen[chat, user] = min(at, first_seen.get((chat, user), at))
             first_message.setdefault(chat, at)
             by_chat.setdefault(chat, set()).add(user)
+            texts.setdefault(chat, set()).update(
+                _wave_fingerprint(folded, self._policy_for(groups[chat]).flood)
+            )
         members = await groups_repo.ensure_members(session, first_seen)
         for key, member in members.items():
             self._batch.members[key] = (member, member.first_seen_at, member.messages)
         standing: dict[str, tuple[Sequence[str], datetime, bool]] = {}
-        windows: dict[str, tuple[datetime, datetime]] = {}
+        queries: dict[str, activity_repo.HistoryQuery] = {}
         for chat, users in by_chat.items():
             policy = self._policy_for(groups[chat])
             shadow = self._mode_of(groups[chat]) is GroupMode.SHADOW
@@ -340,16 +349,52 @@ class InboxProcessor:
             window = history_window(policy.flood)
             if window:
                 at = first_message[chat]
-                windows[chat] = (at - timedelta(seconds=window), at)
+                queries[chat] = activity_repo.HistoryQuery(
+                    since=at - timedelta(seconds=window),
+                    until=at,
+                    senders=frozenset(users),
+                    hashes=frozenset(texts[chat]),
+                )
             else:
                 self._batch.history[chat] = []
         counts = await strikes_repo.standing_counts_many(session, standing)
         for chat, (listed, _since, shadow) in standing.items():
             for user in listed:
                 self._batch.strikes[chat, user, shadow] = counts.get((chat, user), 0)
-        stored = await activity_repo.recent_many(session, windows)
-        for chat in windows:
+        stored = await activity_repo.recent_many(session, queries)
+        for chat, query in queries.items():
             self._batch.history[chat] = stored.get(chat, [])
+            self._batch.history_query[chat] = query
+
+    async def _history(
+        self, session: AsyncSession, meta: MessageMeta, folded: str, thresholds: FloodThresholds
+    ) -> list[MessageMeta]:
+        """The group's history `meta`'s flood rules need, with the batch's earlier messages:
+        what `_prefetch` read when it covers this message (it covers every message of a batch),
+        else read now (a transaction of one event), widening what the batch holds."""
+        batch = self._batch
+        chat = meta.chat_id
+        window = history_window(thresholds)
+        if not window:
+            return batch.history.setdefault(chat, [])
+        wanted = _wave_fingerprint(folded, thresholds)
+        query = batch.history_query.get(chat)
+        if query is not None and meta.sender in query.senders and wanted <= query.hashes:
+            return batch.history[chat]
+        sent_at = datetime.fromtimestamp(meta.at, tz=UTC)
+        since = sent_at - timedelta(seconds=window)
+        query = activity_repo.HistoryQuery(
+            since=since if query is None else min(since, query.since),
+            until=sent_at if query is None else max(sent_at, query.until),
+            senders=frozenset({meta.sender}) | (query.senders if query else frozenset()),
+            hashes=wanted | (query.hashes if query else frozenset()),
+        )
+        stored = (await activity_repo.recent_many(session, {chat: query})).get(chat, [])
+        # The batch's own earlier messages of the group are not stored yet.
+        history = [*stored, *(_flood_meta(row) for row in batch.metadata if row["chat_id"] == chat)]
+        batch.history[chat] = history
+        batch.history_query[chat] = query
+        return history
 
     def _mode_of(self, group: Group) -> GroupMode:
         """The group's mode as this processor applies it (`force_shadow`: enforce → shadow)."""
@@ -388,7 +433,7 @@ class InboxProcessor:
                 ids.append(row.id)
                 texts.append(message.text)
                 chats.append(archive_chat_id(message))
-                senders.append((chats[-1], message.sender, message.sent_at, False))
+                senders.append((chats[-1], message.sender, message.sent_at, False, fold(texts[-1])))
                 continue
             if row.kind != "aibot_text":
                 continue
@@ -404,7 +449,9 @@ class InboxProcessor:
                 ids.append(row.id)
                 texts.append(event.content)
                 chats.append(event.chat_id)
-                senders.append((event.chat_id, event.from_user, row.received_at, True))
+                senders.append(
+                    (event.chat_id, event.from_user, row.received_at, True, fold(event.content))
+                )
         if texts:
             self._scanned = dict(
                 zip(ids, self._context.matcher.find_many(texts, chats), strict=True)
@@ -802,18 +849,7 @@ class InboxProcessor:
             length=len(message.text),
             text_hash=folded_fingerprint(folded),
         )
-        window = history_window(policy.flood)
-        history = batch.history.get(message.chat_id)
-        if history is None:
-            history = []
-            if window:
-                history = await activity_repo.recent(
-                    session,
-                    message.chat_id,
-                    since=sent_at - timedelta(seconds=window),
-                    until=sent_at,
-                )
-            batch.history[message.chat_id] = history
+        history = await self._history(session, meta, folded, policy.flood)
         signals = detect_flood(meta, folded, history, policy.flood)
         history.append(meta)
         batch.metadata.append(
@@ -1053,13 +1089,40 @@ class _BatchState:
     # (chat, user) → (row, first seen, messages before the next one)
     members: dict[tuple[str, str], tuple[GroupMember, datetime, int]] = field(default_factory=dict)
     history: dict[str, list[MessageMeta]] = field(default_factory=dict)  # by chat
+    # by chat: what `history` was read for (the batch's own messages are added as they come)
+    history_query: dict[str, activity_repo.HistoryQuery] = field(default_factory=dict)
     strikes: dict[tuple[str, str, bool], int] = field(default_factory=dict)  # standing
-    # group messages of the batch to moderate: (chat, sender, sent at, through the smart bot)
-    senders: list[tuple[str, str, datetime, bool]] = field(default_factory=list)
+    # group messages of the batch to moderate: (chat, sender, sent at, through the smart bot,
+    # folded text)
+    senders: list[tuple[str, str, datetime, bool, str]] = field(default_factory=list)
     # what `_write_messages` writes: member id → (messages counted, the last one's time), and
     # the messages' metadata rows
     counts: dict[int, tuple[int, datetime]] = field(default_factory=dict)
     metadata: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _wave_fingerprint(folded: str, thresholds: FloodThresholds) -> frozenset[str]:
+    """The fingerprint the wave rule looks for in the history for a message folding to
+    `folded`: none when the rule is off or the text is too short for it (the other rules read
+    only the sender's own messages)."""
+    if not (thresholds.wave_min_members and thresholds.wave_window_seconds):
+        return frozenset()
+    if len(folded) < thresholds.wave_min_chars:
+        return frozenset()
+    fingerprint = folded_fingerprint(folded)
+    return frozenset({fingerprint}) if fingerprint else frozenset()
+
+
+def _flood_meta(row: dict[str, Any]) -> MessageMeta:
+    """An `activity_repo.row` as the flood rules read it."""
+    return MessageMeta(
+        at=row["sent_at"].timestamp(),
+        sender=row["sender"],
+        chat_id=row["chat_id"],
+        msg_type=row["msg_type"],
+        length=row["length"],
+        text_hash=row["text_hash"],
+    )
 
 
 def _warning_channel(

@@ -4,6 +4,7 @@ callbacks in, the calls to (fake) WeCom out, the moderation log and strikes thro
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -14,6 +15,9 @@ import pytest
 from sqlalchemy import select, update
 
 from app.models import Group, MessageMeta, ModerationLog, Strike
+from moderation import MessageMeta as MessageMeta_
+from moderation import Severity, detect_flood, fold
+from moderation.flood import FloodThresholds, text_fingerprint
 from tests import support
 from tests.conftest import Service, make_settings, start_service
 
@@ -196,6 +200,84 @@ async def test_flooding_is_warned_with_the_rule_and_the_counts(service: Service)
     assert "10 秒内 7 条，上限 6 条" in warning
     (row,) = await logs(service)
     assert row["signals"][0]["rule"] == "flood.rate"
+
+
+async def test_flood_rules_over_the_stored_history_match_the_rules_over_every_message(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A seeded stream in two groups (rate, repeats and waves among other members'
+    chatter), judged in batches of 1 to 25 from the stored history: each message's flood rules
+    are those `detect_flood` finds over the whole history of its group, although only the
+    sender's own messages and copies of its text are read back."""
+    rng = random.Random(20261121)
+    texts = [
+        "周末的活动改到下午三点钟开始，大家记得带上身份证",  # long: a wave of it blocks
+        "明天的例会取消了请互相转告一下",  # medium: a wave of it is reviewed
+        "新版本的说明已经放在群文件里了",
+        "1",
+        "好",
+    ]
+    members = ["zhangsan", "lisi", "wangwu", "zhaoliu", "sunqi"]
+    chats = ["wrOgAAAAflood1", "wrOgAAAAflood2"]
+    clock = support.Clock()
+    settings = make_settings(database_url, tmp_path, policy_path=policy_file(tmp_path))
+    sent: list[tuple[str, MessageMeta_, str]] = []  # msgid, metadata, folded text
+    async for service in start_service(settings, support.FakeWeCom(), clock=clock):
+        index = 0
+        burst: list[tuple[str, str]] = []  # one member posting fast: rate, short burst
+        pool = texts
+        while index < 300:
+            for _ in range(rng.randint(1, 25)):
+                if not burst and rng.random() < 0.1:
+                    pool = rng.choice([texts, texts[3:]])
+                    burst = [(rng.choice(chats), rng.choice(members))] * rng.randint(4, 9)
+                if burst:
+                    (chat, sender), text = burst.pop(), rng.choice(pool)
+                else:
+                    chat, sender = rng.choice(chats), rng.choice(members)
+                    text = rng.choice(texts[:2] if rng.random() < 0.3 else texts)
+                content = f"@审核助手 {text}"
+                msgid = f"flood-{index}"
+                answer = await service.post_aibot(
+                    support.aibot_group_text(text, msgid=msgid, sender=sender, chat_id=chat)
+                )
+                assert answer.status_code == 200
+                folded = fold(content)
+                meta = MessageMeta_(
+                    at=clock.now.timestamp(),
+                    sender=sender,
+                    chat_id=chat,
+                    msg_type="text",
+                    length=len(content),
+                    text_hash=text_fingerprint(content),
+                )
+                sent.append((msgid, meta, folded))
+                clock.advance(rng.uniform(0.2, 1.0) if burst else rng.uniform(0.5, 5.0))
+                index += 1
+            await service.runtime.processor.process_pending()
+        found = set()
+        cursor: dict[str, str] = {}
+        while True:
+            page = (await service.api("/api/v1/moderation-logs", limit=100, **cursor)).json()
+            found |= {
+                (row["message_id"], signal["rule"])
+                for row in page["items"]
+                for signal in row["signals"]
+                if signal["rule"].startswith("flood.")
+            }
+            if page["next_cursor"] is None:
+                break
+            cursor = {"cursor": page["next_cursor"]}
+    expected = set()
+    for position, (msgid, meta, folded) in enumerate(sent):
+        history = [earlier for _id, earlier, _folded in sent[:position]]
+        for signal in detect_flood(meta, folded, history, FloodThresholds()):
+            if signal.severity is not Severity.LOG:
+                expected.add((msgid, signal.rule))
+    # (flood.short_burst reads the same history as flood.rate; through the smart bot a text
+    # carries its @-mention, so it is never short)
+    assert {rule for _msgid, rule in expected} >= {"flood.rate", "flood.repeat", "flood.wave"}
+    assert found == expected
 
 
 async def test_a_newcomer_posting_a_link_is_blocked_but_a_member_sharing_one_is_not(

@@ -1,21 +1,22 @@
-"""Queries on `message_meta`: the recent messages of a group, for the flood windows."""
+"""Queries on `message_meta`: the recent messages of a group that its flood rules need."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import MessageMeta
 from app.repositories import rowcount
 from moderation import MessageMeta as FloodMeta
 
-__all__ = ["add_many", "prune", "recent", "recent_many", "row"]
+__all__ = ["HistoryQuery", "add_many", "prune", "recent_many", "row"]
 
-MAX_HISTORY_ROWS = 2000  # newest rows of a group loaded for one message, at most
+MAX_HISTORY_ROWS = 2000  # newest matching rows of a group loaded for a batch, at most
 
 
 def row(
@@ -38,22 +39,43 @@ async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Non
         await session.execute(insert(MessageMeta), list(rows))
 
 
-async def recent(
-    session: AsyncSession, chat_id: str, *, since: datetime, until: datetime
-) -> list[FloodMeta]:
-    """The group's messages sent in [since, until], newest first, at most MAX_HISTORY_ROWS."""
-    return (await recent_many(session, {chat_id: (since, until)})).get(chat_id, [])
+@dataclass(frozen=True)
+class HistoryQuery:
+    """What one group's flood rules need of its history: the messages sent in [since, until]
+    by `senders` (rate, repeat, short burst) or with a fingerprint in `hashes` (wave). Every
+    rule that reads history looks only at the member's own messages or at copies of the same
+    text, so the rest of a busy group's window is never loaded."""
+
+    since: datetime
+    until: datetime
+    senders: frozenset[str]
+    hashes: frozenset[str] = frozenset()
 
 
 async def recent_many(
-    session: AsyncSession, windows: Mapping[str, tuple[datetime, datetime]]
+    session: AsyncSession, queries: Mapping[str, HistoryQuery]
 ) -> dict[str, list[FloodMeta]]:
-    """`recent` for several groups in one query: chat id → (since, until) → the group's
-    messages in that window, newest first, at most MAX_HISTORY_ROWS each (absent: none). Read
-    as plain columns, not ORM objects: a busy group's window holds thousands of rows."""
-    if not windows:
+    """Chat id → its `HistoryQuery`'s messages, newest first, at most MAX_HISTORY_ROWS per group
+    (absent: none), in one statement. Read as plain columns, not ORM objects: a wave's window
+    can hold thousands of rows."""
+    wanted = {chat: query for chat, query in queries.items() if query.senders or query.hashes}
+    if not wanted:
         return {}
     newest_first = (MessageMeta.sent_at.desc(), MessageMeta.id.desc())
+
+    def matching(chat_id: str, query: HistoryQuery) -> ColumnElement[bool]:
+        whose = []
+        if query.senders:
+            whose.append(MessageMeta.sender.in_(sorted(query.senders)))
+        if query.hashes:
+            whose.append(MessageMeta.text_hash.in_(sorted(query.hashes)))
+        return and_(
+            MessageMeta.chat_id == chat_id,
+            MessageMeta.sent_at >= query.since,
+            MessageMeta.sent_at <= query.until,
+            or_(*whose),
+        )
+
     ranked = (
         select(
             MessageMeta.id,
@@ -67,18 +89,7 @@ async def recent_many(
             .over(partition_by=MessageMeta.chat_id, order_by=newest_first)
             .label("rank"),
         )
-        .where(
-            or_(
-                *(
-                    and_(
-                        MessageMeta.chat_id == chat_id,
-                        MessageMeta.sent_at >= since,
-                        MessageMeta.sent_at <= until,
-                    )
-                    for chat_id, (since, until) in sorted(windows.items())
-                )
-            )
-        )
+        .where(or_(*(matching(chat, query) for chat, query in sorted(wanted.items()))))
         .subquery()
     )
     column = ranked.c
