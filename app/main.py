@@ -413,6 +413,9 @@ def create_app(
         await runtime.engine.dispose()
 
     app = FastAPI(
+        # FastAPI's own OpenTelemetry hooks are off: this service exports Prometheus metrics
+        # (`/metrics`), and checking for a tracer on every request cost the callbacks CPU.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="wecom-mod",
         summary="Moderation for WeCom (企业微信) group chats",
         version="0.1.0",
@@ -422,7 +425,8 @@ def create_app(
     app.state.auth_throttle = api.FailedAuthThrottle()
     _install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(callbacks.router)
+    # Plain ASGI routes, kept out of the OpenAPI document (WeCom calls them, not people).
+    app.router.routes.extend(callbacks.routes)
     app.include_router(review.router)  # before api: /moderation-logs/export.csv is not an id
     app.include_router(api.router)
     app.include_router(lexicon.router)

@@ -6,6 +6,10 @@ under its unique key (through the replica's `InboxWriter`, which commits the row
 requests together) and answers 200 once it is committed — the moderation work happens after
 the answer. Any `CallbackError` is answered with its 4xx status and a short reason, and nothing
 is stored; a database that cannot store the event gets a 503 so that WeCom retries.
+
+Both paths are plain ASGI endpoints under the app's middleware (request ids, the error handler
+that answers an unexpected error with a 500 and no trace), not FastAPI routes: see
+`_CallbackEndpoint`.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from app.inbox_writer import InboxWriterClosed
 from app.metrics import callback_outcome
@@ -35,10 +40,12 @@ from bot.parsing import (
     parse_app_message,
 )
 
-__all__ = ["CallbackChannel", "router"]
+if TYPE_CHECKING:
+    from app.main import Runtime
+
+__all__ = ["CallbackChannel", "routes"]
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["WeCom callbacks"])
 
 _MAX_QUERY_VALUE = 4096  # characters; an echostr is a few hundred
 
@@ -76,11 +83,10 @@ def aibot_channel(cipher: CallbackCipher | None) -> CallbackChannel:
     )
 
 
-def _query(request: Request) -> dict[str, str]:
+def _query(raw: bytes) -> dict[str, str]:
     """Query parameters decoded without turning '+' into a space (base64 contains '+')."""
-    raw = request.scope.get("query_string", b"").decode("latin-1")
     params: dict[str, str] = {}
-    for pair in raw.split("&"):
+    for pair in raw.decode("latin-1").split("&"):
         name, _, value = pair.partition("=")
         key = unquote(name)
         if key and key not in params:
@@ -100,41 +106,54 @@ def _required(params: dict[str, str], *names: str) -> list[str]:
     return values
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit():
-        check_body_size(int(declared), limit)
+class _Disconnected(Exception):
+    """The client went away before its body arrived: there is nobody to answer."""
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit():
+            check_body_size(int(value), limit)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        body += message.get("body", b"")
         check_body_size(len(body), limit)
-    return bytes(body)
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
-def _count(request: Request, channel: CallbackChannel, outcome: str) -> None:
+def _count(runtime: Runtime, channel: CallbackChannel, outcome: str) -> None:
     """One more answer of `channel` with `outcome` (`wecom_mod_callbacks_total`)."""
-    request.app.state.runtime.callback_answers[(channel.source, outcome)] += 1
+    runtime.callback_answers[(channel.source, outcome)] += 1
 
 
-def _refuse(channel: CallbackChannel, error: CallbackError, request: Request) -> Response:
-    _count(request, channel, callback_outcome(error))
-    client = request.client.host if request.client else "?"
-    log.warning("%s refused from %s: %s", channel.label, client, error.reason)
-    return PlainTextResponse(error.reason, status_code=error.status)
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "?"
 
 
-def _off(channel: CallbackChannel, request: Request) -> Response:
-    _count(request, channel, "off")
-    return PlainTextResponse(channel.off_reason, status_code=404)
+def _refuse(
+    runtime: Runtime, channel: CallbackChannel, error: CallbackError, scope: Scope
+) -> tuple[int, str]:
+    _count(runtime, channel, callback_outcome(error))
+    log.warning("%s refused from %s: %s", channel.label, _client(scope), error.reason)
+    return error.status, error.reason
 
 
-async def verify_url(request: Request, channel: CallbackChannel) -> Response:
+def _off(runtime: Runtime, channel: CallbackChannel) -> tuple[int, str]:
+    _count(runtime, channel, "off")
+    return 404, channel.off_reason
+
+
+def _verify_url(runtime: Runtime, channel: CallbackChannel, scope: Scope) -> tuple[int, str]:
     if channel.cipher is None:
-        return _off(channel, request)
-    runtime = request.app.state.runtime
+        return _off(runtime, channel)
     try:
         signature, timestamp, nonce, echostr = _required(
-            _query(request), "msg_signature", "timestamp", "nonce", "echostr"
+            _query(scope["query_string"]), "msg_signature", "timestamp", "nonce", "echostr"
         )
         channel.cipher.verify(
             signature=signature,
@@ -146,22 +165,23 @@ async def verify_url(request: Request, channel: CallbackChannel) -> Response:
         )
         plain = channel.cipher.decrypt(echostr)
     except CallbackError as error:
-        return _refuse(channel, error, request)
+        return _refuse(runtime, channel, error, scope)
     log.info("%s URL verified", channel.label)
-    _count(request, channel, "verified")
-    return PlainTextResponse(plain)
+    _count(runtime, channel, "verified")
+    return 200, plain
 
 
-async def receive(request: Request, channel: CallbackChannel) -> Response:
+async def _receive(
+    runtime: Runtime, channel: CallbackChannel, scope: Scope, receive: Receive
+) -> tuple[int, str]:
     if channel.cipher is None:
-        return _off(channel, request)
-    runtime = request.app.state.runtime
+        return _off(runtime, channel)
     settings = runtime.settings
     try:
         signature, timestamp, nonce = _required(
-            _query(request), "msg_signature", "timestamp", "nonce"
+            _query(scope["query_string"]), "msg_signature", "timestamp", "nonce"
         )
-        body = await _read_body(request, settings.callback_max_body_bytes)
+        body = await _read_body(scope, receive, settings.callback_max_body_bytes)
         encrypted = channel.parse_envelope(body)
         channel.cipher.verify(
             signature=signature,
@@ -174,7 +194,7 @@ async def receive(request: Request, channel: CallbackChannel) -> Response:
         plaintext = channel.cipher.decrypt(encrypted)
         event = channel.parse_message(plaintext)
     except CallbackError as error:
-        return _refuse(channel, error, request)
+        return _refuse(runtime, channel, error, scope)
 
     key = inbox_key(channel.source, event, plaintext)
     try:
@@ -192,33 +212,57 @@ async def receive(request: Request, channel: CallbackChannel) -> Response:
         log.error(
             "%s: could not store %s, answering 503 so WeCom retries: %s", channel.label, key, exc
         )
-        _count(request, channel, "unavailable")
-        return PlainTextResponse("storage unavailable, retry later", status_code=503)
+        _count(runtime, channel, "unavailable")
+        return 503, "storage unavailable, retry later"
     if stored_id is None:
         log.info("%s: duplicate delivery %s ignored", channel.label, key)
-        _count(request, channel, "duplicate")
+        _count(runtime, channel, "duplicate")
     else:
         log.debug("%s: stored %s as inbox event %s", channel.label, key, stored_id)
         runtime.workers.notify_inbox()
-        _count(request, channel, "accepted")
-    return Response(status_code=200)
+        _count(runtime, channel, "accepted")
+    return 200, ""
 
 
-@router.get("/wecom/callback", response_class=PlainTextResponse, summary="App URL verification")
-async def app_verify(request: Request) -> Response:
-    return await verify_url(request, request.app.state.runtime.app_channel)
+class _CallbackEndpoint:
+    """A callback path as a plain ASGI endpoint, under the app's middleware (request id, error
+    handling): GET verifies the URL, POST receives. Not a FastAPI route, whose request
+    handling (a `Request`, dependencies, a response object) about doubled the CPU time of
+    answering a callback, and a spam wave is all callbacks."""
+
+    def __init__(self, channel: Callable[[Runtime], CallbackChannel]) -> None:
+        self._channel = channel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime: Runtime = scope["app"].state.runtime
+        channel = self._channel(runtime)
+        if scope["method"] == "POST":
+            try:
+                status, text = await _receive(runtime, channel, scope, receive)
+            except _Disconnected:
+                log.info("%s: the client left before its body arrived", channel.label)
+                return
+        else:
+            status, text = _verify_url(runtime, channel, scope)
+        body = text.encode("utf-8")
+        headers = [(b"content-length", str(len(body)).encode("ascii"))]
+        if body:
+            headers.append((b"content-type", b"text/plain; charset=utf-8"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
-@router.post("/wecom/callback", summary="App callback (encrypted XML)")
-async def app_receive(request: Request) -> Response:
-    return await receive(request, request.app.state.runtime.app_channel)
-
-
-@router.get("/wecom/aibot", response_class=PlainTextResponse, summary="Smart bot URL verification")
-async def aibot_verify(request: Request) -> Response:
-    return await verify_url(request, request.app.state.runtime.aibot_channel)
-
-
-@router.post("/wecom/aibot", summary="Smart bot callback (encrypted JSON)")
-async def aibot_receive(request: Request) -> Response:
-    return await receive(request, request.app.state.runtime.aibot_channel)
+routes = [
+    Route(
+        "/wecom/callback",
+        _CallbackEndpoint(lambda runtime: runtime.app_channel),
+        methods=["GET", "POST"],
+        name="app_callback",
+    ),
+    Route(
+        "/wecom/aibot",
+        _CallbackEndpoint(lambda runtime: runtime.aibot_channel),
+        methods=["GET", "POST"],
+        name="aibot_callback",
+    ),
+]
