@@ -63,7 +63,7 @@ from app.secret_box import SecretBox
 from app.settings import Settings, SettingsError
 from app.texts import Texts, load_texts
 from app.welcome import GroupUpkeep
-from app.workers import Workers
+from app.workers import Foreground, Workers
 from bot.client import AccessTokenCache, AppCredentials, WeComClient
 from bot.crypto import CallbackCipher
 from bot.errors import ArchiveKeysInvalid
@@ -93,6 +93,8 @@ class Runtime:
     secret_box: SecretBox | None = None  # seals webhook keys at rest; None: SECRET_KEY unset
     # (channel, outcome) → callback answers given by this replica (`app.metrics`)
     callback_answers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # the callbacks being answered, which judging gives way to
+    foreground: Foreground = field(default_factory=Foreground)
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     inbox_writer: InboxWriter = field(init=False)  # the callbacks' inbox rows, group-committed
@@ -353,6 +355,7 @@ def create_app(
                     else None
                 ),
                 on_lexicon_changed=lambda: runtime.workers.notify_lexicon(),
+                give_way=runtime.foreground.give_way,
             )
             runtime.processor = processor
 

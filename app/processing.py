@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -211,8 +211,11 @@ class InboxProcessor:
         archive_include_direct: bool = False,
         on_archive_notify: Callable[[], None] | None = None,
         on_lexicon_changed: Callable[[], None] = lambda: None,
+        give_way: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._sessions = sessions
+        # Awaited before each batch: the callbacks being answered go first (`Foreground`).
+        self._give_way = give_way
         # A chat command changed the lexicon: called after the batch's transaction, so this
         # replica reloads at once rather than at the next poll.
         self._on_lexicon_changed = on_lexicon_changed
@@ -256,6 +259,8 @@ class InboxProcessor:
         handled = 0
         after_id = 0
         while handled < limit:
+            if self._give_way is not None:
+                await self._give_way()
             ids = await self._process_batch(after_id, min(BATCH_SIZE, limit - handled))
             if not ids:
                 break

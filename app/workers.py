@@ -16,13 +16,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from sqlalchemy.exc import OperationalError
 
-__all__ = ["Workers"]
+__all__ = ["Foreground", "Workers"]
 
 log = logging.getLogger(__name__)
+
+GIVE_WAY_SECONDS = 0.5  # longest a batch of judging waits for the callbacks being answered
+
+
+class Foreground:
+    """The callbacks this replica is answering right now. Judging gives way to them: a batch
+    starts once none is in flight, or after `GIVE_WAY_SECONDS`. WeCom retries a callback not
+    answered within 5 s, so under more load than a replica can both answer and judge,
+    answering comes first and judging catches up afterwards, still at least one batch every
+    `GIVE_WAY_SECONDS` meanwhile. Within a batch, judging yields to the answers between two
+    messages."""
+
+    def __init__(self) -> None:
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def give_way(self, most: float | None = None) -> None:
+        """Return once no callback is being answered, or after `most` seconds
+        (`GIVE_WAY_SECONDS`)."""
+        if self._in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._idle.wait(), GIVE_WAY_SECONDS if most is None else most
+                )
 
 
 class Workers:

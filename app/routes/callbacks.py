@@ -238,7 +238,8 @@ class _CallbackEndpoint:
         channel = self._channel(runtime)
         if scope["method"] == "POST":
             try:
-                status, text = await _receive(runtime, channel, scope, receive)
+                with runtime.foreground.answering():
+                    status, text = await _receive(runtime, channel, scope, receive)
             except _Disconnected:
                 log.info("%s: the client left before its body arrived", channel.label)
                 return

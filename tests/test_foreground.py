@@ -1,0 +1,71 @@
+"""Answering first: judging waits while this replica answers callbacks (`Foreground`)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app import workers
+from app.models import InboxEvent
+from app.workers import Foreground
+from tests import support
+from tests.conftest import Service
+
+
+async def turns(count: int = 20) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def test_give_way_returns_at_once_when_no_callback_is_answered() -> None:
+    await asyncio.wait_for(Foreground().give_way(most=30), timeout=1)
+
+
+async def test_give_way_waits_for_the_last_answer_or_for_its_limit() -> None:
+    foreground = Foreground()
+    with foreground.answering():
+        waiting = asyncio.create_task(foreground.give_way(most=30))
+        with foreground.answering():
+            await turns()
+        await turns()
+        assert not waiting.done()  # one answer still in flight
+    await asyncio.wait_for(waiting, timeout=1)
+    with foreground.answering():
+        await asyncio.wait_for(foreground.give_way(most=0.01), timeout=5)  # the limit
+
+
+async def statuses(service: Service) -> list[str]:
+    async with service.runtime.sessions() as session:
+        return list((await session.execute(select(InboxEvent.status))).scalars())
+
+
+async def test_judging_starts_once_the_callback_being_answered_is_answered(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workers, "GIVE_WAY_SECONDS", 30.0)
+    answer = await service.post_aibot(support.aibot_group_text("第一条", msgid="fg-1"))
+    assert answer.status_code == 200
+    writer = service.runtime.inbox_writer
+    store = writer.store
+    release = asyncio.Event()
+
+    async def slow_store(row: dict[str, Any]) -> int | None:
+        await release.wait()
+        return await store(row)
+
+    monkeypatch.setattr(writer, "store", slow_store)
+    second = asyncio.create_task(
+        service.post_aibot(support.aibot_group_text("第二条", msgid="fg-2"))
+    )
+    await turns()
+    judging = asyncio.create_task(service.runtime.processor.process_pending())
+    await asyncio.wait({judging}, timeout=1.0)  # judging one event takes milliseconds
+    assert not judging.done() and await statuses(service) == ["pending"]
+    release.set()
+    assert (await second).status_code == 200
+    assert await asyncio.wait_for(judging, timeout=10) >= 1
+    await service.settle()
+    assert await statuses(service) == ["done", "done"]
