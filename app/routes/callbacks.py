@@ -226,9 +226,9 @@ async def _receive(
 
 class _CallbackEndpoint:
     """A callback path as a plain ASGI endpoint, under the app's middleware (request id, error
-    handling): GET verifies the URL, POST receives. Not a FastAPI route, whose request
-    handling (a `Request`, dependencies, a response object) about doubled the CPU time of
-    answering a callback, and a spam wave is all callbacks."""
+    handling): GET verifies the URL, POST receives. Not a FastAPI route: in a profile of a
+    replica under callbacks, FastAPI's request handling (a `Request`, dependencies, a response
+    object) took more CPU than the endpoint's own work, and a spam wave is all callbacks."""
 
     def __init__(self, channel: Callable[[Runtime], CallbackChannel]) -> None:
         self._channel = channel
