@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.models import Group, MessageMeta, ModerationLog, Strike
-from moderation import MessageMeta as MessageMeta_
+from moderation import MessageMeta as FloodMeta
 from moderation import Severity, detect_flood, fold
 from moderation.flood import FloodThresholds, text_fingerprint
 from tests import support
@@ -221,7 +221,7 @@ async def test_flood_rules_over_the_stored_history_match_the_rules_over_every_me
     chats = ["wrOgAAAAflood1", "wrOgAAAAflood2"]
     clock = support.Clock()
     settings = make_settings(database_url, tmp_path, policy_path=policy_file(tmp_path))
-    sent: list[tuple[str, MessageMeta_, str]] = []  # msgid, metadata, folded text
+    sent: list[tuple[str, FloodMeta, str]] = []  # msgid, metadata, folded text
     async for service in start_service(settings, support.FakeWeCom(), clock=clock):
         index = 0
         burst: list[tuple[str, str]] = []  # one member posting fast: rate, short burst
@@ -243,7 +243,7 @@ async def test_flood_rules_over_the_stored_history_match_the_rules_over_every_me
                 )
                 assert answer.status_code == 200
                 folded = fold(content)
-                meta = MessageMeta_(
+                meta = FloodMeta(
                     at=clock.now.timestamp(),
                     sender=sender,
                     chat_id=chat,
