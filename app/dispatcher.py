@@ -121,8 +121,11 @@ class OutboxDispatcher:
         batch_size: int = 20,
         secret_box: SecretBox | None = None,
         lease: timedelta = LEASE,
+        give_way: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._lease = lease
+        # Awaited before each claim: the callbacks being answered go first (`Foreground`).
+        self._give_way = give_way
         self._texts = texts or Texts(dict(DEFAULT_TEXTS))  # the digest's wording
         self._sessions = sessions
         self._client = client
@@ -143,6 +146,8 @@ class OutboxDispatcher:
         """Send every action that is due now; returns how many were attempted."""
         attempted = 0
         while not self._stopping:
+            if self._give_way is not None:
+                await self._give_way()
             async with self._sessions() as session, session.begin():
                 batch = await outbox_repo.claim_due(
                     session, now=self._clock(), limit=self._batch_size, lease=self._lease

@@ -83,6 +83,7 @@ CALLBACK_OUTCOMES = (
     "off",  # the channel is not configured: 404
     "unavailable",  # the database could not store it: 503
     "refused",  # any other CallbackError
+    "error",  # an unexpected error: 500
     *dict.fromkeys(outcome for _, outcome in _REFUSALS),
 )
 

@@ -24,16 +24,17 @@ __all__ = ["Foreground", "Workers"]
 
 log = logging.getLogger(__name__)
 
-GIVE_WAY_SECONDS = 0.5  # longest a batch of judging waits for the callbacks being answered
+# longest a batch of judging or of sends waits for the callbacks being answered
+GIVE_WAY_SECONDS = 0.5
 
 
 class Foreground:
-    """The callbacks this replica is answering right now. Judging gives way to them: a batch
-    starts once none is in flight, or after `GIVE_WAY_SECONDS`. WeCom retries a callback not
-    answered within 5 s, so under more load than a replica can both answer and judge,
-    answering comes first and judging catches up afterwards, still at least one batch every
-    `GIVE_WAY_SECONDS` meanwhile. Within a batch, judging yields to the answers between two
-    messages."""
+    """The callbacks this replica is answering right now. Judging and the outbox's sends give
+    way to them: a batch of either starts once none is in flight, or after
+    `GIVE_WAY_SECONDS`. WeCom retries a callback not answered within 5 s, so under more load
+    than a replica can both answer and work, answering comes first and the work catches up
+    afterwards, still at least one batch of each every `GIVE_WAY_SECONDS` meanwhile. Within a
+    batch, judging yields to the answers between two messages."""
 
     def __init__(self) -> None:
         self._in_flight = 0

@@ -69,3 +69,32 @@ async def test_judging_starts_once_the_callback_being_answered_is_answered(
     assert await asyncio.wait_for(judging, timeout=10) >= 1
     await service.settle()
     assert await statuses(service) == ["done", "done"]
+
+
+async def test_the_outbox_sends_once_the_callback_being_answered_is_answered(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workers, "GIVE_WAY_SECONDS", 30.0)
+    flagged = support.aibot_group_text("今晚一起去赌博吧", msgid="fg-warn", chat_id="wrFg")
+    assert (await service.post_aibot(flagged)).status_code == 200
+    assert await service.runtime.processor.process_pending() == 1  # a warning is queued
+    writer = service.runtime.inbox_writer
+    store = writer.store
+    release = asyncio.Event()
+
+    async def slow_store(row: dict[str, Any]) -> int | None:
+        await release.wait()
+        return await store(row)
+
+    monkeypatch.setattr(writer, "store", slow_store)
+    second = asyncio.create_task(
+        service.post_aibot(support.aibot_group_text("第二条", msgid="fg-next"))
+    )
+    await turns()
+    sending = asyncio.create_task(service.runtime.dispatcher.dispatch_due())
+    await asyncio.wait({sending}, timeout=1.0)  # a send to the fake API takes milliseconds
+    assert not sending.done() and not service.wecom.calls("/cgi-bin/aibot/response")
+    release.set()
+    assert (await second).status_code == 200
+    assert await asyncio.wait_for(sending, timeout=10) >= 1
+    assert len(service.wecom.calls("/cgi-bin/aibot/response")) == 1

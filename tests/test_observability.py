@@ -4,6 +4,7 @@ a client sends or gets back. On SQLite and PostgreSQL (`service`, `database_url`
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -11,7 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -36,6 +37,7 @@ from tests.test_archive_service import (  # the archive's fake SDK and its keys
     start,
     text,
 )
+from tests.test_hostile_input import inbox_count
 
 CHAT = "wrOgAAAAchat1"
 
@@ -218,6 +220,39 @@ async def test_url_verification_and_a_channel_that_is_off_are_counted(
             frozenset({("channel", "aibot"), ("outcome", "verified")}): 1,
             frozenset({("channel", "app"), ("outcome", "off")}): 1,
         }
+
+
+async def test_an_unexpected_error_in_a_callback_is_a_500_with_its_request_id_and_no_trace(
+    service: Service,
+) -> None:
+    def broken(_plaintext: str) -> NoReturn:
+        raise RuntimeError("a parser bug")
+
+    service.runtime.aibot_channel = dataclasses.replace(
+        service.runtime.aibot_channel, parse_message=broken
+    )
+    signer = support.aibot_signer()
+    encrypted = signer.cipher.encrypt(support.aibot_group_text("你好", msgid="obs-500"))
+    with captured(JsonFormatter()) as stream:
+        response = await service.http.post(
+            f"/wecom/aibot?{signer.query(encrypted)}",
+            content=support.aibot_envelope(encrypted),
+            headers={"X-Request-ID": "trace-500"},
+        )
+    assert response.status_code == 500
+    assert response.text == "internal error"  # no trace, nothing of the error reflected
+    assert response.headers["X-Request-ID"] == "trace-500"
+    (entry,) = [e for e in json_lines(stream) if e["level"] == "ERROR"]
+    assert entry["request_id"] == "trace-500" and entry["logger"] == "app.routes.callbacks"
+    assert "unexpected error" in entry["message"] and "RuntimeError" in entry["exc"]
+    metrics = await scrape(service)
+    assert metrics["wecom_mod_callbacks_total"] == {
+        frozenset({("channel", "aibot"), ("outcome", "error")}): 1
+    }
+    assert await inbox_count(service) == 0
+    # Another method on a callback path still gets the app's answer, not the endpoint's.
+    other = await service.http.put(f"/wecom/aibot?{signer.query(encrypted)}", content=b"x")
+    assert other.status_code == 405 and other.headers["X-Request-ID"]
 
 
 async def test_wecom_errors_are_counted_by_api_and_errcode(service: Service) -> None:

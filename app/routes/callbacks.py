@@ -7,9 +7,8 @@ requests together) and answers 200 once it is committed — the moderation work 
 the answer. Any `CallbackError` is answered with its 4xx status and a short reason, and nothing
 is stored; a database that cannot store the event gets a 503 so that WeCom retries.
 
-Both paths are plain ASGI endpoints under the app's middleware (request ids, the error handler
-that answers an unexpected error with a 500 and no trace), not FastAPI routes: see
-`_CallbackEndpoint`.
+Both paths are plain ASGI endpoints, not FastAPI routes, and the app serves them before its
+middleware stack, with their request id: see `_CallbackEndpoint`.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from urllib.parse import unquote
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.inbox_writer import InboxWriterClosed
 from app.metrics import callback_outcome
@@ -43,7 +42,7 @@ from bot.parsing import (
 if TYPE_CHECKING:
     from app.main import Runtime
 
-__all__ = ["CallbackChannel", "routes"]
+__all__ = ["CallbackChannel", "fast_paths", "routes"]
 
 log = logging.getLogger(__name__)
 
@@ -225,10 +224,13 @@ async def _receive(
 
 
 class _CallbackEndpoint:
-    """A callback path as a plain ASGI endpoint, under the app's middleware (request id, error
-    handling): GET verifies the URL, POST receives. Not a FastAPI route: in a profile of a
-    replica under callbacks, FastAPI's request handling (a `Request`, dependencies, a response
-    object) took more CPU than the endpoint's own work, and a spam wave is all callbacks."""
+    """A callback path as a plain ASGI endpoint: GET verifies the URL, POST receives. It answers
+    an unexpected error itself, with a 500 and no trace (the trace goes to the log), so it
+    needs no middleware but the request id: the app serves both paths before its middleware
+    stack (`fast_paths`, `app.main.Service`). In a profile of a replica under callbacks,
+    FastAPI's request handling (a `Request`, dependencies, a response object) took more CPU
+    than the endpoint's own work, and Starlette's middleware stack another eighth of it; a
+    spam wave is all callbacks."""
 
     def __init__(self, channel: Callable[[Runtime], CallbackChannel]) -> None:
         self._channel = channel
@@ -236,15 +238,19 @@ class _CallbackEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime: Runtime = scope["app"].state.runtime
         channel = self._channel(runtime)
-        if scope["method"] == "POST":
-            try:
+        try:
+            if scope["method"] == "POST":
                 with runtime.foreground.answering():
                     status, text = await _receive(runtime, channel, scope, receive)
-            except _Disconnected:
-                log.info("%s: the client left before its body arrived", channel.label)
-                return
-        else:
-            status, text = _verify_url(runtime, channel, scope)
+            else:
+                status, text = _verify_url(runtime, channel, scope)
+        except _Disconnected:
+            log.info("%s: the client left before its body arrived", channel.label)
+            return
+        except Exception:
+            log.exception("%s: unexpected error, answering 500", channel.label)
+            _count(runtime, channel, "error")
+            status, text = 500, "internal error"
         body = text.encode("utf-8")
         headers = [(b"content-length", str(len(body)).encode("ascii"))]
         if body:
@@ -267,3 +273,6 @@ routes = [
         name="aibot_callback",
     ),
 ]
+
+# path -> endpoint, for the app to serve a GET or POST of these paths before its middleware
+fast_paths: dict[str, ASGIApp] = {route.path: route.endpoint for route in routes}
