@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.models import Group, MessageMeta, ModerationLog, Strike
+from app.repositories import strikes as strikes_repo
 from moderation import MessageMeta as FloodMeta
 from moderation import Severity, detect_flood, fold
 from moderation.flood import FloodThresholds, text_fingerprint
@@ -373,3 +374,49 @@ def test_a_bad_policy_file_stops_start_up_naming_the_setting(
     with pytest.raises(SettingsError, match="POLICY_PATH") as caught:
         load_policy(path)
     assert message in str(caught.value)
+
+
+async def test_standing_counts_of_several_groups_match_a_count_of_every_strike(
+    service: Service,
+) -> None:
+    """One query for a batch's groups, each with its own members, window and shadow flag:
+    the counts must be what counting every strike row by hand gives."""
+    rng = random.Random(7)
+    now = service.runtime.now()
+    chats, users = ["wrA", "wrB", "wrC", "wrD"], ["u1", "u2", "u3", "u4"]
+    rows = [
+        Strike(
+            chat_id=rng.choice(chats),
+            user_id=rng.choice(users),
+            created_at=now - timedelta(days=rng.uniform(0, 40)),
+            moderation_log_id=None,
+            rule="lexicon.fraud",
+            shadow=rng.random() < 0.3,
+            pardoned_at=now if rng.random() < 0.2 else None,
+        )
+        for _ in range(300)
+    ]
+    wanted = {
+        "wrA": (["u1", "u2", "u3"], now - timedelta(days=30), False),
+        "wrB": (["u2", "u4"], now - timedelta(days=10), True),
+        "wrC": ([], now - timedelta(days=30), False),  # nobody asked: nothing counted
+        "wrD": (["u1"], now - timedelta(days=20), False),
+        "wrE": (["u3"], now - timedelta(days=30), False),  # no rows at all
+    }
+    async with service.runtime.sessions() as session, session.begin():
+        session.add_all(rows)
+    async with service.runtime.sessions() as session:
+        counts = await strikes_repo.standing_counts_many(session, wanted)
+    expected: dict[tuple[str, str], int] = {}
+    for row in rows:
+        listed, since, shadow = wanted.get(row.chat_id, ([], now, False))
+        if (
+            row.user_id in listed
+            and row.created_at >= since
+            and row.shadow == shadow
+            and row.pardoned_at is None
+        ):
+            key = (row.chat_id, row.user_id)
+            expected[key] = expected.get(key, 0) + 1
+    assert counts == expected
+    assert {chat for chat, _user in counts} == {"wrA", "wrB", "wrD"}  # the seed covers these

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Strike
@@ -114,28 +115,31 @@ async def standing_counts_many(
     session: AsyncSession, wanted: Mapping[str, tuple[Sequence[str], datetime, bool]]
 ) -> dict[tuple[str, str], int]:
     """`standing_count` for members of several groups in one query: chat id → (user ids,
-    since, shadow) → (chat id, user id) → count (absent: 0)."""
-    clauses = [
-        and_(
-            Strike.chat_id == chat_id,
-            Strike.user_id.in_(list(user_ids)),
-            Strike.created_at >= since,
-            Strike.shadow.is_(shadow),
-        )
-        for chat_id, (user_ids, since, shadow) in sorted(wanted.items())
+    since, shadow) → (chat id, user id) → count (absent: 0).
+
+    The statement has the same shape for every batch (the groups and members as two lists,
+    the earliest `since`), and the rows each group asked for are picked out here: strikes are
+    few, and building and keying a statement with a clause per group cost a batch of judging
+    more than its queries (a seventh of it in a profile)."""
+    asked = {
+        chat_id: (frozenset(user_ids), since, shadow)
+        for chat_id, (user_ids, since, shadow) in wanted.items()
         if user_ids
-    ]
-    if not clauses:
-        return {}
-    statement = (
-        select(Strike.chat_id, Strike.user_id, func.count())
-        .where(Strike.pardoned_at.is_(None), or_(*clauses))
-        .group_by(Strike.chat_id, Strike.user_id)
-    )
-    return {
-        (chat_id, user_id): int(count)
-        for chat_id, user_id, count in (await session.execute(statement)).all()
     }
+    if not asked:
+        return {}
+    statement = select(Strike.chat_id, Strike.user_id, Strike.created_at, Strike.shadow).where(
+        Strike.pardoned_at.is_(None),
+        Strike.chat_id.in_(sorted(asked)),
+        Strike.user_id.in_(sorted(set().union(*(users for users, _s, _sh in asked.values())))),
+        Strike.created_at >= min(since for _users, since, _shadow in asked.values()),
+    )
+    counts: Counter[tuple[str, str]] = Counter()
+    for chat_id, user_id, created_at, shadow in await session.execute(statement):
+        users, since, wanted_shadow = asked[chat_id]
+        if user_id in users and created_at >= since and bool(shadow) == wanted_shadow:
+            counts[chat_id, user_id] += 1
+    return dict(counts)
 
 
 async def pardon_for_log(
