@@ -1,4 +1,5 @@
-"""Answering first: judging waits while this replica answers callbacks (`Foreground`)."""
+"""Answering first: judging and the outbox wait while this replica answers callbacks
+(`Foreground`)."""
 
 from __future__ import annotations
 
@@ -42,12 +43,10 @@ async def statuses(service: Service) -> list[str]:
         return list((await session.execute(select(InboxEvent.status))).scalars())
 
 
-async def test_judging_starts_once_the_callback_being_answered_is_answered(
-    service: Service, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(workers, "GIVE_WAY_SECONDS", 30.0)
-    answer = await service.post_aibot(support.aibot_group_text("第一条", msgid="fg-1"))
-    assert answer.status_code == 200
+async def held_callback(
+    service: Service, monkeypatch: pytest.MonkeyPatch, msgid: str
+) -> tuple[asyncio.Task[Any], asyncio.Event]:
+    """A callback being answered: its inbox row waits for the event returned to be set."""
     writer = service.runtime.inbox_writer
     store = writer.store
     release = asyncio.Event()
@@ -57,10 +56,20 @@ async def test_judging_starts_once_the_callback_being_answered_is_answered(
         return await store(row)
 
     monkeypatch.setattr(writer, "store", slow_store)
-    second = asyncio.create_task(
-        service.post_aibot(support.aibot_group_text("第二条", msgid="fg-2"))
+    answer = asyncio.create_task(
+        service.post_aibot(support.aibot_group_text("第二条", msgid=msgid))
     )
     await turns()
+    return answer, release
+
+
+async def test_judging_starts_once_the_callback_being_answered_is_answered(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workers, "GIVE_WAY_SECONDS", 30.0)
+    answer = await service.post_aibot(support.aibot_group_text("第一条", msgid="fg-1"))
+    assert answer.status_code == 200
+    second, release = await held_callback(service, monkeypatch, "fg-2")
     judging = asyncio.create_task(service.runtime.processor.process_pending())
     await asyncio.wait({judging}, timeout=1.0)  # judging one event takes milliseconds
     assert not judging.done() and await statuses(service) == ["pending"]
@@ -78,19 +87,7 @@ async def test_the_outbox_sends_once_the_callback_being_answered_is_answered(
     flagged = support.aibot_group_text("今晚一起去赌博吧", msgid="fg-warn", chat_id="wrFg")
     assert (await service.post_aibot(flagged)).status_code == 200
     assert await service.runtime.processor.process_pending() == 1  # a warning is queued
-    writer = service.runtime.inbox_writer
-    store = writer.store
-    release = asyncio.Event()
-
-    async def slow_store(row: dict[str, Any]) -> int | None:
-        await release.wait()
-        return await store(row)
-
-    monkeypatch.setattr(writer, "store", slow_store)
-    second = asyncio.create_task(
-        service.post_aibot(support.aibot_group_text("第二条", msgid="fg-next"))
-    )
-    await turns()
+    second, release = await held_callback(service, monkeypatch, "fg-next")
     sending = asyncio.create_task(service.runtime.dispatcher.dispatch_due())
     await asyncio.wait({sending}, timeout=1.0)  # a send to the fake API takes milliseconds
     assert not sending.done() and not service.wecom.calls("/cgi-bin/aibot/response")
