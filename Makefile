@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WECOM_MOD_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export WECOM_MOD_TEST_POSTGRES_URL
 
-.PHONY: install run test check format bench bench-callbacks bench-matcher bench-pipeline bench-archive
+.PHONY: install run test check format bench bench-callbacks bench-answer-path bench-matcher bench-pipeline bench-archive
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench: $(STAMP)  ## every benchmark: matcher, pipeline, archive, then callbacks 
 
 bench-callbacks: $(STAMP)  ## smart-bot callbacks: 1 and 2 replicas on PostgreSQL, SQLite, bare FastAPI; targets
 	$(BIN)/python benchmarks/callbacks.py $(BENCH_ARGS)
+
+bench-answer-path: $(STAMP)  ## the answer alone: HTTP-only replicas (no judging) against bare FastAPI, CPU per callback
+	$(BIN)/python benchmarks/answer_path.py $(BENCH_ARGS)
 
 bench-matcher: $(STAMP)  ## sensitive-word engine throughput against a bare Aho-Corasick automaton
 	$(BIN)/python benchmarks/matcher.py
