@@ -45,7 +45,7 @@ from app.inbox_writer import InboxWriter
 from app.lexicon_file import ListFile, read_list_file
 from app.lexicon_runtime import LexiconHolder, LexiconReloader
 from app.lexicon_service import ListKind
-from app.log_format import RequestIdMiddleware
+from app.log_format import REQUEST_ID_HEADER, RequestIdMiddleware, current_request_id
 from app.policy_file import load_policy
 from app.processing import InboxProcessor, ModerationContext
 from app.routes import (
@@ -222,7 +222,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(500, "internal error")
+        response = _error(500, "internal error")
+        # Answered by Starlette's outermost middleware, past RequestIdMiddleware: the id the
+        # request had (still set) goes on the answer here, to find the trace in the log.
+        request_id = current_request_id()
+        if request_id is not None:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
 
 class Service(FastAPI):

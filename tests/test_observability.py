@@ -27,6 +27,7 @@ from app.log_format import (
     sane_request_id,
 )
 from app.metrics import Family, render
+from app.repositories import groups as groups_repo
 from app.settings import SettingsError, load_settings
 from tests import support
 from tests.conftest import Service, make_settings, start_service
@@ -253,6 +254,28 @@ async def test_an_unexpected_error_in_a_callback_is_a_500_with_its_request_id_an
     # Another method on a callback path still gets the app's answer, not the endpoint's.
     other = await service.http.put(f"/wecom/aibot?{signer.query(encrypted)}", content=b"x")
     assert other.status_code == 405 and other.headers["X-Request-ID"]
+
+
+async def test_an_unexpected_error_in_the_rest_api_is_a_500_with_its_request_id(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_args: Any, **_kwargs: Any) -> NoReturn:
+        raise RuntimeError("a repository bug")
+
+    monkeypatch.setattr(groups_repo, "page", broken)
+    with captured(JsonFormatter()) as stream:
+        response = await service.http.get(
+            "/api/v1/groups",
+            headers={
+                "Authorization": f"Bearer {support.ADMIN_TOKEN}",
+                "X-Request-ID": "trace-rest-500",
+            },
+        )
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error"}  # no trace, nothing reflected
+    assert response.headers["X-Request-ID"] == "trace-rest-500"
+    (entry,) = [e for e in json_lines(stream) if e["level"] == "ERROR"]
+    assert entry["request_id"] == "trace-rest-500" and "RuntimeError" in entry["exc"]
 
 
 async def test_wecom_errors_are_counted_by_api_and_errcode(service: Service) -> None:
