@@ -20,6 +20,9 @@ up while the other waits for its commit) answered about 1.35 times the callbacks
 
 Failures keep the per-request contract:
 
+- the rows of a batch are inserted in key order: writers of several replicas holding the same
+  keys (WeCom's retries of a wave, spread over replicas) wait for each other's commit instead
+  of deadlocking;
 - a key repeated within one batch (a retry delivered at the same moment) is inserted once;
   the first caller gets the id, the others None — or all of them the error when it failed;
 - a database that cannot be reached (`DB_UNAVAILABLE`) fails every caller of the batch (each
@@ -181,7 +184,9 @@ class InboxWriter:
         self.batches += 1
         self.records += len(batch)
         try:
-            ids = await self._insert([row.values for row in rows.values()])
+            # In key order: replicas that get the same retried keys at once then lock them in
+            # the same order, so one waits for the other's commit instead of a deadlock.
+            ids = await self._insert([rows[key].values for key in sorted(rows)])
         except DB_UNAVAILABLE as exc:
             for waiter in batch:
                 _settle(waiter, exc)
