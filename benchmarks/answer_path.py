@@ -73,7 +73,7 @@ def client_cpu() -> float:
 
 
 @dataclass
-class Target:
+class Measured:
     name: str
     servers: list[bench.Server]
     path: str
@@ -145,7 +145,7 @@ def measure(replicas: int, args: argparse.Namespace, workdir: Path) -> bool:
         if url is None:
             print(f"!!! no PostgreSQL server answers at {args.postgres}")
             return False
-        bare = Target(
+        bare = Measured(
             f"bare x{replicas}",
             [
                 bench.uvicorn_server(f"bare-{r + 1}-of-{replicas}", "_bare_app", workdir, env)
@@ -153,14 +153,7 @@ def measure(replicas: int, args: argparse.Namespace, workdir: Path) -> bool:
             ],
             "/bare",
         )
-        service_env = {
-            **env,
-            "DATABASE_URL": url,
-            "WECOM_AIBOT_TOKEN": bench.AIBOT_TOKEN,
-            "WECOM_AIBOT_AES_KEY": bench.AIBOT_AES_KEY,
-            "LEXICON_PATH": str(workdir / "lexicon.txt"),
-            "LOG_LEVEL": "WARNING",
-        }
+        service_env = bench.service_environment(env, url, workdir)
         servers = []
         for r in range(replicas):
             port = free_port()
@@ -174,7 +167,7 @@ def measure(replicas: int, args: argparse.Namespace, workdir: Path) -> bool:
                     workdir,
                 )
             )
-        service = Target(f"serve --no-workers x{replicas}", servers, "/wecom/aibot")
+        service = Measured(f"serve --no-workers x{replicas}", servers, "/wecom/aibot")
         bench.start_all([*bare.servers, *service.servers], stack)
         cipher = CallbackCipher(
             token=bench.AIBOT_TOKEN, encoding_aes_key=bench.AIBOT_AES_KEY, receive_id=""

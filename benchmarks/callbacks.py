@@ -179,6 +179,19 @@ def wecom_mod_argv(port: int) -> list[str]:
     return [*command, "serve", "--host", HOST, "--port", str(port)]
 
 
+def service_environment(env: dict[str, str], database_url: str, workdir: Path) -> dict[str, str]:
+    """What every `wecom-mod serve` of the benchmarks gets: the database, the smart-bot channel
+    and the word file in `workdir`, warnings only in the log."""
+    return {
+        **env,
+        "DATABASE_URL": database_url,
+        "WECOM_AIBOT_TOKEN": AIBOT_TOKEN,
+        "WECOM_AIBOT_AES_KEY": AIBOT_AES_KEY,
+        "LEXICON_PATH": str(workdir / "lexicon.txt"),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 def start_all(servers: Sequence[Server], stack: contextlib.ExitStack) -> list[float]:
     """Start the servers one after the other (each ready before the next starts, so that only
     the first replica migrates); the seconds each took to answer."""
@@ -512,12 +525,7 @@ def measure_service(
     print(f"\n=== {name}: {replicas} x wecom-mod {shape} ===", flush=True)
     httpx.post(f"{fake.base_url}/_reset", timeout=10.0).raise_for_status()
     service_env = {
-        **env,
-        "DATABASE_URL": database_url,
-        "WECOM_AIBOT_TOKEN": AIBOT_TOKEN,
-        "WECOM_AIBOT_AES_KEY": AIBOT_AES_KEY,
-        "LEXICON_PATH": str(workdir / "lexicon.txt"),
-        "LOG_LEVEL": "WARNING",
+        **service_environment(env, database_url, workdir),
         "WECOM_API_BASE": fake.base_url,
         # App messages on, so that moderator alerts go to the fake API like warnings do.
         "WECOM_CORP_ID": CORP_ID,
