@@ -3,14 +3,22 @@
 A word added at runtime folds exactly like the text it is looked for in, so what matches is
 decided by one function. Per character, in order:
 
-1. NFKC (full-width → half-width, circled and styled letters and digits → plain, ligatures
-   split), then case folding, then diacritics and other combining marks dropped (é → e).
-2. Look-alikes → Latin (Cyrillic and Greek letters that look Latin), dingbat digits (❶ ⓵ ➊)
-   → digits, other scripts' decimal digits → 0-9, traditional → simplified Chinese (OpenCC's
-   character table, `moderation/_t2s_data.py`).
-3. Everything that is not a letter or a digit is noise and removed: spaces, punctuation,
+1. Letters that NFKC leaves alone but that stand for Latin letters: negative squared and
+   negative circled letters (🅵 🅐), regional-indicator letters (🇫), and the Greek capitals
+   whose small forms look like other letters (Η is H, not η → n; also Μ Ν Υ Ζ).
+2. NFKC (full-width → half-width, circled, squared and styled letters and digits → plain,
+   ligatures split), then case folding, then diacritics and other combining marks dropped
+   (é → e).
+3. Look-alikes → Latin (Cyrillic and Greek letters that look Latin), dingbat digits (❶ ⓵ ➊)
+   → digits, other scripts' decimal digits → 0-9; kana and hangul shaped like a Chinese
+   character or component → it (イ → 亻, ロ → 口, エ → 工, ㅁ → 口), and の → 的, as chat writes
+   it; traditional → simplified Chinese (OpenCC's character table) and Japanese shinjitai →
+   simplified (売 → 卖, 薬 → 药; `moderation/_t2s_data.py`).
+4. Everything that is not a letter or a digit is noise and removed: spaces, punctuation,
    symbols, emoji, zero-width and other invisible or format characters, variation selectors,
-   private-use and unassigned code points. So 微-信, 微 信 and 微\u200b信 all fold to 微信.
+   private-use and unassigned code points, and the Hangul fillers, which are letters that
+   show as nothing (U+3164, U+FFA0, U+115F, U+1160). So 微-信, 微 信, 微\u200b信 and 微\u3164信
+   all fold to 微信. `invisible` tells the characters that show as nothing at all.
 
 Then, on the folded text: a run of three or more digits at least two of which are Chinese
 numerals (一三八, 壹贰叁, 1三八) is written in digits, because there they are used as digits;
@@ -35,14 +43,42 @@ from typing import Any
 
 import numpy
 
-from moderation._t2s_data import T2S
-from moderation.variants import CONFUSABLES
+from moderation._t2s_data import JP2S, T2S
+from moderation.variants import CONFUSABLES, SHAPES
 
-__all__ = ["SEPARATOR", "Folded", "FoldedBatch", "fold", "fold_char", "fold_with_origins"]
+__all__ = [
+    "SEPARATOR",
+    "Folded",
+    "FoldedBatch",
+    "fold",
+    "fold_char",
+    "fold_with_origins",
+    "invisible",
+    "scan_table",
+]
 
 _TABLE_LIMIT = 0x20000  # the table covers planes 0 and 1; rarer code points fold one by one
 
 _T2S: dict[str, str] = {T2S[i]: T2S[i + 1] for i in range(0, len(T2S), 2)}
+_T2S.update({JP2S[i]: JP2S[i + 1] for i in range(0, len(JP2S), 2)})
+# Letters that stand for Latin letters but have no NFKC decomposition (step 1): negative
+# circled and negative squared capitals, regional indicators, and the Greek capitals whose
+# small letters look like another Latin letter.
+_BEFORE_NFKC: dict[str, str] = {
+    **{chr(0x1F150 + i): chr(0x61 + i) for i in range(26)},  # 🅐 negative circled
+    **{chr(0x1F170 + i): chr(0x61 + i) for i in range(26)},  # 🅰 negative squared
+    **{chr(0x1F1E6 + i): chr(0x61 + i) for i in range(26)},  # 🇦 regional indicators
+    "Η": "h",
+    "Μ": "m",
+    "Ν": "n",
+    "Υ": "y",
+    "Ζ": "z",
+}
+# SHAPES keyed as NFKC leaves them (hangul compatibility jamo ㅁ become conjoining ᄆ).
+_SHAPES = {unicodedata.normalize("NFKC", key): value for key, value in SHAPES.items()}
+# Letters that show as nothing: the Hangul fillers (and what NFKC makes of them).
+_FILLERS = frozenset("\u3164\uffa0\u115f\u1160")
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Mc"})  # not Cc: a line break shows
 
 _CHINESE_DIGITS = "零〇一二三四五六七八九壹贰叁肆伍陆柒捌玖幺"
 _CHINESE_DIGIT_VALUES = "001234567891234567891"
@@ -67,9 +103,18 @@ def _digit_value(char: str) -> str | None:
     return str(int(value))
 
 
+def invisible(char: str) -> bool:
+    """Whether a character shows as nothing: format characters (zero-width, joiners),
+    combining marks, variation selectors, the Hangul fillers."""
+    return unicodedata.category(char) in _INVISIBLE_CATEGORIES or char in _FILLERS
+
+
 def _fold_one(char: str) -> str:
-    """Step 2 and 3 for one character that has been through step 1."""
+    """Steps 3 and 4 for one character that has been through steps 1 and 2."""
+    if char in _FILLERS:
+        return ""
     char = CONFUSABLES.get(char, char)
+    char = _SHAPES.get(char, char)
     char = _T2S.get(char, char)
     digits = _digit_value(char)
     if digits is not None:
@@ -85,6 +130,7 @@ def _fold_beyond_table(char: str) -> str:
 
 
 def _compute(char: str) -> str:
+    char = _BEFORE_NFKC.get(char, char)
     normal = unicodedata.normalize("NFKC", char).casefold()
     decomposed = unicodedata.normalize("NFD", normal)
     stripped = "".join(c for c in decomposed if unicodedata.category(c)[0] != "M")
@@ -120,6 +166,17 @@ _NUMPY_TABLE[:_TABLE_LIMIT] = [
     for entry in _TABLE
 ]  # fmt: skip
 _NUMPY_TABLE[_SEPARATOR_CODE] = _SEPARATOR_CODE
+
+
+def scan_table(mapping: dict[int, str]) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]]:
+    """The code-point table of `FoldedBatch` with each folded character further mapped by
+    `mapping` (a `str.translate` table of one character to one character)."""
+    lookup = numpy.arange(0x110000, dtype=numpy.uint32)
+    lookup[list(mapping)] = [ord(char) for char in mapping.values()]
+    table = _NUMPY_TABLE.copy()
+    plain = (table != 0) & (table != _SPECIAL)
+    table[plain] = lookup[table[plain]]
+    return table
 
 
 def fold_char(char: str) -> str:
@@ -267,9 +324,11 @@ def fold_with_origins(text: str) -> Folded:
 class FoldedBatch:
     """Several texts folded at once, for one automaton pass over all of them.
 
-    `text` holds the folded texts joined by `SEPARATOR`; `offsets[k]` is where text k starts
-    in it; `repeats` holds the indexes of the texts whose folded text has runs worth a
-    collapsed pass (see `moderation.matcher`). `layout(k)` gives text k's own `Folded`.
+    `text` holds the folded texts joined by `SEPARATOR` (with `scan`, a code-point table and
+    the same as a `str.translate` table, each folded character further mapped 1:1 by it: the
+    matcher's scan form; `layout` still gives each text's plain folded text); `offsets[k]` is
+    where text k starts in it; `repeats` holds the indexes of the texts whose folded text has
+    runs worth a collapsed pass (see `moderation.matcher`). `layout(k)` gives text k's own `Folded`.
 
     The texts are folded as one array of code points with numpy (a table lookup and a mask):
     `str.translate` looks each character up through a Python object and costs about as much
@@ -282,18 +341,27 @@ class FoldedBatch:
         "_marked_parts",
         "_originals",
         "_origins",
+        "_scanned",
+        "marked",
         "offsets",
         "repeats",
         "text",
     )
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        scan: tuple[numpy.ndarray[Any, numpy.dtype[numpy.uint32]], dict[int, str]] | None = None,
+        marks: numpy.ndarray[Any, numpy.dtype[numpy.uint8]] | None = None,
+    ) -> None:
         self._originals = texts
         self._marked_parts: list[str] = []  # when folded one by one
         self._origins: numpy.ndarray[Any, numpy.dtype[numpy.intp]] | None = None
+        self._scanned = scan is not None
         joined = SEPARATOR.join(texts)
         codes = numpy.frombuffer(joined.encode("utf-32-le"), dtype=numpy.uint32)
-        mapped = _NUMPY_TABLE[codes]
+        self.marked = _marked_texts(texts, codes, marks) if marks is not None else set()
+        mapped = (_NUMPY_TABLE if scan is None else scan[0])[codes]
         if joined.count(SEPARATOR) == len(texts) - 1 and (not joined or mapped.max() != _SPECIAL):
             kept = mapped != 0
             folded = mapped[kept]
@@ -306,6 +374,8 @@ class FoldedBatch:
             marked = SEPARATOR.join(_marked(text) for text in texts)
             self._marked_parts = marked.split(SEPARATOR)
             self.text = _digits_in_runs(marked.replace("\x00", ""))
+            if scan is not None:
+                self.text = self.text.translate(scan[1])
             folded = _code_points(self.text)
         separators = numpy.flatnonzero(folded == _SEPARATOR_CODE)
         self.offsets: list[int] = [0, *(separators + 1).tolist()]
@@ -325,10 +395,11 @@ class FoldedBatch:
         return self.text[self.offsets[index] : end]
 
     def layout(self, index: int) -> Folded:
-        """Text `index` folded, with its origins."""
+        """Text `index` folded (plain, not in the scan form), with its origins."""
         original = self._originals[index]
+        folded = fold(original) if self._scanned else self.folded(index)
         if self._origins is None:
-            return Folded(self.folded(index), original, marked=self._marked_parts[index])
+            return Folded(folded, original, marked=self._marked_parts[index])
         start = self.offsets[index]
         end = self.offsets[index + 1] - 1 if index + 1 < len(self.offsets) else len(self.text)
         # Where text `index` starts in the joined original: every text before it, each
@@ -336,7 +407,41 @@ class FoldedBatch:
         # `start` (or it is the first text).
         shift = int(self._origins[start - 1]) + 1 if start else 0
         starts = (self._origins[start:end] - shift).tolist()
-        return Folded(self.folded(index), original, starts=starts)
+        return Folded(folded, original, starts=starts)
+
+
+# Bits of a `marks` table (see `FoldedBatch`): what a code point is in the original text.
+MARK_CHINESE = 1
+MARK_LATIN = 2
+MARK_ALONE = 4  # marks its text by itself
+MARK_BEFORE_LATIN = 8  # marks its text when a Latin letter follows
+
+
+def _marked_texts(
+    texts: Sequence[str],
+    codes: numpy.ndarray[Any, numpy.dtype[numpy.uint32]],
+    marks: numpy.ndarray[Any, numpy.dtype[numpy.uint8]],
+) -> set[int]:
+    """The indexes of the texts (joined as `codes`, one SEPARATOR between) holding a code
+    point marked MARK_ALONE, one marked MARK_BEFORE_LATIN before a Latin letter, or a
+    Chinese character and a Latin letter side by side."""
+    if not len(codes):
+        return set()
+    kinds = marks[codes]
+    pairs = kinds[:-1] | kinds[1:]
+    found = numpy.flatnonzero(
+        ((pairs & (MARK_CHINESE | MARK_LATIN)) == (MARK_CHINESE | MARK_LATIN))
+        | ((kinds[:-1] & MARK_BEFORE_LATIN) & (kinds[1:] << 2) != 0)
+        | ((kinds[:-1] & MARK_ALONE) != 0)
+    )
+    if kinds[-1] & MARK_ALONE:
+        found = numpy.append(found, len(kinds) - 1)
+    if not len(found):
+        return set()
+    starts = [0]
+    for text in texts[:-1]:
+        starts.append(starts[-1] + len(text) + 1)
+    return set((numpy.searchsorted(starts, found, side="right") - 1).tolist())
 
 
 def _code_points(text: str) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]]:

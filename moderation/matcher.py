@@ -2,28 +2,51 @@
 
 How a message is searched:
 
-1. The text is folded (`moderation.fold`): one automaton pass (ahocorasick-rs) runs over the
-   folded text (`find_many` folds and searches a batch of texts at once, with the same
-   result). When the folded text has runs of a repeated character (微微信信), a second pass
-   runs over the text with each run collapsed to one character.
-2. The automaton holds, for each lexicon word, its folded form and, for `fuzzy` words, variants
-   made when the matcher is built, not when text is read: pinyin (full; initials too for words
-   of four or more characters) and homophone/shape substitutions (`moderation.variants`).
-3. Every raw hit then goes through the hit rules:
+1. The text is folded (`moderation.fold`) and put in its scan form (`moderation.disguise`:
+   uncommon Chinese characters by their sound); one automaton pass (ahocorasick-rs) runs
+   over it (`find_many` folds and searches a batch of texts at once, with the same result).
+   When the folded text has runs of a repeated character (微微信信), a second pass runs over
+   the text with each run collapsed to one character.
+2. The automaton holds, for each lexicon word, its scan form and, for `fuzzy` words, forms
+   made when the matcher is built, not when text is read: pinyin (full; initials too for
+   words of four or more characters), the hand table of substitutions (`moderation.variants`),
+   each common character written as an uncommon homophone, each character that sounds like a
+   digit written as it, leet for ASCII words, the first two characters of long words (for a
+   word with characters inserted), and the component pairs of its characters (亻言).
+3. A message holding disguise material the pass cannot read (an emoji for a character, a
+   component pair, zhuyin, Latin letters glued to Chinese characters, @ or $ inside a word)
+   is rewritten so that the material reads as what it stands for, and searched again
+   (`moderation.disguise`); what is found there through the material is reported with the
+   material's route.
+4. Every raw hit then goes through the hit rules:
    - A word that starts or ends with an ASCII letter needs a word boundary there in the
      original text (`av` does not fire in `have`, `加v` not in `加vip`); a digit likewise
-     needs no digit next to it. A letter next to a digit is a boundary (加weixin18123).
+     needs no digit next to it. A letter next to a digit is a boundary (加weixin18123). A
+     listed English word inside a longer token is an inflection or compound only as
+     `moderation.latin.inflection` says (scams, motherfucker; not cocktail).
+   - Latin hits inside a link, a code or an ID, a capitalised romanised name in Latin text,
+     or a one- or two-letter abbreviation in English text are not hits (`moderation.latin`).
    - Noise removed between two characters of a hit is a gap. Each gap is at most `MAX_GAP`
-     characters. An ASCII word may not span a space unless every letter is spaced out
-     (`f u c k`, not `pen is`); a pinyin variant only between syllables (`du bo`). A word of
-     one or two characters found across a gap is a low-confidence hit: at most `review`.
+     visible characters, a run of whitespace counting as one and invisible characters as
+     none. A gap holding a sentence break (，。！？； ! ? ; a line break, or , . followed by a
+     space) is no gap unless every character of the hit stands alone between breaks (赌。博。,
+     one character per line). An ASCII word may not span a space unless every letter is
+     spaced out (`f u c k`, not `pen is`); a pinyin form only between syllables (`du bo`).
    - A hit in the collapsed pass counts for a Chinese word only when every character of it
      was repeated (微微信信, not 妈妈的 → 妈的).
+   - A hit written with homophones, or through a per-character substitution of the hand
+     table, that spells an ordinary word of the dictionary is that word (家政 is not 假证).
+   - A hit in Chinese characters that the most likely reading of its surroundings splits
+     with a word reaching outside it is not there (路口|交通: `moderation.segment`).
    - An allow-list phrase suppresses every hit lying inside it (路口交通 ⊃ 口交).
    - A word scoped to a group only counts in that group; `folded` words ignore the fuzzy
      routes and `exact` words count only when written exactly.
-4. Each surviving hit becomes a `Finding` that names the word, its category and tier, the
-   original span, the folded evidence and the routes by which it matched.
+   - Low confidence (acts as `review` at most): every homophone and insertion hit, and a
+     word of one or two characters found across a gap, in pinyin, or through a digit,
+     symbol, component, script or mixed spelling.
+5. Each surviving hit becomes a `Finding` that names the word, its category and tier, the
+   original span, the folded evidence and the routes by which it matched. `inspect` also
+   returns the hits dropped by a rule, each with its reason (`Dropped`).
 """
 
 from __future__ import annotations
@@ -32,24 +55,68 @@ import bisect
 import functools
 import itertools
 import re
-import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 import ahocorasick_rs
+import numpy
 
-from moderation._pinyin_data import PINYIN
-from moderation.fold import Folded, FoldedBatch, fold, fold_char, fold_with_origins
+from moderation.disguise import (
+    SCAN,
+    SYMBOLS,
+    Rewrite,
+    common_homophone_variants,
+    component_pairs,
+    digit_variants,
+    leet_variants,
+    pinyin_run,
+    rewrite_chars,
+    rewrite_sounds,
+    scan_form,
+    syllables,
+)
+from moderation.fold import (
+    MARK_ALONE,
+    MARK_BEFORE_LATIN,
+    MARK_CHINESE,
+    MARK_LATIN,
+    Folded,
+    FoldedBatch,
+    fold,
+    fold_char,
+    fold_with_origins,
+    invisible,
+)
+from moderation.latin import (
+    abbreviation_in_english,
+    in_code,
+    inflection,
+    link_spans,
+    romanised_name,
+)
 from moderation.lexicon import AllowEntry, Category, LexiconEntry, MatchMode, Severity
+from moderation.segment import WINDOW, Segmenter, dictionary_word
 from moderation.variants import SUBSTITUTIONS
 
-__all__ = ["BATCH_SIZE", "MAX_GAP", "Confidence", "Finding", "Route", "SensitiveWordMatcher"]
+__all__ = [
+    "BATCH_SIZE",
+    "MAX_GAP",
+    "Confidence",
+    "Dropped",
+    "Finding",
+    "Inspection",
+    "Route",
+    "SensitiveWordMatcher",
+]
 
-MAX_GAP = 4  # original characters removed between two characters of a hit, at most
+MAX_GAP = 4  # visible original characters removed between two characters of a hit, at most
 MAX_VARIANTS = 24  # substitution variants per word, at most
 MIN_INITIALS_WORD = 4  # pinyin initials only for words of at least this many characters
+MIN_INSERTION_WORD = 4  # characters a word needs to be found with characters inserted
+MAX_INSERTED = 2  # characters inserted into a long word, at most
+SHORT_WORD = 2  # characters of a word whose disguised hits are low confidence
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _RUNS = re.compile(r"(.)\1+")
@@ -57,27 +124,71 @@ _RUNS = re.compile(r"(.)\1+")
 # cut short), at most one character, then the start of another run.
 _WORTH_COLLAPSING = re.compile(r"([a-z])\1\1|(.)\2+(?!\2).?(.)\3")
 BATCH_SIZE = 64  # texts folded and searched at once by `find_many`
-_INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Mc"})  # not Cc: a line break is visible
+_BREAKS = frozenset("，。！？；!?;…\n\r\u2028\u2029\u3002\uff0c\uff01\uff1f\uff1b")
+_SCRIPT = re.compile(
+    "[\u3040-\u30ff\u3105-\u312f\u31a0-\u31bf\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]"
+)
+# Disguise material that needs a rewrite: zhuyin, a symbol of `SYMBOLS`, Latin letters glued
+# to a Chinese character, @ or $ between letters.
+_LATIN = "A-Za-z\uff21-\uff3a\uff41-\uff5a"
+_LATIN_CHAR = re.compile(f"[{_LATIN}]")
+_LATIN_RUN = re.compile(f"[{_LATIN}]+")
+_SYMBOL_OR_ZHUYIN = re.compile(f"[\u3105-\u312f\u31a0-\u31bf{''.join(sorted(SYMBOLS))}]")
+_TO_ASCII = {code: code - 0xFEE0 for code in [*range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)]}
+_SOUND_MATERIAL = re.compile(
+    f"[\u3105-\u312f\u31a0-\u31bf]|[\u3400-\u9fff][{_LATIN}]|[{_LATIN}][\u3400-\u9fff]"
+)
+# @ between letters (f@ck), $ starting a word ($cam).
+_LEET_MATERIAL = re.compile("(?<=[A-Za-z])@(?=[A-Za-z])|(?<![A-Za-z0-9])\\$(?=[A-Za-z]{2})")
+REWRITE_WINDOW = 10  # original characters read on each side of disguise material
 
 
 class Route(StrEnum):
     """How a hit was found, from the plainest to the most disguised."""
 
     EXACT = "exact"  # the word as written (ASCII case aside)
-    FOLDED = "folded"  # after folding: width, case, traditional, look-alikes, digits
+    FOLDED = "folded"  # after folding: width, case, styles, traditional, shinjitai, look-alikes
     REPEAT = "repeat"  # repeated characters collapsed (微微信信)
-    GAP = "gap"  # across noise removed between characters (微-信, 赌 博)
-    VARIANT = "variant"  # a homophone or shape substitution (威信, 微亻言)
+    GAP = "gap"  # across noise removed between characters (微-信, 赌 博, 赌\n博)
+    VARIANT = "variant"  # a substitution of the hand table (威信, 微亻言, 草泥马)
     PINYIN = "pinyin"  # written in pinyin (weixin, dubo, flg)
+    HOMOPHONE = "homophone"  # other characters of the same sound (睹博, 色晴)
+    MIXED = "mixed"  # characters and pinyin, syllable by syllable (刷dan, yue炮)
+    DIGIT = "digit"  # a digit for a character of its sound (去4), leet (sh1t)
+    SYMBOL = "symbol"  # an emoji or symbol for a character or syllable (草泥🐴)
+    COMPONENT = "component"  # a character split into its components (贝者博)
+    SCRIPT = "script"  # kana, hangul or zhuyin shapes and readings (微イ言, ㄉㄨˇㄅㄛˊ)
+    INFLECTION = "inflection"  # an English ending or compound (scams, motherfucker)
+    INSERTION = "insertion"  # characters inserted into a long word (代开各类发票)
 
 
 # The order in which routes are named: the most telling first.
-_ROUTE_ORDER = (Route.PINYIN, Route.VARIANT, Route.GAP, Route.REPEAT, Route.FOLDED, Route.EXACT)
+_ROUTE_ORDER = (
+    Route.INSERTION,
+    Route.COMPONENT,
+    Route.SYMBOL,
+    Route.SCRIPT,
+    Route.MIXED,
+    Route.DIGIT,
+    Route.HOMOPHONE,
+    Route.PINYIN,
+    Route.VARIANT,
+    Route.INFLECTION,
+    Route.GAP,
+    Route.REPEAT,
+    Route.FOLDED,
+    Route.EXACT,
+)
+_LOW_ALWAYS = frozenset({Route.HOMOPHONE, Route.INSERTION})
+_LOW_WHEN_SHORT = frozenset(
+    {Route.GAP, Route.PINYIN, Route.MIXED, Route.DIGIT, Route.SYMBOL, Route.COMPONENT}
+    | {Route.SCRIPT}
+)
 
 
 class Confidence(StrEnum):
     HIGH = "high"
-    LOW = "low"  # a short word only found across noise, or a short word's pinyin
+    LOW = "low"  # a homophone or insertion, or a short word found through a disguise
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +204,7 @@ class Finding:
     evidence: str = ""  # the folded text that matched
     route: Route = Route.EXACT  # the most telling route
     routes: tuple[Route, ...] = (Route.EXACT,)
-    pattern: str = ""  # the automaton pattern: the folded word, or its pinyin or variant
+    pattern: str = ""  # the pattern that matched: the folded word, or its pinyin or variant
     confidence: Confidence = Confidence.HIGH
     scope: str = ""  # the group the word is scoped to; "" for every group
     detector: str = "lexicon"
@@ -115,7 +226,7 @@ class Finding:
         if self.evidence != self.matched:
             line += f" → folded {self.evidence!r}"
         line += f" via {how}"
-        if self.pattern and self.route in (Route.PINYIN, Route.VARIANT):
+        if self.pattern and self.route not in (Route.EXACT, Route.FOLDED, Route.GAP):
             line += f" (pattern {self.pattern!r})"
         if self.confidence is Confidence.LOW:
             line += f"; low confidence, acts as {self.effective_severity.value}"
@@ -144,25 +255,44 @@ class Finding:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A raw hit a rule dropped, and why: what `wecom-mod check` shows besides findings."""
+
+    word: str
+    start: int
+    end: int
+    matched: str
+    route: Route
+    reason: str  # e.g. "crosses the words 路口|交通", "inside the allowed phrase 路口交通"
+
+    def explain(self) -> str:
+        return (
+            f"{self.word} at {self.start}:{self.end} {self.matched!r} via {self.route.value}: "
+            f"not counted, {self.reason}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "word": self.word,
+            "start": self.start,
+            "end": self.end,
+            "matched": self.matched,
+            "route": self.route.value,
+            "reason": self.reason,
+            "explanation": self.explain(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """What `SensitiveWordMatcher.inspect` saw in one text."""
+
+    findings: list[Finding]
+    dropped: list[Dropped] = field(default_factory=list)
+
+
 # --- Variants, made at build time ------------------------------------------------------------
-
-_SYLLABLE_OF: dict[str, str] = {
-    char: syllable
-    for line in PINYIN.splitlines()
-    for syllable, chars in [line.split(":", 1)]
-    for char in chars
-}
-
-
-def _syllables(word: str) -> list[str] | None:
-    """The toneless pinyin of each character; None unless every character has one."""
-    syllables = []
-    for char in word:
-        syllable = _SYLLABLE_OF.get(char)
-        if syllable is None:
-            return None
-        syllables.append(syllable)
-    return syllables
 
 
 def _pinyin_forms(word: str) -> list[str]:
@@ -170,20 +300,20 @@ def _pinyin_forms(word: str) -> list[str]:
     initials for long words."""
     if len(word) < 2:
         return []
-    syllables = _syllables(word)
-    if syllables is None:
+    found = syllables(word)
+    if found is None:
         return []
     if len(word) < MIN_INITIALS_WORD:
-        return ["".join(syllables)]
-    return ["".join(syllables), "".join(syllable[0] for syllable in syllables)]
+        return ["".join(found)]
+    return ["".join(found), "".join(syllable[0] for syllable in found)]
 
 
 def _syllable_starts(word: str, pattern: str) -> frozenset[int]:
     """Offsets in a pinyin pattern of `word` where a syllable starts (where a gap may fall)."""
-    syllables = _syllables(word) or []
-    if len(pattern) == len(syllables):  # initials: every letter is a syllable
+    found = syllables(word) or []
+    if len(pattern) == len(found):  # initials: every letter is a syllable
         return frozenset(range(1, len(pattern)))
-    return frozenset(itertools.accumulate(len(syllable) for syllable in syllables))
+    return frozenset(itertools.accumulate(len(syllable) for syllable in found))
 
 
 # The table, folded like the words it applies to, and indexed by first character.
@@ -196,9 +326,11 @@ for _fragment in _SUBSTITUTIONS:
     _FRAGMENTS_BY_FIRST_CHAR.setdefault(_fragment[0], []).append(_fragment)
 
 
-def _substitution_variants(word: str) -> list[str]:
+def _substitution_variants(word: str) -> list[tuple[str, bool]]:
     """The word with look-alike fragments substituted: one substitution at a time first, then
-    two non-overlapping ones, and so on, up to MAX_VARIANTS."""
+    two non-overlapping ones, and so on, up to MAX_VARIANTS; each with whether it replaced the
+    whole word (草泥马 for 操你妈: a spelling of its own, not a substitution that may happen to
+    spell another word)."""
     spots = [
         (start, start + len(fragment), _SUBSTITUTIONS[fragment])
         for start, char in enumerate(word)
@@ -208,12 +340,13 @@ def _substitution_variants(word: str) -> list[str]:
     if not spots:
         return []
     spots.sort(key=lambda spot: (spot[0], spot[1]))
-    variants: list[str] = []
+    variants: list[tuple[str, bool]] = []
     seen = {word}
     for count in range(1, len(spots) + 1):
         for chosen in itertools.combinations(spots, count):
             if any(a[1] > b[0] for a, b in itertools.pairwise(chosen)):
                 continue  # overlapping fragments
+            whole = any(end - start == len(word) for start, end, _alts in chosen)
             for replacements in itertools.product(*(alts for _s, _e, alts in chosen)):
                 pieces, last = [], 0
                 for (start, end, _alts), replacement in zip(chosen, replacements, strict=True):
@@ -224,17 +357,13 @@ def _substitution_variants(word: str) -> list[str]:
                     variant = fold(variant)  # digits may now form a numeral run
                 if len(variant) >= 2 and variant not in seen:
                     seen.add(variant)
-                    variants.append(variant)
+                    variants.append((variant, whole))
                     if len(variants) >= MAX_VARIANTS:
                         return variants
     return variants
 
 
 # --- Building -------------------------------------------------------------------------------
-
-
-def _invisible(char: str) -> bool:
-    return unicodedata.category(char) in _INVISIBLE_CATEGORIES
 
 
 def _ascii_class(char: str) -> str:
@@ -244,6 +373,10 @@ def _ascii_class(char: str) -> str:
     if char.isalpha():
         return "a"
     return "0" if char.isdigit() else ""
+
+
+def _cjk(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff" or "\ue000" <= char <= "\uf8ff"
 
 
 _STARTS_WITH_LETTER = 1
@@ -257,12 +390,24 @@ def _letter_edges(pattern: str) -> int:
     )
 
 
-# One way a pattern stands for an entry, as one int: entry index * 4 + route code, where the
-# code is 0 for the folded word itself, else an index into _ROUTE_OF_CODE. A 50,000-word
-# lexicon makes ~100,000 of them; ints in tuples leave the garbage collector nothing to scan.
+# One way a pattern stands for an entry, as one int: plain-form index * 8 + the kind of form.
+# A 50,000-word lexicon makes a few hundred thousand; ints in tuples leave the garbage
+# collector nothing to scan.
 _Ref = int
-_ROUTE_OF_CODE: tuple[Route | None, ...] = (None, Route.PINYIN, Route.VARIANT)
+_WORD, _PINYIN, _VARIANT, _WHOLE, _DIGIT, _LEET, _INSERTION, _COMPONENT = range(8)
+_VIA: tuple[Route | None, ...] = (
+    None,
+    Route.PINYIN,
+    Route.VARIANT,
+    Route.VARIANT,
+    Route.DIGIT,
+    Route.DIGIT,
+    Route.INSERTION,
+    None,
+)
 _EXACT_ONLY: tuple[Route, ...] = (Route.EXACT,)
+# Characters after a digit that make it a number, not a character (4楼, 9点, 7个).
+_UNITS = frozenset("楼层点号个元块月日年天次人分秒岁期栋室位件台张条斤克米千百万亿折倍")
 
 
 class SensitiveWordMatcher:
@@ -287,19 +432,57 @@ class SensitiveWordMatcher:
         self.entries: tuple[LexiconEntry, ...] = tuple(entry for entry, _ in chosen.values())
         self._folded_words = [folded for _, folded in chosen.values()]
 
+        plain: list[str] = []  # each form as the text reads it, not in the scan form
+        plain_entry: list[int] = []  # its entry (-1 for a component pair)
         refs: dict[str, list[_Ref]] = {}
+
+        def add(scanned: str, text: str, entry_index: int, kind: int) -> None:
+            refs.setdefault(scanned, []).append(len(plain) * 8 + kind)
+            plain.append(text)
+            plain_entry.append(entry_index)
+
+        chinese: set[str] = set()
         for index, (entry, folded) in enumerate(chosen.values()):
-            refs.setdefault(folded, []).append(index * 4)
+            scanned = scan_form(folded)
+            add(scanned, folded, index, _WORD)
             if entry.mode is not MatchMode.FUZZY:
                 continue
+            if scanned.isascii():
+                for leet in leet_variants(folded):
+                    add(leet, leet, index, _LEET)
+                continue
+            cjk = all(_cjk(char) for char in scanned)
+            if cjk:
+                chinese.update(folded)
+            for homophone in common_homophone_variants(folded, scanned):
+                add(homophone, folded, index, _WORD)
             for pinyin in _pinyin_forms(folded):
-                refs.setdefault(pinyin, []).append(index * 4 + 1)
-            for variant in _substitution_variants(folded):
-                refs.setdefault(variant, []).append(index * 4 + 2)
+                add(pinyin, pinyin, index, _PINYIN)
+            for variant, whole in _substitution_variants(folded):
+                add(scan_form(variant), variant, index, _WHOLE if whole else _VARIANT)
+            for with_digit in digit_variants(folded):
+                add(scan_form(with_digit), with_digit, index, _DIGIT)
+            if cjk and len(folded) >= MIN_INSERTION_WORD:
+                add(scanned[:2], folded, index, _INSERTION)
+        self._composed: dict[int, str] = {}
+        for pair, char in component_pairs(chinese).items():
+            self._composed[len(plain)] = char
+            add(scan_form(pair), pair, -1, _COMPONENT)
+        self._plain = plain
+        self._plain_entry = plain_entry
         self._patterns = list(refs)
         self._refs = [tuple(refs[pattern]) for pattern in self._patterns]
+        # Patterns that only start a long word or join a component pair: their raw hits are
+        # checked on the scan text before anything else (`_worth_a_look`).
+        self._special = [
+            all(ref & 7 in (_INSERTION, _COMPONENT) for ref in pattern_refs)
+            for pattern_refs in self._refs
+        ]
+        self._scanned_words = [scan_form(word) for word in self._folded_words]
+        self._near = _neighbours(self._folded_words, self.entries)
         self._letter_edges = [_letter_edges(pattern) for pattern in self._patterns]
         self._automaton = ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
+        self._segmenter = Segmenter(word for word in self._folded_words if word.isalpha())
 
         self.allow: tuple[AllowEntry, ...] = tuple(a for a in allow if fold(a.phrase))
         allow_patterns: dict[str, list[str]] = {}
@@ -317,16 +500,38 @@ class SensitiveWordMatcher:
 
     @property
     def pattern_count(self) -> int:
-        """Patterns in the automaton: folded words plus their pinyin and look-alike variants."""
+        """Patterns in the automaton: the words and every form made of them."""
         return len(self._patterns)
 
     def find(self, text: str, chat_id: str = "") -> list[Finding]:
         """Every hit of every word that applies in `chat_id`, ordered by position."""
+        return self._search(text, chat_id, None, rewrite=True)
+
+    def inspect(self, text: str, chat_id: str = "") -> Inspection:
+        """`find`, with the raw hits the rules dropped and why (for `wecom-mod check`)."""
+        dropped: list[Dropped] = []
+        findings = self._search(text, chat_id, dropped, rewrite=True)
+        unique = {(d.word, d.start, d.end, d.reason): d for d in dropped}
+        kept = {(f.word, f.start, f.end) for f in findings}
+        return Inspection(
+            findings,
+            sorted(
+                (d for d in unique.values() if (d.word, d.start, d.end) not in kept),
+                key=lambda d: (d.start, d.end, d.word),
+            ),
+        )
+
+    def _search(
+        self, text: str, chat_id: str, dropped: list[Dropped] | None, *, rewrite: bool
+    ) -> list[Finding]:
         if self._automaton is None or not text:
             return []
         layout = fold_with_origins(text)
-        found = self._automaton.find_matches_as_indexes(layout.text, overlapping=True)
-        return self._findings(text, layout.text, lambda: layout, found, chat_id, None)
+        scanned = scan_form(layout.text)
+        found = self._automaton.find_matches_as_indexes(scanned, overlapping=True)
+        return self._findings(
+            text, scanned, lambda: layout, found, chat_id, None, dropped, rewrite=rewrite
+        )
 
     def find_many(
         self, texts: Sequence[str], chat_ids: Sequence[str] | None = None
@@ -343,27 +548,16 @@ class SensitiveWordMatcher:
         scan = self._automaton.find_matches_as_indexes
         for first in range(0, len(texts), BATCH_SIZE):
             chunk = texts[first : first + BATCH_SIZE]
-            batch = FoldedBatch(chunk)
+            batch = FoldedBatch(chunk, scan=SCAN, marks=_MARKS)
             offsets, folded, joined_before = batch.offsets, batch.text, batch.joined_before
             edges = self._letter_edges
             hits: dict[int, list[tuple[int, int, int]]] = {}
             index = 0
             next_offset = offsets[1] if len(offsets) > 1 else len(folded)
+            special = self._special
             for pattern_index, start, end in scan(folded, overlapping=True):
-                # `_inside_a_word` on the whole batch (a text's edge is SEPARATOR, no letter).
-                edge = edges[pattern_index]
-                if edge and (
-                    (
-                        edge & _STARTS_WITH_LETTER
-                        and start
-                        and "a" <= folded[start - 1] <= "z"
-                        and joined_before(start)
-                    )
-                    or (
-                        edge & _ENDS_WITH_LETTER
-                        and "a" <= folded[end : end + 1] <= "z"
-                        and joined_before(end)
-                    )
+                if special[pattern_index] and not self._worth_a_look(
+                    pattern_index, folded, start, end
                 ):
                     continue
                 while end > next_offset:  # hits come by end: the text they lie in only grows
@@ -372,57 +566,779 @@ class SensitiveWordMatcher:
                 offset = offsets[index]
                 hits.setdefault(index, []).append((pattern_index, start - offset, end - offset))
             repeated = batch.repeats if self._collapse else set()
-            for index in hits.keys() | repeated:
+            for index in sorted(hits.keys() | repeated | batch.marked):
                 text = chunk[index]
+                found = hits.get(index)
+                material = self._material(text) if index in batch.marked else []
+                if not found and index not in repeated and not material:
+                    continue
                 chat_id = chat_ids[first + index] if chat_ids is not None else ""
                 results[first + index] = self._findings(
                     text,
                     batch.folded(index),
                     functools.partial(batch.layout, index),
-                    hits.get(index, []),
+                    found or [],
                     chat_id,
                     index in repeated,
+                    None,
+                    rewrite=True,
+                    material=material,
                 )
         return results
+
+    def _worth_a_look(self, pattern_index: int, scanned: str, start: int, end: int) -> bool:
+        """For a raw hit of a pattern that only starts long words or joins a component pair:
+        whether the scan text around it can hold the word (the rest of the word follows with
+        at most `MAX_INSERTED` characters inserted; the joined character has a neighbour it
+        has in some lexicon word)."""
+        for ref in self._refs[pattern_index]:
+            plain_id, kind = ref >> 3, ref & 7
+            if kind == _COMPONENT:
+                near = self._near.get(self._composed[plain_id])
+                if _beside(near, scanned[start - 1 : start], scanned[end : end + 1]):
+                    return True
+                continue
+            rest = self._scanned_words[self._plain_entry[plain_id]][2:]
+            window = scanned[end : end + len(rest) + MAX_INSERTED]
+            for kept in range(len(rest)):
+                if window[:kept] != rest[:kept]:
+                    break
+                tail = rest[kept:]
+                if window[kept + 1 : kept + 1 + len(tail)] == tail or (
+                    window[kept + 2 : kept + 2 + len(tail)] == tail
+                ):
+                    return True
+        return False
+
+    def _material(self, text: str) -> list[tuple[int, int]]:
+        """The spans of disguise material in `text` that only a rewrite reads and that can
+        take part in a lexicon word (a component pair shows as a hit of the pass instead):
+        zhuyin; a symbol of `SYMBOLS` beside a character it has a neighbour of in some word;
+        Latin letters glued to a Chinese character that are pinyin from end to end; @ or $
+        inside a word."""
+        spots = []
+        if _SYMBOL_OR_ZHUYIN.search(text):
+            for match in _SYMBOL_OR_ZHUYIN.finditer(text):
+                start, end = match.span()
+                symbol = SYMBOLS.get(match.group())
+                if symbol is not None:
+                    near = self._near.get(scan_form(symbol))
+                    if not _beside(near, _neighbour(text, start, -1), _neighbour(text, end, 1)):
+                        continue
+                spots.append((start, end))
+        for run in _LATIN_RUN.finditer(text):
+            start, end = run.span()
+            glued = (start > 0 and _chinese(text[start - 1])) or (
+                end < len(text) and _chinese(text[end])
+            )
+            if glued and pinyin_run(run.group().translate(_TO_ASCII).lower()):
+                spots.append((start, end))
+        if "@" in text or "$" in text:
+            spots += [match.span() for match in _LEET_MATERIAL.finditer(text)]
+        return spots
 
     def _findings(
         self,
         text: str,
-        folded: str,
+        scanned: str,
         layout: Callable[[], Folded],
         found: list[tuple[int, int, int]],
         chat_id: str,
         collapse: bool | None,
+        dropped: list[Dropped] | None,
+        *,
+        rewrite: bool,
+        material: list[tuple[int, int]] | None = None,
     ) -> list[Finding]:
-        """The hit rules over the automaton's matches in one folded text; `collapse` says
-        whether a collapsed pass is worth it (None: find out). `layout` gives the origins,
-        asked for only when some hit needs them."""
+        """The hit rules over the automaton's matches in one scanned text; `collapse` says
+        whether a collapsed pass is worth it (None: find out). `layout` gives the plain
+        folded text and its origins, asked for only when some hit needs them. `material`
+        is `_material(text)` when the caller knows it (None: find out)."""
         hits = [(index, start, end, False) for index, start, end in found]
         if collapse is None:
-            collapse = self._collapse and _worth_collapsing(folded)
+            collapse = self._collapse and _worth_collapsing(scanned)
         collapsed = None
         if collapse and self._automaton is not None:
-            collapsed = _Collapsed(folded)
+            collapsed = _Collapsed(scanned)
             found = self._automaton.find_matches_as_indexes(collapsed.text, overlapping=True)
             hits += [(index, start, end, True) for index, start, end in found]
-        if not hits:
-            return []
-        return _Search(self, text, layout(), chat_id, collapsed).run(hits)
+        findings: list[Finding] = []
+        pairs: list[tuple[int, int, str]] = []
+        if hits:
+            search = _Search(self, text, layout(), chat_id, collapsed, dropped)
+            findings = search.run(hits)
+            pairs = search.pairs
+        if rewrite and (pairs or material is None or material):
+            extra = self._rewritten(text, chat_id, pairs, material)
+            if extra:
+                findings = _without_nested([*findings, *extra])
+        return findings
 
-    def _inside_allowed(self, folded: str, start: int, end: int, chat_id: str) -> bool:
-        """Whether folded[start:end] lies inside an allow-list phrase that applies in chat_id.
-        Only the window a phrase containing the hit could cover is scanned."""
+    def _rewritten(
+        self,
+        text: str,
+        chat_id: str,
+        pairs: list[tuple[int, int, str]],
+        material: list[tuple[int, int]] | None,
+    ) -> list[Finding]:
+        """What the rewrites (`moderation.disguise`) of the stretches of `text` around its
+        disguise material show through that material."""
+        if material is None:
+            material = self._material(text)
+        spots = [(start, end) for start, end, _char in pairs] + material
+        if not spots:
+            return []
+        found: list[Finding] = []
+        for low, high in _windows(spots, len(text)):
+            piece = text[low:high]
+            rewrites = [rewrite_chars(piece, [(a - low, b - low, c) for a, b, c in pairs])]
+            if _SOUND_MATERIAL.search(piece):
+                rewrites.append(rewrite_sounds(piece))
+            if _LEET_MATERIAL.search(piece):
+                rewrites.append(_rewrite_leet(piece))
+            for rewrite in rewrites:
+                if rewrite is not None:
+                    found += self._through(text, low, rewrite, chat_id)
+        return found
+
+    def _through(self, text: str, low: int, rewrite: Rewrite, chat_id: str) -> list[Finding]:
+        """The findings of one rewrite that its material takes part in, mapped back to `text`
+        (the rewrite is of the stretch of `text` starting at `low`)."""
+        found = []
+        for finding in self._search(rewrite.text, chat_id, None, rewrite=False):
+            kinds = rewrite.kinds_in(finding.start, finding.end)
+            route = _route_of_material(kinds)
+            if route is None:
+                continue
+            start, end = rewrite.original_span(finding.start, finding.end)
+            start, end = start + low, end + low
+            if "sound" in kinds and not _characters_kept(text[start:end], fold(finding.word)):
+                continue  # a character read only by its sound: a homophone, the pass's job
+            routes = (route, *(r for r in finding.routes if r not in (Route.EXACT, route)))
+            short = len(fold(finding.word)) <= SHORT_WORD
+            low_confidence = finding.confidence is Confidence.LOW or (
+                short and route in _LOW_WHEN_SHORT
+            )
+            found.append(
+                replace(
+                    finding,
+                    start=start,
+                    end=end,
+                    matched=text[start:end],
+                    route=routes[0],
+                    routes=routes,
+                    confidence=Confidence.LOW if low_confidence else Confidence.HIGH,
+                )
+            )
+        return found
+
+    def _inside_allowed(self, folded: str, start: int, end: int, chat_id: str) -> str:
+        """The allow-list phrase that applies in chat_id and holds folded[start:end], "" when
+        none does. Only the window a phrase containing the hit could cover is scanned."""
         if self._allow_automaton is None:
-            return False
+            return ""
         offset = max(0, end - self._allow_longest)
         window = folded[offset : start + self._allow_longest]
-        return any(
-            a + offset <= start and end <= b + offset
-            for index, a, b in self._allow_automaton.find_matches_as_indexes(
-                window, overlapping=True
-            )
-            if any(scope in ("", chat_id) for scope in self._allow_scopes[index])
+        for index, a, b in self._allow_automaton.find_matches_as_indexes(window, overlapping=True):
+            if (
+                a + offset <= start
+                and end <= b + offset
+                and any(scope in ("", chat_id) for scope in self._allow_scopes[index])
+            ):
+                return self._allow_patterns[index]
+        return ""
+
+
+def _marks() -> numpy.ndarray:  # type: ignore[type-arg]
+    """What `FoldedBatch` marks a text for (`fold.MARK_*`): the cheap, array-wide first look
+    for the material `SensitiveWordMatcher._material` then finds."""
+    table = numpy.zeros(0x110000, dtype=numpy.uint8)
+    table[0x3400:0xA000] = MARK_CHINESE
+    for low, high in (("A", "Z"), ("a", "z"), ("\uff21", "\uff3a"), ("\uff41", "\uff5a")):
+        table[ord(low) : ord(high) + 1] = MARK_LATIN
+    table[0x3105:0x3130] = MARK_ALONE  # zhuyin
+    table[0x31A0:0x31C0] = MARK_ALONE
+    table[[ord(symbol) for symbol in SYMBOLS]] = MARK_ALONE
+    table[[ord("@"), ord("$")]] = MARK_BEFORE_LATIN
+    return table
+
+
+_MARKS = _marks()
+
+
+def _neighbour(text: str, index: int, step: int) -> str:
+    """The first character from `index` in direction `step` that folds to something, in its
+    scan form ("" at the end of the text); for step -1, `index` is just past it."""
+    position = index - 1 if step < 0 else index
+    while 0 <= position < len(text):
+        folded = fold_char(text[position])
+        if folded:
+            return scan_form(folded[0 if step > 0 else -1])
+        position += step
+    return ""
+
+
+def _neighbours(words: list[str], entries: tuple[LexiconEntry, ...]) -> dict[str, tuple[str, str]]:
+    """For each Chinese character of a fuzzy lexicon word, in scan form: the characters found
+    just before it and just after it in some word, as two strings (a word of that one
+    character makes both "", which any text satisfies: see `_beside`)."""
+    before: dict[str, set[str]] = {}
+    after: dict[str, set[str]] = {}
+    alone: set[str] = set()
+    for word, entry in zip(words, entries, strict=True):
+        if entry.mode is not MatchMode.FUZZY:
+            continue
+        scanned = scan_form(word)
+        if len(scanned) == 1:
+            alone.add(scanned)
+        for index, char in enumerate(scanned):
+            if index:
+                before.setdefault(char, set()).add(scanned[index - 1])
+            if index + 1 < len(scanned):
+                after.setdefault(char, set()).add(scanned[index + 1])
+    chars = before.keys() | after.keys() | alone
+    return {
+        char: ("", "")
+        if char in alone
+        else ("".join(before.get(char, ())), "".join(after.get(char, ())))
+        for char in chars
+    }
+
+
+def _beside(near: tuple[str, str] | None, left: str, right: str) -> bool:
+    """Whether a character with lexicon neighbours `near` may stand in a lexicon word with
+    `left` before it or `right` after it in the text."""
+    if near is None:
+        return False
+    before, after = near
+    if not before and not after:
+        return True  # a word of this one character
+    return bool(left and left in before) or bool(right and right in after)
+
+
+def _chinese(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff"
+
+
+def _windows(spots: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """The stretches of a text of `size` characters around the spans in `spots`, each
+    widened by `REWRITE_WINDOW`, overlapping ones merged."""
+    windows: list[tuple[int, int]] = []
+    for start, end in sorted(spots):
+        low, high = max(0, start - REWRITE_WINDOW), min(size, end + REWRITE_WINDOW)
+        if windows and low <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], high))
+        else:
+            windows.append((low, high))
+    return windows
+
+
+def _characters_kept(original: str, word: str) -> bool:
+    """Whether the Chinese characters of a stretch found through its sound are the word's
+    own, in order (刷dan: 刷 of 刷单), so that only the material was read by its sound."""
+    chars = [folded for folded in map(fold_char, original) if folded and _cjk(folded[0])]
+    position = 0
+    for char in chars:
+        position = word.find(char, position) + 1
+        if not position:
+            return False
+    return len(chars) < len(word)
+
+
+def _route_of_material(kinds: set[str]) -> Route | None:
+    """The route of a finding of a rewrite, by the material it covers; None when it covers
+    none (the pass already saw it) or only sounds (a homophone reading: the pass's job)."""
+    if "component" in kinds:
+        return Route.COMPONENT
+    if "symbol" in kinds:
+        return Route.SYMBOL
+    if "script" in kinds:
+        return Route.SCRIPT
+    if "leet" in kinds:
+        return Route.DIGIT
+    if "latin" in kinds and "sound" in kinds:
+        return Route.MIXED
+    return None
+
+
+def _rewrite_leet(text: str) -> Rewrite:
+    """`text` with @ for a and $ for s where they stand inside a word (f@ck, $cam)."""
+    spans = tuple((index, index + 1) for index in range(len(text)))
+    kinds = []
+    chars = []
+    for index, char in enumerate(text):
+        if char in "@$" and _LEET_MATERIAL.match(text, index):
+            chars.append("a" if char == "@" else "s")
+            kinds.append("leet")
+        else:
+            chars.append(char)
+            kinds.append("")
+    return Rewrite("".join(chars), spans, tuple(kinds))
+
+
+class _Search:
+    """The hit rules for one message (only built when the automaton found something)."""
+
+    def __init__(
+        self,
+        matcher: SensitiveWordMatcher,
+        text: str,
+        layout: Folded,
+        chat_id: str,
+        collapsed: _Collapsed | None = None,
+        dropped: list[Dropped] | None = None,
+    ) -> None:
+        self.matcher = matcher
+        self.text = text
+        self.layout = layout
+        self.chat_id = chat_id
+        self._collapsed = collapsed
+        self._dropped = dropped
+        self._links: list[tuple[int, int]] | None = None
+        self.pairs: list[tuple[int, int, str]] = []  # component pairs: original span, char
+
+    def run(self, hits: list[tuple[int, int, int, bool]]) -> list[Finding]:
+        findings: dict[tuple[int, int, int], Finding] = {}
+        matcher = self.matcher
+        for pattern_index, start, end, collapsed in hits:
+            if collapsed:
+                if not self._mostly_repeated(pattern_index, start, end):
+                    continue
+                start, end = self.collapsed.folded_span(start, end)
+            inside = self._inside_a_word(pattern_index, start, end)
+            for ref in matcher._refs[pattern_index]:
+                plain_id, kind = ref >> 3, ref & 7
+                if kind == _COMPONENT:
+                    if not collapsed:
+                        self._pair(plain_id, start, end)
+                    continue
+                if inside and not (kind in (_WORD, _LEET) and matcher._plain[plain_id].isalpha()):
+                    continue  # inside a longer word; only an English word may be inflected
+                if kind == _INSERTION:
+                    finding = self._insertion(plain_id, start, end) if not collapsed else None
+                else:
+                    finding = self._finding(plain_id, kind, start, end, collapsed)
+                if finding is None:
+                    continue
+                key = (matcher._plain_entry[plain_id], finding.start, finding.end)
+                known = findings.get(key)
+                if known is None or _plainer(finding, known):
+                    findings[key] = finding
+        return _without_nested(findings.values())
+
+    def _inside_a_word(self, pattern_index: int, start: int, end: int) -> bool:
+        """The cheap, certain part of `_on_boundaries`, before any origin is worked out: a
+        pattern with a letter at an edge, next to a letter that was its neighbour in the
+        original too (`dow` in `windows`), is inside a word."""
+        edges = self.matcher._letter_edges[pattern_index]
+        if not edges:
+            return False
+        layout = self.layout
+        folded = layout.text
+        if (
+            edges & _STARTS_WITH_LETTER
+            and start
+            and "a" <= folded[start - 1] <= "z"
+            and layout.joined_before(start)
+        ):
+            return True
+        if edges & _ENDS_WITH_LETTER and end < len(folded) and "a" <= folded[end] <= "z":
+            return layout.joined_before(end)
+        return False
+
+    @property
+    def collapsed(self) -> _Collapsed:
+        if self._collapsed is None:
+            self._collapsed = _Collapsed(scan_form(self.layout.text))
+        return self._collapsed
+
+    def _mostly_repeated(self, pattern_index: int, start: int, end: int) -> bool:
+        """A collapsed-pass hit counts only if more than half of its characters stood for a
+        run of two or more (微微信信, 加微微信信, ssbb), so that reduplicated words (妈妈的 → 妈的)
+        stay innocent; an ASCII word also counts with one letter stretched to three or more
+        (fuuuck). The same conditions as `_worth_collapsing`, hit by hit."""
+        runs = self.collapsed.runs_in(start, end)
+        if 2 * len(runs) > end - start:
+            return True
+        return bool(runs) and max(runs) >= 3 and self.matcher._patterns[pattern_index].isascii()
+
+    def _drop(self, entry_index: int, start: int, end: int, route: Route, reason: str) -> None:
+        if self._dropped is not None:
+            word = self.matcher.entries[entry_index].word
+            matched = self.text[start:end]
+            self._dropped.append(Dropped(word, start, end, matched, route, reason))
+
+    def _pair(self, plain_id: int, start: int, end: int) -> None:
+        """A component pair of a lexicon character, for the rewrite."""
+        matcher = self.matcher
+        layout = self.layout
+        if layout.text[start:end] != matcher._plain[plain_id]:
+            return  # a homophone of the pair is no pair
+        original_start, original_end = layout.original_span(start, end)
+        self.pairs.append((original_start, original_end, matcher._composed[plain_id]))
+
+    def _finding(
+        self, plain_id: int, kind: int, start: int, end: int, collapsed: bool
+    ) -> Finding | None:
+        matcher = self.matcher
+        entry_index = matcher._plain_entry[plain_id]
+        entry = matcher.entries[entry_index]
+        if entry.scope and entry.scope != self.chat_id:
+            return None
+        pattern = matcher._plain[plain_id]
+        word = matcher._folded_words[entry_index]
+        layout = self.layout
+        original_start, original_end = layout.original_span(start, end)
+        via = _VIA[kind]
+        inflected = False
+        if not self._on_boundaries(pattern, original_start, original_end):
+            span = None
+            if kind in (_WORD, _LEET) and pattern.isalpha():
+                span = inflection(self.text, original_start, original_end, word)
+            if span is None:
+                return None  # the commonest rejection (`git` in `github`), so it goes first
+            original_start, original_end, _how = span
+            inflected = True
+        # Contiguous: one original character per folded one, nothing removed between them
+        # (the common case, with nothing to look at between the characters).
+        contiguous = layout.one_to_one and original_end - original_start == end - start
+        matched = self.text[original_start:original_end]
+        evidence = layout.text[start:end]
+        if inflected:
+            evidence = fold(matched)
+        compared = _RUNS.sub(r"\1", evidence) if collapsed else evidence
+        homophone = not inflected and compared != pattern
+        route = via or Route.EXACT
+        if (
+            contiguous
+            and via is None
+            and not collapsed
+            and not homophone
+            and not inflected
+            and (matched == evidence or matched.translate(_ASCII_LOWER) == evidence)
+        ):
+            ordered = _EXACT_ONLY  # the commonest hit: the word as written (any mode takes it)
+            low = False
+        else:
+            gaps = [] if contiguous or inflected else self._gaps(start, end)
+            routes: set[Route] = set()
+            if any(visible for visible, _break in gaps):
+                routes.add(Route.GAP)
+            if collapsed:
+                routes.add(Route.REPEAT)
+            if inflected:
+                routes.add(Route.INFLECTION)
+            if via is not None:
+                routes.add(via)
+            if homophone:
+                routes.add(Route.HOMOPHONE)
+            if via is None and not homophone:
+                kept = matched if contiguous or inflected else self._kept_original(start, end)
+                if kept.translate(_ASCII_LOWER) != evidence or len(kept) != len(matched):
+                    routes.add(Route.FOLDED)  # characters changed, or invisible ones removed
+            if _SCRIPT.search(matched):
+                routes.add(Route.SCRIPT)
+            if not routes:
+                routes.add(Route.EXACT)
+            ordered = tuple(route for route in _ROUTE_ORDER if route in routes)
+            route = ordered[0]
+            if entry.mode is MatchMode.EXACT and routes != {Route.EXACT}:
+                return None
+            if entry.mode is MatchMode.FOLDED and not routes <= {
+                Route.EXACT,
+                Route.FOLDED,
+                Route.INFLECTION,
+            }:
+                return None
+            if gaps:
+                reason = self._gaps_refused(entry_index, via, pattern, start, gaps)
+                if reason:
+                    self._drop(entry_index, original_start, original_end, route, reason)
+                    return None
+            if (homophone or kind == _VARIANT) and evidence != word and dictionary_word(evidence):
+                self._drop(
+                    entry_index,
+                    original_start,
+                    original_end,
+                    route,
+                    f"reads as the ordinary word {evidence}",
+                )
+                return None
+            if kind == _DIGIT and not self._digit_stands_for_a_character(pattern, start, end):
+                self._drop(entry_index, original_start, original_end, route, "a number")
+                return None
+            short = len(word) <= SHORT_WORD
+            low = bool(routes & _LOW_ALWAYS) or (short and bool(routes & _LOW_WHEN_SHORT))
+        reason = self._context_refuses(
+            entry_index, pattern, word, kind, start, end, original_start, original_end
         )
+        if reason:
+            self._drop(entry_index, original_start, original_end, route, reason)
+            return None
+        return Finding(
+            word=entry.word,
+            category=entry.category,
+            severity=entry.severity,
+            start=original_start,
+            end=original_end,
+            matched=matched,
+            evidence=evidence,
+            route=ordered[0],
+            routes=ordered,
+            pattern=pattern,
+            confidence=Confidence.LOW if low else Confidence.HIGH,
+            scope=entry.scope,
+        )
+
+    def _context_refuses(
+        self,
+        entry_index: int,
+        pattern: str,
+        word: str,
+        kind: int,
+        start: int,
+        end: int,
+        original_start: int,
+        original_end: int,
+    ) -> str:
+        """Why the text around a hit says it is not the word ("" when nothing does): Latin
+        context for a Latin hit, the reading of the Chinese around a Chinese one, the allow
+        list for any."""
+        text = self.text
+        folded = self.layout.text
+        if pattern.isascii() and not pattern.isdigit():
+            if self._in_link(original_start, original_end):
+                return "inside a link or an email address"
+            if in_code(text, original_start, original_end):
+                return "inside a code, an ID or an identifier"
+            if (not word.isascii() or kind in (_PINYIN, _VARIANT, _WHOLE)) and romanised_name(
+                text, original_start, original_end
+            ):
+                return "a romanised name in Latin text"
+            if abbreviation_in_english(text, original_start, original_end):
+                return "a short abbreviation in English text"
+        elif _cjk(folded[start]) or _cjk(folded[end - 1]):
+            low, high = self._sentence(start, end)
+            split = self.matcher._segmenter.crossing(folded[low:high], start - low, end - low)
+            if split:
+                return f"the words around it read {split}"
+        allowed = self.matcher._inside_allowed(folded, start, end, self.chat_id)
+        if allowed:
+            return f"inside the allowed phrase {allowed}"
+        return ""
+
+    def _in_link(self, start: int, end: int) -> bool:
+        if self._links is None:
+            self._links = link_spans(self.text) if ("." in self.text or "@" in self.text) else []
+        return any(a <= start and end <= b for a, b in self._links)
+
+    def _sentence(self, start: int, end: int) -> tuple[int, int]:
+        """The folded span around [start, end) that the segmenter may read: `WINDOW`
+        characters each side, cut at a sentence break."""
+        layout = self.layout
+        starts = layout.starts
+        text = self.text
+        low = start
+        while low > max(0, start - WINDOW):
+            between = text[starts[low - 1] + 1 : starts[low]]
+            if any(char in _BREAKS for char in between):
+                break
+            low -= 1
+        high = end
+        limit = min(len(layout.text), end + WINDOW)
+        while high < limit:
+            between = text[starts[high - 1] + 1 : starts[high]]
+            if any(char in _BREAKS for char in between):
+                break
+            high += 1
+        return low, high
+
+    def _digit_stands_for_a_character(self, pattern: str, start: int, end: int) -> bool:
+        """A digit found for a character must stand alone inside the word: no digit beside it
+        and no unit after it (去4楼, 第4, 45 are numbers)."""
+        folded = self.layout.text
+        for offset, char in enumerate(pattern):
+            if not char.isdigit():
+                continue
+            at = start + offset
+            before = folded[at - 1] if at > 0 else ""
+            after = folded[at + 1] if at + 1 < len(folded) else ""
+            if before.isdigit() or after.isdigit() or before == "第":
+                return False
+            if at == end - 1 and after in _UNITS:
+                return False
+        return True
+
+    def _insertion(self, plain_id: int, start: int, end: int) -> Finding | None:
+        """A long word with one or two characters inserted after its first two (代开各类发票):
+        the automaton found the first two; the rest is looked for here."""
+        matcher = self.matcher
+        word = matcher._plain[plain_id]
+        folded = self.layout.text
+        if folded[start:end] != word[:2]:
+            return None
+        rest = word[2:]
+        after = start + 2
+        for kept in range(len(rest)):
+            if folded[after : after + kept] != rest[:kept]:
+                break
+            for inserted in range(1, MAX_INSERTED + 1):
+                at = after + kept + inserted
+                tail = rest[kept:]
+                extra = folded[after + kept : at]
+                if folded[at : at + len(tail)] == tail and all(_cjk(c) for c in extra):
+                    return self._inserted(plain_id, start, at + len(tail), extra)
+        return None
+
+    def _inserted(self, plain_id: int, start: int, end: int, extra: str) -> Finding | None:
+        matcher = self.matcher
+        entry_index = matcher._plain_entry[plain_id]
+        entry = matcher.entries[entry_index]
+        if entry.scope and entry.scope != self.chat_id:
+            return None
+        layout = self.layout
+        original_start, original_end = layout.original_span(start, end)
+        gaps = self._gaps(start, end)
+        if any(has_break for _visible, has_break in gaps) or max(v for v, _b in gaps) > MAX_GAP:
+            return None
+        word = matcher._folded_words[entry_index]
+        reason = self._context_refuses(
+            entry_index, word, word, _INSERTION, start, end, original_start, original_end
+        )
+        if reason:
+            self._drop(entry_index, original_start, original_end, Route.INSERTION, reason)
+            return None
+        routes = (Route.INSERTION, Route.GAP) if any(v for v, _b in gaps) else (Route.INSERTION,)
+        return Finding(
+            word=entry.word,
+            category=entry.category,
+            severity=entry.severity,
+            start=original_start,
+            end=original_end,
+            matched=self.text[original_start:original_end],
+            evidence=layout.text[start:end],
+            route=Route.INSERTION,
+            routes=routes,
+            pattern=f"{word} (+{extra})",
+            confidence=Confidence.LOW,
+            scope=entry.scope,
+        )
+
+    def _kept_original(self, start: int, end: int) -> str:
+        """The original characters the folded characters [start, end) came from, without the
+        noise in between: what folding changed shows as a difference from the evidence."""
+        layout = self.layout
+        return "".join(self.text[index] for index in dict.fromkeys(layout.starts[start:end]))
+
+    def _gaps(self, start: int, end: int) -> list[tuple[int, bool]]:
+        """For each pair of neighbouring characters of the hit: how many visible characters
+        were removed between them (a run of whitespace counts as one; invisible characters as
+        none: they never get between words by accident), and whether a sentence break was
+        among them."""
+        layout = self.layout
+        text = self.text
+        starts = layout.starts
+        gaps = []
+        for index in range(start, end - 1):
+            removed = text[starts[index] + 1 : starts[index + 1]]
+            if not removed:
+                gaps.append((0, False))
+                continue
+            visible = 0
+            previous_space = False
+            has_break = False
+            for position, char in enumerate(removed):
+                if char.isspace():
+                    if not previous_space:
+                        visible += 1
+                    previous_space = True
+                else:
+                    previous_space = False
+                    if not invisible(char):
+                        visible += 1
+                if char in _BREAKS or (
+                    char in ",." and removed[position + 1 : position + 2].isspace()
+                ):
+                    has_break = True
+            gaps.append((visible, has_break))
+        return gaps
+
+    def _gaps_refused(
+        self,
+        entry_index: int,
+        via: Route | None,
+        pattern: str,
+        start: int,
+        gaps: list[tuple[int, bool]],
+    ) -> str:
+        """Why the gaps of a hit make it no hit ("" when they do not)."""
+        if max(visible for visible, _break in gaps) > MAX_GAP:
+            return "too much between its characters"
+        if any(has_break for _visible, has_break in gaps) and not self._letter_spaced(
+            start, start + len(gaps) + 1
+        ):
+            return "across a sentence break"
+        if not pattern.isascii():
+            return ""
+        letter_spaced = all(visible for visible, _break in gaps)
+        if letter_spaced:
+            return ""
+        layout = self.layout
+        syllable_starts = None
+        if via is Route.PINYIN:
+            syllable_starts = _syllable_starts(self.matcher._folded_words[entry_index], pattern)
+        for offset, (visible, _break) in enumerate(gaps, start=1):
+            if not visible:
+                continue
+            if syllable_starts is not None:
+                if offset not in syllable_starts:
+                    return "a pinyin split inside a syllable"
+                continue
+            removed = self.text[
+                layout.starts[start + offset - 1] + 1 : layout.starts[start + offset]
+            ]
+            if any(char.isspace() for char in removed):
+                return "two words, not one spaced out"  # `pen is` is two words
+        return ""
+
+    def _letter_spaced(self, start: int, end: int) -> bool:
+        """Whether every character of the folded hit [start, end) stands alone between
+        sentence breaks (赌。博。 or one character per line): spacing, not two sentences."""
+        text = self.text
+        for index in self.layout.starts[start:end]:
+            for step in (-1, 1):
+                position = index + step
+                while 0 <= position < len(text) and text[position] not in _BREAKS:
+                    if fold_char(text[position]):
+                        return False
+                    position += step
+        return True
+
+    def _on_boundaries(self, pattern: str, start: int, end: int) -> bool:
+        """A pattern that starts or ends with an ASCII letter needs a word boundary there: the
+        original neighbour must not fold to an ASCII letter (`av` is not in `have`). Likewise
+        for a digit next to a digit (a phone number inside a longer number). A letter next to
+        a digit is a boundary: 加weixin18123 is 加weixin followed by a number."""
+        text = self.text
+        edge = _ascii_class(pattern[0])
+        if edge and start > 0:
+            before = fold_char(text[start - 1])
+            if before and _ascii_class(before[-1]) == edge:
+                return False
+        edge = _ascii_class(pattern[-1])
+        if edge and end < len(text):
+            after = fold_char(text[end])
+            if after and _ascii_class(after[0]) == edge:
+                return False
+        return True
+
+
+def _plainer(finding: Finding, known: Finding) -> bool:
+    """Whether `finding` explains the same hit more plainly than `known` (high confidence
+    first, then fewer routes)."""
+    if finding.confidence is not known.confidence:
+        return finding.confidence is Confidence.HIGH
+    return len(finding.routes) < len(known.routes)
 
 
 def _worth_collapsing(folded: str) -> bool:
@@ -482,210 +1398,3 @@ def _without_nested(findings: Collection[Finding]) -> list[Finding]:
         widest[finding.word] = finding.end
         kept.append(finding)
     return sorted(kept, key=lambda f: (f.start, f.end, f.word))
-
-
-class _Search:
-    """The hit rules for one message (only built when the automaton found something)."""
-
-    def __init__(
-        self,
-        matcher: SensitiveWordMatcher,
-        text: str,
-        layout: Folded,
-        chat_id: str,
-        collapsed: _Collapsed | None = None,
-    ) -> None:
-        self.matcher = matcher
-        self.text = text
-        self.layout = layout
-        self.chat_id = chat_id
-        self._collapsed = collapsed
-
-    def run(self, hits: list[tuple[int, int, int, bool]]) -> list[Finding]:
-        findings: dict[tuple[int, int, int], Finding] = {}
-        for pattern_index, start, end, collapsed in hits:
-            if collapsed:
-                if not self._mostly_repeated(pattern_index, start, end):
-                    continue
-                start, end = self.collapsed.folded_span(start, end)
-            if self._inside_a_word(pattern_index, start, end):
-                continue
-            for ref in self.matcher._refs[pattern_index]:
-                entry_index, route = ref >> 2, _ROUTE_OF_CODE[ref & 3]
-                finding = self._finding(entry_index, route, pattern_index, start, end, collapsed)
-                if finding is not None:
-                    findings.setdefault((entry_index, finding.start, finding.end), finding)
-        return _without_nested(findings.values())
-
-    def _inside_a_word(self, pattern_index: int, start: int, end: int) -> bool:
-        """The cheap, certain part of `_on_boundaries`, before any origin is worked out: a
-        pattern with a letter at an edge, next to a letter that was its neighbour in the
-        original too (`dow` in `windows`), is inside a word."""
-        edges = self.matcher._letter_edges[pattern_index]
-        if not edges:
-            return False
-        layout = self.layout
-        folded = layout.text
-        if (
-            edges & _STARTS_WITH_LETTER
-            and start
-            and "a" <= folded[start - 1] <= "z"
-            and layout.joined_before(start)
-        ):
-            return True
-        if edges & _ENDS_WITH_LETTER and end < len(folded) and "a" <= folded[end] <= "z":
-            return layout.joined_before(end)
-        return False
-
-    @property
-    def collapsed(self) -> _Collapsed:
-        if self._collapsed is None:
-            self._collapsed = _Collapsed(self.layout.text)
-        return self._collapsed
-
-    def _mostly_repeated(self, pattern_index: int, start: int, end: int) -> bool:
-        """A collapsed-pass hit counts only if more than half of its characters stood for a
-        run of two or more (微微信信, 加微微信信, ssbb), so that reduplicated words (妈妈的 → 妈的)
-        stay innocent; an ASCII word also counts with one letter stretched to three or more
-        (fuuuck). The same conditions as `_worth_collapsing`, hit by hit."""
-        runs = self.collapsed.runs_in(start, end)
-        if 2 * len(runs) > end - start:
-            return True
-        return bool(runs) and max(runs) >= 3 and self.matcher._patterns[pattern_index].isascii()
-
-    def _finding(
-        self,
-        entry_index: int,
-        via: Route | None,
-        pattern_index: int,
-        start: int,
-        end: int,
-        collapsed: bool,
-    ) -> Finding | None:
-        matcher = self.matcher
-        entry = matcher.entries[entry_index]
-        if entry.scope and entry.scope != self.chat_id:
-            return None
-        pattern = matcher._patterns[pattern_index]
-        layout = self.layout
-        original_start, original_end = layout.original_span(start, end)
-        if not self._on_boundaries(pattern, original_start, original_end):
-            return None  # the commonest rejection (`git` in `github`), so it goes first
-        # Contiguous: one original character per folded one, nothing removed between them
-        # (the common case, with nothing to look at between the characters).
-        contiguous = layout.one_to_one and original_end - original_start == end - start
-        matched = self.text[original_start:original_end]
-        evidence = layout.text[start:end]
-        if (
-            contiguous
-            and via is None
-            and not collapsed
-            and (matched == evidence or matched.translate(_ASCII_LOWER) == evidence)
-        ):
-            ordered = _EXACT_ONLY  # the commonest hit: the word as written (any mode takes it)
-            low = False
-        else:
-            gaps = [] if contiguous else self._visible_gaps(start, end)
-            routes: set[Route] = set()
-            if any(gaps):
-                routes.add(Route.GAP)
-            if collapsed:
-                routes.add(Route.REPEAT)
-            if via is not None:
-                routes.add(via)
-            else:
-                kept = matched if contiguous else self._kept_original(start, end)
-                if kept.translate(_ASCII_LOWER) != evidence or len(kept) != len(matched):
-                    routes.add(Route.FOLDED)  # characters changed, or invisible ones removed
-            if not routes:
-                routes.add(Route.EXACT)
-            if entry.mode is MatchMode.EXACT and routes != {Route.EXACT}:
-                return None
-            if entry.mode is MatchMode.FOLDED and not routes <= {Route.EXACT, Route.FOLDED}:
-                return None
-            if Route.GAP in routes and not self._gaps_allowed(
-                entry_index, via, pattern, start, gaps
-            ):
-                return None
-            short = len(matcher._folded_words[entry_index]) <= 2
-            low = short and (Route.GAP in routes or via is Route.PINYIN)
-            ordered = tuple(route for route in _ROUTE_ORDER if route in routes)
-        if matcher._inside_allowed(layout.text, start, end, self.chat_id):
-            return None
-        return Finding(
-            word=entry.word,
-            category=entry.category,
-            severity=entry.severity,
-            start=original_start,
-            end=original_end,
-            matched=matched,
-            evidence=evidence,
-            route=ordered[0],
-            routes=ordered,
-            pattern=pattern,
-            confidence=Confidence.LOW if low else Confidence.HIGH,
-            scope=entry.scope,
-        )
-
-    def _kept_original(self, start: int, end: int) -> str:
-        """The original characters the folded characters [start, end) came from, without the
-        noise in between: what folding changed shows as a difference from the evidence."""
-        layout = self.layout
-        return "".join(self.text[index] for index in dict.fromkeys(layout.starts[start:end]))
-
-    def _visible_gaps(self, start: int, end: int) -> list[int]:
-        """For each pair of neighbouring characters of the hit: how many visible characters
-        were removed between them. Invisible ones (zero-width, format, combining, variation
-        selectors) cost nothing: they never get between words by accident."""
-        layout = self.layout
-        gaps = []
-        for index in range(start, end - 1):
-            removed = self.text[layout.starts[index] + 1 : layout.starts[index + 1]]
-            gaps.append(sum(1 for char in removed if not _invisible(char)) if removed else 0)
-        return gaps
-
-    def _on_boundaries(self, pattern: str, start: int, end: int) -> bool:
-        """A pattern that starts or ends with an ASCII letter needs a word boundary there: the
-        original neighbour must not fold to an ASCII letter (`av` is not in `have`). Likewise
-        for a digit next to a digit (a phone number inside a longer number). A letter next to
-        a digit is a boundary: 加weixin18123 is 加weixin followed by a number."""
-        text = self.text
-        edge = _ascii_class(pattern[0])
-        if edge and start > 0:
-            before = fold_char(text[start - 1])
-            if before and _ascii_class(before[-1]) == edge:
-                return False
-        edge = _ascii_class(pattern[-1])
-        if edge and end < len(text):
-            after = fold_char(text[end])
-            if after and _ascii_class(after[0]) == edge:
-                return False
-        return True
-
-    def _gaps_allowed(
-        self, entry_index: int, via: Route | None, pattern: str, start: int, gaps: list[int]
-    ) -> bool:
-        if max(gaps) > MAX_GAP:
-            return False
-        if not pattern.isascii():
-            return True
-        letter_spaced = all(gaps)
-        if letter_spaced:
-            return True
-        layout = self.layout
-        syllables = None
-        if via is Route.PINYIN:
-            syllables = _syllable_starts(self.matcher._folded_words[entry_index], pattern)
-        for offset, gap in enumerate(gaps, start=1):
-            if not gap:
-                continue
-            if syllables is not None:
-                if offset not in syllables:
-                    return False
-                continue
-            removed = self.text[
-                layout.starts[start + offset - 1] + 1 : layout.starts[start + offset]
-            ]
-            if any(char.isspace() for char in removed):
-                return False  # `pen is` is two words, not one disguised word
-        return True

@@ -7,7 +7,7 @@ write. Keys and values are in folded form (lower case, simplified).
 
 from __future__ import annotations
 
-__all__ = ["CONFUSABLES", "SUBSTITUTIONS"]
+__all__ = ["CONFUSABLES", "SHAPES", "SUBSTITUTIONS"]
 
 # Letters from other scripts that look like Latin letters → the Latin letter (after case folding,
 # so only lower-case keys are needed). Cyrillic, Greek, IPA and small capitals.
@@ -41,6 +41,33 @@ _LOOK_ALIKES = {
 
 CONFUSABLES: dict[str, str] = {
     look_alike: latin for latin, look_alikes in _LOOK_ALIKES.items() for look_alike in look_alikes
+}
+
+# Kana and hangul written for the Chinese character or component they look like (微イ言 with
+# katakana イ for 亻, ロ for 口), and hiragana の, which Chinese chat writes for 的. Full width
+# forms only: NFKC has already turned half-width katakana into these.
+SHAPES: dict[str, str] = {
+    "イ": "亻",
+    "ロ": "口",
+    "エ": "工",
+    "カ": "力",
+    "タ": "夕",
+    "ニ": "二",
+    "ハ": "八",
+    "ト": "卜",
+    "ヒ": "匕",
+    "ノ": "丿",
+    "メ": "乂",
+    "ム": "厶",
+    "ル": "儿",
+    "ネ": "礻",
+    "チ": "千",
+    "サ": "艹",
+    "ㅁ": "口",
+    "ㅡ": "一",
+    "ㅣ": "丨",
+    "ㄹ": "己",
+    "の": "的",
 }
 
 # A fragment of a lexicon word → what is written instead of it. The matcher adds each lexicon

