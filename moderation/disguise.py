@@ -18,7 +18,8 @@ Read in the one pass:
 - **Digits for characters** (`digit_variants`): a character read like a digit may be written
   as that digit, one per pattern (去4 for 去死, 约9 for 约酒): `DIGIT_SOUNDS`.
 - **Leet** (`leet_variants`): an ASCII word with 1 for i or l, 3 for e, 0 for o, 4 for a, 5 for
-  s, 7 for t, one letter at a time and all at once (sh1t, p0rn, 5c4m).
+  s, 7 for t, one letter at a time and all at once (sh1t, p0rn, 5hi7), as long as more than
+  half of it stays letters (157 is a number, not ist).
 - **Components** (`COMPONENT_PAIRS`): a character split into two side by side (亻言 for 信,
   贝者 for 赌). Each character of the lexicon that can be split so adds its pairs as
   patterns; a pair found is put back together in a rewrite (below).
@@ -37,6 +38,7 @@ material (the caller finds it cheaply):
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,6 +60,7 @@ __all__ = [
     "common_homophone_variants",
     "digit_variants",
     "leet_variants",
+    "pinyin",
     "pinyin_run",
     "rewrite_chars",
     "rewrite_sounds",
@@ -103,6 +106,19 @@ def pinyin_run(letters: str) -> bool:
     return _PINYIN_RUN.fullmatch(letters) is not None
 
 
+_PINYIN_OF = {ord(char): syllable for char, syllable in SYLLABLE_OF.items()}
+_INITIAL_OF = {ord(char): syllable[0] for char, syllable in SYLLABLE_OF.items()}
+
+
+def pinyin(word: str) -> tuple[str, str] | None:
+    """The full pinyin and the initials of a Chinese `word`; None unless every character has
+    a sound."""
+    full = word.translate(_PINYIN_OF)
+    if not full.isascii():
+        return None
+    return full, word.translate(_INITIAL_OF)
+
+
 def syllables(word: str) -> list[str] | None:
     """The toneless pinyin of each character; None unless every character has one."""
     found = []
@@ -114,16 +130,23 @@ def syllables(word: str) -> list[str] | None:
     return found
 
 
+# Common character → the code of its syllable (where it may be written as an uncommon
+# character of that sound).
+_COMMON_CODE: dict[str, str] = {
+    char: _CLASS_OF_SYLLABLE[syllable]
+    for char, syllable in SYLLABLE_OF.items()
+    if char in COMMON_CHARS
+}
+
+
 def common_homophone_variants(word: str, scanned: str) -> list[str]:
     """For each common character of `word` that has a sound, `scanned` (its scan form) with
     that one character read by its sound: where an uncommon homophone may stand for it."""
     variants = []
     for index, char in enumerate(word):
-        if char in COMMON_CHARS:
-            syllable = SYLLABLE_OF.get(char)
-            if syllable is not None:
-                code = _CLASS_OF_SYLLABLE[syllable]
-                variants.append(scanned[:index] + code + scanned[index + 1 :])
+        code = _COMMON_CODE.get(char)
+        if code is not None:
+            variants.append(scanned[:index] + code + scanned[index + 1 :])
     return variants
 
 
@@ -147,12 +170,19 @@ _DIGIT_OF_SYLLABLE: dict[str, str] = {
 }
 
 
+_DIGIT_OF_CHAR: dict[str, str] = {
+    char: _DIGIT_OF_SYLLABLE[syllable]
+    for char, syllable in SYLLABLE_OF.items()
+    if syllable in _DIGIT_OF_SYLLABLE
+}
+
+
 def digit_variants(word: str) -> list[str]:
     """A Chinese `word` with one character written as the digit it sounds like, for each
     such character (去4 for 去死)."""
     variants = []
     for index, char in enumerate(word):
-        digit = _DIGIT_OF_SYLLABLE.get(SYLLABLE_OF.get(char, ""))
+        digit = _DIGIT_OF_CHAR.get(char)
         if digit is not None:
             variants.append(word[:index] + digit + word[index + 1 :])
     return variants
@@ -171,7 +201,8 @@ def leet_variants(word: str) -> list[str]:
     variants = [word[:i] + _LEET[word[i]] + word[i + 1 :] for i in spots]
     if len(spots) > 1:
         variants.append("".join(_LEET.get(char, char) for char in word))
-    return variants
+    # Mostly digits is a number, not a word (157 for ist).
+    return [v for v in variants if sum(c.isalpha() for c in v) * 2 > len(v)]
 
 
 # --- Components ----------------------------------------------------------------------------------
@@ -194,8 +225,11 @@ def component_pairs(chars: Iterable[str]) -> dict[str, str]:
 
 # --- Symbols and zhuyin ----------------------------------------------------------------------
 
-# An emoji or symbol → the character it is written for in chat (by its name: 🐴 马, which is
-# also read for 妈 and 吗; 💊 药, read for 约 and 要).
+# An emoji or symbol → the character it is written for in disguise: by what it shows (🐔 鸡,
+# 💊 药, 🧨 炮, 🌙 夜) or by the sound of what it shows (🐴 马 for 妈 and 吗, whose homophones
+# the hand table then reads). Emoji that chat uses as decoration far more than as a character
+# (❤ 🔥 🌸 ⭐ 👀 🏠) are left out: read as characters they would put a word into every third
+# cheerful message.
 SYMBOLS: dict[str, str] = {
     **dict.fromkeys("🐴🐎🏇", "马"),
     **dict.fromkeys("🐔🐓🐤🐣🐥", "鸡"),
@@ -203,54 +237,24 @@ SYMBOLS: dict[str, str] = {
     **dict.fromkeys("🐶🐕🐩", "狗"),
     **dict.fromkeys("🐮🐄🐂", "牛"),
     **dict.fromkeys("🐍", "蛇"),
-    **dict.fromkeys("🐸", "蛙"),
-    **dict.fromkeys("🐟🐠", "鱼"),
-    **dict.fromkeys("🐭🐀", "鼠"),
-    **dict.fromkeys("🐯🐅", "虎"),
-    **dict.fromkeys("🐰🐇", "兔"),
-    **dict.fromkeys("🐲🐉", "龙"),
-    **dict.fromkeys("🐑🐏", "羊"),
-    **dict.fromkeys("🐒🐵", "猴"),
-    **dict.fromkeys("🦆", "鸭"),
-    **dict.fromkeys("🐦", "鸟"),
     **dict.fromkeys("🐢", "龟"),
-    **dict.fromkeys("🐝", "蜂"),
+    **dict.fromkeys("🐒🐵", "猴"),
+    **dict.fromkeys("🐭🐀", "鼠"),
+    **dict.fromkeys("🐸", "蛙"),
     **dict.fromkeys("💊", "药"),
     **dict.fromkeys("💉", "针"),
     **dict.fromkeys("🔫", "枪"),
-    **dict.fromkeys("💣", "弹"),
+    **dict.fromkeys("🧨💣", "炮"),
     **dict.fromkeys("🔪🗡", "刀"),
-    **dict.fromkeys("💰💴💵💶💷💸", "钱"),
+    **dict.fromkeys("💰💴💵💸", "钱"),
     **dict.fromkeys("🍑", "桃"),
-    **dict.fromkeys("🍌", "蕉"),
-    **dict.fromkeys("🍷🍶🍸🍹", "酒"),
-    **dict.fromkeys("🍵", "茶"),
-    **dict.fromkeys("🌸🌺🌼🌷", "花"),
-    **dict.fromkeys("🌙🌛🌜", "月"),
-    **dict.fromkeys("☀🌞", "日"),
-    **dict.fromkeys("⭐🌟", "星"),
-    **dict.fromkeys("🔥", "火"),
-    **dict.fromkeys("💧", "水"),
-    **dict.fromkeys("🌲🌳", "树"),
-    **dict.fromkeys("🏠🏡", "家"),
-    **dict.fromkeys("🚗🚙", "车"),
-    **dict.fromkeys("👀👁", "眼"),
-    **dict.fromkeys("👄👅", "口"),
-    **dict.fromkeys("✋🤚", "手"),
+    **dict.fromkeys("🌙🌛🌜", "夜"),
+    **dict.fromkeys("⭕", "〇"),
     **dict.fromkeys("💩", "屎"),
-    **dict.fromkeys("🥚", "蛋"),
-    **dict.fromkeys("🍚", "饭"),
-    **dict.fromkeys("⚡", "电"),
-    **dict.fromkeys("🀄", "中"),
-    **dict.fromkeys("⭕", "圈"),
-    **dict.fromkeys("🎲", "骰"),
-    **dict.fromkeys("🃏", "牌"),
-    **dict.fromkeys("🐜", "蚁"),
-    **dict.fromkeys("🦌", "鹿"),
-    **dict.fromkeys("🍺🍻", "啤"),
-    **dict.fromkeys("🌹", "玫"),
-    **dict.fromkeys("💋", "吻"),
     **dict.fromkeys("🔞", "黄"),
+    **dict.fromkeys("💋", "吻"),
+    **dict.fromkeys("🍆", "茄"),
+    **dict.fromkeys("🐝", "蜂"),
 }
 _BOPOMOFO_MARKS = frozenset("ˊˇˋ˙")
 BOPOMOFO_SYLLABLE: dict[str, str] = {
@@ -269,35 +273,54 @@ def _bopomofo(char: str) -> bool:
 class Rewrite:
     """A message rewritten so that disguise material reads as what it stands for.
 
-    `text` is searched like a message; `spans[i]` is the span of the original text that
-    character i of `text` stands for; `kinds[i]` names the material it came from ("" for a
-    character carried over): "symbol", "component", "script", "latin" (an original Latin
-    letter among pinyin), "sound" (a Chinese character written as its pinyin)."""
+    `text` is searched like a message. It is made of pieces: `pieces[k]` = (where piece k
+    starts in `text`, the span of the original text it stands for, the material it came
+    from: "" for characters carried over, "symbol", "component", "script" (zhuyin),
+    "latin" (original Latin letters among pinyin), "sound" (a Chinese character written as
+    its pinyin), "leet" (@ for a, $ for s))."""
 
     text: str
-    spans: tuple[tuple[int, int], ...]
-    kinds: tuple[str, ...]
+    pieces: tuple[tuple[int, int, int, str], ...]
+    starts: tuple[int, ...]  # where each piece starts in `text`
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
-        return self.spans[start][0], self.spans[end - 1][1]
+        """The original span that text[start:end] stands for."""
+        first = self.pieces[bisect.bisect_right(self.starts, start) - 1]
+        last = self.pieces[bisect.bisect_right(self.starts, end - 1) - 1]
+        return first[1], last[2]
 
     def kinds_in(self, start: int, end: int) -> set[str]:
-        return set(self.kinds[start:end]) - {""}
+        """The kinds of material among text[start:end]."""
+        low = bisect.bisect_right(self.starts, start) - 1
+        high = bisect.bisect_right(self.starts, end - 1)
+        return {piece[3] for piece in self.pieces[low:high]} - {""}
+
+    def takes_part(self, start: int, end: int) -> bool:
+        """Whether the material takes part in text[start:end]: some of it lies there, and for
+        Latin letters read as pinyin, a character read by its sound too (mixed)."""
+        kinds = self.kinds_in(start, end)
+        material = kinds - {"sound"}
+        return bool(material) and (material != {"latin"} or "sound" in kinds)
 
 
 class _Builder:
     def __init__(self) -> None:
         self.parts: list[str] = []
-        self.spans: list[tuple[int, int]] = []
-        self.kinds: list[str] = []
+        self.pieces: list[tuple[int, int, int, str]] = []
+        self.size = 0
 
     def add(self, text: str, start: int, end: int, kind: str) -> None:
+        if not kind and self.pieces and not self.pieces[-1][3] and self.pieces[-1][2] == start:
+            at, low, _high, _kind = self.pieces[-1]  # carried-over text: one piece
+            self.pieces[-1] = (at, low, end, "")
+        else:
+            self.pieces.append((self.size, start, end, kind))
         self.parts.append(text)
-        self.spans.extend([(start, end)] * len(text))
-        self.kinds.extend([kind] * len(text))
+        self.size += len(text)
 
     def build(self) -> Rewrite:
-        return Rewrite("".join(self.parts), tuple(self.spans), tuple(self.kinds))
+        pieces = tuple(self.pieces)
+        return Rewrite("".join(self.parts), pieces, tuple(piece[0] for piece in pieces))
 
 
 def rewrite_chars(text: str, pairs: Iterable[tuple[int, int, str]] = ()) -> Rewrite | None:
@@ -343,11 +366,10 @@ def rewrite_sounds(text: str) -> Rewrite:
                 builder.add(f" {syllable} ", index, end, "script")
                 index = end
                 continue
-        folded = fold_char(char)
-        syllable = SYLLABLE_OF.get(folded) if len(folded) == 1 else None
+        syllable = SYLLABLE_OF.get(char) or SYLLABLE_OF.get(fold_char(char))
         if syllable is not None:
             builder.add(f" {syllable} ", index, index + 1, "sound")
-        elif folded.isascii() and folded.isalpha():
+        elif (char.isascii() and char.isalpha()) or "\uff21" <= char <= "\uff5a":
             builder.add(char, index, index + 1, "latin")
         else:
             builder.add(char, index, index + 1, "")

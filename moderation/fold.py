@@ -168,9 +168,13 @@ _NUMPY_TABLE[:_TABLE_LIMIT] = [
 _NUMPY_TABLE[_SEPARATOR_CODE] = _SEPARATOR_CODE
 
 
+_SCAN_CODES = "\ue000"  # scan forms map characters to code points from here (private use)
+
+
 def scan_table(mapping: dict[int, str]) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]]:
     """The code-point table of `FoldedBatch` with each folded character further mapped by
-    `mapping` (a `str.translate` table of one character to one character)."""
+    `mapping` (a `str.translate` table of one character to one private-use character, from
+    U+E000: fold removes private-use characters, so a folded text holds none of them)."""
     lookup = numpy.arange(0x110000, dtype=numpy.uint32)
     lookup[list(mapping)] = [ord(char) for char in mapping.values()]
     table = _NUMPY_TABLE.copy()
@@ -397,7 +401,9 @@ class FoldedBatch:
     def layout(self, index: int) -> Folded:
         """Text `index` folded (plain, not in the scan form), with its origins."""
         original = self._originals[index]
-        folded = fold(original) if self._scanned else self.folded(index)
+        folded = self.folded(index)
+        if self._scanned and folded and max(folded) >= _SCAN_CODES:
+            folded = fold(original)  # some character is in the scan form: fold it plainly
         if self._origins is None:
             return Folded(folded, original, marked=self._marked_parts[index])
         start = self.offsets[index]

@@ -21,19 +21,21 @@ variant such as sb) is read against the Latin text around it in the original mes
 
 English words (`inflection`): a listed English word of three letters or more found inside a
 longer token is an inflection when the rest is an ending (-s, -es, -ed, -er, -ers, -ing,
--y, …, a doubled last consonant allowed: scammed, shitty), and a compound when the rest is an
-English word, both of four letters or more (pornsite, bullshit, motherfucker; not github), unless the whole
-token is an ordinary English word itself (cocktail, therapist, assassin:
-`moderation._english_data`) that does not end in the listed word after another English word
-of four letters or more (bullshit and motherfucker do). A CamelCase token is an identifier (WTForms), not a word.
+-y, …, a doubled last consonant allowed: scammed, shitty), and a compound when the rest is
+an English word, both of four letters or more (pornsite, bullshit, motherfucker; not
+github), unless the whole token is an ordinary English word itself (cocktail, therapist,
+assassin: `moderation._english_data`) that does not end in the listed word after another
+English word of four letters or more (bullshit and motherfucker do). A CamelCase token is an
+identifier (WTForms), not a word.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 from moderation._english_data import ENGLISH
-from moderation.fold import fold_char
+from moderation.fold import fold, fold_char
 
 __all__ = [
     "abbreviation_in_english",
@@ -53,6 +55,9 @@ MIN_INFLECTED = 3  # letters a listed word needs to be read inflected or in a co
 # hub in github are too short to tell), and a listed word to take the ending -o (porno).
 MIN_COMPOUND = 4
 MAX_ABBREVIATION = 2  # letters of a hit that is an abbreviation
+_LATIN_LETTERS = re.compile("[A-Za-z\uff21-\uff3a\uff41-\uff5a]")
+_LATIN_WORD = re.compile("[A-Za-z\uff21-\uff3a\uff41-\uff5a]{2,}")
+_CHINESE = re.compile("[\u3400-\u9fff]")
 _LINK = re.compile(
     r"(?:https?://|www\.)[^\s，。！？、；：“”\"'<>()（）【】]+"
     r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
@@ -61,6 +66,7 @@ _LINK = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def _kind(char: str) -> str:
     """ "a" for a letter, "0" for a digit, "" otherwise, as the character folds to ASCII."""
     folded = fold_char(char)
@@ -76,11 +82,20 @@ def link_spans(text: str) -> list[tuple[int, int]]:
     return [match.span() for match in _LINK.finditer(text)]
 
 
+_TOKEN_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    + "".join(chr(code) for code in range(0xFF10, 0xFF1A))
+    + "".join(chr(code) for code in range(0xFF21, 0xFF3B))
+    + "".join(chr(code) for code in range(0xFF41, 0xFF5B))
+)
+
+
 def _token(text: str, start: int, end: int, joiners: str = "-_") -> tuple[int, int]:
-    """The token of letters, digits and `joiners` around text[start:end]."""
-    while start > 0 and (_kind(text[start - 1]) or text[start - 1] in joiners):
+    """The token of letters, digits and `joiners` around text[start:end] (letters and digits
+    as ASCII and full-width write them)."""
+    while start > 0 and (text[start - 1] in _TOKEN_CHARS or text[start - 1] in joiners):
         start -= 1
-    while end < len(text) and (_kind(text[end]) or text[end] in joiners):
+    while end < len(text) and (text[end] in _TOKEN_CHARS or text[end] in joiners):
         end += 1
     return start, end
 
@@ -161,15 +176,17 @@ def abbreviation_in_english(text: str, start: int, end: int) -> bool:
     hit = text[start:end]
     if end - start > MAX_ABBREVIATION and not (hit.isupper() and " " not in hit):
         return False
-    latin = cjk = 0
-    for char in text:
-        if _kind(char) == "a":
-            latin += 1
-        elif "\u3400" <= char <= "\u9fff":
-            cjk += 1
-    if latin < 4 * cjk or latin < 6:
+    return english_text(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def english_text(text: str) -> bool:
+    """Whether a message is mostly Latin text: three or more Latin words, and four Latin
+    letters or more for each Chinese character."""
+    latin = len(_LATIN_LETTERS.findall(text))
+    if latin < 6 or latin < 4 * len(_CHINESE.findall(text)):
         return False
-    return len(re.findall(r"[A-Za-z]{2,}", text)) >= 3
+    return len(_LATIN_WORD.findall(text)) >= 3
 
 
 def _headed_by(word: str, prefix: str, suffix: str) -> bool:
@@ -188,14 +205,22 @@ def inflection(text: str, start: int, end: int, word: str) -> tuple[int, int, st
     if len(word) < MIN_INFLECTED or not word.isascii():
         return None
     first, last = _token(text, start, end, "")
-    letters = "".join(fold_char(char) for char in text[first:last])
-    if not letters.isascii() or not letters.isalpha():
-        return None
     original = text[first:last]
-    if not (original.islower() or original.isupper() or _capitalised(original)):
-        return None  # CamelCase is an identifier (WTForms), not a word
+    letters = original.lower() if original.isascii() else fold(original)
+    if len(letters) != last - first or not letters.isascii() or not letters.isalpha():
+        return None
     prefix = letters[: start - first]
     suffix = letters[end - first :]
+    rest = suffix or prefix
+    if (
+        rest not in _SUFFIXES
+        and rest[1:] not in _SUFFIXES
+        and not (prefix and suffix)
+        and (len(rest) < MIN_COMPOUND or rest not in _ENGLISH)
+    ):
+        return None  # the commonest case: a listed word inside an unrelated word
+    if not (original.islower() or original.isupper() or _capitalised(original)):
+        return None  # CamelCase is an identifier (WTForms), not a word
     if not prefix and suffix:
         ending = suffix[1:] if suffix[0] == word[-1] and len(suffix) > 1 else suffix
         if (suffix in _SUFFIXES or ending in _SUFFIXES) and (

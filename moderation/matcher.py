@@ -65,12 +65,14 @@ import numpy
 
 from moderation.disguise import (
     SCAN,
+    SYLLABLE_OF,
     SYMBOLS,
     Rewrite,
     common_homophone_variants,
     component_pairs,
     digit_variants,
     leet_variants,
+    pinyin,
     pinyin_run,
     rewrite_chars,
     rewrite_sounds,
@@ -133,6 +135,7 @@ _SCRIPT = re.compile(
 _LATIN = "A-Za-z\uff21-\uff3a\uff41-\uff5a"
 _LATIN_CHAR = re.compile(f"[{_LATIN}]")
 _LATIN_RUN = re.compile(f"[{_LATIN}]+")
+_LOWER_RUN = re.compile("[a-z\uff41-\uff5a]+")
 _SYMBOL_OR_ZHUYIN = re.compile(f"[\u3105-\u312f\u31a0-\u31bf{''.join(sorted(SYMBOLS))}]")
 _TO_ASCII = {code: code - 0xFEE0 for code in [*range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)]}
 _SOUND_MATERIAL = re.compile(
@@ -140,7 +143,7 @@ _SOUND_MATERIAL = re.compile(
 )
 # @ between letters (f@ck), $ starting a word ($cam).
 _LEET_MATERIAL = re.compile("(?<=[A-Za-z])@(?=[A-Za-z])|(?<![A-Za-z0-9])\\$(?=[A-Za-z]{2})")
-REWRITE_WINDOW = 10  # original characters read on each side of disguise material
+REWRITE_WINDOW = 6  # original characters read on each side of disguise material
 
 
 class Route(StrEnum):
@@ -300,12 +303,13 @@ def _pinyin_forms(word: str) -> list[str]:
     initials for long words."""
     if len(word) < 2:
         return []
-    found = syllables(word)
-    if found is None:
+    spelled = pinyin(word)
+    if spelled is None:
         return []
+    full, initials = spelled
     if len(word) < MIN_INITIALS_WORD:
-        return ["".join(found)]
-    return ["".join(found), "".join(syllable[0] for syllable in found)]
+        return [full]
+    return [full, initials]
 
 
 def _syllable_starts(word: str, pattern: str) -> frozenset[int]:
@@ -324,6 +328,7 @@ _SUBSTITUTIONS = {
 _FRAGMENTS_BY_FIRST_CHAR: dict[str, list[str]] = {}
 for _fragment in _SUBSTITUTIONS:
     _FRAGMENTS_BY_FIRST_CHAR.setdefault(_fragment[0], []).append(_fragment)
+_FRAGMENT_START = re.compile("[" + re.escape("".join(_FRAGMENTS_BY_FIRST_CHAR)) + "]")
 
 
 def _substitution_variants(word: str) -> list[tuple[str, bool]]:
@@ -331,6 +336,8 @@ def _substitution_variants(word: str) -> list[tuple[str, bool]]:
     two non-overlapping ones, and so on, up to MAX_VARIANTS; each with whether it replaced the
     whole word (草泥马 for 操你妈: a spelling of its own, not a substitution that may happen to
     spell another word)."""
+    if _FRAGMENT_START.search(word) is None:
+        return []
     spots = [
         (start, start + len(fragment), _SUBSTITUTIONS[fragment])
         for start, char in enumerate(word)
@@ -373,6 +380,10 @@ def _ascii_class(char: str) -> str:
     if char.isalpha():
         return "a"
     return "0" if char.isdigit() else ""
+
+
+def _all_chinese(word: str) -> bool:
+    return all("\u3400" <= char <= "\u9fff" for char in word)
 
 
 def _cjk(char: str) -> bool:
@@ -432,54 +443,68 @@ class SensitiveWordMatcher:
         self.entries: tuple[LexiconEntry, ...] = tuple(entry for entry, _ in chosen.values())
         self._folded_words = [folded for _, folded in chosen.values()]
 
-        plain: list[str] = []  # each form as the text reads it, not in the scan form
-        plain_entry: list[int] = []  # its entry (-1 for a component pair)
-        refs: dict[str, list[_Ref]] = {}
-
-        def add(scanned: str, text: str, entry_index: int, kind: int) -> None:
-            refs.setdefault(scanned, []).append(len(plain) * 8 + kind)
-            plain.append(text)
-            plain_entry.append(entry_index)
-
+        # Every form of every word: (scan form, the form as text reads it, entry, kind).
+        forms: list[tuple[str, str, int, int]] = []
+        form = forms.append
         chinese: set[str] = set()
+        scanned_words = []
         for index, (entry, folded) in enumerate(chosen.values()):
             scanned = scan_form(folded)
-            add(scanned, folded, index, _WORD)
+            scanned_words.append(scanned)
+            form((scanned, folded, index, _WORD))
             if entry.mode is not MatchMode.FUZZY:
                 continue
             if scanned.isascii():
                 for leet in leet_variants(folded):
-                    add(leet, leet, index, _LEET)
+                    form((leet, leet, index, _LEET))
                 continue
-            cjk = all(_cjk(char) for char in scanned)
-            if cjk:
-                chinese.update(folded)
             for homophone in common_homophone_variants(folded, scanned):
-                add(homophone, folded, index, _WORD)
-            for pinyin in _pinyin_forms(folded):
-                add(pinyin, pinyin, index, _PINYIN)
+                form((homophone, folded, index, _WORD))
+            for spelled in _pinyin_forms(folded):
+                form((spelled, spelled, index, _PINYIN))
             for variant, whole in _substitution_variants(folded):
-                add(scan_form(variant), variant, index, _WHOLE if whole else _VARIANT)
+                form((scan_form(variant), variant, index, _WHOLE if whole else _VARIANT))
             for with_digit in digit_variants(folded):
-                add(scan_form(with_digit), with_digit, index, _DIGIT)
-            if cjk and len(folded) >= MIN_INSERTION_WORD:
-                add(scanned[:2], folded, index, _INSERTION)
+                form((scan_form(with_digit), with_digit, index, _DIGIT))
+            if folded.isalpha() and not folded.isascii() and _all_chinese(folded):
+                chinese.update(folded)
+                if len(folded) >= MIN_INSERTION_WORD:
+                    form((scanned[:2], folded, index, _INSERTION))
         self._composed: dict[int, str] = {}
         for pair, char in component_pairs(chinese).items():
-            self._composed[len(plain)] = char
-            add(scan_form(pair), pair, -1, _COMPONENT)
-        self._plain = plain
-        self._plain_entry = plain_entry
+            self._composed[len(forms)] = char
+            form((scan_form(pair), pair, -1, _COMPONENT))
+        refs: dict[str, list[_Ref]] = {}
+        special: set[str] = set()  # scan forms with an insertion or component form
+        for number, (scanned, _text, _entry, kind) in enumerate(forms):
+            refs.setdefault(scanned, []).append(number * 8 + kind)
+            if kind in (_INSERTION, _COMPONENT, _DIGIT):
+                special.add(scanned)
+        self._plain = [text for _scanned, text, _entry, _kind in forms]
+        self._plain_entry = [entry for _scanned, _text, entry, _kind in forms]
         self._patterns = list(refs)
         self._refs = [tuple(refs[pattern]) for pattern in self._patterns]
-        # Patterns that only start a long word or join a component pair: their raw hits are
-        # checked on the scan text before anything else (`_worth_a_look`).
-        self._special = [
-            all(ref & 7 in (_INSERTION, _COMPONENT) for ref in pattern_refs)
-            for pattern_refs in self._refs
-        ]
-        self._scanned_words = [scan_form(word) for word in self._folded_words]
-        self._near = _neighbours(self._folded_words, self.entries)
+        # Patterns that only start a long word, join a component pair or write a character
+        # as a digit: their raw hits are checked on the scan text before anything else
+        # (`_worth_a_look`).
+        self._special = frozenset(
+            index
+            for index, pattern in enumerate(self._patterns)
+            if pattern in special
+            and all(ref & 7 in (_INSERTION, _COMPONENT, _DIGIT) for ref in refs[pattern])
+        )
+        # Patterns of an English word (`_WORD` or `_LEET` of letters only) that a longer
+        # token may inflect (scams): their hits inside a word are not dropped at once.
+        plain = self._plain
+        self._inflectable = frozenset(
+            index
+            for index, pattern in enumerate(self._patterns)
+            if pattern.isascii()
+            and pattern.isalpha()
+            and any(ref & 7 in (_WORD, _LEET) for ref in refs[pattern])
+        )
+        del plain
+        self._scanned_words = scanned_words
         self._letter_edges = [_letter_edges(pattern) for pattern in self._patterns]
         self._automaton = ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
         self._segmenter = Segmenter(word for word in self._folded_words if word.isalpha())
@@ -497,6 +522,12 @@ class SensitiveWordMatcher:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    @functools.cached_property
+    def _neighbours(self) -> dict[str, tuple[str, str]]:
+        """`_neighbours` of the lexicon, made when a component pair or a symbol is first
+        met (most messages never need it)."""
+        return _neighbours(self._folded_words, self.entries)
 
     @property
     def pattern_count(self) -> int:
@@ -522,7 +553,13 @@ class SensitiveWordMatcher:
         )
 
     def _search(
-        self, text: str, chat_id: str, dropped: list[Dropped] | None, *, rewrite: bool
+        self,
+        text: str,
+        chat_id: str,
+        dropped: list[Dropped] | None,
+        *,
+        rewrite: bool,
+        wanted: Callable[[int, int], bool] | None = None,
     ) -> list[Finding]:
         if self._automaton is None or not text:
             return []
@@ -530,7 +567,15 @@ class SensitiveWordMatcher:
         scanned = scan_form(layout.text)
         found = self._automaton.find_matches_as_indexes(scanned, overlapping=True)
         return self._findings(
-            text, scanned, lambda: layout, found, chat_id, None, dropped, rewrite=rewrite
+            text,
+            scanned,
+            lambda: layout,
+            found,
+            chat_id,
+            None,
+            dropped,
+            rewrite=rewrite,
+            wanted=wanted,
         )
 
     def find_many(
@@ -554,10 +599,31 @@ class SensitiveWordMatcher:
             hits: dict[int, list[tuple[int, int, int]]] = {}
             index = 0
             next_offset = offsets[1] if len(offsets) > 1 else len(folded)
-            special = self._special
+            special, inflectable = self._special, self._inflectable
             for pattern_index, start, end in scan(folded, overlapping=True):
-                if special[pattern_index] and not self._worth_a_look(
+                if pattern_index in special and not self._worth_a_look(
                     pattern_index, folded, start, end
+                ):
+                    continue
+                # `_inside_a_word` on the whole batch (a text's edge is SEPARATOR, no letter),
+                # for patterns that cannot be inflected.
+                edge = edges[pattern_index]
+                if (
+                    edge
+                    and pattern_index not in inflectable
+                    and (
+                        (
+                            edge & _STARTS_WITH_LETTER
+                            and start
+                            and "a" <= folded[start - 1] <= "z"
+                            and joined_before(start)
+                        )
+                        or (
+                            edge & _ENDS_WITH_LETTER
+                            and "a" <= folded[end : end + 1] <= "z"
+                            and joined_before(end)
+                        )
+                    )
                 ):
                     continue
                 while end > next_offset:  # hits come by end: the text they lie in only grows
@@ -587,14 +653,18 @@ class SensitiveWordMatcher:
         return results
 
     def _worth_a_look(self, pattern_index: int, scanned: str, start: int, end: int) -> bool:
-        """For a raw hit of a pattern that only starts long words or joins a component pair:
-        whether the scan text around it can hold the word (the rest of the word follows with
-        at most `MAX_INSERTED` characters inserted; the joined character has a neighbour it
-        has in some lexicon word)."""
+        """For a raw hit of a pattern that only starts long words, joins a component pair or
+        writes a character as a digit: whether the scan text around it can hold the word (the
+        rest of the word follows with at most `MAX_INSERTED` characters inserted; the joined
+        character has a neighbour it has in some lexicon word; the digit stands alone)."""
         for ref in self._refs[pattern_index]:
             plain_id, kind = ref >> 3, ref & 7
+            if kind == _DIGIT:
+                if _lone_digits(self._plain[plain_id], scanned, start, end):
+                    return True
+                continue
             if kind == _COMPONENT:
-                near = self._near.get(self._composed[plain_id])
+                near = self._neighbours.get(self._composed[plain_id])
                 if _beside(near, scanned[start - 1 : start], scanned[end : end + 1]):
                     return True
                 continue
@@ -614,19 +684,19 @@ class SensitiveWordMatcher:
         """The spans of disguise material in `text` that only a rewrite reads and that can
         take part in a lexicon word (a component pair shows as a hit of the pass instead):
         zhuyin; a symbol of `SYMBOLS` beside a character it has a neighbour of in some word;
-        Latin letters glued to a Chinese character that are pinyin from end to end; @ or $
-        inside a word."""
+        lower-case Latin letters glued to a Chinese character that are pinyin from end to end
+        (刷dan); @ or $ inside a word."""
         spots = []
         if _SYMBOL_OR_ZHUYIN.search(text):
             for match in _SYMBOL_OR_ZHUYIN.finditer(text):
                 start, end = match.span()
                 symbol = SYMBOLS.get(match.group())
                 if symbol is not None:
-                    near = self._near.get(scan_form(symbol))
+                    near = self._neighbours.get(scan_form(symbol))
                     if not _beside(near, _neighbour(text, start, -1), _neighbour(text, end, 1)):
                         continue
                 spots.append((start, end))
-        for run in _LATIN_RUN.finditer(text):
+        for run in _LOWER_RUN.finditer(text):
             start, end = run.span()
             glued = (start > 0 and _chinese(text[start - 1])) or (
                 end < len(text) and _chinese(text[end])
@@ -649,11 +719,13 @@ class SensitiveWordMatcher:
         *,
         rewrite: bool,
         material: list[tuple[int, int]] | None = None,
+        wanted: Callable[[int, int], bool] | None = None,
     ) -> list[Finding]:
         """The hit rules over the automaton's matches in one scanned text; `collapse` says
         whether a collapsed pass is worth it (None: find out). `layout` gives the plain
         folded text and its origins, asked for only when some hit needs them. `material`
-        is `_material(text)` when the caller knows it (None: find out)."""
+        is `_material(text)` when the caller knows it (None: find out). `wanted`, given the
+        original span of a raw hit, says whether to judge it at all."""
         hits = [(index, start, end, False) for index, start, end in found]
         if collapse is None:
             collapse = self._collapse and _worth_collapsing(scanned)
@@ -665,10 +737,18 @@ class SensitiveWordMatcher:
         findings: list[Finding] = []
         pairs: list[tuple[int, int, str]] = []
         if hits:
-            search = _Search(self, text, layout(), chat_id, collapsed, dropped)
+            search = _Search(self, text, layout(), chat_id, collapsed, dropped, wanted)
             findings = search.run(hits)
             pairs = search.pairs
         if rewrite and (pairs or material is None or material):
+            if material is None:
+                material = self._material(text)
+            # Material a finding already holds (加ｗｅｉｘｉｎ found as 加微信) needs no rewrite.
+            material = [
+                (start, end)
+                for start, end in material
+                if not any(f.start <= start and end <= f.end for f in findings)
+            ]
             extra = self._rewritten(text, chat_id, pairs, material)
             if extra:
                 findings = _without_nested([*findings, *extra])
@@ -689,10 +769,15 @@ class SensitiveWordMatcher:
         if not spots:
             return []
         found: list[Finding] = []
+        sounds = [
+            (start, end)
+            for start, end in material
+            if _bopomofo(text[start]) or self._mixed_possible(text, start, end)
+        ]
         for low, high in _windows(spots, len(text)):
             piece = text[low:high]
             rewrites = [rewrite_chars(piece, [(a - low, b - low, c) for a, b, c in pairs])]
-            if _SOUND_MATERIAL.search(piece):
+            if any(low <= start and end <= high for start, end in sounds):
                 rewrites.append(rewrite_sounds(piece))
             if _LEET_MATERIAL.search(piece):
                 rewrites.append(_rewrite_leet(piece))
@@ -701,11 +786,41 @@ class SensitiveWordMatcher:
                     found += self._through(text, low, rewrite, chat_id)
         return found
 
+    def _mixed_possible(self, text: str, start: int, end: int) -> bool:
+        """Whether Latin letters text[start:end] glued to Chinese characters can, with the
+        pinyin of up to `MAX_MIXED` characters on either side, spell a lexicon word's pinyin
+        syllable by syllable (刷dan → shua dan): the cheap test before a rewrite."""
+        if not _LATIN_CHAR.match(text, start):
+            return False
+        run = text[start:end].translate(_TO_ASCII).lower()
+        before = _syllables_beside(text, start, -1)
+        after = _syllables_beside(text, end, 1)
+        if not before and not after:
+            return False
+        units = [*before, run, *after]
+        bounds = set(itertools.accumulate(map(len, units), initial=0))
+        run_start = sum(map(len, before))
+        run_end = run_start + len(run)
+        for index, first, last in self._automaton.find_matches_as_indexes(
+            "".join(units), overlapping=True
+        ):
+            if (
+                first in bounds
+                and last in bounds
+                and first <= run_start < run_end <= last
+                and (first < run_start or last > run_end)
+                and any(ref & 7 == _PINYIN for ref in self._refs[index])
+            ):
+                return True
+        return False
+
     def _through(self, text: str, low: int, rewrite: Rewrite, chat_id: str) -> list[Finding]:
         """The findings of one rewrite that its material takes part in, mapped back to `text`
         (the rewrite is of the stretch of `text` starting at `low`)."""
         found = []
-        for finding in self._search(rewrite.text, chat_id, None, rewrite=False):
+        for finding in self._search(
+            rewrite.text, chat_id, None, rewrite=False, wanted=rewrite.takes_part
+        ):
             kinds = rewrite.kinds_in(finding.start, finding.end)
             route = _route_of_material(kinds)
             if route is None:
@@ -754,7 +869,9 @@ def _marks() -> numpy.ndarray:  # type: ignore[type-arg]
     for the material `SensitiveWordMatcher._material` then finds."""
     table = numpy.zeros(0x110000, dtype=numpy.uint8)
     table[0x3400:0xA000] = MARK_CHINESE
-    for low, high in (("A", "Z"), ("a", "z"), ("\uff21", "\uff3a"), ("\uff41", "\uff5a")):
+    # Lower-case letters only: chat spells a syllable in lower case (刷dan), and capitals
+    # glued to characters are abbreviations (APP 下载, OK 了).
+    for low, high in (("a", "z"), ("\uff41", "\uff5a")):
         table[ord(low) : ord(high) + 1] = MARK_LATIN
     table[0x3105:0x3130] = MARK_ALONE  # zhuyin
     table[0x31A0:0x31C0] = MARK_ALONE
@@ -820,6 +937,44 @@ def _chinese(char: str) -> bool:
     return "\u3400" <= char <= "\u9fff"
 
 
+MAX_MIXED = 5  # Chinese characters beside Latin letters read with them as pinyin
+
+
+def _bopomofo(char: str) -> bool:
+    return "\u3105" <= char <= "\u312f" or "\u31a0" <= char <= "\u31bf"
+
+
+def _syllables_beside(text: str, index: int, step: int) -> list[str]:
+    """The pinyin of up to `MAX_MIXED` Chinese characters right before `index` (step -1) or
+    from it (step 1), nearest first reversed into reading order."""
+    found = []
+    position = index - 1 if step < 0 else index
+    while 0 <= position < len(text) and len(found) < MAX_MIXED:
+        syllable = SYLLABLE_OF.get(text[position]) or SYLLABLE_OF.get(fold_char(text[position]))
+        if syllable is None:
+            break
+        found.append(syllable)
+        position += step
+    return found[::-1] if step < 0 else found
+
+
+def _lone_digits(pattern: str, folded: str, start: int, end: int) -> bool:
+    """Whether each digit of a pattern found at folded[start:end] (a character written as
+    the digit it sounds like) stands alone inside the word: no digit beside it and no unit
+    after it (去4楼, 第4, 45 are numbers)."""
+    for offset, char in enumerate(pattern):
+        if not char.isdigit():
+            continue
+        at = start + offset
+        before = folded[at - 1] if at > 0 else ""
+        after = folded[at + 1] if at + 1 < len(folded) else ""
+        if before.isdigit() or after.isdigit() or before == "第":
+            return False
+        if at == end - 1 and after in _UNITS:
+            return False
+    return True
+
+
 def _windows(spots: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
     """The stretches of a text of `size` characters around the spans in `spots`, each
     widened by `REWRITE_WINDOW`, overlapping ones merged."""
@@ -863,17 +1018,19 @@ def _route_of_material(kinds: set[str]) -> Route | None:
 
 def _rewrite_leet(text: str) -> Rewrite:
     """`text` with @ for a and $ for s where they stand inside a word (f@ck, $cam)."""
-    spans = tuple((index, index + 1) for index in range(len(text)))
-    kinds = []
-    chars = []
-    for index, char in enumerate(text):
-        if char in "@$" and _LEET_MATERIAL.match(text, index):
-            chars.append("a" if char == "@" else "s")
-            kinds.append("leet")
-        else:
-            chars.append(char)
-            kinds.append("")
-    return Rewrite("".join(chars), spans, tuple(kinds))
+    pieces = []
+    chars = list(text)
+    done = 0
+    for match in _LEET_MATERIAL.finditer(text):
+        at = match.start()
+        if done < at:
+            pieces.append((done, done, at, ""))
+        pieces.append((at, at, at + 1, "leet"))
+        chars[at] = "a" if text[at] == "@" else "s"
+        done = at + 1
+    if done < len(text):
+        pieces.append((done, done, len(text), ""))
+    return Rewrite("".join(chars), tuple(pieces), tuple(piece[0] for piece in pieces))
 
 
 class _Search:
@@ -887,6 +1044,7 @@ class _Search:
         chat_id: str,
         collapsed: _Collapsed | None = None,
         dropped: list[Dropped] | None = None,
+        wanted: Callable[[int, int], bool] | None = None,
     ) -> None:
         self.matcher = matcher
         self.text = text
@@ -894,6 +1052,7 @@ class _Search:
         self.chat_id = chat_id
         self._collapsed = collapsed
         self._dropped = dropped
+        self._wanted = wanted
         self._links: list[tuple[int, int]] | None = None
         self.pairs: list[tuple[int, int, str]] = []  # component pairs: original span, char
 
@@ -905,6 +1064,10 @@ class _Search:
                 if not self._mostly_repeated(pattern_index, start, end):
                     continue
                 start, end = self.collapsed.folded_span(start, end)
+            if self._wanted is not None and not self._wanted(
+                *self.layout.original_span(start, end)
+            ):
+                continue
             inside = self._inside_a_word(pattern_index, start, end)
             for ref in matcher._refs[pattern_index]:
                 plain_id, kind = ref >> 3, ref & 7
@@ -1111,13 +1274,17 @@ class _Search:
                 return "inside a link or an email address"
             if in_code(text, original_start, original_end):
                 return "inside a code, an ID or an identifier"
-            if (not word.isascii() or kind in (_PINYIN, _VARIANT, _WHOLE)) and romanised_name(
-                text, original_start, original_end
+            if (
+                (not word.isascii() or kind in (_PINYIN, _VARIANT, _WHOLE))
+                and text[original_start].isupper()
+                and romanised_name(text, original_start, original_end)
             ):
                 return "a romanised name in Latin text"
             if abbreviation_in_english(text, original_start, original_end):
                 return "a short abbreviation in English text"
-        elif _cjk(folded[start]) or _cjk(folded[end - 1]):
+        elif (_cjk(folded[start]) or _cjk(folded[end - 1])) and self.matcher._segmenter.may_cross(
+            folded, start, end
+        ):
             low, high = self._sentence(start, end)
             split = self.matcher._segmenter.crossing(folded[low:high], start - low, end - low)
             if split:
@@ -1154,20 +1321,7 @@ class _Search:
         return low, high
 
     def _digit_stands_for_a_character(self, pattern: str, start: int, end: int) -> bool:
-        """A digit found for a character must stand alone inside the word: no digit beside it
-        and no unit after it (去4楼, 第4, 45 are numbers)."""
-        folded = self.layout.text
-        for offset, char in enumerate(pattern):
-            if not char.isdigit():
-                continue
-            at = start + offset
-            before = folded[at - 1] if at > 0 else ""
-            after = folded[at + 1] if at + 1 < len(folded) else ""
-            if before.isdigit() or after.isdigit() or before == "第":
-                return False
-            if at == end - 1 and after in _UNITS:
-                return False
-        return True
+        return _lone_digits(pattern, self.layout.text, start, end)
 
     def _insertion(self, plain_id: int, start: int, end: int) -> Finding | None:
         """A long word with one or two characters inserted after its first two (代开各类发票):

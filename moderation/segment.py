@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from moderation._words_data import COMMON, TOTAL, WORDS
 
@@ -54,28 +54,58 @@ del _line, _word, _frequency
 
 COMMON_CHARS = frozenset(COMMON)  # the most frequent characters (see moderation._words_data)
 
+# Which pairs of neighbouring characters occur inside a word of the dictionary, as a bit set
+# indexed by a hash of the pair (false positives only: `may_cross` then looks the words up).
+_PAIR_BITS = 1 << 23
+_PAIRS = bytearray(_PAIR_BITS // 8)
+for _word in _LOG_PROB:
+    for _a, _b in itertools.pairwise(_word):
+        _hash = (ord(_a) * 40503 + ord(_b)) % _PAIR_BITS
+        _PAIRS[_hash >> 3] |= 1 << (_hash & 7)
+del _word, _a, _b, _hash
+
+
+def _inside_a_word(before: str, after: str) -> bool:
+    """Whether the pair of characters may occur inside a word of the dictionary."""
+    pair = (ord(before) * 40503 + ord(after)) % _PAIR_BITS
+    return bool(_PAIRS[pair >> 3] & (1 << (pair & 7)))
+
 
 def dictionary_word(chars: str) -> bool:
     """Whether `chars` (two or more characters) is a word of the dictionary."""
     return len(chars) >= 2 and chars in _LOG_PROB
 
 
-_LogProb = Callable[[str], "float | None"]
-
-
-def _segment(text: str, log_prob: _LogProb, longest: int) -> tuple[float, list[int]]:
-    """The best reading of `text`: its log probability and the cut positions (0 … len)."""
+def _segment(text: str, extra: dict[str, float] | None = None) -> tuple[float, list[int]]:
+    """The best reading of `text`: its log probability and the cut positions (0 … len).
+    Words are the dictionary's, of up to `MAX_WORD` characters, and those of `extra` (word →
+    log probability), which take the better of the two probabilities."""
     size = len(text)
-    best = [0.0] + [-math.inf] * size
+    best = [0.0] * (size + 1)
     back = [0] * (size + 1)
+    words = _LOG_PROB
     for last in range(1, size + 1):
-        for first in range(max(0, last - longest), last):
-            if best[first] == -math.inf:
-                continue
-            score = log_prob(text[first:last])
-            if score is not None and best[first] + score > best[last]:
-                best[last] = best[first] + score
-                back[last] = first
+        char = text[last - 1]
+        # A single character: the dictionary's, else rare for a Chinese one, and free for
+        # a letter, digit or anything else (no Chinese word: a run of them is one token, as
+        # in jieba).
+        single = words.get(char)
+        if single is None:
+            single = _UNKNOWN if "\u3400" <= char <= "\u9fff" else 0.0
+        top = best[last - 1] + single
+        cut = last - 1
+        for first in range(max(0, last - MAX_WORD), last - 1):
+            chars = text[first:last]
+            score = words.get(chars)
+            if extra is not None:
+                joined = extra.get(chars)
+                if joined is not None and (score is None or joined > score):
+                    score = joined
+            if score is not None and best[first] + score > top:
+                top = best[first] + score
+                cut = first
+        best[last] = top
+        back[last] = cut
     cuts = [size]
     while cuts[-1] > 0:
         cuts.append(back[cuts[-1]])
@@ -86,85 +116,78 @@ def _segment(text: str, log_prob: _LogProb, longest: int) -> tuple[float, list[i
 class Segmenter:
     """The dictionary with the lexicon's words joined (`extra`: folded words)."""
 
-    __slots__ = ("_extra", "_longest", "_suggested")
+    __slots__ = ("_extra", "_suggested")
 
     def __init__(self, extra: Iterable[str] = ()) -> None:
         self._extra = frozenset(word for word in extra if len(word) >= 2)
-        self._longest = max(MAX_WORD, max(map(len, self._extra), default=0))
         self._suggested: dict[str, float] = {}  # lexicon word → its log probability
 
-    def _log_prob(self, chars: str) -> float | None:
-        """The log probability of `chars` as one word, None when it is not one."""
-        known = _LOG_PROB.get(chars)
-        if chars in self._extra:
-            suggested = self._suggested.get(chars)
-            if suggested is None:
-                suggested = self._suggested[chars] = _suggest(chars)
-            return suggested if known is None else max(known, suggested)
-        if known is None and len(chars) == 1:
-            return _single(chars)
-        return known
+    def _joined(self, window: str) -> dict[str, float]:
+        """The lexicon's words found in `window`, with their log probabilities."""
+        found = {}
+        for first in range(len(window) - 1):
+            for last in range(first + 2, min(len(window), first + MAX_WORD) + 1):
+                chars = window[first:last]
+                if chars in self._extra:
+                    known = self._suggested.get(chars)
+                    if known is None:
+                        known = self._suggested[chars] = _suggest(chars)
+                    found[chars] = known
+        return found
 
     def crossing(self, text: str, start: int, end: int) -> str:
         """The reading that splits the hit text[start:end] ("路口|交通"), "" when it stands.
 
         `text` is the folded text around the hit; `WINDOW` characters on each side are read
         (the caller cuts `text` at sentence breaks first)."""
-        if not self._may_cross(text, start, end):
+        if not self.may_cross(text, start, end):
             return ""
         low = max(0, start - WINDOW)
         window = text[low : min(len(text), end + WINDOW)]
         start, end = start - low, end - low
-        score, cuts = _segment(window, _dictionary_log_prob, MAX_WORD)
+        score, cuts = _segment(window)
         pieces = list(itertools.pairwise(cuts))
         if not any(a < start < b < end or start < a < end < b for a, b in pieces):
             return ""
-        whole = self._log_prob(window[start:end])
-        if whole is None:
-            whole = _segment(window[start:end], self._log_prob, self._longest)[0]
-        kept = (
-            _segment(window[:start], self._log_prob, self._longest)[0]
-            + whole
-            + _segment(window[end:], self._log_prob, self._longest)[0]
-        )
+        joined = self._joined(window)
+        hit = window[start:end]
+        whole = max(_LOG_PROB.get(hit, -math.inf), joined.get(hit, -math.inf))
+        if whole == -math.inf:
+            whole = _suggest(hit) if hit in self._extra else _segment(hit, joined)[0]
+        kept = _segment(window[:start], joined)[0] + whole + _segment(window[end:], joined)[0]
         if kept - score > MARGIN:
             return ""
         return "|".join(window[a:b] for a, b in pieces if b > start and a < end)
 
-    def _may_cross(self, text: str, start: int, end: int) -> bool:
-        """Whether a word of the dictionary or lexicon holds the characters on both sides of
-        one of the hit's edges without holding the whole hit: the cheap test before any
-        reading is computed."""
-        longest = self._longest
+    def may_cross(self, text: str, start: int, end: int) -> bool:
+        """Whether a word of the dictionary may hold the characters on both sides of one of
+        the hit's edges without holding the whole hit: the cheap test before any reading is
+        computed (the reading that crosses a hit is the dictionary's own)."""
         for edge in (start, end):
-            if edge <= 0 or edge >= len(text):
-                continue
-            for first in range(max(0, edge - longest + 1), edge):
-                for last in range(edge + 1, min(len(text), first + longest) + 1):
-                    if first <= start and last >= end:
-                        break  # this word and every longer one holds the whole hit
-                    chars = text[first:last]
-                    if chars in _LOG_PROB or chars in self._extra:
+            if 0 < edge < len(text) and _inside_a_word(text[edge - 1], text[edge]):
+                for first, last in _AROUND:
+                    low, high = edge + first, edge + last
+                    if (
+                        low >= 0
+                        and high <= len(text)
+                        and not (low <= start and high >= end)
+                        and text[low:high] in _LOG_PROB
+                    ):
                         return True
         return False
 
 
-def _single(char: str) -> float:
-    """The log probability of a character the dictionary does not have: an unknown Chinese
-    character is rare; a letter, digit or other character is no Chinese word at all and
-    costs nothing (a run of them is one token, as in jieba)."""
-    return _UNKNOWN if "\u3400" <= char <= "\u9fff" else 0.0
-
-
-def _dictionary_log_prob(chars: str) -> float | None:
-    known = _LOG_PROB.get(chars)
-    if known is None and len(chars) == 1:
-        return _single(chars)
-    return known
+# The spans, relative to an edge, of the words of two to `MAX_WORD` characters around it.
+_AROUND = tuple(
+    (first, last)
+    for first in range(-(MAX_WORD - 1), 0)
+    for last in range(1, MAX_WORD)
+    if last - first <= MAX_WORD
+)
 
 
 def _suggest(word: str) -> float:
     """jieba's `suggest_freq`, as a log probability: the frequency at which `word` is read as
     one word rather than as its own best split."""
-    best = _segment(word, _dictionary_log_prob, MAX_WORD)[0]
+    best = _segment(word)[0]
     return math.log(math.exp(best + _LOG_TOTAL) + 1) - _LOG_TOTAL
