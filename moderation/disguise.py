@@ -45,8 +45,9 @@ from dataclasses import dataclass
 
 from moderation._components_data import COMPONENTS
 from moderation._pinyin_data import BOPOMOFO, PINYIN
+from moderation._words_data import COMMON
 from moderation.fold import fold, fold_char, scan_table
-from moderation.segment import COMMON_CHARS
+from moderation.segment import COMMON_CHARS, dictionary_word
 
 __all__ = [
     "BOPOMOFO_SYLLABLE",
@@ -57,8 +58,10 @@ __all__ = [
     "SYLLABLE_OF",
     "SYMBOLS",
     "Rewrite",
+    "anchor",
     "common_homophone_variants",
     "digit_variants",
+    "inserted",
     "leet_variants",
     "pinyin",
     "pinyin_run",
@@ -205,6 +208,51 @@ def leet_variants(word: str) -> list[str]:
     return [v for v in variants if sum(c.isalpha() for c in v) * 2 > len(v)]
 
 
+# --- Insertions -------------------------------------------------------------------------------
+
+_RANK = {char: rank for rank, char in enumerate(COMMON)}
+
+
+def anchor(word: str) -> int:
+    """Where the pair of characters starts that a word with characters inserted is found by:
+    its first two or its last two, whichever is less common by the frequency ranks of their
+    characters (ordinary text seldom holds it, so it has few raw hits). Characters are
+    inserted between the parts of a long word (代开|各类|发票, 信用卡|大额|套现), which leaves its
+    first two and its last two whole."""
+    rare = len(COMMON)
+    first = _RANK.get(word[0], rare) + _RANK.get(word[1], rare)
+    last = _RANK.get(word[-2], rare) + _RANK.get(word[-1], rare)
+    return 0 if first > last else len(word) - 2
+
+
+def inserted(text: str, at: int, word: str, pair: int, most: int) -> tuple[int, int, int, int]:
+    """Where `word` lies in `text` with 1 to `most` characters inserted at one place, given
+    that its pair of characters starting at `pair` lies at text[at:at + 2]: (start, end,
+    where the inserted characters start, how many), or (-1, -1, -1, 0) when it does not.
+    Works on folded and scan text alike (the word in the same form)."""
+    left, right = word[:pair], word[pair + 2 :]
+    end = at + 2
+    plain_left = at - len(left) >= 0 and text[at - len(left) : at] == left
+    plain_right = text[end : end + len(right)] == right
+    if plain_left:  # the insertion is on the right: anchor, right[:j], X, right[j:]
+        for j in range(len(right)):
+            if text[end : end + j] != right[:j]:
+                break
+            for count in range(1, most + 1):
+                tail = end + j + count
+                if text[tail : tail + len(right) - j] == right[j:]:
+                    return at - len(left), tail + len(right) - j, end + j, count
+    if plain_right:  # the insertion is on the left: left[:j], X, left[j:], anchor
+        for j in range(len(left), 0, -1):
+            if text[at - (len(left) - j) : at] != left[j:]:
+                break
+            for count in range(1, most + 1):
+                head = at - (len(left) - j) - count
+                if head - j >= 0 and text[head - j : head] == left[:j]:
+                    return head - j, end + len(right), head, count
+    return -1, -1, -1, 0
+
+
 # --- Components ----------------------------------------------------------------------------------
 
 # Two components side by side → the character (亻言 → 信). A pair that makes two characters keeps
@@ -212,9 +260,14 @@ def leet_variants(word: str) -> list[str]:
 COMPONENT_PAIRS: dict[str, str] = {}
 for _i in range(0, len(COMPONENTS), 3):
     COMPONENT_PAIRS.setdefault(fold(COMPONENTS[_i + 1 : _i + 3]), fold(COMPONENTS[_i]))
+# The pairs a character is looked for as, without those that are ordinary text: a pair that
+# is a word of the dictionary (生日 is no split 星, 人家 no 傢) or of two of the
+# `PLAIN_PAIR_RANK` most common characters (人我, 山我) is read as what it says.
+PLAIN_PAIR_RANK = 300
+_PLAIN = frozenset(COMMON[:PLAIN_PAIR_RANK])
 _PAIRS_OF: dict[str, list[str]] = {}
 for _pair, _char in COMPONENT_PAIRS.items():
-    if len(_pair) == 2:
+    if len(_pair) == 2 and not dictionary_word(_pair) and not set(_pair) <= _PLAIN:
         _PAIRS_OF.setdefault(_char, []).append(_pair)
 
 

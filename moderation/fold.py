@@ -402,9 +402,10 @@ class FoldedBatch:
         """Text `index` folded (plain, not in the scan form), with its origins."""
         original = self._originals[index]
         folded = self.folded(index)
-        if self._scanned and folded and max(folded) >= _SCAN_CODES:
-            folded = fold(original)  # some character is in the scan form: fold it plainly
+        scanned = self._scanned and folded and max(folded) >= _SCAN_CODES
         if self._origins is None:
+            if scanned:
+                folded = fold(original)  # some character is in the scan form: fold it plainly
             return Folded(folded, original, marked=self._marked_parts[index])
         start = self.offsets[index]
         end = self.offsets[index + 1] - 1 if index + 1 < len(self.offsets) else len(self.text)
@@ -413,6 +414,12 @@ class FoldedBatch:
         # `start` (or it is the first text).
         shift = int(self._origins[start - 1]) + 1 if start else 0
         starts = (self._origins[start:end] - shift).tolist()
+        if scanned:  # the characters in the scan form, folded plainly from the original
+            chars = list(folded)
+            for position, char in enumerate(folded):
+                if char >= _SCAN_CODES:
+                    chars[position] = fold_char(original[starts[position]])
+            folded = "".join(chars)
         return Folded(folded, original, starts=starts)
 
 

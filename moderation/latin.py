@@ -39,6 +39,7 @@ from moderation.fold import fold, fold_char
 
 __all__ = [
     "abbreviation_in_english",
+    "could_inflect",
     "in_code",
     "inflection",
     "link_spans",
@@ -54,6 +55,7 @@ MIN_INFLECTED = 3  # letters a listed word needs to be read inflected or in a co
 # Letters a listed word and the English word joined to it need to make a compound (git and
 # hub in github are too short to tell), and a listed word to take the ending -o (porno).
 MIN_COMPOUND = 4
+MAX_PREFIX = 12  # letters before a listed word read as the first part of a compound
 MAX_ABBREVIATION = 2  # letters of a hit that is an abbreviation
 _LATIN_LETTERS = re.compile("[A-Za-z\uff21-\uff3a\uff41-\uff5a]")
 _LATIN_WORD = re.compile("[A-Za-z\uff21-\uff3a\uff41-\uff5a]{2,}")
@@ -187,6 +189,25 @@ def english_text(text: str) -> bool:
     if latin < 6 or latin < 4 * len(_CHINESE.findall(text)):
         return False
     return len(_LATIN_WORD.findall(text)) >= 3
+
+
+_LETTERS = re.compile("[a-z]*")
+
+
+def could_inflect(word: str, folded: str, start: int, end: int) -> bool:
+    """The cheap test before `inflection`, on folded text: whether the letters glued to the
+    listed word at folded[start:end] can be an ending, or the other part of a compound."""
+    suffix = _LETTERS.match(folded, end).group()
+    prefix = folded[max(0, start - MAX_PREFIX) : start]
+    prefix = prefix[len(prefix.rstrip("abcdefghijklmnopqrstuvwxyz")) :]
+    if prefix and suffix and len(word) < MIN_COMPOUND:
+        return False
+    rest = suffix or prefix
+    return (
+        rest in _SUFFIXES
+        or rest[1:] in _SUFFIXES
+        or (len(word) >= MIN_COMPOUND and len(rest) >= MIN_COMPOUND)
+    )
 
 
 def _headed_by(word: str, prefix: str, suffix: str) -> bool:

@@ -68,9 +68,11 @@ from moderation.disguise import (
     SYLLABLE_OF,
     SYMBOLS,
     Rewrite,
+    anchor,
     common_homophone_variants,
     component_pairs,
     digit_variants,
+    inserted,
     leet_variants,
     pinyin,
     pinyin_run,
@@ -93,6 +95,7 @@ from moderation.fold import (
 )
 from moderation.latin import (
     abbreviation_in_english,
+    could_inflect,
     in_code,
     inflection,
     link_spans,
@@ -445,6 +448,7 @@ class SensitiveWordMatcher:
 
         # Every form of every word: (scan form, the form as text reads it, entry, kind).
         forms: list[tuple[str, str, int, int]] = []
+        self._anchors: dict[int, int] = {}  # insertion form → where its pair is in the word
         form = forms.append
         chinese: set[str] = set()
         scanned_words = []
@@ -469,7 +473,9 @@ class SensitiveWordMatcher:
             if folded.isalpha() and not folded.isascii() and _all_chinese(folded):
                 chinese.update(folded)
                 if len(folded) >= MIN_INSERTION_WORD:
-                    form((scanned[:2], folded, index, _INSERTION))
+                    pair = anchor(folded)
+                    self._anchors[len(forms)] = pair
+                    form((scanned[pair : pair + 2], folded, index, _INSERTION))
         self._composed: dict[int, str] = {}
         for pair, char in component_pairs(chinese).items():
             self._composed[len(forms)] = char
@@ -605,27 +611,27 @@ class SensitiveWordMatcher:
                     pattern_index, folded, start, end
                 ):
                     continue
-                # `_inside_a_word` on the whole batch (a text's edge is SEPARATOR, no letter),
-                # for patterns that cannot be inflected.
+                # `_inside_a_word` on the whole batch (a text's edge is SEPARATOR, no letter);
+                # an English word may be inflected there (scams), so it is looked at then
+                # unless what follows it cannot be an ending or compound.
                 edge = edges[pattern_index]
-                if (
-                    edge
-                    and pattern_index not in inflectable
-                    and (
-                        (
-                            edge & _STARTS_WITH_LETTER
-                            and start
-                            and "a" <= folded[start - 1] <= "z"
-                            and joined_before(start)
-                        )
-                        or (
-                            edge & _ENDS_WITH_LETTER
-                            and "a" <= folded[end : end + 1] <= "z"
-                            and joined_before(end)
-                        )
+                if edge:
+                    before = (
+                        edge & _STARTS_WITH_LETTER
+                        and start
+                        and "a" <= folded[start - 1] <= "z"
+                        and joined_before(start)
                     )
-                ):
-                    continue
+                    after = (
+                        edge & _ENDS_WITH_LETTER
+                        and "a" <= folded[end : end + 1] <= "z"
+                        and joined_before(end)
+                    )
+                    if (before or after) and (
+                        pattern_index not in inflectable
+                        or not could_inflect(self._patterns[pattern_index], folded, start, end)
+                    ):
+                        continue
                 while end > next_offset:  # hits come by end: the text they lie in only grows
                     index += 1
                     next_offset = offsets[index + 1] if index + 1 < len(offsets) else len(folded)
@@ -668,16 +674,9 @@ class SensitiveWordMatcher:
                 if _beside(near, scanned[start - 1 : start], scanned[end : end + 1]):
                     return True
                 continue
-            rest = self._scanned_words[self._plain_entry[plain_id]][2:]
-            window = scanned[end : end + len(rest) + MAX_INSERTED]
-            for kept in range(len(rest)):
-                if window[:kept] != rest[:kept]:
-                    break
-                tail = rest[kept:]
-                if window[kept + 1 : kept + 1 + len(tail)] == tail or (
-                    window[kept + 2 : kept + 2 + len(tail)] == tail
-                ):
-                    return True
+            word = self._scanned_words[self._plain_entry[plain_id]]
+            if inserted(scanned, start, word, self._anchors[plain_id], MAX_INSERTED)[3]:
+                return True
         return False
 
     def _material(self, text: str) -> list[tuple[int, int]]:
@@ -1324,25 +1323,17 @@ class _Search:
         return _lone_digits(pattern, self.layout.text, start, end)
 
     def _insertion(self, plain_id: int, start: int, end: int) -> Finding | None:
-        """A long word with one or two characters inserted after its first two (代开各类发票):
-        the automaton found the first two; the rest is looked for here."""
+        """A long word with one or two characters inserted (代开各类发票): the automaton found
+        its least common pair of characters; the rest is looked for around it here."""
         matcher = self.matcher
         word = matcher._plain[plain_id]
         folded = self.layout.text
-        if folded[start:end] != word[:2]:
+        first, last, at, count = inserted(
+            folded, start, word, matcher._anchors[plain_id], MAX_INSERTED
+        )
+        if not count or not all(_cjk(char) for char in folded[at : at + count]):
             return None
-        rest = word[2:]
-        after = start + 2
-        for kept in range(len(rest)):
-            if folded[after : after + kept] != rest[:kept]:
-                break
-            for inserted in range(1, MAX_INSERTED + 1):
-                at = after + kept + inserted
-                tail = rest[kept:]
-                extra = folded[after + kept : at]
-                if folded[at : at + len(tail)] == tail and all(_cjk(c) for c in extra):
-                    return self._inserted(plain_id, start, at + len(tail), extra)
-        return None
+        return self._inserted(plain_id, first, last, folded[at : at + count])
 
     def _inserted(self, plain_id: int, start: int, end: int, extra: str) -> Finding | None:
         matcher = self.matcher

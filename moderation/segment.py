@@ -36,7 +36,7 @@ from moderation._words_data import COMMON, TOTAL, WORDS
 
 __all__ = ["COMMON_CHARS", "MARGIN", "WINDOW", "Segmenter", "dictionary_word"]
 
-WINDOW = 6  # characters read on each side of a hit
+WINDOW = 4  # characters read on each side of a hit (a crossing word reaches 3 past it)
 MAX_WORD = 4  # the longest dictionary word, in characters
 # How much more likely (as a natural logarithm: about 150 times) the crossing reading must be.
 # Readings that replace the hit and its neighbours by fewer, common words (路口|交通 against
@@ -76,10 +76,13 @@ def dictionary_word(chars: str) -> bool:
     return len(chars) >= 2 and chars in _LOG_PROB
 
 
-def _segment(text: str, extra: dict[str, float] | None = None) -> tuple[float, list[int]]:
-    """The best reading of `text`: its log probability and the cut positions (0 … len).
-    Words are the dictionary's, of up to `MAX_WORD` characters, and those of `extra` (word →
-    log probability), which take the better of the two probabilities."""
+def _segment(
+    text: str, extra: dict[str, float] | None = None
+) -> tuple[float, list[int], list[float]]:
+    """The best reading of `text`: its log probability, the cut positions (0 … len), and the
+    best log probability of each prefix. Words are the dictionary's, of up to `MAX_WORD`
+    characters, and those of `extra` (word → log probability), which take the better of
+    the two probabilities."""
     size = len(text)
     best = [0.0] * (size + 1)
     back = [0] * (size + 1)
@@ -110,7 +113,7 @@ def _segment(text: str, extra: dict[str, float] | None = None) -> tuple[float, l
     while cuts[-1] > 0:
         cuts.append(back[cuts[-1]])
     cuts.reverse()
-    return best[size], cuts
+    return best[size], cuts, best
 
 
 class Segmenter:
@@ -145,7 +148,7 @@ class Segmenter:
         low = max(0, start - WINDOW)
         window = text[low : min(len(text), end + WINDOW)]
         start, end = start - low, end - low
-        score, cuts = _segment(window)
+        score, cuts, prefixes = _segment(window)
         pieces = list(itertools.pairwise(cuts))
         if not any(a < start < b < end or start < a < end < b for a, b in pieces):
             return ""
@@ -154,7 +157,8 @@ class Segmenter:
         whole = max(_LOG_PROB.get(hit, -math.inf), joined.get(hit, -math.inf))
         if whole == -math.inf:
             whole = _suggest(hit) if hit in self._extra else _segment(hit, joined)[0]
-        kept = _segment(window[:start], joined)[0] + whole + _segment(window[end:], joined)[0]
+        left = _segment(window[:start], joined)[0] if joined else prefixes[start]
+        kept = left + whole + _segment(window[end:], joined or None)[0]
         if kept - score > MARGIN:
             return ""
         return "|".join(window[a:b] for a, b in pieces if b > start and a < end)
