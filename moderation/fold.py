@@ -169,6 +169,7 @@ _NUMPY_TABLE[_SEPARATOR_CODE] = _SEPARATOR_CODE
 
 
 _SCAN_CODES = "\ue000"  # scan forms map characters to code points from here (private use)
+_SCAN_CODE = re.compile("[\ue000-\uf8ff]")
 
 
 def scan_table(mapping: dict[int, str]) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]]:
@@ -364,7 +365,7 @@ class FoldedBatch:
         self._scanned = scan is not None
         joined = SEPARATOR.join(texts)
         codes = numpy.frombuffer(joined.encode("utf-32-le"), dtype=numpy.uint32)
-        self.marked = _marked_texts(texts, codes, marks) if marks is not None else set()
+        self.marked = _marked_texts(texts, codes, marks) if marks is not None else {}
         mapped = (_NUMPY_TABLE if scan is None else scan[0])[codes]
         if joined.count(SEPARATOR) == len(texts) - 1 and (not joined or mapped.max() != _SPECIAL):
             kept = mapped != 0
@@ -415,46 +416,53 @@ class FoldedBatch:
         shift = int(self._origins[start - 1]) + 1 if start else 0
         starts = (self._origins[start:end] - shift).tolist()
         if scanned:  # the characters in the scan form, folded plainly from the original
-            chars = list(folded)
-            for position, char in enumerate(folded):
-                if char >= _SCAN_CODES:
-                    chars[position] = fold_char(original[starts[position]])
-            folded = "".join(chars)
+            folded = _SCAN_CODE.sub(lambda code: fold_char(original[starts[code.start()]]), folded)
         return Folded(folded, original, starts=starts)
 
 
-# Bits of a `marks` table (see `FoldedBatch`): what a code point is in the original text.
+# What a `marks` table (see `FoldedBatch`) says a code point is in the original text.
 MARK_CHINESE = 1
 MARK_LATIN = 2
+MARK_BEFORE_LATIN = 3  # marks its text when a Latin letter follows
 MARK_ALONE = 4  # marks its text by itself
-MARK_BEFORE_LATIN = 8  # marks its text when a Latin letter follows
+# Which pairs of neighbours (kind before * 5 + kind after) mark their text.
+_MARKING_PAIRS = numpy.zeros(25, dtype=numpy.bool_)
+for _before in range(5):
+    for _after in range(5):
+        _MARKING_PAIRS[_before * 5 + _after] = (
+            {_before, _after} == {MARK_CHINESE, MARK_LATIN}
+            or (_before, _after) == (MARK_BEFORE_LATIN, MARK_LATIN)
+            or MARK_ALONE in (_before, _after)
+        )
 
 
 def _marked_texts(
     texts: Sequence[str],
     codes: numpy.ndarray[Any, numpy.dtype[numpy.uint32]],
     marks: numpy.ndarray[Any, numpy.dtype[numpy.uint8]],
-) -> set[int]:
-    """The indexes of the texts (joined as `codes`, one SEPARATOR between) holding a code
-    point marked MARK_ALONE, one marked MARK_BEFORE_LATIN before a Latin letter, or a
-    Chinese character and a Latin letter side by side."""
-    if not len(codes):
-        return set()
+) -> dict[int, list[int]]:
+    """The texts (joined as `codes`, one SEPARATOR between) holding a code point marked
+    MARK_ALONE, one marked MARK_BEFORE_LATIN before a Latin letter, or a Chinese character
+    and a Latin letter side by side: text index → where in the text each such pair starts."""
+    if len(codes) < 2:
+        return {0: [0]} if len(codes) and marks[codes[0]] == MARK_ALONE else {}
     kinds = marks[codes]
-    pairs = kinds[:-1] | kinds[1:]
-    found = numpy.flatnonzero(
-        ((pairs & (MARK_CHINESE | MARK_LATIN)) == (MARK_CHINESE | MARK_LATIN))
-        | ((kinds[:-1] & MARK_BEFORE_LATIN) & (kinds[1:] << 2) != 0)
-        | ((kinds[:-1] & MARK_ALONE) != 0)
-    )
-    if kinds[-1] & MARK_ALONE:
-        found = numpy.append(found, len(kinds) - 1)
+    found = numpy.flatnonzero(_MARKING_PAIRS[kinds[:-1] * 5 + kinds[1:]])
     if not len(found):
-        return set()
+        return {}
     starts = [0]
     for text in texts[:-1]:
         starts.append(starts[-1] + len(text) + 1)
-    return set((numpy.searchsorted(starts, found, side="right") - 1).tolist())
+    marked: dict[int, list[int]] = {}
+    # A pair starting on the SEPARATOR before a text belongs to that text (a symbol that
+    # starts it), one position before its start.
+    for position, index in zip(
+        found.tolist(),
+        (numpy.searchsorted(starts, found + 1, side="right") - 1).tolist(),
+        strict=True,
+    ):
+        marked.setdefault(index, []).append(position - starts[index])
+    return marked
 
 
 def _code_points(text: str) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]]:

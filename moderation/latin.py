@@ -202,11 +202,18 @@ def could_inflect(word: str, folded: str, start: int, end: int) -> bool:
     prefix = prefix[len(prefix.rstrip("abcdefghijklmnopqrstuvwxyz")) :]
     if prefix and suffix and len(word) < MIN_COMPOUND:
         return False
+    if suffix and not prefix and _ending(word, suffix):
+        return True
     rest = suffix or prefix
-    return (
-        rest in _SUFFIXES
-        or rest[1:] in _SUFFIXES
-        or (len(word) >= MIN_COMPOUND and len(rest) >= MIN_COMPOUND)
+    return len(word) >= MIN_COMPOUND and (len(rest) >= MIN_COMPOUND or _ending(word, suffix))
+
+
+def _ending(word: str, suffix: str) -> bool:
+    """Whether `suffix` after `word` is an ending (a doubled last consonant allowed: scammed;
+    -o only after a word of four letters or more: porno, not todo)."""
+    ending = suffix[1:] if suffix[:1] == word[-1:] and len(suffix) > 1 else suffix
+    return (suffix in _SUFFIXES or ending in _SUFFIXES) and (
+        len(word) >= MIN_COMPOUND or ending != "o"
     )
 
 
@@ -216,8 +223,7 @@ def _headed_by(word: str, prefix: str, suffix: str) -> bool:
     word of four or more: therapist (the + rapist) and overpass are not."""
     if len(word) < MIN_COMPOUND or len(prefix) < MIN_COMPOUND or prefix not in _ENGLISH:
         return False
-    ending = suffix[1:] if suffix[:1] == word[-1:] and len(suffix) > 1 else suffix
-    return not suffix or suffix in _SUFFIXES or ending in _SUFFIXES
+    return not suffix or _ending(word, suffix)
 
 
 def inflection(text: str, start: int, end: int, word: str) -> tuple[int, int, str] | None:
@@ -242,18 +248,13 @@ def inflection(text: str, start: int, end: int, word: str) -> tuple[int, int, st
         return None  # the commonest case: a listed word inside an unrelated word
     if not (original.islower() or original.isupper() or _capitalised(original)):
         return None  # CamelCase is an identifier (WTForms), not a word
-    if not prefix and suffix:
-        ending = suffix[1:] if suffix[0] == word[-1] and len(suffix) > 1 else suffix
-        if (suffix in _SUFFIXES or ending in _SUFFIXES) and (
-            len(word) >= MIN_COMPOUND or ending != "o"
-        ):
-            return first, last, "suffix"
+    if not prefix and suffix and _ending(word, suffix):
+        return first, last, "suffix"
     if letters in _ENGLISH and not _headed_by(word, prefix, suffix):
         return None  # cocktail, therapist, assassin
     other = suffix or prefix
     if prefix and suffix:  # motherfuckers: a word before, an ending after
-        ending = suffix[1:] if suffix[0] == word[-1] and len(suffix) > 1 else suffix
-        if suffix not in _SUFFIXES and ending not in _SUFFIXES:
+        if not _ending(word, suffix):
             return None
         other = prefix
     if len(word) >= MIN_COMPOUND and len(other) >= MIN_COMPOUND and other in _ENGLISH:

@@ -638,10 +638,11 @@ class SensitiveWordMatcher:
                 offset = offsets[index]
                 hits.setdefault(index, []).append((pattern_index, start - offset, end - offset))
             repeated = batch.repeats if self._collapse else set()
-            for index in sorted(hits.keys() | repeated | batch.marked):
+            marked = batch.marked
+            for index in sorted(hits.keys() | repeated | marked.keys()):
                 text = chunk[index]
                 found = hits.get(index)
-                material = self._material(text) if index in batch.marked else []
+                material = self._material(text, marked[index]) if index in marked else []
                 if not found and index not in repeated and not material:
                     continue
                 chat_id = chat_ids[first + index] if chat_ids is not None else ""
@@ -679,32 +680,39 @@ class SensitiveWordMatcher:
                 return True
         return False
 
-    def _material(self, text: str) -> list[tuple[int, int]]:
+    def _material(self, text: str, near: Iterable[int] | None = None) -> list[tuple[int, int]]:
         """The spans of disguise material in `text` that only a rewrite reads and that can
         take part in a lexicon word (a component pair shows as a hit of the pass instead):
         zhuyin; a symbol of `SYMBOLS` beside a character it has a neighbour of in some word;
         lower-case Latin letters glued to a Chinese character that are pinyin from end to end
-        (刷dan); @ or $ inside a word."""
-        spots = []
-        if _SYMBOL_OR_ZHUYIN.search(text):
-            for match in _SYMBOL_OR_ZHUYIN.finditer(text):
-                start, end = match.span()
-                symbol = SYMBOLS.get(match.group())
-                if symbol is not None:
-                    near = self._neighbours.get(scan_form(symbol))
-                    if not _beside(near, _neighbour(text, start, -1), _neighbour(text, end, 1)):
-                        continue
-                spots.append((start, end))
-        for run in _LOWER_RUN.finditer(text):
-            start, end = run.span()
-            glued = (start > 0 and _chinese(text[start - 1])) or (
-                end < len(text) and _chinese(text[end])
-            )
-            if glued and pinyin_run(run.group().translate(_TO_ASCII).lower()):
-                spots.append((start, end))
-        if "@" in text or "$" in text:
-            spots += [match.span() for match in _LEET_MATERIAL.finditer(text)]
-        return spots
+        (刷dan); @ or $ inside a word. `near`: the only positions to look at (each with the
+        character after it), when the caller knows them (`FoldedBatch.marked`)."""
+        if near is None:
+            near = range(len(text))
+        spots: dict[tuple[int, int], None] = {}
+        for position in near:
+            for at in (position, position + 1):
+                if not 0 <= at < len(text):
+                    continue
+                char = text[at]
+                if char in SYMBOLS:
+                    end = at + 1
+                    neighbours = self._neighbours.get(scan_form(SYMBOLS[char]))
+                    if _beside(neighbours, _neighbour(text, at, -1), _neighbour(text, end, 1)):
+                        spots[(at, end)] = None
+                elif _bopomofo(char):
+                    spots[(at, at + 1)] = None
+                elif char in "@$":
+                    match = _LEET_MATERIAL.match(text, at)
+                    if match:
+                        spots[match.span()] = None
+                elif "a" <= char <= "z" or "\uff41" <= char <= "\uff5a":
+                    run = _latin_run(text, at)
+                    if run not in spots and _glued(text, *run):
+                        letters = text[run[0] : run[1]].translate(_TO_ASCII)
+                        if pinyin_run(letters):
+                            spots[run] = None
+        return list(spots)
 
     def _findings(
         self,
@@ -761,26 +769,31 @@ class SensitiveWordMatcher:
         material: list[tuple[int, int]] | None,
     ) -> list[Finding]:
         """What the rewrites (`moderation.disguise`) of the stretches of `text` around its
-        disguise material show through that material."""
+        disguise material show through that material: characters (symbols, component
+        pairs), sounds (zhuyin, Latin letters read as pinyin) and leet (@, $)."""
         if material is None:
             material = self._material(text)
-        spots = [(start, end) for start, end, _char in pairs] + material
-        if not spots:
-            return []
+        chars = [(start, end) for start, end, _char in pairs]
+        sounds = []
+        leet = []
+        for start, end in material:
+            first = text[start]
+            if first in SYMBOLS:
+                chars.append((start, end))
+            elif first in "@$":
+                leet.append((start, end))
+            elif _bopomofo(first) or self._mixed_possible(text, start, end):
+                sounds.append((start, end))
         found: list[Finding] = []
-        sounds = [
-            (start, end)
-            for start, end in material
-            if _bopomofo(text[start]) or self._mixed_possible(text, start, end)
-        ]
-        for low, high in _windows(spots, len(text)):
-            piece = text[low:high]
-            rewrites = [rewrite_chars(piece, [(a - low, b - low, c) for a, b, c in pairs])]
-            if any(low <= start and end <= high for start, end in sounds):
-                rewrites.append(rewrite_sounds(piece))
-            if _LEET_MATERIAL.search(piece):
-                rewrites.append(_rewrite_leet(piece))
-            for rewrite in rewrites:
+        for spots, kind in ((chars, "chars"), (sounds, "sounds"), (leet, "leet")):
+            for low, high in _windows(spots, len(text)):
+                piece = text[low:high]
+                if kind == "chars":
+                    rewrite = rewrite_chars(piece, [(a - low, b - low, c) for a, b, c in pairs])
+                elif kind == "sounds":
+                    rewrite = rewrite_sounds(piece)
+                else:
+                    rewrite = _rewrite_leet(piece)
                 if rewrite is not None:
                     found += self._through(text, low, rewrite, chat_id)
         return found
@@ -930,6 +943,21 @@ def _beside(near: tuple[str, str] | None, left: str, right: str) -> bool:
     if not before and not after:
         return True  # a word of this one character
     return bool(left and left in before) or bool(right and right in after)
+
+
+def _latin_run(text: str, at: int) -> tuple[int, int]:
+    """The span of the lower-case Latin letters around text[at]."""
+    start, end = at, at + 1
+    while start > 0 and _LOWER_RUN.match(text[start - 1]):
+        start -= 1
+    while end < len(text) and _LOWER_RUN.match(text[end]):
+        end += 1
+    return start, end
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """Whether the letters text[start:end] touch a Chinese character."""
+    return (start > 0 and _chinese(text[start - 1])) or (end < len(text) and _chinese(text[end]))
 
 
 def _chinese(char: str) -> bool:
