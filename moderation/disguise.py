@@ -18,8 +18,8 @@ Read in the one pass:
 - **Digits for characters** (`digit_variants`): a character read like a digit may be written
   as that digit, one per pattern (去4 for 去死, 约9 for 约酒): `DIGIT_SOUNDS`.
 - **Leet** (`leet_variants`): an ASCII word with 1 for i or l, 3 for e, 0 for o, 4 for a, 5 for
-  s, 7 for t, one letter at a time and all at once (sh1t, p0rn, 5hi7), as long as more than
-  half of it stays letters (157 is a number, not ist).
+  s, 7 for t, one letter at a time, one letter everywhere (a55hole) and all at once (sh1t,
+  p0rn, 5hi7), as long as more than half of it stays letters (157 is a number, not ist).
 - **Components** (`COMPONENT_PAIRS`): a character split into two side by side (亻言 for 信,
   贝者 for 赌). Each character of the lexicon that can be split so adds its pairs as
   patterns; a pair found is put back together in a rewrite (below).
@@ -165,7 +165,7 @@ DIGIT_SOUNDS: dict[str, tuple[str, ...]] = {
     "5": ("wu", "wo"),
     "6": ("liu",),
     "7": ("qi",),
-    "8": ("ba",),
+    "8": ("ba", "fa"),
     "9": ("jiu",),
 }
 _DIGIT_OF_SYLLABLE: dict[str, str] = {
@@ -182,12 +182,14 @@ _DIGIT_OF_CHAR: dict[str, str] = {
 
 def digit_variants(word: str) -> list[str]:
     """A Chinese `word` with one character written as the digit it sounds like, for each
-    such character (去4 for 去死)."""
+    such character (去4 for 去死), and with all of them at once."""
     variants = []
     for index, char in enumerate(word):
         digit = _DIGIT_OF_CHAR.get(char)
         if digit is not None:
             variants.append(word[:index] + digit + word[index + 1 :])
+    if len(variants) > 1:  # all of them at once (1楼1凤 for 一楼一凤)
+        variants.append("".join(_DIGIT_OF_CHAR.get(char, char) for char in word))
     return variants
 
 
@@ -202,6 +204,9 @@ def leet_variants(word: str) -> list[str]:
         return []
     spots = [index for index, char in enumerate(word) if char in _LEET]
     variants = [word[:i] + _LEET[word[i]] + word[i + 1 :] for i in spots]
+    for letter in dict.fromkeys(word[i] for i in spots):
+        if word.count(letter) > 1:  # every s of asshole at once: a55hole
+            variants.append(word.replace(letter, _LEET[letter]))
     if len(spots) > 1:
         variants.append("".join(_LEET.get(char, char) for char in word))
     # Mostly digits is a number, not a word (157 for ist).
@@ -284,6 +289,7 @@ def component_pairs(chars: Iterable[str]) -> dict[str, str]:
 # (❤ 🔥 🌸 ⭐ 👀 🏠) are left out: read as characters they would put a word into every third
 # cheerful message.
 SYMBOLS: dict[str, str] = {
+    **dict.fromkeys("+➕", "加"),  # +V, ➕微
     **dict.fromkeys("🐴🐎🏇", "马"),
     **dict.fromkeys("🐔🐓🐤🐣🐥", "鸡"),
     **dict.fromkeys("🐷🐖🐽", "猪"),
@@ -302,13 +308,16 @@ SYMBOLS: dict[str, str] = {
     **dict.fromkeys("💰💴💵💸", "钱"),
     **dict.fromkeys("🍑", "桃"),
     **dict.fromkeys("🌙🌛🌜", "夜"),
-    **dict.fromkeys("⭕", "〇"),
+    **dict.fromkeys("⭕", "零"),  # o beside Latin letters: `SYMBOL_LETTERS`
     **dict.fromkeys("💩", "屎"),
+    **dict.fromkeys("🥚", "蛋"),
     **dict.fromkeys("🔞", "黄"),
     **dict.fromkeys("💋", "吻"),
     **dict.fromkeys("🍆", "茄"),
     **dict.fromkeys("🐝", "蜂"),
 }
+# A symbol read as a Latin letter when Latin letters stand beside it (p⭕rn).
+SYMBOL_LETTERS = {"⭕": "o"}
 _BOPOMOFO_MARKS = frozenset("ˊˇˋ˙")
 BOPOMOFO_SYLLABLE: dict[str, str] = {
     spelling: syllable
@@ -392,6 +401,13 @@ def rewrite_chars(text: str, pairs: Iterable[tuple[int, int, str]] = ()) -> Rewr
             continue
         char = text[index]
         symbol = SYMBOLS.get(char)
+        if char in SYMBOL_LETTERS and (
+            text[index - 1 : index].isascii()
+            and text[index - 1 : index].isalpha()
+            or text[index + 1 : index + 2].isascii()
+            and text[index + 1 : index + 2].isalpha()
+        ):
+            symbol = SYMBOL_LETTERS[char]
         if symbol is not None:
             end = index + 1
             while end < len(text) and text[end] in "\ufe0f\ufe0e\u200d":

@@ -73,6 +73,7 @@ _BEFORE_NFKC: dict[str, str] = {
     "Ν": "n",
     "Υ": "y",
     "Ζ": "z",
+    "Ϲ": "c",  # lunate sigma: NFKC makes it Σ, whose small σ would read as o
 }
 # SHAPES keyed as NFKC leaves them (hangul compatibility jamo ㅁ become conjoining ᄆ).
 _SHAPES = {unicodedata.normalize("NFKC", key): value for key, value in SHAPES.items()}

@@ -22,8 +22,8 @@ variant such as sb) is read against the Latin text around it in the original mes
 English words (`inflection`): a listed English word of three letters or more found inside a
 longer token is an inflection when the rest is an ending (-s, -es, -ed, -er, -ers, -ing,
 -y, …, a doubled last consonant allowed: scammed, shitty), and a compound when the rest is
-an English word, both of four letters or more (pornsite, bullshit, motherfucker; not
-github), unless the whole token is an ordinary English word itself (cocktail, therapist,
+an English word of three letters or more after a listed word of four or more (pornsite,
+pornhub, bullshit, motherfucker; not github), unless the whole token is an ordinary English word itself (cocktail, therapist,
 assassin: `moderation._english_data`) that does not end in the listed word after another
 English word of four letters or more (bullshit and motherfucker do). A CamelCase token is an
 identifier (WTForms), not a word.
@@ -55,6 +55,7 @@ MIN_INFLECTED = 3  # letters a listed word needs to be read inflected or in a co
 # Letters a listed word and the English word joined to it need to make a compound (git and
 # hub in github are too short to tell), and a listed word to take the ending -o (porno).
 MIN_COMPOUND = 4
+MIN_COMPOUND_PART = 3  # letters of the English word joined to a listed word (pornhub)
 MAX_PREFIX = 12  # letters before a listed word read as the first part of a compound
 MAX_ABBREVIATION = 2  # letters of a hit that is an abbreviation
 _LATIN_LETTERS = re.compile("[A-Za-z\uff21-\uff3a\uff41-\uff5a]")
@@ -205,7 +206,7 @@ def could_inflect(word: str, folded: str, start: int, end: int) -> bool:
     if suffix and not prefix and _ending(word, suffix):
         return True
     rest = suffix or prefix
-    return len(word) >= MIN_COMPOUND and (len(rest) >= MIN_COMPOUND or _ending(word, suffix))
+    return len(word) >= MIN_COMPOUND and (len(rest) >= MIN_COMPOUND_PART or _ending(word, suffix))
 
 
 def _ending(word: str, suffix: str) -> bool:
@@ -257,6 +258,6 @@ def inflection(text: str, start: int, end: int, word: str) -> tuple[int, int, st
         if not _ending(word, suffix):
             return None
         other = prefix
-    if len(word) >= MIN_COMPOUND and len(other) >= MIN_COMPOUND and other in _ENGLISH:
+    if len(word) >= MIN_COMPOUND and len(other) >= MIN_COMPOUND_PART and other in _ENGLISH:
         return first, last, "compound"
     return None

@@ -28,9 +28,9 @@ How a message is searched:
      or a one- or two-letter abbreviation in English text are not hits (`moderation.latin`).
    - Noise removed between two characters of a hit is a gap. Each gap is at most `MAX_GAP`
      visible characters, a run of whitespace counting as one and invisible characters as
-     none. A gap holding a sentence break (，。！？； ! ? ; a line break, or , . followed by a
-     space) is no gap unless every character of the hit stands alone between breaks (赌。博。,
-     one character per line). An ASCII word may not span a space unless every letter is
+     none; a line break is whitespace. A gap holding a sentence break (，。！？； ! ? ; or , .
+     followed by a space) is no gap unless every character of the hit stands alone between
+     breaks (赌。博。). An ASCII word may not span a space unless every letter is
      spaced out (`f u c k`, not `pen is`); a pinyin form only between syllables (`du bo`).
    - A hit in the collapsed pass counts for a Chinese word only when every character of it
      was repeated (微微信信, not 妈妈的 → 妈的).
@@ -41,9 +41,10 @@ How a message is searched:
    - An allow-list phrase suppresses every hit lying inside it (路口交通 ⊃ 口交).
    - A word scoped to a group only counts in that group; `folded` words ignore the fuzzy
      routes and `exact` words count only when written exactly.
-   - Low confidence (acts as `review` at most): every homophone and insertion hit, and a
-     word of one or two characters found across a gap, in pinyin, or through a digit,
-     symbol, component, script or mixed spelling.
+   - Low confidence (acts as `review` at most): every homophone and insertion hit, the
+     initials of a three-character word (bjl), and a word of one or two characters found
+     across a gap, in pinyin, or through a digit, symbol, component, script or mixed
+     spelling.
 5. Each surviving hit becomes a `Finding` that names the word, its category and tier, the
    original span, the folded evidence and the routes by which it matched. `inspect` also
    returns the hits dropped by a rule, each with its reason (`Dropped`).
@@ -118,7 +119,10 @@ __all__ = [
 
 MAX_GAP = 4  # visible original characters removed between two characters of a hit, at most
 MAX_VARIANTS = 24  # substitution variants per word, at most
-MIN_INITIALS_WORD = 4  # pinyin initials only for words of at least this many characters
+MIN_INITIALS_WORD = 3  # pinyin initials only for words of at least this many characters
+# Initials of a word shorter than this are low confidence (bjl, ssc: three letters are also
+# many an abbreviation).
+SURE_INITIALS_WORD = 4
 MIN_INSERTION_WORD = 4  # characters a word needs to be found with characters inserted
 MAX_INSERTED = 2  # characters inserted into a long word, at most
 SHORT_WORD = 2  # characters of a word whose disguised hits are low confidence
@@ -129,7 +133,9 @@ _RUNS = re.compile(r"(.)\1+")
 # cut short), at most one character, then the start of another run.
 _WORTH_COLLAPSING = re.compile(r"([a-z])\1\1|(.)\2+(?!\2).?(.)\3")
 BATCH_SIZE = 64  # texts folded and searched at once by `find_many`
-_BREAKS = frozenset("，。！？；!?;…\n\r\u2028\u2029\u3002\uff0c\uff01\uff1f\uff1b")
+# Sentence breaks. A line break is not one: a word broken at a line's end, or written one
+# character per line, is still the word (路口\n交通 stays innocent by its reading).
+_BREAKS = frozenset("，。！？；!?;…\u3002\uff0c\uff01\uff1f\uff1b")
 _SCRIPT = re.compile(
     "[\u3040-\u30ff\u3105-\u312f\u31a0-\u31bf\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]"
 )
@@ -488,6 +494,7 @@ class SensitiveWordMatcher:
                 special.add(scanned)
         self._plain = [text for _scanned, text, _entry, _kind in forms]
         self._plain_entry = [entry for _scanned, _text, entry, _kind in forms]
+        self._plain_kind = bytes(kind for _scanned, _text, _entry, kind in forms)
         self._patterns = list(refs)
         self._refs = [tuple(refs[pattern]) for pattern in self._patterns]
         # Patterns that only start a long word, join a component pair or write a character
@@ -533,7 +540,11 @@ class SensitiveWordMatcher:
     def _neighbours(self) -> dict[str, tuple[str, str]]:
         """`_neighbours` of the lexicon, made when a component pair or a symbol is first
         met (most messages never need it)."""
-        return _neighbours(self._folded_words, self.entries)
+        return _neighbours(
+            scan_form(text)
+            for text, kind in zip(self._plain, self._plain_kind, strict=True)
+            if kind in (_WORD, _VARIANT, _WHOLE)
+        )
 
     @property
     def pattern_count(self) -> int:
@@ -667,7 +678,7 @@ class SensitiveWordMatcher:
         for ref in self._refs[pattern_index]:
             plain_id, kind = ref >> 3, ref & 7
             if kind == _DIGIT:
-                if _lone_digits(self._plain[plain_id], scanned, start, end):
+                if _lone_digits(self._plain[plain_id], scanned, start):
                     return True
                 continue
             if kind == _COMPONENT:
@@ -907,17 +918,14 @@ def _neighbour(text: str, index: int, step: int) -> str:
     return ""
 
 
-def _neighbours(words: list[str], entries: tuple[LexiconEntry, ...]) -> dict[str, tuple[str, str]]:
-    """For each Chinese character of a fuzzy lexicon word, in scan form: the characters found
-    just before it and just after it in some word, as two strings (a word of that one
-    character makes both "", which any text satisfies: see `_beside`)."""
+def _neighbours(forms: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """For each character of the lexicon's forms (words and their variants, in scan form):
+    the characters found just before it and just after it in some form, as two strings (a
+    form of that one character makes both "", which any text satisfies: see `_beside`)."""
     before: dict[str, set[str]] = {}
     after: dict[str, set[str]] = {}
     alone: set[str] = set()
-    for word, entry in zip(words, entries, strict=True):
-        if entry.mode is not MatchMode.FUZZY:
-            continue
-        scanned = scan_form(word)
+    for scanned in forms:
         if len(scanned) == 1:
             alone.add(scanned)
         for index, char in enumerate(scanned):
@@ -985,20 +993,16 @@ def _syllables_beside(text: str, index: int, step: int) -> list[str]:
     return found[::-1] if step < 0 else found
 
 
-def _lone_digits(pattern: str, folded: str, start: int, end: int) -> bool:
-    """Whether each digit of a pattern found at folded[start:end] (a character written as
-    the digit it sounds like) stands alone inside the word: no digit beside it and no unit
-    after it (去4楼, 第4, 45 are numbers)."""
+def _lone_digits(pattern: str, folded: str, start: int) -> bool:
+    """Whether each digit of a pattern found at folded[start:] (a character written as the
+    digit it sounds like) stands alone: no digit beside it, no 第 before it (45, 第4 are
+    numbers)."""
     for offset, char in enumerate(pattern):
-        if not char.isdigit():
-            continue
-        at = start + offset
-        before = folded[at - 1] if at > 0 else ""
-        after = folded[at + 1] if at + 1 < len(folded) else ""
-        if before.isdigit() or after.isdigit() or before == "第":
-            return False
-        if at == end - 1 and after in _UNITS:
-            return False
+        if char.isdigit():
+            at = start + offset
+            before = folded[at - 1] if at > 0 else ""
+            if before.isdigit() or before == "第" or folded[at + 1 : at + 2].isdigit():
+                return False
     return True
 
 
@@ -1090,7 +1094,7 @@ class _Search:
             if collapsed:
                 if not self._mostly_repeated(pattern_index, start, end):
                     continue
-                start, end = self.collapsed.folded_span(start, end)
+                start, end = self._trimmed(*self.collapsed.folded_span(start, end))
             if self._wanted is not None and not self._wanted(
                 *self.layout.original_span(start, end)
             ):
@@ -1141,6 +1145,21 @@ class _Search:
         if self._collapsed is None:
             self._collapsed = _Collapsed(scan_form(self.layout.text))
         return self._collapsed
+
+    def _trimmed(self, start: int, end: int) -> tuple[int, int]:
+        """A collapsed hit's folded span without the part of a run at its edge that was apart
+        from the rest in the original (this is shiiiit: the s of `is` is no part of shit)."""
+        layout = self.layout
+        folded = layout.text
+        while start + 1 < end and folded[start] == folded[start + 1]:
+            if layout.joined_before(start + 1):
+                break
+            start += 1
+        while end - 1 > start and folded[end - 1] == folded[end - 2]:
+            if layout.joined_before(end - 1):
+                break
+            end -= 1
+        return start, end
 
     def _mostly_repeated(self, pattern_index: int, start: int, end: int) -> bool:
         """A collapsed-pass hit counts only if more than half of its characters stood for a
@@ -1258,7 +1277,11 @@ class _Search:
                 self._drop(entry_index, original_start, original_end, route, "a number")
                 return None
             short = len(word) <= SHORT_WORD
-            low = bool(routes & _LOW_ALWAYS) or (short and bool(routes & _LOW_WHEN_SHORT))
+            low = (
+                bool(routes & _LOW_ALWAYS)
+                or (short and bool(routes & _LOW_WHEN_SHORT))
+                or (kind == _PINYIN and len(pattern) == len(word) < SURE_INITIALS_WORD)
+            )
         reason = self._context_refuses(
             entry_index, pattern, word, kind, start, end, original_start, original_end
         )
@@ -1299,7 +1322,9 @@ class _Search:
         if pattern.isascii() and not pattern.isdigit():
             if self._in_link(original_start, original_end):
                 return "inside a link or an email address"
-            if in_code(text, original_start, original_end):
+            if not any(char.isdigit() for char in word) and in_code(
+                text, original_start, original_end
+            ):
                 return "inside a code, an ID or an identifier"
             if (
                 (not word.isascii() or kind in (_PINYIN, _VARIANT, _WHOLE))
@@ -1307,7 +1332,9 @@ class _Search:
                 and romanised_name(text, original_start, original_end)
             ):
                 return "a romanised name in Latin text"
-            if abbreviation_in_english(text, original_start, original_end):
+            if (
+                len(pattern) <= 2 or not word.isascii() or kind in (_PINYIN, _VARIANT, _WHOLE)
+            ) and abbreviation_in_english(text, original_start, original_end):
                 return "a short abbreviation in English text"
         elif (_cjk(folded[start]) or _cjk(folded[end - 1])) and self.matcher._segmenter.may_cross(
             folded, start, end
@@ -1348,7 +1375,14 @@ class _Search:
         return low, high
 
     def _digit_stands_for_a_character(self, pattern: str, start: int, end: int) -> bool:
-        return _lone_digits(pattern, self.layout.text, start, end)
+        """`_lone_digits`, and no unit right after a digit that ends the hit in the original
+        (去4楼 and 9点 are numbers; 陪9，日结 is not)."""
+        if not _lone_digits(pattern, self.layout.text, start):
+            return False
+        if not pattern[-1].isdigit():
+            return True
+        after = self.layout.original_span(end - 1, end)[1]
+        return self.text[after : after + 1] not in _UNITS
 
     def _insertion(self, plain_id: int, start: int, end: int) -> Finding | None:
         """A long word with one or two characters inserted (代开各类发票): the automaton found
