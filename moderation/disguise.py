@@ -43,6 +43,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy
+
 from moderation._components_data import COMPONENTS
 from moderation._pinyin_data import BOPOMOFO, PINYIN
 from moderation._words_data import COMMON
@@ -68,6 +70,8 @@ __all__ = [
     "rewrite_chars",
     "rewrite_sounds",
     "scan_form",
+    "sound_codes",
+    "sound_form",
     "syllables",
 ]
 
@@ -96,6 +100,27 @@ def scan_form(folded: str) -> str:
 
 
 SCAN_TABLE = scan_table(_SCAN)  # `scan_form` of `fold` of every code point, for `FoldedBatch`
+# Common character → the code of its syllable: with `_SCAN`, every character by its sound.
+_SOUND: dict[int, str] = {
+    ord(char): _CLASS_OF_SYLLABLE[syllable]
+    for char, syllable in SYLLABLE_OF.items()
+    if char in COMMON_CHARS
+}
+_SOUND_ARRAY = numpy.arange(0x110000, dtype=numpy.uint32)
+_SOUND_ARRAY[list(_SOUND)] = [ord(code) for code in _SOUND.values()]
+
+
+def sound_form(scanned: str) -> str:
+    """A text in scan form with its common characters read by their sound too: every
+    character by its sound (the sound pass of long words: 他吗的 for 他妈的)."""
+    return scanned.translate(_SOUND)
+
+
+def sound_codes(codes: numpy.ndarray) -> str:  # type: ignore[type-arg]
+    """`sound_form` of a scan text given as an array of code points (`FoldedBatch.codes`)."""
+    return _SOUND_ARRAY[codes].tobytes().decode("utf-32-le")
+
+
 SCAN = (SCAN_TABLE, _SCAN)  # what `FoldedBatch(texts, scan=...)` takes
 
 
@@ -402,10 +427,8 @@ def rewrite_chars(text: str, pairs: Iterable[tuple[int, int, str]] = ()) -> Rewr
         char = text[index]
         symbol = SYMBOLS.get(char)
         if char in SYMBOL_LETTERS and (
-            text[index - 1 : index].isascii()
-            and text[index - 1 : index].isalpha()
-            or text[index + 1 : index + 2].isascii()
-            and text[index + 1 : index + 2].isalpha()
+            (text[index - 1 : index].isascii() and text[index - 1 : index].isalpha())
+            or (text[index + 1 : index + 2].isascii() and text[index + 1 : index + 2].isalpha())
         ):
             symbol = SYMBOL_LETTERS[char]
         if symbol is not None:

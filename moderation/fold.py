@@ -348,6 +348,7 @@ class FoldedBatch:
         "_originals",
         "_origins",
         "_scanned",
+        "codes",
         "marked",
         "offsets",
         "repeats",
@@ -386,6 +387,7 @@ class FoldedBatch:
         separators = numpy.flatnonzero(folded == _SEPARATOR_CODE)
         self.offsets: list[int] = [0, *(separators + 1).tolist()]
         self.repeats = _texts_with_runs(self.text, folded, self.offsets)
+        self.codes = folded  # `text` as an array of code points
 
     def joined_before(self, index: int) -> bool | None:
         """`Folded.joined_before` for character `index` of `text`; None when the batch was

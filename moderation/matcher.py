@@ -41,10 +41,9 @@ How a message is searched:
    - An allow-list phrase suppresses every hit lying inside it (路口交通 ⊃ 口交).
    - A word scoped to a group only counts in that group; `folded` words ignore the fuzzy
      routes and `exact` words count only when written exactly.
-   - Low confidence (acts as `review` at most): every homophone and insertion hit, the
-     initials of a three-character word (bjl), and a word of one or two characters found
-     across a gap, in pinyin, or through a digit, symbol, component, script or mixed
-     spelling.
+   - Low confidence (acts as `review` at most): every homophone and insertion hit, and a
+     word of one or two characters found across a gap, in pinyin, or through a digit,
+     symbol, component, script or mixed spelling.
 5. Each surviving hit becomes a `Finding` that names the word, its category and tier, the
    original span, the folded evidence and the routes by which it matched. `inspect` also
    returns the hits dropped by a rule, each with its reason (`Dropped`).
@@ -80,6 +79,8 @@ from moderation.disguise import (
     rewrite_chars,
     rewrite_sounds,
     scan_form,
+    sound_codes,
+    sound_form,
     syllables,
 )
 from moderation.fold import (
@@ -119,11 +120,11 @@ __all__ = [
 
 MAX_GAP = 4  # visible original characters removed between two characters of a hit, at most
 MAX_VARIANTS = 24  # substitution variants per word, at most
-MIN_INITIALS_WORD = 3  # pinyin initials only for words of at least this many characters
-# Initials of a word shorter than this are low confidence (bjl, ssc: three letters are also
-# many an abbreviation).
-SURE_INITIALS_WORD = 4
+MIN_INITIALS_WORD = 4  # pinyin initials only for words of at least this many characters
 MIN_INSERTION_WORD = 4  # characters a word needs to be found with characters inserted
+# Characters a word needs to be looked for by its sound alone (his common characters too:
+# 他吗的): a shorter word's sounds are shared by too many ordinary pairs of characters.
+MIN_SOUND_WORD = 3
 MAX_INSERTED = 2  # characters inserted into a long word, at most
 SHORT_WORD = 2  # characters of a word whose disguised hits are low confidence
 
@@ -458,9 +459,16 @@ class SensitiveWordMatcher:
         form = forms.append
         chinese: set[str] = set()
         scanned_words = []
+        sounds: dict[str, list[int]] = {}  # sound form → the word forms it stands for
         for index, (entry, folded) in enumerate(chosen.values()):
             scanned = scan_form(folded)
             scanned_words.append(scanned)
+            if (
+                entry.mode is MatchMode.FUZZY
+                and len(folded) >= MIN_SOUND_WORD
+                and _all_chinese(folded)
+            ):
+                sounds.setdefault(sound_form(scanned), []).append(len(forms))
             form((scanned, folded, index, _WORD))
             if entry.mode is not MatchMode.FUZZY:
                 continue
@@ -518,6 +526,11 @@ class SensitiveWordMatcher:
         )
         del plain
         self._scanned_words = scanned_words
+        self._sound_patterns = list(sounds)
+        self._sound_refs = [tuple(sounds[pattern]) for pattern in self._sound_patterns]
+        self._sound_automaton = (
+            ahocorasick_rs.AhoCorasick(self._sound_patterns) if self._sound_patterns else None
+        )
         self._letter_edges = [_letter_edges(pattern) for pattern in self._patterns]
         self._automaton = ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
         self._segmenter = Segmenter(word for word in self._folded_words if word.isalpha())
@@ -583,6 +596,7 @@ class SensitiveWordMatcher:
         layout = fold_with_origins(text)
         scanned = scan_form(layout.text)
         found = self._automaton.find_matches_as_indexes(scanned, overlapping=True)
+        found += self._sounded(sound_form(scanned), scanned)
         return self._findings(
             text,
             scanned,
@@ -619,7 +633,7 @@ class SensitiveWordMatcher:
             special, inflectable = self._special, self._inflectable
             for pattern_index, start, end in scan(folded, overlapping=True):
                 if pattern_index in special and not self._worth_a_look(
-                    pattern_index, folded, start, end
+                    pattern_index, folded, start, end, joined_before
                 ):
                     continue
                 # `_inside_a_word` on the whole batch (a text's edge is SEPARATOR, no letter);
@@ -648,6 +662,9 @@ class SensitiveWordMatcher:
                     next_offset = offsets[index + 1] if index + 1 < len(offsets) else len(folded)
                 offset = offsets[index]
                 hits.setdefault(index, []).append((pattern_index, start - offset, end - offset))
+            for index_, start, end in self._sounded(sound_codes(batch.codes), folded):
+                at = bisect.bisect_right(offsets, start) - 1
+                hits.setdefault(at, []).append((index_, start - offsets[at], end - offsets[at]))
             repeated = batch.repeats if self._collapse else set()
             marked = batch.marked
             for index in sorted(hits.keys() | repeated | marked.keys()):
@@ -670,7 +687,32 @@ class SensitiveWordMatcher:
                 )
         return results
 
-    def _worth_a_look(self, pattern_index: int, scanned: str, start: int, end: int) -> bool:
+    def _sounded(self, sounded: str, scanned: str) -> list[tuple[int, int, int]]:
+        """The raw hits of the sound pass (long words with characters of their sound: 他吗的)
+        over `sounded` (`sound_form` of `scanned`), without those the pass already has (the
+        word in its own scan form); each as (-1 - sound pattern index, start, end)."""
+        if self._sound_automaton is None:
+            return []
+        found = []
+        for index, start, end in self._sound_automaton.find_matches_as_indexes(
+            sounded, overlapping=True
+        ):
+            stretch = scanned[start:end]
+            if any(
+                self._scanned_words[self._plain_entry[form]] != stretch
+                for form in self._sound_refs[index]
+            ):
+                found.append((-1 - index, start, end))
+        return found
+
+    def _worth_a_look(
+        self,
+        pattern_index: int,
+        scanned: str,
+        start: int,
+        end: int,
+        joined: Callable[[int], bool | None],
+    ) -> bool:
         """For a raw hit of a pattern that only starts long words, joins a component pair or
         writes a character as a digit: whether the scan text around it can hold the word (the
         rest of the word follows with at most `MAX_INSERTED` characters inserted; the joined
@@ -678,7 +720,7 @@ class SensitiveWordMatcher:
         for ref in self._refs[pattern_index]:
             plain_id, kind = ref >> 3, ref & 7
             if kind == _DIGIT:
-                if _lone_digits(self._plain[plain_id], scanned, start):
+                if _lone_digits(self._plain[plain_id], scanned, start, joined):
                     return True
                 continue
             if kind == _COMPONENT:
@@ -993,15 +1035,22 @@ def _syllables_beside(text: str, index: int, step: int) -> list[str]:
     return found[::-1] if step < 0 else found
 
 
-def _lone_digits(pattern: str, folded: str, start: int) -> bool:
+def _lone_digits(
+    pattern: str, folded: str, start: int, joined: Callable[[int], bool | None]
+) -> bool:
     """Whether each digit of a pattern found at folded[start:] (a character written as the
-    digit it sounds like) stands alone: no digit beside it, no 第 before it (45, 第4 are
-    numbers)."""
+    digit it sounds like) stands alone: no digit beside it, no 第 before it, and when it ends
+    the hit, no unit glued after it in the original (45, 第4, 去4楼, 9点 are numbers; 陪9，日结
+    is not). `joined(i)`: whether folded characters i - 1 and i were neighbours."""
+    end = start + len(pattern)
     for offset, char in enumerate(pattern):
         if char.isdigit():
             at = start + offset
             before = folded[at - 1] if at > 0 else ""
-            if before.isdigit() or before == "第" or folded[at + 1 : at + 2].isdigit():
+            after = folded[at + 1 : at + 2]
+            if before.isdigit() or before == "第" or after.isdigit():
+                return False
+            if at == end - 1 and after in _UNITS and after and joined(at + 1) is not False:
                 return False
     return True
 
@@ -1098,6 +1147,14 @@ class _Search:
             if self._wanted is not None and not self._wanted(
                 *self.layout.original_span(start, end)
             ):
+                continue
+            if pattern_index < 0:  # the sound pass: a long word's word form
+                for form in matcher._sound_refs[-1 - pattern_index]:
+                    finding = self._finding(form, _WORD, start, end, False)
+                    if finding is not None:
+                        key = (matcher._plain_entry[form], finding.start, finding.end)
+                        if key not in findings:
+                            findings[key] = finding
                 continue
             inside = self._inside_a_word(pattern_index, start, end)
             for ref in matcher._refs[pattern_index]:
@@ -1277,11 +1334,7 @@ class _Search:
                 self._drop(entry_index, original_start, original_end, route, "a number")
                 return None
             short = len(word) <= SHORT_WORD
-            low = (
-                bool(routes & _LOW_ALWAYS)
-                or (short and bool(routes & _LOW_WHEN_SHORT))
-                or (kind == _PINYIN and len(pattern) == len(word) < SURE_INITIALS_WORD)
-            )
+            low = bool(routes & _LOW_ALWAYS) or (short and bool(routes & _LOW_WHEN_SHORT))
         reason = self._context_refuses(
             entry_index, pattern, word, kind, start, end, original_start, original_end
         )
@@ -1375,14 +1428,7 @@ class _Search:
         return low, high
 
     def _digit_stands_for_a_character(self, pattern: str, start: int, end: int) -> bool:
-        """`_lone_digits`, and no unit right after a digit that ends the hit in the original
-        (去4楼 and 9点 are numbers; 陪9，日结 is not)."""
-        if not _lone_digits(pattern, self.layout.text, start):
-            return False
-        if not pattern[-1].isdigit():
-            return True
-        after = self.layout.original_span(end - 1, end)[1]
-        return self.text[after : after + 1] not in _UNITS
+        return _lone_digits(pattern, self.layout.text, start, self.layout.joined_before)
 
     def _insertion(self, plain_id: int, start: int, end: int) -> Finding | None:
         """A long word with one or two characters inserted (代开各类发票): the automaton found

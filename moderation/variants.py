@@ -93,6 +93,11 @@ SUBSTITUTIONS: dict[str, tuple[str, ...]] = {
     "脑残": ("nc",),
     "qq": ("扣扣", "企鹅", "球球", "抠抠"),
     "零": ("〇",),
+    # The initials gamblers write for three-character games (initials are made only for
+    # words of four characters or more: three letters are too many an abbreviation).
+    "百家乐": ("bjl",),
+    "时时彩": ("ssc",),
+    "六合彩": ("lhc",),
     "法轮功": ("flg", "法lun功"),
     "共产党": ("gcd", "共惨党"),
     "你妈": ("你马", "尼玛", "nm"),
