@@ -29,7 +29,7 @@ How a message is searched:
    - Noise removed between two characters of a hit is a gap. Each gap is at most `MAX_GAP`
      visible characters, a run of whitespace counting as one and invisible characters as
      none; a line break is whitespace. A gap holding a sentence break (，。！？； ! ? ; or , .
-     followed by a space) is no gap unless every character of the hit stands alone between
+     after a Latin letter and before a space) is no gap unless every character of the hit stands alone between
      breaks (赌。博。). An ASCII word may not span a space unless every letter is
      spaced out (`f u c k`, not `pen is`); a pinyin form only between syllables (`du bo`).
    - A hit in the collapsed pass counts for a Chinese word only when every character of it
@@ -1510,9 +1510,12 @@ class _Search:
                     if not invisible(char):
                         visible += 1
                 if char in _BREAKS or (
-                    char in ",." and removed[position + 1 : position + 2].isspace()
+                    char in ",."
+                    and removed[position + 1 : position + 2].isspace()
+                    and _ascii_class(text[starts[index] + position : starts[index] + position + 1])
+                    == "a"
                 ):
-                    has_break = True
+                    has_break = True  # English prose ends a sentence with a letter, then ". "
             gaps.append((visible, has_break))
         return gaps
 

@@ -432,7 +432,7 @@ async def test_disguised_word_is_warned_with_how_it_was_found(service: Service) 
 async def test_short_word_across_noise_alerts_moderators_but_warns_nobody(
     service: Service,
 ) -> None:
-    await service.post_aibot(support.aibot_group_text("来 赌。博 吧", msgid="m-low"))
+    await service.post_aibot(support.aibot_group_text("来 赌-博 吧", msgid="m-low"))
     await service.settle()
     assert service.wecom.calls("/cgi-bin/aibot/response") == []
     (alert,) = service.wecom.bodies("/cgi-bin/message/send")

@@ -103,14 +103,14 @@ async def test_startup_import_runs_once_per_file_content(database_url: str, tmp_
 
 async def test_startup_import_of_the_allow_list(database_url: str, tmp_path: Path) -> None:
     allow = tmp_path / "allow.txt"
-    allow.write_text("# phrases\n路口交通\n口交通道\twrOgAAAAchat1\n", encoding="utf-8")
+    allow.write_text("# phrases\n路口交通\n不要口交\twrOgAAAAchat1\n", encoding="utf-8")
     settings = make_settings(database_url, tmp_path, lexicon_allow_path=str(allow))
     async for service in start_service(settings, support.FakeWeCom()):
         version, _words, allow_count = await snapshot(service)
         assert (version, allow_count) == (2, 2)  # the word file, then the allow list
         assert (await judge(service, "前面路口交通很堵"))["findings"] == []
-        assert (await judge(service, "口交通道", "wrOtherChat"))["verdict"] == "log"
-        assert (await judge(service, "口交通道", "wrOgAAAAchat1"))["findings"] == []
+        assert (await judge(service, "不要口交", "wrOtherChat"))["verdict"] == "log"
+        assert (await judge(service, "不要口交", "wrOgAAAAchat1"))["findings"] == []
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ MATCHER = SensitiveWordMatcher(WORDS)
     ("text", "expected"),
     [
         ("今晚一起去赌博吧", [("赌博", 5, 7)]),
-        ("赌博彩票", [("赌博", 0, 2), ("博彩", 1, 3)]),  # overlapping hits are all found
+        ("网赌博彩", [("赌博", 1, 3)]),  # 网|赌博|彩: only the hit the reading keeps
         ("私聊加微信领福利", [("加微信", 2, 5)]),
         ("有需要代开发票的联系我", [("代开发票", 3, 7)]),
         ("看AV吗", [("AV", 1, 3)]),
@@ -47,7 +47,7 @@ MATCHER = SensitiveWordMatcher(WORDS)
         # ASCII words match whole words only.
         ("I have a question", []),
         ("avocado 很好吃", []),
-        ("fuckers", []),
+        ("fuckers", [("fuck", 0, 7)]),  # an English ending of a listed word
         # Innocent everyday text.
         ("好的 谢谢", []),
         ("明天上午十点开会，请准时参加", []),

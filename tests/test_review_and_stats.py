@@ -66,7 +66,7 @@ async def a_small_community(service: Service) -> None:
     await say(service, "今天下午3点开会，会议室301", "a-2", "zhangsan")
     await say(service, PHONE, "a-3", "lisi")  # promotion: 1st offence, warning
     await say(service, "今晚一起去赌博吧", "a-4", "lisi")  # block word: 2nd offence
-    await say(service, "前面路口堵车，口交通知", "a-5", "wangwu")  # a log-tier word: recorded
+    await say(service, "群里别发口交这种词", "a-5", "wangwu")  # a log-tier word: recorded
     await say(service, "赌博", "b-1", "zhaoliu", chat=OTHER)  # block word: 1st offence
     await say(service, "大家好", "b-2", "zhaoliu", chat=OTHER)
 
