@@ -13,24 +13,42 @@ Rules, with their default weights (`PromoSettings`; a weight of 0 turns a rule o
     promo.url         per host    a link, bare domain or email domain not allowed here   0.6
                                   the same with its dot in disguise (abc。com, abc点com,  1.0
                                   abc . com, abc(.)com): nobody hides an honest link
-    promo.phone       per number  a Chinese mobile number (1[3-9] and 9 digits, +86 too)  1.0
+    promo.short_link  per host    a short-link host (t.cn, url.cn, dwz.cn, bit.ly …),      1.0
+                                  also in disguise (t。cn, bit . ly): it hides where it goes
+    promo.phone       per number  a Chinese mobile number (1[3-9] and 9 digits, +86 too),  1.0
+                                  also in two to four groups of digits or numerals spread
+                                  over the sentence (一三八，中间零零一三，尾号八零零零)
     promo.qq          per number  5-11 digits next to a QQ cue (QQ, 扣扣, 企鹅, 球球, Q:)  1.0
     promo.wechat_id   per ID      a WeChat cue followed by an ID or a mobile number       1.0
     promo.wechat_cue  once        a WeChat contact cue with no ID (加我微信, +V, vx, 私我)  0.4
     promo.phrase      per hit     an ads/contact lexicon hit the caller passes in         0.5
     promo.msgtype     once        card 1.0, weapp (mini program) 0.4, link 0.3, redpacket 0.3
     promo.qr          once        the caller found a QR code in an image                  1.0
+    promo.qr_cue      once        a QR code pointed at as a way in (二维码在我头像, 扫码加我, 0.6
+                                  扫二维码进群): a QR code named next to 加/进群/头像/私 …
+    promo.split       once        a contact spread over several one-character messages    0.2
+                                  of one member (加 / 我 / V / 1 / 3 …), read joined (the
+                                  caller joins them: see `detect_promotion`'s `split`)
 
 Thresholds (defaults): an established member's message is promotional from 1.0, a
-newcomer's from 0.5. So one contact detail (phone, QQ, WeChat ID, disguised domain, card) is
-promotional from anyone; one plain link or email address only from a newcomer; a link to an
-allowed domain, a red packet, a mini program (接龙, 问卷) or 加我微信 alone from nobody.
+newcomer's from 0.5. So one contact detail (phone, QQ, WeChat ID, disguised or short link,
+card) is promotional from anyone; one plain link, email address or QR cue only from a
+newcomer; a link to an allowed domain, a red packet, a mini program (接龙, 问卷) or 加我微信
+alone from nobody.
+
+Allowed domains: by default (`allow_collaboration_hosts`) WeCom's and Tencent's own
+collaboration hosts (`COLLABORATION_HOSTS`: work.weixin.qq.com, doc.weixin.qq.com, docs.qq.com,
+meeting.tencent.com, mp.weixin.qq.com …), the corp's own domains (`corp_domains`, which the
+service sets from its CORP_DOMAINS setting) and the group's `allowed_domains`.
 
 Severity (`PromoResult.severity`, None when not promotional): a promotional message from a
-newcomer is `block`; from an established member it is `review` (a moderator looks: members do
-give colleagues a phone number), and `block` from `block_threshold` (2.0), which takes two
-contact details, or one with ad phrases. Each signal's own severity is what its rule alone
-would get under the same threshold (`log` below it).
+newcomer is `block`, unless all it carries is weak signals (plain links and email addresses,
+a link message, a contact cue with no contact, a split one-character message; a link beside a
+contact cue is not weak), which is `review`: a newcomer sharing a work link on day one is for a moderator to look at, never to
+be warned about in public. From an established member it is `review` (a moderator looks:
+members do give colleagues a phone number), and `block` from `block_threshold` (2.0), which
+takes two contact details, or one with ad phrases. Each signal's own severity is what its
+rule alone would get under the same threshold (`log` below it).
 
 How each kind is read, and what is deliberately not:
 
@@ -59,14 +77,15 @@ How each kind is read, and what is deliberately not:
   order number, an ID card number), unless the original had a space or dash between, which
   keeps 13800138000 13900139000 two numbers. Prices, dates and room numbers are too short.
 - QQ numbers need a cue right before or after them (QQ, 扣扣, 企鹅, 球球, or Q followed by a
-  colon), with at most 号/号码/群/是 between: "Q4 2024" and "QQ群里有 12345 人" are not QQ
-  numbers; 12345678@qq.com is one.
+  colon or by digits spaced out one by one: Q 2 8 5 7 3 9), with at most 号/号码/群/是
+  between: "Q4 2024" and "QQ群里有 12345 人" are not QQ numbers; 12345678@qq.com is one.
 - WeChat IDs are a cue (微信 and its disguises 薇信/威信/v信/vx/wx/weixin, 薇, 威, V, 微, or
   加我) followed by an ID-shaped token (a letter, then 5-19 letters, digits, _ or -) or a mobile
   number, with only punctuation and 号/是/: between. An ID of letters only counts after a
-  contact cue or a separator (微信号：zhangsan), not after a bare mention (微信 meeting). A cue
-  alone counts, weakly, only in a contact form (加我微信, +V, vx, 微信号, 私我); a mention of
-  微信 (我的微信运动, 微信支付) counts for nothing.
+  contact cue or a separator (微信号：zhangsan), not after a bare mention (微信 meeting). An
+  ID written with a space between its characters (加薇：a b c 8 8 9 9) counts as written
+  together. A cue alone counts, weakly, only in a contact form (加我微信, +V, vx, 微信号, 私我);
+  a mention of 微信 (我的微信运动, 微信支付) counts for nothing.
 - The same evidence counts once: a number given as a WeChat contact, a QQ number that is also
   a phone number, anything inside a link, and an ad phrase inside another signal's evidence.
 - Images carry nothing by themselves. When the caller has scanned an image for a QR code (a
@@ -97,6 +116,7 @@ __all__ = [
 
 PROMO_RULES = (
     "promo.url",
+    "promo.short_link",
     "promo.phone",
     "promo.qq",
     "promo.wechat_id",
@@ -104,6 +124,26 @@ PROMO_RULES = (
     "promo.phrase",
     "promo.msgtype",
     "promo.qr",
+    "promo.qr_cue",
+    "promo.split",
+)
+# WeCom's and Tencent's own collaboration hosts, with their subdomains: documents, meetings,
+# forms, official-account articles, mail, the WeCom admin and drive. A member sharing one is
+# working, not advertising (`PromoSettings.allow_collaboration_hosts`).
+COLLABORATION_HOSTS = (
+    "weixin.qq.com",  # work., doc., mp., drive., open.work., …
+    "docs.qq.com",
+    "wj.qq.com",
+    "exmail.qq.com",
+    "meeting.tencent.com",
+    "meeting.qq.com",
+    "tencent.com",
+)
+# Hosts whose links only redirect elsewhere: nobody shares one but to hide where it goes.
+SHORT_LINK_HOSTS = (
+    *("t.cn", "url.cn", "dwz.cn", "suo.im", "mrw.so", "t.co", "bit.ly", "ow.ly", "is.gd"),
+    *("tinyurl.com", "goo.gl", "rb.gy", "cutt.ly", "tiny.cc", "s.id", "v.gd", "dwz.date"),
+    *("w.url.cn", "sohu.gg", "0x3.me", "3.cn", "u.jd.com", "s.click.taobao.com"),
 )
 # The WeCom message types that carry promotion by their kind (archive `msgtype` values).
 PROMO_MSG_TYPES = frozenset({"link", "weapp", "card", "redpacket"})
@@ -113,6 +153,25 @@ _DETECTOR = "promo"
 # --- Settings ---------------------------------------------------------------------------------
 
 _HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]*[a-z][a-z0-9-]*")
+_HOST_LISTS = ("allowed_domains", "corp_domains")
+
+
+def _hosts(name: str, domains: Any) -> tuple[str, ...]:
+    """A setting's list of host names, lower case, without duplicates; ValueError naming the
+    setting for anything else."""
+    if isinstance(domains, str) or not isinstance(domains, (tuple, list)):
+        raise ValueError(f"promo setting {name} must be a list of host names, not {domains!r}")
+    normalised: list[str] = []
+    for domain in domains:
+        host = domain.strip().lower().rstrip(".") if isinstance(domain, str) else domain
+        if not isinstance(host, str) or not _HOST.fullmatch(host):
+            raise ValueError(
+                f"promo setting {name}: {domain!r} is not a host name "
+                "(write it like work.weixin.qq.com: no scheme, path or port)"
+            )
+        if host not in normalised:
+            normalised.append(host)
+    return tuple(normalised)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +183,16 @@ class PromoSettings:
     """
 
     # Host names whose links are not promotion, each with its subdomains; lower case, no
-    # scheme or path (work.weixin.qq.com). Empty = every link counts.
+    # scheme or path (work.weixin.qq.com). Empty = only those below are allowed.
     allowed_domains: tuple[str, ...] = ()
+    corp_domains: tuple[str, ...] = ()  # the corp's own domains (the service's CORP_DOMAINS)
+    allow_collaboration_hosts: bool = True  # COLLABORATION_HOSTS are allowed too
     threshold: float = 1.0  # score from which an established member's message is promotional
     newcomer_threshold: float = 0.5  # the same for a newcomer; at most `threshold`
     block_threshold: float = 2.0  # score from which an established member's message blocks
     url_weight: float = 0.6  # per host; a plain link from a newcomer is promotional
     disguised_url_weight: float = 1.0  # per host written with 。/点/spaces as its dot
+    short_link_weight: float = 1.0  # per short-link host (t.cn, bit.ly), plain or disguised
     phone_weight: float = 1.0  # per mobile number
     qq_weight: float = 1.0  # per QQ number
     wechat_id_weight: float = 1.0  # per WeChat ID (or number) given after a cue
@@ -141,26 +203,19 @@ class PromoSettings:
     link_weight: float = 0.3  # a link message, unless every link in it is allowed
     redpacket_weight: float = 0.3  # a red packet (a newcomer's 进群红包 is a custom)
     qr_weight: float = 1.0  # an image the caller found a QR code in
+    qr_cue_weight: float = 0.6  # a QR code pointed at as a way in (扫码加我, 二维码在我头像)
+    split_weight: float = 0.2  # a contact joined from several one-character messages
 
     def __post_init__(self) -> None:
-        domains = self.allowed_domains
-        if isinstance(domains, str) or not isinstance(domains, (tuple, list)):
+        for name in _HOST_LISTS:
+            object.__setattr__(self, name, _hosts(name, getattr(self, name)))
+        if not isinstance(self.allow_collaboration_hosts, bool):
             raise ValueError(
-                f"promo setting allowed_domains must be a list of host names, not {domains!r}"
+                "promo setting allow_collaboration_hosts must be true or false, not "
+                f"{self.allow_collaboration_hosts!r}"
             )
-        normalised = []
-        for domain in domains:
-            host = domain.strip().lower().rstrip(".") if isinstance(domain, str) else domain
-            if not isinstance(host, str) or not _HOST.fullmatch(host):
-                raise ValueError(
-                    f"promo setting allowed_domains: {domain!r} is not a host name "
-                    "(write it like work.weixin.qq.com: no scheme, path or port)"
-                )
-            if host not in normalised:
-                normalised.append(host)
-        object.__setattr__(self, "allowed_domains", tuple(normalised))
         for spec in fields(self):
-            if spec.name == "allowed_domains":
+            if spec.name in _HOST_LISTS or spec.name == "allow_collaboration_hosts":
                 continue
             value = getattr(self, spec.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -193,22 +248,29 @@ class PromoSettings:
                 f"unknown promo setting(s): {', '.join(unknown)}; known: {', '.join(known)}"
             )
         values = dict(mapping)
-        if isinstance(values.get("allowed_domains"), list):
-            values["allowed_domains"] = tuple(values["allowed_domains"])
+        for name in _HOST_LISTS:
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
         return replace(cls(), **values)
 
     def as_dict(self) -> dict[str, Any]:
-        """Every setting by name, for storing as JSON (the allow-list as a list)."""
+        """Every setting by name, for storing as JSON (the host lists as lists)."""
         values: dict[str, Any] = {spec.name: getattr(self, spec.name) for spec in fields(self)}
-        values["allowed_domains"] = list(self.allowed_domains)
+        for name in _HOST_LISTS:
+            values[name] = list(getattr(self, name))
         return values
 
     def allows(self, host: str) -> bool:
-        """Whether `host` (lower case) is an allowed domain or a subdomain of one."""
-        return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
+        """Whether `host` (lower case) is allowed: one of the group's allowed domains, the
+        corp's domains or (by default) the collaboration hosts, or a subdomain of one."""
+        allowed = (*self.allowed_domains, *self.corp_domains)
+        if self.allow_collaboration_hosts:
+            allowed += COLLABORATION_HOSTS
+        return any(host == d or host.endswith("." + d) for d in allowed)
 
 
 _DEFAULT_SETTINGS = PromoSettings()
+_SHORT_HOSTS = frozenset(SHORT_LINK_HOSTS)
 
 
 # --- Inputs and result ------------------------------------------------------------------------
@@ -283,6 +345,14 @@ _BARE_DOMAIN = re.compile(
     rf"(?![a-z0-9-])(?P<path>{_PATH})"
 )
 _SEP_ONLY = re.compile(_SEP)
+# Short-link hosts of two labels, with any dot, plain or disguised (t。cn, bit . ly, dwz点cn).
+_SHORT_DISGUISED = re.compile(
+    "(?<![a-z0-9_.-])(?P<label>"
+    + "|".join(sorted({h.split(".")[0] for h in SHORT_LINK_HOSTS if h.count(".") == 1}))
+    + f")(?P<sep>{_SEP})(?P<tld>"
+    + "|".join(sorted({h.split(".")[1] for h in SHORT_LINK_HOSTS if h.count(".") == 1}))
+    + r")(?![a-z0-9-])(?P<path>\s{0,3}/\s{0,3}[!-~]*)?"
+)
 _TRAILING_PUNCT = ".,;:!?)]}'\"。，"
 
 
@@ -294,6 +364,11 @@ class _Link:
     disguised: bool
     allowed: bool
     email: bool = False  # the domain of an email address (name@host)
+    short: bool = False  # a short-link host (`SHORT_LINK_HOSTS`)
+
+
+def _is_short(host: str) -> bool:
+    return host in _SHORT_HOSTS or any(host.endswith("." + short) for short in _SHORT_HOSTS)
 
 
 def _host_of_netloc(netloc: str) -> str:
@@ -320,8 +395,16 @@ def _find_links(light: _Light, text: str, settings: PromoSettings) -> list[_Link
         if not host:
             continue
         start, stop = light.original_span(match.start(), end)
-        links.append(_Link(start, stop, host, False, settings.allows(host)))
+        links.append(_Link(start, stop, host, False, settings.allows(host), short=_is_short(host)))
         taken.append((match.start(), end))
+    for short in _SHORT_DISGUISED.finditer(light.text):
+        host = f"{short.group('label')}.{short.group('tld')}"
+        if host not in _SHORT_HOSTS or _overlaps(short.start(), short.end(), taken):
+            continue
+        start, stop = light.original_span(short.start(), short.end())
+        disguised = short.group("sep") != "."
+        links.append(_Link(start, stop, host, disguised, settings.allows(host), short=True))
+        taken.append(short.span())
     position = 0
     while (bare := _BARE_DOMAIN.search(light.text, position)) is not None:
         position = bare.start() + 1
@@ -341,7 +424,9 @@ def _find_links(light: _Light, text: str, settings: PromoSettings) -> list[_Link
         host = ".".join(labels)
         start, stop = light.original_span(bare.start(), end)
         email = bare.start() > 0 and light.text[bare.start() - 1] == "@"
-        links.append(_Link(start, stop, host, disguised, settings.allows(host), email))
+        links.append(
+            _Link(start, stop, host, disguised, settings.allows(host), email, _is_short(host))
+        )
         taken.append((bare.start(), bare.end()))
         position = bare.end()
     links.sort(key=lambda link: link.start)
@@ -433,6 +518,7 @@ _QQ_CUE_BEFORE = re.compile(
 )
 _QQ_CUE_AFTER = re.compile(rf"(?:号|是)?(?P<cue>{_QQ_CUE})")
 _QQ_LENGTHS = range(11, 4, -1)  # QQ numbers have 5 to 11 digits; the longest reading wins
+_SPACED_DIGITS = re.compile(r"\s+\d(?:\s+\d){4,}")
 _ASCII_DIGITS = frozenset("0123456789")
 _HOMOPHONE_STRIP = "".join(sorted(_HOMOPHONE_CHARS))
 
@@ -519,6 +605,40 @@ def _find_phones(folded: Folded) -> list[_Number]:
     return phones
 
 
+_DIGIT_GROUP = re.compile("[0-9]{3,}")
+_MAX_SPREAD_GAP = 10  # folded characters between two groups of a phone number spread out
+_MOBILE = re.compile("1[3-9][0-9]{9}")
+
+
+def _find_spread_phones(folded: Folded) -> list[_Number]:
+    """Mobile numbers written as two to four groups of digits (or numerals, which `fold`
+    turns into digits in runs of three) with a few words between them: 打一五九，中间八七六五，
+    最后四三二一."""
+    groups = list(_DIGIT_GROUP.finditer(folded.text))
+    found: list[_Number] = []
+    for first in range(len(groups)):
+        digits = ""
+        for last in range(first, min(first + 4, len(groups))):
+            if last > first and groups[last].start() - groups[last - 1].end() > _MAX_SPREAD_GAP:
+                break
+            digits += groups[last].group()
+            if len(digits) >= 11:
+                if last > first and len(digits) == 11 and _MOBILE.fullmatch(digits):
+                    start, _ = folded.original_span(groups[first].start(), groups[first].end())
+                    _, end = folded.original_span(groups[last].start(), groups[last].end())
+                    found.append(_Number(start, end, digits, False, start, end))
+                break
+    return found
+
+
+# A QR code pointed at as a way in: named next to a way to reach someone or a group.
+_QR_CUE = re.compile(
+    r"(?:二维码|扫码|扫一扫|长按识别|qr\s?code)"
+    r"(?=[^。！？!?\n]{0,12}(?:加|进群|入群|拉你|头像|私|联系|好友|咨询|领))"
+    r"|(?:加|进群|入群|头像|私|联系|好友)[^。！？!?\n]{0,12}(?:二维码|扫码|扫一扫)"
+)
+
+
 def _find_qq(folded: Folded, text: str) -> list[_Number]:
     numbers: list[_Number] = []
     for match in _RUN.finditer(folded.text):
@@ -527,9 +647,13 @@ def _find_qq(folded: Folded, text: str) -> list[_Number]:
         before = _QQ_CUE_BEFORE.search(folded.text, max(0, match.start() - 12), match.start())
         after = _QQ_CUE_AFTER.match(folded.text, match.end())
         if before is not None and before.group("cue") == "q":
-            # A lone Q is a cue only as "Q:" (Q4 2024 is a quarter).
+            # A lone Q is a cue only as "Q:" or before digits spaced out one by one (Q 2 8 5 7
+            # 3 9): Q4 2024 is a quarter.
             _, cue_end = folded.original_span(before.start("cue"), before.end("cue"))
-            if not text[cue_end:].lstrip(" \u3000").startswith((":", "：")):
+            after_cue = text[cue_end:]
+            if not after_cue.lstrip(" \u3000").startswith((":", "：")) and not (
+                _SPACED_DIGITS.match(after_cue)
+            ):
                 before = None
         if before is not None:  # the number starts the run
             lengths = [
@@ -577,6 +701,11 @@ _CUE = re.compile(
 )
 _GAP = r"\W{0,3}(?:(?:号码|号|账号|id|是|为|同号|:)\W{0,2}){0,2}"
 _ID_AFTER = re.compile(rf"(?P<gap>{_GAP})(?P<id>[a-z][a-z0-9_-]{{5,19}})(?![a-z0-9_-])")
+# An ID written with one space between its characters (a b c 8 8 9 9), letters among them.
+_SPACED_ID_AFTER = re.compile(
+    rf"(?P<gap>{_GAP})(?P<id>(?=[a-z0-9_-]*(?:\s[a-z0-9_-])*\s?[a-z])"
+    rf"[a-z0-9_-](?:\s[a-z0-9_-]){{5,19}})(?![a-z0-9_-])"
+)
 _NUMBER_GAP = re.compile(_GAP)
 _MAX_GAP_CHARS = 16  # between a cue and a number, in original characters
 _NOT_IDS = frozenset({"weixin", "wechat"})  # the cue itself, written out
@@ -607,9 +736,11 @@ def _find_wechat(
         if _overlaps(cue_start, cue_end, links):
             continue
         contact = match.group("contact") is not None
-        after = _ID_AFTER.match(light.text, match.end())
+        after = _ID_AFTER.match(light.text, match.end()) or _SPACED_ID_AFTER.match(
+            light.text, match.end()
+        )
         if after is not None:
-            gap, contact_id = after.group("gap"), after.group("id")
+            gap, contact_id = after.group("gap"), "".join(after.group("id").split())
             # A word of letters after a bare mention is English (微信 meeting), not an ID.
             explicit = contact or match.group().startswith("加") or gap.strip() != ""
             id_start, id_end = light.original_span(after.start("id"), after.end("id"))
@@ -641,15 +772,30 @@ def _find_wechat(
 # --- Scoring --------------------------------------------------------------------------------
 
 
-def _severity(score: float, settings: PromoSettings, newcomer: bool) -> Severity | None:
+def _severity(
+    score: float, settings: PromoSettings, newcomer: bool, weak: bool = False
+) -> Severity | None:
     """The tier of a score: None below the threshold that applies, `block` for a newcomer or
-    from `block_threshold`, `review` in between."""
+    from `block_threshold`, `review` in between; `review` at most when all there is are weak
+    signals (`_weak`)."""
     score = round(score, 9)  # 0.6 + 0.4 must reach 1.0 whatever the float rounding
     if score < (settings.newcomer_threshold if newcomer else settings.threshold):
         return None
-    if newcomer or score >= settings.block_threshold:
+    if (newcomer or score >= settings.block_threshold) and not weak:
         return Severity.BLOCK
     return Severity.REVIEW
+
+
+def _weak(rule: str, facts: Mapping[str, Any]) -> bool:
+    """Whether a signal is weak: a plain link or email address, a link message, a contact cue
+    with no contact, a message joined from one-character messages. Only they do not make a
+    newcomer's message `block` (a work link shared on the first day is for a moderator to
+    look at)."""
+    if rule == "promo.url":
+        return not facts.get("disguised")
+    if rule == "promo.msgtype":
+        return facts.get("msg_type") == "link"
+    return rule in ("promo.wechat_cue", "promo.split")
 
 
 _MSGTYPE_SUMMARY = {
@@ -680,11 +826,12 @@ class _Signals:
         if weight <= 0:  # the rule is off
             return
         start, end = span
+        weak = _weak(rule, facts)
         self.found.append(
             Signal(
                 detector=_DETECTOR,
                 rule=rule,
-                severity=_severity(weight, self.settings, self.newcomer) or Severity.LOG,
+                severity=_severity(weight, self.settings, self.newcomer, weak) or Severity.LOG,
                 score=weight,
                 summary=summary,
                 evidence=self.text[start:end] if start >= 0 else "",
@@ -712,6 +859,16 @@ def _add_links(signals: _Signals, links: list[_Link]) -> None:
             "email": link.email,
             "count": sum(1 for other in links if other.host == link.host),
         }
+        if link.short:
+            how = " in disguise" if link.disguised else ""
+            signals.add(
+                "promo.short_link",
+                settings.short_link_weight,
+                f"short link {link.host}{how}: it hides where it goes",
+                facts,
+                (link.start, link.end),
+            )
+            continue
         if link.disguised:
             weight, summary = settings.disguised_url_weight, f"domain {link.host} in disguise"
         elif link.email:
@@ -793,6 +950,7 @@ def detect_promotion(
     newcomer: bool = False,
     ad_findings: Sequence[PhraseFinding] = (),
     qr_found: bool = False,
+    split: bool = False,
 ) -> PromoResult:
     """The promotion signals of one message and whether they add up to promotion.
 
@@ -800,7 +958,9 @@ def detect_promotion(
     program: title and display name; for a red packet: the wish). `msg_type` is the WeCom
     archive `msgtype`. `newcomer` applies the newcomer threshold. `ad_findings` are the word
     matcher's hits of the ads/contact category on `text`. `qr_found` says the caller found a
-    QR code in the message's image (this module does no image work).
+    QR code in the message's image (this module does no image work). `split` says `text` is
+    several one-character messages of one member joined (加 / 我 / V / 1 / 3 …): whatever
+    they hold then also yields `promo.split`.
     """
     kind = msg_type.strip().lower()
     signals = _Signals(text, settings, newcomer, [])
@@ -810,6 +970,11 @@ def detect_promotion(
     links = _find_links(light, text, settings)
     link_spans = [(link.start, link.end) for link in links]
     phones = [p for p in _find_phones(folded) if not _overlaps(p.start, p.end, link_spans)]
+    phones += [
+        p
+        for p in _find_spread_phones(folded)
+        if not _overlaps(p.start, p.end, link_spans + [(q.start, q.end) for q in phones])
+    ]
     wechat = _find_wechat(light, text, phones, link_spans)
     wechat_spans = [(entry.start, entry.end) for entry in wechat if entry.kind != "cue"]
     phones = [p for p in phones if not _overlaps(p.start, p.end, wechat_spans)]
@@ -833,9 +998,31 @@ def detect_promotion(
             signals.add("promo.msgtype", weight, _MSGTYPE_SUMMARY[kind], {"msg_type": kind})
     if qr_found:
         signals.add("promo.qr", settings.qr_weight, "an image with a QR code", {"msg_type": kind})
+    pointer = _QR_CUE.search(light.text)
+    if pointer is not None:
+        start, end = light.original_span(pointer.start(), pointer.end())
+        signals.add(
+            "promo.qr_cue",
+            settings.qr_cue_weight,
+            "points at a QR code as a way in",
+            {"cue": text[start:end]},
+            (start, end),
+        )
+    if split and signals.found:
+        signals.add(
+            "promo.split",
+            settings.split_weight,
+            "a contact spread over one-character messages",
+            {"joined": text},
+        )
 
     score = math.fsum(signal.score for signal in signals.found)
-    severity = _severity(score, settings, newcomer)
+    rules = {signal.rule for signal in signals.found}
+    weak = all(_weak(signal.rule, signal.facts) for signal in signals.found) and not (
+        # A link beside a contact cue is the classic invitation: not weak together.
+        "promo.wechat_cue" in rules and rules & {"promo.url", "promo.msgtype"}
+    )
+    severity = _severity(score, settings, newcomer, weak)
     return PromoResult(
         signals=tuple(signals.found),
         score=score,
