@@ -12,7 +12,10 @@ The rules, each yielding at most one `Signal` per message (defaults in `FloodThr
     flood.rate           more than N messages from one member within T seconds
     flood.repeat         the same folded text from one member N times within T seconds
     flood.wave           the same folded text from N distinct members within T seconds
-                         (copy-paste waves), for texts long enough not to be a chorus of 收到
+                         (copy-paste waves), for texts long enough not to be a chorus of 收到,
+                         and only when the text is promotional or the same text went to
+                         another group of the corp within the window: waves of 生日快乐,
+                         收到, +1 and 接龙 lines are group life
     flood.short_burst    N very short text messages in a row from one member within T seconds
     flood.repeated_char  one character making most of a long message (哈哈哈…, 啊啊啊…)
     flood.too_long       a message longer than N characters
@@ -28,6 +31,11 @@ often as allowed, is flooding on purpose, not chatting fast:
                          many members say at once is usually a greeting (祝大家新年快乐万事如意)
     repeated_char        `log` below 3× the minimum length (a long laugh is still a laugh),
                          `review` from 3×, `block` from 10× (a wall of one character)
+
+Texts are compared by fingerprint (`text_fingerprint`): folded, with each run of digits
+counted as one digit when the text has six or more other characters (so the same ad with
+another trailing number, …名额仅剩5个 and …名额仅剩4个, is one text; 第1条 and 第2条 are two). The caller removes the bot's own @-mention
+before any of this.
 
 Rules are judged the same whether a message is the current one or in the history, so rules
 that look at history use only what the history holds: `length` is the length of the original
@@ -45,6 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -64,6 +73,7 @@ __all__ = [
     "detect_flood",
     "folded_fingerprint",
     "history_window",
+    "short_text",
     "text_fingerprint",
 ]
 
@@ -80,6 +90,11 @@ FLOOD_RULES = (
 # flooding.
 ALBUM_TYPES = frozenset({"image", "video"})
 MAX_WINDOW_SECONDS = 86_400.0  # one day; a longer window is not flooding and is costly to load
+SHORT_TEXT_CHARS = 2  # folded characters of a message kept whole in the history
+_DIGIT_RUNS = re.compile("[0-9]+")
+# Characters besides digits a text needs for its numbers not to count: a short numbered line
+# (第1条, 第2条) is what its number says; an ad is longer than that.
+_LETTERS_FOR_SHAPE = 6
 _EVIDENCE_CHARS = 60  # the repeated text quoted in a signal, in folded characters
 _LISTED_MEMBERS = 20  # the members of a wave named in its facts, earliest first
 
@@ -94,6 +109,9 @@ class MessageMeta:
     msg_type: str  # "text", "image", "video", "link", "emotion", …
     length: int  # characters of the original text; 0 when there is none
     text_hash: str  # `text_fingerprint` of the text; "" when it folds to nothing
+    # The folded text itself when it is at most `SHORT_TEXT_CHARS` characters ("" otherwise):
+    # a contact spelled out one character per message (加 / 我 / V / 1 …) is read joined.
+    short_text: str = ""
 
 
 def text_fingerprint(text: str) -> str:
@@ -102,7 +120,9 @@ def text_fingerprint(text: str) -> str:
     Texts that fold equal ("加我微信 领福利!!", "加我微信，领福利", "加我微信領福利") share a
     fingerprint, so a repeat is found whatever spaces, punctuation or script it is dressed in.
     Pure emoji or punctuation folds to nothing and gets "", which never counts as the same text:
-    a row of 👍 from many members is agreement, not a wave.
+    a row of 👍 from many members is agreement, not a wave. A text with six or more characters
+    besides its digits counts each run of digits as one digit: near-copies of an ad that
+    differ in a number share the fingerprint.
     """
     return folded_fingerprint(fold(text))
 
@@ -111,7 +131,15 @@ def folded_fingerprint(folded: str) -> str:
     """`text_fingerprint` of a text whose `fold` is `folded` (for callers that have it)."""
     if not folded:
         return ""
+    shape = _DIGIT_RUNS.sub("0", folded)
+    if len(shape) - shape.count("0") >= _LETTERS_FOR_SHAPE:
+        folded = shape
     return hashlib.blake2b(folded.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def short_text(folded: str) -> str:
+    """The folded text kept in the history: itself when short enough, else ""."""
+    return folded if len(folded) <= SHORT_TEXT_CHARS else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,13 +254,18 @@ def detect_flood(
     thresholds: FloodThresholds,
     *,
     now: float | None = None,
+    promotional: bool = False,
+    other_groups: int = 0,
 ) -> list[Signal]:
     """The flood rules that fire on `message`, in the order of `FLOOD_RULES`.
 
     `folded_text` is `fold` of the message's text (the repeated-character rule reads it; the
     history has no text). `history` holds earlier messages of the group in any order, without
     this one; entries of other groups and entries outside every window are ignored. `now` ends
-    every window and defaults to `message.at` (see the module docstring).
+    every window and defaults to `message.at` (see the module docstring). The wave rule fires
+    only when the message is `promotional` (the caller's promotion detector or ads words
+    found something in it) or when `other_groups` other groups of the corp got the same text
+    within the wave window.
     """
     end = message.at if now is None else now
     horizon = history_window(thresholds)
@@ -245,7 +278,7 @@ def detect_flood(
     found = [
         _rate(message, own, end, thresholds),
         _repeat(message, folded_text, own, end, thresholds),
-        _wave(message, folded_text, recent, end, thresholds),
+        _wave(message, folded_text, recent, end, thresholds, promotional or other_groups > 0),
         _short_burst(message, own, end, thresholds),
         _repeated_char(folded_text, thresholds),
         _too_long(message, thresholds),
@@ -336,9 +369,12 @@ def _wave(
     recent: Sequence[MessageMeta],
     end: float,
     t: FloodThresholds,
+    counts: bool,
 ) -> Signal | None:
     limit, window = t.wave_min_members, t.wave_window_seconds
-    if not limit or not window or not message.text_hash or len(folded_text) < t.wave_min_chars:
+    if not counts or not limit or not window or not message.text_hash:
+        return None
+    if len(folded_text) < t.wave_min_chars:
         return None
     first_post = {message.sender: message.at}
     messages = 1
@@ -484,8 +520,11 @@ class FloodTracker:
         """The messages held for a group, in the order they were observed."""
         return tuple(self._groups.get(chat_id, ()))
 
-    def observe(self, message: MessageMeta, folded_text: str) -> list[Signal]:
-        """`detect_flood` on `message` against the group's held history, then record it."""
+    def observe(
+        self, message: MessageMeta, folded_text: str, *, promotional: bool = False
+    ) -> list[Signal]:
+        """`detect_flood` on `message` against the group's held history (and the other groups'
+        for a wave's spread), then record it."""
         thresholds = self.thresholds_for(message.chat_id)
         held = self._groups.get(message.chat_id)
         if held is None:
@@ -495,7 +534,24 @@ class FloodTracker:
         oldest = message.at - history_window(thresholds)
         while held and held[0].at < oldest:
             held.popleft()
-        signals = detect_flood(message, folded_text, held, thresholds)
+        horizon = message.at - thresholds.wave_window_seconds
+        other_groups = sum(
+            1
+            for chat_id, entries in self._groups.items()
+            if chat_id != message.chat_id
+            and any(
+                entry.text_hash == message.text_hash and horizon <= entry.at <= message.at
+                for entry in entries
+            )
+        )
+        signals = detect_flood(
+            message,
+            folded_text,
+            held,
+            thresholds,
+            promotional=promotional,
+            other_groups=other_groups if message.text_hash else 0,
+        )
         held.append(message)
         self._latest = max(self._latest, message.at)
         self._evict()

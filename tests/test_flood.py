@@ -23,6 +23,7 @@ from moderation.flood import (
     text_fingerprint,
 )
 from moderation.fold import fold
+from moderation.promo import detect_promotion
 from moderation.lexicon import Severity
 from moderation.signal import Signal
 
@@ -52,13 +53,22 @@ def meta(entry: Entry, chat_id: str = GROUP) -> MessageMeta:
     )
 
 
+def promotional(text: str) -> bool:
+    """What the service passes as `promotional`: the promotion detector found anything."""
+    return bool(detect_promotion(text).signals)
+
+
 def judge(
     timeline: Sequence[Entry], thresholds: FloodThresholds | None = None
 ) -> dict[str, Severity]:
     """The rules that fire on the last message of the timeline, with their severities."""
     *earlier, current = timeline
     signals = detect_flood(
-        meta(current), fold(current[2]), [meta(e) for e in earlier], thresholds or FloodThresholds()
+        meta(current),
+        fold(current[2]),
+        [meta(e) for e in earlier],
+        thresholds or FloodThresholds(),
+        promotional=promotional(current[2]),
     )
     return {signal.rule: signal.severity for signal in signals}
 
@@ -136,12 +146,21 @@ FIRING = [
     ),
     pytest.param(
         [
-            (0, "chenjing", "周末一起去爬山的在这里报名"),
-            (30, "liuyang", "周末一起去爬山的在这里报名"),
-            (70, "zhaolei", "周末一起去爬山的，在这里报名"),
+            (0, "wmOgQhDgAAnew1", "加我微信领福利名额有限"),
+            (30, "wmOgQhDgAAnew2", "加我微信领福利名额有限"),
+            (70, "wmOgQhDgAAnew3", "加我微信，领福利，名额有限"),
         ],
         {"flood.wave": Severity.REVIEW},
         id="wave of a text shorter than wave_block_chars: review only",
+    ),
+    pytest.param(
+        [
+            (0, "wmOgQhDgAAnew1", "兼职刷单，一单一结，名额仅剩5个🔥"),
+            (8, "wmOgQhDgAAnew2", "兼职刷单，一单一结，名额仅剩4个🔥🔥"),
+            (15, "wmOgQhDgAAnew3", "兼职刷单，一单一结，名额仅剩3个‼️"),
+        ],
+        {},
+        id="near-copies are one text, but a wave needs promotion or a second group",
     ),
     pytest.param(
         burst("zhoujie", ["1"] * 6, 0, 1),
@@ -311,7 +330,9 @@ def test_history_after_the_message_is_ignored_unless_now_says_otherwise() -> Non
 
 def test_signal_carries_facts_an_operator_can_read() -> None:
     *earlier, current = [(i * 20, f"wmOgQhDgAAnew{i}", AD) for i in range(4)]
-    (signal,) = detect_flood(meta(current), fold(AD), [meta(e) for e in earlier], FloodThresholds())
+    (signal,) = detect_flood(
+        meta(current), fold(AD), [meta(e) for e in earlier], FloodThresholds(), promotional=True
+    )
     assert signal.detector == "flood"
     assert signal.score == pytest.approx(4 / 3)
     assert signal.summary == "same text from 4 members within 120 s (limit 3)"
@@ -388,9 +409,9 @@ def test_fingerprints_of_different_texts_differ_and_nothing_folds_to_empty() -> 
         ),
         pytest.param(
             {"wave_min_chars": 0, "wave_min_members": 2},
-            [(0, "zhangwei", "好的"), (3, "wangfang", "好的")],
+            [(0, "zhangwei", "加V"), (3, "wangfang", "加V")],
             {"flood.wave": Severity.REVIEW},
-            id="a group that counts every text in a wave",
+            id="a group that counts every promotional text in a wave",
         ),
         pytest.param(
             {"repeat_min_copies": 2, "repeat_window_seconds": 3600},
@@ -471,7 +492,8 @@ def test_history_window_is_the_longest_window_in_use(
 
 
 def observe(tracker: FloodTracker, entry: Entry, chat_id: str = GROUP) -> list[str]:
-    return [signal.rule for signal in tracker.observe(meta(entry, chat_id), fold(entry[2]))]
+    found = tracker.observe(meta(entry, chat_id), fold(entry[2]), promotional=promotional(entry[2]))
+    return [signal.rule for signal in found]
 
 
 @pytest.mark.parametrize(
@@ -544,5 +566,54 @@ def test_public_surface() -> None:
         "detect_flood",
         "folded_fingerprint",
         "history_window",
+        "short_text",
         "text_fingerprint",
     ]
+
+
+# --- Waves are group life unless they sell something or spread ---------------------------------
+
+BIRTHDAY_WAVE = [
+    (0, "zhangwei", "老王生日快乐，永远十八岁"),
+    (4, "wangfang", "老王生日快乐，永远十八岁！"),
+    (6, "lijing", "老王生日快乐，永远十八岁🎂"),
+    (9, "liuyang", "老王生日快乐，永远十八岁"),
+]
+
+
+def test_a_wave_of_birthday_wishes_is_group_life() -> None:
+    assert replay(BIRTHDAY_WAVE) == []
+
+
+def test_the_same_text_in_another_group_makes_a_wave_of_it() -> None:
+    *earlier, current = BIRTHDAY_WAVE
+    signals = detect_flood(
+        meta(current),
+        fold(current[2]),
+        [meta(e) for e in earlier],
+        FloodThresholds(),
+        other_groups=1,
+    )
+    assert [signal.rule for signal in signals] == ["flood.wave"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("名额仅剩5个，加我微信", "名额仅剩14个，加我微信", True),  # another number, one text
+        ("订单12345已经发货了", "订单67890已经发货了", True),
+        ("1", "3", False),  # digits alone are what they say (a contact spelled out)
+        ("138", "139", False),
+        ("第1条", "第2条", False),  # a short numbered line is what its number says
+    ],
+)
+def test_near_copies_share_a_fingerprint(first: str, second: str, same: bool) -> None:
+    assert (text_fingerprint(first) == text_fingerprint(second)) is same
+
+
+def test_the_tracker_sees_a_text_spread_over_groups() -> None:
+    tracker = FloodTracker()
+    text = "周末一起去爬山的在这里报名"
+    observe(tracker, (0, "a", text), "one")
+    fired = [observe(tracker, (i, f"m{i}", text), "two") for i in range(1, 4)]
+    assert fired == [[], [], ["flood.wave"]]
