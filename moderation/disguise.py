@@ -49,7 +49,7 @@ from moderation._components_data import COMPONENTS
 from moderation._pinyin_data import BOPOMOFO, PINYIN
 from moderation._words_data import COMMON
 from moderation.fold import fold, fold_char, scan_table
-from moderation.segment import COMMON_CHARS, dictionary_word
+from moderation.segment import COMMON_CHARS, dictionary_word, word_frequency
 
 __all__ = [
     "BOPOMOFO_SYLLABLE",
@@ -288,16 +288,19 @@ def inserted(text: str, at: int, word: str, pair: int, most: int) -> tuple[int, 
 # Two components side by side → the character (亻言 → 信). A pair that makes two characters keeps
 # the first in code-point order.
 COMPONENT_PAIRS: dict[str, str] = {}
-for _i in range(0, len(COMPONENTS), 3):
-    COMPONENT_PAIRS.setdefault(fold(COMPONENTS[_i + 1 : _i + 3]), fold(COMPONENTS[_i]))
-# The pairs a character is looked for as, without those that are ordinary text: a pair that
-# is a word of the dictionary (生日 is no split 星, 人家 no 傢) or of two of the
-# `PLAIN_PAIR_RANK` most common characters (人我, 山我) is read as what it says.
-PLAIN_PAIR_RANK = 300
-_PLAIN = frozenset(COMMON[:PLAIN_PAIR_RANK])
+for _line in COMPONENTS.splitlines():
+    _pair, _char = fold(_line[1:]), fold(_line[0])
+    _known = COMPONENT_PAIRS.get(_pair)
+    # Parts shared by several characters (又鸟: 鸡 and 鳮) stand for the most frequent one.
+    if _known is None or word_frequency(_char) > word_frequency(_known):
+        COMPONENT_PAIRS[_pair] = _char
+# The parts a character is looked for as, without those that are a word of the dictionary
+# (生日 is no split 星, 人家 no 傢). Parts that are common characters on their own (力口 加,
+# 口口口 品) are kept: the matcher looks at them only beside a character the joined one has
+# beside it in a lexicon word (力口微信, 毒口口口).
 _PAIRS_OF: dict[str, list[str]] = {}
 for _pair, _char in COMPONENT_PAIRS.items():
-    if len(_pair) == 2 and not dictionary_word(_pair) and not set(_pair) <= _PLAIN:
+    if not dictionary_word(_pair):
         _PAIRS_OF.setdefault(_char, []).append(_pair)
 
 

@@ -244,7 +244,7 @@ def inflection(text: str, start: int, end: int, word: str) -> tuple[int, int, st
         rest not in _SUFFIXES
         and rest[1:] not in _SUFFIXES
         and not (prefix and suffix)
-        and (len(rest) < MIN_COMPOUND or rest not in _ENGLISH)
+        and (len(rest) < MIN_COMPOUND_PART or rest not in _ENGLISH)
     ):
         return None  # the commonest case: a listed word inside an unrelated word
     if not (original.islower() or original.isupper() or _capitalised(original)):

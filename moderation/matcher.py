@@ -123,7 +123,9 @@ MAX_VARIANTS = 24  # substitution variants per word, at most
 MIN_INITIALS_WORD = 4  # pinyin initials only for words of at least this many characters
 MIN_INSERTION_WORD = 4  # characters a word needs to be found with characters inserted
 # Characters a word needs to be looked for by its sound alone (his common characters too:
-# 他吗的): a shorter word's sounds are shared by too many ordinary pairs of characters.
+# 他吗的). A word of two characters is looked for by its sound with one of them kept as
+# written (卖银 for 卖淫, 返力 for 返利) and no word of the dictionary reaching into it: the
+# sounds of two characters are shared by too many ordinary pairs of characters otherwise.
 MIN_SOUND_WORD = 3
 MAX_INSERTED = 2  # characters inserted into a long word, at most
 SHORT_WORD = 2  # characters of a word whose disguised hits are low confidence
@@ -465,7 +467,7 @@ class SensitiveWordMatcher:
             scanned_words.append(scanned)
             if (
                 entry.mode is MatchMode.FUZZY
-                and len(folded) >= MIN_SOUND_WORD
+                and len(folded) >= 2
                 and _all_chinese(folded)
             ):
                 sounds.setdefault(sound_form(scanned), []).append(len(forms))
@@ -699,7 +701,7 @@ class SensitiveWordMatcher:
         ):
             stretch = scanned[start:end]
             if any(
-                self._scanned_words[self._plain_entry[form]] != stretch
+                _heard(self._scanned_words[self._plain_entry[form]], stretch)
                 for form in self._sound_refs[index]
             ):
                 found.append((-1 - index, start, end))
@@ -1068,6 +1070,15 @@ def _windows(spots: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
     return windows
 
 
+def _heard(scanned_word: str, stretch: str) -> bool:
+    """Whether a stretch of scan text that sounds like a word (in scan form) is for the sound
+    pass to report: not the word's own scan form (the automaton has it), and for a word of two
+    characters, one of them kept as written."""
+    if len(scanned_word) >= MIN_SOUND_WORD:
+        return stretch != scanned_word
+    return (stretch[0] == scanned_word[0]) != (stretch[1] == scanned_word[1])
+
+
 def _characters_kept(original: str, word: str) -> bool:
     """Whether the Chinese characters of a stretch found through its sound are the word's
     own, in order (刷dan: 刷 of 刷单), so that only the material was read by its sound."""
@@ -1148,9 +1159,12 @@ class _Search:
                 *self.layout.original_span(start, end)
             ):
                 continue
-            if pattern_index < 0:  # the sound pass: a long word's word form
+            if pattern_index < 0:  # the sound pass: a word form read by its sound
                 for form in matcher._sound_refs[-1 - pattern_index]:
-                    finding = self._finding(form, _WORD, start, end, False)
+                    scanned_word = matcher._scanned_words[matcher._plain_entry[form]]
+                    if not _heard(scanned_word, scan_form(self.layout.text[start:end])):
+                        continue
+                    finding = self._finding(form, _WORD, start, end, False, heard=True)
                     if finding is not None:
                         key = (matcher._plain_entry[form], finding.start, finding.end)
                         if key not in findings:
@@ -1244,8 +1258,17 @@ class _Search:
         self.pairs.append((original_start, original_end, matcher._composed[plain_id]))
 
     def _finding(
-        self, plain_id: int, kind: int, start: int, end: int, collapsed: bool
+        self,
+        plain_id: int,
+        kind: int,
+        start: int,
+        end: int,
+        collapsed: bool,
+        *,
+        heard: bool = False,
     ) -> Finding | None:
+        """The finding of a raw hit of a word form, None when it is no finding (`heard`: a hit
+        of the sound pass, every character read by its sound)."""
         matcher = self.matcher
         entry_index = matcher._plain_entry[plain_id]
         entry = matcher.entries[entry_index]
@@ -1338,6 +1361,10 @@ class _Search:
         reason = self._context_refuses(
             entry_index, pattern, word, kind, start, end, original_start, original_end
         )
+        if not reason and heard and len(word) < MIN_SOUND_WORD:
+            reaching = self.matcher._segmenter.may_cross(layout.text, start, end)
+            if reaching:
+                reason = f"the word {reaching} reaches into it"
         if reason:
             self._drop(entry_index, original_start, original_end, route, reason)
             return None

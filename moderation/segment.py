@@ -34,7 +34,7 @@ from collections.abc import Iterable
 
 from moderation._words_data import COMMON, TOTAL, WORDS
 
-__all__ = ["COMMON_CHARS", "MARGIN", "WINDOW", "Segmenter", "dictionary_word"]
+__all__ = ["COMMON_CHARS", "MARGIN", "WINDOW", "Segmenter", "dictionary_word", "word_frequency"]
 
 WINDOW = 4  # characters read on each side of a hit (a crossing word reaches 3 past it)
 MAX_WORD = 4  # the longest dictionary word, in characters
@@ -69,6 +69,11 @@ def _inside_a_word(before: str, after: str) -> bool:
     """Whether the pair of characters may occur inside a word of the dictionary."""
     pair = (ord(before) * 40503 + ord(after)) % _PAIR_BITS
     return bool(_PAIRS[pair >> 3] & (1 << (pair & 7)))
+
+
+def word_frequency(word: str) -> float:
+    """The log probability of `word` (a character too) in the dictionary, -inf without one."""
+    return _LOG_PROB.get(word, -math.inf)
 
 
 def dictionary_word(chars: str) -> bool:
@@ -163,10 +168,10 @@ class Segmenter:
             return ""
         return "|".join(window[a:b] for a, b in pieces if b > start and a < end)
 
-    def may_cross(self, text: str, start: int, end: int) -> bool:
-        """Whether a word of the dictionary may hold the characters on both sides of one of
-        the hit's edges without holding the whole hit: the cheap test before any reading is
-        computed (the reading that crosses a hit is the dictionary's own)."""
+    def may_cross(self, text: str, start: int, end: int) -> str:
+        """A word of the dictionary that holds the characters on both sides of one of the
+        hit's edges without holding the whole hit ("" when there is none): the cheap test
+        before any reading is computed (the reading that crosses a hit is the dictionary's)."""
         for edge in (start, end):
             if 0 < edge < len(text) and _inside_a_word(text[edge - 1], text[edge]):
                 for first, last in _AROUND:
@@ -177,8 +182,8 @@ class Segmenter:
                         and not (low <= start and high >= end)
                         and text[low:high] in _LOG_PROB
                     ):
-                        return True
-        return False
+                        return text[low:high]
+        return ""
 
 
 # The spans, relative to an edge, of the words of two to `MAX_WORD` characters around it.

@@ -81,8 +81,8 @@ SUBSTITUTIONS: dict[str, tuple[str, ...]] = {
     "微": ("薇", "威", "徽", "危", "嶶"),
     "信": ("亻言", "芯", "伈"),
     "日": ("曰",),
-    "傻逼": ("sb", "傻b", "煞笔", "傻比"),
-    "逼": ("b", "比", "屄", "笔"),
+    "傻逼": ("sb", "傻b", "煞笔", "傻比", "沙比"),
+    "逼": ("b", "比", "屄", "笔", "13"),  # 13 written close reads as B (装13)
     "操": ("草", "艹", "肏", "屮"),
     "操你妈": ("cnm", "草泥马"),
     "他妈的": ("tmd", "他马的"),
@@ -93,6 +93,17 @@ SUBSTITUTIONS: dict[str, tuple[str, ...]] = {
     "脑残": ("nc",),
     "qq": ("扣扣", "企鹅", "球球", "抠抠"),
     "零": ("〇",),
+    # The capital numerals of receipts and cheques (陆合彩).
+    "一": ("壹",),
+    "二": ("贰",),
+    "三": ("叁",),
+    "四": ("肆",),
+    "五": ("伍",),
+    "六": ("陆",),
+    "七": ("柒",),
+    "八": ("捌",),
+    "九": ("玖",),
+    "十": ("拾",),
     # The initials gamblers write for three-character games (initials are made only for
     # words of four characters or more: three letters are too many an abbreviation).
     "百家乐": ("bjl",),
@@ -119,7 +130,7 @@ SUBSTITUTIONS: dict[str, tuple[str, ...]] = {
     "职": ("只", "织"),
     "单": ("丹",),
     "赚": ("转",),
-    "死": ("4",),
+    "死": ("4", "屎"),
     "狗": ("苟",),
     "裸": ("倮", "luo"),
     "约": ("药",),
