@@ -49,10 +49,11 @@ from moderation._components_data import COMPONENTS
 from moderation._pinyin_data import BOPOMOFO, PINYIN
 from moderation._words_data import COMMON
 from moderation.fold import fold, fold_char, scan_table
-from moderation.segment import COMMON_CHARS, dictionary_word, word_frequency
+from moderation.segment import COMMON_CHARS, word_frequency
 
 __all__ = [
     "BOPOMOFO_SYLLABLE",
+    "HANGUL_SYLLABLE",
     "COMPONENT_PAIRS",
     "DIGIT_SOUNDS",
     "SCAN",
@@ -61,8 +62,10 @@ __all__ = [
     "SYMBOLS",
     "Rewrite",
     "anchor",
+    "beside_latin",
     "common_homophone_variants",
     "digit_variants",
+    "hangul_syllable_end",
     "inserted",
     "leet_variants",
     "pinyin",
@@ -294,14 +297,13 @@ for _line in COMPONENTS.splitlines():
     # Parts shared by several characters (又鸟: 鸡 and 鳮) stand for the most frequent one.
     if _known is None or word_frequency(_char) > word_frequency(_known):
         COMPONENT_PAIRS[_pair] = _char
-# The parts a character is looked for as, without those that are a word of the dictionary
-# (生日 is no split 星, 人家 no 傢). Parts that are common characters on their own (力口 加,
-# 口口口 品) are kept: the matcher looks at them only beside a character the joined one has
-# beside it in a lexicon word (力口微信, 毒口口口).
+# The parts a character is looked for as, all of them: parts that are common characters or
+# a word on their own (力口 加, 口口口 品, 工力 功) are ordinary text almost everywhere, so the
+# matcher looks at them only beside a character that the joined one has beside it in a
+# lexicon word (力口微信, 毒口口口, 法轮工力).
 _PAIRS_OF: dict[str, list[str]] = {}
 for _pair, _char in COMPONENT_PAIRS.items():
-    if not dictionary_word(_pair):
-        _PAIRS_OF.setdefault(_char, []).append(_pair)
+    _PAIRS_OF.setdefault(_char, []).append(_pair)
 
 
 def component_pairs(chars: Iterable[str]) -> dict[str, str]:
@@ -354,6 +356,92 @@ BOPOMOFO_SYLLABLE: dict[str, str] = {
 }
 _LONGEST_SPELLING = max(map(len, BOPOMOFO_SYLLABLE))
 
+# Hangul spellings of Mandarin syllables (웨이신 for weixin, 단 for dan), after the Korean
+# transcription of Mandarin (외래어 표기법, 중국어 표기): the initial as a Korean consonant,
+# the final as a vowel with ㄴ or ㅇ under it and the syllables that follow (ai 아이, ao 아오).
+# j and q drop the y of ㅑ ㅖ ㅠ (jia 자, jiu 주); zh ch sh r z c s write i as ㅡ (shi 스).
+# Initials, medial vowels and tails are jamo indexes of the Unicode Hangul syllable block.
+_HANGUL_INITIAL = {
+    "": 11, "b": 7, "p": 17, "m": 6, "f": 17, "d": 3, "t": 16, "n": 2, "l": 5, "g": 0,
+    "k": 15, "h": 18, "j": 12, "q": 14, "x": 9, "zh": 12, "ch": 14, "sh": 9, "r": 5,
+    "z": 13, "c": 14, "s": 10, "y": 11, "w": 11,
+}  # fmt: skip
+_A, _AE, _YA, _EO, _E, _YE, _O, _WA, _YO, _U, _WO, _WE, _WI, _YU, _EU, _I = (
+    0, 1, 2, 4, 5, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 20,
+)  # fmt: skip
+_N, _NG, _L = 4, 21, 8
+# final → (vowel, tail, the syllables written after it)
+_HANGUL_FINAL: dict[str, tuple[int, int, str]] = {
+    "a": (_A, 0, ""), "o": (_O, 0, ""), "e": (_EO, 0, ""), "ai": (_A, 0, "이"),
+    "ei": (_E, 0, "이"), "ao": (_A, 0, "오"), "ou": (_EO, 0, "우"), "an": (_A, _N, ""),
+    "en": (_EO, _N, ""), "ang": (_A, _NG, ""), "eng": (_EO, _NG, ""), "ong": (_U, _NG, ""),
+    "er": (_EO, _L, ""), "i": (_I, 0, ""), "ia": (_YA, 0, ""), "ie": (_YE, 0, ""),
+    "iao": (_YA, 0, "오"), "iu": (_YU, 0, ""), "ian": (_YE, _N, ""), "in": (_I, _N, ""),
+    "iang": (_YA, _NG, ""), "ing": (_I, _NG, ""), "iong": (_YU, _NG, ""), "u": (_U, 0, ""),
+    "ua": (_WA, 0, ""), "uo": (_WO, 0, ""), "uai": (_WA, 0, "이"), "ui": (_U, 0, "이"),
+    "uan": (_WA, _N, ""), "un": (_U, _N, ""), "uang": (_WA, _NG, ""), "v": (_WI, 0, ""),
+    "ve": (_WE, 0, ""), "van": (_WI, 0, "안"), "vn": (_WI, _N, ""), "ue": (_WE, 0, ""),
+}  # fmt: skip
+# Syllables written with y or w: their final as the table above spells it.
+_HANGUL_ZERO = {
+    "yi": "i", "ya": "ia", "yo": "iao", "ye": "ie", "yao": "iao", "you": "iu", "yan": "ian",
+    "yin": "in", "yang": "iang", "ying": "ing", "yong": "iong", "yu": "v", "yue": "ve",
+    "yuan": "van", "yun": "vn", "wu": "u", "wa": "ua", "wo": "uo", "wai": "uai", "wei": "uei",
+    "wan": "uan", "wen": "uen", "wang": "uang", "weng": "ueng",
+}  # fmt: skip
+_HANGUL_ZERO_FINAL = {"uei": (_WE, 0, "이"), "uen": (_WO, _N, ""), "ueng": (_WO, _NG, "")}
+_PLAIN_AFTER_JQ = {_YA: _A, _YE: _E, _YU: _U}
+_FLAT_I = frozenset({"zh", "ch", "sh", "r", "z", "c", "s"})
+
+
+def _hangul(syllable: str) -> str:
+    """The Hangul spelling of a pinyin syllable ("" when the table has none)."""
+    if syllable in _HANGUL_ZERO:
+        initial, final = "", _HANGUL_ZERO[syllable]
+    else:
+        initial = syllable[:2] if syllable[:2] in ("zh", "ch", "sh") else syllable[:1]
+        if initial not in _HANGUL_INITIAL or initial in ("y", "w"):
+            initial = ""
+        final = syllable[len(initial) :]
+        if initial in ("j", "q", "x") and final.startswith("u"):
+            final = "v" + final[1:]  # ju, xue, quan: ü written u
+    spelled = _HANGUL_ZERO_FINAL.get(final) or _HANGUL_FINAL.get(final)
+    if spelled is None:
+        return ""
+    vowel, tail, rest = spelled
+    if initial in ("j", "q"):
+        vowel = _PLAIN_AFTER_JQ.get(vowel, vowel)
+    if final == "i" and initial in _FLAT_I:
+        vowel = _EU
+    head = chr(0xAC00 + (_HANGUL_INITIAL[initial] * 21 + vowel) * 28 + tail)
+    return head + rest
+
+
+def _hangul_syllables() -> dict[str, str]:
+    """Hangul spelling → the syllable it is most often written for (by how many common
+    characters have each syllable: 주 for zhu rather than jiu)."""
+    weight: dict[str, int] = {}
+    for char, syllable in SYLLABLE_OF.items():
+        weight[syllable] = weight.get(syllable, 0) + (char in COMMON_CHARS)
+    found: dict[str, str] = {}
+    for syllable in sorted(weight, key=lambda each: (-weight[each], each)):
+        spelling = _hangul(syllable)
+        if spelling:
+            found.setdefault(spelling, syllable)
+    return found
+
+
+HANGUL_SYLLABLE = _hangul_syllables()
+_LONGEST_HANGUL = max(map(len, HANGUL_SYLLABLE))
+
+
+def beside_latin(text: str, index: int) -> bool:
+    """Whether a Latin letter stands just before or after text[index] (p⭕rn)."""
+    return any(
+        char.isascii() and char.isalpha()
+        for char in (text[index - 1 : index], text[index + 1 : index + 2])
+    )
+
 
 def _bopomofo(char: str) -> bool:
     return "\u3105" <= char <= "\u312f" or "\u31a0" <= char <= "\u31bf"
@@ -374,10 +462,13 @@ class Rewrite:
     starts: tuple[int, ...]  # where each piece starts in `text`
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
-        """The original span that text[start:end] stands for."""
+        """The original span that text[start:end] stands for: characters carried over one
+        for one, material as the whole of what it was written as."""
         first = self.pieces[bisect.bisect_right(self.starts, start) - 1]
         last = self.pieces[bisect.bisect_right(self.starts, end - 1) - 1]
-        return first[1], last[2]
+        low = first[1] + start - first[0] if first[3] == "" else first[1]
+        high = last[1] + end - last[0] if last[3] == "" else last[2]
+        return low, high
 
     def kinds_in(self, start: int, end: int) -> set[str]:
         """The kinds of material among text[start:end]."""
@@ -429,10 +520,7 @@ def rewrite_chars(text: str, pairs: Iterable[tuple[int, int, str]] = ()) -> Rewr
             continue
         char = text[index]
         symbol = SYMBOLS.get(char)
-        if char in SYMBOL_LETTERS and (
-            (text[index - 1 : index].isascii() and text[index - 1 : index].isalpha())
-            or (text[index + 1 : index + 2].isascii() and text[index + 1 : index + 2].isalpha())
-        ):
+        if char in SYMBOL_LETTERS and beside_latin(text, index):
             symbol = SYMBOL_LETTERS[char]
         if symbol is not None:
             end = index + 1
@@ -448,8 +536,8 @@ def rewrite_chars(text: str, pairs: Iterable[tuple[int, int, str]] = ()) -> Rewr
 
 
 def rewrite_sounds(text: str) -> Rewrite:
-    """`text` with every Chinese character written as its pinyin and every zhuyin syllable
-    as pinyin, syllables apart by a space."""
+    """`text` with every Chinese character written as its pinyin and every zhuyin or Hangul
+    spelling of a syllable as pinyin, syllables apart by a space."""
     builder = _Builder()
     index = 0
     while index < len(text):
@@ -461,6 +549,12 @@ def rewrite_sounds(text: str) -> Rewrite:
                 builder.add(f" {syllable} ", index, end, "script")
                 index = end
                 continue
+        if "\uac00" <= char <= "\ud7a3":
+            end = hangul_syllable_end(text, index)
+            if end:
+                builder.add(f" {HANGUL_SYLLABLE[text[index:end]]} ", index, end, "script")
+                index = end
+                continue
         syllable = SYLLABLE_OF.get(char) or SYLLABLE_OF.get(fold_char(char))
         if syllable is not None:
             builder.add(f" {syllable} ", index, index + 1, "sound")
@@ -470,6 +564,14 @@ def rewrite_sounds(text: str) -> Rewrite:
             builder.add(char, index, index + 1, "")
         index += 1
     return builder.build()
+
+
+def hangul_syllable_end(text: str, start: int) -> int:
+    """Where the longest Hangul spelling of a Mandarin syllable at `start` ends (0: none)."""
+    for end in range(min(len(text), start + _LONGEST_HANGUL), start, -1):
+        if text[start:end] in HANGUL_SYLLABLE:
+            return end
+    return 0
 
 
 def _zhuyin_syllable(text: str, start: int) -> tuple[str, int]:

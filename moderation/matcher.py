@@ -66,12 +66,15 @@ import numpy
 from moderation.disguise import (
     SCAN,
     SYLLABLE_OF,
+    SYMBOL_LETTERS,
     SYMBOLS,
     Rewrite,
     anchor,
+    beside_latin,
     common_homophone_variants,
     component_pairs,
     digit_variants,
+    hangul_syllable_end,
     inserted,
     leet_variants,
     pinyin,
@@ -753,10 +756,16 @@ class SensitiveWordMatcher:
                 if char in SYMBOLS:
                     end = at + 1
                     neighbours = self._neighbours.get(scan_form(SYMBOLS[char]))
-                    if _beside(neighbours, _neighbour(text, at, -1), _neighbour(text, end, 1)):
+                    if (char in SYMBOL_LETTERS and beside_latin(text, at)) or _beside(
+                        neighbours, _neighbour(text, at, -1), _neighbour(text, end, 1)
+                    ):
                         spots[(at, end)] = None
                 elif _bopomofo(char):
                     spots[(at, at + 1)] = None
+                elif "\uac00" <= char <= "\ud7a3":
+                    end = hangul_syllable_end(text, at)
+                    if end and _glued_run(text, at, end):
+                        spots[(at, end)] = None
                 elif char in "@$":
                     match = _LEET_MATERIAL.match(text, at)
                     if match:
@@ -837,7 +846,11 @@ class SensitiveWordMatcher:
                 chars.append((start, end))
             elif first in "@$":
                 leet.append((start, end))
-            elif _bopomofo(first) or self._mixed_possible(text, start, end):
+            elif (
+                _bopomofo(first)
+                or "\uac00" <= first <= "\ud7a3"
+                or self._mixed_possible(text, start, end)
+            ):
                 sounds.append((start, end))
         found: list[Finding] = []
         for spots, kind in ((chars, "chars"), (sounds, "sounds"), (leet, "leet")):
@@ -896,7 +909,10 @@ class SensitiveWordMatcher:
             start, end = start + low, end + low
             if "sound" in kinds and not _characters_kept(text[start:end], fold(finding.word)):
                 continue  # a character read only by its sound: a homophone, the pass's job
-            routes = (route, *(r for r in finding.routes if r not in (Route.EXACT, route)))
+            # A sound rewrite writes syllables apart: a gap only where the original has one.
+            spaced = kinds & {"sound", "script", "latin"} and text[start:end].isalnum()
+            skipped = (Route.EXACT, route, Route.GAP) if spaced else (Route.EXACT, route)
+            routes = (route, *(r for r in finding.routes if r not in skipped))
             short = len(fold(finding.word)) <= SHORT_WORD
             low_confidence = finding.confidence is Confidence.LOW or (
                 short and route in _LOW_WHEN_SHORT
@@ -941,6 +957,7 @@ def _marks() -> numpy.ndarray:  # type: ignore[type-arg]
     for low, high in (("a", "z"), ("\uff41", "\uff5a")):
         table[ord(low) : ord(high) + 1] = MARK_LATIN
     table[0x3105:0x3130] = MARK_ALONE  # zhuyin
+    table[0xAC00:0xD7A4] = MARK_ALONE  # Hangul syllables
     table[0x31A0:0x31C0] = MARK_ALONE
     table[[ord(symbol) for symbol in SYMBOLS]] = MARK_ALONE
     table[[ord("@"), ord("$")]] = MARK_BEFORE_LATIN
@@ -1010,6 +1027,17 @@ def _latin_run(text: str, at: int) -> tuple[int, int]:
 def _glued(text: str, start: int, end: int) -> bool:
     """Whether the letters text[start:end] touch a Chinese character."""
     return (start > 0 and _chinese(text[start - 1])) or (end < len(text) and _chinese(text[end]))
+
+
+def _glued_run(text: str, start: int, end: int) -> bool:
+    """Whether the Hangul syllables from `start` (one spelling ends at `end`) touch a Chinese
+    character: the run they belong to, glued to one (加웨이신, 刷단); Korean text apart from
+    Chinese is Korean."""
+    while start > 0 and "\uac00" <= text[start - 1] <= "\ud7a3":
+        start -= 1
+    while end < len(text) and "\uac00" <= text[end] <= "\ud7a3":
+        end += 1
+    return _glued(text, start, end)
 
 
 def _chinese(char: str) -> bool:
