@@ -1451,6 +1451,10 @@ class _Search:
             split = self.matcher._segmenter.crossing(folded[low:high], start - low, end - low)
             if split:
                 return f"the words around it read {split}"
+        if _cjk(folded[start]) and end - start <= 2:
+            holding = self.matcher._segmenter.holding(folded, start, end)
+            if holding:
+                return f"part of the word {holding}"
         allowed = self.matcher._inside_allowed(folded, start, end, self.chat_id)
         if allowed:
             return f"inside the allowed phrase {allowed}"

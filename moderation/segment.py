@@ -20,6 +20,10 @@ dictionary, each with the frequency jieba's `suggest_freq` would give it (just e
 read as one word on its own), so that a listed word stays a unit where nothing around it
 reads better (专业|代开发票, 信用卡|套现).
 
+A hit that a longer word of the dictionary holds with two characters or more to spare is part
+of that word, a word of its own (鸦片战争, 水乳交融, 大麻哈鱼, 固体废物: `holding`); one more
+character makes a derivation that keeps the hit's sense (赌博机, 强奸犯, 色情狂), so it stands.
+
 A hit is dropped only when the best reading *crosses* it (a word holds part of the hit and
 part of its surroundings) and that reading is more likely than the best reading that keeps
 the hit whole by a factor of `MARGIN`. A word that holds the whole hit and more does not cross
@@ -167,6 +171,17 @@ class Segmenter:
         if kept - score > MARGIN:
             return ""
         return "|".join(window[a:b] for a, b in pieces if b > start and a < end)
+
+    def holding(self, text: str, start: int, end: int) -> str:
+        """The word of the dictionary, not a lexicon word, that holds the hit text[start:end]
+        with at least two more characters ("" when there is none): 鸦片战争 for 鸦片."""
+        spare = MAX_WORD - (end - start)
+        for low in range(max(0, start - spare), start + 1):
+            for high in range(max(end, low + end - start + 2), min(len(text), low + MAX_WORD) + 1):
+                word = text[low:high]
+                if word in _LOG_PROB and word not in self._extra:
+                    return word
+        return ""
 
     def may_cross(self, text: str, start: int, end: int) -> str:
         """A word of the dictionary that holds the characters on both sides of one of the
