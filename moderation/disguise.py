@@ -60,10 +60,10 @@ __all__ = [
     "SCAN_TABLE",
     "SYLLABLE_OF",
     "SYMBOLS",
+    "SoundIndex",
     "Rewrite",
     "anchor",
     "beside_latin",
-    "common_homophone_variants",
     "digit_variants",
     "hangul_syllable_end",
     "inserted",
@@ -73,7 +73,6 @@ __all__ = [
     "rewrite_chars",
     "rewrite_sounds",
     "scan_form",
-    "sound_codes",
     "sound_form",
     "syllables",
 ]
@@ -113,18 +112,102 @@ _SOUND_ARRAY = numpy.arange(0x110000, dtype=numpy.uint32)
 _SOUND_ARRAY[list(_SOUND)] = [ord(code) for code in _SOUND.values()]
 
 
+def _heard_code(code: int) -> int:
+    """The code point of a scan-form character read by its sound (itself when it has none)."""
+    return int(_SOUND_ARRAY[code])
+
+
 def sound_form(scanned: str) -> str:
     """A text in scan form with its common characters read by their sound too: every
     character by its sound (the sound pass of long words: 他吗的 for 他妈的)."""
     return scanned.translate(_SOUND)
 
 
-def sound_codes(codes: numpy.ndarray) -> str:  # type: ignore[type-arg]
-    """`sound_form` of a scan text given as an array of code points (`FoldedBatch.codes`)."""
-    return _SOUND_ARRAY[codes].tobytes().decode("utf-32-le")
-
-
 SCAN = (SCAN_TABLE, _SCAN)  # what `FoldedBatch(texts, scan=...)` takes
+
+_HASH_BITS = 24  # `SoundIndex` keys hash into a bit set of 2**24 bits (2 MiB)
+_GOLDEN = numpy.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+
+
+def _hashes(keys: numpy.ndarray) -> numpy.ndarray:  # type: ignore[type-arg]
+    with numpy.errstate(over="ignore"):
+        return (keys * _GOLDEN) >> numpy.uint64(64 - _HASH_BITS)  # type: ignore[no-any-return]
+
+
+class SoundIndex:
+    """The sound pass: lexicon words heard in a text whose characters are read by their
+    sound. A word of three characters or more is heard with any of its characters written by
+    another of the same sound (他吗的 for 他妈的); a word of two, with one of them kept as
+    written (卖银 for 卖淫, 返力 for 返利), since the sounds of two characters are shared by
+    too many ordinary pairs.
+
+    `find` looks at a whole batch at once with numpy: a hash of each pair of neighbouring code
+    points (a word of two: its first character and the sound of its second, or the sound of
+    its first and its second) and of each three sounds in a row (a longer word: its first
+    three sounds) is looked up in a bit set; only the few candidates are then looked up in a
+    dict, and a longer word's remaining sounds compared. No automaton pass over the text read
+    by sound is needed."""
+
+    __slots__ = ("_bits", "_keys")
+
+    def __init__(self, words: Iterable[tuple[int, str]]) -> None:
+        """`words`: (index to report, the word's scan form) for each word, two characters or
+        more, all with a sound."""
+        self._keys: dict[int, list[tuple[int, str]]] = {}  # key → (index, sound form or "")
+        for index, scanned in words:
+            codes = [ord(char) for char in scanned]
+            heard = [_heard_code(code) for code in codes]
+            if len(codes) == 2:
+                keys = [codes[0] << 21 | heard[1], heard[0] << 21 | codes[1]]
+                found = (index, "")
+            else:
+                keys = [heard[0] << 42 | heard[1] << 21 | heard[2]]
+                found = (index, "".join(map(chr, heard)))
+            for key in keys:
+                listed = self._keys.setdefault(key, [])
+                if found not in listed:
+                    listed.append(found)
+        self._bits = numpy.zeros(1 << (_HASH_BITS - 3), dtype=numpy.uint8)
+        if self._keys:
+            hashes = _hashes(numpy.fromiter(self._keys, dtype=numpy.uint64))
+            numpy.bitwise_or.at(
+                self._bits,
+                hashes >> numpy.uint64(3),
+                numpy.left_shift(1, hashes & numpy.uint64(7)).astype(numpy.uint8),
+            )
+
+    def find(self, codes: numpy.ndarray) -> list[tuple[int, int, int]]:  # type: ignore[type-arg]
+        """(index, start, end) of each stretch of `codes` (a scan text as code points) that a
+        word sounds like, the word as written included (the caller tells them apart)."""
+        if not self._keys or len(codes) < 2:
+            return []
+        wide = codes.astype(numpy.uint64)
+        heard = _SOUND_ARRAY[codes]
+        sounds = heard.astype(numpy.uint64)
+        shift = numpy.uint64(21)
+        candidates = [
+            (wide[:-1] << shift) | sounds[1:],
+            (sounds[:-1] << shift) | wide[1:],
+            (sounds[:-2] << numpy.uint64(42)) | (sounds[1:-1] << shift) | sounds[2:],
+        ]
+        found = []
+        text = ""
+        for keys in candidates:
+            hashes = _hashes(keys)
+            bits = self._bits[hashes >> numpy.uint64(3)] >> (hashes & numpy.uint64(7)).astype(
+                numpy.uint8
+            )
+            for start in numpy.flatnonzero(bits & 1).tolist():
+                for index, sounded in self._keys.get(int(keys[start]), ()):
+                    if not sounded:
+                        found.append((index, start, start + 2))
+                        continue
+                    if not text:
+                        text = heard.tobytes().decode("utf-32-le")
+                    end = start + len(sounded)
+                    if text[start:end] == sounded:
+                        found.append((index, start, end))
+        return found
 
 
 _PINYIN_RUN = re.compile(
@@ -159,26 +242,6 @@ def syllables(word: str) -> list[str] | None:
             return None
         found.append(syllable)
     return found
-
-
-# Common character → the code of its syllable (where it may be written as an uncommon
-# character of that sound).
-_COMMON_CODE: dict[str, str] = {
-    char: _CLASS_OF_SYLLABLE[syllable]
-    for char, syllable in SYLLABLE_OF.items()
-    if char in COMMON_CHARS
-}
-
-
-def common_homophone_variants(word: str, scanned: str) -> list[str]:
-    """For each common character of `word` that has a sound, `scanned` (its scan form) with
-    that one character read by its sound: where an uncommon homophone may stand for it."""
-    variants = []
-    for index, char in enumerate(word):
-        code = _COMMON_CODE.get(char)
-        if code is not None:
-            variants.append(scanned[:index] + code + scanned[index + 1 :])
-    return variants
 
 
 # --- Digits and leet ---------------------------------------------------------------------------

@@ -67,11 +67,11 @@ from moderation.disguise import (
     SCAN,
     SYLLABLE_OF,
     SYMBOL_LETTERS,
+    SoundIndex,
     SYMBOLS,
     Rewrite,
     anchor,
     beside_latin,
-    common_homophone_variants,
     component_pairs,
     digit_variants,
     hangul_syllable_end,
@@ -82,7 +82,6 @@ from moderation.disguise import (
     rewrite_chars,
     rewrite_sounds,
     scan_form,
-    sound_codes,
     sound_form,
     syllables,
 )
@@ -468,11 +467,7 @@ class SensitiveWordMatcher:
         for index, (entry, folded) in enumerate(chosen.values()):
             scanned = scan_form(folded)
             scanned_words.append(scanned)
-            if (
-                entry.mode is MatchMode.FUZZY
-                and len(folded) >= 2
-                and _all_chinese(folded)
-            ):
+            if entry.mode is MatchMode.FUZZY and len(folded) >= 2 and _all_chinese(folded):
                 sounds.setdefault(sound_form(scanned), []).append(len(forms))
             form((scanned, folded, index, _WORD))
             if entry.mode is not MatchMode.FUZZY:
@@ -481,8 +476,6 @@ class SensitiveWordMatcher:
                 for leet in leet_variants(folded):
                     form((leet, leet, index, _LEET))
                 continue
-            for homophone in common_homophone_variants(folded, scanned):
-                form((homophone, folded, index, _WORD))
             for spelled in _pinyin_forms(folded):
                 form((spelled, spelled, index, _PINYIN))
             for variant, whole in _substitution_variants(folded):
@@ -531,10 +524,12 @@ class SensitiveWordMatcher:
         )
         del plain
         self._scanned_words = scanned_words
-        self._sound_patterns = list(sounds)
-        self._sound_refs = [tuple(sounds[pattern]) for pattern in self._sound_patterns]
-        self._sound_automaton = (
-            ahocorasick_rs.AhoCorasick(self._sound_patterns) if self._sound_patterns else None
+        # The sound pass (`SoundIndex`), each sound form standing for the word forms it has.
+        self._sound_refs = list(map(tuple, sounds.values()))
+        self._sound_index = SoundIndex(
+            (index, scanned_words[self._plain_entry[form]])
+            for index, forms_ in enumerate(self._sound_refs)
+            for form in forms_
         )
         self._letter_edges = [_letter_edges(pattern) for pattern in self._patterns]
         self._automaton = ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
@@ -601,7 +596,9 @@ class SensitiveWordMatcher:
         layout = fold_with_origins(text)
         scanned = scan_form(layout.text)
         found = self._automaton.find_matches_as_indexes(scanned, overlapping=True)
-        found += self._sounded(sound_form(scanned), scanned)
+        found += self._sound_hits(
+            scanned, numpy.frombuffer(scanned.encode("utf-32-le"), dtype=numpy.uint32)
+        )
         return self._findings(
             text,
             scanned,
@@ -667,7 +664,7 @@ class SensitiveWordMatcher:
                     next_offset = offsets[index + 1] if index + 1 < len(offsets) else len(folded)
                 offset = offsets[index]
                 hits.setdefault(index, []).append((pattern_index, start - offset, end - offset))
-            for index_, start, end in self._sounded(sound_codes(batch.codes), folded):
+            for index_, start, end in self._sound_hits(folded, batch.codes):
                 at = bisect.bisect_right(offsets, start) - 1
                 hits.setdefault(at, []).append((index_, start - offsets[at], end - offsets[at]))
             repeated = batch.repeats if self._collapse else set()
@@ -692,22 +689,28 @@ class SensitiveWordMatcher:
                 )
         return results
 
-    def _sounded(self, sounded: str, scanned: str) -> list[tuple[int, int, int]]:
-        """The raw hits of the sound pass (long words with characters of their sound: 他吗的)
-        over `sounded` (`sound_form` of `scanned`), without those the pass already has (the
-        word in its own scan form); each as (-1 - sound pattern index, start, end)."""
-        if self._sound_automaton is None:
-            return []
+    def _sound_hits(
+        self,
+        scanned: str,
+        codes: numpy.ndarray,  # type: ignore[type-arg]
+    ) -> list[tuple[int, int, int]]:
+        """The raw hits of the sound pass (`SoundIndex`) in `scanned` (`codes`: the same as
+        code points), each as (-1 - sound index, start, end), without the word as written
+        (the automaton has it); a word of two characters with one of them kept as written and
+        no word of the dictionary in or reaching into it (read on the scan text here, where
+        uncommon characters are sounds: `_finding` reads the folded text again)."""
         found = []
-        for index, start, end in self._sound_automaton.find_matches_as_indexes(
-            sounded, overlapping=True
-        ):
+        refs, words, entry_of = self._sound_refs, self._scanned_words, self._plain_entry
+        segmenter = self._segmenter
+        for index, start, end in self._sound_index.find(codes):
             stretch = scanned[start:end]
-            if any(
-                _heard(self._scanned_words[self._plain_entry[form]], stretch)
-                for form in self._sound_refs[index]
+            if not any(_heard(words[entry_of[form]], stretch) for form in refs[index]):
+                continue
+            if end - start < MIN_SOUND_WORD and (
+                dictionary_word(stretch) or segmenter.may_cross(scanned, start, end)
             ):
-                found.append((-1 - index, start, end))
+                continue
+            found.append((-1 - index, start, end))
         return found
 
     def _worth_a_look(
