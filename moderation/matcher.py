@@ -106,7 +106,7 @@ from moderation.latin import (
     romanised_name,
 )
 from moderation.lexicon import AllowEntry, Category, LexiconEntry, MatchMode, Severity
-from moderation.segment import WINDOW, Segmenter, dictionary_word
+from moderation.segment import FUNCTION_CHARS, WINDOW, Segmenter, dictionary_word
 from moderation.variants import SUBSTITUTIONS
 
 __all__ = [
@@ -698,16 +698,20 @@ class SensitiveWordMatcher:
         code points), each as (-1 - sound index, start, end), without the word as written
         (the automaton has it); a word of two characters with one of them kept as written and
         no word of the dictionary in or reaching into it (read on the scan text here, where
-        uncommon characters are sounds: `_finding` reads the folded text again)."""
+        uncommon characters are sounds: `_finding` reads the folded text again), and not
+        written with a function word (是他吗 is no 他妈, 我带 no 卧带)."""
         found = []
         refs, words, entry_of = self._sound_refs, self._scanned_words, self._plain_entry
         segmenter = self._segmenter
         for index, start, end in self._sound_index.find(codes):
             stretch = scanned[start:end]
-            if not any(_heard(words[entry_of[form]], stretch) for form in refs[index]):
+            heard = [words[entry_of[form]] for form in refs[index]]
+            if not any(_heard(word, stretch) for word in heard):
                 continue
             if end - start < MIN_SOUND_WORD and (
-                dictionary_word(stretch) or segmenter.may_cross(scanned, start, end)
+                all(_function_for(word, stretch) for word in heard)
+                or dictionary_word(stretch)
+                or segmenter.may_cross(scanned, start, end)
             ):
                 continue
             found.append((-1 - index, start, end))
@@ -1108,6 +1112,14 @@ def _heard(scanned_word: str, stretch: str) -> bool:
     if len(scanned_word) >= MIN_SOUND_WORD:
         return stretch != scanned_word
     return (stretch[0] == scanned_word[0]) != (stretch[1] == scanned_word[1])
+
+
+def _function_for(scanned_word: str, stretch: str) -> bool:
+    """Whether a stretch heard as a word of two characters writes one of them with a function
+    word (`FUNCTION_CHARS`: 我带 for 卧带), which a reader reads as itself."""
+    return any(
+        char != own and char in FUNCTION_CHARS for char, own in zip(stretch, scanned_word)
+    )
 
 
 def _characters_kept(original: str, word: str) -> bool:

@@ -38,7 +38,7 @@ from collections.abc import Iterable
 
 from moderation._words_data import COMMON, TOTAL, WORDS
 
-__all__ = ["COMMON_CHARS", "MARGIN", "WINDOW", "Segmenter", "dictionary_word", "word_frequency"]
+__all__ = ["COMMON_CHARS", "FUNCTION_CHARS", "MARGIN", "WINDOW", "Segmenter", "dictionary_word", "word_frequency"]
 
 WINDOW = 4  # characters read on each side of a hit (a crossing word reaches 3 past it)
 MAX_WORD = 4  # the longest dictionary word, in characters
@@ -57,6 +57,12 @@ for _line in WORDS.splitlines():
 del _line, _word, _frequency
 
 COMMON_CHARS = frozenset(COMMON)  # the most frequent characters (see moderation._words_data)
+# The characters that are words on their own most of the time, each with a probability of at
+# least 1 in 500 in the dictionary (了 是 在 和 有 他 不 我 的 人 … 要 …): the function words
+# and pronouns of every sentence.
+FUNCTION_CHARS = frozenset(
+    word for word, log in _LOG_PROB.items() if len(word) == 1 and log >= math.log(2e-3)
+)
 
 # Which pairs of neighbouring characters occur inside a word of the dictionary, as a bit set
 # indexed by a hash of the pair (false positives only: `may_cross` then looks the words up).
