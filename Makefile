@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WECOM_MOD_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export WECOM_MOD_TEST_POSTGRES_URL
 
-.PHONY: install run test check format bench bench-callbacks bench-answer-path bench-matcher bench-pipeline bench-archive
+.PHONY: install run test check format eval bench bench-callbacks bench-answer-path bench-matcher bench-pipeline bench-archive
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ check: $(STAMP)  ## format check, lint, types
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+eval: $(STAMP)  ## labelled corpus: engine recall per route and false positives, then timelines through the service
+	$(BIN)/python benchmarks/eval.py $(EVAL_ARGS)
 
 bench: $(STAMP)  ## every benchmark: matcher, pipeline, archive, then callbacks (exits 1 on a FAIL)
 	$(BIN)/python benchmarks/matcher.py

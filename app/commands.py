@@ -30,7 +30,7 @@ Errors:
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
@@ -55,6 +55,7 @@ __all__ = [
     "Reply",
     "Role",
     "WarningChannel",
+    "blank_bot_mentions",
     "looks_like_userid",
     "parse_command",
     "role_of",
@@ -172,6 +173,32 @@ def _strip_mentions(text: str) -> str:
         text = words[1] if len(words) > 1 else ""
         words = text.strip().split(maxsplit=1)
     return text.strip()
+
+
+def blank_bot_mentions(text: str, *, leading: bool, names: Sequence[str] = ()) -> str:
+    """`text` with the smart bot's own @-mentions written as spaces, so that no text rule reads
+    them (the same length: a finding's span still points into the text as sent). `leading`:
+    the first word when it is an @-mention (a smart-bot callback's content starts with the
+    bot's mention); `names`: every @name of the bot's display names (SMART_BOT_NAMES), as in
+    the archive's copy of a message that mentions it."""
+    chars = list(text)
+    if leading:
+        start = len(text) - len(text.lstrip())
+        if text[start : start + 1] in _AT:
+            end = start
+            while end < len(text) and not text[end].isspace():
+                end += 1
+            chars[start:end] = " " * (end - start)
+    for name in names:
+        for at in _AT:
+            mention = at + name
+            found = text.find(mention)
+            while found >= 0:
+                end = found + len(mention)
+                if end == len(text) or text[end].isspace():
+                    chars[found:end] = " " * len(mention)
+                found = text.find(mention, end)
+    return "".join(chars)
 
 
 def parse_command(text: str) -> Invocation | None:

@@ -266,7 +266,8 @@ def moderation_context(
         moderators=tuple(settings.admin_userids),
         app_messages_enabled=settings.app_messages_enabled,
         staff=frozenset(settings.staff_userids),
-        policy=load_policy(settings.policy_path),
+        policy=load_policy(settings.policy_path, settings.corp_domain_list),
+        bot_names=tuple(settings.smart_bot_name_list),
     )
 
 

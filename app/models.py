@@ -213,11 +213,16 @@ class MessageMeta(Base):
     msg_type: Mapped[str] = mapped_column(String(16))
     length: Mapped[int] = mapped_column(Integer)  # characters of the original text
     text_hash: Mapped[str] = mapped_column(String(32))  # moderation.flood.text_fingerprint
+    # The folded text of a message of at most two folded characters (moderation.flood.
+    # short_text), "" otherwise: a contact spelled out over one-character messages.
+    short_text: Mapped[str] = mapped_column(String(8), default="", server_default="")
 
     __table_args__ = (
-        # The flood rules read a member's own messages and copies of one text (activity.py).
+        # The flood rules read a member's own messages and copies of one text (activity.py),
+        # and the wave rule how many groups got a text.
         Index("ix_message_meta_chat_sender_sent", "chat_id", "sender", "sent_at"),
         Index("ix_message_meta_chat_hash_sent", "chat_id", "text_hash", "sent_at"),
+        Index("ix_message_meta_hash_sent", "text_hash", "sent_at"),
         Index("ix_message_meta_sent", "sent_at"),
     )
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,16 +20,24 @@ __all__ = ["effective_policy", "load_policy"]
 log = logging.getLogger(__name__)
 
 
-def load_policy(path: Path | None) -> GroupPolicy:
-    """The built-in defaults, with the settings in `path` applied; SettingsError naming the
-    file and the setting when it cannot be read or a value is wrong."""
-    if path is None:
-        return GroupPolicy()
-    mapping = read_json_setting(path, "POLICY_PATH")
-    try:
-        return GroupPolicy.from_mapping(mapping)
-    except ValueError as exc:
-        raise SettingsError(f"POLICY_PATH {path}: {exc}") from None
+def load_policy(path: Path | None, corp_domains: Sequence[str] = ()) -> GroupPolicy:
+    """The built-in defaults, with the settings in `path` applied and the corp's own domains
+    (CORP_DOMAINS) added to `promo.corp_domains`; SettingsError naming the file or setting
+    when it cannot be read or a value is wrong."""
+    policy = GroupPolicy()
+    if path is not None:
+        mapping = read_json_setting(path, "POLICY_PATH")
+        try:
+            policy = GroupPolicy.from_mapping(mapping)
+        except ValueError as exc:
+            raise SettingsError(f"POLICY_PATH {path}: {exc}") from None
+    if corp_domains:
+        domains = [*policy.promo.corp_domains, *corp_domains]
+        try:
+            policy = GroupPolicy.from_mapping({"promo": {"corp_domains": domains}}, policy)
+        except ValueError as exc:
+            raise SettingsError(f"CORP_DOMAINS: {exc}") from None
+    return policy
 
 
 def effective_policy(group: Group | None, default: GroupPolicy) -> GroupPolicy:

@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ from app.commands import (
     CommandRegistry,
     Invocation,
     Reply,
+    blank_bot_mentions,
     parse_command,
 )
 from app.db import DB_UNAVAILABLE
@@ -84,6 +85,8 @@ from moderation.flood import (
     FloodThresholds,
     folded_fingerprint,
     history_window,
+    joined_short_texts,
+    short_text,
 )
 from moderation.matcher import Confidence, Finding
 
@@ -189,6 +192,7 @@ class ModerationContext:
     app_messages_enabled: bool
     staff: frozenset[str] = frozenset()
     policy: GroupPolicy = field(default_factory=GroupPolicy)
+    bot_names: tuple[str, ...] = ()  # the smart bot's display names (SMART_BOT_NAMES)
 
     @property
     def matcher(self) -> SensitiveWordMatcher:
@@ -197,6 +201,11 @@ class ModerationContext:
 
     def is_moderator(self, user_id: str) -> bool:
         return user_id in self.moderators
+
+    def said(self, text: str, *, smart_bot: bool) -> str:
+        """What a member said in a group message: `text` without the smart bot's own
+        @-mentions (as spaces), which no text rule reads (`blank_bot_mentions`)."""
+        return blank_bot_mentions(text, leading=smart_bot, names=self.bot_names)
 
 
 class InboxProcessor:
@@ -370,6 +379,26 @@ class InboxProcessor:
         for chat, query in queries.items():
             self._batch.history[chat] = stored.get(chat, [])
             self._batch.history_query[chat] = query
+        await self._prefetch_spread(session, groups)
+
+    async def _prefetch_spread(self, session: AsyncSession, groups: Mapping[str, Group]) -> None:
+        """Where the batch's texts were sent lately across all groups, for `_other_groups`:
+        one statement for the batch."""
+        hashes: set[str] = set()
+        window = 0.0
+        times = []
+        for chat, _user, at, _bot, folded in self._batch.senders:
+            thresholds = self._policy_for(groups[chat]).flood
+            if folded and thresholds.wave_min_members and thresholds.wave_window_seconds:
+                hashes.add(folded_fingerprint(folded))
+                window = max(window, thresholds.wave_window_seconds)
+                times.append(at)
+        if not hashes:
+            return
+        since, until = min(times) - timedelta(seconds=window), max(times)
+        found = await activity_repo.groups_with_texts(session, sorted(hashes), since=since, until=until)
+        for text_hash in hashes:
+            self._batch.spread[text_hash] = (since, until, found.get(text_hash, []))
 
     async def _history(
         self, session: AsyncSession, meta: MessageMeta, folded: str, thresholds: FloodThresholds
@@ -400,6 +429,33 @@ class InboxProcessor:
         batch.history[chat] = history
         batch.history_query[chat] = query
         return history
+
+    async def _other_groups(
+        self, session: AsyncSession, meta: MessageMeta, thresholds: FloodThresholds
+    ) -> int:
+        """How many other groups got `meta`'s text within the wave window before it (this
+        batch's messages included): a text going round the corp's groups is a wave however
+        innocent each copy looks."""
+        window = thresholds.wave_window_seconds
+        if not meta.text_hash or not thresholds.wave_min_members or not window:
+            return 0
+        sent_at = datetime.fromtimestamp(meta.at, tz=UTC)
+        since = sent_at - timedelta(seconds=window)
+        batch = self._batch
+        known = batch.spread.get(meta.text_hash)
+        if known is None or not (known[0] <= since and sent_at <= known[1]):
+            found = await activity_repo.groups_with_texts(
+                session, [meta.text_hash], since=since, until=sent_at
+            )
+            known = batch.spread[meta.text_hash] = (since, sent_at, found.get(meta.text_hash, []))
+        chats = {chat for chat, at in known[2] if since <= at <= sent_at}
+        chats.update(
+            row["chat_id"]
+            for row in batch.metadata
+            if row["text_hash"] == meta.text_hash and since <= row["sent_at"] <= sent_at
+        )
+        chats.discard(meta.chat_id)
+        return len(chats)
 
     def _mode_of(self, group: Group) -> GroupMode:
         """The group's mode as this processor applies it (`force_shadow`: enforce → shadow)."""
@@ -436,7 +492,7 @@ class InboxProcessor:
                 ):
                     continue
                 ids.append(row.id)
-                texts.append(message.text)
+                texts.append(self._context.said(message.text, smart_bot=False))
                 chats.append(archive_chat_id(message))
                 senders.append((chats[-1], message.sender, message.sent_at, False, fold(texts[-1])))
                 continue
@@ -452,10 +508,10 @@ class InboxProcessor:
                 and parse_command(event.content) is None
             ):
                 ids.append(row.id)
-                texts.append(event.content)
+                texts.append(self._context.said(event.content, smart_bot=True))
                 chats.append(event.chat_id)
                 senders.append(
-                    (event.chat_id, event.from_user, row.received_at, True, fold(event.content))
+                    (event.chat_id, event.from_user, row.received_at, True, fold(texts[-1]))
                 )
         if texts:
             self._scanned = dict(
@@ -845,17 +901,38 @@ class InboxProcessor:
         added, last = batch.counts.get(member.id, (0, sent_at))
         batch.counts[member.id] = (added + 1, max(last, sent_at))
 
-        folded = fold(message.text)
+        # Every text rule reads what the member said, without the bot's own @-mention.
+        text = context.said(message.text, smart_bot=smart_bot)
+        findings = self._scanned.pop(row.id, None)
+        if findings is None:
+            findings = context.matcher.find(text, message.chat_id)
+        ads = [f for f in findings if f.category is Category.ADS]
+        promotion = detect_promotion(
+            text, message.msg_type, settings=policy.promo, newcomer=newcomer, ad_findings=ads
+        )
+
+        folded = fold(text)
         meta = MessageMeta(
             at=sent_at.timestamp(),
             sender=message.sender,
             chat_id=message.chat_id,
             msg_type=message.msg_type,
-            length=len(message.text),
+            length=len(text.strip()),
             text_hash=folded_fingerprint(folded),
+            short_text=short_text(folded) if message.msg_type == "text" else "",
         )
         history = await self._history(session, meta, folded, policy.flood)
-        signals = detect_flood(meta, folded, history, policy.flood)
+        signals = detect_flood(
+            meta,
+            folded,
+            history,
+            policy.flood,
+            # A copy-paste wave is group life (生日快乐, 收到, 接龙) unless it promotes something
+            # or the same text goes round other groups too.
+            promotional=bool(promotion.signals or ads),
+            other_groups=await self._other_groups(session, meta, policy.flood),
+        )
+        joined = joined_short_texts(meta, history)
         history.append(meta)
         batch.metadata.append(
             activity_repo.row(
@@ -865,19 +942,23 @@ class InboxProcessor:
                 msg_type=message.msg_type,
                 length=meta.length,
                 text_hash=meta.text_hash,
+                short_text=meta.short_text,
             )
         )
-
-        findings = self._scanned.pop(row.id, None)
-        if findings is None:
-            findings = context.matcher.find(message.text, message.chat_id)
-        promotion = detect_promotion(
-            message.text,
-            message.msg_type,
-            settings=policy.promo,
-            newcomer=newcomer,
-            ad_findings=[f for f in findings if f.category is Category.ADS],
-        )
+        if joined and not promotion.promotional:
+            # A contact spelled out over one-character messages (加 / 我 / V / 1 …), read joined.
+            split = detect_promotion(
+                joined,
+                settings=policy.promo,
+                newcomer=newcomer,
+                ad_findings=[
+                    f for f in context.matcher.find(joined, message.chat_id)
+                    if f.category is Category.ADS
+                ],
+                split=True,
+            )
+            if split.promotional:
+                promotion = split
         promo_signal = promotion_signal(promotion)
         if promo_signal is not None:
             signals.append(promo_signal)
@@ -1094,6 +1175,10 @@ class _BatchState:
     # (chat, user) → (row, first seen, messages before the next one)
     members: dict[tuple[str, str], tuple[GroupMember, datetime, int]] = field(default_factory=dict)
     history: dict[str, list[MessageMeta]] = field(default_factory=dict)  # by chat
+    # text fingerprint → (since, until, the (chat, sent at) of its copies then): `_other_groups`
+    spread: dict[str, tuple[datetime, datetime, list[tuple[str, datetime]]]] = field(
+        default_factory=dict
+    )
     # by chat: what `history` was read for (the batch's own messages are added as they come)
     history_query: dict[str, activity_repo.HistoryQuery] = field(default_factory=dict)
     strikes: dict[tuple[str, str, bool], int] = field(default_factory=dict)  # standing

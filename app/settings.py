@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     wecom_admin_userids: str = ""
     wecom_staff_userids: str = ""  # staff: exempt from moderation, not moderators
     policy_path: Path | None = None  # JSON: the default GroupPolicy for every group
+    # The corp's own web domains, comma-separated: links to them (and their subdomains) are
+    # not promotion in any group (added to the policy's promo.corp_domains).
+    corp_domains: str = ""
+    # The smart bot's display names, comma-separated: an @-mention of one is not part of what
+    # a member said (archive copies of messages that mention it); a smart-bot callback's own
+    # leading mention is left out without it.
+    smart_bot_names: str = ""
     admin_api_token: SecretStr | None = None  # REST: read and write
     readonly_api_token: SecretStr | None = None  # REST: GET only; needs ADMIN_API_TOKEN
     secret_key: SecretStr | None = None  # master key of app.secret_box (webhook keys at rest)
@@ -106,7 +113,13 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
-        "wecom_corp_id", "wecom_admin_userids", "wecom_staff_userids", "database_url", mode="before"
+        "wecom_corp_id",
+        "wecom_admin_userids",
+        "wecom_staff_userids",
+        "database_url",
+        "corp_domains",
+        "smart_bot_names",
+        mode="before",
     )
     @classmethod
     def _strip(cls, value: Any) -> Any:
@@ -257,6 +270,14 @@ class Settings(BaseSettings):
         return self
 
     # -- derived views -------------------------------------------------------------------
+
+    @property
+    def corp_domain_list(self) -> list[str]:
+        return [domain.strip() for domain in self.corp_domains.split(",") if domain.strip()]
+
+    @property
+    def smart_bot_name_list(self) -> list[str]:
+        return [name.strip().lstrip("@＠") for name in self.smart_bot_names.split(",") if name.strip()]
 
     @property
     def admin_userids(self) -> list[str]:

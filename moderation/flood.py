@@ -73,6 +73,7 @@ __all__ = [
     "detect_flood",
     "folded_fingerprint",
     "history_window",
+    "joined_short_texts",
     "short_text",
     "text_fingerprint",
 ]
@@ -91,6 +92,10 @@ FLOOD_RULES = (
 ALBUM_TYPES = frozenset({"image", "video"})
 MAX_WINDOW_SECONDS = 86_400.0  # one day; a longer window is not flooding and is costly to load
 SHORT_TEXT_CHARS = 2  # folded characters of a message kept whole in the history
+# A contact spelled out over short messages (加 / 我 / V / 1 / 3 …) is read joined from this
+# many messages in a row, each sent within `SPLIT_GAP_SECONDS` of the one before.
+SPLIT_MIN_MESSAGES = 3
+SPLIT_GAP_SECONDS = 60.0
 _DIGIT_RUNS = re.compile("[0-9]+")
 # Characters besides digits a text needs for its numbers not to count: a short numbered line
 # (第1条, 第2条) is what its number says; an ad is longer than that.
@@ -284,6 +289,35 @@ def detect_flood(
         _too_long(message, thresholds),
     ]
     return [signal for signal in found if signal is not None]
+
+
+def joined_short_texts(message: MessageMeta, history: Sequence[MessageMeta]) -> str:
+    """The short texts of `message`'s sender in a row, `message`'s own last, joined: a contact
+    spelled out one character per message (加 / 我 / V / 1 / 3 …), for the promotion detector
+    to read as one text. "" unless `message` is short and at least `SPLIT_MIN_MESSAGES` short
+    messages (each `SPLIT_GAP_SECONDS` or less after the one before, no other message of the
+    member between them) end with it."""
+    if not message.short_text:
+        return ""
+    own = sorted(
+        (
+            entry
+            for entry in history
+            if entry.chat_id == message.chat_id
+            and entry.sender == message.sender
+            and entry.at <= message.at
+        ),
+        key=lambda entry: entry.at,
+        reverse=True,
+    )
+    parts = [message.short_text]
+    later = message.at
+    for entry in own:
+        if not entry.short_text or later - entry.at > SPLIT_GAP_SECONDS:
+            break
+        parts.append(entry.short_text)
+        later = entry.at
+    return "".join(reversed(parts)) if len(parts) >= SPLIT_MIN_MESSAGES else ""
 
 
 def _within(entries: Sequence[MessageMeta], end: float, window: float) -> Iterator[MessageMeta]:

@@ -142,7 +142,10 @@ BATCH_SIZE = 64  # texts folded and searched at once by `find_many`
 # character per line, is still the word (路口\n交通 stays innocent by its reading).
 _BREAKS = frozenset("，。！？；!?;…\u3002\uff0c\uff01\uff1f\uff1b")
 _SCRIPT = re.compile(
-    "[\u3040-\u30ff\u3105-\u312f\u31a0-\u31bf\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]"
+    # kana, zhuyin, Hangul jamo and syllables; not the Hangul fillers (ㅤ U+3164, U+115F,
+    # U+1160), which are invisible letters that folding removes
+    "[\u3040-\u30ff\u3105-\u312f\u31a0-\u31bf\u1100-\u115e\u1161-\u11ff"
+    "\u3130-\u3163\u3165-\u318f\uac00-\ud7af]"
 )
 # Disguise material that needs a rewrite: zhuyin, a symbol of `SYMBOLS`, Latin letters glued
 # to a Chinese character, @ or $ between letters.

@@ -14,6 +14,9 @@ Proportion, not a kick on the first hit:
   the step. A lexicon word of tier `review` (or a low-confidence hit of a `block` word) is for
   a human to judge: the moderators are alerted, the member is not warned and gets no strike.
   `log`-tier findings are only recorded.
+- A promotion signal made only of weak signals (a newcomer's plain link, a link message, a
+  contact cue with no contact: `PromoResult.weak`) is for a human to judge the same way: the
+  moderators are alerted, the member is not warned and gets no strike.
 - **Exempt** members (moderators, the group's owner, configured staff) get no action and no
   strike; their flagged messages are still recorded, marked exempt.
 
@@ -213,12 +216,14 @@ class Standing:
 def is_offence(violation: Violation) -> bool:
     """Whether a finding counts as an offence (a strike): see the module docstring."""
     if isinstance(violation, Signal):
-        return violation.severity.rank >= Severity.REVIEW.rank
+        return not violation.for_review and violation.severity.rank >= Severity.REVIEW.rank
     return violation.effective_severity is Severity.BLOCK
 
 
 def _alerts_at_once(violation: Violation) -> bool:
     if violation.effective_severity is Severity.BLOCK:
+        return True
+    if isinstance(violation, Signal) and violation.for_review:
         return True
     return isinstance(violation, Finding) and violation.effective_severity is Severity.REVIEW
 
@@ -244,6 +249,7 @@ def promotion_signal(result: PromoResult) -> Signal | None:
         start=strongest.start,
         end=strongest.end,
         facts=result.as_dict(),
+        for_review=result.weak,
     )
 
 

@@ -300,6 +300,9 @@ class PromoResult:
     severity: Severity | None  # block/review when promotional (see the module doc), else None
     newcomer: bool  # whether the newcomer threshold was applied
     allowed: tuple[str, ...] = ()  # hosts of links found and allowed by the settings
+    # Promotional on weak signals only (a plain link, a link message, a cue, a split
+    # contact): for a moderator to look at, never a public warning by itself (`_weak`).
+    weak: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -309,6 +312,7 @@ class PromoResult:
             "severity": self.severity.value if self.severity else None,
             "newcomer": self.newcomer,
             "allowed": list(self.allowed),
+            "weak": self.weak,
             "signals": [signal.as_dict() for signal in self.signals],
         }
 
@@ -1031,4 +1035,5 @@ def detect_promotion(
         severity=severity,
         newcomer=newcomer,
         allowed=tuple(dict.fromkeys(link.host for link in links if link.allowed)),
+        weak=weak and severity is not None,
     )

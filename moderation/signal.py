@@ -29,6 +29,9 @@ class Signal:
     start: int = -1  # character span of `evidence` in the message text; -1 when not a span
     end: int = -1
     facts: dict[str, Any] = field(default_factory=dict)  # counts, windows, thresholds (JSON)
+    # For a human to judge (a newcomer's plain link): the moderators are alerted, the member
+    # is not warned and gets no strike, whatever the tier.
+    for_review: bool = False
 
     @property
     def effective_severity(self) -> Severity:
@@ -52,5 +55,6 @@ class Signal:
             "start": self.start,
             "end": self.end,
             "facts": dict(self.facts),
+            "for_review": self.for_review,
             "explanation": self.explain(),
         }

@@ -566,9 +566,49 @@ def test_public_surface() -> None:
         "detect_flood",
         "folded_fingerprint",
         "history_window",
+        "joined_short_texts",
         "short_text",
         "text_fingerprint",
     ]
+
+
+# --- A contact spelled out over one-character messages ----------------------------------------
+
+
+def _short(at: float, text: str, sender: str = "wmNew") -> flood.MessageMeta:
+    folded = flood.short_text(text)
+    return flood.MessageMeta(
+        at=at,
+        sender=sender,
+        chat_id="wrChat",
+        msg_type="text",
+        length=len(text),
+        text_hash=flood.text_fingerprint(text),
+        short_text=folded,
+    )
+
+
+@pytest.mark.parametrize(
+    ("history", "last", "joined"),
+    [
+        # 加 / 我 / V / 1 / 3 … one per message: read joined, in order
+        ([_short(0, "加"), _short(5, "我"), _short(9, "v")], _short(12, "13"), "加我v13"),
+        # fewer than three short messages: nothing to join
+        ([_short(0, "加")], _short(5, "我"), ""),
+        # a longer message between them ends the run
+        ([_short(0, "加"), _short(3, "明天开会"), _short(5, "我")], _short(7, "v"), ""),
+        # more than a minute between two of them ends the run
+        ([_short(0, "加"), _short(100, "我"), _short(110, "v")], _short(120, "1"), "我v1"),
+        # another member's messages are not this member's
+        ([_short(0, "加", "wmOther"), _short(3, "我")], _short(5, "v"), ""),
+        # the message itself is not short
+        ([_short(0, "加"), _short(3, "我")], _short(5, "你好呀朋友"), ""),
+    ],
+)
+def test_joined_short_texts(
+    history: list[flood.MessageMeta], last: flood.MessageMeta, joined: str
+) -> None:
+    assert flood.joined_short_texts(last, history) == joined
 
 
 # --- Waves are group life unless they sell something or spread ---------------------------------

@@ -101,8 +101,10 @@ SPACED = "周末去不去 赌 . 博 啊"  # 赌博 across noise: low confidence,
 SPINACH = "今天菜市场菠菜两块五一斤"  # 菠菜: log
 
 # Behaviour signals.
-RATE_REVIEW = flood([f"第{n}单到了，大家看看群公告" for n in range(7)])  # 7 in 6 s, limit 6
-RATE_BLOCK = flood([f"第{n}单到了，大家看看群公告" for n in range(13)], 0.5)  # over twice
+# Different texts (one text with another number in it would be a near-copy: flood.repeat).
+TOPICS = "快递 午饭 报表 合同 发票 样品 名单 通知 方案 预算 课件 海报 奖品".split()
+RATE_REVIEW = flood([f"{topic}到了，大家看看群公告" for topic in TOPICS[:7]])  # 7 in 6 s
+RATE_BLOCK = flood([f"{topic}到了，大家看看群公告" for topic in TOPICS], 0.5)  # over twice
 REPEAT_REVIEW = flood(["今晚八点直播间抽奖，不见不散"] * 3, 5.0)
 LAUGH_LOG = flood(["哈" * 15])  # a long laugh: recorded only
 PROMO_NEWCOMER = promo("加V：abc_12345 领福利", newcomer=True)  # block

@@ -13,6 +13,10 @@ from app.commands import CommandContext, Role, parse_command
 from app.settings import SettingsError
 from app.texts import DEFAULT_TEXTS, load_texts
 from moderation import GroupPolicy, SensitiveWordMatcher
+from moderation.flood import FLOOD_RULES
+from moderation.lexicon import Category
+from moderation.matcher import Route
+from moderation.promo import PROMO_RULES
 from tests import support
 from tests.conftest import make_settings, start_service
 
@@ -80,6 +84,15 @@ def test_every_registered_command_has_a_help_and_a_usage_text() -> None:
     for spec in build_registry().visible_to(Role.ADMIN):
         assert f"help./{spec.name}" in DEFAULT_TEXTS
         assert DEFAULT_TEXTS[f"usage./{spec.name}"].startswith(f"/{spec.name}")
+
+
+def test_every_route_rule_and_category_has_a_text() -> None:
+    """A finding's explanation names its routes and rules: a route without a text made the
+    warning's rendering raise, and the message was never judged."""
+    keys = [f"route.{route.value}" for route in Route]
+    keys += [f"rule.{rule}" for rule in (*PROMO_RULES, *FLOOD_RULES)]
+    keys += [f"category.{category.value}" for category in Category]
+    assert [key for key in keys if key not in DEFAULT_TEXTS] == []
 
 
 def test_overridden_texts_are_used(tmp_path: Path) -> None:

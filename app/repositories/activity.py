@@ -14,13 +14,21 @@ from app.models import MessageMeta
 from app.repositories import rowcount
 from moderation import MessageMeta as FloodMeta
 
-__all__ = ["HistoryQuery", "add_many", "prune", "recent_many", "row"]
+__all__ = ["HistoryQuery", "add_many", "groups_with_texts", "prune", "recent_many", "row"]
 
 MAX_HISTORY_ROWS = 2000  # newest matching rows of a group loaded for a batch, at most
+SHORT_TEXT_COLUMN = 8  # characters of `message_meta.short_text`
 
 
 def row(
-    *, chat_id: str, sender: str, sent_at: datetime, msg_type: str, length: int, text_hash: str
+    *,
+    chat_id: str,
+    sender: str,
+    sent_at: datetime,
+    msg_type: str,
+    length: int,
+    text_hash: str,
+    short_text: str = "",
 ) -> dict[str, Any]:
     """One message's metadata, for `add_many`."""
     return {
@@ -30,6 +38,7 @@ def row(
         "msg_type": msg_type[:16],
         "length": length,
         "text_hash": text_hash,
+        "short_text": short_text[:SHORT_TEXT_COLUMN],
     }
 
 
@@ -85,6 +94,7 @@ async def recent_many(
             MessageMeta.msg_type,
             MessageMeta.length,
             MessageMeta.text_hash,
+            MessageMeta.short_text,
             func.row_number()
             .over(partition_by=MessageMeta.chat_id, order_by=newest_first)
             .label("rank"),
@@ -101,12 +111,14 @@ async def recent_many(
             column.msg_type,
             column.length,
             column.text_hash,
+            column.short_text,
         )
         .where(column.rank <= MAX_HISTORY_ROWS)
         .order_by(column.chat_id, column.sent_at.desc(), column.id.desc())
     )
     found: dict[str, list[FloodMeta]] = {}
-    for chat_id, sender, sent_at, msg_type, length, text_hash in await session.execute(statement):
+    rows = await session.execute(statement)
+    for chat_id, sender, sent_at, msg_type, length, text_hash, short_text in rows:
         found.setdefault(chat_id, []).append(
             FloodMeta(
                 at=sent_at.timestamp(),
@@ -115,8 +127,33 @@ async def recent_many(
                 msg_type=msg_type,
                 length=length,
                 text_hash=text_hash,
+                short_text=short_text or "",
             )
         )
+    return found
+
+
+async def groups_with_texts(
+    session: AsyncSession, hashes: Sequence[str], *, since: datetime, until: datetime
+) -> dict[str, list[tuple[str, datetime]]]:
+    """Text fingerprint → (group, sent at) of each message with it sent within [since, until],
+    for each of `hashes` sent anywhere then: how far a text spread across the corp's groups
+    (the wave rule), in one statement."""
+    wanted = sorted({text_hash for text_hash in hashes if text_hash})
+    if not wanted:
+        return {}
+    statement = (
+        select(MessageMeta.text_hash, MessageMeta.chat_id, MessageMeta.sent_at)
+        .where(
+            MessageMeta.text_hash.in_(wanted),
+            MessageMeta.sent_at >= since,
+            MessageMeta.sent_at <= until,
+        )
+        .distinct()
+    )
+    found: dict[str, list[tuple[str, datetime]]] = {}
+    for text_hash, chat_id, sent_at in await session.execute(statement):
+        found.setdefault(text_hash, []).append((chat_id, sent_at))
     return found
 
 
