@@ -164,6 +164,8 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         if not loaded.words and settings.lexicon_path is not None:
             served += "; LEXICON_PATH is imported when the service starts or by `words import`"
     check = service.check_text(matcher, args.text, args.chat)
+    for hit in check.dropped:
+        print(hit.explain())
     if not check.findings:
         print(f"no findings ({served})")
         return 0

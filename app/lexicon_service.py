@@ -48,6 +48,7 @@ from moderation import (
     parse_lexicon,
 )
 from moderation.lexicon import MAX_SCOPE_LENGTH, MAX_WORD_LENGTH
+from moderation.matcher import Dropped
 
 __all__ = [
     "MAX_FOLDED_LENGTH",
@@ -182,10 +183,12 @@ class LoadedLexicon:
 class TextCheck:
     findings: list[Finding]
     decision: Decision
+    dropped: list[Dropped] = field(default_factory=list)  # hits a reading rule dropped, and why
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "findings": [finding.as_dict() for finding in self.findings],
+            "dropped": [hit.as_dict() for hit in self.dropped],
             "verdict": self.decision.verdict,
             "actions": [action.value for action in self.decision.actions],
             "reason": self.decision.reason,
@@ -581,6 +584,11 @@ async def load_lexicon(session: AsyncSession) -> LoadedLexicon:
 
 
 def check_text(matcher: SensitiveWordMatcher, text: str, chat_id: str = "") -> TextCheck:
-    """What the matcher finds in `text` as if sent in `chat_id`, and what would be done."""
-    findings = matcher.find(text, chat_id)
-    return TextCheck(findings=findings, decision=decide(findings))
+    """What the matcher finds in `text` as if sent in `chat_id`, what would be done, and the
+    hits it did not count (路口|交通 holds no 口交) with the reason."""
+    inspection = matcher.inspect(text, chat_id)
+    return TextCheck(
+        findings=inspection.findings,
+        decision=decide(inspection.findings),
+        dropped=inspection.dropped,
+    )

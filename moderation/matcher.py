@@ -575,7 +575,11 @@ class SensitiveWordMatcher:
         """`find`, with the raw hits the rules dropped and why (for `wecom-mod check`)."""
         dropped: list[Dropped] = []
         findings = self._search(text, chat_id, dropped, rewrite=True)
-        unique = {(d.word, d.start, d.end, d.reason): d for d in dropped}
+        unique: dict[tuple[str, int, int, str], Dropped] = {}
+        for hit in dropped:  # each with its plainest route (`_ROUTE_ORDER` ends with exact)
+            known = unique.setdefault((hit.word, hit.start, hit.end, hit.reason), hit)
+            if _ROUTE_ORDER.index(hit.route) > _ROUTE_ORDER.index(known.route):
+                unique[hit.word, hit.start, hit.end, hit.reason] = hit
         kept = {(f.word, f.start, f.end) for f in findings}
         return Inspection(
             findings,

@@ -469,6 +469,7 @@ async def test_test_endpoint_explains_findings_with_the_version_served(service: 
     assert set(finding) >= {"evidence", "routes", "pattern", "confidence", "effective_severity"}
     assert (await judge(service, "好的 谢谢")) == {
         "findings": [],
+        "dropped": [],
         "verdict": "none",
         "actions": [],
         "reason": "no findings",
@@ -690,7 +691,14 @@ def test_cli_import_export_round_trip(
     assert out[1].startswith("微信 [ads/log] at 1:3") and out[1].endswith("scoped to wrChatA")
     assert out[2].startswith("decision: alert (alert_moderators)")
     assert main(["check", "去路口交通那里"]) == 0
-    assert "2 allow-list phrase(s) in the database" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 allow-list phrase(s) in the database" in out
+    # a hit the reading of the words around it drops is shown, and why
+    assert main(["check", "我打赌博士今天不来"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "赌博 at 2:4 '赌博' via exact: not counted, the words around it read 打赌|博士\n"
+        "no findings"
+    )
 
     first_id = listed[1].split("\t")[0]
     assert main(["words", "delete", first_id]) == 0

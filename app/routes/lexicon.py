@@ -153,6 +153,10 @@ class AllowPage(BaseModel):
 
 class TextCheckOut(BaseModel):
     findings: list[dict[str, Any]] = Field(description="each finding with its explanation")
+    dropped: list[dict[str, Any]] = Field(
+        description="hits not counted and why (a word read across a word boundary, a romanised "
+        "name, an allowed phrase …)"
+    )
     verdict: str = Field(description="warn | alert | log | none")
     actions: list[str]
     reason: str
