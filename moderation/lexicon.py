@@ -1,10 +1,11 @@
 """The lexicon model: words and allow-list phrases, their categories and tiers, and the
 word-file formats.
 
-Word file (UTF-8): one word per line; `#` starts a comment line; blank lines are skipped;
-optionally tab-separated `word<TAB>category<TAB>severity<TAB>mode<TAB>scope`, where trailing
-fields may be left out. Category defaults to `custom`, severity to `block`, mode to `fuzzy`,
-scope to every group (empty).
+Word file (its text: the caller decodes the bytes, UTF-8, GBK or other): one word per line; `#`
+starts a comment line; blank lines are skipped; optionally tab-separated
+`word<TAB>category<TAB>severity<TAB>mode<TAB>scope`, where trailing fields may be left out.
+Category defaults to `custom`, severity to `block`, mode to `fuzzy`, scope to every group
+(empty).
 
 - **Category**: a built-in one (`politics`, `porn`, `gambling`, `fraud`, `abuse`, `ads`,
   `custom`; any case), a common Chinese name of one (`CATEGORY_NAMES`: 色情 → porn, 反动 →
