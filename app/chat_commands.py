@@ -46,6 +46,7 @@ from app.routes.groups import MAX_RULES_CHARS
 from app.routes.lexicon import MAX_TEST_TEXT
 from app.routes.stats import MAX_DAYS
 from moderation import Action, Category, GroupMode, GroupPolicy, Severity, Signal, Step, fold
+from moderation.lexicon import SEVERITY_NUMBERS
 
 __all__ = ["REPORT_WINDOW", "build_registry"]
 
@@ -163,7 +164,7 @@ def rule_label(call: Call, rule: str) -> str:
     """A strike's or finding's rule in words: word.gambling → 赌博, promo.phone → …"""
     texts = call.texts
     if rule.startswith("word."):
-        return texts.templates.get(f"category.{rule.removeprefix('word.')}", rule)
+        return texts.category(rule.removeprefix("word."))
     return texts.templates.get(f"rule.{rule}", rule)
 
 
@@ -178,19 +179,29 @@ def _scope_label(call: Call) -> str:
     return call.texts.render("command.scope_group", group=call.group_label())
 
 
-def _choice(call: Call, value: str, values: Sequence[str], prefix: str, problem: str) -> str:
-    """An enum value given as itself (gambling, review) or as its configured name (赌博,
-    复核级, 复核)."""
-    texts = call.texts
+def _named(call: Call, value: str, values: Sequence[str], prefix: str) -> str | None:
+    """The enum value given as itself (gambling, review) or as its configured name (赌博,
+    复核级, 复核); None when it is neither."""
     wanted = value.strip().lower()
     for option in values:
-        name = texts.templates.get(f"{prefix}.{option}", "")
+        name = call.texts.templates.get(f"{prefix}.{option}", "")
         if wanted in {option, name.lower(), name.removesuffix("级").lower()} - {""}:
             return option
-    allowed = "、".join(
-        f"{option}（{texts.templates.get(f'{prefix}.{option}', '')}）" for option in values
+    return None
+
+
+def _allowed(call: Call, values: Sequence[str], prefix: str) -> str:
+    return "、".join(
+        f"{option}（{call.texts.templates.get(f'{prefix}.{option}', '')}）" for option in values
     )
-    raise call.bad_usage(problem, value=value, allowed=allowed)
+
+
+def _choice(call: Call, value: str, values: Sequence[str], prefix: str, problem: str) -> str:
+    """`_named`, or a usage reply listing the values and their names."""
+    named = _named(call, value, values, prefix)
+    if named is None:
+        raise call.bad_usage(problem, value=value, allowed=_allowed(call, values, prefix))
+    return named
 
 
 # -- anyone ------------------------------------------------------------------------------
@@ -612,14 +623,36 @@ async def _words_add(call: Call) -> str:
     if not tokens or len(tokens) > 3:
         raise call.bad_usage()
     category = severity = None
-    if len(tokens) > 1:
-        category = _choice(
-            call, tokens[1], [c.value for c in Category], "category", "command.category_bad"
-        )
+    if len(tokens) == 2 and tokens[1] in SEVERITY_NUMBERS:
+        tokens.insert(1, "")  # word 1–3: a severity, as word files read it
+    if len(tokens) > 1 and tokens[1]:
+        # A built-in category by value or configured name (赌博), else a list's own label.
+        built_in = [c.value for c in Category]
+        category = _named(call, tokens[1], built_in, "category") or tokens[1]
+        try:
+            service.parse_category(category)
+        except service.InvalidEntry as exc:
+            raise call.bad_usage(
+                "command.category_bad",
+                value=tokens[1],
+                problem=str(exc),
+                allowed=_allowed(call, built_in, "category"),
+            ) from None
     if len(tokens) > 2:
-        severity = _choice(
-            call, tokens[2], [s.value for s in Severity], "severity", "command.severity_bad"
-        )
+        levels = [s.value for s in Severity]
+        severity = _named(call, tokens[2], levels, "severity")
+        if severity is None and tokens[2] in SEVERITY_NUMBERS:
+            severity = SEVERITY_NUMBERS[tokens[2]].value  # 1–3, as word lists number them
+        if severity is None:
+            numbered = "、".join(
+                f"{number}（{call.texts.templates.get(f'severity.{level.value}', '')}）"
+                for number, level in sorted(SEVERITY_NUMBERS.items(), reverse=True)
+            )
+            raise call.bad_usage(
+                "command.severity_bad",
+                value=tokens[2],
+                allowed=f"{_allowed(call, levels, 'severity')}、{numbered}",
+            )
     entry = _entry(call, service.word_entry, tokens[0], category, severity, None, _scope(call))
     result = await service.add_words(
         call.session, [entry], added_by=call.sender, source="command", now=call.now
@@ -632,7 +665,7 @@ async def _words_add(call: Call) -> str:
     return texts.render(
         _OUTCOME_TEXTS[change.outcome],
         word=row.word,
-        category=texts[f"category.{row.category}"],
+        category=texts.category(row.category),
         severity=texts[f"severity.{row.severity}"],
         scope=_scope_label(call),
     )

@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -22,6 +23,8 @@ from app.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from moderation import MatchMode, Severity
 
 __all__ = ["main"]
 
@@ -182,19 +185,42 @@ def _list_kind(args: argparse.Namespace) -> tuple[str, str]:
     return ("allow", "allow-list phrase(s)") if args.allow else ("words", "word(s)")
 
 
+def _defaults(args: argparse.Namespace) -> tuple[Severity, MatchMode]:
+    """The --severity and --mode of a `words import` (for lines that give none)."""
+    from app import lexicon_service as service
+    from moderation import MatchMode
+
+    try:
+        severity = service.parse_severity(args.severity)
+        mode = MatchMode(args.mode.strip().lower()) if args.mode else MatchMode.FUZZY
+    except service.InvalidEntry as exc:
+        raise SettingsError(f"--severity: {exc}") from None
+    except ValueError:
+        raise SettingsError(
+            f"--mode: unknown mode {args.mode!r} (allowed: fuzzy, folded, exact)"
+        ) from None
+    return severity, mode
+
+
 def _cmd_words_import(args: argparse.Namespace, settings: Settings) -> int:
     from app import lexicon_service as service
     from app.lexicon_file import read_list_file
 
+    if args.category_from_filename or args.file.is_dir():
+        return _import_lists(args, settings)
     kind = service.ListKind(_list_kind(args)[0])
-    file = read_list_file(args.file, kind, setting="FILE")  # checked before the database
+    if kind is service.ListKind.ALLOW and (args.severity or args.mode):
+        raise SettingsError("--severity and --mode are for word files, not --allow")
+    severity, mode = _defaults(args)
+    # checked before the database
+    file = read_list_file(args.file, kind, setting="FILE", severity=severity, mode=mode)
     _safely(settings, _migrate)
 
     async def work(session: AsyncSession) -> service.ImportResult:
-        return await service.import_text(
+        return await service.import_entries(
             session,
             kind,
-            file.text,
+            file.entries,
             origin=file.origin,
             sha256=file.sha256,
             added_by=args.by,
@@ -204,10 +230,89 @@ def _cmd_words_import(args: argparse.Namespace, settings: Settings) -> int:
 
     result = _in_session(settings, work)
     counts = result.counts
+    read_as = "" if file.encoding == "UTF-8" else f", read as {file.encoding}"
     print(
         f"imported {counts.total} {_list_kind(args)[1]}: {counts.added} added, "
         f"{counts.updated} updated, {counts.unchanged} unchanged from {args.file} "
-        f"(lexicon version {result.version})"
+        f"(lexicon version {result.version}{read_as})"
+    )
+    return 0
+
+
+def _import_lists(args: argparse.Namespace, settings: Settings) -> int:
+    """`words import DIR --category-from-filename` (or one such FILE): every list in one
+    transaction, a summary line per file, then the totals."""
+    from app import lexicon_service as service
+    from app.lexicon_file import LIST_SUFFIX, ListFolder, read_list_file, read_list_folder
+    from moderation import LexiconEntry
+
+    if args.allow:
+        raise SettingsError("--category-from-filename reads word lists, not --allow lists")
+    if not args.category_from_filename:
+        raise SettingsError(
+            f"FILE: {args.file} is a folder: give --category-from-filename to import its "
+            "one-file-per-category word lists"
+        )
+    severity, mode = _defaults(args)
+    if args.file.is_dir():
+        folder = read_list_folder(args.file, setting="DIR", severity=severity, mode=mode)
+    else:  # one list: the folder of one file
+        from moderation.lexicon import category_from_filename
+
+        try:
+            category = category_from_filename(args.file.stem)
+        except ValueError as exc:
+            raise SettingsError(
+                f"FILE: {args.file}: the file name does not give a category: {exc}"
+            ) from None
+        read = read_list_file(
+            args.file,
+            service.ListKind.WORDS,
+            setting="FILE",
+            category=category,
+            severity=severity,
+            mode=mode,
+            split_commas=True,
+        )
+        folder = ListFolder(args.file.parent, [replace(read, category=category)])
+    _safely(settings, _migrate)
+    lists = [
+        service.WordList(
+            origin=file.origin,
+            sha256=file.sha256,
+            entries=[entry for entry in file.entries if isinstance(entry, LexiconEntry)],
+        )
+        for file in folder.files
+    ]
+
+    async def work(session: AsyncSession) -> list[service.ImportResult]:
+        return await service.import_lists(
+            session, lists, added_by=args.by, source="cli", now=_now()
+        )
+
+    results = _in_session(settings, work)
+    for file, result in zip(folder.files, results, strict=True):
+        counts = result.counts
+        notes = [] if file.encoding == "UTF-8" else [f"read as {file.encoding}"]
+        if result.repeated:
+            notes.append(f"{result.repeated} left to an earlier file")
+        label = file.category.value if file.category is not None else "custom"
+        print(
+            f"{file.path.name} → {label}: {counts.total} word(s): {counts.added} added, "
+            f"{counts.updated} updated, {counts.unchanged} unchanged"
+            + (f" ({'; '.join(notes)})" if notes else "")
+        )
+    if folder.skipped:
+        print(f"skipped (not {LIST_SUFFIX} word lists): {', '.join(folder.skipped)}")
+    total = service.Counts(
+        added=sum(result.counts.added for result in results),
+        updated=sum(result.counts.updated for result in results),
+        unchanged=sum(result.counts.unchanged for result in results),
+    )
+    version = results[-1].version
+    print(
+        f"imported {len(results)} file(s), {total.total} word(s): {total.added} added, "
+        f"{total.updated} updated, {total.unchanged} unchanged (lexicon version {version})"
     )
     return 0
 
@@ -245,10 +350,13 @@ def _cmd_words_list(args: argparse.Namespace, settings: Settings) -> int:
                 page = await service.list_allow(session, q=args.search, limit=want, cursor=cursor)
                 lines += [
                     f"{row.id}\t{row.phrase}\t{row.scope or '-'}\t{row.added_by}\t{row.source}"
+                    f"\t{row.source_log_id or '-'}"
                     for row in page.items
                 ]
             else:
-                page = await service.list_words(session, q=args.search, limit=want, cursor=cursor)
+                page = await service.list_words(
+                    session, q=args.search, category=args.category, limit=want, cursor=cursor
+                )
                 lines += [
                     f"{row.id}\t{row.word}\t{row.category}\t{row.severity}\t{row.mode}\t"
                     f"{row.scope or '-'}\t{row.added_by}\t{row.source}"
@@ -259,9 +367,18 @@ def _cmd_words_list(args: argparse.Namespace, settings: Settings) -> int:
                 break
         return lines
 
-    lines = _in_session(settings, work)
-    header = "id\tphrase\tscope" if args.allow else "id\tword\tcategory\tseverity\tmode\tscope"
-    print(header + "\tadded_by\tsource")
+    if args.allow and args.category is not None:
+        raise SettingsError("--category filters words, not --allow phrases")
+    try:
+        lines = _in_session(settings, work)
+    except service.InvalidEntry as exc:
+        raise SettingsError(f"--category: {exc}") from None
+    header = (
+        "id\tphrase\tscope\tadded_by\tsource\tfrom_log"
+        if args.allow
+        else "id\tword\tcategory\tseverity\tmode\tscope\tadded_by\tsource"
+    )
+    print(header)
     for line in lines:
         print(line)
     return 0
@@ -380,13 +497,36 @@ def _parser() -> argparse.ArgumentParser:
 
     words_import = words_sub.add_parser(
         "import",
-        help="add the words (or --allow phrases) of a file; update listed words that differ",
-        description="Import a word file (word<TAB>category<TAB>severity<TAB>mode<TAB>scope) "
-        "or, with --allow, an allow-list file (phrase<TAB>scope). Missing entries are added, "
-        "listed words whose category, severity or mode differ are updated, nothing is deleted.",
+        help="add the words (or --allow phrases) of a file or a folder of lists; update "
+        "listed words that differ",
+        description="Import a word file (word<TAB>category<TAB>severity<TAB>mode<TAB>scope; "
+        "severity block, review, log or 1-3) or, with --allow, an allow-list file "
+        "(phrase<TAB>scope). With --category-from-filename, import a folder of "
+        "one-file-per-category lists (every .txt file; 涉毒.txt gives category 涉毒, "
+        "色情类.txt porn), or one such file, in one transaction. Files may be UTF-8, UTF-8 "
+        "with BOM, UTF-16 with BOM or GBK. Missing entries are added, listed words whose "
+        "category, severity or mode differ are updated, nothing is deleted.",
     )
-    words_import.add_argument("file", type=Path, metavar="FILE")
+    words_import.add_argument("file", type=Path, metavar="FILE|DIR")
     allow_flag(words_import)
+    words_import.add_argument(
+        "--category-from-filename",
+        action="store_true",
+        help="each file is one category, named by the file (suffixes 词库, 类, 类型 … "
+        "dropped; 政治, 色情, 赌博, 诈骗, 广告, 辱骂 … are the built-in ones); several "
+        "comma-separated words may share a line",
+    )
+    words_import.add_argument(
+        "--severity",
+        metavar="S",
+        help="severity of the words whose line gives none: block (default), review, log, "
+        "or 1 (log), 2 (review), 3 (block)",
+    )
+    words_import.add_argument(
+        "--mode",
+        metavar="M",
+        help="match mode of the words whose line gives none: fuzzy (default), folded, exact",
+    )
     words_import.add_argument(
         "--by", default="cli", metavar="NAME", help="who is adding (default: cli)"
     )
@@ -409,6 +549,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     words_list.add_argument(
         "--search", metavar="Q", help="substring of the word as written or as folded"
+    )
+    words_list.add_argument(
+        "--category",
+        metavar="C",
+        help="only words of this category (a built-in one, or a list's label such as 涉毒)",
     )
     words_list.add_argument(
         "--limit", type=int, default=100, metavar="N", help="at most N rows (default 100)"

@@ -96,7 +96,7 @@ def _rule_name(texts: Texts, findings: list[Any]) -> str:
     """The first finding's rule in words (a lexicon category or a behaviour rule)."""
     for finding in findings:
         if finding.get("detector", "lexicon") == "lexicon":
-            return texts.templates.get(f"category.{finding.get('category')}", "?")
+            return texts.category(str(finding.get("category") or "custom"))
         rule = str(finding.get("rule", ""))
         return texts.templates.get(f"rule.{rule}", rule)
     return "?"

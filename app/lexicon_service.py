@@ -12,10 +12,15 @@ Every change takes the lexicon lock first (`repositories.lexicon.lock`) and bump
 the change as one new version. Functions flush and never commit; the caller owns the
 transaction.
 
+A category is a built-in one or a word list's own label (涉毒), stored as written; a severity
+may be given as 1–3 (log, review, block): see `moderation.lexicon`. An allow-list phrase added
+from an overturned decision remembers it (`lexicon_allow.source_log_id`; `add_allow`).
+
 Errors (all leave the database unchanged):
 
     LexiconError
-     ├── InvalidEntry     bad input: empty, too long, unknown category, nothing left after folding
+     ├── InvalidEntry     bad input: empty, too long, a category label or severity that cannot
+     │                    be one, nothing left after folding
      └── EntryNotFound    no word or phrase with that id
 """
 
@@ -47,7 +52,7 @@ from moderation import (
     parse_allow_list,
     parse_lexicon,
 )
-from moderation.lexicon import MAX_SCOPE_LENGTH, MAX_WORD_LENGTH
+from moderation.lexicon import MAX_SCOPE_LENGTH, MAX_WORD_LENGTH, category_of, severity_of
 from moderation.matcher import Dropped
 
 __all__ = [
@@ -64,6 +69,7 @@ __all__ = [
     "Page",
     "TextCheck",
     "WordChange",
+    "WordList",
     "WordsResult",
     "add_allow",
     "add_words",
@@ -73,11 +79,15 @@ __all__ = [
     "delete_word",
     "export_allow",
     "export_words",
+    "import_entries",
+    "import_lists",
     "import_text",
     "list_allow",
     "list_words",
     "load_lexicon",
+    "parse_category",
     "parse_list",
+    "parse_severity",
     "word_entry",
 ]
 
@@ -162,6 +172,16 @@ class ImportResult:
     counts: Counts
     version: int
     skipped: bool = False  # the same content was imported from the same origin last time
+    repeated: int = 0  # words left out: an earlier list of the same import has them
+
+
+@dataclass(frozen=True, slots=True)
+class WordList:
+    """One file of a folder of word lists, read and checked (`app.lexicon_file`)."""
+
+    origin: str  # file:<path>
+    sha256: str
+    entries: Sequence[LexiconEntry]
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +253,27 @@ def _text(value: str, what: str, where: str) -> tuple[str, str]:
     return text, folded
 
 
+def parse_category(value: str | None, where: str = "") -> Category:
+    """A category as given (`moderation.lexicon.category_of`); `custom` when none is given.
+    Raises InvalidEntry naming `where`."""
+    if value is None or not value.strip():
+        return Category.CUSTOM
+    try:
+        return category_of(value)
+    except ValueError as exc:
+        raise _at(where, str(exc)) from None
+
+
+def parse_severity(value: str | int | None, where: str = "") -> Severity:
+    """A severity as given (a name, or 1–3); `block` when none is given. Raises InvalidEntry."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return Severity.BLOCK
+    try:
+        return severity_of(value)
+    except ValueError as exc:
+        raise _at(where, str(exc)) from None
+
+
 def _scope(value: str | None, where: str) -> str:
     scope = (value or "").strip()
     if len(scope) > MAX_SCOPE_LENGTH:
@@ -245,7 +286,7 @@ def _scope(value: str | None, where: str) -> str:
 def word_entry(
     word: str,
     category: str | None = None,
-    severity: str | None = None,
+    severity: str | int | None = None,
     mode: str | None = None,
     scope: str | None = None,
     *,
@@ -255,8 +296,8 @@ def word_entry(
     text, _folded = _text(word, "word", where)
     return LexiconEntry(
         word=text,
-        category=_choice(Category, category, Category.CUSTOM, "category", where),
-        severity=_choice(Severity, severity, Severity.BLOCK, "severity", where),
+        category=parse_category(category, where),
+        severity=parse_severity(severity, where),
         mode=_choice(MatchMode, mode, MatchMode.FUZZY, "mode", where),
         scope=_scope(scope, where),
     )
@@ -268,14 +309,32 @@ def allow_entry(phrase: str, scope: str | None = None, *, where: str = "") -> Al
     return AllowEntry(phrase=text, scope=_scope(scope, where))
 
 
-def parse_list(kind: ListKind, text: str, *, source: str) -> list[LexiconEntry] | list[AllowEntry]:
+def parse_list(
+    kind: ListKind,
+    text: str,
+    *,
+    source: str,
+    category: Category = Category.CUSTOM,
+    severity: Severity = Severity.BLOCK,
+    mode: MatchMode = MatchMode.FUZZY,
+    split_commas: bool = False,
+) -> list[LexiconEntry] | list[AllowEntry]:
     """Parse and check a word file or an allow-list file. Raises InvalidEntry naming `source`
-    (and the line, for format errors)."""
+    (and the line, for format errors). `category`, `severity` and `mode` are those of a word
+    line that gives none; `split_commas` reads several comma-separated words on a line (see
+    `moderation.parse_lexicon`)."""
     try:
         if kind is ListKind.WORDS:
             return [
                 word_entry(e.word, e.category, e.severity, e.mode, e.scope, where=source)
-                for e in parse_lexicon(text, source=source)
+                for e in parse_lexicon(
+                    text,
+                    source=source,
+                    category=category,
+                    severity=severity,
+                    mode=mode,
+                    split_commas=split_commas,
+                )
             ]
         return [
             allow_entry(e.phrase, e.scope, where=source)
@@ -358,8 +417,11 @@ async def add_allow(
     added_by: str,
     source: str,
     now: datetime,
+    source_log_id: int | None = None,
 ) -> WordsResult:
-    """Add allow-list phrases (one that exists is `unchanged`). Raises InvalidEntry first."""
+    """Add allow-list phrases (one that exists is `unchanged`, and keeps where it came from).
+    `source_log_id`: the moderation log row whose overturn adds them. Raises InvalidEntry
+    first."""
     wanted: dict[tuple[str, str], AllowEntry] = {}
     for entry in entries:
         checked = allow_entry(entry.phrase, entry.scope)
@@ -380,6 +442,7 @@ async def add_allow(
             "added_by": added_by[:128],
             "added_at": now,
             "source": source[:1024],
+            "source_log_id": source_log_id,
         }
         for (folded, scope), entry in wanted.items()
         if (folded, scope) not in existing
@@ -429,6 +492,33 @@ async def import_text(
     InvalidEntry (naming the file and line) before touching the database."""
     label = origin.removeprefix("file:")
     entries = parse_list(kind, text, source=label)
+    return await import_entries(
+        session,
+        kind,
+        entries,
+        origin=origin,
+        sha256=sha256,
+        added_by=added_by,
+        source=source,
+        now=now,
+        once=once,
+    )
+
+
+async def import_entries(
+    session: AsyncSession,
+    kind: ListKind,
+    entries: Sequence[LexiconEntry] | Sequence[AllowEntry],
+    *,
+    origin: str,
+    sha256: str,
+    added_by: str,
+    source: str,
+    now: datetime,
+    once: bool = False,
+) -> ImportResult:
+    """`import_text` for the checked entries of a file (`parse_list`), recorded as an import
+    of `origin` with digest `sha256`."""
     current = await repo.lock(session, now=now)
     if once:
         last = await repo.last_import(session, kind=kind.value, origin=origin)
@@ -454,6 +544,43 @@ async def import_text(
     )
     await session.flush()
     return ImportResult(kind, origin, counts, result.version)
+
+
+async def import_lists(
+    session: AsyncSession,
+    lists: Sequence[WordList],
+    *,
+    added_by: str,
+    source: str,
+    now: datetime,
+) -> list[ImportResult]:
+    """Import several word lists in the caller's one transaction, each recorded as its own
+    import, in the order given. A word (its folded form and scope) that an earlier list of
+    the same call has is left out of the later ones and counted as `repeated` there, so
+    each word keeps the category of the first list that has it."""
+    seen: set[tuple[str, str]] = set()
+    results = []
+    for word_list in lists:
+        kept: list[LexiconEntry] = []
+        repeated = 0
+        for entry in word_list.entries:
+            if (fold(entry.word), entry.scope) in seen:  # only earlier lists are in `seen`
+                repeated += 1
+                continue
+            kept.append(entry)
+        seen.update((fold(entry.word), entry.scope) for entry in kept)
+        result = await import_entries(
+            session,
+            ListKind.WORDS,
+            kept,
+            origin=word_list.origin,
+            sha256=word_list.sha256,
+            added_by=added_by,
+            source=source,
+            now=now,
+        )
+        results.append(replace(result, repeated=repeated))
+    return results
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -490,10 +617,10 @@ async def list_words(
     filters = repo.WordFilter(
         search=search,
         search_folded=search_folded,
-        category=_choice(Category, category, Category.CUSTOM, "category", "").value
+        category=parse_category(category).value
         if category is not None and category.strip()
         else None,
-        severity=_choice(Severity, severity, Severity.BLOCK, "severity", "").value
+        severity=parse_severity(severity).value
         if severity is not None and severity.strip()
         else None,
         scope=scope.strip() if scope is not None else None,

@@ -299,7 +299,8 @@ class LexiconWord(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     word: Mapped[str] = mapped_column(String(256))  # as given
     folded: Mapped[str] = mapped_column(String(256))  # moderation.fold(word)
-    category: Mapped[str] = mapped_column(String(16))  # moderation.Category value
+    # moderation.Category: a built-in value (politics … custom) or a list's own label (涉毒)
+    category: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str] = mapped_column(String(16))  # block | review | log
     mode: Mapped[str] = mapped_column(String(16))  # fuzzy | folded | exact
     scope: Mapped[str] = mapped_column(String(128), default="")  # "" = every group; a chat id
@@ -322,6 +323,13 @@ class LexiconAllow(Base):
     added_by: Mapped[str] = mapped_column(String(128), default="")
     added_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(1024))
+    # The moderation log row whose overturn added the phrase; None: added by hand or from a file.
+    source_log_id: Mapped[int | None] = mapped_column(
+        BigId,
+        ForeignKey(
+            "moderation_logs.id", ondelete="SET NULL", name="fk_lexicon_allow_source_log_id"
+        ),
+    )
 
     __table_args__ = (UniqueConstraint("folded", "scope", name="uq_lexicon_allow_folded_scope"),)
 

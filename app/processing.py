@@ -1251,7 +1251,7 @@ def _rule_of(violation: Violation) -> str:
 def describe(texts: Texts, violation: Violation) -> tuple[str, str]:
     """The rule's name and what fired, in the configured language, for warnings and alerts."""
     if isinstance(violation, Finding):
-        return texts[f"category.{violation.category.value}"], texts.render(
+        return texts.category(violation.category.value), texts.render(
             "detail.word", word=mask_word(violation.word), how=how_found(texts, violation)
         )
     rule = texts.templates.get(f"rule.{violation.rule}", violation.rule)

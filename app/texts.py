@@ -2,6 +2,10 @@
 
 Templates use `$name` placeholders (string.Template); each template may use only the
 placeholders listed for it, and a file that names an unknown text or placeholder stops start-up.
+
+A lexicon category is named by `category.<value>`: the built-in ones have default names; a
+word list's own label (涉毒) is shown as itself unless the file names it too
+(`"category.涉毒": "涉毒违禁"`, the one kind of text a file may add: `Texts.category`).
 """
 
 from __future__ import annotations
@@ -132,7 +136,10 @@ DEFAULT_TEXTS: dict[str, str] = {
     "help./kick": "将成员移出本群（仅限本应用创建的群）",
     "help./mode": "查看或切换本群的审核模式：enforce 执行、shadow 只记录、off 关闭",
     "help./stats": "查看近 N 天的审核统计（默认 7 天）",
-    "help./words add": "添加敏感词：在群里只对本群生效；单聊不指定群则全公司生效（仅限管理员）",
+    "help./words add": (
+        "添加敏感词：在群里只对本群生效；单聊不指定群则全公司生效（仅限管理员）。类别可用内置类别"
+        "或自定义标签（如 涉毒）；级别可写 1–3（1 记录、2 复核、3 拦截）"
+    ),
     "help./words del": "删除敏感词",
     "help./words test": "测试一段文字会命中哪些敏感词",
     "help./allow add": "添加放行短语（短语中的敏感词不计）",
@@ -229,7 +236,10 @@ DEFAULT_TEXTS: dict[str, str] = {
     "command.word_added": "已添加敏感词「$word」（$category，$severity），$scope。",
     "command.word_updated": "已将敏感词「$word」改为 $category，$severity，$scope。",
     "command.word_unchanged": "敏感词「$word」已在词库中（$category，$severity），$scope。",
-    "command.category_bad": "未知类别「$value」，可选：$allowed",
+    "command.category_bad": (
+        "不能用「$value」作类别：$problem。内置类别：$allowed；"
+        "其他标签（如 涉毒）按原样作为自定义类别。"
+    ),
     "command.severity_bad": "未知级别「$value」，可选：$allowed",
     "command.word_deleted": "已删除敏感词「$entry」（原先$scope）。",
     "command.word_missing": "词库中没有「$entry」（$scope 的部分）。",
@@ -337,7 +347,7 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "command.word_added": frozenset({"word", "category", "severity", "scope"}),
     "command.word_updated": frozenset({"word", "category", "severity", "scope"}),
     "command.word_unchanged": frozenset({"word", "category", "severity", "scope"}),
-    "command.category_bad": frozenset({"value", "allowed"}),
+    "command.category_bad": frozenset({"value", "allowed", "problem"}),
     "command.severity_bad": frozenset({"value", "allowed"}),
     "command.word_deleted": frozenset({"entry", "scope"}),
     "command.word_missing": frozenset({"entry", "scope"}),
@@ -367,9 +377,14 @@ class Texts:
     def __getitem__(self, key: str) -> str:
         return self.templates[key]
 
+    def category(self, value: str) -> str:
+        """A lexicon category in words: its configured name, or a list's label as itself."""
+        return self.templates.get(f"category.{value}", value)
+
 
 def _validate(key: str, template: str, where: str) -> None:
-    if key not in DEFAULT_TEXTS:
+    label = key.removeprefix("category.")
+    if key not in DEFAULT_TEXTS and not (key.startswith("category.") and label.strip()):
         raise SettingsError(f"{where}: unknown text {key!r}")
     try:
         names = set(Template(template).get_identifiers())

@@ -221,3 +221,78 @@ def _suggest(word: str) -> float:
     one word rather than as its own best split."""
     best = _segment(word)[0]
     return math.log(math.exp(best + _LOG_TOTAL) + 1) - _LOG_TOTAL
+
+
+# -- the allow-list phrase around a hit ----------------------------------------------------
+
+from moderation._t2s_data import T2S  # noqa: E402 - beside the one function that reads it
+
+__all__ += ["phrase_around"]
+
+PHRASE_REACH = 32  # characters read on each side of a hit for its phrase (letters, digits)
+MAX_LATIN_NEIGHBOUR = 24  # characters of a Latin word (letters and digits) taken into a phrase
+# Traditional characters read as their simplified forms (one code point to one, so positions
+# stay those of the text), for the reading only: the dictionary is simplified.
+_SIMPLIFIED = str.maketrans(dict(zip(T2S[0::2], T2S[1::2], strict=True)))
+
+
+def _latin(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def phrase_around(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The allow-list phrase that would keep the hit text[start:end] from counting, as a span
+    of `text`: the smallest stretch of whole words of the best reading around the hit that
+    holds it and at least one neighbouring character, so that allowing the phrase does not
+    allow the word itself. None when the hit stands alone (between spaces, punctuation or the
+    ends of the text) or its only neighbours are Latin words too long to be a phrase.
+
+    The words that the reading cuts across the hit come with it (打赌|博士 for 赌博 in
+    我打赌博士今天不来: 打赌博士; 路口|交通 for 口交: 路口交通). When the reading has the hit as a
+    word of its own (今晚一起去|赌博|吧), the shorter neighbouring word joins it, the one
+    before on a tie (去赌博). A run of Latin letters and digits is one word, taken whole when
+    it has at most `MAX_LATIN_NEIGHBOUR` characters (a1b2赌博). The reading is that of
+    `_segment` over the letters and digits around the hit, traditional characters read as
+    simplified ones; the hit itself may hold the noise the matcher read across (赌😀博)."""
+    if not 0 <= start < end <= len(text):
+        return None
+    low = start
+    while low > 0 and text[low - 1].isalnum() and start - low < PHRASE_REACH:
+        low -= 1
+    high = end
+    while high < len(text) and text[high].isalnum() and high - end < PHRASE_REACH:
+        high += 1
+    window = text[low:high]
+    # A Latin run that reaches the edge of the window may go on past it: too long to take.
+    cut_short = {
+        edge
+        for edge, inside, outside in ((low, low, low - 1), (high, high - 1, high))
+        if 0 <= outside < len(text) and _latin(text[inside]) and _latin(text[outside])
+    }
+    _score, reading, _prefixes = _segment(window.translate(_SIMPLIFIED))
+    cuts = [
+        low + cut
+        for cut in reading
+        if cut in (0, len(window)) or not (_latin(window[cut - 1]) and _latin(window[cut]))
+    ]
+    words = list(itertools.pairwise(cuts))
+
+    def usable(first: int, last: int) -> bool:
+        """Whether a word may be part of a phrase (a Latin one only if short and whole)."""
+        if not _latin(text[first]):
+            return True
+        return last - first <= MAX_LATIN_NEIGHBOUR and not ({first, last} & cut_short)
+
+    held = [(first, last) for first, last in words if last > start and first < end]
+    if not all(usable(a, b) for a, b in held if a < start or b > end):
+        return None
+    first, last = held[0][0], held[-1][1]
+    if (first, last) != (start, end):
+        return first, last
+    before = next(((a, b) for a, b in words if b == start and usable(a, b)), None)
+    after = next(((a, b) for a, b in words if a == end and usable(a, b)), None)
+    if before is not None and (after is None or before[1] - before[0] <= after[1] - after[0]):
+        return before[0], end
+    if after is not None:
+        return start, after[1]
+    return None

@@ -540,10 +540,18 @@ async def test_company_wide_words_from_the_app_chat_are_for_admins(
     assert await chat.group("/words del 榴莲", sender=OWNER) == (
         "「榴莲」属于全公司的词库，只有管理员能在应用单聊中（不指定群）删除。"
     )
-    assert (await chat.direct("/words add 榴莲 水果")).startswith(
-        "未知类别「水果」，可选：politics"
+    assert await chat.direct("/words add 榴莲 水果 2") == (
+        "已将敏感词「榴莲」改为 水果，复核级，对所有群生效。"  # a label of its own, as itself
     )
-    assert (await chat.direct("/words add 榴莲 ads 很严重")).startswith("未知级别「很严重」")
+    assert await chat.direct("/words add 榴莲 3") == (
+        "已将敏感词「榴莲」改为 自定义敏感词，拦截级，对所有群生效。"  # word 1–3: a severity
+    )
+    assert (await chat.direct("/words add 榴莲 12")).startswith(
+        "不能用「12」作类别：category '12' is a number"
+    )
+    assert (await chat.direct("/words add 榴莲 ads 很严重")).startswith(
+        "未知级别「很严重」，可选：block（拦截级）、review（复核级）、log（记录级）、3（拦截级）"
+    )
     bad = await chat.direct("/words add #榴莲")  # `#group` comes before the subcommand
     assert bad.startswith("无法处理：word '#榴莲' starts with '#'")
     assert bad.endswith("用法：/words add 敏感词 [类别] [级别]")
@@ -551,7 +559,7 @@ async def test_company_wide_words_from_the_app_chat_are_for_admins(
     assert (await chat.direct("/words add a b c d")).startswith("用法：/words add")
     assert await chat.direct("/words del 榴莲") == "已删除敏感词「榴莲」（原先对所有群生效）。"
     actions = [entry["action"] for entry in await audit(service)]
-    assert actions == ["lexicon.words.delete", "lexicon.words.add"]
+    assert actions == ["lexicon.words.delete", *["lexicon.words.add"] * 3]
 
 
 async def test_allow_phrases_from_a_group(service: Service, chat: Chat) -> None:

@@ -116,14 +116,18 @@ async def test_startup_import_of_the_allow_list(database_url: str, tmp_path: Pat
 @pytest.mark.parametrize(
     ("setting", "content", "message"),
     [
-        ("lexicon_path", "赌博\tcasino\n", "LEXICON_PATH: {path}:1: unknown category 'casino'"),
+        ("lexicon_path", "赌博\t12\n", "LEXICON_PATH: {path}:1: category '12' is a number"),
         (
             "lexicon_path",
             "赌博\n!!!\n",
             "LEXICON_PATH: {path}: word '!!!' has no letters or digits after folding",
         ),
         ("lexicon_allow_path", "a\tb\tc\n", "LEXICON_ALLOW_PATH: {path}:1: expected phrase"),
-        ("lexicon_allow_path", b"\xff\xfe", "LEXICON_ALLOW_PATH: {path} is not UTF-8"),
+        (
+            "lexicon_allow_path",
+            b"ok\n\xff\xff\n",
+            "LEXICON_ALLOW_PATH: {path}:2: neither UTF-8 nor GBK/GB18030 (byte 3)",
+        ),
     ],
 )
 def test_a_bad_file_stops_start_up_with_one_line(
@@ -268,7 +272,10 @@ async def test_allow_list_add_list_delete(service: Service) -> None:
         ("/words", {"word": "!!!"}, 422, "word '!!!' has no letters or digits after folding"),
         ("/words", {"word": "#赌"}, 422, "starts with '#'"),
         ("/words", {"word": "赌\t博"}, 422, "contains a tab, line break or control character"),
-        ("/words", {"word": "博彩", "category": "casino"}, 422, "unknown category 'casino'"),
+        ("/words", {"word": "博彩", "category": "涉\u200b毒"}, 422, "invisible character"),
+        ("/words", {"word": "博彩", "category": "x" * 33}, 422, "longer than 32 characters"),
+        ("/words", {"word": "博彩", "severity": 4}, 422, "unknown severity 4"),
+        ("/words", {"word": "博彩", "severity": True}, 422, "severity"),
         ("/words", {"word": "博彩", "severity": "ban"}, 422, "unknown severity 'ban'"),
         ("/words", {"word": "博彩", "mode": "regex"}, 422, "unknown mode 'regex'"),
         ("/words", {"word": "博彩", "scope": "c" * 129}, 422, "scope longer than 128"),
@@ -279,15 +286,15 @@ async def test_allow_list_add_list_delete(service: Service) -> None:
         ("/words", [], 422, "Input should be a valid dictionary"),
         (
             "/words/bulk",
-            {"words": [{"word": "博彩"}, {"word": "网赌", "category": "casino"}]},
+            {"words": [{"word": "博彩"}, {"word": "网赌", "category": "12"}]},
             422,
-            "words[1]: unknown category 'casino'",
+            "words[1]: category '12' is a number",
         ),
         (
             "/words/bulk",
-            {"text": "博彩\tgambling\n网赌\tcasino\n"},
+            {"text": "博彩\tgambling\n网赌\t12\tblock\n"},
             422,
-            "text:2: unknown category 'casino'",
+            "text:2: category '12' is a number",
         ),
         ("/words/bulk", {"text": "博彩\tgambling\tblock\tfuzzy\tc\textra\n"}, 422, "text:1:"),
         ("/words/bulk", {}, 422, 'give either "words"'),
@@ -325,7 +332,7 @@ async def test_a_request_that_is_not_json_is_400(service: Service) -> None:
     [
         ("/api/v1/lexicon/words?cursor=garbage!", 400, "cursor is not one this API returned"),
         ("/api/v1/lexicon/words?cursor=aWQ6LTE", 400, "cursor is not one this API returned"),
-        ("/api/v1/lexicon/words?category=casino", 400, "unknown category 'casino'"),
+        ("/api/v1/lexicon/words?category=12", 400, "category '12' is a number"),
         ("/api/v1/lexicon/words?severity=ban", 400, "unknown severity 'ban'"),
         ("/api/v1/lexicon/words?limit=0", 422, "limit"),
         ("/api/v1/lexicon/words?limit=501", 422, "limit"),
@@ -715,11 +722,11 @@ def test_cli_import_of_a_bad_file_names_file_and_line_and_changes_nothing(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     bad = tmp_path / "bad.txt"
-    bad.write_text("博彩\tgambling\n网赌\tcasino\n", encoding="utf-8")
+    bad.write_text("博彩\tgambling\n网赌\tgambling\tban\n", encoding="utf-8")
     assert main(["words", "import", str(bad)]) == 2
     assert capsys.readouterr().err == (
-        f"wecom-mod: configuration error: FILE: {bad}:2: unknown category 'casino' "
-        "(allowed: politics, porn, gambling, fraud, abuse, ads, custom)\n"
+        f"wecom-mod: configuration error: FILE: {bad}:2: unknown severity 'ban' "
+        "(allowed: block, review, log, or 1 = log, 2 = review, 3 = block)\n"
     )
     assert main(["words", "list"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == []

@@ -149,7 +149,10 @@ def test_lexicon_skips_comments_and_blank_lines() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("赌博\tcasino", "words.txt:1: unknown category 'casino'"),
+        ("赌博\t12", "words.txt:1: category '12' is a number"),
+        ("赌博\t" + "类" * 33, "words.txt:1: category '" + "类" * 33 + "' longer than 32"),
+        ("赌博\t3\tblock", "words.txt:1: category '3' is a number"),
+        ("ok\n赌博\tgambling\t4", "words.txt:2: unknown severity '4'"),
         ("ok\n赌博\tgambling\tban", "words.txt:2: unknown severity 'ban'"),
         (
             "a\tb\tc\td\te\tf",

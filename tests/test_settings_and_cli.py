@@ -173,12 +173,12 @@ def test_check_with_a_broken_word_file_names_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lexicon = tmp_path / "words.txt"
-    lexicon.write_text("赌博\tgambling\n博彩\tcasino\n", encoding="utf-8")
+    lexicon.write_text("赌博\tgambling\n博彩\t12\treview\n", encoding="utf-8")
     assert main(["check", "--lexicon", str(lexicon), "x"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == (
-        f"wecom-mod: configuration error: --lexicon: {lexicon}:2: unknown category 'casino' "
-        "(allowed: politics, porn, gambling, fraud, abuse, ads, custom)"
+        f"wecom-mod: configuration error: --lexicon: {lexicon}:2: category '12' is a number "
+        "(severities 1–3 go in the column after the category)"
     )
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -40,7 +40,11 @@ router = APIRouter(
 )
 
 WordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-CATEGORIES = "politics | porn | gambling | fraud | abuse | ads | custom"
+CATEGORIES = (
+    "politics | porn | gambling | fraud | abuse | ads | custom, a Chinese name of one (色情, "
+    "反动, 广告 …), or a list's own label kept as written (涉毒; at most 32 characters)"
+)
+SEVERITIES = "block (default) | review | log, or 1 (log) | 2 (review) | 3 (block)"
 
 
 # -- models ------------------------------------------------------------------------------
@@ -50,9 +54,11 @@ class WordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     word: str = Field(max_length=MAX_FIELD, examples=["赌博"])
-    category: str | None = Field(None, max_length=MAX_FIELD, description=f"{CATEGORIES}; custom")
-    severity: str | None = Field(
-        None, max_length=MAX_FIELD, description="block (default) | review | log"
+    category: str | None = Field(
+        None, max_length=MAX_FIELD, description=f"{CATEGORIES}; default custom"
+    )
+    severity: Annotated[str, Field(max_length=MAX_FIELD)] | StrictInt | None = Field(
+        None, description=SEVERITIES
     )
     mode: str | None = Field(
         None, max_length=MAX_FIELD, description="fuzzy (default) | folded | exact"
@@ -74,7 +80,8 @@ class WordsBulkIn(BaseModel):
     text: str | None = Field(
         None,
         max_length=MAX_BULK_TEXT,
-        description="word-file text: word<TAB>category<TAB>severity<TAB>mode<TAB>scope per line",
+        description="word-file text: word<TAB>category<TAB>severity<TAB>mode<TAB>scope per line "
+        f"(severity: {SEVERITIES})",
     )
 
 
@@ -119,6 +126,10 @@ class AllowOut(BaseModel):
     added_by: str
     added_at: datetime
     source: str
+    source_log_id: int | None = Field(
+        description="the moderation log row whose overturn added the phrase "
+        "(POST /api/v1/moderation-logs/{id}/allow); null: added by hand or from a file"
+    )
 
 
 class WordChangeOut(BaseModel):
@@ -304,10 +315,8 @@ async def list_words(
     q: Annotated[
         str | None, Query(max_length=200, description="substring of word or folded")
     ] = None,
-    category: Annotated[str | None, Query(max_length=32, description=CATEGORIES)] = None,
-    severity: Annotated[
-        str | None, Query(max_length=32, description="block | review | log")
-    ] = None,
+    category: Annotated[str | None, Query(max_length=64, description=CATEGORIES)] = None,
+    severity: Annotated[str | None, Query(max_length=32, description=SEVERITIES)] = None,
     scope: Annotated[str | None, Query(max_length=128, description='"" = every group')] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

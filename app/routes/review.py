@@ -1,11 +1,14 @@
-"""REST API v1: a moderator's review of a moderation log row, and the log as CSV.
+"""REST API v1: a moderator's review of a moderation log row, learning from it, and the log
+as CSV.
 
 A review is `confirm` or `overturn`, once per row (a second one is 409; a conditional UPDATE
 decides between two racing reviewers). Overturning pardons the strike that row gave, so the
-member's standing drops at once, and suggests an allow-list phrase for each lexicon hit: the
-smallest stretch of the original text around the hit that contains it and at least one
-neighbouring character or ASCII word, scoped to the group. The suggestion is not added; a
-moderator adds it with `POST /api/v1/lexicon/allow` if it is right. Both are audited.
+member's standing drops at once, and proposes for each lexicon hit the allow-list phrase that
+would have prevented it (`app.corrections`: the segmented words around the hit), to be allowed
+in the row's group or in every group. Nothing is added until the moderator says so with one
+call, `POST /api/v1/moderation-logs/{id}/allow` (a proposal by index, or a phrase of their
+own, and the scope); the entry records the row it came from (`source_log_id`). Adding the
+same phrase again is answered 200 `unchanged`. Reviews and additions are audited.
 
 The CSV export streams the rows oldest first in batches (one short session per batch) and
 neutralises spreadsheet formulas: a cell that starts with `=`, `+`, `-`, `@`, a tab or a
@@ -20,24 +23,25 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app import audit
+from app import audit, corrections
 from app import lexicon_service as lexicon
-from app.models import ModerationLog
+from app.models import LexiconAllow, ModerationLog
 from app.policy_file import effective_policy
 from app.repositories import groups as groups_repo
 from app.repositories import moderation_log as log_repo
 from app.repositories import strikes as strikes_repo
 from app.repositories.reports import finding_rule
 from app.routes.api import ApiCaller, ReviewOut, aware, require_token
+from app.routes.lexicon import MAX_FIELD, AllowOut
 
 if TYPE_CHECKING:
     from app.main import Runtime
 
-__all__ = ["CSV_COLUMNS", "EXPORT_BATCH", "csv_cell", "router", "suggest_allow_phrase"]
+__all__ = ["CSV_COLUMNS", "EXPORT_BATCH", "csv_cell", "router"]
 
 EXPORT_BATCH = 500  # rows read per query while streaming an export
 CSV_COLUMNS = (
@@ -53,7 +57,6 @@ CSV_COLUMNS = (
     "reason",
     "text",
 )
-MAX_ASCII_NEIGHBOUR = 24  # characters of a neighbouring ASCII word taken into a suggestion
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 router = APIRouter(prefix="/api/v1", tags=["moderation log"], dependencies=[Depends(require_token)])
@@ -71,10 +74,26 @@ class ReviewIn(BaseModel):
 
 
 class AllowSuggestion(BaseModel):
+    index: int = Field(
+        description="which proposal: give it as `suggestion` to "
+        "POST /api/v1/moderation-logs/{id}/allow"
+    )
     word: str = Field(description="the lexicon word that hit")
     matched: str = Field(description="the text it matched")
-    phrase: str = Field(description="suggested allow-list phrase (not added)")
-    scope: str = Field(description="the group's chat id: allowed there only")
+    phrase: str = Field(
+        description="the allow-list phrase that would have prevented the hit: the segmented "
+        "words around it (not added until asked)"
+    )
+    start: int = Field(description="where the phrase starts in the log's text (characters)")
+    end: int = Field(description="where it ends (exclusive)")
+    scope: str = Field(
+        description='the group\'s chat id: where scope "group" allows the phrase ("" for a '
+        "1:1 chat)"
+    )
+    scopes: list[corrections.Scope] = Field(
+        description='a choice of scope, not separate proposals: "group" (this chat only; '
+        'proposed) or "global" (every group); only "global" for a 1:1 chat'
+    )
 
 
 class ReviewResult(BaseModel):
@@ -85,10 +104,36 @@ class ReviewResult(BaseModel):
         description="the member's standing strikes in the group after the review"
     )
     suggested_allow: list[AllowSuggestion] = Field(
-        description="overturn: allow-list phrases that would have let the message pass; add "
-        "one with POST /api/v1/lexicon/allow"
+        description="overturn: the allow-list phrases that would have let the message pass, "
+        "each to be allowed in the group or globally; add one with "
+        "POST /api/v1/moderation-logs/{id}/allow"
     )
     note: str = Field("", description="why there is no suggestion, when there is none")
+
+
+class AllowFromLogIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    suggestion: int | None = Field(
+        None, ge=0, description="the `index` of one of the review's `suggested_allow`"
+    )
+    phrase: str | None = Field(
+        None,
+        max_length=MAX_FIELD,
+        description="or a phrase of your own: it must occur in the log's text and hold one of "
+        "its lexicon hits with at least one character around it",
+    )
+    scope: corrections.Scope = Field(
+        "group", description='"group": the log\'s group only (default); "global": every group'
+    )
+    by: str = Field("api", min_length=1, max_length=128, description="who adds it")
+
+
+class AllowFromLogOut(BaseModel):
+    status: str = Field(description="added | unchanged (it was on the allow list already)")
+    item: AllowOut = Field(description="the allow-list entry, with the log it came from")
+    lexicon_version: int
+    note: str = Field("", description="for unchanged: where the entry came from")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -99,80 +144,21 @@ def runtime_of(request: Request) -> Runtime:
 # -- suggestions -------------------------------------------------------------------------
 
 
-def _is_ascii_word_char(char: str) -> bool:
-    return char.isascii() and char.isalnum()
-
-
-def _neighbour_left(text: str, start: int) -> int:
-    """Where a suggestion starts: one letter/digit character before `start`, or the whole
-    ASCII word there; `start` itself when the neighbour is a space, punctuation or nothing."""
-    if start == 0 or not text[start - 1].isalnum():
-        return start
-    if not _is_ascii_word_char(text[start - 1]):
-        return start - 1
-    left = start - 1
-    while left > 0 and _is_ascii_word_char(text[left - 1]) and start - left < MAX_ASCII_NEIGHBOUR:
-        left -= 1
-    if left > 0 and _is_ascii_word_char(text[left - 1]):
-        return start  # too long a word to put in a phrase
-    return left
-
-
-def _neighbour_right(text: str, end: int) -> int:
-    if end >= len(text) or not text[end].isalnum():
-        return end
-    if not _is_ascii_word_char(text[end]):
-        return end + 1
-    right = end + 1
-    while (
-        right < len(text) and _is_ascii_word_char(text[right]) and right - end < MAX_ASCII_NEIGHBOUR
-    ):
-        right += 1
-    if right < len(text) and _is_ascii_word_char(text[right]):
-        return end
-    return right
-
-
-def suggest_allow_phrase(text: str, start: int, end: int) -> str | None:
-    """The smallest stretch of `text` around the hit [start, end) that holds it and a
-    neighbour on at least one side (so allowing it does not allow the word itself); None when
-    the hit stands alone between spaces or punctuation."""
-    if not 0 <= start < end <= len(text):
-        return None
-    left = _neighbour_left(text, start)
-    right = _neighbour_right(text, end)
-    if left == start and right == end:
-        return None
-    return text[left:right]
-
-
 def _suggestions(row: ModerationLog) -> list[AllowSuggestion]:
-    found: list[AllowSuggestion] = []
-    for finding in row.findings or ():
-        if not isinstance(finding, dict) or finding.get("detector", "lexicon") != "lexicon":
-            continue
-        try:
-            start, end = int(finding.get("start", -1)), int(finding.get("end", -1))
-        except (TypeError, ValueError):
-            continue
-        phrase = suggest_allow_phrase(row.text, start, end)
-        if phrase is None:
-            continue
-        try:
-            lexicon.allow_entry(phrase, row.chat_id)
-        except lexicon.InvalidEntry:
-            continue
-        if any(item.phrase == phrase for item in found):
-            continue
-        found.append(
-            AllowSuggestion(
-                word=str(finding.get("word", "")),
-                matched=str(finding.get("matched", "")),
-                phrase=phrase,
-                scope=row.chat_id,
-            )
+    scopes = list(corrections.scopes_of(row))
+    return [
+        AllowSuggestion(
+            index=item.index,
+            word=item.hit.word,
+            matched=item.hit.matched,
+            phrase=item.phrase,
+            start=item.start,
+            end=item.end,
+            scope=row.chat_id,
+            scopes=scopes,
         )
-    return found
+        for item in corrections.suggestions(row)
+    ]
 
 
 # -- review ------------------------------------------------------------------------------
@@ -245,6 +231,77 @@ async def review_log(request: Request, caller: Caller, log_id: LogId, body: Revi
         pardoned_strikes=pardoned,
         standing=standing,
         suggested_allow=suggestions,
+        note=note,
+    )
+
+
+# -- learning from it --------------------------------------------------------------------
+
+
+@router.post(
+    "/moderation-logs/{log_id}/allow",
+    response_model=AllowFromLogOut,
+    status_code=201,
+    summary="Allow the phrase an overturned decision proposes, in its group or globally "
+    "(201; 200 when it is there already)",
+)
+async def allow_from_log(
+    request: Request, response: Response, caller: Caller, log_id: LogId, body: AllowFromLogIn
+) -> Any:
+    runtime = runtime_of(request)
+    now = runtime.now()
+    async with runtime.sessions() as session, session.begin():
+        row = await log_repo.get(session, log_id)
+        if row is None:
+            raise HTTPException(404, f"moderation log {log_id} not found")
+        try:
+            result = await corrections.allow_from_log(
+                session,
+                row,
+                suggestion=body.suggestion,
+                phrase=body.phrase,
+                scope=body.scope,
+                added_by=body.by,
+                source="api",
+                now=now,
+            )
+        except corrections.NotOverturned as exc:
+            raise HTTPException(409, str(exc)) from None
+        except (corrections.BadChoice, lexicon.InvalidEntry) as exc:
+            raise HTTPException(422, str(exc)) from None
+        change = result.changes[0]
+        entry = change.row
+        if not isinstance(entry, LexiconAllow):  # pragma: no cover - add_allow gives phrases
+            raise TypeError(f"expected an allow-list row, got {type(entry).__name__}")
+        if change.outcome is lexicon.Outcome.ADDED:
+            await audit.record(
+                session,
+                actor=audit.rest_actor(
+                    caller.kind, body.by if "by" in body.model_fields_set else None
+                ),
+                channel=audit.Channel.REST,
+                action="lexicon.allow.add",
+                target=f"log:{log_id}",
+                details={
+                    "id": entry.id,
+                    "phrase": entry.phrase,
+                    "scope": entry.scope,
+                    "source_log_id": log_id,
+                    "suggestion": body.suggestion,
+                    "lexicon_version": result.version,
+                },
+                at=now,
+            )
+    if change.outcome is lexicon.Outcome.ADDED:
+        runtime.lexicon_changed()
+        note = ""
+    else:
+        response.status_code = 200
+        note = corrections.describe_existing(entry)
+    return AllowFromLogOut(
+        status=change.outcome.value,
+        item=AllowOut.model_validate(entry),
+        lexicon_version=result.version,
         note=note,
     )
 
