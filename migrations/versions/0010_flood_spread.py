@@ -4,7 +4,7 @@ message is read joined), and an index on (text_hash, sent_at) counts the groups 
 sent to.
 
 Revision ID: 0010
-Revises: 0008_lists
+Revises: 0009
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008_lists"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

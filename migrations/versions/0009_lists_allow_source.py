@@ -7,7 +7,7 @@ file; set to NULL if that row goes).
 Downgrading gives every word whose category is not a built-in one the category `custom`
 (the version before reads only the built-in ones) before narrowing the column.
 
-Revision ID: 0008_lists
+Revision ID: 0009
 Revises: 0007
 Create Date: 2026-11-23
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_lists"
+revision = "0009"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
