@@ -396,7 +396,9 @@ class InboxProcessor:
         if not hashes:
             return
         since, until = min(times) - timedelta(seconds=window), max(times)
-        found = await activity_repo.groups_with_texts(session, sorted(hashes), since=since, until=until)
+        found = await activity_repo.groups_with_texts(
+            session, sorted(hashes), since=since, until=until
+        )
         for text_hash in hashes:
             self._batch.spread[text_hash] = (since, until, found.get(text_hash, []))
 
@@ -952,7 +954,8 @@ class InboxProcessor:
                 settings=policy.promo,
                 newcomer=newcomer,
                 ad_findings=[
-                    f for f in context.matcher.find(joined, message.chat_id)
+                    f
+                    for f in context.matcher.find(joined, message.chat_id)
                     if f.category is Category.ADS
                 ],
                 split=True,

@@ -277,7 +277,8 @@ class Settings(BaseSettings):
 
     @property
     def smart_bot_name_list(self) -> list[str]:
-        return [name.strip().lstrip("@＠") for name in self.smart_bot_names.split(",") if name.strip()]
+        names = (name.strip().lstrip("@＠") for name in self.smart_bot_names.split(","))
+        return [name for name in names if name]
 
     @property
     def admin_userids(self) -> list[str]:

@@ -145,7 +145,10 @@ def evaluate_engine(data: Path = DATA) -> EngineReport:
                 (
                     case,
                     [f.explain() for f in inspection.findings],
-                    [f"{d.word} at {d.start}:{d.end} ({d.route.value}): {d.reason}" for d in inspection.dropped],
+                    [
+                        f"{d.word} at {d.start}:{d.end} ({d.route.value}): {d.reason}"
+                        for d in inspection.dropped
+                    ],
                 )
             )
     false_positives = []

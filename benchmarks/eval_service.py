@@ -37,9 +37,11 @@ How each part of a timeline reaches the service:
 
 What happened to a message is read from the moderation log through the REST API
 (`GET /api/v1/moderation-logs?chat_id=…`, admin token), by message id: `verdict` warn or
-remove → `act`, alert → `review`, exempt, log or no log row → `ok`. The log row's outbox
-actions say whether the warning was posted or could not be (a group without a channel), and
-the alert's status. The fake WeCom's requests cross-check the public warnings: every warning
+remove → `act`, and an alert at the ladder's removal step too (a moderator is asked to remove
+the member where WeCom lets no app do it); other alerts → `review`; exempt, log or no log row
+→ `ok`. The log row's outbox actions say whether the warning was posted or could not be (a
+group without a channel), and the alert's status. The fake WeCom's requests cross-check the
+public warnings: every warning
 posted (`aibot/response`, `appchat/send`, `webhook/send`) must name a sender whose log row has
 a sent warning, and the other way round; a discrepancy is reported with the timeline.
 
@@ -118,7 +120,18 @@ ROLES = ("newcomer", "regular", "moderator", "owner")
 OUTCOMES = ("ok", "review", "act")
 MESSAGE_TYPES = ("text", "link", "weapp", "card", "image", "redpacket")
 GROUP_KIND = {"internal": "internal", "customer": "customer", "app_created": "app_created"}
+
+
 # The moderation log's verdict → what a member of the group experiences.
+def _outcome(verdict: str, row: dict[str, Any] | None) -> str:
+    """ok / review / act for a message's log row: an offence that reached the ladder's removal
+    step where WeCom allows no removal is an alert asking a moderator to remove the member:
+    the bot acted (the step says so), though only a human can carry it out."""
+    if verdict == "alert" and row is not None and row.get("step") == "removal":
+        return "act"
+    return OUTCOME_OF_VERDICT.get(verdict, "ok")
+
+
 OUTCOME_OF_VERDICT = {
     "remove": "act",
     "warn": "act",
@@ -726,7 +739,7 @@ async def _play(
                 text=message.text,
                 channel=channel,
                 expected=message.expect,
-                actual=OUTCOME_OF_VERDICT.get(verdict, "ok"),
+                actual=_outcome(verdict, row),
                 verdict=verdict,
                 reason=row["reason"] if row else error,
                 explanations=tuple(

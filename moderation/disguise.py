@@ -53,15 +53,15 @@ from moderation.segment import COMMON_CHARS, word_frequency
 
 __all__ = [
     "BOPOMOFO_SYLLABLE",
-    "HANGUL_SYLLABLE",
     "COMPONENT_PAIRS",
     "DIGIT_SOUNDS",
+    "HANGUL_SYLLABLE",
     "SCAN",
     "SCAN_TABLE",
     "SYLLABLE_OF",
     "SYMBOLS",
-    "SoundIndex",
     "Rewrite",
+    "SoundIndex",
     "anchor",
     "beside_latin",
     "digit_variants",
@@ -129,9 +129,9 @@ _HASH_BITS = 24  # `SoundIndex` keys hash into a bit set of 2**24 bits (2 MiB)
 _GOLDEN = numpy.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
 
 
-def _hashes(keys: numpy.ndarray) -> numpy.ndarray:  # type: ignore[type-arg]
+def _hashes(keys: numpy.ndarray) -> numpy.ndarray:
     with numpy.errstate(over="ignore"):
-        return (keys * _GOLDEN) >> numpy.uint64(64 - _HASH_BITS)  # type: ignore[no-any-return]
+        return (keys * _GOLDEN) >> numpy.uint64(64 - _HASH_BITS)
 
 
 class SoundIndex:
@@ -176,7 +176,7 @@ class SoundIndex:
                 numpy.left_shift(1, hashes & numpy.uint64(7)).astype(numpy.uint8),
             )
 
-    def find(self, codes: numpy.ndarray) -> list[tuple[int, int, int]]:  # type: ignore[type-arg]
+    def find(self, codes: numpy.ndarray) -> list[tuple[int, int, int]]:
         """(index, start, end) of each stretch of `codes` (a scan text as code points) that a
         word sounds like, the word as written included (the caller tells them apart)."""
         if not self._keys or len(codes) < 2:

@@ -34,8 +34,8 @@ often as allowed, is flooding on purpose, not chatting fast:
 
 Texts are compared by fingerprint (`text_fingerprint`): folded, with each run of digits
 counted as one digit when the text has six or more other characters (so the same ad with
-another trailing number, …名额仅剩5个 and …名额仅剩4个, is one text; 第1条 and 第2条 are two). The caller removes the bot's own @-mention
-before any of this.
+another trailing number, …名额仅剩5个 and …名额仅剩4个, is one text; 第1条 and 第2条 are
+two). The caller removes the bot's own @-mention before any of this.
 
 Rules are judged the same whether a message is the current one or in the history, so rules
 that look at history use only what the history holds: `length` is the length of the original

@@ -23,8 +23,9 @@ English words (`inflection`): a listed English word of three letters or more fou
 longer token is an inflection when the rest is an ending (-s, -es, -ed, -er, -ers, -ing,
 -y, …, a doubled last consonant allowed: scammed, shitty), and a compound when the rest is
 an English word of three letters or more after a listed word of four or more (pornsite,
-pornhub, bullshit, motherfucker; not github), unless the whole token is an ordinary English word itself (cocktail, therapist,
-assassin: `moderation._english_data`) that does not end in the listed word after another
+pornhub, bullshit, motherfucker; not github), unless the whole token is an ordinary English
+word itself (cocktail, therapist, assassin: `moderation._english_data`) that does not end in
+the listed word after another
 English word of four letters or more (bullshit and motherfucker do). A CamelCase token is an
 identifier (WTForms), not a word.
 """
@@ -198,7 +199,8 @@ _LETTERS = re.compile("[a-z]*")
 def could_inflect(word: str, folded: str, start: int, end: int) -> bool:
     """The cheap test before `inflection`, on folded text: whether the letters glued to the
     listed word at folded[start:end] can be an ending, or the other part of a compound."""
-    suffix = _LETTERS.match(folded, end).group()
+    letters = _LETTERS.match(folded, end)
+    suffix = letters.group() if letters is not None else ""
     prefix = folded[max(0, start - MAX_PREFIX) : start]
     prefix = prefix[len(prefix.rstrip("abcdefghijklmnopqrstuvwxyz")) :]
     if prefix and suffix and len(word) < MIN_COMPOUND:

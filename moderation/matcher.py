@@ -29,9 +29,9 @@ How a message is searched:
    - Noise removed between two characters of a hit is a gap. Each gap is at most `MAX_GAP`
      visible characters, a run of whitespace counting as one and invisible characters as
      none; a line break is whitespace. A gap holding a sentence break (，。！？； ! ? ; or , .
-     after a Latin letter and before a space) is no gap unless every character of the hit stands alone between
-     breaks (赌。博。). An ASCII word may not span a space unless every letter is
-     spaced out (`f u c k`, not `pen is`); a pinyin form only between syllables (`du bo`).
+     after a Latin letter and before a space) is no gap unless every character of the hit
+     stands alone between breaks (赌。博。). An ASCII word may not span a space unless every
+     letter is spaced out (`f u c k`, not `pen is`); a pinyin form only between syllables (`du bo`).
    - A hit in the collapsed pass counts for a Chinese word only when every character of it
      was repeated (微微信信, not 妈妈的 → 妈的).
    - A hit written with homophones, or through a per-character substitution of the hand
@@ -67,9 +67,9 @@ from moderation.disguise import (
     SCAN,
     SYLLABLE_OF,
     SYMBOL_LETTERS,
-    SoundIndex,
     SYMBOLS,
     Rewrite,
+    SoundIndex,
     anchor,
     beside_latin,
     component_pairs,
@@ -199,7 +199,10 @@ _ROUTE_ORDER = (
     Route.FOLDED,
     Route.EXACT,
 )
-_LOW_ALWAYS = frozenset({Route.HOMOPHONE, Route.INSERTION})
+_LOW_ALWAYS = frozenset({Route.INSERTION})
+# A homophone of a word this long (贷款妙批 for 贷款秒批) is as good as the word: its other
+# characters are all there as written. Shorter words' homophones are low confidence.
+CONFIDENT_HOMOPHONE_WORD = 4
 _LOW_WHEN_SHORT = frozenset(
     {Route.GAP, Route.PINYIN, Route.MIXED, Route.DIGIT, Route.SYMBOL, Route.COMPONENT}
     | {Route.SCRIPT}
@@ -208,7 +211,8 @@ _LOW_WHEN_SHORT = frozenset(
 
 class Confidence(StrEnum):
     HIGH = "high"
-    LOW = "low"  # a homophone or insertion, or a short word found through a disguise
+    LOW = "low"  # an insertion, a homophone of a word of up to three characters, or a short
+    # word found through a disguise
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,9 +496,9 @@ class SensitiveWordMatcher:
                     self._anchors[len(forms)] = pair
                     form((scanned[pair : pair + 2], folded, index, _INSERTION))
         self._composed: dict[int, str] = {}
-        for pair, char in component_pairs(chinese).items():
+        for parts, char in component_pairs(chinese).items():
             self._composed[len(forms)] = char
-            form((scan_form(pair), pair, -1, _COMPONENT))
+            form((scan_form(parts), parts, -1, _COMPONENT))
         refs: dict[str, list[_Ref]] = {}
         special: set[str] = set()  # scan forms with an insertion or component form
         for number, (scanned, _text, _entry, kind) in enumerate(forms):
@@ -699,7 +703,7 @@ class SensitiveWordMatcher:
     def _sound_hits(
         self,
         scanned: str,
-        codes: numpy.ndarray,  # type: ignore[type-arg]
+        codes: numpy.ndarray,
     ) -> list[tuple[int, int, int]]:
         """The raw hits of the sound pass (`SoundIndex`) in `scanned` (`codes`: the same as
         code points), each as (-1 - sound index, start, end), without the word as written
@@ -884,7 +888,7 @@ class SensitiveWordMatcher:
         """Whether Latin letters text[start:end] glued to Chinese characters can, with the
         pinyin of up to `MAX_MIXED` characters on either side, spell a lexicon word's pinyin
         syllable by syllable (刷dan → shua dan): the cheap test before a rewrite."""
-        if not _LATIN_CHAR.match(text, start):
+        if self._automaton is None or not _LATIN_CHAR.match(text, start):
             return False
         run = text[start:end].translate(_TO_ASCII).lower()
         before = _syllables_beside(text, start, -1)
@@ -961,7 +965,7 @@ class SensitiveWordMatcher:
         return ""
 
 
-def _marks() -> numpy.ndarray:  # type: ignore[type-arg]
+def _marks() -> numpy.ndarray:
     """What `FoldedBatch` marks a text for (`fold.MARK_*`): the cheap, array-wide first look
     for the material `SensitiveWordMatcher._material` then finds."""
     table = numpy.zeros(0x110000, dtype=numpy.uint8)
@@ -1068,7 +1072,7 @@ def _bopomofo(char: str) -> bool:
 def _syllables_beside(text: str, index: int, step: int) -> list[str]:
     """The pinyin of up to `MAX_MIXED` Chinese characters right before `index` (step -1) or
     from it (step 1), nearest first reversed into reading order."""
-    found = []
+    found: list[str] = []
     position = index - 1 if step < 0 else index
     while 0 <= position < len(text) and len(found) < MAX_MIXED:
         syllable = SYLLABLE_OF.get(text[position]) or SYLLABLE_OF.get(fold_char(text[position]))
@@ -1125,7 +1129,8 @@ def _function_for(scanned_word: str, stretch: str) -> bool:
     """Whether a stretch heard as a word of two characters writes one of them with a function
     word (`FUNCTION_CHARS`: 我带 for 卧带), which a reader reads as itself."""
     return any(
-        char != own and char in FUNCTION_CHARS for char, own in zip(stretch, scanned_word)
+        char != own and char in FUNCTION_CHARS
+        for char, own in zip(stretch, scanned_word, strict=True)
     )
 
 
@@ -1407,7 +1412,11 @@ class _Search:
                 self._drop(entry_index, original_start, original_end, route, "a number")
                 return None
             short = len(word) <= SHORT_WORD
-            low = bool(routes & _LOW_ALWAYS) or (short and bool(routes & _LOW_WHEN_SHORT))
+            low = (
+                bool(routes & _LOW_ALWAYS)
+                or (short and bool(routes & _LOW_WHEN_SHORT))
+                or (Route.HOMOPHONE in routes and len(word) < CONFIDENT_HOMOPHONE_WORD)
+            )
         reason = self._context_refuses(
             entry_index, pattern, word, kind, start, end, original_start, original_end
         )

@@ -44,11 +44,13 @@ service sets from its CORP_DOMAINS setting) and the group's `allowed_domains`.
 Severity (`PromoResult.severity`, None when not promotional): a promotional message from a
 newcomer is `block`, unless all it carries is weak signals (plain links and email addresses,
 a link message, a contact cue with no contact, a split one-character message; a link beside a
-contact cue is not weak), which is `review`: a newcomer sharing a work link on day one is for a moderator to look at, never to
-be warned about in public. From an established member it is `review` (a moderator looks:
-members do give colleagues a phone number), and `block` from `block_threshold` (2.0), which
-takes two contact details, or one with ad phrases. Each signal's own severity is what its
-rule alone would get under the same threshold (`log` below it).
+contact cue is not weak), which is `review`. From an established member it is `review`, and
+`block` from `block_threshold` (2.0), which takes two contact details, or one with ad
+phrases. A weak result (`PromoResult.weak`: weak signals only, or an established member's one
+phone number, QQ or WeChat ID or contact card with no word inviting anyone to use it,
+`_INVITATION`) is for a moderator to look at, never a public warning: a newcomer sharing a
+work link on day one, a member answering 135 2288 0617，寄到公司前台就行. Each signal's own
+severity is what its rule alone would get under the same threshold (`log` below it).
 
 How each kind is read, and what is deliberately not:
 
@@ -614,11 +616,16 @@ _MAX_SPREAD_GAP = 10  # folded characters between two groups of a phone number s
 _MOBILE = re.compile("1[3-9][0-9]{9}")
 
 
-def _find_spread_phones(folded: Folded) -> list[_Number]:
+def _find_spread_phones(folded: Folded, text: str) -> list[_Number]:
     """Mobile numbers written as two to four groups of digits (or numerals, which `fold`
     turns into digits in runs of three) with a few words between them: 打一五九，中间八七六五，
-    最后四三二一."""
-    groups = list(_DIGIT_GROUP.finditer(folded.text))
+    最后四三二一. A group is written in one piece in `text`: digits that folding joined across
+    a colon, a dash or a space are times, dates and ranges (14:00-16:00), not a group."""
+    groups = [
+        group
+        for group in _DIGIT_GROUP.finditer(folded.text)
+        if _in_one_piece(text, *folded.original_span(group.start(), group.end()))
+    ]
     found: list[_Number] = []
     for first in range(len(groups)):
         digits = ""
@@ -635,10 +642,18 @@ def _find_spread_phones(folded: Folded) -> list[_Number]:
     return found
 
 
+def _in_one_piece(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is digits (or Chinese numerals) only, nothing between them."""
+    return all(char.isdigit() or char in _NUMERAL_CHARS for char in text[start:end])
+
+
+_NUMERAL_CHARS = frozenset("零〇一二三四五六七八九壹贰叁肆伍陆柒捌玖两幺")
+
+
 # A QR code pointed at as a way in: named next to a way to reach someone or a group.
 _QR_CUE = re.compile(
     r"(?:二维码|扫码|扫一扫|长按识别|qr\s?code)"
-    r"(?=[^。！？!?\n]{0,12}(?:加|进群|入群|拉你|头像|私|联系|好友|咨询|领))"
+    r"(?=[^。！？!?\n]{0,12}(?:加|进群|入群|进[^。！？!?\n]{0,3}群|拉你|头像|私|联系|好友|咨询|领))"
     r"|(?:加|进群|入群|头像|私|联系|好友)[^。！？!?\n]{0,12}(?:二维码|扫码|扫一扫)"
 )
 
@@ -788,6 +803,20 @@ def _severity(
     if (newcomer or score >= settings.block_threshold) and not weak:
         return Severity.BLOCK
     return Severity.REVIEW
+
+
+# Words that invite the group to use a contact detail, or bait them into it.
+_INVITATION = re.compile(
+    "加我|加一下|联系我|找我|私我|私聊|私信|咨询|带你|赚钱|兼职|福利|优惠|免费|领取|扫码|进群|入群"
+)
+
+
+def _contact_detail(signal: Signal) -> bool:
+    """Whether a signal is a contact detail on its own: a phone number, a QQ or WeChat ID, a
+    contact card message (no cue or phrase inviting anyone to use it)."""
+    if signal.rule == "promo.msgtype":
+        return signal.facts.get("msg_type") == "card"
+    return signal.rule in ("promo.phone", "promo.qq", "promo.wechat_id")
 
 
 def _weak(rule: str, facts: Mapping[str, Any]) -> bool:
@@ -976,7 +1005,7 @@ def detect_promotion(
     phones = [p for p in _find_phones(folded) if not _overlaps(p.start, p.end, link_spans)]
     phones += [
         p
-        for p in _find_spread_phones(folded)
+        for p in _find_spread_phones(folded, text)
         if not _overlaps(p.start, p.end, link_spans + [(q.start, q.end) for q in phones])
     ]
     wechat = _find_wechat(light, text, phones, link_spans)
@@ -1026,6 +1055,16 @@ def detect_promotion(
         # A link beside a contact cue is the classic invitation: not weak together.
         "promo.wechat_cue" in rules and rules & {"promo.url", "promo.msgtype"}
     )
+    if (
+        not newcomer
+        and score < settings.block_threshold
+        and all(_contact_detail(signal) for signal in signals.found)
+        and not _INVITATION.search(light.text)
+    ):
+        # An established member giving one phone number, QQ or WeChat ID or a contact card
+        # with nothing inviting anyone to use it (135 2288 0617，寄到公司前台就行) is answering
+        # someone: for a moderator to look at, never a public warning.
+        weak = True
     severity = _severity(score, settings, newcomer, weak)
     return PromoResult(
         signals=tuple(signals.found),

@@ -38,7 +38,15 @@ from collections.abc import Iterable
 
 from moderation._words_data import COMMON, TOTAL, WORDS
 
-__all__ = ["COMMON_CHARS", "FUNCTION_CHARS", "MARGIN", "WINDOW", "Segmenter", "dictionary_word", "word_frequency"]
+__all__ = [
+    "COMMON_CHARS",
+    "FUNCTION_CHARS",
+    "MARGIN",
+    "WINDOW",
+    "Segmenter",
+    "dictionary_word",
+    "word_frequency",
+]
 
 WINDOW = 4  # characters read on each side of a hit (a crossing word reaches 3 past it)
 MAX_WORD = 4  # the longest dictionary word, in characters

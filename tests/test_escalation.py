@@ -23,7 +23,9 @@ from tests import support
 from tests.conftest import Service, make_settings, start_service
 
 CHAT = "wrOgAAAAchat1"
-PHONE = "有事打我电话 13800138000"  # promo.phone: 1.0, promotional from an established member
+# promo.phone: 1.0, promotional from an established member with an invitation (a number
+# alone, answering someone, is only for the moderators to look at)
+PHONE = "想赚钱的联系我 13800138000"
 
 
 def policy_file(tmp_path: Path, **policy: Any) -> str:
@@ -80,7 +82,7 @@ async def test_three_offences_climb_the_ladder_to_a_human_action_alert(service: 
     assert "违规次数：第 2 次" in alerts(service)[0]
     assert "已在群内发出最后警告" in alerts(service)[0]
 
-    await say(service, "联系 13700137000 详谈", "m-3")
+    await say(service, "联系我 13700137000 详谈", "m-3")
     assert len(replies(service)) == 2  # no third warning: removal is due
     assert len(alerts(service)) == 2
     third = alerts(service)[1]
@@ -113,7 +115,7 @@ async def test_in_an_app_created_group_the_third_offence_removes_the_member(
     async with service.runtime.sessions() as session, session.begin():
         await session.execute(update(Group).where(Group.chat_id == CHAT).values(kind="app_created"))
     await say(service, "加我 13900139000 带你赚钱", "m-2")
-    await say(service, "联系 13700137000 详谈", "m-3")
+    await say(service, "联系我 13700137000 详谈", "m-3")
     (removal,) = service.wecom.bodies("/cgi-bin/appchat/update")
     assert removal == {"chatid": CHAT, "del_user_list": ["lisi"]}
     assert "已将该成员移出群聊" in alerts(service)[-1]
@@ -136,7 +138,7 @@ async def test_shadow_mode_sends_nothing_and_logs_the_same_decisions(
     ):
         await say(service, PHONE, "m-1")
         await say(service, "加我 13900139000 带你赚钱", "m-2")
-        await say(service, "联系 13700137000 详谈", "m-3")
+        await say(service, "联系我 13700137000 详谈", "m-3")
         assert replies(service) == [] and alerts(service) == []
         assert service.wecom.requests == []
         rows = await logs(service)
@@ -186,7 +188,7 @@ async def test_a_pardon_starts_the_ladder_again(service: Service) -> None:
         headers={"Authorization": f"Bearer {support.ADMIN_TOKEN}"},
     )
     assert answer.status_code == 200 and answer.json()["pardoned"] == 2
-    await say(service, "联系 13700137000 详谈", "m-3")
+    await say(service, "联系我 13700137000 详谈", "m-3")
     assert (await logs(service))[-1]["step"] == "warning"
     strikes = (await service.api(f"/api/v1/groups/{CHAT}/members/lisi/strikes")).json()
     assert strikes["standing"] == 1

@@ -116,9 +116,8 @@ def callbacks(run: str, count: int, *, flag_every: int = 4) -> list[Callback]:
             msgid=msgid,
             # Distinct texts: the same text with another number is a near-copy, and copies
             # going round several groups are a wave.
-            text=f"{FLAGGED if flagged else CLEAN} 第{i}条 " + "".join(
-                chr(ord("a") + int(digit)) for digit in f"{i:03d}"
-            ),
+            text=f"{FLAGGED if flagged else CLEAN} 第{i}条 "
+            + "".join(chr(ord("a") + int(digit)) for digit in f"{i:03d}"),
             chat_id=f"wrFaults{i % 3}",
             sender=f"user{i:03d}",  # one offence each: every flagged message is warned
         )

@@ -23,8 +23,8 @@ from moderation.flood import (
     text_fingerprint,
 )
 from moderation.fold import fold
-from moderation.promo import detect_promotion
 from moderation.lexicon import Severity
+from moderation.promo import detect_promotion
 from moderation.signal import Signal
 
 GROUP = "wrOgQhDgAAq3mQ8xPjhwlFHkjXzRZc5A"

@@ -25,7 +25,7 @@ OTHER = "wrOgAAAAchat2"
 READONLY_TOKEN = "readonly-token-0123456789"
 SECRET_KEY = "k" * 43
 WEBHOOK_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
-PHONE = "有事打我电话 13800138000"
+PHONE = "想赚钱的联系我 13800138000"
 
 
 def policy_file(tmp_path: Path) -> str:

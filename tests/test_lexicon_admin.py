@@ -703,8 +703,7 @@ def test_cli_import_export_round_trip(
     # a hit the reading of the words around it drops is shown, and why
     assert main(["check", "我打赌博士今天不来"]) == 0
     assert capsys.readouterr().out.startswith(
-        "赌博 at 2:4 '赌博' via exact: not counted, the words around it read 打赌|博士\n"
-        "no findings"
+        "赌博 at 2:4 '赌博' via exact: not counted, the words around it read 打赌|博士\nno findings"
     )
 
     first_id = listed[1].split("\t")[0]

