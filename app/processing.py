@@ -450,12 +450,8 @@ class InboxProcessor:
                 session, [meta.text_hash], since=since, until=sent_at
             )
             known = batch.spread[meta.text_hash] = (since, sent_at, found.get(meta.text_hash, []))
-        chats = {chat for chat, at in known[2] if since <= at <= sent_at}
-        chats.update(
-            row["chat_id"]
-            for row in batch.metadata
-            if row["text_hash"] == meta.text_hash and since <= row["sent_at"] <= sent_at
-        )
+        copies = [*known[2], *batch.copies.get(meta.text_hash, ())]
+        chats = {chat for chat, at in copies if since <= at <= sent_at}
         chats.discard(meta.chat_id)
         return len(chats)
 
@@ -936,6 +932,8 @@ class InboxProcessor:
         )
         joined = joined_short_texts(meta, history)
         history.append(meta)
+        if meta.text_hash:
+            batch.copies.setdefault(meta.text_hash, []).append((message.chat_id, sent_at))
         batch.metadata.append(
             activity_repo.row(
                 chat_id=message.chat_id,
@@ -1182,6 +1180,8 @@ class _BatchState:
     spread: dict[str, tuple[datetime, datetime, list[tuple[str, datetime]]]] = field(
         default_factory=dict
     )
+    # text fingerprint → (chat, sent at) of the batch's own messages with it, as judged
+    copies: dict[str, list[tuple[str, datetime]]] = field(default_factory=dict)
     # by chat: what `history` was read for (the batch's own messages are added as they come)
     history_query: dict[str, activity_repo.HistoryQuery] = field(default_factory=dict)
     strikes: dict[tuple[str, str, bool], int] = field(default_factory=dict)  # standing

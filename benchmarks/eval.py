@@ -165,9 +165,34 @@ def evaluate_engine(data: Path = DATA) -> EngineReport:
     )
 
 
+def benign_at_scale(sizes: tuple[int, ...] = (5_000, 20_000, 50_000)) -> list[str]:
+    """How many benign messages get a finding when the lexicon is large: the generated
+    lexicons of `benchmarks/matcher.py` (random words of common characters), each size."""
+    from benchmarks.matcher import build_lexicon
+    from moderation.matcher import Route
+
+    texts = [case.text for case in benign(DATA / "benign.tsv")]
+    lines = [f"benign messages ({len(texts)}) against generated lexicons:"]
+    for size in sizes:
+        lexicon = build_lexicon(size, 20_240_601)
+        results = SensitiveWordMatcher(lexicon.entries, lexicon.allow).find_many(texts)
+        homophone = sum(any(f.route is Route.HOMOPHONE for f in found) for found in results)
+        flagged = sum(bool(found) for found in results)
+        lines.append(
+            f"  {size:>6,} words: {flagged} with a finding, {homophone} of them with a "
+            "homophone finding"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--engine-only", action="store_true", help="skip the service timelines")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="also the benign messages against generated lexicons of 5,000 to 50,000 words",
+    )
     parser.add_argument("--verbose", action="store_true", help="details of each timeline miss")
     parser.add_argument(
         "--database",
@@ -177,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     engine = evaluate_engine()
     print("\n".join(engine.render()))
+    if args.scale:
+        print()
+        print("\n".join(benign_at_scale()))
     ok = engine.recall_ok and engine.precision_ok
     if not args.engine_only:
         from benchmarks.eval_service import run_timelines
