@@ -13,8 +13,9 @@ For each: build seconds, scan seconds, messages/s and MB/s (MB = 10^6 bytes of U
 matches or findings, and the share of messages with at least one. Then the engine/raw
 messages/s ratio and the engine's build time, each against its target with PASS/FAIL; the
 time one more engine scan spends reading word boundaries around Chinese hits (segmentation,
-`moderation.segment`), timed call by call, apart from the rest; the memory of each build, measured in a fresh child process per build so that one build does not
-reuse memory freed by another (RSS growth from /proc/self/status, retained and peak; tracemalloc
+`moderation.segment`), timed call by call, apart from the rest; the memory of each build,
+measured in a fresh child process per build so that one build does not reuse memory freed by
+another (RSS growth from /proc/self/status, retained and peak; tracemalloc
 for the engine's Python objects, which does not see the automata's Rust heap); `len(matcher)`
 and `matcher.pattern_count`; how many planted words the engine found, by disguise; the engine's
 findings by route.
