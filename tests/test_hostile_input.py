@@ -9,6 +9,7 @@ seed, so a failure is reproducible.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import random
@@ -27,6 +28,7 @@ from sqlalchemy import text
 
 from app.routes import api as api_module
 from bot.crypto import BLOCK_SIZE, CallbackCipher, decode_aes_key
+from bot.identifiers import MAX_ID_LENGTH, MAX_MSG_TYPE_LENGTH
 from tests import support
 from tests.conftest import Service, make_settings, start_service
 
@@ -747,3 +749,228 @@ def test_the_crafted_frames_are_right() -> None:
             receive_id=channel.receive_id.decode(),
         )
         assert cipher.decrypt(value) == "hello"
+
+
+# --- identifiers longer than their columns (issue 19, item 1) --------------------------------
+
+LONG = "x" * (MAX_ID_LENGTH + 1)
+FULL = "y" * MAX_ID_LENGTH
+
+
+def _aibot_plain(**fields: Any) -> str:
+    obj: dict[str, Any] = {
+        "msgid": "id-ok",
+        "aibotid": "AIBOTID",
+        "chatid": CHAT,
+        "chattype": "group",
+        "from": {"userid": "zhangsan"},
+        "response_url": "https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=x",
+        "msgtype": "text",
+        "text": {"content": "@审核助手 今晚一起去赌博"},
+    }
+    obj.update(fields)
+    return json.dumps(obj, ensure_ascii=False)
+
+
+OVERLONG_CALLBACKS: list[tuple[str, str, str]] = [
+    ("aibot", "chatid", _aibot_plain(msgid="long-chat", chatid=LONG)),
+    ("aibot", "from.userid", _aibot_plain(msgid="long-user", **{"from": {"userid": LONG}})),
+    ("aibot", "msgid", _aibot_plain(msgid=LONG)),
+    ("aibot", "chatid newline", _aibot_plain(msgid="nl-chat", chatid="wr1\nERROR forged")),
+    ("aibot", "userid newline", _aibot_plain(msgid="nl-user", **{"from": {"userid": "a\r\nb"}})),
+    ("aibot", "event msgid", _aibot_plain(msgid=LONG, msgtype="event", event={"eventtype": "x"})),
+    ("app", "FromUserName", support.app_text("/help", msg_id="77", sender=LONG)),
+    ("app", "MsgId", support.app_text("/help", msg_id="7" * (MAX_ID_LENGTH + 1))),
+    ("app", "ChatId", support.external_chat_change(["wmA"], chat_id=LONG)),
+    ("app", "MemChangeList/Item", support.external_chat_change(["wmA", LONG])),
+    ("app", "ChatId newline", support.external_chat_change(["wmA"], chat_id="wr\u2028x")),
+]
+
+
+@pytest.mark.parametrize(
+    ("which", "plaintext"),
+    [(which, plain) for which, _name, plain in OVERLONG_CALLBACKS],
+    ids=[f"{which}-{name}" for which, name, _plain in OVERLONG_CALLBACKS],
+)
+async def test_an_identifier_longer_than_its_column_is_refused_at_the_callback_not_lost_later(
+    service: Service, which: str, plaintext: str
+) -> None:
+    """On PostgreSQL a chat id or userid over varchar(128) was answered 200, stored, and then
+    failed three times in the worker (StringDataRightTruncation): an accepted message lost.
+    Such an id is refused with a 400 before anything is stored."""
+    post = service.post_aibot if which == "aibot" else service.post_app
+    response = await post(plaintext)
+    assert response.status_code == 400, response.text
+    assert_refused(response, which)
+    assert await inbox_count(service) == 0
+
+
+async def test_identifiers_as_long_as_their_columns_are_stored_whole_and_judged(
+    service: Service,
+) -> None:
+    """The limit is the column's width: ids of exactly 128 characters go all the way through
+    (stored, judged, logged, warned) on both databases."""
+    chat, user, msgid = "c" * MAX_ID_LENGTH, "u" * MAX_ID_LENGTH, "m" * MAX_ID_LENGTH
+    response = await service.post_aibot(
+        support.aibot_group_text("今晚一起去赌博", msgid=msgid, sender=user, chat_id=chat)
+    )
+    assert response.status_code == 200, response.text
+    members = [FULL, "wmB"]
+    response = await service.post_app(support.external_chat_change(members, chat_id="w" * 128))
+    assert response.status_code == 200, response.text
+    await service.settle()
+    async with service.runtime.sessions() as session:
+        statuses = (
+            await session.execute(text("SELECT status, last_error FROM inbox_events ORDER BY id"))
+        ).all()
+        logged = (
+            await session.execute(text("SELECT chat_id, user_id, message_id FROM moderation_logs"))
+        ).all()
+        joined = (
+            await session.execute(
+                text("SELECT user_id FROM group_members WHERE chat_id = :chat ORDER BY user_id"),
+                {"chat": "w" * 128},
+            )
+        ).all()
+    assert [tuple(row) for row in statuses] == [("done", None), ("done", None)]
+    assert [tuple(row) for row in logged] == [(chat, user, msgid)]
+    assert sorted(row[0] for row in joined) == sorted(members)
+    assert service.wecom.calls("/cgi-bin/aibot/response"), "the warning was not sent"
+
+
+async def test_archive_records_with_overlong_ids_are_recorded_unreadable_and_long_types_judged(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Chat-archive records reach the same columns: a roomid, sender or msgid over 128
+    characters is reported as a bad record (not stored, so not lost later), and a msgtype
+    longer than the old 16-character column (`meeting_voice_call`, a real WeCom type) is
+    judged instead of failing its metadata insert on PostgreSQL."""
+    from app.archive_import import import_records
+    from app.db import create_engine_for, database_urls, session_factory
+    from tests.test_archive_service import record
+    from tests.test_archive_service import text as archive_text
+
+    records = [
+        archive_text("a-long-room", "今晚一起去赌博", room=LONG),
+        archive_text("a-long-sender", "今晚一起去赌博", sender=LONG),
+        archive_text("m" * (MAX_ID_LENGTH + 1), "今晚一起去赌博"),
+        record("a-long-type", "t" * 65, {}),
+        archive_text("a-full", "今晚一起去赌博", room=FULL, sender="u" * MAX_ID_LENGTH),
+        record("a-meeting", "meeting_voice_call", {"endtime": 1}, room=FULL),
+    ]
+    path = tmp_path / "records.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    engine = create_engine_for(database_urls(database_url))
+    try:
+        summary = await import_records(
+            make_settings(database_url, tmp_path),
+            session_factory(engine),
+            path,
+            shadow=True,
+            report=io.StringIO(),
+        )
+        async with session_factory(engine)() as session:
+            statuses = (await session.execute(text("SELECT status FROM inbox_events"))).all()
+    finally:
+        await engine.dispose()
+    assert [bad.number for bad in summary.bad_lines] == [1, 2, 3, 4]
+    assert summary.failed == 0
+    assert sorted(row[0] for row in statuses) == ["done", "done"]
+    assert summary.judged_by_type == {"text": 1, "meeting_voice_call": 1}
+    assert summary.flagged == 1
+
+
+# Every bounded text column, and what bounds the values written to it: the limit an entry point
+# enforces (ids from WeCom: `bot.identifiers`; REST fields: their schema; cut: sliced to the
+# width where written) or the service's own vocabulary (the longest value it writes).
+_ID = MAX_ID_LENGTH
+COLUMN_LIMITS: dict[str, tuple[int, str]] = {
+    "archive_cursors.corp_id": (64, "WECOM_CORP_ID (WeCom corp ids are 18 characters)"),
+    "archive_leases.corp_id": (64, "WECOM_CORP_ID"),
+    "archive_leases.holder": (128, "own: host:pid:random, cut"),
+    "archive_record_failures.corp_id": (64, "WECOM_CORP_ID"),
+    "archive_record_failures.msgid": (200, "cut to 200 where written"),
+    "archive_record_failures.error": (64, "own: error class names, cut"),
+    "audit_entries.actor": (200, "own prefix + REST `by` (128) or a userid (128)"),
+    "audit_entries.channel": (8, "own: rest | chat | cli"),
+    "audit_entries.action": (64, "own: group.update, member.pardon, ..."),
+    "audit_entries.target": (300, "own prefix + chat id (128) + userid (128)"),
+    "group_members.chat_id": (_ID, "bot.identifiers"),
+    "group_members.user_id": (_ID, "bot.identifiers"),
+    "group_members.name": (256, "groupchat/get names, cut"),
+    "groups.chat_id": (_ID, "bot.identifiers; REST path max_length=128"),
+    "groups.name": (256, "REST schema / groupchat/get, cut"),
+    "groups.owner": (_ID, "groupchat/get owner, cut"),
+    "groups.kind": (16, "own: customer | internal | app_created | unknown"),
+    "groups.member_version": (64, "cut"),
+    "groups.welcome_template_id": (128, "cut"),
+    "groups.welcome_template_hash": (64, "own: sha256 hex"),
+    "inbox_events.dedupe_key": (200, "own prefix (<= 14) + msgid (128) or sha256 hex"),
+    "inbox_events.source": (16, "own: app | aibot | archive"),
+    "inbox_events.kind": (64, "own event kinds"),
+    "inbox_events.chat_id": (_ID, "bot.identifiers"),
+    "inbox_events.sender": (_ID, "bot.identifiers"),
+    "inbox_events.status": (16, "own"),
+    "lexicon_allow.phrase": (256, "lexicon_service validation"),
+    "lexicon_allow.folded": (256, "lexicon_service validation"),
+    "lexicon_allow.scope": (_ID, "a chat id"),
+    "lexicon_allow.added_by": (128, "REST/CLI `by`"),
+    "lexicon_allow.source": (1024, "file:<path>, cut"),
+    "lexicon_imports.kind": (16, "own"),
+    "lexicon_imports.origin": (1024, "file:<path>, cut"),
+    "lexicon_imports.sha256": (64, "own"),
+    "lexicon_imports.imported_by": (128, "CLI `--by`"),
+    "lexicon_words.word": (256, "lexicon_service validation"),
+    "lexicon_words.folded": (256, "lexicon_service validation"),
+    "lexicon_words.category": (16, "own enum"),
+    "lexicon_words.severity": (16, "own enum"),
+    "lexicon_words.mode": (16, "own enum"),
+    "lexicon_words.scope": (_ID, "a chat id"),
+    "lexicon_words.added_by": (128, "REST/CLI `by`"),
+    "lexicon_words.source": (1024, "file:<path>, cut"),
+    "member_reports.chat_id": (_ID, "bot.identifiers"),
+    "member_reports.reporter": (_ID, "bot.identifiers"),
+    "member_reports.target": (_ID, "a known member (<= 128) or a userid-like token (<= 64)"),
+    "message_meta.chat_id": (_ID, "bot.identifiers"),
+    "message_meta.sender": (_ID, "bot.identifiers"),
+    "message_meta.msg_type": (MAX_MSG_TYPE_LENGTH, "bot.identifiers (archive msgtype)"),
+    "message_meta.text_hash": (32, "own: moderation.flood.text_fingerprint"),
+    "moderation_logs.source": (16, "own"),
+    "moderation_logs.chat_id": (_ID, "bot.identifiers"),
+    "moderation_logs.user_id": (_ID, "bot.identifiers"),
+    "moderation_logs.message_id": (_ID, "bot.identifiers (msgid)"),
+    "moderation_logs.verdict": (16, "own enum"),
+    "moderation_logs.mode": (16, "own enum"),
+    "moderation_logs.step": (16, "own enum"),
+    "moderation_logs.review": (16, "own enum"),
+    "moderation_logs.reviewed_by": (128, "REST `by` / a userid"),
+    "outbox_actions.idempotency_key": (200, "own: log:<id>:warn, inbox:<id>:reply, ..."),
+    "outbox_actions.kind": (32, "own"),
+    "outbox_actions.status": (16, "own"),
+    "strikes.chat_id": (_ID, "bot.identifiers"),
+    "strikes.user_id": (_ID, "bot.identifiers"),
+    "strikes.rule": (64, "own rule names"),
+    "strikes.pardoned_by": (128, "REST `by` / a userid"),
+}
+
+
+def test_every_bounded_text_column_has_a_limit_no_wider_than_itself() -> None:
+    """Each varchar(n) column is listed with what bounds its values, at most n: a new column,
+    or a narrower one, fails here until someone decides where its values are limited."""
+    from sqlalchemy import String
+
+    from app.models import Base
+
+    widths = {
+        f"{table.name}.{column.name}": column.type.length
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, String) and column.type.length
+    }
+    assert sorted(widths) == sorted(COLUMN_LIMITS)
+    too_wide = {
+        name: (limit, widths[name])
+        for name, (limit, _why) in COLUMN_LIMITS.items()
+        if limit > widths[name]
+    }
+    assert too_wide == {}
