@@ -30,11 +30,16 @@ log = logging.getLogger("wecom_mod")
 T = TypeVar("T")
 
 
-def _configure_logging(level: str, log_format: str = "text") -> None:
+def _configure_logging(settings: Settings) -> None:
     from app.log_format import configure_logging
 
     # One handler on the root logger; uvicorn's loggers (access log included) propagate to it.
-    configure_logging(level, log_format, stream=sys.stderr)
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        stream=sys.stderr,
+        secrets=settings.secret_values(),
+    )
     # Alembic narrates every plugin and context at INFO; `_migrate` says what matters.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -454,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        _configure_logging(settings.log_level, settings.log_format)
+        _configure_logging(settings)
         return int(args.handler(args, settings))
     except SettingsError as exc:
         print(f"wecom-mod: configuration error: {exc}", file=sys.stderr)

@@ -45,7 +45,12 @@ from app.inbox_writer import InboxWriter
 from app.lexicon_file import ListFile, read_list_file
 from app.lexicon_runtime import LexiconHolder, LexiconReloader
 from app.lexicon_service import ListKind
-from app.log_format import REQUEST_ID_HEADER, RequestIdMiddleware, current_request_id
+from app.log_format import (
+    REQUEST_ID_HEADER,
+    RequestIdMiddleware,
+    current_request_id,
+    install_access_log_redactor,
+)
 from app.policy_file import load_policy
 from app.processing import InboxProcessor, ModerationContext
 from app.routes import (
@@ -474,7 +479,19 @@ def create_app(
     app.include_router(outbox.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    install_access_log_redactor(_query_names(app))
     return app
+
+
+def _query_names(app: FastAPI) -> set[str]:
+    """Every query parameter the service reads: the REST routes' and the callbacks'."""
+    names = set(callbacks.QUERY_NAMES)
+    for operations in app.openapi().get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                if parameter.get("in") == "query":
+                    names.add(parameter["name"])
+    return names
 
 
 def _on(flag: bool) -> str:

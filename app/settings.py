@@ -288,6 +288,12 @@ class Settings(BaseSettings):
             return None
         return SecretBox(self.secret("secret_key"))
 
+    def secret_values(self) -> list[str]:
+        """Every secret set (tokens, keys, secrets): what the log masks wherever it appears."""
+        return [
+            _secret(value) for value in vars(self).values() if isinstance(value, SecretStr)
+        ]
+
     def secret(self, name: str) -> str:
         """The plain value of a secret field (for the code that really needs it)."""
         value = getattr(self, name)

@@ -13,7 +13,9 @@ import io
 import json
 import logging
 import random
+import re
 import struct
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -974,3 +976,125 @@ def test_every_bounded_text_column_has_a_limit_no_wider_than_itself() -> None:
         if limit > widths[name]
     }
     assert too_wide == {}
+
+
+# --- the log: no forged lines, no token from a query string (issue 19, items 3 and 4) -------
+
+_LINE_START = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} [A-Z]+ |  ")
+FORGED = "x\n2026-01-01 00:00:00,000 CRITICAL app.main: forged\r\n\x1b[31mred\u2028\u2029\x85end"
+
+
+def _format_lines(formatter: logging.Formatter, record: logging.LogRecord) -> list[str]:
+    return formatter.format(record).split("\n")
+
+
+def test_text_log_lines_cannot_be_forged_by_what_a_message_holds() -> None:
+    """A chat id or userid holding a newline wrote whole fake ERROR/CRITICAL lines in the text
+    format: every control character and line separator is now an escape, and a traceback's
+    lines (whose last one holds the exception's message) are indented."""
+    from app.log_format import JsonFormatter, TextFormatter
+
+    try:
+        raise ValueError(FORGED)
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "app.processing", logging.INFO, __file__, 1, "chat %s from %s", (FORGED, FORGED), exc_info
+    )
+    lines = _format_lines(TextFormatter(), record)
+    assert len(lines) > 2  # the message, then the traceback
+    assert all(_LINE_START.match(line) for line in lines), lines
+    assert not any(line.startswith("2026-01-01") for line in lines)
+    assert "\\n2026-01-01 00:00:00,000 CRITICAL" in lines[0]
+    assert all(ch not in "".join(lines) for ch in "\r\x1b\u2028\u2029\x85")
+    (line,) = JsonFormatter().format(record).splitlines()
+    assert json.loads(line)["message"] == f"chat {FORGED} from {FORGED}"
+
+
+async def test_a_callback_with_a_newline_in_an_id_writes_no_forged_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The tester's case end to end: signed callbacks whose chat id and userid hold a forged
+    line, and one whose msgid does, written in the default text format."""
+    from app.log_format import LogContextFilter, TextFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter())
+    handler.addFilter(LogContextFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        async for service in start_service(
+            make_settings(database_url, tmp_path), support.FakeWeCom()
+        ):
+            for plain in (
+                _aibot_plain(msgid="f-1", chatid=FORGED),
+                _aibot_plain(msgid="f-2", **{"from": {"userid": FORGED}}),
+                _aibot_plain(msgid=FORGED),
+                support.app_text("/help", msg_id="88", sender=FORGED),
+            ):
+                post = service.post_app if plain.startswith("<xml>") else service.post_aibot
+                assert (await post(plain)).status_code == 400
+            await service.settle()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    lines = stream.getvalue().splitlines()
+    assert any("refused" in line for line in lines)
+    assert all(_LINE_START.match(line) for line in lines), [
+        line for line in lines if not _LINE_START.match(line)
+    ]
+    assert "CRITICAL app.main: forged" not in "\n".join(
+        line for line in lines if not line.startswith("20") or " CRITICAL " in line
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_token_in_the_query_string_is_refused_and_kept_out_of_the_access_log(
+    tmp_path: Path, log_format: str
+) -> None:
+    """`GET /api/v1/stats?access_token=<token>` was refused with 401 but uvicorn's access line
+    wrote the query verbatim. Values of query parameters the service does not read are written
+    as `***`, and every configured secret is masked wherever it appears."""
+    from tests.processes import ServiceProcess
+
+    process = ServiceProcess.create(
+        tmp_path,
+        {
+            "database_url": f"sqlite:///{tmp_path / 'serve.db'}",
+            "log_format": log_format,
+            "admin_api_token": support.ADMIN_TOKEN,
+            "readonly_api_token": READONLY_TOKEN,
+        },
+    )
+    process.start()
+    try:
+        process.wait_ready()
+        targets = [
+            f"/api/v1/stats?{name}={quote(token)}&days=7"
+            for token in (support.ADMIN_TOKEN, READONLY_TOKEN)
+            for name in ("access_token", "token", "api_key", "bearer", "Authorization")
+        ] + [f"/api/v1/stats?{support.ADMIN_TOKEN}", f"/healthz?t={support.ADMIN_TOKEN}"]
+        for target in targets:
+            response = httpx.get(process.base_url + target, timeout=10)
+            assert response.status_code in (200, 401), (target, response.status_code)
+            assert (response.status_code == 200) == target.startswith("/healthz")
+        # A right token in the header: the documented query values stay readable.
+        response = httpx.get(
+            process.base_url + "/api/v1/stats?days=7&chat_id=wrOgAAAAchat1",
+            headers={"Authorization": f"Bearer {support.ADMIN_TOKEN}"},
+            timeout=10,
+        )
+        assert response.status_code == 200
+    finally:
+        process.stop()
+    logged = process.log_text()
+    access = [line for line in logged.splitlines() if "uvicorn.access" in line]
+    assert len(access) == len(targets) + 2, access  # the ready check's /healthz too
+    assert support.ADMIN_TOKEN not in logged and READONLY_TOKEN not in logged
+    assert any("access_token=***&days=7" in line for line in access), access
+    assert any("days=7&chat_id=wrOgAAAAchat1" in line for line in access), access
