@@ -94,6 +94,15 @@ def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]
         raise SettingsError(f"DATABASE_URL: database unavailable: {first}") from None
 
 
+def _unavailable(exc: Exception) -> SettingsError:
+    """A database that cannot be reached or opened, as one line naming DATABASE_URL."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return SettingsError(
+        f"DATABASE_URL: database unavailable: {lines[0] if lines else type(exc).__name__}"
+    )
+
+
 def _safely(settings: Settings, step: Callable[[Settings], None]) -> None:
     """A migration step with an unreachable database reported as one line."""
     from sqlalchemy.exc import InterfaceError, OperationalError
@@ -101,8 +110,7 @@ def _safely(settings: Settings, step: Callable[[Settings], None]) -> None:
     try:
         step(settings)
     except (OperationalError, InterfaceError) as exc:
-        first = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
-        raise SettingsError(f"DATABASE_URL: database unavailable: {first}") from None
+        raise _unavailable(exc) from None
 
 
 def _now() -> datetime:
@@ -123,7 +131,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "without it"
         )
     if not args.no_migrate:
-        _migrate(settings)
+        _safely(settings, _migrate)
     # uvicorn raises the SIGTERM it stopped on again once its graceful shutdown is over, which
     # would end the process by the signal (status 143); a shutdown that finished is a clean
     # exit, status 0. (Set after the migrations: a SIGTERM during them still stops at once.)
@@ -146,7 +154,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    _migrate(settings)
+    _safely(settings, _migrate)
     return 0
 
 
@@ -456,6 +464,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
@@ -463,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, settings))
     except SettingsError as exc:
         print(f"wecom-mod: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (OperationalError, InterfaceError) as exc:  # a step not wrapped by `_safely`
+        print(f"wecom-mod: configuration error: {_unavailable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -170,7 +170,14 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        database_urls(value)  # the one place that knows URL shapes; raises ValueError
+        urls = database_urls(value)  # the one place that knows URL shapes; raises ValueError
+        if urls.is_sqlite:
+            folder = Path(urls.sync_url.database or "").parent
+            if not folder.is_dir():
+                raise ValueError(
+                    f"the folder {folder} of the SQLite file does not exist (create it, or "
+                    "point the path at one that does)"
+                )
         return value
 
     @field_validator("log_level")

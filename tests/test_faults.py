@@ -42,6 +42,7 @@ import json
 import random
 import re
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -626,3 +627,58 @@ def test_an_http_only_replica_stores_and_a_worker_replica_judges_and_sends_once(
         {f"{kind}:{msgid}": 1 for msgid in flagged for kind in ("warn", "alert")}
     )
     assert "background workers off" in http_only.log_text()
+
+
+# -- 5. a database that is not there at start (issue 19, item 5) -------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])  # nothing listens once the socket is closed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["migrate"], ["words", "list"]])
+@pytest.mark.parametrize(
+    ("what", "url", "reason"),
+    [
+        (
+            "closed port",
+            "postgresql://postgres@127.0.0.1:{port}/wecom",
+            "DATABASE_URL: database unavailable: connection failed",
+        ),
+        (
+            "missing folder",
+            "sqlite:///{tmp}/missing/folder/wecom.db",
+            "DATABASE_URL: the folder {tmp}/missing/folder of the SQLite file does not exist",
+        ),
+        (
+            "folder as file",
+            "sqlite:///{tmp}",
+            "DATABASE_URL: database unavailable: unable to open database file",
+        ),
+    ],
+)
+def test_a_database_not_there_at_start_stops_with_one_line_not_a_traceback(
+    tmp_path: Path, command: list[str], what: str, url: str, reason: str
+) -> None:
+    """DATABASE_URL at a closed port printed a 115-line traceback and exited 1; a SQLite
+    path in a missing folder, 109 lines. Now: one line naming DATABASE_URL, exit 2."""
+    from tests.processes import clean_environment, wecom_mod_command
+
+    values = {"port": str(_closed_port()), "tmp": str(tmp_path)}
+    env = {**clean_environment(), "DATABASE_URL": url.format(**values)}
+    result = subprocess.run(
+        [*wecom_mod_command(), *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, (what, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, (what, result.stderr)
+    assert lines[0].startswith("wecom-mod: configuration error: " + reason.format(**values)), lines
