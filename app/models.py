@@ -210,7 +210,7 @@ class MessageMeta(Base):
     chat_id: Mapped[str] = mapped_column(String(128))
     sender: Mapped[str] = mapped_column(String(128))
     sent_at: Mapped[datetime]
-    msg_type: Mapped[str] = mapped_column(String(64))  # bot.identifiers.MAX_MSG_TYPE_LENGTH
+    msg_type: Mapped[str] = mapped_column(String(16))
     length: Mapped[int] = mapped_column(Integer)  # characters of the original text
     text_hash: Mapped[str] = mapped_column(String(32))  # moderation.flood.text_fingerprint
 

@@ -15,7 +15,7 @@ import re
 __all__ = ["MAX_ID_LENGTH", "MAX_MSG_TYPE_LENGTH", "identifier_problem"]
 
 MAX_ID_LENGTH = 128  # characters: chat ids, userids, msgids (the columns' width)
-MAX_MSG_TYPE_LENGTH = 64  # characters: an archive record's msgtype (message_meta.msg_type)
+MAX_MSG_TYPE_LENGTH = 64  # characters: an archive record's msgtype (WeCom's are under 20)
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")

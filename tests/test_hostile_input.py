@@ -844,9 +844,9 @@ async def test_archive_records_with_overlong_ids_are_recorded_unreadable_and_lon
     database_url: str, tmp_path: Path
 ) -> None:
     """Chat-archive records reach the same columns: a roomid, sender or msgid over 128
-    characters is reported as a bad record (not stored, so not lost later), and a msgtype
-    longer than the old 16-character column (`meeting_voice_call`, a real WeCom type) is
-    judged instead of failing its metadata insert on PostgreSQL."""
+    characters is reported as a bad record (not stored, so not lost later), as is a msgtype
+    over `MAX_MSG_TYPE_LENGTH`; a real type longer than message_meta's 16 characters
+    (`meeting_voice_call`) is judged."""
     from app.archive_import import import_records
     from app.db import create_engine_for, database_urls, session_factory
     from tests.test_archive_service import record
@@ -856,7 +856,7 @@ async def test_archive_records_with_overlong_ids_are_recorded_unreadable_and_lon
         archive_text("a-long-room", "今晚一起去赌博", room=LONG),
         archive_text("a-long-sender", "今晚一起去赌博", sender=LONG),
         archive_text("m" * (MAX_ID_LENGTH + 1), "今晚一起去赌博"),
-        record("a-long-type", "t" * 65, {}),
+        record("a-long-type", "t" * (MAX_MSG_TYPE_LENGTH + 1), {}),
         archive_text("a-full", "今晚一起去赌博", room=FULL, sender="u" * MAX_ID_LENGTH),
         record("a-meeting", "meeting_voice_call", {"endtime": 1}, room=FULL),
     ]
@@ -935,7 +935,7 @@ COLUMN_LIMITS: dict[str, tuple[int, str]] = {
     "member_reports.target": (_ID, "a known member (<= 128) or a userid-like token (<= 64)"),
     "message_meta.chat_id": (_ID, "bot.identifiers"),
     "message_meta.sender": (_ID, "bot.identifiers"),
-    "message_meta.msg_type": (MAX_MSG_TYPE_LENGTH, "bot.identifiers (archive msgtype)"),
+    "message_meta.msg_type": (16, "cut to 16 where written (activity_repo.row)"),
     "message_meta.text_hash": (32, "own: moderation.flood.text_fingerprint"),
     "moderation_logs.source": (16, "own"),
     "moderation_logs.chat_id": (_ID, "bot.identifiers"),
