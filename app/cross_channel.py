@@ -32,9 +32,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import MessageCopy, ModerationLog, OutboxAction
@@ -88,7 +88,7 @@ def copy_fingerprint(text: str) -> str:
     return folded_fingerprint(fold(_MENTION.sub(" ", text)))
 
 
-def _apart(copy: MessageCopy, message: IncomingCopy) -> timedelta:
+def _apart(copy: _Copy, message: IncomingCopy) -> timedelta:
     return abs(copy.sent_at - message.sent_at)
 
 
@@ -205,7 +205,7 @@ class CopyRegister:
         if rows:
             await session.execute(insert(MessageCopy), rows)
         if paired:
-            table = MessageCopy.__table__
+            table = cast(Table, MessageCopy.__table__)
             await session.execute(
                 update(table)
                 .where(table.c.inbox_event_id == bindparam("first"))

@@ -19,11 +19,11 @@ separators in the message (a chat id or user id holding a newline, say) are writ
 follow the record's line, each indented by two spaces (`exc` in JSON, which escapes anyway).
 
 Two pieces keep secrets out of every format, whatever the code that logs: `SecretMask` (the
-handler's formatter) replaces each configured secret (`Settings.secret_values`) wherever it appears in
-a message, and `AccessLogRedactor` (on `uvicorn.access`) replaces the value of every query
-parameter that the service does not read itself (`?access_token=…`, `?api_key=…`: a caller's
-guess at where a token goes) with `***`, before uvicorn's access line is written. Outbound
-calls' secrets are masked in the `httpx` log by `bot.client._SecretQueryRedactor`.
+handler's formatter) replaces each configured secret (`Settings.secret_values`) wherever it
+appears in a line, and `AccessLogRedactor` (on `uvicorn.access`) replaces the value of every
+query parameter that the service does not read itself (`?access_token=…`, `?api_key=…`: a
+caller's guess at where a token goes) with `***`, before uvicorn's access line is written.
+Outbound calls' secrets are masked in the `httpx` log by `bot.client._SecretQueryRedactor`.
 """
 
 from __future__ import annotations
@@ -53,11 +53,11 @@ __all__ = [
     "SecretMask",
     "TextFormatter",
     "configure_logging",
-    "escape_controls",
-    "install_access_log_redactor",
     "current_event_id",
     "current_request_id",
+    "escape_controls",
     "event_context",
+    "install_access_log_redactor",
     "sane_request_id",
 ]
 

@@ -12,6 +12,7 @@ poller's first pass, so a broken one is reported and retried without stopping th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import Counter
@@ -39,8 +40,8 @@ from app.archive import (
     finance_sdk_opener,
 )
 from app.chat_commands import build_registry
-from app.db import create_engine_for, database_urls, session_factory
-from app.dispatcher import OutboxDispatcher
+from app.db import create_engine_for, database_urls, gated, session_factory
+from app.dispatcher import SEND_CALLS, OutboxDispatcher
 from app.inbox_writer import InboxWriter
 from app.lexicon_file import ListFile, read_list_file
 from app.lexicon_runtime import LexiconHolder, LexiconReloader
@@ -78,9 +79,6 @@ from bot.finance_sdk import bundled_library_path
 __all__ = ["Runtime", "Service", "create_app"]
 
 log = logging.getLogger(__name__)
-
-HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-OUTBOX_LEASE_FLOOR = 30.0  # seconds: a token fetch and a call, each at HTTP_TIMEOUT's worst
 
 
 def utc_now() -> datetime:
@@ -317,7 +315,12 @@ def create_app(
                 "then: %s",
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
             )
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, transport=transport) as http:
+        timeout = settings.wecom_timeout_seconds
+        # SQLite: sends and judging take turns, so that a send's outcome is committed as soon
+        # as WeCom answers (`app.dispatcher`); PostgreSQL needs no turns.
+        write_gate = asyncio.Lock() if runtime.engine.dialect.name == "sqlite" else None
+        http_timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
+        async with httpx.AsyncClient(timeout=http_timeout, transport=transport) as http:
             credentials = None
             if settings.app_messages_enabled and settings.wecom_agent_id is not None:
                 credentials = AppCredentials(
@@ -338,6 +341,7 @@ def create_app(
                 credentials=credentials,
                 tokens=AccessTokenCache(),
                 archive_credentials=archive_credentials,
+                call_timeout=timeout,
             )
             dispatcher = OutboxDispatcher(
                 runtime.sessions,
@@ -348,6 +352,8 @@ def create_app(
                 secret_box=runtime.secret_box,
                 lease=timedelta(seconds=settings.outbox_lease_seconds),
                 give_way=runtime.foreground.give_way,
+                send_deadline=SEND_CALLS * timeout,
+                write_gate=write_gate,
             )
             runtime.dispatcher = dispatcher
             upkeep = GroupUpkeep(
@@ -383,7 +389,7 @@ def create_app(
                     on_rooms=rooms_seen,
                 )
             processor = InboxProcessor(
-                runtime.sessions,
+                gated(runtime.sessions, write_gate),
                 runtime.context,
                 clock=clock,
                 on_enqueued=lambda: runtime.workers.notify_outbox(),
@@ -420,14 +426,6 @@ def create_app(
                 ),
                 group_upkeep=upkeep.run,
             )
-            if settings.outbox_lease_seconds < OUTBOX_LEASE_FLOOR:
-                log.warning(
-                    "OUTBOX_LEASE_SECONDS=%g is shorter than one WeCom call can take (%g s with "
-                    "a token refresh): another replica may send an action again while it is "
-                    "still being sent",
-                    settings.outbox_lease_seconds,
-                    OUTBOX_LEASE_FLOOR,
-                )
             if start_workers:
                 runtime.workers.start()
             log.info(

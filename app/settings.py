@@ -27,6 +27,8 @@ MIN_ADMIN_TOKEN_LENGTH = 16
 MAX_LEXICON_RELOAD_SECONDS = 3600
 MAX_ARCHIVE_POLL_SECONDS = 3600
 MIN_ARCHIVE_LEASE_SECONDS = 10  # longer than one GetChatData call (its timeout is 10 s)
+SEND_CALLS = 4  # WeCom calls one outbox send may make (app.dispatcher.SEND_CALLS)
+RECORD_MARGIN = 5.0  # seconds to commit a send's outcome (app.dispatcher.RECORD_MARGIN)
 
 
 class SettingsError(Exception):
@@ -69,6 +71,8 @@ class Settings(BaseSettings):
     # seconds a claimed action stays with the replica sending it (renewed before each send);
     # a replica killed mid-send leaves its actions to the others after this
     outbox_lease_seconds: float = Field(default=120.0, ge=1.0)
+    # seconds one HTTP call to WeCom may take in all, connecting to the answer's last byte
+    wecom_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     log_level: str = "INFO"
     log_format: str = "text"  # "text" (one line per record) or "json" (one object per line)
     metrics_enabled: bool = True  # GET /metrics; false: it answers 404
@@ -241,6 +245,19 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        # A replica must not take an action whose send is still in flight or not yet recorded.
+        longest = SEND_CALLS * self.wecom_timeout_seconds + RECORD_MARGIN
+        if self.outbox_lease_seconds <= longest:
+            raise ValueError(
+                f"OUTBOX_LEASE_SECONDS: must be longer than a send can take, "
+                f"{SEND_CALLS} x WECOM_TIMEOUT_SECONDS + {RECORD_MARGIN:g} = {longest:g} s "
+                f"(got {self.outbox_lease_seconds:g}): another replica would send an action "
+                "again while it is still being sent"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _archive_complete(self) -> Settings:
         if not self.archive_enabled:
             return self
@@ -297,9 +314,7 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret set (tokens, keys, secrets): what the log masks wherever it appears."""
-        return [
-            _secret(value) for value in vars(self).values() if isinstance(value, SecretStr)
-        ]
+        return [_secret(value) for value in vars(self).values() if isinstance(value, SecretStr)]
 
     def secret(self, name: str) -> str:
         """The plain value of a secret field (for the code that really needs it)."""

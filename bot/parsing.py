@@ -16,7 +16,6 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as _defused_fromstring
 
 from bot.errors import MalformedMessage, MalformedRequest, PayloadTooLarge
-from bot.identifiers import MAX_ID_LENGTH, identifier_problem
 from bot.events import (
     AibotEvent,
     AibotText,
@@ -27,6 +26,7 @@ from bot.events import (
     Source,
     UnknownEvent,
 )
+from bot.identifiers import MAX_ID_LENGTH, identifier_problem
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -37,7 +37,6 @@ __all__ = [
     "parse_app_envelope",
     "parse_app_message",
 ]
-
 
 
 def check_body_size(size: int, limit: int) -> None:

@@ -181,64 +181,71 @@ async def test_another_sender_or_chat_or_text_is_another_message(
     assert (await counts(both))["logs"] == 4
 
 
-@pytest.mark.postgres
-async def test_two_replicas_judging_the_two_copies_at_once_act_once(
+@pytest.fixture
+async def on_postgres(
     database_url: str, tmp_path: Path, clock: support.Clock
+) -> AsyncIterator[Service]:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("two replicas at once need PostgreSQL (SQLite has one writer)")
+    async for service in start_service(
+        make_settings(database_url, tmp_path), support.FakeWeCom(), clock=clock
+    ):
+        yield service
+
+
+async def test_two_replicas_judging_the_two_copies_at_once_act_once(
+    on_postgres: Service, clock: support.Clock
 ) -> None:
     """Replica A judges the smart bot's copy and has not committed yet; replica B, judging the
     archive's copy meanwhile, waits for A's transaction (an advisory lock on the chat and
     sender, seen in pg_locks) and then finds A's copy."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("two replicas need PostgreSQL")
-    async for service in start_service(
-        make_settings(database_url, tmp_path), support.FakeWeCom(), clock=clock
-    ):
-        await via_aibot(service, "bot-6")
-        await via_archive(service, archive_record("arch-6", FLAGGED, clock.now))
-        async with service.runtime.sessions() as session:
-            ids = {
-                source: event_id
-                for source, event_id in (
-                    await session.execute(select(InboxEvent.source, InboxEvent.id))
-                ).all()
-            }
-        runtime = service.runtime
-        a = InboxProcessor(runtime.sessions, runtime.context, clock=clock)
-        b = InboxProcessor(runtime.sessions, runtime.context, clock=clock)
-        holding = asyncio.Event()
-        release = asyncio.Event()
-        write = a._write_messages
-
-        async def write_then_hold(session: Any) -> None:
-            await write(session)
-            holding.set()
-            await release.wait()
-
-        a._write_messages = write_then_hold  # type: ignore[method-assign]
-        task_a = asyncio.create_task(a._process_single(ids["aibot"]))
-        await holding.wait()
-        task_b = asyncio.create_task(b._process_single(ids["archive"]))
-        for _ in range(500):  # until B waits on A's advisory lock
-            async with runtime.sessions() as session:
-                waiting = (
-                    await session.execute(
-                        text(
-                            "SELECT count(*) FROM pg_locks "
-                            "WHERE locktype = 'advisory' AND NOT granted"
-                        )
-                    )
-                ).scalar_one()
-            if waiting:
-                break
-            await asyncio.sleep(0.01)
-        assert waiting == 1 and not task_b.done()
-        release.set()
-        assert await task_a and not await task_b
-        assert await counts(service) == {"logs": 1, "strikes": 1, "done": 2, "pending": 0}
-        async with runtime.sessions() as session:
-            copies = (
-                await session.execute(select(MessageCopy.source, MessageCopy.twin_event_id))
+    service = on_postgres
+    await via_aibot(service, "bot-6")
+    await via_archive(service, archive_record("arch-6", FLAGGED, clock.now))
+    async with service.runtime.sessions() as session:
+        ids = {
+            source: event_id
+            for source, event_id in (
+                await session.execute(select(InboxEvent.source, InboxEvent.id))
             ).all()
-        assert [tuple(row) for row in copies] == [("aibot", ids["archive"])]
-        await service.settle()
-        assert sent(service) == {"warnings": 1, "alerts": 1}
+        }
+    runtime = service.runtime
+    a = InboxProcessor(runtime.sessions, runtime.context, clock=clock)
+    b = InboxProcessor(runtime.sessions, runtime.context, clock=clock)
+    holding = asyncio.Event()
+    release = asyncio.Event()
+    write = a._write_messages
+
+    async def write_then_hold(session: Any) -> None:
+        await write(session)
+        holding.set()
+        await release.wait()
+
+    a._write_messages = write_then_hold  # type: ignore[method-assign]
+    task_a = asyncio.create_task(a._process_single(ids["aibot"]))
+    await holding.wait()
+    task_b = asyncio.create_task(b._process_single(ids["archive"]))
+    waiting = 0
+    for _ in range(500):  # until B waits on A's advisory lock
+        async with runtime.sessions() as session:
+            waiting = (
+                await session.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    )
+                )
+            ).scalar_one()
+        if waiting:
+            break
+        await asyncio.sleep(0.01)
+    assert waiting == 1 and not task_b.done()
+    release.set()
+    assert await task_a and not await task_b
+    assert await counts(service) == {"logs": 1, "strikes": 1, "done": 2, "pending": 0}
+    async with runtime.sessions() as session:
+        copies = (
+            await session.execute(select(MessageCopy.source, MessageCopy.twin_event_id))
+        ).all()
+    assert [tuple(row) for row in copies] == [("aibot", ids["archive"])]
+    await service.settle()
+    assert sent(service) == {"warnings": 1, "alerts": 1}
