@@ -29,8 +29,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
+from app import openapi as openapi_document
 from app.archive import (
     ArchivePoller,
     GroupDirectory,
@@ -198,10 +200,14 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         response = _error(exc.status_code, str(exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route whose path matched; a path has
+            # one route per method here, so name them all.
+            response.headers["Allow"] = ", ".join(_methods_of(app, request.scope))
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -232,6 +238,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         if request_id is not None:
             response.headers[REQUEST_ID_HEADER] = request_id
         return response
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _methods_of(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route serves at the request's path (what a 405's Allow names)."""
+    methods = set()
+    for method in _METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in app.router.routes):
+            methods.add(method)
+    return sorted(methods)
 
 
 class Service(FastAPI):
@@ -477,6 +496,7 @@ def create_app(
     app.include_router(outbox.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    openapi_document.describe(app)
     install_access_log_redactor(_query_names(app))
     return app
 

@@ -1102,3 +1102,77 @@ def test_a_token_in_the_query_string_is_refused_and_kept_out_of_the_access_log(
     assert support.ADMIN_TOKEN not in logged and READONLY_TOKEN not in logged
     assert any("access_token=***&days=7" in line for line in access), access
     assert any("days=7&chat_id=wrOgAAAAchat1" in line for line in access), access
+
+
+# --- the OpenAPI document describes the API (issue 19, item 6) --------------------------------
+
+
+async def test_the_openapi_document_names_every_answer_the_outside_run_found_undocumented(
+    rest_service: Service,
+) -> None:
+    """400/401/403/404/409 were undocumented, an update's 200 too; `{"kind": null}` and `{}`
+    were schema-valid yet refused. The document now says what the API answers."""
+    spec = (await rest_service.http.get("/openapi.json")).json()
+    paths = spec["paths"]
+    assert set(paths["/api/v1/moderation-logs/{log_id}/review"]["post"]["responses"]) >= {
+        "200", "400", "401", "403", "404", "409", "422", "503",
+    }  # fmt: skip
+    assert {"200", "201"} <= set(paths["/api/v1/lexicon/words"]["post"]["responses"])
+    assert "403" not in paths["/api/v1/groups"]["get"]["responses"]
+    error = paths["/api/v1/groups/{chat_id}"]["get"]["responses"]["404"]
+    assert error["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    patch = spec["components"]["schemas"]["GroupPatch"]
+    assert patch["properties"]["kind"] == {
+        "type": "string", "enum": ["customer", "internal", "app_created"], "title": "Kind",
+    }  # fmt: skip
+    assert {"required": ["kind"]} in patch["anyOf"] and {"required": ["by"]} not in patch["anyOf"]
+    bulk = spec["components"]["schemas"]["WordsBulkIn"]
+    assert bulk["oneOf"] == [{"required": ["words"]}, {"required": ["text"]}]
+    assert paths["/api/v1/stats"]["get"]["security"] == [{"bearer": []}]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/api/v1/lexicon/words/bulk", "POST"),
+        ("DELETE", "/api/v1/lexicon/allow/export", "GET"),
+        ("DELETE", "/api/v1/lexicon/words", "GET, POST"),
+        ("OPTIONS", "/api/v1/lexicon/words", "GET, POST"),
+        ("OPTIONS", "/api/v1/groups/wrOgAAAAchat1", "GET, PATCH"),
+        ("PUT", "/api/v1/lexicon/words/12", "DELETE"),
+    ],
+)
+async def test_a_method_a_path_does_not_serve_is_405_naming_every_method_it_does(
+    rest_service: Service, method: str, path: str, allow: str
+) -> None:
+    """DELETE on a collection answered 422 (`bulk` read as a word id), and OPTIONS listed only
+    GET in `Allow` (the first route of the path) where the path serves more."""
+    response = await rest_service.http.request(method, path, headers=_headers())
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allow
+
+
+@pytest.mark.parametrize("until", ["0.5", "1764000000", "2026-11-21T08:00:00", "2026-11-21"])
+async def test_a_time_that_is_not_rfc3339_with_a_zone_is_refused_not_read_as_unix_time(
+    rest_service: Service, until: str
+) -> None:
+    for path in ("/api/v1/moderation-logs", "/api/v1/moderation-logs/export.csv"):
+        response = await rest_service.http.get(path, params={"until": until}, headers=_headers())
+        assert response.status_code in (400, 422), (path, until, response.text)
+    response = await rest_service.http.get(
+        "/api/v1/moderation-logs", params={"until": "2026-11-21T08:00:00+08:00"}, headers=_headers()
+    )
+    assert response.status_code == 200
+
+
+async def test_a_group_patch_with_a_null_or_nothing_to_change_is_refused_as_documented(
+    rest_service: Service,
+) -> None:
+    await rest_service.post_aibot(support.aibot_group_text("你好", msgid="nul-0", chat_id=CHAT))
+    await rest_service.settle()
+    for body in ({"kind": None}, {}, {"by": "mod-alice"}):
+        response = await _json_call(rest_service, "PATCH", f"/api/v1/groups/{CHAT}", body)
+        assert response.status_code == 422, (body, response.text)
+    for body in ({}, {"words": [], "text": ""}):
+        response = await _json_call(rest_service, "POST", "/api/v1/lexicon/words/bulk", body)
+        assert response.status_code == 422, (body, response.text)
