@@ -59,6 +59,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import settings as settings_module
+from app.db import WriteGate
 from app.models import Group, ModerationLog, OutboxAction
 from app.repositories import outbox as outbox_repo
 from app.secret_box import SecretBox, SecretBoxError
@@ -143,7 +144,7 @@ class OutboxDispatcher:
         lease: timedelta = LEASE,
         give_way: Callable[[], Awaitable[None]] | None = None,
         send_deadline: float | None = None,
-        write_gate: asyncio.Lock | None = None,
+        write_gate: WriteGate | None = None,
     ) -> None:
         self._lease = lease
         # Seconds one send may take in all before it is given up as a timeout (None: no limit

@@ -12,7 +12,6 @@ poller's first pass, so a broken one is reported and retried without stopping th
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections import Counter
@@ -42,7 +41,7 @@ from app.archive import (
     finance_sdk_opener,
 )
 from app.chat_commands import build_registry
-from app.db import create_engine_for, database_urls, gated, session_factory
+from app.db import WriteGate, create_engine_for, database_urls, gated, session_factory
 from app.dispatcher import SEND_CALLS, OutboxDispatcher
 from app.inbox_writer import InboxWriter
 from app.lexicon_file import ListFile, read_list_file
@@ -337,7 +336,7 @@ def create_app(
         timeout = settings.wecom_timeout_seconds
         # SQLite: sends and judging take turns, so that a send's outcome is committed as soon
         # as WeCom answers (`app.dispatcher`); PostgreSQL needs no turns.
-        write_gate = asyncio.Lock() if runtime.engine.dialect.name == "sqlite" else None
+        write_gate = WriteGate() if runtime.engine.dialect.name == "sqlite" else None
         http_timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         async with httpx.AsyncClient(timeout=http_timeout, transport=transport) as http:
             credentials = None

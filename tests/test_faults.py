@@ -538,6 +538,41 @@ async def test_on_sqlite_a_send_is_recorded_before_judging_that_began_during_the
     assert order[:3] == ["answered", "recorded aibot_reply", "batch of 20"], order
 
 
+async def test_on_sqlite_a_batch_redone_one_event_at_a_time_takes_its_own_gate_again(
+    tmp_path: Path,
+) -> None:
+    """The write gate is taken by the inbox processor's sessions; a batch with a failing event
+    is redone one event at a time from inside the batch's session, and a failure is recorded
+    from inside that: the gate is taken again by the task that holds it (it hung the suite
+    when it was a plain lock)."""
+    url = f"sqlite:///{tmp_path / 'regate.db'}"
+    migrate.upgrade(database_urls(url))
+    async for service in start_service(make_settings(url, tmp_path), support.FakeWeCom()):
+        processor = service.runtime.processor
+        for i in range(3):
+            plaintext = support.aibot_group_text(FLAGGED, msgid=f"regate-{i}", sender=f"r{i}")
+            assert (await service.post_aibot(plaintext)).status_code == 200
+        handle = processor._handle
+
+        async def fail_the_second(session: Any, row: InboxEvent, handle: Any = handle) -> bool:
+            if row.dedupe_key == "aibot:msg:regate-1":
+                raise ValueError("a poisonous event")
+            return await handle(session, row)
+
+        processor._handle = fail_the_second  # type: ignore[method-assign]
+        handled = await asyncio.wait_for(processor.process_pending(), timeout=30)
+        async with service.runtime.sessions() as session:
+            statuses = dict(
+                (await session.execute(select(InboxEvent.dedupe_key, InboxEvent.status))).all()
+            )
+    assert handled == 3
+    assert statuses == {
+        "aibot:msg:regate-0": "done",
+        "aibot:msg:regate-1": "pending",  # retried on a later pass, failed after three
+        "aibot:msg:regate-2": "done",
+    }
+
+
 # -- 3. Database unreachable -----------------------------------------------------------------
 
 
