@@ -33,11 +33,16 @@ log = logging.getLogger("wecom_mod")
 T = TypeVar("T")
 
 
-def _configure_logging(level: str, log_format: str = "text") -> None:
+def _configure_logging(settings: Settings) -> None:
     from app.log_format import configure_logging
 
     # One handler on the root logger; uvicorn's loggers (access log included) propagate to it.
-    configure_logging(level, log_format, stream=sys.stderr)
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        stream=sys.stderr,
+        secrets=settings.secret_values(),
+    )
     # Alembic narrates every plugin and context at INFO; `_migrate` says what matters.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -92,6 +97,15 @@ def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]
         raise SettingsError(f"DATABASE_URL: database unavailable: {first}") from None
 
 
+def _unavailable(exc: Exception) -> SettingsError:
+    """A database that cannot be reached or opened, as one line naming DATABASE_URL."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return SettingsError(
+        f"DATABASE_URL: database unavailable: {lines[0] if lines else type(exc).__name__}"
+    )
+
+
 def _safely(settings: Settings, step: Callable[[Settings], None]) -> None:
     """A migration step with an unreachable database reported as one line."""
     from sqlalchemy.exc import InterfaceError, OperationalError
@@ -99,8 +113,7 @@ def _safely(settings: Settings, step: Callable[[Settings], None]) -> None:
     try:
         step(settings)
     except (OperationalError, InterfaceError) as exc:
-        first = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
-        raise SettingsError(f"DATABASE_URL: database unavailable: {first}") from None
+        raise _unavailable(exc) from None
 
 
 def _now() -> datetime:
@@ -121,7 +134,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "without it"
         )
     if not args.no_migrate:
-        _migrate(settings)
+        _safely(settings, _migrate)
     # uvicorn raises the SIGTERM it stopped on again once its graceful shutdown is over, which
     # would end the process by the signal (status 143); a shutdown that finished is a clean
     # exit, status 0. (Set after the migrations: a SIGTERM during them still stops at once.)
@@ -144,7 +157,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    _migrate(settings)
+    _safely(settings, _migrate)
     return 0
 
 
@@ -598,13 +611,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        _configure_logging(settings.log_level, settings.log_format)
+        _configure_logging(settings)
         return int(args.handler(args, settings))
     except SettingsError as exc:
         print(f"wecom-mod: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (OperationalError, InterfaceError) as exc:  # a step not wrapped by `_safely`
+        print(f"wecom-mod: configuration error: {_unavailable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -7,8 +7,9 @@ is what Alembic uses.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -23,8 +24,10 @@ from sqlalchemy.ext.asyncio import (
 __all__ = [
     "DB_UNAVAILABLE",
     "DatabaseUrls",
+    "WriteGate",
     "create_engine_for",
     "database_urls",
+    "gated",
     "session_factory",
 ]
 
@@ -99,3 +102,74 @@ def create_engine_for(urls: DatabaseUrls) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class WriteGate:
+    """An asyncio lock that the task holding it may take again (a gated session opened inside
+    another, as the inbox processor does when it redoes a failed batch one event at a time):
+    other tasks wait until the holder has given back every time it took it."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._depth = 0
+
+    async def acquire(self) -> None:
+        task = asyncio.current_task()
+        if self._owner is not None and self._owner is task:
+            self._depth += 1
+            return
+        await self._lock.acquire()
+        self._owner, self._depth = task, 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.release()
+
+
+class _GatedSession:
+    """`async with` a session while holding `gate` (taken before the session opens, given back
+    after it closes)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], gate: WriteGate) -> None:
+        self._sessions = sessions
+        self._gate = gate
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> AsyncSession:
+        await self._gate.acquire()
+        try:
+            self._session = self._sessions()
+            return await self._session.__aenter__()
+        except BaseException:
+            self._gate.release()
+            raise
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            if self._session is not None:
+                await self._session.__aexit__(*exc)
+        finally:
+            self._gate.release()
+
+
+def gated(
+    sessions: async_sessionmaker[AsyncSession], gate: WriteGate | None
+) -> async_sessionmaker[AsyncSession]:
+    """`sessions`, each opened only while holding `gate` (None: `sessions` as they are). On
+    SQLite the inbox processor's sessions are gated like the outbox's sends (`app.dispatcher`),
+    so that a send's outcome never waits behind a batch of judging for the one write lock."""
+    if gate is None:
+        return sessions
+    return cast("async_sessionmaker[AsyncSession]", lambda: _GatedSession(sessions, gate))

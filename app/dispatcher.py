@@ -28,10 +28,25 @@ for rate (`RateLimited`) waits at least `RATE_LIMITED_WAIT` before the next atte
 Each claimed action's lease is checked and renewed right before its call to WeCom
 (`outbox_repo.renew`): when a batch took longer than the lease and another replica has taken
 the action since, this one does not send it.
+
+What can be sent twice. Sends go one at a time, and each has a deadline (`send_deadline`:
+`SEND_CALLS` calls of WECOM_TIMEOUT_SECONDS each, a token fetch and a refresh included) after
+which it is given up as a timeout, so a send that hangs holds the others back for at most that
+long. The lease is longer than that deadline and the time to record the outcome
+(`Settings` refuses a shorter OUTBOX_LEASE_SECONDS), so no replica can take an action while
+its send is still in flight or not yet recorded. A send is recorded (`sent`, or the failure)
+in the transaction right after WeCom's answer; on SQLite, whose one writer at a time would
+make that record wait behind a batch of judging, a send and its record hold the replica's
+`write_gate`, which the judging transactions take too, so the record never waits for more
+than a callback's insert. What can repeat is therefore only the one call in flight: when the
+process dies between the start of a call and the commit of its outcome, WeCom may have taken
+it, and the action is sent again after its lease (WeCom's send APIs take no idempotency key).
+A call given up at its deadline is the same case: WeCom may have taken it, and it is retried.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -43,6 +58,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import settings as settings_module
+from app.db import WriteGate
 from app.models import Group, ModerationLog, OutboxAction
 from app.repositories import outbox as outbox_repo
 from app.secret_box import SecretBox, SecretBoxError
@@ -62,6 +79,10 @@ PER_HOUR = 1000  # ... and in an hour
 DIGEST_FROM = 3  # this many alerts for the same moderators due at once go out as one digest
 RATE_WAIT = timedelta(seconds=20)  # how long alerts wait when a moderator's budget is spent
 RATE_LIMITED_WAIT = 60.0  # seconds, at least, before retrying a call WeCom refused for rate
+# Calls one send may make (a token fetch, the call, a refreshed token, the call again), and
+# seconds beyond a send's deadline for its outcome to be committed: the lease must outlast both.
+SEND_CALLS = settings_module.SEND_CALLS
+RECORD_MARGIN = settings_module.RECORD_MARGIN
 
 
 @dataclass(frozen=True)
@@ -122,8 +143,16 @@ class OutboxDispatcher:
         secret_box: SecretBox | None = None,
         lease: timedelta = LEASE,
         give_way: Callable[[], Awaitable[None]] | None = None,
+        send_deadline: float | None = None,
+        write_gate: WriteGate | None = None,
     ) -> None:
         self._lease = lease
+        # Seconds one send may take in all before it is given up as a timeout (None: no limit
+        # beyond the client's own).
+        self._send_deadline = send_deadline
+        # SQLite: held from a send's lease renewal to the commit of its outcome, and by every
+        # judging transaction, so that the outcome is recorded as soon as WeCom answers.
+        self._write_gate = write_gate
         # Awaited before each claim: the callbacks being answered go first (`Foreground`).
         self._give_way = give_way
         self._texts = texts or Texts(dict(DEFAULT_TEXTS))  # the digest's wording
@@ -355,6 +384,14 @@ class OutboxDispatcher:
         return first, left
 
     async def _send_one(self, action: OutboxAction) -> None:
+        if self._write_gate is None:
+            await self._renew_send_record(action)
+            return
+        async with self._write_gate:
+            await self._renew_send_record(action)
+
+    async def _renew_send_record(self, action: OutboxAction) -> None:
+        """Renew the lease, make the call (within the send deadline), record the outcome."""
         async with self._sessions() as session, session.begin():
             mine = await outbox_repo.renew(session, action, now=self._clock(), lease=self._lease)
         if not mine:
@@ -366,9 +403,12 @@ class OutboxDispatcher:
             return
         error: WeComApiError | None = None
         try:
-            await self._carry_out(action)
+            async with asyncio.timeout(self._send_deadline):
+                await self._carry_out(action)
         except WeComApiError as exc:
             error = exc
+        except TimeoutError:
+            error = WeComApiError(f"no answer from WeCom within {self._send_deadline:g} s")
         except Exception as exc:  # a bug or bad payload must not kill the dispatcher
             log.exception("outbox action %s (%s) raised", action.id, action.kind)
             error = WeComApiError(f"{type(exc).__name__}: {exc}")

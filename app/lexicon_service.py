@@ -587,7 +587,7 @@ async def import_lists(
 
 
 def _before(cursor: str | None) -> int | None:
-    if cursor is None:
+    if not cursor:  # "" is no cursor: the first page
         return None
     try:
         return repo.decode_cursor(cursor)

@@ -28,8 +28,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
+from app import openapi as openapi_document
 from app.archive import (
     ArchivePoller,
     GroupDirectory,
@@ -39,13 +41,18 @@ from app.archive import (
     finance_sdk_opener,
 )
 from app.chat_commands import build_registry
-from app.db import create_engine_for, database_urls, session_factory
-from app.dispatcher import OutboxDispatcher
+from app.db import WriteGate, create_engine_for, database_urls, gated, session_factory
+from app.dispatcher import SEND_CALLS, OutboxDispatcher
 from app.inbox_writer import InboxWriter
 from app.lexicon_file import ListFile, read_list_file
 from app.lexicon_runtime import LexiconHolder, LexiconReloader
 from app.lexicon_service import ListKind
-from app.log_format import REQUEST_ID_HEADER, RequestIdMiddleware, current_request_id
+from app.log_format import (
+    REQUEST_ID_HEADER,
+    RequestIdMiddleware,
+    current_request_id,
+    install_access_log_redactor,
+)
 from app.policy_file import load_policy
 from app.processing import InboxProcessor, ModerationContext
 from app.routes import (
@@ -73,9 +80,6 @@ from bot.finance_sdk import bundled_library_path
 __all__ = ["Runtime", "Service", "create_app"]
 
 log = logging.getLogger(__name__)
-
-HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-OUTBOX_LEASE_FLOOR = 30.0  # seconds: a token fetch and a call, each at HTTP_TIMEOUT's worst
 
 
 def utc_now() -> datetime:
@@ -195,10 +199,14 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         response = _error(exc.status_code, str(exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route whose path matched; a path has
+            # one route per method here, so name them all.
+            response.headers["Allow"] = ", ".join(_methods_of(app, request.scope))
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -229,6 +237,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         if request_id is not None:
             response.headers[REQUEST_ID_HEADER] = request_id
         return response
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _methods_of(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route serves at the request's path (what a 405's Allow names)."""
+    methods = set()
+    for method in _METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in app.router.routes):
+            methods.add(method)
+    return sorted(methods)
 
 
 class Service(FastAPI):
@@ -313,7 +334,12 @@ def create_app(
                 "then: %s",
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
             )
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, transport=transport) as http:
+        timeout = settings.wecom_timeout_seconds
+        # SQLite: sends and judging take turns, so that a send's outcome is committed as soon
+        # as WeCom answers (`app.dispatcher`); PostgreSQL needs no turns.
+        write_gate = WriteGate() if runtime.engine.dialect.name == "sqlite" else None
+        http_timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
+        async with httpx.AsyncClient(timeout=http_timeout, transport=transport) as http:
             credentials = None
             if settings.app_messages_enabled and settings.wecom_agent_id is not None:
                 credentials = AppCredentials(
@@ -334,6 +360,7 @@ def create_app(
                 credentials=credentials,
                 tokens=AccessTokenCache(),
                 archive_credentials=archive_credentials,
+                call_timeout=timeout,
             )
             dispatcher = OutboxDispatcher(
                 runtime.sessions,
@@ -344,6 +371,8 @@ def create_app(
                 secret_box=runtime.secret_box,
                 lease=timedelta(seconds=settings.outbox_lease_seconds),
                 give_way=runtime.foreground.give_way,
+                send_deadline=SEND_CALLS * timeout,
+                write_gate=write_gate,
             )
             runtime.dispatcher = dispatcher
             upkeep = GroupUpkeep(
@@ -379,7 +408,7 @@ def create_app(
                     on_rooms=rooms_seen,
                 )
             processor = InboxProcessor(
-                runtime.sessions,
+                gated(runtime.sessions, write_gate),
                 runtime.context,
                 clock=clock,
                 on_enqueued=lambda: runtime.workers.notify_outbox(),
@@ -416,14 +445,6 @@ def create_app(
                 ),
                 group_upkeep=upkeep.run,
             )
-            if settings.outbox_lease_seconds < OUTBOX_LEASE_FLOOR:
-                log.warning(
-                    "OUTBOX_LEASE_SECONDS=%g is shorter than one WeCom call can take (%g s with "
-                    "a token refresh): another replica may send an action again while it is "
-                    "still being sent",
-                    settings.outbox_lease_seconds,
-                    OUTBOX_LEASE_FLOOR,
-                )
             if start_workers:
                 runtime.workers.start()
             log.info(
@@ -475,7 +496,20 @@ def create_app(
     app.include_router(outbox.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    openapi_document.describe(app)
+    install_access_log_redactor(_query_names(app))
     return app
+
+
+def _query_names(app: FastAPI) -> set[str]:
+    """Every query parameter the service reads: the REST routes' and the callbacks'."""
+    names = set(callbacks.QUERY_NAMES)
+    for operations in app.openapi().get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                if parameter.get("in") == "query":
+                    names.add(parameter["name"])
+    return names
 
 
 def _on(flag: bool) -> str:

@@ -41,6 +41,7 @@ __all__ = [
     "LexiconState",
     "LexiconWord",
     "MemberReport",
+    "MessageCopy",
     "MessageMeta",
     "ModerationLog",
     "OutboxAction",
@@ -224,6 +225,30 @@ class MessageMeta(Base):
         Index("ix_message_meta_chat_hash_sent", "chat_id", "text_hash", "sent_at"),
         Index("ix_message_meta_hash_sent", "text_hash", "sent_at"),
         Index("ix_message_meta_sent", "sent_at"),
+    )
+
+
+class MessageCopy(Base):
+    """A group message as one channel delivered it (the smart bot, the chat archive), so that
+    the same message arriving through the other channel, with another id, is recognised and
+    acted on once (`app.cross_channel`). Never the text: a hash of its folded words. Pruned
+    after a day."""
+
+    __tablename__ = "message_copies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(128))
+    sender: Mapped[str] = mapped_column(String(128))
+    text_hash: Mapped[str] = mapped_column(String(32))  # app.cross_channel.copy_fingerprint
+    sent_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))  # aibot | archive
+    inbox_event_id: Mapped[int] = mapped_column(BigInteger, unique=True)  # the one acted on
+    # The other channel's copy once it arrived (its inbox event); None: not seen yet.
+    twin_event_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_message_copies_chat_sender_sent", "chat_id", "sender", "sent_at"),
+        Index("ix_message_copies_sent", "sent_at"),
     )
 
 

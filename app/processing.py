@@ -36,6 +36,7 @@ from app.commands import (
     blank_bot_mentions,
     parse_command,
 )
+from app.cross_channel import NO_CHANNEL, CopyRegister
 from app.db import DB_UNAVAILABLE
 from app.lexicon_runtime import LexiconHolder
 from app.log_format import event_context
@@ -247,6 +248,8 @@ class InboxProcessor:
         # (verdict, mode) → messages judged, counted when their transaction commits (`app.metrics`)
         self.decisions: Counter[tuple[str, str]] = Counter()
         self._decided: list[tuple[str, str]] = []  # judged in the open transaction
+        # The same message through the smart bot and the archive is acted on once.
+        self.copies = CopyRegister(clock=clock)
 
     async def prune_activity(self, *, now: datetime | None = None) -> int:
         """Delete message metadata older than any flood window can look back; returns how
@@ -464,11 +467,12 @@ class InboxProcessor:
 
     async def _write_messages(self, session: AsyncSession) -> None:
         """Write what this transaction has seen of messages so far: the members' counts and
-        the messages' metadata, one statement each."""
+        the messages' metadata (and their copies, `app.cross_channel`), one statement each."""
         await groups_repo.record_messages(session, self._batch.counts)
         self._batch.counts.clear()
         await activity_repo.add_many(session, self._batch.metadata)
         self._batch.metadata.clear()
+        await self.copies.write(session)
 
     def _scan(self, rows: Sequence[InboxEvent]) -> None:
         """The lexicon findings of the batch's group messages, with one `find_many`."""
@@ -873,7 +877,12 @@ class InboxProcessor:
     ) -> bool:
         """Detectors, policy and state for one group message; returns whether actions were
         queued. In shadow mode the decision is logged (strikes too, kept apart) and nothing is
-        queued; in `off` mode nothing happens at all."""
+        queued; in `off` mode nothing happens at all. A copy of a message the other channel
+        delivered and the service acted on already is not judged again (`app.cross_channel`)."""
+        batch_messages = ((chat, user, at) for chat, user, at, _bot, _f in self._batch.senders)
+        first = await self.copies.first_copy(session, row.id, message, batch_messages)
+        if first is not None:
+            return await self.copies.complete(session, first, message)
         context = self._context
         now = self._clock()
         batch = self._batch
@@ -1244,7 +1253,8 @@ def _warning_channel(
             },
             None,
         )
-    return "aibot_reply", {}, "no channel to post a warning in this group"
+    # The warning is kept: a copy of the message from the smart bot may bring a response_url.
+    return "aibot_reply", _aibot_markdown("", text), NO_CHANNEL
 
 
 def _rule_of(violation: Violation) -> str:

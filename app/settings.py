@@ -27,6 +27,8 @@ MIN_ADMIN_TOKEN_LENGTH = 16
 MAX_LEXICON_RELOAD_SECONDS = 3600
 MAX_ARCHIVE_POLL_SECONDS = 3600
 MIN_ARCHIVE_LEASE_SECONDS = 10  # longer than one GetChatData call (its timeout is 10 s)
+SEND_CALLS = 4  # WeCom calls one outbox send may make (app.dispatcher.SEND_CALLS)
+RECORD_MARGIN = 5.0  # seconds to commit a send's outcome (app.dispatcher.RECORD_MARGIN)
 
 
 class SettingsError(Exception):
@@ -76,6 +78,8 @@ class Settings(BaseSettings):
     # seconds a claimed action stays with the replica sending it (renewed before each send);
     # a replica killed mid-send leaves its actions to the others after this
     outbox_lease_seconds: float = Field(default=120.0, ge=1.0)
+    # seconds one HTTP call to WeCom may take in all, connecting to the answer's last byte
+    wecom_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     log_level: str = "INFO"
     log_format: str = "text"  # "text" (one line per record) or "json" (one object per line)
     metrics_enabled: bool = True  # GET /metrics; false: it answers 404
@@ -183,7 +187,14 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        database_urls(value)  # the one place that knows URL shapes; raises ValueError
+        urls = database_urls(value)  # the one place that knows URL shapes; raises ValueError
+        if urls.is_sqlite:
+            folder = Path(urls.sync_url.database or "").parent
+            if not folder.is_dir():
+                raise ValueError(
+                    f"the folder {folder} of the SQLite file does not exist (create it, or "
+                    "point the path at one that does)"
+                )
         return value
 
     @field_validator("log_level")
@@ -244,6 +255,19 @@ class Settings(BaseSettings):
                         f"{missing[0]}: missing ({', '.join(given)} set; "
                         f"{channel} needs {', '.join(names)})"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        # A replica must not take an action whose send is still in flight or not yet recorded.
+        longest = SEND_CALLS * self.wecom_timeout_seconds + RECORD_MARGIN
+        if self.outbox_lease_seconds <= longest:
+            raise ValueError(
+                f"OUTBOX_LEASE_SECONDS: must be longer than a send can take, "
+                f"{SEND_CALLS} x WECOM_TIMEOUT_SECONDS + {RECORD_MARGIN:g} = {longest:g} s "
+                f"(got {self.outbox_lease_seconds:g}): another replica would send an action "
+                "again while it is still being sent"
+            )
         return self
 
     @model_validator(mode="after")
@@ -309,6 +333,10 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             return None
         return SecretBox(self.secret("secret_key"))
+
+    def secret_values(self) -> list[str]:
+        """Every secret set (tokens, keys, secrets): what the log masks wherever it appears."""
+        return [_secret(value) for value in vars(self).values() if isinstance(value, SecretStr)]
 
     def secret(self, name: str) -> str:
         """The plain value of a secret field (for the code that really needs it)."""

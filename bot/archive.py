@@ -47,6 +47,7 @@ from bot.errors import (
     RandomKeyUndecryptable,
 )
 from bot.finance_sdk import EncryptedRecord
+from bot.identifiers import MAX_ID_LENGTH, MAX_MSG_TYPE_LENGTH, identifier_problem
 
 __all__ = [
     "KNOWN_MSG_TYPES",
@@ -458,21 +459,31 @@ def _sent_at(value: object, msgid: str) -> datetime:
     return _EPOCH + timedelta(milliseconds=value)
 
 
+def _checked(value: str, what: str, msgid: str, *, limit: int = MAX_ID_LENGTH) -> str:
+    """`value` when it fits its column (`bot.identifiers`), else `MalformedArchiveRecord`."""
+    problem = identifier_problem(value, limit=limit)
+    if problem is not None:
+        raise MalformedArchiveRecord(f"record {msgid[:MAX_ID_LENGTH]!r}: {what} {problem}")
+    return value
+
+
 def parse_archive_message(plaintext: object) -> ArchiveMessage:
     """Map one decrypted record (the JSON object DecryptData returns) to `ArchiveMessage`.
 
     Fields are read leniently (a wrong-typed optional field reads as empty); a record that is
-    not an object, has no msgid or no usable time raises `MalformedArchiveRecord`.
+    not an object, has no msgid or no usable time, or whose msgid, sender, roomid or msgtype is
+    too long or holds a control character (`bot.identifiers`) raises `MalformedArchiveRecord`.
     """
     if not isinstance(plaintext, Mapping):
         raise MalformedArchiveRecord("decrypted record is not a JSON object")
     msgid = plaintext.get("msgid")
     if not isinstance(msgid, str) or not msgid:
         raise MalformedArchiveRecord("decrypted record has no msgid")
+    _checked(msgid, "msgid", msgid)
     action = _s(plaintext, "action")
     if action == "switch":
         # {"msgid", "action": "switch", "time": ms, "user": userid}
-        user = _s(plaintext, "user") or _s(plaintext, "from")
+        user = _checked(_s(plaintext, "user") or _s(plaintext, "from"), "user", msgid)
         return ArchiveMessage(
             msgid=msgid,
             action=action,
@@ -486,15 +497,15 @@ def parse_archive_message(plaintext: object) -> ArchiveMessage:
             text="",
             payload=MappingProxyType({}),
         )
-    sender = _s(plaintext, "from")
-    roomid = _s(plaintext, "roomid")
+    sender = _checked(_s(plaintext, "from"), "from", msgid)
+    roomid = _checked(_s(plaintext, "roomid"), "roomid", msgid)
     raw_tolist = plaintext.get("tolist")
     tolist = (
         tuple(item for item in raw_tolist if isinstance(item, str))
         if isinstance(raw_tolist, list)
         else ()
     )
-    msg_type = _s(plaintext, "msgtype")
+    msg_type = _checked(_s(plaintext, "msgtype"), "msgtype", msgid, limit=MAX_MSG_TYPE_LENGTH)
     known_type = _TYPES.get(msg_type)
     payload_key = known_type[0] if known_type else msg_type
     payload = plaintext.get(payload_key) if payload_key else None

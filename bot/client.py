@@ -251,8 +251,12 @@ class WeComClient:
         credentials: AppCredentials | None = None,
         tokens: AccessTokenCache | None = None,
         archive_credentials: AppCredentials | None = None,
+        call_timeout: float | None = None,
     ) -> None:
         self._http = http
+        # The longest one HTTP call may take from start to last byte (None: httpx's own
+        # per-phase timeouts only, which a server trickling its answer never trips).
+        self._call_timeout = call_timeout
         # (api, errcode or ApiTransportError.cause) → failed calls, for the service's metrics
         self.failures: Counter[tuple[str, str]] = Counter()
         self._base = api_base.rstrip("/")
@@ -301,7 +305,12 @@ class WeComClient:
             return text.replace(secret, _mask(secret)) if secret else text
 
         try:
-            response = await self._http.request(method, url, json=json, params=params)
+            async with asyncio.timeout(self._call_timeout):
+                response = await self._http.request(method, url, json=json, params=params)
+        except TimeoutError:
+            raise ApiTransportError(
+                f"{api}: no complete answer within {self._call_timeout:g} s", cause="timeout"
+            ) from None
         except httpx.HTTPError as exc:
             cause = "timeout" if isinstance(exc, httpx.TimeoutException) else "network"
             error = ApiTransportError(

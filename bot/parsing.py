@@ -26,6 +26,7 @@ from bot.events import (
     Source,
     UnknownEvent,
 )
+from bot.identifiers import MAX_ID_LENGTH, identifier_problem
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -36,8 +37,6 @@ __all__ = [
     "parse_app_envelope",
     "parse_app_message",
 ]
-
-MAX_ID_LENGTH = 128  # longest msgid / MsgId accepted; WeCom's are far shorter
 
 
 def check_body_size(size: int, limit: int) -> None:
@@ -125,8 +124,18 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 def _checked_id(value: str, name: str) -> str:
-    if not value or len(value) > MAX_ID_LENGTH:
-        raise MalformedMessage(f"{name} missing or longer than {MAX_ID_LENGTH} characters")
+    """A required id (a message id): present and storable."""
+    if not value:
+        raise MalformedMessage(f"{name} missing")
+    return _checked_ref(value, name)
+
+
+def _checked_ref(value: str, name: str) -> str:
+    """An id that may be empty (a chat id, a userid) but must fit its column (`bot.identifiers`):
+    refused with a 400 rather than accepted and lost when it is stored."""
+    problem = identifier_problem(value)
+    if problem is not None:
+        raise MalformedMessage(f"{name} {problem}")
     return value
 
 
@@ -139,7 +148,7 @@ def parse_app_message(plaintext: str) -> CallbackEvent:
     if msg_type == "text":
         return AppTextMessage(
             msg_id=_checked_id(fields.get("MsgId", ""), "MsgId"),
-            from_user=fields.get("FromUserName", ""),
+            from_user=_checked_ref(fields.get("FromUserName", ""), "FromUserName"),
             corp_id=fields.get("ToUserName", ""),
             agent_id=fields.get("AgentID", ""),
             create_time=create_time,
@@ -152,12 +161,12 @@ def parse_app_message(plaintext: str) -> CallbackEvent:
             members: tuple[str, ...] = ()
             if change_list is not None:
                 members = tuple(
-                    (item.text or "").strip()
+                    _checked_ref((item.text or "").strip(), "MemChangeList/Item")
                     for item in change_list.findall("Item")
                     if (item.text or "").strip()
                 )
             return ExternalChatChange(
-                chat_id=fields.get("ChatId", ""),
+                chat_id=_checked_ref(fields.get("ChatId", ""), "ChatId"),
                 change_type=fields.get("ChangeType", ""),
                 update_detail=fields.get("UpdateDetail", ""),
                 join_scene=_int_or_none(fields.get("JoinScene")),
@@ -191,9 +200,9 @@ def parse_aibot_message(plaintext: str) -> CallbackEvent:
     sender = _str_field(_sub_object(obj, "from"), "userid")
     common = {
         "aibot_id": _str_field(obj, "aibotid"),
-        "chat_id": _str_field(obj, "chatid"),
+        "chat_id": _checked_ref(_str_field(obj, "chatid"), "chatid"),
         "chat_type": _str_field(obj, "chattype") or "single",
-        "from_user": sender,
+        "from_user": _checked_ref(sender, "from.userid"),
     }
     if msg_type == "text":
         return AibotText(
@@ -204,7 +213,7 @@ def parse_aibot_message(plaintext: str) -> CallbackEvent:
         )
     if msg_type == "event":
         return AibotEvent(
-            msg_id=_str_field(obj, "msgid")[:MAX_ID_LENGTH],
+            msg_id=_checked_ref(_str_field(obj, "msgid"), "msgid"),
             event_type=_str_field(_sub_object(obj, "event"), "eventtype"),
             **common,
         )

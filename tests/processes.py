@@ -425,3 +425,17 @@ def aibot_callback(
     signature = cipher.sign(timestamp=timestamp, nonce=nonce, encrypted=encrypted)
     path = f"/wecom/aibot?msg_signature={signature}&timestamp={timestamp}&nonce={nonce}"
     return path, json.dumps({"encrypt": encrypted}).encode()
+
+
+def api_under_test() -> Any:
+    """`wecom-mod serve`'s app from the environment's settings, for uvicorn `--factory`, with
+    the failed-auth throttle off: a property-based run sends thousands of wrong tokens from one
+    address, and the throttle (tested on its own in test_hostile_input.py) would make each
+    wait 5 s. Everything else is the service as served."""
+    from app.main import create_app
+    from app.routes.api import FailedAuthThrottle
+    from app.settings import load_settings
+
+    app = create_app(load_settings())
+    app.state.auth_throttle = FailedAuthThrottle(free_failures=10**9)
+    return app

@@ -559,3 +559,30 @@ def test_the_image_command_migrates_serves_its_probes_and_stops_cleanly(tmp_path
         if server.poll() is None:
             server.kill()
             server.wait(timeout=10)
+
+
+K8S_VERSIONS = ("1.30.0", "1.37.0")  # the oldest and newest Kubernetes the manifests target
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_k8s_manifests_are_valid_kubernetes_resources(version: str) -> None:
+    """Each manifest (kustomization.yaml, kustomize's own file, aside) against the Kubernetes
+    JSON schemas of `version`, strict (no field Kubernetes does not know), offline: the schemas
+    come with the kubernetes-validate package."""
+    import kubernetes_validate
+
+    checked = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not document:
+                continue
+            try:
+                kubernetes_validate.validate(document, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                pytest.fail(f"{path.name} ({document.get('kind')}), Kubernetes {version}: {exc}")
+            checked.append(f"{path.name}:{document['kind']}")
+    assert {"deployment.yaml:Deployment", "service.yaml:Service", "migrate-job.yaml:Job"} <= set(
+        checked
+    ), checked

@@ -12,8 +12,11 @@ graceful shutdown with work in flight.
    APIs take no idempotency key). The test asserts no duplicate outside that window and at most
    one repeat of what was in flight.
 
-   The service runs with OUTBOX_LEASE_SECONDS=2 (default 120) so that the dead worker's claims
-   run out while the test waits, not minutes later.
+   The service runs with OUTBOX_LEASE_SECONDS=10 (default 120) and WECOM_TIMEOUT_SECONDS=1
+   (default 10) so that the dead worker's claims run out while the test waits, not minutes
+   later. Both databases: on SQLite the send's outcome no longer waits behind a batch of
+   judging for the write lock (2 of 5 runs repeated a send answered just before the kill),
+   see `test_on_sqlite_a_send_is_recorded_before_judging_that_began_during_the_call`.
 
 2. WeCom down (`test_wecom_down_for_minutes_*`): in process with a fake clock. While WeCom
    answers 502/503 or refuses connections, actions stay pending with exponential, jittered,
@@ -37,11 +40,13 @@ graceful shutdown with work in flight.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import random
 import re
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -58,6 +63,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
+from app import migrate
 from app.db import database_urls
 from app.dispatcher import BACKOFF_BASE, BACKOFF_CAP, backoff_delay
 from app.models import InboxEvent, ModerationLog, OutboxAction
@@ -69,7 +75,10 @@ from tests.processes import HOST, FakeWeComServer, ServiceProcess, TcpProxy, aib
 CLEAN = "明天上午十点开周会，请大家准时参加"
 FLAGGED = "有需要赌博的私聊我"
 DELAY = 0.4  # seconds the fake WeCom takes per send in the SIGKILL test
-LEASE_SECONDS = 2  # OUTBOX_LEASE_SECONDS of the killed service (short: the test waits it out)
+# The killed service's WECOM_TIMEOUT_SECONDS and OUTBOX_LEASE_SECONDS: short, so that the test
+# waits the lease out in seconds, the lease still longer than a send can take (4 x 1 + 5 s).
+TIMEOUT_SECONDS = 1
+LEASE_SECONDS = 10
 ALERT_LOG_ID = re.compile(r"(?:记录编号：#|^> #)(\d+)", re.MULTILINE)
 
 
@@ -246,6 +255,7 @@ def test_sigkill_mid_work_loses_nothing_and_repeats_only_the_send_in_flight(
             {
                 **service_settings(database_url, fake_wecom.base_url, tmp_path),
                 "OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
+                "WECOM_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
             },
         ),
     )
@@ -435,6 +445,135 @@ async def test_wecom_down_for_minutes_backs_off_then_sends_each_action_once(
     assert deliveries(wecom.delivered, dict(logs)) == Counter(
         {f"{what}:down-{i}": 1 for i in range(3) for what in ("warn", "alert")}
     )
+
+
+@dataclass
+class HangingWeCom(support.FakeWeCom):
+    """The fake WeCom API, but the first call to `hang_path` never answers (like a server
+    that took the request and trickles nothing back); `entered` is set when it arrives."""
+
+    hang_path: str = "/cgi-bin/aibot/response"
+    hung: int = 0
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: list[str] = field(default_factory=list)
+
+    async def async_handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == self.hang_path and not self.hung:
+            self.hung += 1
+            self.entered.set()
+            await self.release.wait()
+        response = self.handler(request)
+        self.answered.append(request.url.path)
+        return response
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.async_handler)
+
+
+async def test_a_send_that_hangs_past_its_timeout_is_cut_and_the_others_go_out(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A send that hung longer than the client's own 10 s timeout (httpx times each phase, not
+    the whole call) held every other send back. Now each call has a deadline
+    (WECOM_TIMEOUT_SECONDS, start to last byte): the hung warning is given up as a timeout and
+    retried later, and the alert behind it goes out meanwhile."""
+    wecom = HangingWeCom()
+    settings = make_settings(database_url, tmp_path, wecom_timeout_seconds=0.3)
+    async for service in start_service(settings, wecom):
+        plaintext = support.aibot_group_text(FLAGGED, msgid="hang-1", sender="hanger")
+        assert (await service.post_aibot(plaintext)).status_code == 200
+        await service.runtime.workers.run_until_idle()
+        assert wecom.entered.is_set() and wecom.answered.count("/cgi-bin/message/send") == 1
+        async with service.runtime.sessions() as session:
+            rows = {
+                row.kind: row for row in (await session.execute(select(OutboxAction))).scalars()
+            }
+        warning = rows["aibot_reply"]
+        assert (warning.status, warning.attempts) == ("pending", 1)
+        assert "no complete answer within 0.3 s" in (warning.last_error or "")
+        assert rows["app_message"].status == "sent"
+        wecom.release.set()
+
+
+async def test_on_sqlite_a_send_is_recorded_before_judging_that_began_during_the_call(
+    tmp_path: Path,
+) -> None:
+    """SQLite has one writer at a time, and a batch of judging holds the write lock from its
+    claim to its commit: a send answered by WeCom waited behind such a batch to be recorded
+    `sent`, and a SIGKILL in that wait sent it again after the restart. A send and its record
+    now hold the replica's write gate, which judging takes too: a batch that wants to start
+    during the call starts after the record."""
+    wecom = HangingWeCom()
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    migrate.upgrade(database_urls(url))
+    settings = make_settings(url, tmp_path)
+    async for service in start_service(settings, wecom):
+        runtime = service.runtime
+        plaintext = support.aibot_group_text(FLAGGED, msgid="gate-0", sender="gated")
+        assert (await service.post_aibot(plaintext)).status_code == 200
+        await runtime.processor.process_pending()
+        order: list[str] = []
+        record = runtime.dispatcher._renew_send_record
+
+        async def recorded(action: OutboxAction, record: Any = record) -> None:
+            await record(action)
+            order.append(f"recorded {action.kind}")  # noqa: B023 - one service, one loop
+
+        start_batch = runtime.processor._start_batch
+
+        def batch_started(rows: Any, start_batch: Any = start_batch) -> None:
+            order.append(f"batch of {len(rows)}")  # noqa: B023 - one service, one loop
+            start_batch(rows)
+
+        runtime.dispatcher._renew_send_record = recorded  # type: ignore[method-assign]
+        runtime.processor._start_batch = batch_started  # type: ignore[method-assign]
+        sending = asyncio.create_task(runtime.dispatcher.dispatch_due())
+        await wecom.entered.wait()  # the warning's call is in flight
+        for i in range(20):
+            plaintext = support.aibot_group_text(f"第{i}条消息", msgid=f"gate-{i + 1}")
+            assert (await service.post_aibot(plaintext)).status_code == 200
+        judging = asyncio.create_task(runtime.processor.process_pending())
+        order.append("answered")
+        wecom.release.set()
+        await asyncio.gather(sending, judging)
+    assert order[:3] == ["answered", "recorded aibot_reply", "batch of 20"], order
+
+
+async def test_on_sqlite_a_batch_redone_one_event_at_a_time_takes_its_own_gate_again(
+    tmp_path: Path,
+) -> None:
+    """The write gate is taken by the inbox processor's sessions; a batch with a failing event
+    is redone one event at a time from inside the batch's session, and a failure is recorded
+    from inside that: the gate is taken again by the task that holds it (it hung the suite
+    when it was a plain lock)."""
+    url = f"sqlite:///{tmp_path / 'regate.db'}"
+    migrate.upgrade(database_urls(url))
+    async for service in start_service(make_settings(url, tmp_path), support.FakeWeCom()):
+        processor = service.runtime.processor
+        for i in range(3):
+            plaintext = support.aibot_group_text(FLAGGED, msgid=f"regate-{i}", sender=f"r{i}")
+            assert (await service.post_aibot(plaintext)).status_code == 200
+        handle = processor._handle
+
+        async def fail_the_second(session: Any, row: InboxEvent, handle: Any = handle) -> bool:
+            if row.dedupe_key == "aibot:msg:regate-1":
+                raise ValueError("a poisonous event")
+            return await handle(session, row)
+
+        processor._handle = fail_the_second  # type: ignore[method-assign]
+        handled = await asyncio.wait_for(processor.process_pending(), timeout=30)
+        async with service.runtime.sessions() as session:
+            statuses = dict(
+                (await session.execute(select(InboxEvent.dedupe_key, InboxEvent.status))).all()
+            )
+    assert handled == 3
+    assert statuses == {
+        "aibot:msg:regate-0": "done",
+        "aibot:msg:regate-1": "pending",  # retried on a later pass, failed after three
+        "aibot:msg:regate-2": "done",
+    }
 
 
 # -- 3. Database unreachable -----------------------------------------------------------------
@@ -629,3 +768,58 @@ def test_an_http_only_replica_stores_and_a_worker_replica_judges_and_sends_once(
         {f"{kind}:{msgid}": 1 for msgid in flagged for kind in ("warn", "alert")}
     )
     assert "background workers off" in http_only.log_text()
+
+
+# -- 5. a database that is not there at start (issue 19, item 5) -------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])  # nothing listens once the socket is closed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["migrate"], ["words", "list"]])
+@pytest.mark.parametrize(
+    ("what", "url", "reason"),
+    [
+        (
+            "closed port",
+            "postgresql://postgres@127.0.0.1:{port}/wecom",
+            "DATABASE_URL: database unavailable: connection failed",
+        ),
+        (
+            "missing folder",
+            "sqlite:///{tmp}/missing/folder/wecom.db",
+            "DATABASE_URL: the folder {tmp}/missing/folder of the SQLite file does not exist",
+        ),
+        (
+            "folder as file",
+            "sqlite:///{tmp}",
+            "DATABASE_URL: database unavailable: unable to open database file",
+        ),
+    ],
+)
+def test_a_database_not_there_at_start_stops_with_one_line_not_a_traceback(
+    tmp_path: Path, command: list[str], what: str, url: str, reason: str
+) -> None:
+    """DATABASE_URL at a closed port printed a 115-line traceback and exited 1; a SQLite
+    path in a missing folder, 109 lines. Now: one line naming DATABASE_URL, exit 2."""
+    from tests.processes import clean_environment, wecom_mod_command
+
+    values = {"port": str(_closed_port()), "tmp": str(tmp_path)}
+    env = {**clean_environment(), "DATABASE_URL": url.format(**values)}
+    result = subprocess.run(
+        [*wecom_mod_command(), *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, (what, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, (what, result.stderr)
+    assert lines[0].startswith("wecom-mod: configuration error: " + reason.format(**values)), lines

@@ -9,10 +9,13 @@ seed, so a failure is reproducible.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import random
+import re
 import struct
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from sqlalchemy import text
 
 from app.routes import api as api_module
 from bot.crypto import BLOCK_SIZE, CallbackCipher, decode_aes_key
+from bot.identifiers import MAX_ID_LENGTH, MAX_MSG_TYPE_LENGTH
 from tests import support
 from tests.conftest import Service, make_settings, start_service
 
@@ -747,3 +751,428 @@ def test_the_crafted_frames_are_right() -> None:
             receive_id=channel.receive_id.decode(),
         )
         assert cipher.decrypt(value) == "hello"
+
+
+# --- identifiers longer than their columns (issue 19, item 1) --------------------------------
+
+LONG = "x" * (MAX_ID_LENGTH + 1)
+FULL = "y" * MAX_ID_LENGTH
+
+
+def _aibot_plain(**fields: Any) -> str:
+    obj: dict[str, Any] = {
+        "msgid": "id-ok",
+        "aibotid": "AIBOTID",
+        "chatid": CHAT,
+        "chattype": "group",
+        "from": {"userid": "zhangsan"},
+        "response_url": "https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=x",
+        "msgtype": "text",
+        "text": {"content": "@审核助手 今晚一起去赌博"},
+    }
+    obj.update(fields)
+    return json.dumps(obj, ensure_ascii=False)
+
+
+OVERLONG_CALLBACKS: list[tuple[str, str, str]] = [
+    ("aibot", "chatid", _aibot_plain(msgid="long-chat", chatid=LONG)),
+    ("aibot", "from.userid", _aibot_plain(msgid="long-user", **{"from": {"userid": LONG}})),
+    ("aibot", "msgid", _aibot_plain(msgid=LONG)),
+    ("aibot", "chatid newline", _aibot_plain(msgid="nl-chat", chatid="wr1\nERROR forged")),
+    ("aibot", "userid newline", _aibot_plain(msgid="nl-user", **{"from": {"userid": "a\r\nb"}})),
+    ("aibot", "event msgid", _aibot_plain(msgid=LONG, msgtype="event", event={"eventtype": "x"})),
+    ("app", "FromUserName", support.app_text("/help", msg_id="77", sender=LONG)),
+    ("app", "MsgId", support.app_text("/help", msg_id="7" * (MAX_ID_LENGTH + 1))),
+    ("app", "ChatId", support.external_chat_change(["wmA"], chat_id=LONG)),
+    ("app", "MemChangeList/Item", support.external_chat_change(["wmA", LONG])),
+    ("app", "ChatId newline", support.external_chat_change(["wmA"], chat_id="wr\u2028x")),
+]
+
+
+@pytest.mark.parametrize(
+    ("which", "plaintext"),
+    [(which, plain) for which, _name, plain in OVERLONG_CALLBACKS],
+    ids=[f"{which}-{name}" for which, name, _plain in OVERLONG_CALLBACKS],
+)
+async def test_an_identifier_longer_than_its_column_is_refused_at_the_callback_not_lost_later(
+    service: Service, which: str, plaintext: str
+) -> None:
+    """On PostgreSQL a chat id or userid over varchar(128) was answered 200, stored, and then
+    failed three times in the worker (StringDataRightTruncation): an accepted message lost.
+    Such an id is refused with a 400 before anything is stored."""
+    post = service.post_aibot if which == "aibot" else service.post_app
+    response = await post(plaintext)
+    assert response.status_code == 400, response.text
+    assert_refused(response, which)
+    assert await inbox_count(service) == 0
+
+
+async def test_identifiers_as_long_as_their_columns_are_stored_whole_and_judged(
+    service: Service,
+) -> None:
+    """The limit is the column's width: ids of exactly 128 characters go all the way through
+    (stored, judged, logged, warned) on both databases."""
+    chat, user, msgid = "c" * MAX_ID_LENGTH, "u" * MAX_ID_LENGTH, "m" * MAX_ID_LENGTH
+    response = await service.post_aibot(
+        support.aibot_group_text("今晚一起去赌博", msgid=msgid, sender=user, chat_id=chat)
+    )
+    assert response.status_code == 200, response.text
+    members = [FULL, "wmB"]
+    response = await service.post_app(support.external_chat_change(members, chat_id="w" * 128))
+    assert response.status_code == 200, response.text
+    await service.settle()
+    async with service.runtime.sessions() as session:
+        statuses = (
+            await session.execute(text("SELECT status, last_error FROM inbox_events ORDER BY id"))
+        ).all()
+        logged = (
+            await session.execute(text("SELECT chat_id, user_id, message_id FROM moderation_logs"))
+        ).all()
+        joined = (
+            await session.execute(
+                text("SELECT user_id FROM group_members WHERE chat_id = :chat ORDER BY user_id"),
+                {"chat": "w" * 128},
+            )
+        ).all()
+    assert [tuple(row) for row in statuses] == [("done", None), ("done", None)]
+    assert [tuple(row) for row in logged] == [(chat, user, msgid)]
+    assert sorted(row[0] for row in joined) == sorted(members)
+    assert service.wecom.calls("/cgi-bin/aibot/response"), "the warning was not sent"
+
+
+async def test_archive_records_with_overlong_ids_are_recorded_unreadable_and_long_types_judged(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Chat-archive records reach the same columns: a roomid, sender or msgid over 128
+    characters is reported as a bad record (not stored, so not lost later), as is a msgtype
+    over `MAX_MSG_TYPE_LENGTH`; a real type longer than message_meta's 16 characters
+    (`meeting_voice_call`) is judged."""
+    from app.archive_import import import_records
+    from app.db import create_engine_for, database_urls, session_factory
+    from tests.test_archive_service import record
+    from tests.test_archive_service import text as archive_text
+
+    records = [
+        archive_text("a-long-room", "今晚一起去赌博", room=LONG),
+        archive_text("a-long-sender", "今晚一起去赌博", sender=LONG),
+        archive_text("m" * (MAX_ID_LENGTH + 1), "今晚一起去赌博"),
+        record("a-long-type", "t" * (MAX_MSG_TYPE_LENGTH + 1), {}),
+        archive_text("a-full", "今晚一起去赌博", room=FULL, sender="u" * MAX_ID_LENGTH),
+        record("a-meeting", "meeting_voice_call", {"endtime": 1}, room=FULL),
+    ]
+    path = tmp_path / "records.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    engine = create_engine_for(database_urls(database_url))
+    try:
+        summary = await import_records(
+            make_settings(database_url, tmp_path),
+            session_factory(engine),
+            path,
+            shadow=True,
+            report=io.StringIO(),
+        )
+        async with session_factory(engine)() as session:
+            statuses = (await session.execute(text("SELECT status FROM inbox_events"))).all()
+    finally:
+        await engine.dispose()
+    assert [bad.number for bad in summary.bad_lines] == [1, 2, 3, 4]
+    assert summary.failed == 0
+    assert sorted(row[0] for row in statuses) == ["done", "done"]
+    assert summary.judged_by_type == {"text": 1, "meeting_voice_call": 1}
+    assert summary.flagged == 1
+
+
+# Every bounded text column, and what bounds the values written to it: the limit an entry point
+# enforces (ids from WeCom: `bot.identifiers`; REST fields: their schema; cut: sliced to the
+# width where written) or the service's own vocabulary (the longest value it writes).
+_ID = MAX_ID_LENGTH
+COLUMN_LIMITS: dict[str, tuple[int, str]] = {
+    "archive_cursors.corp_id": (64, "WECOM_CORP_ID (WeCom corp ids are 18 characters)"),
+    "archive_leases.corp_id": (64, "WECOM_CORP_ID"),
+    "archive_leases.holder": (128, "own: host:pid:random, cut"),
+    "archive_record_failures.corp_id": (64, "WECOM_CORP_ID"),
+    "archive_record_failures.msgid": (200, "cut to 200 where written"),
+    "archive_record_failures.error": (64, "own: error class names, cut"),
+    "audit_entries.actor": (200, "own prefix + REST `by` (128) or a userid (128)"),
+    "audit_entries.channel": (8, "own: rest | chat | cli"),
+    "audit_entries.action": (64, "own: group.update, member.pardon, ..."),
+    "audit_entries.target": (300, "own prefix + chat id (128) + userid (128)"),
+    "group_members.chat_id": (_ID, "bot.identifiers"),
+    "group_members.user_id": (_ID, "bot.identifiers"),
+    "group_members.name": (256, "groupchat/get names, cut"),
+    "groups.chat_id": (_ID, "bot.identifiers; REST path max_length=128"),
+    "groups.name": (256, "REST schema / groupchat/get, cut"),
+    "groups.owner": (_ID, "groupchat/get owner, cut"),
+    "groups.kind": (16, "own: customer | internal | app_created | unknown"),
+    "groups.member_version": (64, "cut"),
+    "groups.welcome_template_id": (128, "cut"),
+    "groups.welcome_template_hash": (64, "own: sha256 hex"),
+    "inbox_events.dedupe_key": (200, "own prefix (<= 14) + msgid (128) or sha256 hex"),
+    "inbox_events.source": (16, "own: app | aibot | archive"),
+    "inbox_events.kind": (64, "own event kinds"),
+    "inbox_events.chat_id": (_ID, "bot.identifiers"),
+    "inbox_events.sender": (_ID, "bot.identifiers"),
+    "inbox_events.status": (16, "own"),
+    "lexicon_allow.phrase": (256, "lexicon_service validation"),
+    "lexicon_allow.folded": (256, "lexicon_service validation"),
+    "lexicon_allow.scope": (_ID, "a chat id"),
+    "lexicon_allow.added_by": (128, "REST/CLI `by`"),
+    "lexicon_allow.source": (1024, "file:<path>, cut"),
+    "lexicon_imports.kind": (16, "own"),
+    "lexicon_imports.origin": (1024, "file:<path>, cut"),
+    "lexicon_imports.sha256": (64, "own"),
+    "lexicon_imports.imported_by": (128, "CLI `--by`"),
+    "lexicon_words.word": (256, "lexicon_service validation"),
+    "lexicon_words.folded": (256, "lexicon_service validation"),
+    "lexicon_words.category": (16, "own enum"),
+    "lexicon_words.severity": (16, "own enum"),
+    "lexicon_words.mode": (16, "own enum"),
+    "lexicon_words.scope": (_ID, "a chat id"),
+    "lexicon_words.added_by": (128, "REST/CLI `by`"),
+    "lexicon_words.source": (1024, "file:<path>, cut"),
+    "member_reports.chat_id": (_ID, "bot.identifiers"),
+    "member_reports.reporter": (_ID, "bot.identifiers"),
+    "member_reports.target": (_ID, "a known member (<= 128) or a userid-like token (<= 64)"),
+    "message_copies.chat_id": (_ID, "bot.identifiers"),
+    "message_copies.sender": (_ID, "bot.identifiers"),
+    "message_copies.text_hash": (32, "own: app.cross_channel.copy_fingerprint"),
+    "message_copies.source": (16, "own: aibot | archive"),
+    "message_meta.chat_id": (_ID, "bot.identifiers"),
+    "message_meta.sender": (_ID, "bot.identifiers"),
+    "message_meta.msg_type": (16, "cut to 16 where written (activity_repo.row)"),
+    "message_meta.text_hash": (32, "own: moderation.flood.text_fingerprint"),
+    "moderation_logs.source": (16, "own"),
+    "moderation_logs.chat_id": (_ID, "bot.identifiers"),
+    "moderation_logs.user_id": (_ID, "bot.identifiers"),
+    "moderation_logs.message_id": (_ID, "bot.identifiers (msgid)"),
+    "moderation_logs.verdict": (16, "own enum"),
+    "moderation_logs.mode": (16, "own enum"),
+    "moderation_logs.step": (16, "own enum"),
+    "moderation_logs.review": (16, "own enum"),
+    "moderation_logs.reviewed_by": (128, "REST `by` / a userid"),
+    "outbox_actions.idempotency_key": (200, "own: log:<id>:warn, inbox:<id>:reply, ..."),
+    "outbox_actions.kind": (32, "own"),
+    "outbox_actions.status": (16, "own"),
+    "strikes.chat_id": (_ID, "bot.identifiers"),
+    "strikes.user_id": (_ID, "bot.identifiers"),
+    "strikes.rule": (64, "own rule names"),
+    "strikes.pardoned_by": (128, "REST `by` / a userid"),
+}
+
+
+def test_every_bounded_text_column_has_a_limit_no_wider_than_itself() -> None:
+    """Each varchar(n) column is listed with what bounds its values, at most n: a new column,
+    or a narrower one, fails here until someone decides where its values are limited."""
+    from sqlalchemy import String
+
+    from app.models import Base
+
+    widths = {
+        f"{table.name}.{column.name}": column.type.length
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, String) and column.type.length
+    }
+    assert sorted(widths) == sorted(COLUMN_LIMITS)
+    too_wide = {
+        name: (limit, widths[name])
+        for name, (limit, _why) in COLUMN_LIMITS.items()
+        if limit > widths[name]
+    }
+    assert too_wide == {}
+
+
+# --- the log: no forged lines, no token from a query string (issue 19, items 3 and 4) -------
+
+_LINE_START = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} [A-Z]+ |  ")
+FORGED = "x\n2026-01-01 00:00:00,000 CRITICAL app.main: forged\r\n\x1b[31mred\u2028\u2029\x85end"
+
+
+def _format_lines(formatter: logging.Formatter, record: logging.LogRecord) -> list[str]:
+    return formatter.format(record).split("\n")
+
+
+def test_text_log_lines_cannot_be_forged_by_what_a_message_holds() -> None:
+    """A chat id or userid holding a newline wrote whole fake ERROR/CRITICAL lines in the text
+    format: every control character and line separator is now an escape, and a traceback's
+    lines (whose last one holds the exception's message) are indented."""
+    from app.log_format import JsonFormatter, TextFormatter
+
+    try:
+        raise ValueError(FORGED)
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "app.processing", logging.INFO, __file__, 1, "chat %s from %s", (FORGED, FORGED), exc_info
+    )
+    lines = _format_lines(TextFormatter(), record)
+    assert len(lines) > 2  # the message, then the traceback
+    assert all(_LINE_START.match(line) for line in lines), lines
+    assert not any(line.startswith("2026-01-01") for line in lines)
+    assert "\\n2026-01-01 00:00:00,000 CRITICAL" in lines[0]
+    assert all(ch not in "".join(lines) for ch in "\r\x1b\u2028\u2029\x85")
+    (line,) = JsonFormatter().format(record).splitlines()
+    assert json.loads(line)["message"] == f"chat {FORGED} from {FORGED}"
+
+
+async def test_a_callback_with_a_newline_in_an_id_writes_no_forged_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The tester's case end to end: signed callbacks whose chat id and userid hold a forged
+    line, and one whose msgid does, written in the default text format."""
+    from app.log_format import LogContextFilter, TextFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter())
+    handler.addFilter(LogContextFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        async for service in start_service(
+            make_settings(database_url, tmp_path), support.FakeWeCom()
+        ):
+            for plain in (
+                _aibot_plain(msgid="f-1", chatid=FORGED),
+                _aibot_plain(msgid="f-2", **{"from": {"userid": FORGED}}),
+                _aibot_plain(msgid=FORGED),
+                support.app_text("/help", msg_id="88", sender=FORGED),
+            ):
+                post = service.post_app if plain.startswith("<xml>") else service.post_aibot
+                assert (await post(plain)).status_code == 400
+            await service.settle()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    lines = stream.getvalue().splitlines()
+    assert any("refused" in line for line in lines)
+    assert all(_LINE_START.match(line) for line in lines), [
+        line for line in lines if not _LINE_START.match(line)
+    ]
+    assert "CRITICAL app.main: forged" not in "\n".join(
+        line for line in lines if not line.startswith("20") or " CRITICAL " in line
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_token_in_the_query_string_is_refused_and_kept_out_of_the_access_log(
+    tmp_path: Path, log_format: str
+) -> None:
+    """`GET /api/v1/stats?access_token=<token>` was refused with 401 but uvicorn's access line
+    wrote the query verbatim. Values of query parameters the service does not read are written
+    as `***`, and every configured secret is masked wherever it appears."""
+    from tests.processes import ServiceProcess
+
+    process = ServiceProcess.create(
+        tmp_path,
+        {
+            "database_url": f"sqlite:///{tmp_path / 'serve.db'}",
+            "log_format": log_format,
+            "admin_api_token": support.ADMIN_TOKEN,
+            "readonly_api_token": READONLY_TOKEN,
+        },
+    )
+    process.start()
+    try:
+        process.wait_ready()
+        targets = [
+            f"/api/v1/stats?{name}={quote(token)}&days=7"
+            for token in (support.ADMIN_TOKEN, READONLY_TOKEN)
+            for name in ("access_token", "token", "api_key", "bearer", "Authorization")
+        ] + [f"/api/v1/stats?{support.ADMIN_TOKEN}", f"/healthz?t={support.ADMIN_TOKEN}"]
+        for target in targets:
+            response = httpx.get(process.base_url + target, timeout=10)
+            assert response.status_code in (200, 401), (target, response.status_code)
+            assert (response.status_code == 200) == target.startswith("/healthz")
+        # A right token in the header: the documented query values stay readable.
+        response = httpx.get(
+            process.base_url + "/api/v1/stats?days=7&chat_id=wrOgAAAAchat1",
+            headers={"Authorization": f"Bearer {support.ADMIN_TOKEN}"},
+            timeout=10,
+        )
+        assert response.status_code == 200
+    finally:
+        process.stop()
+    logged = process.log_text()
+    access = [line for line in logged.splitlines() if "uvicorn.access" in line]
+    assert len(access) == len(targets) + 2, access  # the ready check's /healthz too
+    assert support.ADMIN_TOKEN not in logged and READONLY_TOKEN not in logged
+    assert any("access_token=***&days=7" in line for line in access), access
+    assert any("days=7&chat_id=wrOgAAAAchat1" in line for line in access), access
+
+
+# --- the OpenAPI document describes the API (issue 19, item 6) --------------------------------
+
+
+async def test_the_openapi_document_names_every_answer_the_outside_run_found_undocumented(
+    rest_service: Service,
+) -> None:
+    """400/401/403/404/409 were undocumented, an update's 200 too; `{"kind": null}` and `{}`
+    were schema-valid yet refused. The document now says what the API answers."""
+    spec = (await rest_service.http.get("/openapi.json")).json()
+    paths = spec["paths"]
+    assert set(paths["/api/v1/moderation-logs/{log_id}/review"]["post"]["responses"]) >= {
+        "200", "400", "401", "403", "404", "409", "422", "503",
+    }  # fmt: skip
+    assert {"200", "201"} <= set(paths["/api/v1/lexicon/words"]["post"]["responses"])
+    assert "403" not in paths["/api/v1/groups"]["get"]["responses"]
+    error = paths["/api/v1/groups/{chat_id}"]["get"]["responses"]["404"]
+    assert error["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    patch = spec["components"]["schemas"]["GroupPatch"]
+    assert patch["properties"]["kind"] == {
+        "type": "string", "enum": ["customer", "internal", "app_created"], "title": "Kind",
+    }  # fmt: skip
+    assert {"required": ["kind"]} in patch["anyOf"] and {"required": ["by"]} not in patch["anyOf"]
+    bulk = spec["components"]["schemas"]["WordsBulkIn"]
+    assert bulk["oneOf"] == [{"required": ["words"]}, {"required": ["text"]}]
+    assert paths["/api/v1/stats"]["get"]["security"] == [{"bearer": []}]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/api/v1/lexicon/words/bulk", "POST"),
+        ("DELETE", "/api/v1/lexicon/allow/export", "GET"),
+        ("DELETE", "/api/v1/lexicon/words", "GET, POST"),
+        ("OPTIONS", "/api/v1/lexicon/words", "GET, POST"),
+        ("OPTIONS", "/api/v1/groups/wrOgAAAAchat1", "GET, PATCH"),
+        ("PUT", "/api/v1/lexicon/words/12", "DELETE"),
+    ],
+)
+async def test_a_method_a_path_does_not_serve_is_405_naming_every_method_it_does(
+    rest_service: Service, method: str, path: str, allow: str
+) -> None:
+    """DELETE on a collection answered 422 (`bulk` read as a word id), and OPTIONS listed only
+    GET in `Allow` (the first route of the path) where the path serves more."""
+    response = await rest_service.http.request(method, path, headers=_headers())
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allow
+
+
+@pytest.mark.parametrize("until", ["0.5", "1764000000", "2026-11-21T08:00:00", "2026-11-21"])
+async def test_a_time_that_is_not_rfc3339_with_a_zone_is_refused_not_read_as_unix_time(
+    rest_service: Service, until: str
+) -> None:
+    for path in ("/api/v1/moderation-logs", "/api/v1/moderation-logs/export.csv"):
+        response = await rest_service.http.get(path, params={"until": until}, headers=_headers())
+        assert response.status_code in (400, 422), (path, until, response.text)
+    response = await rest_service.http.get(
+        "/api/v1/moderation-logs", params={"until": "2026-11-21T08:00:00+08:00"}, headers=_headers()
+    )
+    assert response.status_code == 200
+
+
+async def test_a_group_patch_with_a_null_or_nothing_to_change_is_refused_as_documented(
+    rest_service: Service,
+) -> None:
+    await rest_service.post_aibot(support.aibot_group_text("你好", msgid="nul-0", chat_id=CHAT))
+    await rest_service.settle()
+    for body in ({"kind": None}, {}, {"by": "mod-alice"}):
+        response = await _json_call(rest_service, "PATCH", f"/api/v1/groups/{CHAT}", body)
+        assert response.status_code == 422, (body, response.text)
+    for body in ({}, {"words": [], "text": ""}):
+        response = await _json_call(rest_service, "POST", "/api/v1/lexicon/words/bulk", body)
+        assert response.status_code == 422, (body, response.text)

@@ -353,7 +353,7 @@ async def test_bad_reads_get_a_clear_4xx(
     ("path", "status"),
     [
         ("/api/v1/lexicon/words/0", 422),
-        ("/api/v1/lexicon/words/abc", 422),
+        ("/api/v1/lexicon/words/abc", 404),  # no such word (and no route): not a 422
         ("/api/v1/lexicon/words/99999999999999999999999", 422),
         ("/api/v1/lexicon/words/999", 404),
         ("/api/v1/lexicon/allow/999", 404),

@@ -482,11 +482,14 @@ def test_aibot_event_enter_chat() -> None:
     )
 
 
-def test_aibot_event_long_msgid_is_truncated() -> None:
-    plaintext = aibot_json(msgid="e" * 500, msgtype="event", event={"eventtype": "x"})
-    event = parse_aibot_message(plaintext)
+def test_aibot_event_long_msgid_is_refused_not_cut_into_another_events_key() -> None:
+    event = parse_aibot_message(
+        aibot_json(msgid="e" * MAX_ID_LENGTH, msgtype="event", event={"eventtype": "x"})
+    )
     assert isinstance(event, AibotEvent)
     assert event.msg_id == "e" * MAX_ID_LENGTH
+    with pytest.raises(MalformedMessage):
+        parse_aibot_message(aibot_json(msgid="e" * 500, msgtype="event", event={"eventtype": "x"}))
 
 
 def test_aibot_image_is_unknown() -> None:

@@ -84,6 +84,17 @@ def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pa
             },
             "ARCHIVE_LEASE_SECONDS: must be longer than ARCHIVE_POLL_SECONDS",
         ),
+        (
+            # A slow success was sent again by another replica once the lease ran out.
+            {"OUTBOX_LEASE_SECONDS": "30"},
+            "OUTBOX_LEASE_SECONDS: must be longer than a send can take, "
+            "4 x WECOM_TIMEOUT_SECONDS + 5 = 45 s (got 30)",
+        ),
+        (
+            {"OUTBOX_LEASE_SECONDS": "20", "WECOM_TIMEOUT_SECONDS": "4"},
+            "OUTBOX_LEASE_SECONDS: must be longer than a send can take",
+        ),
+        ({"WECOM_TIMEOUT_SECONDS": "0"}, "WECOM_TIMEOUT_SECONDS: "),
     ],
 )
 def test_bad_settings_stop_with_one_line_naming_the_variable(

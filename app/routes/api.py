@@ -13,9 +13,8 @@ never waits and clears its address's failures.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hmac
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,10 +23,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.models import ModerationLog, OutboxAction
 from app.repositories import moderation_log as log_repo
+from app.routes.cursors import LogCursor, decode_log_cursor, encode_log_cursor
 
 __all__ = [
     "READ_METHODS",
@@ -124,7 +124,9 @@ async def require_token(request: Request) -> ApiCaller:
     address = request.client.host if request.client else "?"
     throttle: FailedAuthThrottle = request.app.state.auth_throttle
     if scheme.lower() != "bearer" or not (admin or readonly):
-        delay = throttle.failed(address)
+        # A token presented and wrong is a guess: guesses are slowed down. No token at all
+        # guesses nothing (a probe, a health checker at the wrong path): answered at once.
+        delay = throttle.failed(address) if header.strip() else 0.0
         if delay:
             await asyncio.sleep(delay)
         raise HTTPException(
@@ -289,20 +291,36 @@ def _review_out(row: ModerationLog) -> ReviewOut | None:
 
 
 def _encode_cursor(row: ModerationLog) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return encode_log_cursor(row.created_at, row.id)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-        stamp, _, row_id = raw.partition("|")
-        moment = datetime.fromisoformat(stamp)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment.astimezone(UTC), int(row_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise HTTPException(400, "cursor is not one this API returned") from None
+    return decode_log_cursor(cursor)
+
+
+# An ISO 8601 date and time (the OpenAPI `date-time` format, RFC 3339, also has the zone that
+# `aware` asks for). A bare number such as `0.5` would otherwise be read as a Unix time.
+_ISO_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?"
+)
+
+
+def _iso_time(value: object) -> object:
+    if isinstance(value, str) and _ISO_TIME.fullmatch(value.strip()) is None:
+        raise ValueError("must be an ISO 8601 date and time with a zone, e.g. 2026-11-21T08:00:00Z")
+    return value
+
+
+Since = Annotated[
+    datetime | None,
+    BeforeValidator(_iso_time),
+    Query(description="inclusive, ISO 8601 (RFC 3339) with a zone"),
+]
+Until = Annotated[
+    datetime | None,
+    BeforeValidator(_iso_time),
+    Query(description="exclusive, ISO 8601 (RFC 3339) with a zone"),
+]
 
 
 def aware(value: datetime | None, name: str) -> datetime | None:
@@ -319,9 +337,9 @@ async def list_logs(
     request: Request,
     chat_id: Annotated[str | None, Query(max_length=128)] = None,
     user_id: Annotated[str | None, Query(max_length=128)] = None,
-    since: Annotated[datetime | None, Query(description="inclusive, ISO 8601 with zone")] = None,
-    until: Annotated[datetime | None, Query(description="exclusive, ISO 8601 with zone")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    since: Since = None,
+    until: Until = None,
+    cursor: LogCursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
     filters = log_repo.LogFilter(
@@ -341,7 +359,7 @@ async def list_logs(
     )
 
 
-@router.get("/moderation-logs/{log_id}", response_model=LogOut, summary="One flagged message")
+@router.get("/moderation-logs/{log_id:int}", response_model=LogOut, summary="One flagged message")
 async def get_log(request: Request, log_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
     async with request.app.state.runtime.sessions() as session:
         row = await log_repo.get(session, log_id)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.repositories import audit as audit_repo
 from app.routes.api import require_token
-from app.routes.cursors import decode_id_cursor, encode_id_cursor
+from app.routes.cursors import IdCursor, decode_id_cursor, encode_id_cursor
 
 __all__ = ["router"]
 
@@ -42,7 +42,7 @@ async def list_audit(
     ] = None,
     target: Annotated[str | None, Query(max_length=300)] = None,
     channel: Annotated[str | None, Query(pattern="^(rest|chat|cli)$")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
     before = decode_id_cursor(cursor)

@@ -42,11 +42,12 @@ from bot.parsing import (
 if TYPE_CHECKING:
     from app.main import Runtime
 
-__all__ = ["CallbackChannel", "fast_paths", "routes"]
+__all__ = ["QUERY_NAMES", "CallbackChannel", "fast_paths", "routes"]
 
 log = logging.getLogger(__name__)
 
 _MAX_QUERY_VALUE = 4096  # characters; an echostr is a few hundred
+QUERY_NAMES = ("msg_signature", "timestamp", "nonce", "echostr")  # what WeCom's calls carry
 
 
 @dataclass(frozen=True)

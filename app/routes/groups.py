@@ -30,7 +30,7 @@ from app.repositories import groups as groups_repo
 from app.repositories import reports
 from app.repositories import strikes as strikes_repo
 from app.routes.api import ApiCaller, require_token
-from app.routes.cursors import decode_id_cursor, encode_id_cursor
+from app.routes.cursors import IdCursor, decode_id_cursor, encode_id_cursor
 from moderation.policy import GroupPolicy
 
 if TYPE_CHECKING:
@@ -109,10 +109,25 @@ class GroupPage(BaseModel):
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    """In the JSON schema, only `webhook_key` and `by` may be null: an absent field stays, a
+    null one other than these is refused (422), so the document must not offer it."""
+    for name, field in schema.get("properties", {}).items():
+        if name in ("webhook_key", "by"):
+            continue
+        options = [option for option in field.get("anyOf", ()) if option.get("type") != "null"]
+        if len(options) == 1 and "anyOf" in field:
+            del field["anyOf"]
+            field.update(options[0])
+        field.pop("default", None)
+    # At least one field to change (`by` alone changes nothing).
+    schema["anyOf"] = [{"required": [name]} for name in schema["properties"] if name != "by"]
+
+
 class GroupPatch(BaseModel):
     """The fields to change; absent ones stay. Only `webhook_key` may be null (clears it)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_not_null)
 
     name: str | None = Field(None, max_length=256)
     kind: Literal["customer", "internal", "app_created"] | None = None
@@ -313,7 +328,7 @@ def _not_found(chat_id: str) -> HTTPException:
 async def list_groups(
     request: Request,
     _caller: Caller,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
     runtime = runtime_of(request)
@@ -418,7 +433,7 @@ async def list_members(
     request: Request,
     _caller: Caller,
     chat_id: ChatId,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
     runtime = runtime_of(request)

@@ -23,7 +23,9 @@ from app import audit
 from app import lexicon_service as service
 from app.models import LexiconWord
 from app.routes.api import api_caller, require_token
-from moderation import AllowEntry, LexiconEntry
+from app.routes.cursors import IdCursor
+from moderation import AllowEntry, LexiconEntry, Severity
+from moderation.lexicon import MAX_SCOPE_LENGTH
 
 if TYPE_CHECKING:
     from app.main import Runtime
@@ -45,6 +47,14 @@ CATEGORIES = (
     "反动, 广告 …), or a list's own label kept as written (涉毒; at most 32 characters)"
 )
 SEVERITIES = "block (default) | review | log, or 1 (log) | 2 (review) | 3 (block)"
+_SEVERITY_NAMES = (*(severity.value for severity in Severity), "1", "2", "3")
+
+
+def _any_case(values: Sequence[str]) -> str:
+    """The pattern of a filter the service reads case-insensitively, blanks around it ignored,
+    "" for none (`lexicon_service._choice`)."""
+    words = "|".join("".join(f"[{c.upper()}{c.lower()}]" for c in value) for value in values)
+    return rf"^\s*({words})?\s*$"
 
 
 # -- models ------------------------------------------------------------------------------
@@ -63,18 +73,33 @@ class WordIn(BaseModel):
     mode: str | None = Field(
         None, max_length=MAX_FIELD, description="fuzzy (default) | folded | exact"
     )
-    scope: str = Field("", max_length=MAX_FIELD, description='a chat id; "" = every group')
+    scope: str = Field(
+        "",
+        max_length=MAX_FIELD,  # the service says what is wrong with a longer one
+        json_schema_extra={"maxLength": MAX_SCOPE_LENGTH, "pattern": r"^[^\s]*$"},
+        description='a chat id (no spaces); "" = every group',
+    )
 
 
 class AllowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phrase: str = Field(max_length=MAX_FIELD, examples=["路口交通"])
-    scope: str = Field("", max_length=MAX_FIELD, description='a chat id; "" = every group')
+    scope: str = Field(
+        "",
+        max_length=MAX_FIELD,  # the service says what is wrong with a longer one
+        json_schema_extra={"maxLength": MAX_SCOPE_LENGTH, "pattern": r"^[^\s]*$"},
+        description='a chat id (no spaces); "" = every group',
+    )
 
 
 class WordsBulkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Exactly one of `words` and `text`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["words"]}, {"required": ["text"]}]},
+    )
 
     words: list[WordIn] | None = Field(None, max_length=MAX_BULK_ENTRIES)
     text: str | None = Field(
@@ -86,7 +111,12 @@ class WordsBulkIn(BaseModel):
 
 
 class AllowBulkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Exactly one of `phrases` and `text`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["phrases"]}, {"required": ["text"]}]},
+    )
 
     phrases: list[AllowIn] | None = Field(None, max_length=MAX_BULK_ENTRIES)
     text: str | None = Field(
@@ -315,10 +345,14 @@ async def list_words(
     q: Annotated[
         str | None, Query(max_length=200, description="substring of word or folded")
     ] = None,
+    # Any label a list uses is a category (issue 17): no pattern for it, only a length.
     category: Annotated[str | None, Query(max_length=64, description=CATEGORIES)] = None,
-    severity: Annotated[str | None, Query(max_length=32, description=SEVERITIES)] = None,
+    severity: Annotated[
+        str | None,
+        Query(description=SEVERITIES, json_schema_extra={"pattern": _any_case(_SEVERITY_NAMES)}),
+    ] = None,
     scope: Annotated[str | None, Query(max_length=128, description='"" = every group')] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
     async with runtime_of(request).sessions() as session:
@@ -366,7 +400,7 @@ async def add_words_bulk(request: Request, body: WordsBulkIn) -> Any:
     return _counts(await _add_words(request, _word_entries(body)))
 
 
-@router.delete("/words/{word_id}", status_code=204, summary="Delete a word")
+@router.delete("/words/{word_id:int}", status_code=204, summary="Delete a word")
 async def delete_word(request: Request, word_id: WordId) -> Response:
     return await _delete(request, service.delete_word, word_id)
 
@@ -388,7 +422,7 @@ async def list_allow(
     request: Request,
     q: Annotated[str | None, Query(max_length=200)] = None,
     scope: Annotated[str | None, Query(max_length=128)] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
     async with runtime_of(request).sessions() as session:
@@ -428,7 +462,7 @@ async def add_allow_bulk(request: Request, body: AllowBulkIn) -> Any:
     return _counts(await _add_allow(request, _allow_entries(body)))
 
 
-@router.delete("/allow/{allow_id}", status_code=204, summary="Delete an allow-list phrase")
+@router.delete("/allow/{allow_id:int}", status_code=204, summary="Delete an allow-list phrase")
 async def delete_allow(request: Request, allow_id: WordId) -> Response:
     return await _delete(request, service.delete_allow, allow_id)
 

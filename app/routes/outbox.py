@@ -18,7 +18,7 @@ from app import audit
 from app.models import OutboxAction
 from app.repositories import outbox as outbox_repo
 from app.routes.api import ApiCaller, require_token
-from app.routes.cursors import decode_id_cursor, encode_id_cursor
+from app.routes.cursors import IdCursor, decode_id_cursor, encode_id_cursor
 
 if TYPE_CHECKING:
     from app.main import Runtime
@@ -106,7 +106,7 @@ async def list_outbox(
     request: Request,
     status: Annotated[Status | None, Query(description="e.g. dead: the dead letters")] = None,
     kind: Annotated[Kind | None, Query()] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
     before = decode_id_cursor(cursor)
@@ -143,7 +143,7 @@ async def summary(request: Request) -> Any:
 
 
 @router.post(
-    "/{action_id}/retry",
+    "/{action_id:int}/retry",
     response_model=OutboxOut,
     summary="Send a dead action again: back to pending now, attempts reset (admin token)",
 )

@@ -35,7 +35,7 @@ from app.repositories import groups as groups_repo
 from app.repositories import moderation_log as log_repo
 from app.repositories import strikes as strikes_repo
 from app.repositories.reports import finding_rule
-from app.routes.api import ApiCaller, ReviewOut, aware, require_token
+from app.routes.api import ApiCaller, ReviewOut, Since, Until, aware, require_token
 from app.routes.lexicon import MAX_FIELD, AllowOut
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def _suggestions(row: ModerationLog) -> list[AllowSuggestion]:
 
 
 @router.post(
-    "/moderation-logs/{log_id}/review",
+    "/moderation-logs/{log_id:int}/review",
     response_model=ReviewResult,
     summary="Confirm or overturn a decision (overturn pardons its strike)",
 )
@@ -369,8 +369,8 @@ async def _csv_lines(runtime: Runtime, filters: log_repo.LogFilter) -> AsyncIter
 )
 async def export_csv(
     request: Request,
-    since: Annotated[datetime | None, Query(description="inclusive, ISO 8601 with zone")] = None,
-    until: Annotated[datetime | None, Query(description="exclusive, ISO 8601 with zone")] = None,
+    since: Since = None,
+    until: Until = None,
     chat_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> StreamingResponse:
     filters = log_repo.LogFilter(

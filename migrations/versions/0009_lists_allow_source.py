@@ -8,7 +8,7 @@ Downgrading gives every word whose category is not a built-in one the category `
 (the version before reads only the built-in ones) before narrowing the column.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-23
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
