@@ -47,11 +47,13 @@ CONFLICTS = {
     ("post", "/api/v1/moderation-logs/{log_id}/review"): "the log row was reviewed already",
     ("post", "/api/v1/outbox/{action_id}/retry"): "the action is not dead",
     ("patch", "/api/v1/groups/{chat_id}"): "a webhook key, and SECRET_KEY is not set",
+    ("post", "/api/v1/moderation-logs/{log_id}/allow"): "the decision is not overturned",
 }
 # (method, path) → the other success an add answers when the entry exists
 ALSO_OK = {
     ("post", "/api/v1/lexicon/words"): ("200", "updated or unchanged: the word existed"),
     ("post", "/api/v1/lexicon/allow"): ("200", "unchanged: the phrase existed"),
+    ("post", "/api/v1/moderation-logs/{log_id}/allow"): ("200", "unchanged: the phrase existed"),
 }
 MEDIA_TYPES = {
     ("get", "/api/v1/moderation-logs/export.csv"): "text/csv",

@@ -940,6 +940,7 @@ COLUMN_LIMITS: dict[str, tuple[int, str]] = {
     "message_meta.chat_id": (_ID, "bot.identifiers"),
     "message_meta.sender": (_ID, "bot.identifiers"),
     "message_meta.msg_type": (16, "cut to 16 where written (activity_repo.row)"),
+    "message_meta.short_text": (8, "cut to 8 where written (activity_repo.row); at most 2 folded"),
     "message_meta.text_hash": (32, "own: moderation.flood.text_fingerprint"),
     "moderation_logs.source": (16, "own"),
     "moderation_logs.chat_id": (_ID, "bot.identifiers"),

@@ -25,7 +25,7 @@ from app.models import LexiconWord
 from app.routes.api import api_caller, require_token
 from app.routes.cursors import IdCursor
 from moderation import AllowEntry, LexiconEntry, Severity
-from moderation.lexicon import MAX_SCOPE_LENGTH
+from moderation.lexicon import MAX_CATEGORY_LENGTH, MAX_SCOPE_LENGTH
 
 if TYPE_CHECKING:
     from app.main import Runtime
@@ -47,6 +47,10 @@ CATEGORIES = (
     "反动, 广告 …), or a list's own label kept as written (涉毒; at most 32 characters)"
 )
 SEVERITIES = "block (default) | review | log, or 1 (log) | 2 (review) | 3 (block)"
+CATEGORY_PATTERN = (
+    r"^[\s\u3000]*(?:(?!\d+[\s\u3000]*$)[\w\u3001-\u303f\uff01-\uff5e._/()·-]"
+    r"[\w\u3000-\u303f\uff01-\uff5e ._/()·-]*)?$"
+)
 _SEVERITY_NAMES = (*(severity.value for severity in Severity), "1", "2", "3")
 
 
@@ -346,7 +350,16 @@ async def list_words(
         str | None, Query(max_length=200, description="substring of word or folded")
     ] = None,
     # Any label a list uses is a category (issue 17): no pattern for it, only a length.
-    category: Annotated[str | None, Query(max_length=64, description=CATEGORIES)] = None,
+    category: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CATEGORY_LENGTH,
+            description=CATEGORIES,
+            # what `moderation.lexicon.category_of` takes, a little stricter: letters, digits
+            # and common punctuation, not a bare number; blank is no filter
+            json_schema_extra={"pattern": CATEGORY_PATTERN},
+        ),
+    ] = None,
     severity: Annotated[
         str | None,
         Query(description=SEVERITIES, json_schema_extra={"pattern": _any_case(_SEVERITY_NAMES)}),
