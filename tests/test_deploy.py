@@ -56,6 +56,7 @@ NOT_SETTINGS = {
     "PYTHONUNBUFFERED": "Python",
     "PIP_NO_CACHE_DIR": "pip (build stage)",
     "PIP_DISABLE_PIP_VERSION_CHECK": "pip (build stage)",
+    "PYTHON_IMAGE": "deploy/Dockerfile's build argument: the base image",
 }
 POSTGRES_IMAGE_VARIABLES = {"POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD"}
 
@@ -326,6 +327,7 @@ def test_every_variable_the_deployment_sets_is_a_setting_or_a_known_one() -> Non
 
 def test_the_deploy_readme_names_only_real_variables_and_files() -> None:
     text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    assert "ARG PYTHON_IMAGE" in DOCKERFILE.read_text(encoding="utf-8")
     named = set(re.findall(r"`([A-Z][A-Z0-9]*_[A-Z0-9_]+)", text))
     unknown = sorted(named - SETTINGS - set(NOT_SETTINGS) - POSTGRES_IMAGE_VARIABLES)
     assert not unknown, f"deploy/README.md names variables that are not settings: {unknown}"
