@@ -138,6 +138,22 @@ def containers() -> Iterator[Containers]:
         started.remove_all()
 
 
+def _serves_the_word(base_url: str, text: str, timeout: float = 60.0) -> None:
+    """Wait until the replica at `base_url` finds a word in `text` (its lexicon reloaded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = httpx.post(
+            base_url + "/api/v1/lexicon/test",
+            json={"text": text},
+            headers={"Authorization": f"Bearer {support.ADMIN_TOKEN}"},
+            timeout=10,
+        )
+        if answer.status_code == 200 and answer.json()["findings"]:
+            return
+        assert time.monotonic() < deadline, f"{base_url} did not load the lexicon: {answer.text}"
+        time.sleep(0.2)
+
+
 def _ready(base_url: str, path: str, timeout: float = 60) -> httpx.Response:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -233,6 +249,10 @@ def test_two_containers_on_one_postgresql_answer_each_callback_and_judge_it_once
         timeout=10,
     )
     assert added.status_code == 200, added.text
+    # Each replica judges with the lexicon once it has loaded it: wait for both to serve it
+    # (a callback judged before the other replica's reload finds nothing and logs nothing).
+    for base_url in replicas:
+        _serves_the_word(base_url, "今晚一起去赌博")
 
     def deliver(base_url: str, msgid: str) -> int:
         path, body = aibot_callback(
