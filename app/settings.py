@@ -35,6 +35,13 @@ class SettingsError(Exception):
     """A missing or malformed setting; the message is one line: `NAME: reason`."""
 
 
+def _comma_list(value: str, prefix: str = "") -> list[str]:
+    """The non-blank items of a comma-separated setting, stripped of blanks and of any of the
+    characters of `prefix` before them."""
+    items = (part.strip().lstrip(prefix).strip() for part in value.split(","))
+    return [item for item in items if item]
+
+
 def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
 
@@ -297,20 +304,19 @@ class Settings(BaseSettings):
 
     @property
     def corp_domain_list(self) -> list[str]:
-        return [domain.strip() for domain in self.corp_domains.split(",") if domain.strip()]
+        return _comma_list(self.corp_domains)
 
     @property
     def smart_bot_name_list(self) -> list[str]:
-        names = (name.strip().lstrip("@＠") for name in self.smart_bot_names.split(","))
-        return [name for name in names if name]
+        return _comma_list(self.smart_bot_names, prefix="@＠")
 
     @property
     def admin_userids(self) -> list[str]:
-        return [uid.strip() for uid in self.wecom_admin_userids.split(",") if uid.strip()]
+        return _comma_list(self.wecom_admin_userids)
 
     @property
     def staff_userids(self) -> list[str]:
-        return [uid.strip() for uid in self.wecom_staff_userids.split(",") if uid.strip()]
+        return _comma_list(self.wecom_staff_userids)
 
     @property
     def app_callback_enabled(self) -> bool:

@@ -470,26 +470,6 @@ class TimelineReport:
 # --- what WeCom sends ---------------------------------------------------------------------------
 
 
-def _aibot_group_message(content: str, *, msgid: str, sender: str, chat_id: str) -> str:
-    """A smart-bot group message as WeCom sends it (decrypted; `tests.support.aibot_group_text`
-    without its own @-mention: the corpus text carries the mention it was written with)."""
-    return json.dumps(
-        {
-            "msgid": msgid,
-            "aibotid": "AIBOTID",
-            "chatid": chat_id,
-            "chattype": "group",
-            "from": {"userid": sender},
-            "response_url": (
-                f"https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code={msgid}"
-            ),
-            "msgtype": "text",
-            "text": {"content": content},
-        },
-        ensure_ascii=False,
-    )
-
-
 def _archive_payload(message: TimelineMessage, msgid: str) -> dict[str, Any]:
     """The record's payload object for the message's type (doc 91774, `bot.archive`), built
     from its `text`: a link's lines are title / description / URL, a mini program's
@@ -667,8 +647,9 @@ async def _deliver(
     """Deliver one message as WeCom would; returns (msgid, channel)."""
     msgid = f"eval-{chat_id}-{index:03d}"
     if message.mention and timeline.kind == "internal":
-        plaintext = _aibot_group_message(
-            message.text, msgid=msgid, sender=message.sender, chat_id=chat_id
+        # the corpus text carries the mention it was written with
+        plaintext = support.aibot_group_text(
+            message.text, msgid=msgid, sender=message.sender, chat_id=chat_id, mention=""
         )
         response = await service.post_aibot(plaintext)
         if response.status_code != 200:

@@ -48,6 +48,7 @@ from moderation.variants import CONFUSABLES, SHAPES
 
 __all__ = [
     "SEPARATOR",
+    "SIMPLIFIED",
     "Folded",
     "FoldedBatch",
     "fold",
@@ -61,6 +62,9 @@ _TABLE_LIMIT = 0x20000  # the table covers planes 0 and 1; rarer code points fol
 
 _T2S: dict[str, str] = {T2S[i]: T2S[i + 1] for i in range(0, len(T2S), 2)}
 _T2S.update({JP2S[i]: JP2S[i + 1] for i in range(0, len(JP2S), 2)})
+# `str.translate` table: traditional and shinjitai characters → simplified, one code point for
+# one (positions stay those of the text), nothing else changed.
+SIMPLIFIED = str.maketrans(_T2S)
 # Letters that stand for Latin letters but have no NFKC decomposition (step 1): negative
 # circled and negative squared capitals, regional indicators, and the Greek capitals whose
 # small letters look like another Latin letter.

@@ -147,17 +147,12 @@ _SCRIPT = re.compile(
     "[\u3040-\u30ff\u3105-\u312f\u31a0-\u31bf\u1100-\u115e\u1161-\u11ff"
     "\u3130-\u3163\u3165-\u318f\uac00-\ud7af]"
 )
-# Disguise material that needs a rewrite: zhuyin, a symbol of `SYMBOLS`, Latin letters glued
-# to a Chinese character, @ or $ between letters.
+# Latin letters, half and full width: glued to a Chinese character, disguise material that
+# needs a rewrite (刷dan).
 _LATIN = "A-Za-z\uff21-\uff3a\uff41-\uff5a"
 _LATIN_CHAR = re.compile(f"[{_LATIN}]")
-_LATIN_RUN = re.compile(f"[{_LATIN}]+")
 _LOWER_RUN = re.compile("[a-z\uff41-\uff5a]+")
-_SYMBOL_OR_ZHUYIN = re.compile(f"[\u3105-\u312f\u31a0-\u31bf{''.join(sorted(SYMBOLS))}]")
 _TO_ASCII = {code: code - 0xFEE0 for code in [*range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)]}
-_SOUND_MATERIAL = re.compile(
-    f"[\u3105-\u312f\u31a0-\u31bf]|[\u3400-\u9fff][{_LATIN}]|[{_LATIN}][\u3400-\u9fff]"
-)
 # @ between letters (f@ck), $ starting a word ($cam).
 _LEET_MATERIAL = re.compile("(?<=[A-Za-z])@(?=[A-Za-z])|(?<![A-Za-z0-9])\\$(?=[A-Za-z]{2})")
 REWRITE_WINDOW = 6  # original characters read on each side of disguise material

@@ -58,6 +58,27 @@ READY_TIMEOUT = 60.0  # seconds for a server to answer /healthz
 STOP_TIMEOUT = 20.0  # seconds for a server to exit after SIGTERM before it is killed
 
 
+def uvicorn_argv(factory: str, port: int, *extra: str) -> list[str]:
+    """The command of a uvicorn process serving the app factory `factory` (module:function)
+    of this repository on HOST:port, warnings and worse logged."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        factory,
+        "--factory",
+        "--app-dir",
+        str(ROOT),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *extra,
+    ]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -245,22 +266,7 @@ class FakeWeComServer(ServerProcess):
     @classmethod
     def create(cls, workdir: Path) -> FakeWeComServer:
         port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "tests.processes:fake_wecom_app",
-            "--factory",
-            "--app-dir",
-            str(ROOT),
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
+        argv = uvicorn_argv("tests.processes:fake_wecom_app", port, "--no-access-log")
         return cls("fake-wecom", argv, port, workdir / "fake-wecom.log", clean_environment(), ROOT)
 
     def control(self, *, delay: float = 0.0, status: int | None = None) -> None:

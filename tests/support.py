@@ -119,7 +119,10 @@ def aibot_group_text(
     msgid: str = "msg-0001",
     sender: str = "zhangsan",
     chat_id: str = "wrOgAAAAchat1",
+    mention: str = "@审核助手 ",
 ) -> str:
+    """A smart-bot group message as WeCom sends it (decrypted): its content starts with the
+    bot's @-mention (`mention`; "" for a content that carries its own)."""
     return json.dumps(
         {
             "msgid": msgid,
@@ -129,7 +132,7 @@ def aibot_group_text(
             "from": {"userid": sender},
             "response_url": f"https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code={msgid}",
             "msgtype": "text",
-            "text": {"content": f"@审核助手 {content}"},
+            "text": {"content": f"{mention}{content}"},
         },
         ensure_ascii=False,
     )

@@ -33,6 +33,7 @@ from tests.processes import (
     aibot_callback,
     clean_environment,
     free_port,
+    uvicorn_argv,
     wecom_mod_command,
 )
 
@@ -64,21 +65,7 @@ def live_api(database_url: str, tmp_path: Path) -> Iterator[str]:
     )
     assert migrated.returncode == 0, migrated.stderr
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "tests.processes:api_under_test",
-        "--factory",
-        "--app-dir",
-        str(ROOT),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    argv = uvicorn_argv("tests.processes:api_under_test", port)
     server = ServerProcess("api", argv, port, tmp_path / "api.log", env, tmp_path)
     server.start()
     try:
