@@ -10,9 +10,12 @@ How a message is searched:
 2. The automaton holds, for each lexicon word, its scan form and, for `fuzzy` words, forms
    made when the matcher is built, not when text is read: pinyin (full; initials too for
    words of four or more characters), the hand table of substitutions (`moderation.variants`),
-   each common character written as an uncommon homophone, each character that sounds like a
-   digit written as it, leet for ASCII words, the first two characters of long words (for a
-   word with characters inserted), and the component pairs of its characters (亻言).
+   each character that sounds like a digit written as it, leet for ASCII words, the first two
+   characters of long words (for a word with characters inserted), and the component pairs of
+   its characters (亻言). Beside the automaton, the sound pass (`moderation.disguise.
+   SoundIndex`, hashed over the whole batch with numpy) finds words written with other
+   characters of the same sound: a word of three characters or more with any of them, a word
+   of two with one kept as written and no function word for the other.
 3. A message holding disguise material the pass cannot read (an emoji for a character, a
    component pair, zhuyin, Latin letters glued to Chinese characters, @ or $ inside a word)
    is rewritten so that the material reads as what it stands for, and searched again
@@ -37,13 +40,17 @@ How a message is searched:
    - A hit written with homophones, or through a per-character substitution of the hand
      table, that spells an ordinary word of the dictionary is that word (家政 is not 假证).
    - A hit in Chinese characters that the most likely reading of its surroundings splits
-     with a word reaching outside it is not there (路口|交通: `moderation.segment`).
+     with a word reaching outside it is not there (路口|交通: `moderation.segment`), nor one
+     that a longer dictionary word holds with two characters or more to spare (鸦片战争). A
+     sound-pass hit of a two-character word is dropped when any dictionary word reaches into
+     it (目睹|博物馆).
    - An allow-list phrase suppresses every hit lying inside it (路口交通 ⊃ 口交).
    - A word scoped to a group only counts in that group; `folded` words ignore the fuzzy
      routes and `exact` words count only when written exactly.
-   - Low confidence (acts as `review` at most): every homophone and insertion hit, and a
-     word of one or two characters found across a gap, in pinyin, or through a digit,
-     symbol, component, script or mixed spelling.
+   - Low confidence (acts as `review` at most): every insertion hit, a homophone of a word
+     of fewer than `CONFIDENT_HOMOPHONE_WORD` characters, and a word of one or two characters
+     found across a gap, in pinyin, or through a digit, symbol, component, script or mixed
+     spelling.
 5. Each surviving hit becomes a `Finding` that names the word, its category and tier, the
    original span, the folded evidence and the routes by which it matched. `inspect` also
    returns the hits dropped by a rule, each with its reason (`Dropped`).

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from app.commands import (
     Role,
+    blank_bot_mentions,
     looks_like_userid,
     parse_command,
     role_of,
@@ -697,3 +698,25 @@ async def test_a_lexicon_change_wakes_the_reloader_after_the_commit(
     assert woken == [1]
     await chat.group("/words add 菠萝蜜", sender=OWNER)  # unchanged: nothing to reload
     assert woken == [1]
+
+
+@pytest.mark.parametrize(
+    ("text", "leading", "blanked"),
+    [
+        # a smart-bot callback's content starts with the bot's mention
+        ("@审核助手 生日快乐", True, "      生日快乐"),
+        ("@审核助手\u2005生日快乐", True, "     \u2005生日快乐"),
+        # only the first: a member mentioned after it is part of what was said
+        ("@审核助手 @张三 生日快乐", True, "      @张三 生日快乐"),
+        # the archive's copy: the bot's names (SMART_BOT_NAMES) wherever they stand
+        ("生日快乐 @审核助手", False, "生日快乐      "),
+        ("＠审核助手 收到", False, "      收到"),
+        ("@张三 收到", False, "@张三 收到"),
+        ("@审核助手团队 收到", False, "@审核助手团队 收到"),  # another name that starts alike
+    ],
+)
+def test_the_bots_own_mention_is_blanked_keeping_positions(
+    text: str, leading: bool, blanked: str
+) -> None:
+    assert blank_bot_mentions(text, leading=leading, names=["审核助手"]) == blanked
+    assert len(blanked) == len(text)

@@ -33,6 +33,7 @@ WORDS = parse_lexicon(
     "传销\tfraud\tblock\n"
     "返利\tads\treview\n"
     "代开发票\tfraud\tblock\n"
+    "贷款秒批\tfraud\tblock\n"
     "兼职刷单\tfraud\tblock\n"
     "刷单\tfraud\tblock\n"
     "加微信\tads\treview\n"
@@ -132,6 +133,8 @@ ROUTE_CASES = [
     ("帮忙洗前，抽成5个点", "洗钱", "homophone", Confidence.LOW),
     ("线上睹厂开业", "赌场", "homophone", Confidence.LOW),
     ("他吗的，又涨价", "他妈的", "homophone", Confidence.LOW),
+    # a long word's homophone keeps its other characters: as good as the word
+    ("贷款妙批，当天到账", "贷款秒批", "homophone", Confidence.HIGH),
     # mixed hanzi and pinyin per syllable
     ("兼职刷dan，日结", "兼职刷单", "mixed", Confidence.HIGH),
     # components split apart, with kana and hangul shapes for them
