@@ -343,7 +343,7 @@ def test_every_wecom_mod_command_in_the_docs_exists() -> None:
             if not choices or not re.fullmatch(r"[a-z][a-z-]*", word):
                 break
             assert word in choices, (
-                f"{page}: `wecom-mod {' '.join(chosen + [word])}`: no such command "
+                f"{page}: `wecom-mod {' '.join([*chosen, word])}`: no such command "
                 f"(there are {sorted(choices)})"
             )
             chosen.append(word)
@@ -415,8 +415,7 @@ def test_policy_tables_are_the_policy_keys_and_defaults() -> None:
                 assert cell == "", f"{where}.{key} is a table of its own"
                 continue
             assert _documented_default(cell) == _plain(expected[key]), (
-                f"docs/ladder.md gives {where}.{key} the default {cell}, "
-                f"the code {expected[key]!r}"
+                f"docs/ladder.md gives {where}.{key} the default {cell}, the code {expected[key]!r}"
             )
 
 
@@ -451,7 +450,9 @@ def test_relative_links_point_at_files() -> None:
 
 
 def test_repository_paths_written_in_code_exist() -> None:
-    pattern = r"(?<![\w./-])((?:deploy|benchmarks|moderation|tests|scripts|migrations|bot)/[\w.*/-]*)"
+    pattern = (
+        r"(?<![\w./-])((?:deploy|benchmarks|moderation|tests|scripts|migrations|bot)/[\w.*/-]*)"
+    )
     for path in _guide():
         for piece in _code(_read(path)):
             for name in re.findall(pattern, piece):
