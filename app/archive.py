@@ -51,6 +51,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.errors import WecomModError
 from app.processing import ARCHIVE_KIND, archive_skip_reason
 from app.repositories import archive as repo
 from app.repositories import groups as groups_repo
@@ -156,7 +157,7 @@ async def store_message(
     return await inbox_repo.store_once(session, row)
 
 
-class LeaseLost(Exception):
+class LeaseLost(WecomModError):
     """Another replica took the archive lease while this one was pulling a batch."""
 
 

@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import group_label
+from app.errors import WecomModError
 from app.models import Group
 from app.repositories import groups as groups_repo
 from app.repositories import outbox as outbox_repo
@@ -71,7 +72,7 @@ _AT = ("@", "＠")
 _HASH = ("#", "＃")
 
 
-class CommandError(Exception):
+class CommandError(WecomModError):
     """Raised by a command (or the registry) with the reply to give instead."""
 
     def __init__(self, reply: str) -> None:

@@ -60,6 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import settings as settings_module
 from app.db import WriteGate
+from app.errors import WecomModError
 from app.models import Group, ModerationLog, OutboxAction
 from app.repositories import outbox as outbox_repo
 from app.secret_box import SecretBox, SecretBoxError
@@ -107,7 +108,7 @@ CHANNEL_LIMITS = {
 }
 
 
-class PermanentFailure(WeComApiError):
+class PermanentFailure(WeComApiError, WecomModError):
     """An action that cannot be carried out as stored (no webhook key, no SECRET_KEY)."""
 
     retryable = False

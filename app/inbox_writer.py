@@ -53,6 +53,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import DB_UNAVAILABLE
+from app.errors import WecomModError
 from app.models import InboxEvent, UtcDateTime
 
 __all__ = ["InboxWriter", "InboxWriterClosed"]
@@ -64,7 +65,7 @@ MAX_IN_FLIGHT = 2  # concurrent writes per replica on PostgreSQL (SQLite: 1, it 
 _UTC = UtcDateTime()
 
 
-class InboxWriterClosed(RuntimeError):
+class InboxWriterClosed(WecomModError, RuntimeError):
     """`store` was called after `close()`: nothing more is written."""
 
 
