@@ -37,6 +37,7 @@ from typing import Protocol, cast
 from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.capabilities import NO_CHANNEL
 from app.models import MessageCopy, ModerationLog, OutboxAction
 from app.repositories import rowcount
 from moderation import fold
@@ -56,7 +57,6 @@ CHANNELS = frozenset({"aibot", "archive"})  # sources whose copies of a message 
 WINDOW = timedelta(seconds=60)  # two copies sent further apart are different messages
 KEEP = timedelta(days=1)  # how long copies are kept
 PRUNE_EVERY = timedelta(minutes=10)
-NO_CHANNEL = "no channel to post a warning in this group"  # processing's note on a skipped warn
 # `@name` followed by a space (WeCom puts U+2005 after a mention) or the end of the text.
 _MENTION = re.compile(r"@[^\s@]+(?=[\s\u2005]|$)")
 

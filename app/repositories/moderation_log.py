@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ModerationLog, OutboxAction
 
-__all__ = ["LogFilter", "actions_for", "get", "mark_reviewed", "oldest_first", "page"]
+__all__ = ["LogFilter", "actions_for", "add", "get", "mark_reviewed", "oldest_first", "page"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,13 @@ async def page(
         )
     statement = statement.order_by(ModerationLog.created_at.desc(), ModerationLog.id.desc())
     return (await session.execute(statement.limit(limit))).scalars().all()
+
+
+async def add(session: AsyncSession, entry: ModerationLog) -> ModerationLog:
+    """Add a row and flush it (its id is then known)."""
+    session.add(entry)
+    await session.flush()
+    return entry
 
 
 async def get(session: AsyncSession, log_id: int) -> ModerationLog | None:
