@@ -26,6 +26,7 @@ __all__ = [
     "named",
     "page",
     "record_messages",
+    "webhook_key",
 ]
 
 # `last_seen_at` moves at most this often: rewriting it for every batch of messages would hold
@@ -106,6 +107,13 @@ async def ensure_many(
 async def get(session: AsyncSession, chat_id: str) -> Group | None:
     return (
         await session.execute(select(Group).where(Group.chat_id == chat_id))
+    ).scalar_one_or_none()
+
+
+async def webhook_key(session: AsyncSession, chat_id: str) -> str | None:
+    """The group's sealed webhook robot key; None when it has none (or is unknown)."""
+    return (
+        await session.execute(select(Group.webhook_key).where(Group.chat_id == chat_id))
     ).scalar_one_or_none()
 
 
