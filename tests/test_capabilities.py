@@ -197,3 +197,21 @@ def test_a_welcome_post_names_its_members_for_the_robot_only() -> None:
     }
     with pytest.raises(ValueError, match="not a post"):
         group_post(REMOVE, CHAT, "欢迎")
+
+
+def test_the_kinds_the_api_and_wecom_give_are_group_kinds() -> None:
+    """The REST PATCH's `kind` (a Literal, pinned by the OpenAPI test) and the kinds WeCom's
+    group info gives are the enum's values, so each converts to a `GroupKind`."""
+    from typing import get_args
+
+    from app.routes.groups import GROUP_KINDS, GroupPatch
+    from bot.client import GroupKind as WeComGroupKind
+
+    annotation = GroupPatch.model_fields["kind"].annotation
+    (literal,) = [arg for arg in get_args(annotation) if arg is not type(None)]
+    assert (
+        set(get_args(literal))
+        == set(GROUP_KINDS)
+        == {kind.value for kind in GroupKind} - {"unknown"}
+    )
+    assert {GroupKind(kind) for kind in get_args(WeComGroupKind)} == {CUSTOMER, INTERNAL}
