@@ -24,8 +24,8 @@ the root, so it imports nothing and every module of `app/` may import it.
 `tests/test_architecture.py` checks that every exception class in `app/` descends from
 `WecomModError` and is drawn above.
 
-Errors of the other packages have their own roots: `bot.errors.WeComError` (the wire protocol)
-and the `ValueError`s of `moderation/` (bad policy values).
+The other packages keep their own errors: `bot.errors.WeComError` roots the wire protocol's;
+`moderation/` raises `ValueError`s (bad policy values; `LexiconFormatError` for a word list).
 """
 
 from __future__ import annotations

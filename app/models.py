@@ -166,7 +166,7 @@ class Group(Base):
     name: Mapped[str] = mapped_column(String(256), default="")
     owner: Mapped[str] = mapped_column(String(128), default="")
     kind: Mapped[GroupKind] = mapped_column(
-        # VARCHAR(16) holding the enum's values, as before it was an enum (no CHECK, no type)
+        # the migrations' VARCHAR(16) holding the values: no CHECK, no database enum type
         Enum(
             GroupKind,
             native_enum=False,
