@@ -18,8 +18,9 @@ same way, warnings and welcomes alike:
    with a `response_url`, the warning answers it there. It is where the message was seen, it
    spends no group's posting budget, and the URL serves once within an hour, for that message.
 2. **`appchat/send`** in a group this app created. It is the app's own channel with WeCom's
-   widest budget (200 messages a minute per member and group, 10,000 a day), the same identity
-   that removes members there, and nobody else's traffic counts against it.
+   widest budget (200 messages a minute per member and group, 10,000 a day: the limits in
+   `app.dispatcher.CHANNEL_LIMITS`), the same identity that removes members there, and nobody
+   else's traffic counts against it.
 3. **The webhook robot**, when the group has a key. A robot takes 20 posts a minute over
    *everything* posted through it (other tools may share the key) and WeCom pauses it for
    minutes past that (45009/130101), so it is the channel of groups that have no better one:
