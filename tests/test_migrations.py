@@ -97,7 +97,8 @@ def test_upgrade_downgrade_upgrade(database_url: str) -> None:
     assert set(head) == TABLES
     for table in sorted(TABLES):  # every column and index of the model is there
         model = Base.metadata.tables[table]
-        assert [column[0] for column in head[table]["columns"]] == list(model.columns.keys())
+        columns = {column[0] for column in head[table]["columns"]}
+        assert columns == set(model.columns.keys()), table
         model_indexes = {index.name for index in model.indexes}
         assert model_indexes <= {index[0] for index in head[table]["indexes"]}, table
 
