@@ -1,6 +1,7 @@
 """The rules of shared/architecture.md, enforced: bot/ and moderation/ stay independent,
-moderation/ reads no clock, every query of app/ lives in app/repositories/, and every error of
-app/ descends from the one root drawn in app/errors.py."""
+moderation/ reads no clock, every query of app/ lives in app/repositories/, every error of app/
+descends from the one root drawn in app/errors.py, and a test that starts a process carries
+the `slow` marker (the check lives in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -323,3 +324,67 @@ def test_the_error_root_keeps_each_errors_other_bases() -> None:
     assert issubclass(InboxWriterClosed, RuntimeError)
     assert issubclass(PermanentFailure, WeComApiError)
     assert PermanentFailure("x").retryable is False
+
+
+@pytest.mark.slow  # the sample's tests start processes
+def test_a_test_that_starts_a_process_without_the_slow_marker_fails(
+    pytester: pytest.Pytester,
+) -> None:
+    """The check of tests/conftest.py on a sample: a process started in the body or through a
+    fixture fails an unmarked test; a marked test and an in-process test pass."""
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "markers =\n    slow: starts processes\n"
+    )
+    pytester.makeconftest(
+        "from tests.conftest import pytest_runtest_makereport, pytest_runtest_setup\n"
+    )
+    pytester.makepyfile(
+        """
+        import subprocess
+        import sys
+
+        import pytest
+
+
+        def child():
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+
+        @pytest.fixture
+        def started():
+            child()
+
+
+        def test_unmarked_body():
+            child()
+
+
+        def test_unmarked_fixture(started):
+            pass
+
+
+        def test_unmarked_skipped_after_the_start():
+            child()
+            pytest.skip("skipped after starting a process")
+
+
+        @pytest.mark.slow
+        def test_marked(started):
+            child()
+
+
+        def test_in_process():
+            assert sys.executable
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_unmarked_body started 1 process(es)*without the `slow` marker*",
+            "*test_unmarked_fixture started 1 process(es)*",
+            "*test_unmarked_skipped_after_the_start started 1 process(es)*",
+        ],
+        consecutive=False,
+    )
