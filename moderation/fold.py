@@ -348,6 +348,7 @@ class FoldedBatch:
     """
 
     __slots__ = (
+        "_joined",
         "_marked_parts",
         "_originals",
         "_origins",
@@ -370,6 +371,7 @@ class FoldedBatch:
         self._origins: numpy.ndarray[Any, numpy.dtype[numpy.intp]] | None = None
         self._scanned = scan is not None
         joined = SEPARATOR.join(texts)
+        self._joined = joined
         codes = numpy.frombuffer(joined.encode("utf-32-le"), dtype=numpy.uint32)
         self.marked = _marked_texts(texts, codes, marks) if marks is not None else {}
         mapped = (_NUMPY_TABLE if scan is None else scan[0])[codes]
@@ -405,6 +407,22 @@ class FoldedBatch:
         """The folded text of text `index`."""
         end = self.offsets[index + 1] - 1 if index + 1 < len(self.offsets) else len(self.text)
         return self.text[self.offsets[index] : end]
+
+    def plain(self, start: int, end: int) -> str | None:
+        """`text[start:end]` folded plainly (not in the scan form): what `layout` gives for
+        those characters; None when the batch was folded one by one and some character is in
+        the scan form (then ask the text's own layout)."""
+        stretch = self.text[start:end]
+        if not self._scanned or max(stretch, default="") < _SCAN_CODES:
+            return stretch
+        origins = self._origins
+        if origins is None:
+            return None
+        joined = self._joined
+        return "".join(
+            fold_char(joined[origins[start + offset]]) if char >= _SCAN_CODES else char
+            for offset, char in enumerate(stretch)
+        )
 
     def layout(self, index: int) -> Folded:
         """Text `index` folded (plain, not in the scan form), with its origins."""

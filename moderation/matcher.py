@@ -610,7 +610,9 @@ class SensitiveWordMatcher:
         scanned = scan_form(layout.text)
         found = self._automaton.find_matches_as_indexes(scanned, overlapping=True)
         found += self._sound_hits(
-            scanned, numpy.frombuffer(scanned.encode("utf-32-le"), dtype=numpy.uint32)
+            scanned,
+            numpy.frombuffer(scanned.encode("utf-32-le"), dtype=numpy.uint32),
+            None if dropped is not None else lambda start, end: layout.text[start:end],
         )
         return self._findings(
             text,
@@ -677,7 +679,7 @@ class SensitiveWordMatcher:
                     next_offset = offsets[index + 1] if index + 1 < len(offsets) else len(folded)
                 offset = offsets[index]
                 hits.setdefault(index, []).append((pattern_index, start - offset, end - offset))
-            for index_, start, end in self._sound_hits(folded, batch.codes):
+            for index_, start, end in self._sound_hits(folded, batch.codes, batch.plain):
                 at = bisect.bisect_right(offsets, start) - 1
                 hits.setdefault(at, []).append((index_, start - offsets[at], end - offsets[at]))
             repeated = batch.repeats if self._collapse else set()
@@ -706,13 +708,19 @@ class SensitiveWordMatcher:
         self,
         scanned: str,
         codes: numpy.ndarray,
+        plain: Callable[[int, int], str | None] | None = None,
     ) -> list[tuple[int, int, int]]:
         """The raw hits of the sound pass (`SoundIndex`) in `scanned` (`codes`: the same as
         code points), each as (-1 - sound index, start, end), without the word as written
         (the automaton has it); a word of two characters with one of them kept as written and
         no word of the dictionary in or reaching into it (read on the scan text here, where
         uncommon characters are sounds: `_finding` reads the folded text again), and not
-        written with a function word (是他吗 is no 他妈, 我带 no 卧带)."""
+        written with a function word (是他吗 is no 他妈, 我带 no 卧带).
+
+        `plain(start, end)`, when given, is the plainly folded text of scanned[start:end]
+        (None when unknown): a stretch that is an ordinary word of the dictionary is left out
+        here, as `_finding` would drop it for every word it sounds like ("reads as the
+        ordinary word"). Only callers that do not report dropped hits give it."""
         found = []
         refs, words, entry_of = self._sound_refs, self._scanned_words, self._plain_entry
         segmenter = self._segmenter
@@ -726,6 +734,8 @@ class SensitiveWordMatcher:
                 or dictionary_word(stretch)
                 or segmenter.may_cross(scanned, start, end)
             ):
+                continue
+            if plain is not None and dictionary_word(plain(start, end) or ""):
                 continue
             found.append((-1 - index, start, end))
         return found
