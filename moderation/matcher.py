@@ -113,7 +113,7 @@ from moderation.latin import (
     romanised_name,
 )
 from moderation.lexicon import AllowEntry, Category, LexiconEntry, MatchMode, Severity
-from moderation.segment import FUNCTION_CHARS, WINDOW, Segmenter, dictionary_word
+from moderation.segment import FUNCTION_CHARS, MAX_WORD, WINDOW, Segmenter, dictionary_word
 from moderation.variants import SUBSTITUTIONS
 
 __all__ = [
@@ -735,10 +735,30 @@ class SensitiveWordMatcher:
                 or segmenter.may_cross(scanned, start, end)
             ):
                 continue
-            if plain is not None and dictionary_word(plain(start, end) or ""):
+            if plain is not None and self._heard_elsewhere(plain, start, end):
                 continue
             found.append((-1 - index, start, end))
         return found
+
+    def _heard_elsewhere(
+        self, plain: Callable[[int, int], str | None], start: int, end: int
+    ) -> bool:
+        """Whether a stretch of the sound pass is, plainly folded, sure to be dropped by
+        `_finding` for every word it sounds like, whatever else holds: an ordinary word of the
+        dictionary, or, for a word of two characters, reached into by one (as `_finding` reads
+        them on the plain folded text; `plain` gives it, with what lies around the stretch)."""
+        stretch = plain(start, end)
+        if stretch is None:
+            return False
+        if dictionary_word(stretch):
+            return True
+        if end - start >= MIN_SOUND_WORD:
+            return False
+        low = max(0, start - MAX_WORD + 1)
+        around = plain(low, end + MAX_WORD - 1)
+        return around is not None and bool(
+            self._segmenter.may_cross(around, start - low, end - low)
+        )
 
     def _worth_a_look(
         self,
