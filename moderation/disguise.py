@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy
@@ -176,9 +176,15 @@ class SoundIndex:
                 numpy.left_shift(1, hashes & numpy.uint64(7)).astype(numpy.uint8),
             )
 
-    def find(self, codes: numpy.ndarray) -> list[tuple[int, int, int]]:
+    def find(
+        self,
+        codes: numpy.ndarray,
+        pairs_kept: Callable[[numpy.ndarray], numpy.ndarray] | None = None,
+    ) -> list[tuple[int, int, int]]:
         """(index, start, end) of each stretch of `codes` (a scan text as code points) that a
-        word sounds like, the word as written included (the caller tells them apart)."""
+        word sounds like, the word as written included (the caller tells them apart).
+        `pairs_kept`, given the starts of the two-character stretches found, says which of
+        them to keep (a boolean array), before any of them is looked up one by one."""
         if not self._keys or len(codes) < 2:
             return []
         wide = codes.astype(numpy.uint64)
@@ -192,12 +198,15 @@ class SoundIndex:
         ]
         found = []
         text = ""
-        for keys in candidates:
+        for kind, keys in enumerate(candidates):
             hashes = _hashes(keys)
             bits = self._bits[hashes >> numpy.uint64(3)] >> (hashes & numpy.uint64(7)).astype(
                 numpy.uint8
             )
-            for start in numpy.flatnonzero(bits & 1).tolist():
+            starts = numpy.flatnonzero(bits & 1)
+            if pairs_kept is not None and kind < 2 and len(starts):
+                starts = starts[pairs_kept(starts)]
+            for start in starts.tolist():
                 for index, sounded in self._keys.get(int(keys[start]), ()):
                     if not sounded:
                         found.append((index, start, start + 2))

@@ -175,6 +175,7 @@ _NUMPY_TABLE[_SEPARATOR_CODE] = _SEPARATOR_CODE
 
 _SCAN_CODES = "\ue000"  # scan forms map characters to code points from here (private use)
 _SCAN_CODE = re.compile("[\ue000-\uf8ff]")
+_SCAN_CODE_POINT, _SCAN_CODE_LAST = 0xE000, 0xF8FF
 
 
 def scan_table(mapping: dict[int, str]) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]]:
@@ -350,6 +351,7 @@ class FoldedBatch:
     __slots__ = (
         "_joined",
         "_marked_parts",
+        "_original_codes",
         "_originals",
         "_origins",
         "_scanned",
@@ -373,6 +375,7 @@ class FoldedBatch:
         joined = SEPARATOR.join(texts)
         self._joined = joined
         codes = numpy.frombuffer(joined.encode("utf-32-le"), dtype=numpy.uint32)
+        self._original_codes = codes
         self.marked = _marked_texts(texts, codes, marks) if marks is not None else {}
         mapped = (_NUMPY_TABLE if scan is None else scan[0])[codes]
         if joined.count(SEPARATOR) == len(texts) - 1 and (not joined or mapped.max() != _SPECIAL):
@@ -420,9 +423,24 @@ class FoldedBatch:
             return None
         joined = self._joined
         return "".join(
-            fold_char(joined[origins[start + offset]]) if char >= _SCAN_CODES else char
+            fold_char(joined[origins[start + offset]]) if "\ue000" <= char <= "\uf8ff" else char
             for offset, char in enumerate(stretch)
         )
+
+    def plain_codes(self) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]] | None:
+        """`codes` folded plainly (not in the scan form), as `plain` gives each stretch; None
+        when the batch was folded one by one and some character is in the scan form."""
+        codes = self.codes
+        if not self._scanned:
+            return codes
+        scanned = numpy.flatnonzero((codes >= _SCAN_CODE_POINT) & (codes <= _SCAN_CODE_LAST))
+        if not len(scanned):
+            return codes
+        if self._origins is None:
+            return None
+        plain = codes.copy()
+        plain[scanned] = _NUMPY_TABLE[self._original_codes[self._origins[scanned]]]
+        return plain
 
     def layout(self, index: int) -> Folded:
         """Text `index` folded (plain, not in the scan form), with its origins."""

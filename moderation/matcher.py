@@ -113,7 +113,14 @@ from moderation.latin import (
     romanised_name,
 )
 from moderation.lexicon import AllowEntry, Category, LexiconEntry, MatchMode, Severity
-from moderation.segment import FUNCTION_CHARS, MAX_WORD, WINDOW, Segmenter, dictionary_word
+from moderation.segment import (
+    FUNCTION_CHARS,
+    MAX_WORD,
+    WINDOW,
+    Segmenter,
+    dictionary_word,
+    pairs_apart,
+)
 from moderation.variants import SUBSTITUTIONS
 
 __all__ = [
@@ -609,11 +616,16 @@ class SensitiveWordMatcher:
         layout = fold_with_origins(text)
         scanned = scan_form(layout.text)
         found = self._automaton.find_matches_as_indexes(scanned, overlapping=True)
-        found += self._sound_hits(
-            scanned,
-            numpy.frombuffer(scanned.encode("utf-32-le"), dtype=numpy.uint32),
-            None if dropped is not None else lambda start, end: layout.text[start:end],
-        )
+        codes = numpy.frombuffer(scanned.encode("utf-32-le"), dtype=numpy.uint32)
+        if dropped is None:  # no reasons wanted: what the plain folded text rules out goes now
+            found += self._sound_hits(
+                scanned,
+                codes,
+                lambda start, end: layout.text[start:end],
+                numpy.frombuffer(layout.text.encode("utf-32-le"), dtype=numpy.uint32),
+            )
+        else:
+            found += self._sound_hits(scanned, codes)
         return self._findings(
             text,
             scanned,
@@ -679,7 +691,9 @@ class SensitiveWordMatcher:
                     next_offset = offsets[index + 1] if index + 1 < len(offsets) else len(folded)
                 offset = offsets[index]
                 hits.setdefault(index, []).append((pattern_index, start - offset, end - offset))
-            for index_, start, end in self._sound_hits(folded, batch.codes, batch.plain):
+            for index_, start, end in self._sound_hits(
+                folded, batch.codes, batch.plain, batch.plain_codes()
+            ):
                 at = bisect.bisect_right(offsets, start) - 1
                 hits.setdefault(at, []).append((index_, start - offsets[at], end - offsets[at]))
             repeated = batch.repeats if self._collapse else set()
@@ -709,6 +723,7 @@ class SensitiveWordMatcher:
         scanned: str,
         codes: numpy.ndarray,
         plain: Callable[[int, int], str | None] | None = None,
+        plain_codes: numpy.ndarray | None = None,
     ) -> list[tuple[int, int, int]]:
         """The raw hits of the sound pass (`SoundIndex`) in `scanned` (`codes`: the same as
         code points), each as (-1 - sound index, start, end), without the word as written
@@ -717,25 +732,37 @@ class SensitiveWordMatcher:
         uncommon characters are sounds: `_finding` reads the folded text again), and not
         written with a function word (是他吗 is no 他妈, 我带 no 卧带).
 
+        The dictionary tests of a two-character stretch run on the whole array at once
+        (`segment.pairs_apart`), before any stretch is looked at one by one.
+
         `plain(start, end)`, when given, is the plainly folded text of scanned[start:end]
-        (None when unknown): a stretch that is an ordinary word of the dictionary is left out
-        here, as `_finding` would drop it for every word it sounds like ("reads as the
-        ordinary word"). Only callers that do not report dropped hits give it."""
+        (None when unknown), and `plain_codes` (when known) all of it as code points: a
+        stretch that is plainly an ordinary word of the dictionary, or for a word of two
+        characters plainly reached into by one, is left out here too, as `_finding` would
+        drop it for every word it sounds like ("reads as the ordinary word", "the word …
+        reaches into it"). Only callers that do not report dropped hits give them. (Every
+        word of the scan text is one of the plain text: uncommon characters are sounds in the
+        one and themselves in the other.)"""
         found = []
         refs, words, entry_of = self._sound_refs, self._scanned_words, self._plain_entry
-        segmenter = self._segmenter
-        for index, start, end in self._sound_index.find(codes):
+        read = codes if plain_codes is None else plain_codes
+        for index, start, end in self._sound_index.find(
+            codes, lambda starts: pairs_apart(read, starts)
+        ):
             stretch = scanned[start:end]
             heard = [words[entry_of[form]] for form in refs[index]]
             if not any(_heard(word, stretch) for word in heard):
                 continue
-            if end - start < MIN_SOUND_WORD and (
-                all(_function_for(word, stretch) for word in heard)
-                or dictionary_word(stretch)
-                or segmenter.may_cross(scanned, start, end)
-            ):
-                continue
-            if plain is not None and self._heard_elsewhere(plain, start, end):
+            if end - start < MIN_SOUND_WORD:
+                if all(_function_for(word, stretch) for word in heard):
+                    continue
+                if (
+                    plain is not None
+                    and plain_codes is None
+                    and self._heard_elsewhere(plain, start, end)
+                ):
+                    continue
+            elif plain is not None and dictionary_word(plain(start, end) or ""):
                 continue
             found.append((-1 - index, start, end))
         return found

@@ -32,9 +32,11 @@ it: 色情片 and 赌博机 still hold their lexicon words.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy
 
@@ -48,6 +50,7 @@ __all__ = [
     "WINDOW",
     "Segmenter",
     "dictionary_word",
+    "pairs_apart",
     "phrase_around",
     "word_frequency",
 ]
@@ -225,6 +228,70 @@ class Segmenter:
                     ):
                         return text[low:high]
         return ""
+
+
+_Codes = numpy.ndarray[Any, numpy.dtype[numpy.uint32]]
+_NO_CHAR = 0xFFFF  # a non-character: in no word of the dictionary (whose are all below it)
+
+
+@functools.cache
+def _word_keys() -> tuple[numpy.ndarray[Any, numpy.dtype[numpy.uint64]], ...]:
+    """The dictionary's words of 2, 3 and 4 characters, each as one integer (16 bits per
+    character: every character of the dictionary is in the Basic Multilingual Plane), sorted,
+    one array per length; made with numpy when `pairs_apart` is first called."""
+    codes = numpy.frombuffer(
+        "\n".join(word for word in _LOG_PROB if len(word) >= 2).encode("utf-32-le"),
+        dtype=numpy.uint32,
+    )
+    assert not len(codes) or int(codes.max()) < _NO_CHAR
+    ends = numpy.flatnonzero(codes == 10)
+    starts = numpy.concatenate(([0], ends + 1))
+    lengths = numpy.diff(numpy.concatenate((starts, [len(codes) + 1]))) - 1
+    padded = numpy.concatenate((codes, numpy.zeros(MAX_WORD, dtype=numpy.uint32)))
+    keys = []
+    for size in range(2, MAX_WORD + 1):
+        first = starts[lengths == size]
+        key = numpy.zeros(len(first), dtype=numpy.uint64)
+        for offset in range(size):
+            key = (key << numpy.uint64(16)) | padded[first + offset].astype(numpy.uint64)
+        keys.append(numpy.unique(key))
+    return tuple(keys)
+
+
+def pairs_apart(codes: _Codes, positions: numpy.ndarray[Any, numpy.dtype[Any]]) -> Any:
+    """For each two-character stretch codes[p:p + 2] (p in `positions`), whether the
+    dictionary leaves it apart from the text: it is no word of the dictionary, and no word of
+    the dictionary reaches into it (`may_cross` finds nothing). The same answers as
+    `not dictionary_word(...) and not may_cross(...)` on the text, for the whole array at once
+    (a boolean array)."""
+    if not len(positions):
+        return numpy.ones(0, dtype=numpy.bool_)
+    keys = _word_keys()
+    wide = numpy.minimum(codes, _NO_CHAR).astype(numpy.uint64)
+    padded = numpy.concatenate(
+        (
+            numpy.full(MAX_WORD, _NO_CHAR, numpy.uint64),
+            wide,
+            numpy.full(MAX_WORD + 2, _NO_CHAR, numpy.uint64),
+        )
+    )
+    at = positions + MAX_WORD
+    found = numpy.zeros(len(positions), dtype=numpy.bool_)
+    # The stretch itself; the words ending on its first character; the words starting on its
+    # second character.
+    for size, first in (
+        (2, at),
+        *((n, at - n + 1) for n in range(2, MAX_WORD + 1)),
+        *((n, at + 1) for n in range(2, MAX_WORD + 1)),
+    ):
+        key = numpy.zeros(len(positions), dtype=numpy.uint64)
+        for offset in range(size):
+            key = (key << numpy.uint64(16)) | padded[first + offset]
+        listed = keys[size - 2]
+        if len(listed):
+            index = numpy.minimum(numpy.searchsorted(listed, key), len(listed) - 1)
+            found |= listed[index] == key
+    return ~found
 
 
 # The spans, relative to an edge, of the words of two to `MAX_WORD` characters around it.
