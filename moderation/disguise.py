@@ -196,18 +196,30 @@ class SoundIndex:
             (sounds[:-1] << shift) | wide[1:],
             (sounds[:-2] << numpy.uint64(42)) | (sounds[1:-1] << shift) | sounds[2:],
         ]
+        hits = []
+        for keys in candidates:
+            hashes = _hashes(keys)
+            hits.append(
+                (self._bits[hashes >> numpy.uint64(3)] >> (hashes & numpy.uint64(7)).astype(
+                    numpy.uint8
+                ))
+                & 1
+            )
+        if pairs_kept is not None:
+            # One look at every two-character stretch found by either key, then each key's.
+            either = hits[0] | hits[1]
+            starts = numpy.flatnonzero(either)
+            if len(starts):
+                either[starts[~pairs_kept(starts)]] = 0
+                hits[0] &= either
+                hits[1] &= either
         found = []
         text = ""
-        for kind, keys in enumerate(candidates):
-            hashes = _hashes(keys)
-            bits = self._bits[hashes >> numpy.uint64(3)] >> (hashes & numpy.uint64(7)).astype(
-                numpy.uint8
-            )
-            starts = numpy.flatnonzero(bits & 1)
-            if pairs_kept is not None and kind < 2 and len(starts):
-                starts = starts[pairs_kept(starts)]
-            for start in starts.tolist():
-                for index, sounded in self._keys.get(int(keys[start]), ()):
+        listed = self._keys
+        for keys, bits in zip(candidates, hits, strict=True):
+            starts = numpy.flatnonzero(bits)
+            for start, key in zip(starts.tolist(), keys[starts].tolist(), strict=True):
+                for index, sounded in listed.get(key, ()):
                     if not sounded:
                         found.append((index, start, start + 2))
                         continue

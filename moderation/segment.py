@@ -264,33 +264,28 @@ def pairs_apart(codes: _Codes, positions: numpy.ndarray[Any, numpy.dtype[Any]]) 
     the dictionary reaches into it (`may_cross` finds nothing). The same answers as
     `not dictionary_word(...) and not may_cross(...)` on the text, for the whole array at once
     (a boolean array)."""
-    if not len(positions):
+    count = len(positions)
+    if not count:
         return numpy.ones(0, dtype=numpy.bool_)
     keys = _word_keys()
-    wide = numpy.minimum(codes, _NO_CHAR).astype(numpy.uint64)
-    padded = numpy.concatenate(
-        (
-            numpy.full(MAX_WORD, _NO_CHAR, numpy.uint64),
-            wide,
-            numpy.full(MAX_WORD + 2, _NO_CHAR, numpy.uint64),
-        )
-    )
+    padded = numpy.empty(len(codes) + 2 * MAX_WORD + 2, dtype=numpy.uint64)
+    padded[:MAX_WORD] = _NO_CHAR
+    padded[MAX_WORD : MAX_WORD + len(codes)] = numpy.minimum(codes, _NO_CHAR)
+    padded[MAX_WORD + len(codes) :] = _NO_CHAR
     at = positions + MAX_WORD
-    found = numpy.zeros(len(positions), dtype=numpy.bool_)
-    # The stretch itself; the words ending on its first character; the words starting on its
-    # second character.
-    for size, first in (
-        (2, at),
-        *((n, at - n + 1) for n in range(2, MAX_WORD + 1)),
-        *((n, at + 1) for n in range(2, MAX_WORD + 1)),
-    ):
-        key = numpy.zeros(len(positions), dtype=numpy.uint64)
-        for offset in range(size):
+    found = numpy.zeros(count, dtype=numpy.bool_)
+    # For each length: the stretch itself (two characters), the word ending on its first
+    # character, the word starting on its second.
+    for size in range(2, MAX_WORD + 1):
+        firsts = (at - size + 1, at + 1) if size > 2 else (at, at - 1, at + 1)
+        first = numpy.concatenate(firsts)
+        key = padded[first]
+        for offset in range(1, size):
             key = (key << numpy.uint64(16)) | padded[first + offset]
         listed = keys[size - 2]
-        if len(listed):
-            index = numpy.minimum(numpy.searchsorted(listed, key), len(listed) - 1)
-            found |= listed[index] == key
+        index = numpy.searchsorted(listed, key)
+        index[index == len(listed)] = 0
+        found |= (listed[index] == key).reshape(len(firsts), count).any(axis=0)
     return ~found
 
 
