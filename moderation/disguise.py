@@ -154,17 +154,20 @@ class SoundIndex:
         """`words`: (index to report, the word's scan form) for each word, two characters or
         more, all with a sound."""
         self._keys: dict[int, list[tuple[int, str]]] = {}  # key → (index, sound form or "")
+        listed_under = self._keys.setdefault
         for index, scanned in words:
-            codes = [ord(char) for char in scanned]
-            heard = [_heard_code(code) for code in codes]
-            if len(codes) == 2:
-                keys = [codes[0] << 21 | heard[1], heard[0] << 21 | codes[1]]
+            heard = scanned.translate(_SOUND)  # `_heard_code` of each character
+            if len(scanned) == 2:
+                keys: tuple[int, ...] = (
+                    ord(scanned[0]) << 21 | ord(heard[1]),
+                    ord(heard[0]) << 21 | ord(scanned[1]),
+                )
                 found = (index, "")
             else:
-                keys = [heard[0] << 42 | heard[1] << 21 | heard[2]]
-                found = (index, "".join(map(chr, heard)))
+                keys = (ord(heard[0]) << 42 | ord(heard[1]) << 21 | ord(heard[2]),)
+                found = (index, heard)
             for key in keys:
-                listed = self._keys.setdefault(key, [])
+                listed = listed_under(key, [])
                 if found not in listed:
                     listed.append(found)
         self._bits = numpy.zeros(1 << (_HASH_BITS - 3), dtype=numpy.uint8)
@@ -200,9 +203,10 @@ class SoundIndex:
         for keys in candidates:
             hashes = _hashes(keys)
             hits.append(
-                (self._bits[hashes >> numpy.uint64(3)] >> (hashes & numpy.uint64(7)).astype(
-                    numpy.uint8
-                ))
+                (
+                    self._bits[hashes >> numpy.uint64(3)]
+                    >> (hashes & numpy.uint64(7)).astype(numpy.uint8)
+                )
                 & 1
             )
         if pairs_kept is not None:

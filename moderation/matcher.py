@@ -412,8 +412,11 @@ def _ascii_class(char: str) -> str:
     return "0" if char.isdigit() else ""
 
 
+_ALL_CHINESE = re.compile("[\u3400-\u9fff]*")
+
+
 def _all_chinese(word: str) -> bool:
-    return all("\u3400" <= char <= "\u9fff" for char in word)
+    return _ALL_CHINESE.fullmatch(word) is not None
 
 
 def _cjk(char: str) -> bool:
@@ -422,13 +425,6 @@ def _cjk(char: str) -> bool:
 
 _STARTS_WITH_LETTER = 1
 _ENDS_WITH_LETTER = 2
-
-
-def _letter_edges(pattern: str) -> int:
-    """Which edges of a (folded, lower-case) pattern are ASCII letters, as bits."""
-    return (_STARTS_WITH_LETTER if "a" <= pattern[0] <= "z" else 0) | (
-        _ENDS_WITH_LETTER if "a" <= pattern[-1] <= "z" else 0
-    )
 
 
 # One way a pattern stands for an entry, as one int: plain-form index * 8 + the kind of form.
@@ -483,7 +479,8 @@ class SensitiveWordMatcher:
         for index, (entry, folded) in enumerate(chosen.values()):
             scanned = scan_form(folded)
             scanned_words.append(scanned)
-            if entry.mode is MatchMode.FUZZY and len(folded) >= 2 and _all_chinese(folded):
+            all_chinese = _all_chinese(folded)
+            if entry.mode is MatchMode.FUZZY and len(folded) >= 2 and all_chinese:
                 sounds.setdefault(sound_form(scanned), []).append(len(forms))
             form((scanned, folded, index, _WORD))
             if entry.mode is not MatchMode.FUZZY:
@@ -498,7 +495,7 @@ class SensitiveWordMatcher:
                 form((scan_form(variant), variant, index, _WHOLE if whole else _VARIANT))
             for with_digit in digit_variants(folded):
                 form((scan_form(with_digit), with_digit, index, _DIGIT))
-            if folded.isalpha() and not folded.isascii() and _all_chinese(folded):
+            if all_chinese and folded.isalpha() and not folded.isascii():
                 chinese.update(folded)
                 if len(folded) >= MIN_INSERTION_WORD:
                     pair = anchor(folded)
@@ -510,35 +507,31 @@ class SensitiveWordMatcher:
             form((scan_form(parts), parts, -1, _COMPONENT))
         refs: dict[str, list[_Ref]] = {}
         special: set[str] = set()  # scan forms with an insertion or component form
+        english: set[str] = set()  # scan forms of a `_WORD` or `_LEET` form of letters only
         for number, (scanned, _text, _entry, kind) in enumerate(forms):
             refs.setdefault(scanned, []).append(number * 8 + kind)
             if kind in (_INSERTION, _COMPONENT, _DIGIT):
                 special.add(scanned)
+            elif kind in (_WORD, _LEET) and scanned.isascii() and scanned.isalpha():
+                english.add(scanned)
         self._plain = [text for _scanned, text, _entry, _kind in forms]
         self._plain_entry = [entry for _scanned, _text, entry, _kind in forms]
         self._plain_kind = bytes(kind for _scanned, _text, _entry, kind in forms)
         self._patterns = list(refs)
         self._refs = [tuple(refs[pattern]) for pattern in self._patterns]
+        number_of = {pattern: index for index, pattern in enumerate(self._patterns)}
         # Patterns that only start a long word, join a component pair or write a character
         # as a digit: their raw hits are checked on the scan text before anything else
         # (`_worth_a_look`).
         self._special = frozenset(
-            index
-            for index, pattern in enumerate(self._patterns)
-            if pattern in special
-            and all(ref & 7 in (_INSERTION, _COMPONENT, _DIGIT) for ref in refs[pattern])
+            number_of[pattern]
+            for pattern in special
+            if all(ref & 7 in (_INSERTION, _COMPONENT, _DIGIT) for ref in refs[pattern])
         )
         # Patterns of an English word (`_WORD` or `_LEET` of letters only) that a longer
         # token may inflect (scams): their hits inside a word are not dropped at once.
-        plain = self._plain
-        self._inflectable = frozenset(
-            index
-            for index, pattern in enumerate(self._patterns)
-            if pattern.isascii()
-            and pattern.isalpha()
-            and any(ref & 7 in (_WORD, _LEET) for ref in refs[pattern])
-        )
-        del plain
+        self._inflectable = frozenset(number_of[pattern] for pattern in english)
+        del number_of
         self._scanned_words = scanned_words
         # The sound pass (`SoundIndex`), each sound form standing for the word forms it has.
         self._sound_refs = list(map(tuple, sounds.values()))
@@ -547,7 +540,10 @@ class SensitiveWordMatcher:
             for index, forms_ in enumerate(self._sound_refs)
             for form in forms_
         )
-        self._letter_edges = [_letter_edges(pattern) for pattern in self._patterns]
+        self._letter_edges = [
+            ("a" <= pattern[0] <= "z") | ("a" <= pattern[-1] <= "z") << 1
+            for pattern in self._patterns
+        ]
         self._automaton = ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
         self._segmenter = Segmenter(word for word in self._folded_words if word.isalpha())
 
