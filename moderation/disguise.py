@@ -74,6 +74,7 @@ __all__ = [
     "rewrite_sounds",
     "scan_form",
     "sound_form",
+    "spelled_many",
     "syllables",
 ]
 
@@ -296,17 +297,44 @@ _DIGIT_OF_CHAR: dict[str, str] = {
 }
 
 
-def digit_variants(word: str) -> list[str]:
+_DIGIT_TABLE = str.maketrans(_DIGIT_OF_CHAR)
+
+
+def digit_variants(word: str, digits: str | None = None) -> list[str]:
     """A Chinese `word` with one character written as the digit it sounds like, for each
-    such character (去4 for 去死), and with all of them at once."""
-    variants = []
-    for index, char in enumerate(word):
-        digit = _DIGIT_OF_CHAR.get(char)
-        if digit is not None:
-            variants.append(word[:index] + digit + word[index + 1 :])
+    such character (去4 for 去死), and with all of them at once. `digits`: `word` with every
+    such character so written, when the caller has it (`digit_forms`)."""
+    if digits is None:
+        digits = word.translate(_DIGIT_TABLE)
+    if digits == word:
+        return []
+    variants = [
+        word[:index] + digit + word[index + 1 :]
+        for index, (char, digit) in enumerate(zip(word, digits, strict=True))
+        if digit != char
+    ]
     if len(variants) > 1:  # all of them at once (1楼1凤 for 一楼一凤)
-        variants.append("".join(_DIGIT_OF_CHAR.get(char, char) for char in word))
+        variants.append(digits)
     return variants
+
+
+def spelled_many(words: list[str], separator: str) -> tuple[list[str], ...]:
+    """For each of `words` (none holding `separator`), at once: its scan form, its sound form,
+    its full pinyin and initials as `pinyin` reads them (characters without a sound left as
+    they are), and its `digit_variants` digits: one `str.translate` of the joined words each,
+    not one per word."""
+    joined = separator.join(words)
+    scanned = scan_form(joined)
+    return tuple(
+        text.split(separator)
+        for text in (
+            scanned,
+            sound_form(scanned),
+            joined.translate(_PINYIN_OF),
+            joined.translate(_INITIAL_OF),
+            joined.translate(_DIGIT_TABLE),
+        )
+    )
 
 
 _LEET = {"i": "1", "l": "1", "e": "3", "o": "0", "a": "4", "s": "5", "t": "7"}

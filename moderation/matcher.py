@@ -84,12 +84,11 @@ from moderation.disguise import (
     hangul_syllable_end,
     inserted,
     leet_variants,
-    pinyin,
     pinyin_run,
     rewrite_chars,
     rewrite_sounds,
     scan_form,
-    sound_form,
+    spelled_many,
     syllables,
 )
 from moderation.fold import (
@@ -97,10 +96,12 @@ from moderation.fold import (
     MARK_BEFORE_LATIN,
     MARK_CHINESE,
     MARK_LATIN,
+    SEPARATOR,
     Folded,
     FoldedBatch,
     fold,
     fold_char,
+    fold_many,
     fold_with_origins,
     invisible,
 )
@@ -328,15 +329,12 @@ class Inspection:
 # --- Variants, made at build time ------------------------------------------------------------
 
 
-def _pinyin_forms(word: str) -> list[str]:
+def _pinyin_forms(word: str, full: str, initials: str) -> list[str]:
     """Pinyin spellings of an all-Chinese word of two or more characters: full pinyin, and
-    initials for long words."""
-    if len(word) < 2:
+    initials for long words (`full`, `initials`: the word translated as `pinyin` does; they
+    count only when every character has a sound, so that they are ASCII)."""
+    if len(word) < 2 or not full.isascii():
         return []
-    spelled = pinyin(word)
-    if spelled is None:
-        return []
-    full, initials = spelled
     if len(word) < MIN_INITIALS_WORD:
         return [full]
     return [full, initials]
@@ -359,6 +357,16 @@ _FRAGMENTS_BY_FIRST_CHAR: dict[str, list[str]] = {}
 for _fragment in _SUBSTITUTIONS:
     _FRAGMENTS_BY_FIRST_CHAR.setdefault(_fragment[0], []).append(_fragment)
 _FRAGMENT_START = re.compile("[" + re.escape("".join(_FRAGMENTS_BY_FIRST_CHAR)) + "]")
+
+
+def _may_substitute(words: list[str]) -> set[int]:
+    """The indexes of the words holding a character that starts a fragment of the table:
+    the only ones `_substitution_variants` can vary (one search over all the words)."""
+    joined = SEPARATOR.join(words)
+    starts = list(itertools.accumulate((len(word) + 1 for word in words), initial=0))
+    return {
+        bisect.bisect_right(starts, match.start()) - 1 for match in _FRAGMENT_START.finditer(joined)
+    }
 
 
 def _substitution_variants(word: str) -> list[tuple[str, bool]]:
@@ -459,8 +467,8 @@ class SensitiveWordMatcher:
     ) -> None:
         self._collapse = collapse_repeats
         chosen: dict[tuple[str, str], tuple[LexiconEntry, str]] = {}
-        for entry in entries:
-            folded = fold(entry.word)
+        entries = list(entries)
+        for entry, folded in zip(entries, fold_many([e.word for e in entries]), strict=True):
             if not folded:
                 continue  # nothing left to look for (the word was all symbols)
             known = chosen.get((folded, entry.scope))
@@ -476,12 +484,17 @@ class SensitiveWordMatcher:
         chinese: set[str] = set()
         scanned_words = []
         sounds: dict[str, list[int]] = {}  # sound form → the word forms it stands for
+        # The per-character spellings of every word at once (`spelled_many`).
+        scanned_all, sound_all, full_all, initials_all, digits_all = spelled_many(
+            self._folded_words, SEPARATOR
+        )
+        may_substitute = _may_substitute(self._folded_words)
         for index, (entry, folded) in enumerate(chosen.values()):
-            scanned = scan_form(folded)
+            scanned = scanned_all[index]
             scanned_words.append(scanned)
             all_chinese = _all_chinese(folded)
             if entry.mode is MatchMode.FUZZY and len(folded) >= 2 and all_chinese:
-                sounds.setdefault(sound_form(scanned), []).append(len(forms))
+                sounds.setdefault(sound_all[index], []).append(len(forms))
             form((scanned, folded, index, _WORD))
             if entry.mode is not MatchMode.FUZZY:
                 continue
@@ -489,11 +502,12 @@ class SensitiveWordMatcher:
                 for leet in leet_variants(folded):
                     form((leet, leet, index, _LEET))
                 continue
-            for spelled in _pinyin_forms(folded):
+            for spelled in _pinyin_forms(folded, full_all[index], initials_all[index]):
                 form((spelled, spelled, index, _PINYIN))
-            for variant, whole in _substitution_variants(folded):
-                form((scan_form(variant), variant, index, _WHOLE if whole else _VARIANT))
-            for with_digit in digit_variants(folded):
+            if index in may_substitute:
+                for variant, whole in _substitution_variants(folded):
+                    form((scan_form(variant), variant, index, _WHOLE if whole else _VARIANT))
+            for with_digit in digit_variants(folded, digits_all[index]):
                 form((scan_form(with_digit), with_digit, index, _DIGIT))
             if all_chinese and folded.isalpha() and not folded.isascii():
                 chinese.update(folded)
@@ -535,16 +549,21 @@ class SensitiveWordMatcher:
         self._scanned_words = scanned_words
         # The sound pass (`SoundIndex`), each sound form standing for the word forms it has.
         self._sound_refs = list(map(tuple, sounds.values()))
+        plain_entry = self._plain_entry
         self._sound_index = SoundIndex(
-            (index, scanned_words[self._plain_entry[form]])
+            (index, scanned)
             for index, forms_ in enumerate(self._sound_refs)
-            for form in forms_
+            for scanned in dict.fromkeys(scanned_words[plain_entry[form]] for form in forms_)
         )
         self._letter_edges = [
             ("a" <= pattern[0] <= "z") | ("a" <= pattern[-1] <= "z") << 1
             for pattern in self._patterns
         ]
-        self._automaton = ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
+        self._automaton = (
+            ahocorasick_rs.AhoCorasick(self._patterns, store_patterns=False)
+            if self._patterns
+            else None
+        )
         self._segmenter = Segmenter(word for word in self._folded_words if word.isalpha())
 
         self.allow: tuple[AllowEntry, ...] = tuple(a for a in allow if fold(a.phrase))
@@ -555,7 +574,9 @@ class SensitiveWordMatcher:
         self._allow_scopes = [allow_patterns[pattern] for pattern in self._allow_patterns]
         self._allow_longest = max(map(len, self._allow_patterns), default=0)
         self._allow_automaton = (
-            ahocorasick_rs.AhoCorasick(self._allow_patterns) if self._allow_patterns else None
+            ahocorasick_rs.AhoCorasick(self._allow_patterns, store_patterns=False)
+            if self._allow_patterns
+            else None
         )
 
     def __len__(self) -> int:

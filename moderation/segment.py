@@ -243,7 +243,8 @@ def _word_keys() -> tuple[numpy.ndarray[Any, numpy.dtype[numpy.uint64]], ...]:
         "\n".join(word for word in _LOG_PROB if len(word) >= 2).encode("utf-32-le"),
         dtype=numpy.uint32,
     )
-    assert not len(codes) or int(codes.max()) < _NO_CHAR
+    if len(codes) and int(codes.max()) >= _NO_CHAR:
+        raise ValueError("a dictionary word beyond the Basic Multilingual Plane")
     ends = numpy.flatnonzero(codes == 10)
     starts = numpy.concatenate(([0], ends + 1))
     lengths = numpy.diff(numpy.concatenate((starts, [len(codes) + 1]))) - 1
