@@ -195,21 +195,22 @@ class SoundIndex:
         heard = _SOUND_ARRAY[codes]
         sounds = heard.astype(numpy.uint64)
         shift = numpy.uint64(21)
-        candidates = [
-            (wide[:-1] << shift) | sounds[1:],
-            (sounds[:-1] << shift) | wide[1:],
-            (sounds[:-2] << numpy.uint64(42)) | (sounds[1:-1] << shift) | sounds[2:],
-        ]
-        hits = []
-        for keys in candidates:
-            hashes = _hashes(keys)
-            hits.append(
-                (
-                    self._bits[hashes >> numpy.uint64(3)]
-                    >> (hashes & numpy.uint64(7)).astype(numpy.uint8)
-                )
-                & 1
-            )
+        # The three kinds of key side by side in one array, hashed and looked up at once.
+        size = len(codes)
+        joined = numpy.empty(3 * size - 4, dtype=numpy.uint64)
+        candidates = [joined[: size - 1], joined[size - 1 : 2 * size - 2], joined[2 * size - 2 :]]
+        numpy.left_shift(wide[:-1], shift, out=candidates[0])
+        candidates[0] |= sounds[1:]
+        numpy.left_shift(sounds[:-1], shift, out=candidates[1])
+        candidates[1] |= wide[1:]
+        numpy.left_shift(sounds[:-2], numpy.uint64(42), out=candidates[2])
+        candidates[2] |= sounds[1:-1] << shift
+        candidates[2] |= sounds[2:]
+        hashes = _hashes(joined)
+        every = (
+            self._bits[hashes >> numpy.uint64(3)] >> (hashes & numpy.uint64(7)).astype(numpy.uint8)
+        ) & 1
+        hits = [every[: size - 1], every[size - 1 : 2 * size - 2], every[2 * size - 2 :]]
         if pairs_kept is not None:
             # One look at every two-character stretch found by either key, then each key's.
             either = hits[0] | hits[1]

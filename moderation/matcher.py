@@ -1276,6 +1276,7 @@ class _Search:
         self._dropped = dropped
         self._wanted = wanted
         self._links: list[tuple[int, int]] | None = None
+        self._allowed: bool | None = None  # `_any_allowed`
         self.pairs: list[tuple[int, int, str]] = []  # component pairs: original span, char
 
     def run(self, hits: list[tuple[int, int, int, bool]]) -> list[Finding]:
@@ -1562,10 +1563,21 @@ class _Search:
             holding = self.matcher._segmenter.holding(folded, start, end)
             if holding:
                 return f"part of the word {holding}"
-        allowed = self.matcher._inside_allowed(folded, start, end, self.chat_id)
-        if allowed:
-            return f"inside the allowed phrase {allowed}"
+        if self._any_allowed():
+            allowed = self.matcher._inside_allowed(folded, start, end, self.chat_id)
+            if allowed:
+                return f"inside the allowed phrase {allowed}"
         return ""
+
+    def _any_allowed(self) -> bool:
+        """Whether any allow-list phrase occurs in the folded text (looked for once, when a
+        hit first asks; most texts hold none)."""
+        if self._allowed is None:
+            automaton = self.matcher._allow_automaton
+            self._allowed = automaton is not None and bool(
+                automaton.find_matches_as_indexes(self.layout.text)
+            )
+        return self._allowed
 
     def _in_link(self, start: int, end: int) -> bool:
         if self._links is None:

@@ -235,16 +235,18 @@ _NO_CHAR = 0xFFFF  # a non-character: in no word of the dictionary (whose are al
 
 
 @functools.cache
-def _word_keys() -> tuple[numpy.ndarray[Any, numpy.dtype[numpy.uint64]], ...]:
-    """The dictionary's words of 2, 3 and 4 characters, each as one integer (16 bits per
-    character: every character of the dictionary is in the Basic Multilingual Plane), sorted,
-    one array per length; made with numpy when `pairs_apart` is first called."""
+def _word_keys() -> frozenset[int]:
+    """The dictionary's words of 2 to 4 characters, each as one integer (16 bits per
+    character, the first in the highest bits: every character of the dictionary is in the
+    Basic Multilingual Plane and none is U+0000, so words of different lengths never share
+    an integer); made with numpy when `pairs_apart` is first called (a set of Python ints:
+    looking a few hundred keys up in it costs a quarter of a `numpy.searchsorted`)."""
     codes = numpy.frombuffer(
         "\n".join(word for word in _LOG_PROB if len(word) >= 2).encode("utf-32-le"),
         dtype=numpy.uint32,
     )
-    if len(codes) and int(codes.max()) >= _NO_CHAR:
-        raise ValueError("a dictionary word beyond the Basic Multilingual Plane")
+    if len(codes) and (int(codes.max()) >= _NO_CHAR or int(codes.min()) == 0):
+        raise ValueError("a dictionary word beyond the Basic Multilingual Plane, or U+0000")
     ends = numpy.flatnonzero(codes == 10)
     starts = numpy.concatenate(([0], ends + 1))
     lengths = numpy.diff(numpy.concatenate((starts, [len(codes) + 1]))) - 1
@@ -255,8 +257,12 @@ def _word_keys() -> tuple[numpy.ndarray[Any, numpy.dtype[numpy.uint64]], ...]:
         key = numpy.zeros(len(first), dtype=numpy.uint64)
         for offset in range(size):
             key = (key << numpy.uint64(16)) | padded[first + offset].astype(numpy.uint64)
-        keys.append(numpy.unique(key))
-    return tuple(keys)
+        keys.append(key)
+    return frozenset(numpy.concatenate(keys).tolist())
+
+
+# Where, around a two-character stretch at p, `pairs_apart` reads: p - 3 … p + 5.
+_READ = numpy.arange(-(MAX_WORD - 1), MAX_WORD + 2)
 
 
 def pairs_apart(codes: _Codes, positions: numpy.ndarray[Any, numpy.dtype[Any]]) -> Any:
@@ -268,26 +274,26 @@ def pairs_apart(codes: _Codes, positions: numpy.ndarray[Any, numpy.dtype[Any]]) 
     count = len(positions)
     if not count:
         return numpy.ones(0, dtype=numpy.bool_)
-    keys = _word_keys()
-    padded = numpy.empty(len(codes) + 2 * MAX_WORD + 2, dtype=numpy.uint64)
-    padded[:MAX_WORD] = _NO_CHAR
-    padded[MAX_WORD : MAX_WORD + len(codes)] = numpy.minimum(codes, _NO_CHAR)
-    padded[MAX_WORD + len(codes) :] = _NO_CHAR
-    at = positions + MAX_WORD
-    found = numpy.zeros(count, dtype=numpy.bool_)
-    # For each length: the stretch itself (two characters), the word ending on its first
-    # character, the word starting on its second.
-    for size in range(2, MAX_WORD + 1):
-        firsts = (at - size + 1, at + 1) if size > 2 else (at, at - 1, at + 1)
-        first = numpy.concatenate(firsts)
-        key = padded[first]
-        for offset in range(1, size):
-            key = (key << numpy.uint64(16)) | padded[first + offset]
-        listed = keys[size - 2]
-        index = numpy.searchsorted(listed, key)
-        index[index == len(listed)] = 0
-        found |= (listed[index] == key).reshape(len(firsts), count).any(axis=0)
-    return ~found
+    listed = _word_keys()
+    padded = numpy.full(len(codes) + 2 * MAX_WORD + 2, _NO_CHAR, dtype=numpy.uint64)
+    padded[MAX_WORD : MAX_WORD + len(codes)] = numpy.clip(codes, 1, _NO_CHAR)
+    # Columns: the characters p - 3 … p + 5 (p the stretch's first).
+    chars = padded[(positions + MAX_WORD)[:, None] + _READ[None, :]]
+    sixteen = numpy.uint64(16)
+    keys = numpy.empty((7, count), dtype=numpy.uint64)
+    # The words ending on the stretch's first character (2, 3, 4 characters) ...
+    keys[0] = (chars[:, 2] << sixteen) | chars[:, 3]
+    keys[1] = (chars[:, 1] << numpy.uint64(32)) | keys[0]
+    keys[2] = (chars[:, 0] << numpy.uint64(48)) | keys[1]
+    # ... the stretch itself, and the words starting on its second character.
+    keys[3] = (chars[:, 3] << sixteen) | chars[:, 4]
+    keys[4] = (chars[:, 4] << sixteen) | chars[:, 5]
+    keys[5] = (keys[4] << sixteen) | chars[:, 6]
+    keys[6] = (keys[5] << sixteen) | chars[:, 7]
+    found = numpy.fromiter(
+        map(listed.__contains__, keys.ravel().tolist()), dtype=numpy.bool_, count=7 * count
+    )
+    return ~found.reshape(7, count).any(axis=0)
 
 
 # The spans, relative to an edge, of the words of two to `MAX_WORD` characters around it.
