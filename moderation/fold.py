@@ -444,7 +444,7 @@ class FoldedBatch:
     def plain_codes(self) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]] | None:
         """`codes` folded plainly (not in the scan form), as `plain` gives each stretch; None
         when the batch was folded one by one and some character is in the scan form."""
-        codes = self.codes
+        codes: numpy.ndarray[Any, numpy.dtype[numpy.uint32]] = self.codes
         if not self._scanned:
             return codes
         scanned = numpy.flatnonzero((codes >= _SCAN_CODE_POINT) & (codes <= _SCAN_CODE_LAST))
@@ -452,7 +452,7 @@ class FoldedBatch:
             return codes
         if self._origins is None:
             return None
-        plain = codes.copy()
+        plain: numpy.ndarray[Any, numpy.dtype[numpy.uint32]] = codes.copy()
         plain[scanned] = _NUMPY_TABLE[self._original_codes[self._origins[scanned]]]
         return plain
 
