@@ -546,6 +546,14 @@ class SensitiveWordMatcher:
         # token may inflect (scams): their hits inside a word are not dropped at once.
         self._inflectable = frozenset(number_of[pattern] for pattern in english)
         del number_of
+        # Digit patterns (every form `_DIGIT`) that start or end with their digit: a digit or
+        # 第 before the first, a digit after the last, and `_lone_digits` refuses them all
+        # (the commonest raw hit of a digit form: part of a longer number).
+        digits_only = [
+            index for index in self._special if all(ref & 7 == _DIGIT for ref in self._refs[index])
+        ]
+        self._digit_first = frozenset(i for i in digits_only if self._patterns[i][0].isdigit())
+        self._digit_last = frozenset(i for i in digits_only if self._patterns[i][-1].isdigit())
         self._scanned_words = scanned_words
         # The sound pass (`SoundIndex`), each sound form standing for the word forms it has.
         self._sound_refs = list(map(tuple, sounds.values()))
@@ -677,9 +685,16 @@ class SensitiveWordMatcher:
             index = 0
             next_offset = offsets[1] if len(offsets) > 1 else len(folded)
             special, inflectable = self._special, self._inflectable
+            digit_first, digit_last = self._digit_first, self._digit_last
             for pattern_index, start, end in scan(folded, overlapping=True):
-                if pattern_index in special and not self._worth_a_look(
-                    pattern_index, folded, start, end, joined_before
+                if pattern_index in special and (
+                    (
+                        pattern_index in digit_first
+                        and start
+                        and (folded[start - 1].isdigit() or folded[start - 1] == "第")
+                    )
+                    or (pattern_index in digit_last and folded[end : end + 1].isdigit())
+                    or not self._worth_a_look(pattern_index, folded, start, end, joined_before)
                 ):
                     continue
                 # `_inside_a_word` on the whole batch (a text's edge is SEPARATOR, no letter);
