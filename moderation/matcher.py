@@ -15,7 +15,11 @@ How a message is searched:
    its characters (亻言). Beside the automaton, the sound pass (`moderation.disguise.
    SoundIndex`, hashed over the whole batch with numpy) finds words written with other
    characters of the same sound: a word of three characters or more with any of them, a word
-   of two with one kept as written and no function word for the other.
+   of two with one kept as written and no function word for the other. Its two-character
+   stretches that a dictionary word holds or reaches into are set aside for the whole batch
+   at once (`segment.pairs_apart`); when no dropped hits are asked for (`find`, `find_many`),
+   so are stretches that, plainly folded, the hit rules would drop for every word they sound
+   like, before any of them is looked at one by one.
 3. A message holding disguise material the pass cannot read (an emoji for a character, a
    component pair, zhuyin, Latin letters glued to Chinese characters, @ or $ inside a word)
    is rewritten so that the material reads as what it stands for, and searched again

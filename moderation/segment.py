@@ -11,7 +11,10 @@ Why jieba's: it is the dictionary of the most used Chinese segmenter, with word 
 counted over a large general corpus; the maintained ports (jieba-rs, jieba-fast, rjieba) ship
 the same file; and it is MIT-licensed. Only the dictionary is used, not the library: the
 reading is computed here, over at most `WINDOW` characters on each side of a hit, so messages
-without a hit cost nothing, and moderation/ keeps its rule of pure code without I/O.
+without a hit cost nothing, and moderation/ keeps its rule of pure code without I/O. The
+cheap test before a reading (`may_cross`: does a dictionary word reach into the hit?) also
+runs on a whole batch of two-character stretches at once (`pairs_apart`, for the sound pass),
+against a set of the dictionary's words as integers built at its first call.
 
 The reading is the segmentation of highest probability under a unigram model (each word's
 probability its frequency over the dictionary's total, an unknown single character frequency
