@@ -645,16 +645,13 @@ class SensitiveWordMatcher:
         layout = fold_with_origins(text)
         scanned = scan_form(layout.text)
         found = self._automaton.find_matches_as_indexes(scanned, overlapping=True)
-        codes = numpy.frombuffer(scanned.encode("utf-32-le"), dtype=numpy.uint32)
-        if dropped is None:  # no reasons wanted: what the plain folded text rules out goes now
-            found += self._sound_hits(
-                scanned,
-                codes,
-                lambda start, end: layout.text[start:end],
-                numpy.frombuffer(layout.text.encode("utf-32-le"), dtype=numpy.uint32),
-            )
-        else:
-            found += self._sound_hits(scanned, codes)
+        found += self._sound_hits(
+            scanned,
+            numpy.frombuffer(scanned.encode("utf-32-le"), dtype=numpy.uint32),
+            # no reasons wanted: what the plain folded text rules out goes now
+            None if dropped is not None else lambda start, end: layout.text[start:end],
+            batch=False,
+        )
         return self._findings(
             text,
             scanned,
@@ -760,6 +757,8 @@ class SensitiveWordMatcher:
         codes: numpy.ndarray,
         plain: Callable[[int, int], str | None] | None = None,
         plain_codes: numpy.ndarray | None = None,
+        *,
+        batch: bool = True,
     ) -> list[tuple[int, int, int]]:
         """The raw hits of the sound pass (`SoundIndex`) in `scanned` (`codes`: the same as
         code points), each as (-1 - sound index, start, end), without the word as written
@@ -768,8 +767,9 @@ class SensitiveWordMatcher:
         uncommon characters are sounds: `_finding` reads the folded text again), and not
         written with a function word (是他吗 is no 他妈, 我带 no 卧带).
 
-        The dictionary tests of a two-character stretch run on the whole array at once
-        (`segment.pairs_apart`), before any stretch is looked at one by one.
+        With `batch` (a batch of texts), the dictionary tests of a two-character stretch run
+        on the whole array at once (`segment.pairs_apart`), before any stretch is looked at
+        one by one; without (one text: numpy's cost per call would outweigh them), one by one.
 
         `plain(start, end)`, when given, is the plainly folded text of scanned[start:end]
         (None when unknown), and `plain_codes` (when known) all of it as code points: a
@@ -782,8 +782,9 @@ class SensitiveWordMatcher:
         found = []
         refs, words, entry_of = self._sound_refs, self._scanned_words, self._plain_entry
         read = codes if plain_codes is None else plain_codes
+        segmenter = self._segmenter
         for index, start, end in self._sound_index.find(
-            codes, lambda starts: pairs_apart(read, starts)
+            codes, (lambda starts: pairs_apart(read, starts)) if batch else None
         ):
             stretch = scanned[start:end]
             heard = [words[entry_of[form]] for form in refs[index]]
@@ -791,6 +792,10 @@ class SensitiveWordMatcher:
                 continue
             if end - start < MIN_SOUND_WORD:
                 if all(_function_for(word, stretch) for word in heard):
+                    continue
+                if not batch and (
+                    dictionary_word(stretch) or segmenter.may_cross(scanned, start, end)
+                ):
                     continue
                 if (
                     plain is not None
