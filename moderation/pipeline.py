@@ -45,6 +45,7 @@ __all__ = [
     "GroupFacts",
     "Judgement",
     "MemberFacts",
+    "judge_alone",
     "judge_batch",
 ]
 
@@ -117,6 +118,35 @@ def judge_batch(messages: Sequence[BatchMessage], facts: BatchFacts) -> list[Jud
     )
     run = _Run(facts)
     return [run.judge(message, found) for message, found in zip(messages, findings, strict=True)]
+
+
+def judge_alone(
+    message: BatchMessage,
+    matcher: SensitiveWordMatcher,
+    *,
+    policy: GroupPolicy | None = None,
+    newcomer: bool = False,
+) -> Judgement:
+    """`judge_batch` of one message in a group with no recent messages, from a member with no
+    strikes: established (first seen `newcomer_days` ago with `newcomer_messages` messages),
+    or one who joined just now with no message yet when `newcomer`. What `wecom-mod check`
+    shows."""
+    policy = policy or GroupPolicy()
+    member = (
+        MemberFacts(first_seen=message.at)
+        if newcomer
+        else MemberFacts(
+            first_seen=message.at - timedelta(days=policy.newcomer_days),
+            messages=policy.newcomer_messages,
+        )
+    )
+    facts = BatchFacts(
+        matcher=matcher,
+        groups={message.chat_id: GroupFacts(policy=policy)},
+        members={(message.chat_id, message.sender): member},
+    )
+    (judgement,) = judge_batch([message], facts)
+    return judgement
 
 
 class _Run:
