@@ -7,6 +7,14 @@ action) make the repeat harmless. When an event's handling raises, the batch is 
 per transaction; the failing event is retried on later passes and marked `failed` after
 `MAX_ATTEMPTS`, with the error kept on the row.
 
+Group messages are judged by `moderation.judge_batch`, the one judging pipeline: this module
+gathers their facts (groups, members with their messages and standing strikes, who is exempt,
+the groups' recent messages and where each text went lately: read for the whole batch by
+`_prefetch`), queues the batch's messages, judges them together, and records each judgement in
+order (log row, strike, outbox rows). An event that is not such a message (a command, a recall,
+a member change) is carried out after the messages before it are judged and recorded, so it
+sees them, and the messages after it see what it did.
+
 Chat-archive records (source "archive", stored by `app.archive` or `app.archive_import`) are
 group messages like the smart bot's, seen whether or not anyone mentions the bot: they are
 mapped to an `IncomingMessage` (time from the record's msgtime) and moderated the same way. A
