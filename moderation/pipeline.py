@@ -37,7 +37,7 @@ from moderation.fold import fold
 from moderation.lexicon import Category
 from moderation.matcher import Finding, SensitiveWordMatcher
 from moderation.policy import GroupMode, GroupPolicy, Standing, judge, promotion_signal
-from moderation.promo import PromoResult, detect_promotion
+from moderation.promo import detect_promotion
 
 __all__ = [
     "BatchFacts",
@@ -76,7 +76,9 @@ class MemberFacts:
 class GroupFacts:
     """A group as known before the batch."""
 
-    policy: GroupPolicy  # the group's policy, with the mode as the caller applies it
+    # The group's policy. Mode `off`: its messages are not judged; `shadow` and `enforce` are
+    # judged alike (whether the actions are carried out is the caller's part).
+    policy: GroupPolicy
     removal_possible: bool = False  # WeCom lets the service remove members (app-created group)
     # The group's messages before the batch that the flood rules look at (`history_window`
     # back from its first message: at least its senders' own and those with its texts).
@@ -103,7 +105,6 @@ class Judgement:
     decision: Decision | None  # None: the group is not moderated (mode `off`)
     meta: MessageMeta | None = None  # what the flood history keeps of the message
     newcomer: bool = False  # whether the sender counted as a newcomer for it
-    promotion: PromoResult | None = None  # what the promotion detector made of it
 
 
 _OFF = Judgement(decision=None)
@@ -234,7 +235,7 @@ class _Run:
             ),
         )
         self.strikes[who] = decision.strikes
-        return Judgement(decision=decision, meta=meta, newcomer=newcomer, promotion=promotion)
+        return Judgement(decision=decision, meta=meta, newcomer=newcomer)
 
     def _other_groups(self, meta: MessageMeta, at: datetime, thresholds: FloodThresholds) -> int:
         """How many other groups got the message's text within the wave window before it."""
