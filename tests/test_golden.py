@@ -4,6 +4,8 @@ the first messages of the pipeline benchmark decide exactly as the stored dump s
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,16 @@ from benchmarks import golden
 
 STORED = Path(golden.ROOT) / "benchmarks" / "data" / "golden-pipeline.json"
 SLICE = 400  # messages: bursts, lexicon words, promotion and the ladder's later steps
+
+
+@pytest.fixture(autouse=True)
+def _log_levels_kept() -> Iterator[None]:
+    """The benchmark quiets the service's loggers for its run; later tests read them."""
+    loggers = [logging.getLogger(), logging.getLogger("app")]
+    levels = [logger.level for logger in loggers]
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 def test_the_pipeline_decides_the_corpus_slice_as_stored(
