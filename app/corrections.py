@@ -30,6 +30,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import lexicon_service as lexicon
+from app.errors import WecomModError
 from app.models import LexiconAllow, ModerationLog
 from moderation import AllowEntry, fold
 from moderation.segment import phrase_around
@@ -53,7 +54,7 @@ Scope = Literal["group", "global"]
 SCOPES: tuple[Scope, ...] = ("group", "global")
 
 
-class CorrectionError(Exception):
+class CorrectionError(WecomModError):
     """Root of this module's errors; the message is one line for a human."""
 
 

