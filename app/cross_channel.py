@@ -47,6 +47,7 @@ __all__ = [
     "CHANNELS",
     "WINDOW",
     "CopyRegister",
+    "FirstCopy",
     "IncomingCopy",
     "copy_fingerprint",
 ]
@@ -112,6 +113,9 @@ class _Copy:
     inbox_event_id: int
     twin_event_id: int | None = None
     twinned: bool = False  # paired by the open transaction: written by `write`
+
+
+FirstCopy = _Copy  # what `CopyRegister.first_copy` finds, for `CopyRegister.complete`
 
 
 @dataclass

@@ -388,3 +388,24 @@ def test_a_test_that_starts_a_process_without_the_slow_marker_fails(
         ],
         consecutive=False,
     )
+
+
+# The detectors and the ladder, which only the judging pipeline (`moderation.pipeline`) runs.
+PIPELINE_PARTS = {"judge", "detect_flood", "detect_promotion", "promotion_signal"}
+
+
+def test_the_service_judges_only_through_the_pipeline() -> None:
+    """app/ and benchmarks/ never run a detector or the ladder themselves: they judge with
+    `moderation.judge_batch` (or `judge_alone`), so every caller decides alike."""
+    for package in ("app", "benchmarks"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "moderation"
+                ):
+                    used = {alias.name for alias in node.names} & PIPELINE_PARTS
+                    assert not used, (
+                        f"{path.relative_to(ROOT)}:{node.lineno} imports {sorted(used)}: judge "
+                        "with moderation.judge_batch"
+                    )
