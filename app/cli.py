@@ -1,7 +1,7 @@
 """The `wecom-mod` command line: serve, migrate, check, `words` to manage the lexicon, and
 `archive import` to replay decrypted chat-archive records through the pipeline.
 
-The `words` commands go through `app.lexicon_service`, like the REST API: a running service
+The `words` commands go through `app.lexicon.service`, like the REST API: a running service
 picks their changes up within LEXICON_RELOAD_SECONDS. Those that change the lexicon migrate the
 database first, like `serve`; those that only read it ask for a migrated database.
 """
@@ -165,9 +165,9 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """What the service would decide about TEXT as one message from a member with no strikes
     in a quiet group (`moderation.judge_alone`: the service's own pipeline), with the hits
     the lexicon did not count and why."""
-    from app import lexicon_service as service
-    from app.lexicon_file import load_lexicon_file
-    from app.policy_file import load_policy
+    from app.groups.policy_file import load_policy
+    from app.lexicon import service
+    from app.lexicon.files import load_lexicon_file
     from moderation import BatchMessage, SensitiveWordMatcher, judge_alone
 
     if args.lexicon is not None:
@@ -208,7 +208,7 @@ def _list_kind(args: argparse.Namespace) -> tuple[str, str]:
 
 def _defaults(args: argparse.Namespace) -> tuple[Severity, MatchMode]:
     """The --severity and --mode of a `words import` (for lines that give none)."""
-    from app import lexicon_service as service
+    from app.lexicon import service
     from moderation import MatchMode
 
     try:
@@ -224,8 +224,8 @@ def _defaults(args: argparse.Namespace) -> tuple[Severity, MatchMode]:
 
 
 def _cmd_words_import(args: argparse.Namespace, settings: Settings) -> int:
-    from app import lexicon_service as service
-    from app.lexicon_file import read_list_file
+    from app.lexicon import service
+    from app.lexicon.files import read_list_file
 
     if args.category_from_filename or args.file.is_dir():
         return _import_lists(args, settings)
@@ -263,8 +263,8 @@ def _cmd_words_import(args: argparse.Namespace, settings: Settings) -> int:
 def _import_lists(args: argparse.Namespace, settings: Settings) -> int:
     """`words import DIR --category-from-filename` (or one such FILE): every list in one
     transaction, a summary line per file, then the totals."""
-    from app import lexicon_service as service
-    from app.lexicon_file import LIST_SUFFIX, ListFolder, read_list_file, read_list_folder
+    from app.lexicon import service
+    from app.lexicon.files import LIST_SUFFIX, ListFolder, read_list_file, read_list_folder
     from moderation import LexiconEntry
 
     if args.allow:
@@ -339,7 +339,7 @@ def _import_lists(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_words_export(args: argparse.Namespace, settings: Settings) -> int:
-    from app import lexicon_service as service
+    from app.lexicon import service
 
     _safely(settings, _require_migrated)
     export = service.export_allow if args.allow else service.export_words
@@ -358,7 +358,7 @@ def _cmd_words_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_words_list(args: argparse.Namespace, settings: Settings) -> int:
-    from app import lexicon_service as service
+    from app.lexicon import service
 
     _safely(settings, _require_migrated)
 
@@ -406,7 +406,7 @@ def _cmd_words_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_words_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from app import lexicon_service as service
+    from app.lexicon import service
 
     _safely(settings, _migrate)
     delete = service.delete_allow if args.allow else service.delete_word
@@ -427,8 +427,8 @@ def _cmd_words_delete(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_archive_import(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    from app.archive_import import import_records
     from app.db import create_engine_for, database_urls, session_factory
+    from app.ingest.archive_import import import_records
 
     if not args.file.is_file():
         raise SettingsError(f"FILE: no file at {args.file}")

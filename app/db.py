@@ -168,8 +168,9 @@ def gated(
     sessions: async_sessionmaker[AsyncSession], gate: WriteGate | None
 ) -> async_sessionmaker[AsyncSession]:
     """`sessions`, each opened only while holding `gate` (None: `sessions` as they are). On
-    SQLite the inbox processor's sessions are gated like the outbox's sends (`app.dispatcher`),
-    so that a send's outcome never waits behind a batch of judging for the one write lock."""
+    SQLite the inbox processor's sessions are gated like the outbox's sends
+    (`app.outbox.dispatcher`), so that a send's outcome never waits behind a batch of judging
+    for the one write lock."""
     if gate is None:
         return sessions
     return cast("async_sessionmaker[AsyncSession]", lambda: _GatedSession(sessions, gate))

@@ -4,18 +4,19 @@
 WecomModError                     root of every error `app/` defines
 ├── SettingsError                 app.settings: a missing or malformed setting (`NAME: reason`)
 ├── SecretBoxError                app.secret_box: an unusable master key or unopenable token
-├── CommandError                  app.commands: the reply a chat command gives instead
-├── LexiconError                  app.lexicon_service: one line for a human
+├── CommandError                  app.chat.registry: the reply a chat command gives instead
+├── LexiconError                  app.lexicon.service: one line for a human
 │   ├── InvalidEntry              the input cannot be stored as it is; nothing changed
 │   └── EntryNotFound             no word or allow-list phrase has that id
-├── CorrectionError               app.corrections: one line for a human
+├── CorrectionError               app.lexicon.corrections: one line for a human
 │   ├── NotOverturned             the moderation log row has not been overturned
 │   └── BadChoice                 the proposal, phrase or scope cannot be added from the row
-├── InboxWriterClosed             app.inbox_writer: `store` after `close()` (also RuntimeError)
-├── LeaseLost                     app.archive: another replica took the archive lease
-├── PermanentFailure              app.dispatcher: an outbox action that cannot be carried out
+├── InboxWriterClosed             app.ingest.inbox_writer: `store` after `close()`
+│                                 (also RuntimeError)
+├── LeaseLost                     app.ingest.archive: another replica took the archive lease
+├── PermanentFailure              app.outbox.dispatcher: an outbox action that cannot be carried out
 │                                 as stored (also bot.errors.WeComApiError, not retryable)
-└── _Disconnected                 app.routes.callbacks: the client left before its body came
+└── _Disconnected                 app.ingest.callbacks: the client left before its body came
 ```
 
 Each class stays in the module that raises it (its name and any other base it needs, such as

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,13 +25,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
 from app import openapi as openapi_document
-from app.archive import (
+from app.admin import api, auth, health, review, stats
+from app.admin import audit_routes as audit
+from app.admin import metrics_route as metrics
+from app.db import WriteGate, create_engine_for, database_urls, gated, session_factory
+from app.groups import routes as groups
+from app.groups.welcome import GroupUpkeep
+from app.ingest import callbacks
+from app.ingest.archive import (
     ArchivePoller,
     GroupDirectory,
     KeyDirectory,
@@ -40,86 +45,35 @@ from app.archive import (
     SourceOpener,
     finance_sdk_opener,
 )
-from app.chat_commands import build_registry
-from app.db import WriteGate, create_engine_for, database_urls, gated, session_factory
-from app.dispatcher import SEND_CALLS, OutboxDispatcher
-from app.inbox_writer import InboxWriter
-from app.lexicon_file import ListFile, read_list_file
-from app.lexicon_runtime import LexiconHolder, LexiconReloader
-from app.lexicon_service import ListKind
+from app.ingest.channels import aibot_channel, app_channel
+from app.ingest.inbox_writer import InboxWriter
+from app.judging.processing import InboxProcessor
+from app.lexicon import routes as lexicon
+from app.lexicon.runtime import LexiconHolder, LexiconReloader
 from app.log_format import (
     REQUEST_ID_HEADER,
     RequestIdMiddleware,
     current_request_id,
     install_access_log_redactor,
 )
-from app.policy_file import load_policy
-from app.processing import InboxProcessor, ModerationContext
-from app.routes import (
-    api,
-    audit,
-    callbacks,
-    groups,
-    health,
-    lexicon,
-    metrics,
-    outbox,
-    review,
-    stats,
-)
-from app.secret_box import SecretBox
+from app.outbox import routes as outbox
+from app.outbox.dispatcher import SEND_CALLS, OutboxDispatcher
+from app.runtime import Runtime, moderation_context, word_files
 from app.settings import Settings, SettingsError
-from app.texts import Texts, load_texts
-from app.welcome import GroupUpkeep
-from app.workers import Foreground, Workers
+from app.texts import load_texts
+from app.workers import Workers
 from bot.client import AccessTokenCache, AppCredentials, WeComClient
 from bot.crypto import CallbackCipher
 from bot.errors import ArchiveKeysInvalid
 from bot.finance_sdk import bundled_library_path
 
-__all__ = ["Runtime", "Service", "create_app"]
+__all__ = ["Runtime", "Service", "create_app", "moderation_context", "word_files"]
 
 log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class Runtime:
-    """Everything a request or a worker needs; built by the lifespan, kept on app.state."""
-
-    settings: Settings
-    context: ModerationContext
-    app_channel: callbacks.CallbackChannel
-    aibot_channel: callbacks.CallbackChannel
-    clock: Callable[[], datetime]
-    secret_box: SecretBox | None = None  # seals webhook keys at rest; None: SECRET_KEY unset
-    # (channel, outcome) → callback answers given by this replica (`app.metrics`)
-    callback_answers: Counter[tuple[str, str]] = field(default_factory=Counter)
-    # the callbacks being answered, which judging and the outbox's sends give way to
-    foreground: Foreground = field(default_factory=Foreground)
-    engine: AsyncEngine = field(init=False)
-    sessions: async_sessionmaker[AsyncSession] = field(init=False)
-    inbox_writer: InboxWriter = field(init=False)  # the callbacks' inbox rows, group-committed
-    client: WeComClient = field(init=False)
-    workers: Workers = field(init=False)
-    archive: ArchivePoller | None = field(default=None, init=False)  # when ARCHIVE_ENABLED
-    groups: GroupDirectory | None = field(default=None, init=False)  # when ARCHIVE_ENABLED
-    processor: InboxProcessor = field(init=False)
-    dispatcher: OutboxDispatcher = field(init=False)
-
-    def now(self) -> datetime:
-        return self.clock()
-
-    @property
-    def lexicon(self) -> LexiconHolder:
-        return self.context.lexicon
-
-    def lexicon_changed(self) -> None:
-        """A change was committed through this replica: reload without waiting for the poll."""
-        self.workers.notify_lexicon()
 
 
 def _ciphers(settings: Settings) -> tuple[CallbackCipher | None, CallbackCipher | None]:
@@ -137,20 +91,6 @@ def _ciphers(settings: Settings) -> tuple[CallbackCipher | None, CallbackCipher 
             receive_id="",
         )
     return app_cipher, aibot_cipher
-
-
-def word_files(settings: Settings) -> list[ListFile]:
-    """The word and allow-list files to import at start, read and checked (SettingsError)."""
-    files = []
-    if settings.lexicon_path is not None:
-        files.append(read_list_file(settings.lexicon_path, ListKind.WORDS, setting="LEXICON_PATH"))
-    if settings.lexicon_allow_path is not None:
-        files.append(
-            read_list_file(
-                settings.lexicon_allow_path, ListKind.ALLOW, setting="LEXICON_ALLOW_PATH"
-            )
-        )
-    return files
 
 
 @dataclass(frozen=True)
@@ -255,7 +195,7 @@ def _methods_of(app: FastAPI, scope: Scope) -> list[str]:
 class Service(FastAPI):
     """The app. A GET or POST of a WeCom callback path is served before the middleware stack,
     with only its request id (`RequestIdMiddleware`): the endpoints answer their errors
-    themselves (`app.routes.callbacks`). Under a spam wave the replica answers little else,
+    themselves (`app.ingest.callbacks`). Under a spam wave the replica answers little else,
     and the stack (Starlette's error and exception middleware, FastAPI's exit stack and body
     limit, the router) took an eighth of its CPU. Any other method, or a path under a
     `root_path`, takes the stack to the same endpoints."""
@@ -274,22 +214,6 @@ class Service(FastAPI):
                 await endpoint(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
-
-
-def moderation_context(
-    settings: Settings, holder: LexiconHolder, texts: Texts | None = None
-) -> ModerationContext:
-    """What the inbox processor judges with: lexicon, texts, commands, people, policy."""
-    return ModerationContext(
-        lexicon=holder,
-        texts=texts or load_texts(settings.messages_path),
-        commands=build_registry(),
-        moderators=tuple(settings.admin_userids),
-        app_messages_enabled=settings.app_messages_enabled,
-        staff=frozenset(settings.staff_userids),
-        policy=load_policy(settings.policy_path, settings.corp_domain_list),
-        bot_names=tuple(settings.smart_bot_name_list),
-    )
 
 
 def create_app(
@@ -313,8 +237,8 @@ def create_app(
     runtime = Runtime(
         settings=settings,
         context=moderation_context(settings, holder, texts),
-        app_channel=callbacks.app_channel(app_cipher),
-        aibot_channel=callbacks.aibot_channel(aibot_cipher),
+        app_channel=app_channel(app_cipher),
+        aibot_channel=aibot_channel(aibot_cipher),
         clock=clock,
         secret_box=settings.secret_box(),
     )
@@ -336,7 +260,7 @@ def create_app(
             )
         timeout = settings.wecom_timeout_seconds
         # SQLite: sends and judging take turns, so that a send's outcome is committed as soon
-        # as WeCom answers (`app.dispatcher`); PostgreSQL needs no turns.
+        # as WeCom answers (`app.outbox.dispatcher`); PostgreSQL needs no turns.
         write_gate = WriteGate() if runtime.engine.dialect.name == "sqlite" else None
         http_timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         async with httpx.AsyncClient(timeout=http_timeout, transport=transport) as http:
@@ -481,7 +405,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.auth_throttle = api.FailedAuthThrottle()
+    app.state.auth_throttle = auth.FailedAuthThrottle()
     _install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     # Plain ASGI routes, kept out of the OpenAPI document (WeCom calls them, not people); the

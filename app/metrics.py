@@ -10,7 +10,7 @@ every replica (take `max`, not `sum`); the archive lag comes only from the repli
 Where each count is kept and when it grows:
 
 - `wecom_mod_callbacks_total{channel, outcome}`: `Runtime.callback_answers`, once per answer
-  of `app/routes/callbacks.py` (outcomes: `CALLBACK_OUTCOMES`);
+  of `app/ingest/callbacks.py` (outcomes: `CALLBACK_OUTCOMES`);
 - `wecom_mod_decisions_total{verdict, mode}`: `InboxProcessor.decisions`, once per judged
   message, when its transaction commits (a batch redone one by one is not counted twice);
 - `wecom_mod_wecom_errors_total{api, errcode}`: `bot.client.WeComClient.failures`, once per
@@ -51,7 +51,7 @@ from bot.errors import (
 )
 
 if TYPE_CHECKING:
-    from app.main import Runtime
+    from app.runtime import Runtime
 
 __all__ = [
     "CONTENT_TYPE",

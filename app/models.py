@@ -148,7 +148,7 @@ class ModerationLog(Base):
 
 class GroupKind(StrEnum):
     """What kind of group chat a group is, as WeCom lets the service act in it
-    (`app.capabilities` says what each allows). Stored as these strings."""
+    (`app.groups.capabilities` says what each allows). Stored as these strings."""
 
     CUSTOMER = "customer"  # 客户群: a customer (external) group
     INTERNAL = "internal"  # an internal group (webhook robot, smart bot)
@@ -254,7 +254,7 @@ class MessageMeta(Base):
 class MessageCopy(Base):
     """A group message as one channel delivered it (the smart bot, the chat archive), so that
     the same message arriving through the other channel, with another id, is recognised and
-    acted on once (`app.cross_channel`). Never the text: a hash of its folded words. Pruned
+    acted on once (`app.judging.cross_channel`). Never the text: a hash of its folded words. Pruned
     after a day."""
 
     __tablename__ = "message_copies"
@@ -262,7 +262,7 @@ class MessageCopy(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     chat_id: Mapped[str] = mapped_column(String(128))
     sender: Mapped[str] = mapped_column(String(128))
-    text_hash: Mapped[str] = mapped_column(String(32))  # app.cross_channel.copy_fingerprint
+    text_hash: Mapped[str] = mapped_column(String(32))  # app.judging.cross_channel.copy_fingerprint
     sent_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(16))  # aibot | archive
     inbox_event_id: Mapped[int] = mapped_column(BigInteger, unique=True)  # the one acted on

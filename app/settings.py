@@ -28,8 +28,8 @@ MIN_ADMIN_TOKEN_LENGTH = 16
 MAX_LEXICON_RELOAD_SECONDS = 3600
 MAX_ARCHIVE_POLL_SECONDS = 3600
 MIN_ARCHIVE_LEASE_SECONDS = 10  # longer than one GetChatData call (its timeout is 10 s)
-SEND_CALLS = 4  # WeCom calls one outbox send may make (app.dispatcher.SEND_CALLS)
-RECORD_MARGIN = 5.0  # seconds to commit a send's outcome (app.dispatcher.RECORD_MARGIN)
+SEND_CALLS = 4  # WeCom calls one outbox send may make (app.outbox.dispatcher.SEND_CALLS)
+RECORD_MARGIN = 5.0  # seconds to commit a send's outcome (app.outbox.dispatcher.RECORD_MARGIN)
 
 
 class SettingsError(WecomModError):
@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "text"  # "text" (one line per record) or "json" (one object per line)
     metrics_enabled: bool = True  # GET /metrics; false: it answers 404
-    # Chat archive (会话内容存档): see app/archive.py.
+    # Chat archive (会话内容存档): see app/ingest/archive.py.
     archive_enabled: bool = False
     archive_secret: SecretStr | None = None  # the archive's own Secret, not an app secret
     archive_sdk_path: Path | None = None  # libWeWorkFinanceSdk_C.so; None: pyweworkfinance's

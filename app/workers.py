@@ -1,7 +1,7 @@
 """The background loops of a replica: inbox processing, outbox dispatch and, when given,
-following the lexicon (`app.lexicon_runtime`), pulling the chat archive and looking up the
-groups it shows (`app.archive`), and the group upkeep: member syncs and welcomes
-(`app.welcome`, every `poll_seconds`).
+following the lexicon (`app.lexicon.runtime`), pulling the chat archive and looking up the
+groups it shows (`app.ingest.archive`), and the group upkeep: member syncs and welcomes
+(`app.groups.welcome`, every `poll_seconds`).
 
 Each loop runs when woken (a callback was stored, an action was enqueued, the lexicon was
 changed through this replica, `msgaudit_notify` arrived, the archive showed new rooms) and at

@@ -44,8 +44,8 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.archive import ArchivePoller, PollerConfig  # noqa: E402
 from app.db import database_urls  # noqa: E402
+from app.ingest.archive import ArchivePoller, PollerConfig  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import InboxEvent, ModerationLog, OutboxAction  # noqa: E402

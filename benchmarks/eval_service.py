@@ -29,7 +29,7 @@ How each part of a timeline reaches the service:
   smart-bot callback (`/wecom/aibot`) with the text as given (it starts with the @-mention).
   Every other message is a chat-archive record (doc 91774: msgid, action, from, tolist,
   roomid, msgtime = START + t in ms, msgtype and its payload) stored in the inbox exactly as
-  the archive poller stores it (`app.archive.store_message`, after `archive_skip_reason`).
+  the archive poller stores it (`app.ingest.archive.store_message`, after `archive_skip_reason`).
   In reality the archive sees the mentioned messages too; they are delivered through the
   callback only, and the report counts them (the dedupe of the two channels is its own issue).
 - After all messages with the same `t` are delivered, `Service.settle()` runs the inbox and
@@ -77,10 +77,10 @@ import httpx  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from app import migrate  # noqa: E402
-from app.archive import dedupe_key, store_message  # noqa: E402
 from app.db import database_urls  # noqa: E402
+from app.ingest.archive import dedupe_key, store_message  # noqa: E402
+from app.judging.processing import archive_skip_reason  # noqa: E402
 from app.models import Base, InboxEvent, OutboxAction  # noqa: E402
-from app.processing import archive_skip_reason  # noqa: E402
 from app.repositories import groups as groups_repo  # noqa: E402
 from benchmarks._backends import DEFAULT_SERVER, temporary_database  # noqa: E402
 from bot.archive import parse_archive_message  # noqa: E402

@@ -29,8 +29,9 @@ from sqlalchemy.engine import make_url
 
 from app import migrate
 from app.db import database_urls
-from app.main import Runtime, create_app
+from app.main import create_app
 from app.models import Base
+from app.runtime import Runtime
 from app.settings import Settings, load_settings
 from tests import support
 

@@ -438,8 +438,8 @@ def api_under_test() -> Any:
     the failed-auth throttle off: a property-based run sends thousands of wrong tokens from one
     address, and the throttle (tested on its own in test_hostile_input.py) would make each
     wait 5 s. Everything else is the service as served."""
+    from app.admin.auth import FailedAuthThrottle
     from app.main import create_app
-    from app.routes.api import FailedAuthThrottle
     from app.settings import load_settings
 
     app = create_app(load_settings())

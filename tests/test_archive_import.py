@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.archive_import import ImportSummary, import_records
 from app.cli import main
 from app.db import create_engine_for, database_urls, session_factory
+from app.ingest.archive_import import ImportSummary, import_records
 from app.models import InboxEvent, ModerationLog, OutboxAction, Strike
 from app.repositories import archive as archive_repo
 from app.settings import Settings, SettingsError
@@ -187,7 +187,7 @@ async def test_a_large_file_is_imported_in_chunks_in_order(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from app import archive_import
+    from app.ingest import archive_import
 
     monkeypatch.setattr(archive_import, "CHUNK", 4)
     # The same line 6 times within a minute from one member: the flood detector's repeat

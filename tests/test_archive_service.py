@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import func, select
 
-from app.archive import ArchivePoller, KeyDirectory, PollerConfig
 from app.db import create_engine_for, database_urls, session_factory
+from app.ingest.archive import ArchivePoller, KeyDirectory, PollerConfig
 from app.main import create_app
 from app.models import (
     ArchiveCursor,
@@ -321,7 +321,7 @@ async def test_unreadable_records_are_recorded_and_the_batch_goes_on(
     fake.add({"action": "send", "msgtype": "text"})  # decrypts, but has no msgid
     fake.add(text("m-ok-2", "赌博", sender="lisi"))
 
-    with caplog.at_level(logging.WARNING, logger="app.archive"):
+    with caplog.at_level(logging.WARNING, logger="app.ingest.archive"):
         assert await pull_and_settle(service) == 2
     assert await cursor(service) == 6
     assert set(await logs_by_message(service)) == {"m-ok-1", "m-ok-2"}
@@ -427,7 +427,7 @@ async def test_a_repeated_batch_is_dropped_by_the_inbox_key(
 async def test_a_failure_before_the_commit_stores_nothing_of_the_batch(
     service: Service, fake: FakeArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app import archive
+    from app.ingest import archive
 
     fake.add_all(text("m-1", "赌博"), text("m-2", "你好"), text("m-3", "赌博", sender="lisi"))
     real = archive.store_message
@@ -906,7 +906,7 @@ async def test_configuration_errors_are_logged_once_per_try_and_retried_slowly(
     )
     async with app.router.lifespan_context(app):
         archive = app.state.runtime.archive
-        with caplog.at_level(logging.ERROR, logger="app.archive"):
+        with caplog.at_level(logging.ERROR, logger="app.ingest.archive"):
             assert await archive.poll() == 0
             clock.advance(60)
             assert await archive.poll() == 0
@@ -973,7 +973,7 @@ async def test_msgaudit_notify_without_the_archive_is_only_logged(
 ) -> None:
     async for service in start_service(make_settings(database_url, tmp_path), support.FakeWeCom()):
         assert service.runtime.archive is None
-        with caplog.at_level(logging.INFO, logger="app.processing"):
+        with caplog.at_level(logging.INFO, logger="app.judging.processing"):
             assert (await service.post_app(msgaudit_notify())).status_code == 200
             await service.settle()
     assert "ARCHIVE_ENABLED is off" in caplog.text

@@ -1,4 +1,4 @@
-"""What each group kind allows (`app.capabilities`, wecom-platform.md §3): the channel of a
+"""What each group kind allows (`app.groups.capabilities`, wecom-platform.md §3): the channel of a
 warning, a welcome and a removal for every kind and configured channel, or why there is none."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.capabilities import (
+from app.groups.capabilities import (
     NO_CHANNEL,
     Channel,
     GroupCapabilities,
@@ -204,7 +204,7 @@ def test_the_kinds_the_api_and_wecom_give_are_group_kinds() -> None:
     group info gives are the enum's values, so each converts to a `GroupKind`."""
     from typing import get_args
 
-    from app.routes.groups import GROUP_KINDS, GroupPatch
+    from app.groups.routes import GROUP_KINDS, GroupPatch
     from bot.client import GroupKind as WeComGroupKind
 
     annotation = GroupPatch.model_fields["kind"].annotation

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from app.commands import (
+from app.chat.registry import (
     Role,
     blank_bot_mentions,
     looks_like_userid,

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from app.archive import store_message
-from app.cross_channel import WINDOW, copy_fingerprint
+from app.ingest.archive import store_message
+from app.judging.cross_channel import WINDOW, copy_fingerprint
+from app.judging.processing import InboxProcessor
 from app.models import InboxEvent, MessageCopy, ModerationLog, OutboxAction, Strike
-from app.processing import InboxProcessor
 from bot.archive import parse_archive_message
 from tests import support
 from tests.conftest import Service, make_settings, start_service

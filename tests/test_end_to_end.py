@@ -353,7 +353,7 @@ async def test_url_verification_keeps_a_raw_plus_in_echostr(service: Service) ->
 
 
 async def test_one_broken_event_does_not_hold_back_its_batch(service: Service) -> None:
-    from app.processing import MAX_ATTEMPTS
+    from app.judging.processing import MAX_ATTEMPTS
     from app.repositories import inbox as inbox_repo
 
     await service.post_aibot(support.aibot_group_text("赌博", msgid="m-before"))
@@ -392,7 +392,7 @@ async def test_database_outage_while_processing_costs_no_attempt(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from app.processing import InboxProcessor
+    from app.judging.processing import InboxProcessor
 
     async def outage(*_args: object) -> bool:
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))

@@ -387,7 +387,7 @@ async def test_a_spam_wave_sends_digests_within_the_rate_limit_and_loses_no_aler
 def test_a_bad_policy_file_stops_start_up_naming_the_setting(
     tmp_path: Path, content: str, message: str
 ) -> None:
-    from app.policy_file import load_policy
+    from app.groups.policy_file import load_policy
     from app.settings import SettingsError
 
     path = tmp_path / "policy.json"

@@ -65,8 +65,8 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.db import database_urls
-from app.dispatcher import BACKOFF_BASE, BACKOFF_CAP, backoff_delay
 from app.models import InboxEvent, ModerationLog, OutboxAction
+from app.outbox.dispatcher import BACKOFF_BASE, BACKOFF_CAP, backoff_delay
 from app.settings import Settings
 from tests import support
 from tests.conftest import make_settings, start_service

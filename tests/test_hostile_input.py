@@ -28,7 +28,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import text
 
-from app.routes import api as api_module
+from app.admin import auth as api_module
 from bot.crypto import BLOCK_SIZE, CallbackCipher, decode_aes_key
 from bot.identifiers import MAX_ID_LENGTH, MAX_MSG_TYPE_LENGTH
 from tests import support
@@ -847,8 +847,8 @@ async def test_archive_records_with_overlong_ids_are_recorded_unreadable_and_lon
     characters is reported as a bad record (not stored, so not lost later), as is a msgtype
     over `MAX_MSG_TYPE_LENGTH`; a real type longer than message_meta's 16 characters
     (`meeting_voice_call`) is judged."""
-    from app.archive_import import import_records
     from app.db import create_engine_for, database_urls, session_factory
+    from app.ingest.archive_import import import_records
     from tests.test_archive_service import record
     from tests.test_archive_service import text as archive_text
 
@@ -935,7 +935,7 @@ COLUMN_LIMITS: dict[str, tuple[int, str]] = {
     "member_reports.target": (_ID, "a known member (<= 128) or a userid-like token (<= 64)"),
     "message_copies.chat_id": (_ID, "bot.identifiers"),
     "message_copies.sender": (_ID, "bot.identifiers"),
-    "message_copies.text_hash": (32, "own: app.cross_channel.copy_fingerprint"),
+    "message_copies.text_hash": (32, "own: app.judging.cross_channel.copy_fingerprint"),
     "message_copies.source": (16, "own: aibot | archive"),
     "message_meta.chat_id": (_ID, "bot.identifiers"),
     "message_meta.sender": (_ID, "bot.identifiers"),
@@ -1004,7 +1004,13 @@ def test_text_log_lines_cannot_be_forged_by_what_a_message_holds() -> None:
     except ValueError:
         exc_info = sys.exc_info()
     record = logging.LogRecord(
-        "app.processing", logging.INFO, __file__, 1, "chat %s from %s", (FORGED, FORGED), exc_info
+        "app.judging.processing",
+        logging.INFO,
+        __file__,
+        1,
+        "chat %s from %s",
+        (FORGED, FORGED),
+        exc_info,
     )
     lines = _format_lines(TextFormatter(), record)
     assert len(lines) > 2  # the message, then the traceback

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import DB_UNAVAILABLE, create_engine_for, database_urls
-from app.inbox_writer import InboxWriter, InboxWriterClosed
+from app.ingest.inbox_writer import InboxWriter, InboxWriterClosed
 from app.main import create_app
 from app.models import InboxEvent
 from app.repositories import inbox as inbox_repo
@@ -364,7 +364,7 @@ async def test_callbacks_during_an_outage_get_503_and_their_retries_are_stored(
         ]
         outage.cut()
         await service.runtime.engine.dispose()
-        with caplog.at_level(logging.ERROR, logger="app.routes.callbacks"):
+        with caplog.at_level(logging.ERROR, logger="app.ingest.callbacks"):
             assert await post_all(service, deliveries) == [503] * 5
         assert sum("answering 503 so WeCom retries" in r.getMessage() for r in caplog.records) == 5
 
@@ -393,7 +393,7 @@ async def test_a_callback_the_database_refuses_fails_alone(
         signed_aibot(support.aibot_group_text("明天开会", msgid=f"p-{index}"))
         for index in range(10)
     ]
-    with caplog.at_level(logging.ERROR, logger="app.routes.callbacks"):
+    with caplog.at_level(logging.ERROR, logger="app.ingest.callbacks"):
         statuses = await post_all(service, deliveries)
     assert sorted(statuses) == [200] * 9 + [503]
     assert await inbox_count(service) == 9

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app import corrections
+from app.lexicon import corrections
 from app.models import ModerationLog
 from moderation.segment import phrase_around
 from tests import support

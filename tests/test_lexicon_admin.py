@@ -602,7 +602,7 @@ async def test_concurrent_writers_queue_on_the_lexicon_lock(
 async def test_a_failed_rebuild_keeps_the_old_matcher(
     service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from app import lexicon_runtime
+    from app.lexicon import runtime as lexicon_runtime
 
     real_build = lexicon_runtime.build_matcher
 
@@ -611,7 +611,7 @@ async def test_a_failed_rebuild_keeps_the_old_matcher(
 
     monkeypatch.setattr(lexicon_runtime, "build_matcher", broken)
     await post(service, "/api/v1/lexicon/words", {"word": "代开发票"})
-    with caplog.at_level(logging.ERROR, logger="app.lexicon_runtime"):
+    with caplog.at_level(logging.ERROR, logger="app.lexicon.runtime"):
         await service.settle()
         await service.settle()  # the same version is not retried
     failures = [r for r in caplog.records if "could not be built" in r.getMessage()]
@@ -631,7 +631,7 @@ async def test_swaps_are_logged_with_version_and_counts(
     service: Service, caplog: pytest.LogCaptureFixture
 ) -> None:
     await post(service, "/api/v1/lexicon/allow", {"phrase": "路口交通"})
-    with caplog.at_level(logging.INFO, logger="app.lexicon_runtime"):
+    with caplog.at_level(logging.INFO, logger="app.lexicon.runtime"):
         await service.settle()
     (line,) = [r.getMessage() for r in caplog.records if "in service" in r.getMessage()]
     assert line.startswith("lexicon version 2 in service: 3 word(s), 1 allow-list phrase(s), ")
@@ -744,7 +744,7 @@ def test_cli_with_an_unreachable_database_says_so(
 async def test_the_inbox_waits_while_no_lexicon_could_be_loaded(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app import lexicon_runtime
+    from app.lexicon import runtime as lexicon_runtime
 
     def broken(*_args: object) -> lexicon_runtime.ServedLexicon:
         raise RuntimeError("automaton too large")

@@ -244,7 +244,7 @@ async def test_an_unexpected_error_in_a_callback_is_a_500_with_its_request_id_an
     assert response.text == "internal error"  # no trace, nothing of the error reflected
     assert response.headers["X-Request-ID"] == "trace-500"
     (entry,) = [e for e in json_lines(stream) if e["level"] == "ERROR"]
-    assert entry["request_id"] == "trace-500" and entry["logger"] == "app.routes.callbacks"
+    assert entry["request_id"] == "trace-500" and entry["logger"] == "app.ingest.callbacks"
     assert "unexpected error" in entry["message"] and "RuntimeError" in entry["exc"]
     metrics = await scrape(service)
     assert metrics["wecom_mod_callbacks_total"] == {
@@ -422,14 +422,16 @@ async def test_json_logs_carry_the_request_id_and_the_event_id(service: Service)
         assert {"time", "level", "logger", "message"} <= entry.keys()
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", entry["time"])
     (stored,) = [e for e in entries if "as inbox event" in e["message"]]
-    assert stored["logger"] == "app.routes.callbacks" and stored["level"] == "DEBUG"
+    assert stored["logger"] == "app.ingest.callbacks" and stored["level"] == "DEBUG"
     assert stored["request_id"] == "trace-4f1c:7" and "event_id" not in stored
     event_id = stored["message"].rsplit(" ", 1)[1]
     (flagged,) = [e for e in entries if "flagged message obs-log" in e["message"]]
-    assert flagged["logger"] == "app.processing"
+    assert flagged["logger"] == "app.judging.processing"
     assert flagged["event_id"] == event_id and "request_id" not in flagged
     # The work after the answer is not the request's; nothing leaks between the two.
-    assert not [e for e in entries if e.get("request_id") and e["logger"] == "app.processing"]
+    assert not [
+        e for e in entries if e.get("request_id") and e["logger"] == "app.judging.processing"
+    ]
     assert not [e for e in entries if e.get("event_id") and e["logger"].startswith("app.routes")]
 
 

@@ -14,14 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.dispatcher import (
+from app.models import OutboxAction
+from app.outbox.dispatcher import (
     BACKOFF_CAP,
     CHANNEL_LIMITS,
     ChannelLimit,
     OutboxDispatcher,
     backoff_delay,
 )
-from app.models import OutboxAction
 from app.repositories import outbox as outbox_repo
 from tests import support
 from tests.conftest import Service, make_settings, start_service
@@ -147,7 +147,7 @@ def test_backoff_grows_and_is_capped_with_jitter(attempts: int) -> None:
 
 
 async def test_two_inbox_processors_racing_handle_each_event_once(service: Service) -> None:
-    from app.processing import InboxProcessor
+    from app.judging.processing import InboxProcessor
 
     for index in range(40):
         text = "赌博" if index % 2 else "/help"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.dispatcher import RATE_LIMITED_WAIT
 from app.models import OutboxAction
+from app.outbox.dispatcher import RATE_LIMITED_WAIT
 from app.repositories import outbox as outbox_repo
 from tests import support
 from tests.conftest import Service, make_settings, start_service
@@ -117,7 +117,7 @@ async def test_untrusted_ip_is_dead_at_once_listed_and_sent_after_a_retry(
 ) -> None:
     refusal = (200, {"errcode": 60020, "errmsg": "not allow to access from your ip"})
     service.wecom.scripted[SEND] = [refusal, refusal]
-    with caplog.at_level(logging.WARNING, logger="app.dispatcher"):
+    with caplog.at_level(logging.WARNING, logger="app.outbox.dispatcher"):
         await mention(service, "m-ip-1", sender="zhangsan")
         await mention(service, "m-ip-2", sender="lisi")
     first, second = await alerts(service)

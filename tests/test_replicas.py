@@ -143,7 +143,7 @@ async def test_replicas_judging_the_same_members_in_opposite_orders_do_not_deadl
             )
         )
         assert answer.status_code == 200
-    caplog.set_level("WARNING", logger="app.processing")
+    caplog.set_level("WARNING", logger="app.judging.processing")
     first, second = replicas
     await asyncio.gather(
         first.runtime.processor.process_pending(limit=50),

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.routes import review
-from app.routes.review import csv_cell
+from app.admin import review
+from app.admin.review import csv_cell
 from tests import support
 from tests.conftest import Service, make_settings, start_service
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.chat_commands import build_registry
-from app.commands import CommandContext, Role, parse_command
+from app.chat.commands import build_registry
+from app.chat.registry import CommandContext, Role, parse_command
 from app.settings import SettingsError
 from app.texts import DEFAULT_TEXTS, load_texts
 from moderation import GroupPolicy, SensitiveWordMatcher

@@ -19,10 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.models import Group, GroupMember, OutboxAction
-from app.repositories import outbox as outbox_repo
-from app.texts import DEFAULT_TEXTS, Texts
-from app.welcome import (
+from app.groups.welcome import (
     MEMBER_SEPARATOR,
     NICKNAME,
     GroupUpkeep,
@@ -30,6 +27,9 @@ from app.welcome import (
     split_welcome,
     template_text,
 )
+from app.models import Group, GroupMember, OutboxAction
+from app.repositories import outbox as outbox_repo
+from app.texts import DEFAULT_TEXTS, Texts
 from bot.client import AppCredentials, WeComClient, truncate_utf8
 from tests import support
 from tests.conftest import Service, make_settings, start_service
@@ -401,7 +401,7 @@ async def test_an_app_created_group_is_welcomed_with_appchat_send(service: Servi
 async def test_an_app_created_group_with_a_webhook_robot_too_is_welcomed_with_appchat_send(
     service: Service,
 ) -> None:
-    """One order for every post into a group (`app.capabilities`): appchat/send before the
+    """One order for every post into a group (`app.groups.capabilities`): appchat/send before the
     robot, whose 20 posts a minute stay for the groups that have nothing better."""
     await known_group(service, [], settings=WEBHOOK_GROUP)
     await change(service, ["wmA"], last="v0", version="v1")

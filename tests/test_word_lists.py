@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from app import migrate
 from app.cli import main
 from app.db import database_urls
-from app.lexicon_file import decode_list
+from app.lexicon.files import decode_list
 from app.settings import SettingsError
 from app.texts import load_texts
 from moderation import Category, LexiconEntry, MatchMode, Severity, parse_lexicon

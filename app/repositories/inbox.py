@@ -1,5 +1,5 @@
 """Queries on `inbox_events`: store a delivery once (alone, or a batch: `BatchInsert`, the
-statement of `app.inbox_writer`), claim pending events, record outcomes."""
+statement of `app.ingest.inbox_writer`), claim pending events, record outcomes."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class BatchInsert:
 
     On PostgreSQL the rows go as one binary array per column to one constant
     `INSERT … SELECT * FROM unnest(…)`, which psycopg converts once and the server can prepare
-    (`app.inbox_writer` says why); on SQLite to one executemany with RETURNING."""
+    (`app.ingest.inbox_writer` says why); on SQLite to one executemany with RETURNING."""
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect

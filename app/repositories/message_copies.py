@@ -1,4 +1,4 @@
-"""Queries on `message_copies`: the copies of group messages `app.cross_channel` pairs (the
+"""Queries on `message_copies`: the copies of group messages `app.judging.cross_channel` pairs (the
 same message through the smart bot and the chat archive)."""
 
 from __future__ import annotations

@@ -45,6 +45,9 @@ S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 MAX_FINDINGS_ROWS = 20_000  # log rows whose findings JSON one stats request reads, at most
 
 
+MAX_DAYS = 365
+
+
 @dataclass(frozen=True, slots=True)
 class MemberActivity:
     active_members: int  # members whose last message is inside the window

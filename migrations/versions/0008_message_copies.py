@@ -1,7 +1,7 @@
 """The same group message through two channels: `message_copies` keeps, for each group message
 acted on, who sent what (a hash of its folded text) where and when, and through which channel,
 so that its copy from the other channel (the smart bot's and the chat archive's ids differ) is
-recognised and not judged a second time (`app.cross_channel`).
+recognised and not judged a second time (`app.judging.cross_channel`).
 
 Revision ID: 0008
 Revises: 0007

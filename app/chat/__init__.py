@@ -1,0 +1,3 @@
+"""Chat slash-commands: the registry and parser (`registry`) and the commands this version offers
+(`commands`).
+"""

@@ -1,0 +1,513 @@
+"""REST API v1: the group registry. Groups with what the service can do in each, their
+activity and moderation counts; a group's own settings (rules text, welcome template, policy
+overrides, moderators, webhook key, name, kind); its members, a member's strikes and pardons.
+
+The webhook robot key is write-only: it is sealed with `app.secret_box` (SECRET_KEY) before it
+is stored, and answers only say whether one is set. A PATCH is checked whole before anything
+is written: one bad field → 422 and nothing changes. Every change goes into the audit trail
+(`app.audit`) in the same transaction: the changes are made by `app.groups.actions`, as the
+chat commands make theirs. What each group allows is `app.groups.capabilities`.
+
+Activity counts what the service keeps (see `app.repositories.reports`): messages in the last
+day (exact), members who posted in the last 7 days, and every message seen from the group's
+members since the service first saw them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from app import audit
+from app.admin.auth import ApiCaller, require_token
+from app.admin.cursors import IdCursor, decode_id_cursor, encode_id_cursor
+from app.groups import actions
+from app.groups.actions import MAX_RULES_CHARS
+from app.groups.capabilities import GroupCapabilities
+from app.groups.policy_file import effective_policy
+from app.models import Group, GroupKind, GroupMember
+from app.repositories import groups as groups_repo
+from app.repositories import reports
+from app.repositories import strikes as strikes_repo
+from app.runtime import runtime_of
+from moderation.policy import GroupPolicy
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+__all__ = [
+    "GROUP_KINDS",
+    "MAX_MODERATORS",
+    "MAX_RULES_CHARS",
+    "MAX_WELCOME_BYTES",
+    "WELCOME_PLACEHOLDERS",
+    "router",
+    "welcome_template_problem",
+]
+
+MAX_WELCOME_BYTES = 3000  # UTF-8 bytes of a welcome template
+MAX_MODERATORS = 100
+WELCOME_PLACEHOLDERS = ("{members}", "{rules}")
+GROUP_KINDS = tuple(kind.value for kind in GroupKind if kind is not GroupKind.UNKNOWN)
+ACTIVITY_DAYS = 7
+MODERATION_DAYS = 30
+_WEBHOOK_KEY = re.compile(r"[A-Za-z0-9_-]{8,128}")
+_USERID = re.compile(r"[^\s,]{1,128}")
+
+router = APIRouter(prefix="/api/v1/groups", tags=["groups"], dependencies=[Depends(require_token)])
+
+ChatId = Annotated[str, Path(min_length=1, max_length=128, description="the group's chat id")]
+UserId = Annotated[str, Path(min_length=1, max_length=128, description="the member's userid")]
+Caller = Annotated[ApiCaller, Depends(require_token)]
+
+
+# -- models ------------------------------------------------------------------------------
+
+
+class CapabilitiesOut(BaseModel):
+    webhook: bool = Field(description="a webhook robot key is set (the key is never shown)")
+    app_created: bool = Field(description="created by this app: appchat/send and removal work")
+    smart_bot: bool = Field(description="the smart bot has been seen in the group")
+    customer: bool = Field(description="a customer (external) group: WeCom allows no posting")
+
+
+class ActivityOut(BaseModel):
+    messages_24h: int = Field(description="messages in the last 24 hours (exact)")
+    active_members_7d: int = Field(description="members who posted in the last 7 days")
+    messages_seen: int = Field(description="every message seen from the members, all time")
+    last_message_at: datetime | None
+
+
+class ModerationOut(BaseModel):
+    flagged: int = Field(description="flagged messages in the last 30 days (every mode)")
+    warned: int = Field(description="of which warned in the group (enforce mode)")
+    removed: int = Field(description="of which the member was removed (enforce mode)")
+
+
+class GroupOut(BaseModel):
+    chat_id: str
+    name: str
+    owner: str
+    kind: str = Field(description="customer | internal | app_created | unknown")
+    capabilities: CapabilitiesOut
+    rules_text: str
+    welcome_template: str
+    policy: dict[str, Any] = Field(description="the group's overrides of the default policy")
+    mode: str = Field(description="enforce | shadow | off: the policy in force")
+    moderators: list[str] = Field(description="the group's own moderators (userids)")
+    first_seen_at: datetime
+    last_seen_at: datetime = Field(description="when a message or event last came (to the minute)")
+    updated_at: datetime
+    activity: ActivityOut
+    moderation_30d: ModerationOut
+
+
+class GroupPage(BaseModel):
+    items: list[GroupOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """In the JSON schema, only `webhook_key` and `by` may be null: an absent field stays, a
+    null one other than these is refused (422), so the document must not offer it."""
+    for name, field in schema.get("properties", {}).items():
+        if name in ("webhook_key", "by"):
+            continue
+        options = [option for option in field.get("anyOf", ()) if option.get("type") != "null"]
+        if len(options) == 1 and "anyOf" in field:
+            del field["anyOf"]
+            field.update(options[0])
+        field.pop("default", None)
+    # At least one field to change (`by` alone changes nothing).
+    schema["anyOf"] = [{"required": [name]} for name in schema["properties"] if name != "by"]
+
+
+class GroupPatch(BaseModel):
+    """The fields to change; absent ones stay. Only `webhook_key` may be null (clears it)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_not_null)
+
+    name: str | None = Field(None, max_length=256)
+    kind: Literal["customer", "internal", "app_created"] | None = None
+    rules_text: str | None = Field(None, max_length=MAX_RULES_CHARS)
+    welcome_template: str | None = Field(
+        None,
+        max_length=MAX_WELCOME_BYTES,
+        description=f"≤ {MAX_WELCOME_BYTES} UTF-8 bytes; placeholders {{members}} and {{rules}}",
+    )
+    policy: dict[str, Any] | None = Field(
+        None, description='overrides of the default policy, e.g. {"mode": "shadow"}; {}: none'
+    )
+    moderators: list[str] | None = Field(None, max_length=MAX_MODERATORS)
+    webhook_key: str | None = Field(
+        None,
+        max_length=2000,
+        description="write-only: the robot's key or its webhook URL; null clears it",
+    )
+    by: str | None = Field(None, min_length=1, max_length=128, description="who (for the audit)")
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    first_seen_at: datetime
+    joined_at: datetime | None
+    left_at: datetime | None
+    messages: int = Field(description="messages seen from the member")
+    last_message_at: datetime | None
+    strikes: int = Field(description="standing strikes: what the ladder counts next time")
+    shadow_strikes: int = Field(description="standing strikes counted in shadow mode")
+
+
+class MemberPage(BaseModel):
+    chat_id: str
+    strike_window_days: int = Field(description="strikes older than this have decayed")
+    items: list[MemberOut]
+    next_cursor: str | None
+
+
+class StrikeOut(BaseModel):
+    id: int
+    time: datetime
+    rule: str = Field(description="the strictest rule of the offence, e.g. flood.rate")
+    log_id: int | None = Field(description="the moderation log row of the offence")
+    shadow: bool = Field(description="counted only while the group is in shadow mode")
+    pardoned_at: datetime | None
+    pardoned_by: str | None
+
+
+class StrikesOut(BaseModel):
+    chat_id: str
+    user_id: str
+    standing: int = Field(
+        description="unpardoned enforce-mode strikes inside the group's strike window: what "
+        "the ladder counts for the next offence"
+    )
+    strikes: list[StrikeOut] = Field(description="every strike, oldest first")
+
+
+class PardonIn(BaseModel):
+    by: str = Field("api", min_length=1, max_length=128, description="who pardons (for the log)")
+
+
+class PardonOut(BaseModel):
+    chat_id: str
+    user_id: str
+    pardoned: int = Field(description="strikes cleared by this call")
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def welcome_template_problem(template: str) -> str | None:
+    """Why a welcome template is refused, or None. Braces may only form the placeholders
+    {members} and {rules}, so the template renders the same whichever way it is filled in."""
+    size = len(template.encode("utf-8"))
+    if size > MAX_WELCOME_BYTES:
+        return f"welcome_template: {size} bytes; at most {MAX_WELCOME_BYTES} (UTF-8)"
+    rest = template
+    for placeholder in WELCOME_PLACEHOLDERS:
+        rest = rest.replace(placeholder, "")
+    stray = re.search(r"\{[^{}]{0,20}\}?|\}", rest)
+    if stray:
+        return (
+            f"welcome_template: unknown placeholder or stray brace {stray.group(0)!r}; "
+            f"only {' and '.join(WELCOME_PLACEHOLDERS)} may appear in braces"
+        )
+    return None
+
+
+def _webhook_key(value: str) -> str:
+    """The key itself, from a key or a webhook URL (…/cgi-bin/webhook/send?key=…); 422 else."""
+    value = value.strip()
+    if "://" in value:
+        keys = parse_qs(urlsplit(value).query).get("key", [])
+        value = keys[0].strip() if keys else ""
+    if not _WEBHOOK_KEY.fullmatch(value):
+        raise HTTPException(
+            422,
+            "webhook_key: expected the robot's key (8–128 letters, digits, - or _) or its "
+            "webhook URL with ?key=",
+        )
+    return value
+
+
+def _moderators(values: Sequence[str]) -> list[str]:
+    seen: list[str] = []
+    for index, value in enumerate(values):
+        user_id = value.strip()
+        if not _USERID.fullmatch(user_id):
+            raise HTTPException(
+                422, f"moderators[{index}]: a userid of 1–128 characters, no spaces or commas"
+            )
+        if user_id not in seen:
+            seen.append(user_id)
+    return seen
+
+
+def _group_out(
+    group: Group,
+    *,
+    default: GroupPolicy,
+    activity: reports.MemberActivity | None,
+    recent: int,
+    moderation: reports.ModerationCounts | None,
+) -> GroupOut:
+    activity = activity or reports.MemberActivity(0, 0, None)
+    moderation = moderation or reports.ModerationCounts(0, 0, 0)
+    capabilities = GroupCapabilities.of(group)
+    return GroupOut(
+        chat_id=group.chat_id,
+        name=group.name,
+        owner=group.owner,
+        kind=capabilities.kind.value,
+        capabilities=CapabilitiesOut(
+            webhook=capabilities.webhook,
+            app_created=capabilities.app_created,
+            smart_bot=capabilities.smart_bot,
+            customer=capabilities.customer,
+        ),
+        rules_text=group.rules_text,
+        welcome_template=group.welcome_template,
+        policy=dict(group.policy or {}),
+        mode=effective_policy(group, default).mode.value,
+        moderators=[str(user_id) for user_id in group.moderators or ()],
+        first_seen_at=group.first_seen_at,
+        last_seen_at=group.last_seen_at,
+        updated_at=group.updated_at,
+        activity=ActivityOut(
+            messages_24h=recent,
+            active_members_7d=activity.active_members,
+            messages_seen=activity.messages_seen,
+            last_message_at=activity.last_message_at,
+        ),
+        moderation_30d=ModerationOut(
+            flagged=moderation.flagged, warned=moderation.warned, removed=moderation.removed
+        ),
+    )
+
+
+async def _groups_out(runtime: Runtime, session: Any, groups: Sequence[Group]) -> list[GroupOut]:
+    now = runtime.now()
+    ids = [group.chat_id for group in groups]
+    activity = await reports.member_activity(
+        session, ids, since=now - timedelta(days=ACTIVITY_DAYS)
+    )
+    recent = await reports.messages_since(session, ids, since=now - timedelta(days=1))
+    moderation = await reports.moderation_counts(
+        session, ids, since=now - timedelta(days=MODERATION_DAYS)
+    )
+    default = runtime.context.policy
+    return [
+        _group_out(
+            group,
+            default=default,
+            activity=activity.get(group.chat_id),
+            recent=recent.get(group.chat_id, 0),
+            moderation=moderation.get(group.chat_id),
+        )
+        for group in groups
+    ]
+
+
+def _not_found(chat_id: str) -> HTTPException:
+    return HTTPException(
+        404, f"group {chat_id} not found (groups appear once the service sees them)"
+    )
+
+
+# -- groups ------------------------------------------------------------------------------
+
+
+@router.get("", response_model=GroupPage, summary="Groups, with activity and moderation counts")
+async def list_groups(
+    request: Request,
+    _caller: Caller,
+    cursor: IdCursor = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    runtime = runtime_of(request)
+    after = decode_id_cursor(cursor)
+    async with runtime.sessions() as session:
+        rows = await groups_repo.page(session, limit=limit + 1, after_id=after)
+        shown = list(rows[:limit])
+        items = await _groups_out(runtime, session, shown)
+    return GroupPage(
+        items=items,
+        next_cursor=encode_id_cursor(shown[-1].id) if len(rows) > limit else None,
+    )
+
+
+@router.get("/{chat_id}", response_model=GroupOut, summary="One group")
+async def get_group(request: Request, _caller: Caller, chat_id: ChatId) -> Any:
+    runtime = runtime_of(request)
+    async with runtime.sessions() as session:
+        group = await groups_repo.get(session, chat_id)
+        if group is None:
+            raise _not_found(chat_id)
+        (item,) = await _groups_out(runtime, session, [group])
+    return item
+
+
+@router.patch("/{chat_id}", response_model=GroupOut, summary="Change a group's settings")
+async def update_group(request: Request, caller: Caller, chat_id: ChatId, body: GroupPatch) -> Any:
+    runtime = runtime_of(request)
+    given = body.model_fields_set - {"by"}
+    for name in sorted(given - {"webhook_key"}):
+        if getattr(body, name) is None:
+            raise HTTPException(422, f"{name}: may not be null")
+    if not given:
+        raise HTTPException(422, "nothing to change: give at least one field")
+    values: dict[str, Any] = {name: getattr(body, name) for name in given}
+    if "welcome_template" in values:
+        problem = welcome_template_problem(values["welcome_template"])
+        if problem:
+            raise HTTPException(422, problem)
+    if "policy" in values:
+        try:
+            GroupPolicy.from_mapping(values["policy"], runtime.context.policy)
+        except (ValueError, TypeError) as exc:
+            raise HTTPException(422, str(exc)) from None
+    if "moderators" in values:
+        values["moderators"] = _moderators(values["moderators"])
+    if "kind" in values:
+        values["kind"] = GroupKind(values["kind"])
+    if values.get("webhook_key") is not None:
+        key = _webhook_key(values["webhook_key"])
+        if runtime.secret_box is None:
+            raise HTTPException(
+                409,
+                "webhook_key: cannot be stored: webhook keys are kept encrypted and SECRET_KEY "
+                "is not set (make one with `python -m app.secret_box`, set it, restart)",
+            )
+        values["webhook_key"] = runtime.secret_box.encrypt(key)
+
+    now = runtime.now()
+    async with runtime.sessions() as session, session.begin():
+        group = await groups_repo.get(session, chat_id)
+        if group is None:
+            raise _not_found(chat_id)
+        actor = actions.Actor(audit.rest_actor(caller.kind, body.by), audit.Channel.REST)
+        await actions.update_settings(session, group, values, actor=actor, now=now)
+        await session.flush()
+        (item,) = await _groups_out(runtime, session, [group])
+    return item
+
+
+# -- members -----------------------------------------------------------------------------
+
+
+@router.get(
+    "/{chat_id}/members", response_model=MemberPage, summary="A group's members and strikes"
+)
+async def list_members(
+    request: Request,
+    _caller: Caller,
+    chat_id: ChatId,
+    cursor: IdCursor = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    runtime = runtime_of(request)
+    after = decode_id_cursor(cursor)
+    async with runtime.sessions() as session:
+        group = await groups_repo.get(session, chat_id)
+        if group is None:
+            raise _not_found(chat_id)
+        policy = effective_policy(group, runtime.context.policy)
+        rows = await groups_repo.members_page(session, chat_id, limit=limit + 1, after_id=after)
+        shown: list[GroupMember] = list(rows[:limit])
+        users = [member.user_id for member in shown]
+        since = runtime.now() - timedelta(days=policy.strike_window_days)
+        enforce = await strikes_repo.standing_counts(
+            session, chat_id, users, since=since, shadow=False
+        )
+        shadow = await strikes_repo.standing_counts(
+            session, chat_id, users, since=since, shadow=True
+        )
+    return MemberPage(
+        chat_id=chat_id,
+        strike_window_days=policy.strike_window_days,
+        items=[
+            MemberOut(
+                user_id=member.user_id,
+                first_seen_at=member.first_seen_at,
+                joined_at=member.joined_at,
+                left_at=member.left_at,
+                messages=member.messages,
+                last_message_at=member.last_message_at,
+                strikes=enforce.get(member.user_id, 0),
+                shadow_strikes=shadow.get(member.user_id, 0),
+            )
+            for member in shown
+        ],
+        next_cursor=encode_id_cursor(shown[-1].id) if len(rows) > limit else None,
+    )
+
+
+@router.get(
+    "/{chat_id}/members/{user_id}/strikes",
+    response_model=StrikesOut,
+    summary="A member's strikes in a group",
+)
+async def member_strikes(
+    request: Request, _caller: Caller, chat_id: ChatId, user_id: UserId
+) -> Any:
+    runtime = runtime_of(request)
+    async with runtime.sessions() as session:
+        group = await groups_repo.get(session, chat_id)
+        rows = await strikes_repo.every(session, chat_id, user_id)
+    policy = effective_policy(group, runtime.context.policy)
+    since = runtime.now() - timedelta(days=policy.strike_window_days)
+    return StrikesOut(
+        chat_id=chat_id,
+        user_id=user_id,
+        standing=sum(
+            1 for row in rows if _stands(row.pardoned_at, row.shadow, row.created_at, since)
+        ),
+        strikes=[
+            StrikeOut(
+                id=row.id,
+                time=row.created_at,
+                rule=row.rule,
+                log_id=row.moderation_log_id,
+                shadow=row.shadow,
+                pardoned_at=row.pardoned_at,
+                pardoned_by=row.pardoned_by,
+            )
+            for row in rows
+        ],
+    )
+
+
+def _stands(pardoned_at: datetime | None, shadow: bool, at: datetime, since: datetime) -> bool:
+    return pardoned_at is None and not shadow and at >= since
+
+
+@router.post(
+    "/{chat_id}/members/{user_id}/pardon",
+    response_model=PardonOut,
+    summary="Clear a member's strikes in a group (the ladder starts again)",
+)
+async def pardon(
+    request: Request,
+    caller: Caller,
+    chat_id: ChatId,
+    user_id: UserId,
+    body: Annotated[PardonIn | None, Body()] = None,
+) -> Any:
+    runtime = runtime_of(request)
+    by = body.by if body is not None else "api"
+    now = runtime.now()
+    actor = actions.Actor(
+        audit.rest_actor(caller.kind, body.by if body is not None else None), audit.Channel.REST
+    )
+    async with runtime.sessions() as session, session.begin():
+        count = await actions.pardon(
+            session, chat_id, user_id, actor=actor, pardoned_by=by, now=now
+        )
+    return PardonOut(chat_id=chat_id, user_id=user_id, pardoned=count)

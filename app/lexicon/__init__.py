@@ -1,0 +1,3 @@
+"""The lexicon: words and the allow list, their service, files, the matcher a replica serves,
+learning from corrections, and their REST routes.
+"""

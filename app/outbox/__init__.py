@@ -1,0 +1,3 @@
+"""Carrying out stored actions: the dispatcher (retries, leases, per-channel limits) and the outbox
+as operators see it over REST.
+"""
