@@ -22,7 +22,7 @@ WecomModError                     root of every error `app/` defines
 Each class stays in the module that raises it (its name and any other base it needs, such as
 `RuntimeError` or `WeComApiError`, are part of what callers catch); this module only holds
 the root, so it imports nothing and every module of `app/` may import it.
-`tests/test_architecture.py` checks that every exception class in `app/` descends from
+`tests/service/test_architecture.py` checks that every exception class in `app/` descends from
 `WecomModError` and is drawn above.
 
 The other packages keep their own errors: `bot.errors.WeComError` roots the wire protocol's;

@@ -14,7 +14,7 @@ parameters or a body):
 - the second success of an add (`ALSO_OK`: 200 when the entry exists, besides 201);
 - the media types of the exports (CSV, text) and of `/metrics`.
 
-`tests/test_api_properties.py` runs schemathesis with every check against this document.
+`tests/admin/test_api_properties.py` runs schemathesis with every check against this document.
 """
 
 from __future__ import annotations

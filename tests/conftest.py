@@ -35,7 +35,9 @@ from app.runtime import Runtime
 from app.settings import Settings, load_settings
 from tests import support
 
-pytest_plugins = ["pytester"]  # tests/test_architecture.py runs the marker check on a sample
+pytest_plugins = [
+    "pytester"
+]  # tests/service/test_architecture.py runs the marker check on a sample
 
 PG_ENV = "WECOM_MOD_TEST_POSTGRES_URL"
 _SETTING_NAMES = [name.upper() for name in Settings.model_fields]

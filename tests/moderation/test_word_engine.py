@@ -444,7 +444,7 @@ def test_a_variant_finding_names_its_pattern() -> None:
 
 # --- The shipped example word file and allow-list on real-looking chat ------------------------
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 EXAMPLE = SensitiveWordMatcher(
     parse_lexicon((ROOT / "deploy/lexicon.example.txt").read_text(encoding="utf-8")),
     parse_allow_list((ROOT / "deploy/allow.example.txt").read_text(encoding="utf-8")),

@@ -31,14 +31,14 @@ from app.repositories import groups as groups_repo
 from app.settings import SettingsError, load_settings
 from tests import support
 from tests.conftest import Service, make_settings, start_service
-from tests.processes import ServiceProcess
-from tests.test_archive_service import (  # the archive's fake SDK and its keys
+from tests.ingest.test_archive_service import (  # the archive's fake SDK and its keys
     FakeArchive,
     archive_settings,
     start,
     text,
 )
-from tests.test_hostile_input import inbox_count
+from tests.ingest.test_hostile_input import inbox_count
+from tests.processes import ServiceProcess
 
 CHAT = "wrOgAAAAchat1"
 

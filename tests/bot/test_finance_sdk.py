@@ -43,7 +43,7 @@ from bot.finance_sdk import EncryptedRecord, FinanceSdk, bundled_library_path
 
 pytestmark = pytest.mark.slow
 
-FAKE_SOURCE = Path(__file__).parent / "finance_fake" / "fake_sdk.c"
+FAKE_SOURCE = Path(__file__).parents[1] / "finance_fake" / "fake_sdk.c"
 CORP_ID = "ww0123456789abcdef"
 SECRET = "archive-secret"  # the one secret the fake accepts
 CHAT_KEY = "fake-random-key-0123456789abcdef"  # the fake's default record key
@@ -420,7 +420,7 @@ def test_the_bundle_is_located_without_importing_its_python_wrapper() -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
     found, imported = result.stdout.split()
     assert imported == "False"
@@ -590,7 +590,7 @@ def test_real_sdk_is_never_given_a_message_it_would_abort_on() -> None:
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         timeout=60,
     )
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ import pytest
 from moderation._pinyin_data import PINYIN
 from moderation._t2s_data import T2S
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

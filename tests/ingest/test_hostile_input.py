@@ -849,8 +849,8 @@ async def test_archive_records_with_overlong_ids_are_recorded_unreadable_and_lon
     (`meeting_voice_call`) is judged."""
     from app.db import create_engine_for, database_urls, session_factory
     from app.ingest.archive_import import import_records
-    from tests.test_archive_service import record
-    from tests.test_archive_service import text as archive_text
+    from tests.ingest.test_archive_service import record
+    from tests.ingest.test_archive_service import text as archive_text
 
     records = [
         archive_text("a-long-room", "今晚一起去赌博", room=LONG),

@@ -183,7 +183,7 @@ def test_routes(text: str, word: str, route: str, confidence: Confidence) -> Non
 
 
 def test_every_route_is_in_the_table() -> None:
-    """pinyin and repeat have their table in tests/test_word_engine.py."""
+    """pinyin and repeat have their table in tests/moderation/test_word_engine.py."""
     tested = {route for _text, _word, route, _confidence in ROUTE_CASES} | {"pinyin", "repeat"}
     assert {route.value for route in Route} == tested
 

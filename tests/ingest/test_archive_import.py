@@ -23,7 +23,7 @@ from app.repositories import archive as archive_repo
 from app.settings import Settings, SettingsError
 from tests import support
 from tests.conftest import make_settings
-from tests.test_archive_service import NOW_MS, OTHER_ROOM, ROOM, record, revoke, text
+from tests.ingest.test_archive_service import NOW_MS, OTHER_ROOM, ROOM, record, revoke, text
 
 PHONE_LINK = {"title": "兼职日结", "description": "电话 13812345678", "link_url": "https://x.cn/j"}
 RECORDS: list[Any] = [

@@ -34,7 +34,7 @@ from app.settings import Settings
 from app.texts import DEFAULT_TEXTS, PLACEHOLDERS, load_texts
 from moderation import GroupPolicy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 README_MAX_LINES = 200
 

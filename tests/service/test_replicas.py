@@ -2,9 +2,9 @@
 to different replicas (its retries go wherever the load balancer sends them) produces one
 moderation decision and one of each action, while both replicas' workers run at once.
 
-(The lexicon reload across replicas is in tests/test_lexicon_admin.py, the archive lease in
-tests/test_archive_service.py, welcomes and syncs in tests/test_welcome.py, outbox claims and
-leases in tests/test_outbox.py.)
+(The lexicon reload across replicas is in tests/lexicon/test_lexicon_admin.py, the archive
+lease in tests/ingest/test_archive_service.py, welcomes and syncs in tests/groups/test_welcome.py,
+outbox claims and leases in tests/outbox/test_outbox.py.)
 """
 
 from __future__ import annotations

@@ -228,7 +228,7 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
 
 
 def test_every_setting_is_in_the_example_env_file_and_the_settings_page() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     example = (root / "deploy" / "env.example").read_text(encoding="utf-8")
     listed = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line[:40]}
     listed = {name for name in listed if name.isupper() and not name.startswith("#")}

@@ -1,0 +1,1 @@
+"""Tests of the WeCom wire protocol and client (bot/)."""

@@ -1,0 +1,1 @@
+"""Tests of chat slash-commands (app/chat/)."""

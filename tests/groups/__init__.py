@@ -1,0 +1,1 @@
+"""Tests of groups, capabilities, welcomes (app/groups/)."""

@@ -1,0 +1,1 @@
+"""Tests of callbacks, the inbox writer, the chat archive and its replay (app/ingest/)."""

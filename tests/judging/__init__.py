@@ -1,0 +1,1 @@
+"""Tests of judging batches through the service (app/judging/)."""

@@ -1,0 +1,1 @@
+"""Tests of the lexicon service and learning from corrections (app/lexicon/)."""

@@ -1,0 +1,1 @@
+"""Tests of the pure detectors, engine, pipeline and their evaluation (moderation/)."""

@@ -1,0 +1,1 @@
+"""Tests of carrying out stored actions (app/outbox/)."""
