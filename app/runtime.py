@@ -18,7 +18,7 @@ from fastapi import Request
 
 from app.chat.commands import build_registry
 from app.groups.policy_file import load_policy
-from app.judging.processing import ModerationContext
+from app.judging.context import ModerationContext
 from app.lexicon.files import ListFile, read_list_file
 from app.lexicon.runtime import LexiconHolder
 from app.lexicon.service import ListKind

@@ -39,7 +39,10 @@ def start(parameters: str) -> None:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("app").setLevel(logging.ERROR)  # one line per flagged message otherwise
     print(
-        f"machine: {os.cpu_count()} CPU(s), {platform.platform()}, Python "
+        # system, release, machine: not platform.platform(), whose processor field runs
+        # `uname -p` in a subprocess (the golden test runs this in the test process)
+        f"machine: {os.cpu_count()} CPU(s), {platform.system()} {platform.release()} "
+        f"{platform.machine()}, Python "
         f"{platform.python_version()}"
     )
     print(f"parameters: {parameters}")

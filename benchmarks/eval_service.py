@@ -79,7 +79,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from app import migrate  # noqa: E402
 from app.db import database_urls  # noqa: E402
 from app.ingest.archive import dedupe_key, store_message  # noqa: E402
-from app.judging.processing import archive_skip_reason  # noqa: E402
+from app.judging.events import archive_skip_reason  # noqa: E402
 from app.models import Base, InboxEvent, OutboxAction  # noqa: E402
 from app.repositories import groups as groups_repo  # noqa: E402
 from benchmarks._backends import DEFAULT_SERVER, temporary_database  # noqa: E402

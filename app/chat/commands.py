@@ -38,7 +38,6 @@ from app.chat.registry import Call, CommandRegistry, Reply, Role, split_first
 from app.groups import actions
 from app.groups.actions import MAX_RULES_CHARS
 from app.groups.alerts import alert_problem, alert_recipients
-from app.judging.processing import describe
 from app.lexicon import service
 from app.lexicon.service import MAX_TEST_TEXT
 from app.models import Group, LexiconAllow, LexiconWord, MemberReport, ModerationLog
@@ -49,6 +48,7 @@ from app.repositories import moderation_log as log_repo
 from app.repositories import reports
 from app.repositories import strikes as strikes_repo
 from app.repositories.reports import MAX_DAYS
+from app.texts.findings import describe
 from moderation import Action, Category, GroupMode, Severity, Signal, fold
 from moderation.lexicon import SEVERITY_NUMBERS
 

@@ -52,7 +52,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.errors import WecomModError
-from app.judging.processing import ARCHIVE_KIND, archive_skip_reason
+from app.judging.events import ARCHIVE_KIND, archive_skip_reason
 from app.models import GroupKind
 from app.repositories import archive as repo
 from app.repositories import groups as groups_repo

@@ -37,12 +37,8 @@ from typing import Any, TextIO
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ingest.archive import store_message
-from app.judging.processing import (
-    ARCHIVE_SKIPS,
-    InboxProcessor,
-    archive_skip_reason,
-    is_recall,
-)
+from app.judging.events import ARCHIVE_SKIPS, archive_skip_reason, is_recall
+from app.judging.processing import InboxProcessor
 from app.lexicon.runtime import LexiconHolder, LexiconReloader
 from app.models import ModerationLog
 from app.repositories import archive as archive_repo

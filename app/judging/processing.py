@@ -38,19 +38,26 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chat.registry import (
     CommandContext,
-    CommandRegistry,
     Invocation,
     Reply,
-    blank_bot_mentions,
     parse_command,
 )
 from app.db import DB_UNAVAILABLE
 from app.groups.actions import queue_warning
 from app.groups.alerts import alert_problem, alert_recipients, group_label
+from app.groups.capabilities import aibot_markdown
 from app.groups.policy_file import effective_policy
 from app.groups.welcome import note_join
+from app.judging.context import ModerationContext
 from app.judging.cross_channel import CopyRegister, FirstCopy
-from app.lexicon.runtime import LexiconHolder
+from app.judging.events import (
+    ARCHIVE_KIND,
+    IncomingMessage,
+    archive_chat_id,
+    archive_skip_reason,
+    is_recall,
+    parse_stored,
+)
 from app.log_format import event_context
 from app.models import Group, GroupMember, InboxEvent, ModerationLog
 from app.repositories import activity as activity_repo
@@ -60,8 +67,8 @@ from app.repositories import inbox as inbox_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import strikes as strikes_repo
 from app.repositories import welcomes as welcomes_repo
-from app.texts import Texts
-from bot.archive import ArchiveMessage, SenderKind, parse_archive_message
+from app.texts.findings import describe, how_found, masked_evidence
+from bot.archive import ArchiveMessage, parse_archive_message
 from bot.client import APP_MESSAGE_MAX_BYTES, truncate_utf8
 from bot.events import (
     AibotText,
@@ -70,14 +77,12 @@ from bot.events import (
     ExternalChatChange,
     MsgAuditNotify,
 )
-from bot.parsing import parse_aibot_message, parse_app_message
 from moderation import (
     Action,
     Decision,
     GroupMode,
     GroupPolicy,
     MessageMeta,
-    SensitiveWordMatcher,
     Signal,
     Step,
     Violation,
@@ -91,7 +96,7 @@ from moderation.flood import (
     folded_fingerprint,
     history_window,
 )
-from moderation.matcher import Confidence, Finding
+from moderation.matcher import Finding
 from moderation.pipeline import (
     BatchFacts,
     BatchMessage,
@@ -101,122 +106,16 @@ from moderation.pipeline import (
     judge_batch,
 )
 
-__all__ = [
-    "ARCHIVE_KIND",
-    "InboxProcessor",
-    "IncomingMessage",
-    "ModerationContext",
-    "archive_chat_id",
-    "archive_skip_reason",
-    "describe",
-    "is_recall",
-    "masked_evidence",
-    "parse_stored",
-]
+__all__ = ["MAX_ATTEMPTS", "InboxProcessor"]
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 BATCH_SIZE = 50  # events handled per transaction
-EVIDENCE_CHARS = 200  # longest excerpt of a message quoted in an alert
-ARCHIVE_KIND = "archive_message"  # inbox kind of a chat-archive record
 MESSAGE_KINDS = frozenset({"aibot_text", "app_text", ARCHIVE_KIND})
-# Why archive records are not moderated (`archive_skip_reason`), as counted in summaries.
-ARCHIVE_SKIPS = {
-    "switch": "company switch(es) (no message)",
-    "direct": "1:1 chat message(s) (ARCHIVE_INCLUDE_DIRECT is off)",
-    "bot": "robot message(s)",
-}
 # Archive message types judged as another type by the detectors.
 _ARCHIVE_TYPE_ALIASES = {"external_redpacket": "redpacket"}
 PRUNE_EVERY = timedelta(minutes=10)  # how often old message metadata is deleted
-
-
-def parse_stored(source: str, plaintext: str) -> CallbackEvent:
-    """Re-parse a stored plaintext (the same parser that accepted it)."""
-    return parse_aibot_message(plaintext) if source == "aibot" else parse_app_message(plaintext)
-
-
-def masked_evidence(text: str, findings: tuple[Finding, ...] | list[Finding]) -> str:
-    """The message with every matched span masked, cut to EVIDENCE_CHARS characters."""
-    chars = list(text)
-    for finding in findings:
-        masked = mask_word(finding.matched)
-        for offset, char in enumerate(masked):
-            if finding.start + offset < len(chars):
-                chars[finding.start + offset] = char
-    excerpt = "".join(chars).replace("\n", " ")
-    return excerpt if len(excerpt) <= EVIDENCE_CHARS else excerpt[:EVIDENCE_CHARS] + "…"
-
-
-def archive_skip_reason(message: ArchiveMessage, *, include_direct: bool) -> str:
-    """Why an archive record is not moderated (a key of ARCHIVE_SKIPS), "" when it is.
-
-    Robots (ids starting wb: webhook robots, the smart bot) are the company's own; the
-    service's warnings, posted by them, name the rule and must not be judged again.
-    """
-    if message.action == "switch":
-        return "switch"
-    if not message.is_group and not include_direct:
-        return "direct"
-    if message.sender_kind is SenderKind.BOT:
-        return "bot"
-    return ""
-
-
-def archive_chat_id(message: ArchiveMessage) -> str:
-    """The group's roomid; for a 1:1 chat, `direct:` and its two members, sorted."""
-    if message.roomid:
-        return message.roomid
-    people = sorted({message.sender, *message.tolist} - {""})
-    return ("direct:" + ":".join(people))[:128]
-
-
-def is_recall(message: ArchiveMessage) -> bool:
-    """A revoke record: the sender recalled an earlier message (named by `recalled_msgid`)."""
-    return message.msg_type == "revoke" or message.action == "recall"
-
-
-@dataclass(frozen=True)
-class IncomingMessage:
-    """One group message to moderate, whichever way it arrived (smart bot, chat archive)."""
-
-    source: str  # aibot | archive
-    message_id: str
-    chat_id: str
-    sender: str
-    msg_type: str  # text, link, weapp, card, redpacket, image, ...
-    text: str  # what there is to read in it (a link's title and URL, a card's company, ...)
-    sent_at: datetime
-    response_url: str = ""  # the smart bot's one-time reply URL, if any
-
-
-@dataclass(frozen=True)
-class ModerationContext:
-    """What the processor needs besides the database: lexicon, texts, commands, people and
-    the default policy."""
-
-    lexicon: LexiconHolder
-    texts: Texts
-    commands: CommandRegistry
-    moderators: tuple[str, ...]
-    app_messages_enabled: bool
-    staff: frozenset[str] = frozenset()
-    policy: GroupPolicy = field(default_factory=GroupPolicy)
-    bot_names: tuple[str, ...] = ()  # the smart bot's display names (SMART_BOT_NAMES)
-
-    @property
-    def matcher(self) -> SensitiveWordMatcher:
-        """The matcher served now (read per message: a reload swaps it between messages)."""
-        return self.lexicon.matcher
-
-    def is_moderator(self, user_id: str) -> bool:
-        return user_id in self.moderators
-
-    def said(self, text: str, *, smart_bot: bool) -> str:
-        """What a member said in a group message: `text` without the smart bot's own
-        @-mentions (as spaces), which no text rule reads (`blank_bot_mentions`)."""
-        return blank_bot_mentions(text, leading=smart_bot, names=self.bot_names)
 
 
 class InboxProcessor:
@@ -863,7 +762,7 @@ class InboxProcessor:
             session,
             idempotency_key=f"inbox:{row.id}:reply",
             kind="aibot_reply",
-            payload=_aibot_markdown(event.response_url, reply),
+            payload=aibot_markdown(event.response_url, reply),
             now=self._clock(),
             moderation_log_id=moderation_log_id,
         )
@@ -1281,40 +1180,3 @@ def _flood_meta(row: dict[str, Any]) -> MessageMeta:
 
 def _rule_of(violation: Violation) -> str:
     return violation.rule if isinstance(violation, Signal) else f"word.{violation.category.value}"
-
-
-def describe(texts: Texts, violation: Violation) -> tuple[str, str]:
-    """The rule's name and what fired, in the configured language, for warnings and alerts."""
-    if isinstance(violation, Finding):
-        return texts.category(violation.category.value), texts.render(
-            "detail.word", word=mask_word(violation.word), how=how_found(texts, violation)
-        )
-    rule = texts.templates.get(f"rule.{violation.rule}", violation.rule)
-    facts = violation.facts
-    if {"count", "limit", "window_seconds"} <= facts.keys():
-        detail = texts.render(
-            "detail.count",
-            seconds=f"{facts['window_seconds']:g}",
-            count=facts["count"],
-            limit=facts["limit"],
-        )
-    elif violation.evidence:
-        detail = texts.render("detail.signal", what=mask_word(violation.evidence))
-    else:
-        detail = texts["detail.none"]
-    return rule, detail
-
-
-def _aibot_markdown(response_url: str, content: str) -> dict[str, Any]:
-    return {
-        "response_url": response_url,
-        "body": {"msgtype": "markdown", "markdown": {"content": content}},
-    }
-
-
-def how_found(texts: Texts, finding: Finding) -> str:
-    """How a hit was found, in the configured language: 谐音/形近字、字间插入符号 …"""
-    how = "、".join(texts[f"route.{route.value}"] for route in finding.routes)
-    if finding.confidence is Confidence.LOW:
-        how += texts["confidence.low"]
-    return how

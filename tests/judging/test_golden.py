@@ -26,7 +26,6 @@ def _log_levels_kept() -> Iterator[None]:
         logger.setLevel(level)
 
 
-@pytest.mark.slow  # the benchmark's start runs a process (the guard in tests/conftest.py sees it)
 def test_the_pipeline_decides_the_corpus_slice_as_stored(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.judging.processing import masked_evidence
+from app.texts.findings import masked_evidence
 from moderation import (
     Action,
     BatchMessage,

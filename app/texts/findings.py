@@ -1,0 +1,52 @@
+"""How a finding or signal is described in the configured language, for warnings, alerts and
+chat replies (`describe`, `how_found`), and a message quoted with its matched spans masked."""
+
+from __future__ import annotations
+
+from app.texts import Texts
+from moderation import Violation, mask_word
+from moderation.matcher import Confidence, Finding
+
+EVIDENCE_CHARS = 200  # longest excerpt of a message quoted in an alert
+
+
+def masked_evidence(text: str, findings: tuple[Finding, ...] | list[Finding]) -> str:
+    """The message with every matched span masked, cut to EVIDENCE_CHARS characters."""
+    chars = list(text)
+    for finding in findings:
+        masked = mask_word(finding.matched)
+        for offset, char in enumerate(masked):
+            if finding.start + offset < len(chars):
+                chars[finding.start + offset] = char
+    excerpt = "".join(chars).replace("\n", " ")
+    return excerpt if len(excerpt) <= EVIDENCE_CHARS else excerpt[:EVIDENCE_CHARS] + "…"
+
+
+def describe(texts: Texts, violation: Violation) -> tuple[str, str]:
+    """The rule's name and what fired, in the configured language, for warnings and alerts."""
+    if isinstance(violation, Finding):
+        return texts.category(violation.category.value), texts.render(
+            "detail.word", word=mask_word(violation.word), how=how_found(texts, violation)
+        )
+    rule = texts.templates.get(f"rule.{violation.rule}", violation.rule)
+    facts = violation.facts
+    if {"count", "limit", "window_seconds"} <= facts.keys():
+        detail = texts.render(
+            "detail.count",
+            seconds=f"{facts['window_seconds']:g}",
+            count=facts["count"],
+            limit=facts["limit"],
+        )
+    elif violation.evidence:
+        detail = texts.render("detail.signal", what=mask_word(violation.evidence))
+    else:
+        detail = texts["detail.none"]
+    return rule, detail
+
+
+def how_found(texts: Texts, finding: Finding) -> str:
+    """How a hit was found, in the configured language: 谐音/形近字、字间插入符号 …"""
+    how = "、".join(texts[f"route.{route.value}"] for route in finding.routes)
+    if finding.confidence is Confidence.LOW:
+        how += texts["confidence.low"]
+    return how
