@@ -871,14 +871,21 @@ class SensitiveWordMatcher:
                     return True
                 continue
             if kind == _COMPONENT:
-                near = self._neighbours.get(self._composed[plain_id])
-                if _beside(near, scanned[start - 1 : start], scanned[end : end + 1]):
+                if self._pair_joins(plain_id, scanned, start, end):
                     return True
                 continue
             word = self._scanned_words[self._plain_entry[plain_id]]
             if inserted(scanned, start, word, self._anchors[plain_id], MAX_INSERTED)[3]:
                 return True
         return False
+
+    def _pair_joins(self, plain_id: int, scanned: str, start: int, end: int) -> bool:
+        """Whether the component pair scanned[start:end] (scan text) may be the character it
+        joins into in a lexicon word: a neighbour in the text is one the character has in some
+        lexicon form (`_neighbours`, in scan form, as the scan text is). The one rule for a
+        pair, for `find` and `find_many` alike."""
+        near = self._neighbours.get(scan_form(self._composed[plain_id]))
+        return _beside(near, scanned[start - 1 : start], scanned[end : end + 1])
 
     def _material(self, text: str, near: Iterable[int] | None = None) -> list[tuple[int, int]]:
         """The spans of disguise material in `text` that only a rewrite reads and that can
@@ -1213,7 +1220,9 @@ def _lone_digits(
     """Whether each digit of a pattern found at folded[start:] (a character written as the
     digit it sounds like) stands alone: no digit beside it, no 第 before it, and when it ends
     the hit, no unit glued after it in the original (45, 第4, 去4楼, 9点 are numbers; 陪9，日结
-    is not). `joined(i)`: whether folded characters i - 1 and i were neighbours."""
+    is not). `joined(i)`: whether folded characters i - 1 and i were neighbours, None when
+    not known (a batch folded one by one): then a unit after the digit refuses nothing here,
+    and the hit rules ask again with the text's own layout, which knows."""
     end = start + len(pattern)
     for offset, char in enumerate(pattern):
         if char.isdigit():
@@ -1222,7 +1231,7 @@ def _lone_digits(
             after = folded[at + 1 : at + 2]
             if before.isdigit() or before == "第" or after.isdigit():
                 return False
-            if at == end - 1 and after in _UNITS and after and joined(at + 1) is not False:
+            if at == end - 1 and after in _UNITS and after and joined(at + 1):
                 return False
     return True
 
@@ -1434,6 +1443,11 @@ class _Search:
         layout = self.layout
         if layout.text[start:end] != matcher._plain[plain_id]:
             return  # a homophone of the pair is no pair
+        low, high = max(0, start - 1), min(len(layout.text), end + 1)
+        if not matcher._pair_joins(
+            plain_id, scan_form(layout.text[low:high]), start - low, end - low
+        ):
+            return
         original_start, original_end = layout.original_span(start, end)
         self.pairs.append((original_start, original_end, matcher._composed[plain_id]))
 
