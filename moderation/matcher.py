@@ -2,7 +2,7 @@
 
 How a message is searched:
 
-1. The text is folded (`moderation.fold`) and put in its scan form (`moderation.disguise`:
+1. The text is folded (`moderation.fold`, numeral runs as digits), then put in its scan form (`moderation.disguise`:
    uncommon Chinese characters by their sound); one automaton pass (ahocorasick-rs) runs
    over it (`find_many` folds and searches a batch of texts at once, with the same result).
    When the folded text has runs of a repeated character (微微信信), a second pass runs over
@@ -24,7 +24,9 @@ How a message is searched:
    component pair, zhuyin, Latin letters glued to Chinese characters, @ or $ inside a word)
    is rewritten so that the material reads as what it stands for, and searched again
    (`moderation.disguise`); what is found there through the material is reported with the
-   material's route.
+   material's route. A component pair or a symbol is read as its character only beside a
+   neighbour that character has in some lexicon form (`_pair_joins`, `_material`): one rule
+   for `find`, `inspect` and `find_many`, which only apply it earlier.
 4. Every raw hit then goes through the hit rules:
    - A word that starts or ends with an ASCII letter needs a word boundary there in the
      original text (`av` does not fire in `have`, `加v` not in `加vip`); a digit likewise
