@@ -2,9 +2,10 @@
 
 How a message is searched:
 
-1. The text is folded (`moderation.fold`, numeral runs as digits), then put in its scan form (`moderation.disguise`:
-   uncommon Chinese characters by their sound); one automaton pass (ahocorasick-rs) runs
-   over it (`find_many` folds and searches a batch of texts at once, with the same result).
+1. The text is folded (`moderation.fold`, numeral runs as digits), then put in its scan
+   form (`moderation.disguise`: uncommon Chinese characters by their sound); one automaton
+   pass (ahocorasick-rs) runs over it (`find_many` folds and searches a batch of texts at
+   once, with the same result).
    When the folded text has runs of a repeated character (微微信信), a second pass runs over
    the text with each run collapsed to one character.
 2. The automaton holds, for each lexicon word, its scan form and, for `fuzzy` words, forms
