@@ -352,9 +352,10 @@ class FoldedBatch:
     `text` holds the folded texts joined by `SEPARATOR` (with `scan`, a code-point table and
     the same as a `str.translate` table, each folded character further mapped 1:1 by it: the
     matcher's scan form, made after the numeral runs are read on the plainly folded text, as
-    `fold` then `scan_form` make it; `layout` still gives each text's plain folded text); `offsets[k]` is
-    where text k starts in it; `repeats` holds the indexes of the texts whose folded text has
-    runs worth a collapsed pass (see `moderation.matcher`). `layout(k)` gives text k's own `Folded`.
+    `fold` then `scan_form` make it; `layout` still gives each text's plain folded text);
+    `offsets[k]` is where text k starts in it; `repeats` holds the indexes of the texts
+    whose folded text has runs worth a collapsed pass (see `moderation.matcher`). `layout(k)`
+    gives text k's own `Folded`.
 
     The texts are folded as one array of code points with numpy (a table lookup and a mask):
     `str.translate` looks each character up through a Python object and costs about as much
