@@ -972,7 +972,7 @@ class SensitiveWordMatcher:
                 for start, end in material
                 if not any(f.start <= start and end <= f.end for f in findings)
             ]
-            extra = self._rewritten(text, chat_id, pairs, material)
+            extra = self._rewritten(text, chat_id, pairs, material, dropped)
             if extra:
                 findings = _without_nested([*findings, *extra])
         return findings
@@ -983,6 +983,7 @@ class SensitiveWordMatcher:
         chat_id: str,
         pairs: list[tuple[int, int, str]],
         material: list[tuple[int, int]] | None,
+        dropped: list[Dropped] | None = None,
     ) -> list[Finding]:
         """What the rewrites (`moderation.disguise`) of the stretches of `text` around its
         disguise material show through that material: characters (symbols, component
@@ -1015,7 +1016,7 @@ class SensitiveWordMatcher:
                 else:
                     rewrite = _rewrite_leet(piece)
                 if rewrite is not None:
-                    found += self._through(text, low, rewrite, chat_id)
+                    found += self._through(text, low, rewrite, chat_id, dropped)
         return found
 
     def _mixed_possible(self, text: str, start: int, end: int) -> bool:
@@ -1046,10 +1047,20 @@ class SensitiveWordMatcher:
                 return True
         return False
 
-    def _through(self, text: str, low: int, rewrite: Rewrite, chat_id: str) -> list[Finding]:
+    def _through(
+        self,
+        text: str,
+        low: int,
+        rewrite: Rewrite,
+        chat_id: str,
+        dropped: list[Dropped] | None = None,
+    ) -> list[Finding]:
         """The findings of one rewrite that its material takes part in, mapped back to `text`
-        (the rewrite is of the stretch of `text` starting at `low`)."""
+        (the rewrite is of the stretch of `text` starting at `low`). The allow list is read
+        on `text` itself: a phrase written with the material (虏女我 for a phrase 虏女我现)
+        is no longer there in the rewrite (虏娥), and it holds the hit all the same."""
         found = []
+        layout: Folded | None = None
         for finding in self._search(
             rewrite.text, chat_id, None, rewrite=False, wanted=rewrite.takes_part
         ):
@@ -1061,6 +1072,22 @@ class SensitiveWordMatcher:
             start, end = start + low, end + low
             if "sound" in kinds and not _characters_kept(text[start:end], fold(finding.word)):
                 continue  # a character read only by its sound: a homophone, the pass's job
+            if self._allow_automaton is not None:
+                layout = layout or fold_with_origins(text)
+                allowed = self._allowed_around(layout, start, end, chat_id)
+                if allowed:
+                    if dropped is not None:
+                        dropped.append(
+                            Dropped(
+                                finding.word,
+                                start,
+                                end,
+                                text[start:end],
+                                route,
+                                f"inside the allowed phrase {allowed}",
+                            )
+                        )
+                    continue
             # A sound rewrite writes syllables apart: a gap only where the original has one.
             spaced = kinds & {"sound", "script", "latin"} and text[start:end].isalnum()
             skipped = (Route.EXACT, route, Route.GAP) if spaced else (Route.EXACT, route)
@@ -1081,6 +1108,15 @@ class SensitiveWordMatcher:
                 )
             )
         return found
+
+    def _allowed_around(self, layout: Folded, start: int, end: int, chat_id: str) -> str:
+        """`_inside_allowed` for the original span [start, end) of the text `layout` folds:
+        the folded characters that came from it."""
+        first = bisect.bisect_left(layout.starts, start)
+        last = bisect.bisect_left(layout.starts, end)
+        if first >= last:
+            return ""
+        return self._inside_allowed(layout.text, first, last, chat_id)
 
     def _inside_allowed(self, folded: str, start: int, end: int, chat_id: str) -> str:
         """The allow-list phrase that applies in chat_id and holds folded[start:end], "" when

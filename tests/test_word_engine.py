@@ -629,3 +629,19 @@ def test_find_inspect_and_find_many_agree_on_the_evaluation_corpus() -> None:
     ]
     for text, findings in zip(texts, expected, strict=True):
         assert matcher.inspect(text).findings == findings, text
+
+
+def test_an_allow_phrase_holds_a_hit_found_through_a_component_pair() -> None:
+    """The rewrite that joins a component pair (女昌 → 娼) no longer holds the allowed phrase
+    as written, so its hits escaped the allow list; once `find_many` read component pairs as
+    `find` does, the benchmark found 4 hits inside allow-list phrases. The allow list is now
+    read on the original text, in both paths, and `inspect` says why the hit is dropped."""
+    matcher = SensitiveWordMatcher(
+        parse_lexicon("嫖娼\tporn\tblock\n"), parse_allow_list("嫖女昌盛\n")
+    )
+    for text in ("嫖女昌盛", "城东嫖女昌盛"):
+        assert _all_answers(matcher, text) == [[]] * 4
+        assert [d.reason for d in matcher.inspect(text).dropped] == [
+            "inside the allowed phrase 嫖女昌盛"
+        ]
+    assert _all_answers(matcher, "城东嫖女昌，一条龙服务")[2] == [("嫖娼", 2, 5, "component")]
