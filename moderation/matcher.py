@@ -1057,8 +1057,8 @@ class SensitiveWordMatcher:
     ) -> list[Finding]:
         """The findings of one rewrite that its material takes part in, mapped back to `text`
         (the rewrite is of the stretch of `text` starting at `low`). The allow list is read
-        on `text` itself: a phrase written with the material (虏女我 for a phrase 虏女我现)
-        is no longer there in the rewrite (虏娥), and it holds the hit all the same."""
+        on `text` itself: an allowed phrase written with the material (嫖女昌盛) is no
+        longer there in the rewrite (嫖娼盛), and it holds the hit all the same."""
         found = []
         layout: Folded | None = None
         for finding in self._search(
@@ -1073,7 +1073,8 @@ class SensitiveWordMatcher:
             if "sound" in kinds and not _characters_kept(text[start:end], fold(finding.word)):
                 continue  # a character read only by its sound: a homophone, the pass's job
             if self._allow_automaton is not None:
-                layout = layout or fold_with_origins(text)
+                if layout is None:
+                    layout = fold_with_origins(text)
                 allowed = self._allowed_around(layout, start, end, chat_id)
                 if allowed:
                     if dropped is not None:
