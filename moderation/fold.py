@@ -351,9 +351,11 @@ class FoldedBatch:
 
     `text` holds the folded texts joined by `SEPARATOR` (with `scan`, a code-point table and
     the same as a `str.translate` table, each folded character further mapped 1:1 by it: the
-    matcher's scan form; `layout` still gives each text's plain folded text); `offsets[k]` is
-    where text k starts in it; `repeats` holds the indexes of the texts whose folded text has
-    runs worth a collapsed pass (see `moderation.matcher`). `layout(k)` gives text k's own `Folded`.
+    matcher's scan form, made after the numeral runs are read on the plainly folded text, as
+    `fold` then `scan_form` make it; `layout` still gives each text's plain folded text);
+    `offsets[k]` is where text k starts in it; `repeats` holds the indexes of the texts
+    whose folded text has runs worth a collapsed pass (see `moderation.matcher`). `layout(k)`
+    gives text k's own `Folded`.
 
     The texts are folded as one array of code points with numpy (a table lookup and a mask):
     `str.translate` looks each character up through a Python object and costs about as much
@@ -395,11 +397,14 @@ class FoldedBatch:
         if joined.count(SEPARATOR) == len(texts) - 1 and (not joined or mapped.max() != _SPECIAL):
             kept = mapped != 0
             folded = mapped[kept]
-            plain = folded.tobytes().decode("utf-32-le")
-            self.text = _digits_in_runs(plain)
             self._origins = numpy.flatnonzero(kept)
-            if self.text is not plain:
-                folded = _code_points(self.text)
+            if scan is None:
+                plain = folded.tobytes().decode("utf-32-le")
+                self.text = _digits_in_runs(plain)
+                if self.text is not plain:
+                    folded = _code_points(self.text)
+            else:
+                self.text, folded = self._scanned_digits(folded, codes[self._origins])
         else:
             marked = SEPARATOR.join(_marked(text) for text in texts)
             self._marked_parts = marked.split(SEPARATOR)
@@ -411,6 +416,26 @@ class FoldedBatch:
         self.offsets: list[int] = [0, *(separators + 1).tolist()]
         self.repeats = _texts_with_runs(self.text, folded, self.offsets)
         self.codes = folded  # `text` as an array of code points
+
+    @staticmethod
+    def _scanned_digits(
+        scanned: numpy.ndarray[Any, numpy.dtype[numpy.uint32]],
+        originals: numpy.ndarray[Any, numpy.dtype[numpy.uint32]],
+    ) -> tuple[str, numpy.ndarray[Any, numpy.dtype[numpy.uint32]]]:
+        """The scan form of the folded batch as text and as code points (`scanned`: the scan
+        form of each kept character, `originals`: the original code point of each). The
+        numeral runs are read on the plainly folded text, as `fold` reads them before a scan
+        form is made (零 has a sound of its own in the scan form: 一三八零零 must still be
+        13800); their numerals, now digits, replace their scan forms."""
+        plain_codes = _NUMPY_TABLE[originals]
+        plain = plain_codes.tobytes().decode("utf-32-le")
+        digits = _digits_in_runs(plain)
+        if digits is not plain:
+            changed = _code_points(digits)
+            scanned = scanned.copy()
+            at = changed != plain_codes
+            scanned[at] = changed[at]
+        return scanned.tobytes().decode("utf-32-le"), scanned
 
     def joined_before(self, index: int) -> bool | None:
         """`Folded.joined_before` for character `index` of `text`; None when the batch was

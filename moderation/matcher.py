@@ -2,9 +2,10 @@
 
 How a message is searched:
 
-1. The text is folded (`moderation.fold`) and put in its scan form (`moderation.disguise`:
-   uncommon Chinese characters by their sound); one automaton pass (ahocorasick-rs) runs
-   over it (`find_many` folds and searches a batch of texts at once, with the same result).
+1. The text is folded (`moderation.fold`, numeral runs as digits), then put in its scan
+   form (`moderation.disguise`: uncommon Chinese characters by their sound); one automaton
+   pass (ahocorasick-rs) runs over it (`find_many` folds and searches a batch of texts at
+   once, with the same result).
    When the folded text has runs of a repeated character (微微信信), a second pass runs over
    the text with each run collapsed to one character.
 2. The automaton holds, for each lexicon word, its scan form and, for `fuzzy` words, forms
@@ -24,7 +25,9 @@ How a message is searched:
    component pair, zhuyin, Latin letters glued to Chinese characters, @ or $ inside a word)
    is rewritten so that the material reads as what it stands for, and searched again
    (`moderation.disguise`); what is found there through the material is reported with the
-   material's route.
+   material's route. A component pair or a symbol is read as its character only beside a
+   neighbour that character has in some lexicon form (`_pair_joins`, `_material`): one rule
+   for `find`, `inspect` and `find_many`, which only apply it earlier.
 4. Every raw hit then goes through the hit rules:
    - A word that starts or ends with an ASCII letter needs a word boundary there in the
      original text (`av` does not fire in `have`, `加v` not in `加vip`); a digit likewise
@@ -871,14 +874,21 @@ class SensitiveWordMatcher:
                     return True
                 continue
             if kind == _COMPONENT:
-                near = self._neighbours.get(self._composed[plain_id])
-                if _beside(near, scanned[start - 1 : start], scanned[end : end + 1]):
+                if self._pair_joins(plain_id, scanned, start, end):
                     return True
                 continue
             word = self._scanned_words[self._plain_entry[plain_id]]
             if inserted(scanned, start, word, self._anchors[plain_id], MAX_INSERTED)[3]:
                 return True
         return False
+
+    def _pair_joins(self, plain_id: int, scanned: str, start: int, end: int) -> bool:
+        """Whether the component pair scanned[start:end] (scan text) may be the character it
+        joins into in a lexicon word: a neighbour in the text is one the character has in some
+        lexicon form (`_neighbours`, in scan form, as the scan text is). The one rule for a
+        pair, for `find` and `find_many` alike."""
+        near = self._neighbours.get(scan_form(self._composed[plain_id]))
+        return _beside(near, scanned[start - 1 : start], scanned[end : end + 1])
 
     def _material(self, text: str, near: Iterable[int] | None = None) -> list[tuple[int, int]]:
         """The spans of disguise material in `text` that only a rewrite reads and that can
@@ -962,7 +972,7 @@ class SensitiveWordMatcher:
                 for start, end in material
                 if not any(f.start <= start and end <= f.end for f in findings)
             ]
-            extra = self._rewritten(text, chat_id, pairs, material)
+            extra = self._rewritten(text, chat_id, pairs, material, dropped)
             if extra:
                 findings = _without_nested([*findings, *extra])
         return findings
@@ -973,6 +983,7 @@ class SensitiveWordMatcher:
         chat_id: str,
         pairs: list[tuple[int, int, str]],
         material: list[tuple[int, int]] | None,
+        dropped: list[Dropped] | None = None,
     ) -> list[Finding]:
         """What the rewrites (`moderation.disguise`) of the stretches of `text` around its
         disguise material show through that material: characters (symbols, component
@@ -1005,7 +1016,7 @@ class SensitiveWordMatcher:
                 else:
                     rewrite = _rewrite_leet(piece)
                 if rewrite is not None:
-                    found += self._through(text, low, rewrite, chat_id)
+                    found += self._through(text, low, rewrite, chat_id, dropped)
         return found
 
     def _mixed_possible(self, text: str, start: int, end: int) -> bool:
@@ -1036,10 +1047,20 @@ class SensitiveWordMatcher:
                 return True
         return False
 
-    def _through(self, text: str, low: int, rewrite: Rewrite, chat_id: str) -> list[Finding]:
+    def _through(
+        self,
+        text: str,
+        low: int,
+        rewrite: Rewrite,
+        chat_id: str,
+        dropped: list[Dropped] | None = None,
+    ) -> list[Finding]:
         """The findings of one rewrite that its material takes part in, mapped back to `text`
-        (the rewrite is of the stretch of `text` starting at `low`)."""
+        (the rewrite is of the stretch of `text` starting at `low`). The allow list is read
+        on `text` itself: an allowed phrase written with the material (嫖女昌盛) is no
+        longer there in the rewrite (嫖娼盛), and it holds the hit all the same."""
         found = []
+        layout: Folded | None = None
         for finding in self._search(
             rewrite.text, chat_id, None, rewrite=False, wanted=rewrite.takes_part
         ):
@@ -1051,6 +1072,23 @@ class SensitiveWordMatcher:
             start, end = start + low, end + low
             if "sound" in kinds and not _characters_kept(text[start:end], fold(finding.word)):
                 continue  # a character read only by its sound: a homophone, the pass's job
+            if self._allow_automaton is not None:
+                if layout is None:
+                    layout = fold_with_origins(text)
+                allowed = self._allowed_around(layout, start, end, chat_id)
+                if allowed:
+                    if dropped is not None:
+                        dropped.append(
+                            Dropped(
+                                finding.word,
+                                start,
+                                end,
+                                text[start:end],
+                                route,
+                                f"inside the allowed phrase {allowed}",
+                            )
+                        )
+                    continue
             # A sound rewrite writes syllables apart: a gap only where the original has one.
             spaced = kinds & {"sound", "script", "latin"} and text[start:end].isalnum()
             skipped = (Route.EXACT, route, Route.GAP) if spaced else (Route.EXACT, route)
@@ -1071,6 +1109,15 @@ class SensitiveWordMatcher:
                 )
             )
         return found
+
+    def _allowed_around(self, layout: Folded, start: int, end: int, chat_id: str) -> str:
+        """`_inside_allowed` for the original span [start, end) of the text `layout` folds:
+        the folded characters that came from it."""
+        first = bisect.bisect_left(layout.starts, start)
+        last = bisect.bisect_left(layout.starts, end)
+        if first >= last:
+            return ""
+        return self._inside_allowed(layout.text, first, last, chat_id)
 
     def _inside_allowed(self, folded: str, start: int, end: int, chat_id: str) -> str:
         """The allow-list phrase that applies in chat_id and holds folded[start:end], "" when
@@ -1213,7 +1260,9 @@ def _lone_digits(
     """Whether each digit of a pattern found at folded[start:] (a character written as the
     digit it sounds like) stands alone: no digit beside it, no 第 before it, and when it ends
     the hit, no unit glued after it in the original (45, 第4, 去4楼, 9点 are numbers; 陪9，日结
-    is not). `joined(i)`: whether folded characters i - 1 and i were neighbours."""
+    is not). `joined(i)`: whether folded characters i - 1 and i were neighbours, None when
+    not known (a batch folded one by one): then a unit after the digit refuses nothing here,
+    and the hit rules ask again with the text's own layout, which knows."""
     end = start + len(pattern)
     for offset, char in enumerate(pattern):
         if char.isdigit():
@@ -1222,7 +1271,7 @@ def _lone_digits(
             after = folded[at + 1 : at + 2]
             if before.isdigit() or before == "第" or after.isdigit():
                 return False
-            if at == end - 1 and after in _UNITS and after and joined(at + 1) is not False:
+            if at == end - 1 and after in _UNITS and after and joined(at + 1):
                 return False
     return True
 
@@ -1434,6 +1483,11 @@ class _Search:
         layout = self.layout
         if layout.text[start:end] != matcher._plain[plain_id]:
             return  # a homophone of the pair is no pair
+        low, high = max(0, start - 1), min(len(layout.text), end + 1)
+        if not matcher._pair_joins(
+            plain_id, scan_form(layout.text[low:high]), start - low, end - low
+        ):
+            return
         original_start, original_end = layout.original_span(start, end)
         self.pairs.append((original_start, original_end, matcher._composed[plain_id]))
 

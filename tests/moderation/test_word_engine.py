@@ -3,11 +3,13 @@ innocent sentences that must not match. Tables over real-looking Chinese chat te
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
 
 import pytest
 
+from benchmarks.eval import DATA, benign, evasions
 from moderation import (
     AllowEntry,
     BatchMessage,
@@ -24,6 +26,7 @@ from moderation import (
     parse_allow_list,
     parse_lexicon,
 )
+from moderation.disguise import SCAN, scan_form
 from moderation.fold import SEPARATOR, FoldedBatch, fold_char, fold_with_origins
 from moderation.matcher import MAX_GAP, _worth_collapsing
 
@@ -505,3 +508,148 @@ def test_spam_and_abuse_in_disguise_are_caught(text: str, word: str, route: str)
     assert (word, route) in [(f.word, f.route.value) for f in findings], [
         f.explain() for f in findings
     ]
+
+
+# --- One message, one answer: `find`, `inspect` and `find_many` agree -----------------------
+
+AGREEING = SensitiveWordMatcher(
+    parse_lexicon(
+        "13800138000\tads\tblock\n"
+        "嫖娼\tporn\tblock\n"
+        "赌博\tgambling\tblock\n"
+        "操你妈\tabuse\tblock\n"
+        "扫码进群\tads\tblock\n"
+        "陪酒\tporn\treview\n"
+        "盘形\tcustom\tblock\n"
+        "星光\tcustom\tblock\n"
+    )
+)
+# A text with a character that folds to two (ﬀ → ff): a batch holding it is folded one by one.
+FOLDED_ONE_BY_ONE = "\ufb00"
+
+
+def _all_answers(matcher: SensitiveWordMatcher, text: str) -> list[list[tuple]]:
+    """What `find`, `inspect` (kept), `find_many` and `find_many` in a batch folded one by
+    one say of `text`, each as (word, span, route) triples."""
+
+    def triples(findings: list) -> list[tuple]:
+        return [(f.word, f.start, f.end, f.route.value) for f in findings]
+
+    return [
+        triples(matcher.find(text)),
+        triples(matcher.inspect(text).findings),
+        triples(matcher.find_many([text])[0]),
+        triples(matcher.find_many([text, FOLDED_ONE_BY_ONE])[0]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "有需要的打这个电话 一三八零零一三八零零零 24小时在线",
+        "联系电话：壹叁捌零零壹叁捌零零零（同微）",
+    ],
+)
+def test_find_and_find_many_agree_on_a_number_written_in_hanzi(text: str) -> None:
+    """零 has a sound of its own in the scan form; the batch read numeral runs after it had
+    made the scan form, so 一三八零零… was no number there (issue 17)."""
+    answers = _all_answers(AGREEING, text)
+    assert answers[0] and answers[0][0][0] == "13800138000"
+    assert all(answer == answers[0] for answer in answers), answers
+
+
+def test_a_batch_in_scan_form_reads_numeral_runs_as_fold_does() -> None:
+    texts = ["一三八零零一三八零零零", "零点", "壹叁捌", "一起", "第一三", "1零零"]
+    batch = FoldedBatch(texts, scan=SCAN)
+    assert batch.text == SEPARATOR.join(scan_form(fold(text)) for text in texts)
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("城东嫖女昌，一条龙服务", "嫖娼"),
+        ("女票娼安全放心", "嫖娼"),
+        ("贝者博平台，新人送彩金", "赌博"),
+        ("扌喿你妈，骗子", "操你妈"),
+        ("扌ヨ码进群，每天红包", "扫码进群"),
+    ],
+)
+def test_find_and_find_many_agree_on_a_character_split_into_components(
+    text: str, word: str
+) -> None:
+    """`find_many` looked a pair's neighbours up by the joined character as written, the
+    table by its scan form: a pair joining an uncommon character (娼, 嫖, 操, 扫) was never
+    read in the batch (issue 17)."""
+    answers = _all_answers(AGREEING, text)
+    assert [hit[0] for hit in answers[0]] == [word]
+    assert answers[0][0][3] == "component"
+    assert all(answer == answers[0] for answer in answers), answers
+
+
+def test_a_component_pair_counts_in_neither_path_beside_a_neighbour_no_word_has() -> None:
+    """`find` read a component pair beside any character (生日 as 星 in 共享盘生日快乐, then
+    盘星 heard as 盘形); `find_many` only beside a neighbour the joined character has in some
+    lexicon word, as docs/lexicon.md says. Both now keep that rule."""
+    assert _all_answers(AGREEING, "培训资料在共享盘生日快乐") == [[]] * 4
+    found = _all_answers(AGREEING, "看生日光")
+    assert found[0] == [("星光", 1, 4, "component")]
+    assert all(answer == found[0] for answer in found)
+
+
+def test_find_and_find_many_agree_on_a_digit_before_a_unit_in_a_batch_folded_one_by_one() -> None:
+    """A batch folded one by one does not know which folded characters were neighbours; the
+    digit rule took "unknown" for "joined", so 陪9，日结 lost its hit there (日 a unit)."""
+    answers = _all_answers(AGREEING, "KTV陪9，日结800，形象好的来")
+    assert answers[0] == [("陪酒", 3, 5, "digit")]
+    assert all(answer == answers[0] for answer in answers), answers
+    assert _all_answers(AGREEING, "陪9日结") == [[]] * 4  # a unit glued to the digit
+
+
+def test_find_inspect_and_find_many_agree_on_the_evaluation_corpus() -> None:
+    """The property behind the tests above: for every text of the evaluation corpus, and a
+    few hundred random mixes of their pieces (fixed seed), `find_many` gives `[find(t) for t
+    in texts]` (in batches folded at once and one by one, with chat ids too) and `inspect`
+    keeps what `find` finds."""
+    matcher = SensitiveWordMatcher(parse_lexicon((DATA / "lexicon.txt").read_text("utf-8")))
+    texts = [case.text for case in evasions(DATA / "evasions.tsv")]
+    texts += [case.text for case in benign(DATA / "benign.tsv")]
+    timelines = json.loads((DATA / "timelines.json").read_text("utf-8"))
+    texts += [m["text"] for line in timelines for m in line["messages"] if m.get("text")]
+    rng = random.Random(20261207)
+    mixes = []
+    for _ in range(300):
+        first, second = rng.sample(texts, 2)
+        mix = first[: rng.randint(0, len(first))] + rng.choice(["", " ", "，", "\n"])
+        mix += second[rng.randint(0, len(second)) :]
+        if mix and rng.random() < 0.3:  # a character doubled or tripled: a collapsed pass
+            at = rng.randrange(len(mix))
+            mix = mix[:at] + mix[at] * rng.randint(2, 3) + mix[at:]
+        mixes.append(mix)
+    texts += mixes
+    expected = [matcher.find(text) for text in texts]
+    assert sum(1 for findings in expected if findings) > 400  # the corpus is not trivial
+    assert matcher.find_many(texts) == expected
+    one_by_one = matcher.find_many([t for text in texts for t in (text, FOLDED_ONE_BY_ONE)])
+    assert one_by_one[::2] == expected
+    chats = [rng.choice(["", "wrGroupA"]) for _ in texts]
+    assert matcher.find_many(texts, chats) == [
+        matcher.find(text, chat) for text, chat in zip(texts, chats, strict=True)
+    ]
+    for text, findings in zip(texts, expected, strict=True):
+        assert matcher.inspect(text).findings == findings, text
+
+
+def test_an_allow_phrase_holds_a_hit_found_through_a_component_pair() -> None:
+    """The rewrite that joins a component pair (女昌 → 娼) no longer holds the allowed phrase
+    as written, so its hits escaped the allow list; once `find_many` read component pairs as
+    `find` does, the benchmark found 4 hits inside allow-list phrases. The allow list is now
+    read on the original text, in both paths, and `inspect` says why the hit is dropped."""
+    matcher = SensitiveWordMatcher(
+        parse_lexicon("嫖娼\tporn\tblock\n"), parse_allow_list("嫖女昌盛\n")
+    )
+    for text in ("嫖女昌盛", "城东嫖女昌盛"):
+        assert _all_answers(matcher, text) == [[]] * 4
+        assert [d.reason for d in matcher.inspect(text).dropped] == [
+            "inside the allowed phrase 嫖女昌盛"
+        ]
+    assert _all_answers(matcher, "城东嫖女昌，一条龙服务")[2] == [("嫖娼", 2, 5, "component")]
