@@ -40,10 +40,8 @@ from app.db import database_urls  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import ModerationLog, OutboxAction  # noqa: E402
-from app.repositories import inbox as inbox_repo  # noqa: E402
-from app.settings import load_settings  # noqa: E402
 from benchmarks._backends import start, temporary_database  # noqa: E402
-from benchmarks.pipeline import LEXICON, build_messages  # noqa: E402
+from benchmarks.pipeline import bench_settings, build_messages, store_messages  # noqa: E402
 
 SHOWN = 10  # differences printed, at most
 CORPUS_KEYS = ("groups", "members", "seed")
@@ -51,42 +49,12 @@ CORPUS_KEYS = ("groups", "members", "seed")
 
 async def decisions(url: str, workdir: Path, messages: list[tuple[str, datetime]]) -> list[Any]:
     """The decision on each message, in corpus order (see the module docstring)."""
-    lexicon = workdir / "lexicon.txt"
-    lexicon.write_text(LEXICON, encoding="utf-8")
-    policy = workdir / "policy.json"
-    policy.write_text(json.dumps({"newcomer_days": 0, "newcomer_messages": 3}), encoding="utf-8")
-    settings = load_settings(
-        _env_file=None,
-        database_url=url,
-        wecom_aibot_token="AibotCallbackToken",
-        wecom_aibot_aes_key="ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut",
-        wecom_api_base="https://wecom.invalid",
-        wecom_corp_id="wwbench",
-        wecom_agent_id=1000002,
-        wecom_app_secret="bench-secret",
-        wecom_admin_userids="mod-alice",
-        lexicon_path=str(lexicon),
-        policy_path=str(policy),
-        log_level="WARNING",
-    )
+    settings = bench_settings(url, workdir)
     upgrade(database_urls(settings.database_url))
     app = create_app(settings, start_workers=False)
     async with app.router.lifespan_context(app):
         runtime = app.state.runtime
-        async with runtime.sessions() as session, session.begin():
-            for index, (plaintext, at) in enumerate(messages):
-                await inbox_repo.store_once(
-                    session,
-                    inbox_repo.pending_row(
-                        dedupe_key=f"aibot:bench-{index}",
-                        source="aibot",
-                        kind="aibot_text",
-                        chat_id="",
-                        sender="",
-                        plaintext=plaintext,
-                        now=at,
-                    ),
-                )
+        await store_messages(runtime, messages)
         while await runtime.processor.process_pending(limit=500):
             pass
         async with runtime.sessions() as session:

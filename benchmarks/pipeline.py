@@ -45,7 +45,8 @@ from app.main import create_app  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import ModerationLog, OutboxAction  # noqa: E402
 from app.repositories import inbox as inbox_repo  # noqa: E402
-from app.settings import load_settings  # noqa: E402
+from app.runtime import Runtime  # noqa: E402
+from app.settings import Settings, load_settings  # noqa: E402
 from benchmarks._backends import add_postgres_argument, on_each_backend, start  # noqa: E402
 
 LEXICON = "赌博\tgambling\tblock\n代开发票\tfraud\tblock\n加微信\tads\treview\n傻逼\tabuse\tblock\n"
@@ -105,12 +106,14 @@ def build_messages(count: int, groups: int, members: int, seed: int) -> list[tup
     return out
 
 
-async def run(url: str, workdir: Path, messages: list[tuple[str, datetime]]) -> dict[str, object]:
+def bench_settings(url: str, workdir: Path) -> Settings:
+    """The service's settings for a benchmark run on `url`: the benchmark's lexicon and a
+    policy where a member is a newcomer for 3 messages, written into `workdir`."""
     lexicon = workdir / "lexicon.txt"
     lexicon.write_text(LEXICON, encoding="utf-8")
     policy = workdir / "policy.json"
     policy.write_text(json.dumps({"newcomer_days": 0, "newcomer_messages": 3}), encoding="utf-8")
-    settings = load_settings(
+    return load_settings(
         _env_file=None,
         database_url=url,
         wecom_aibot_token="AibotCallbackToken",
@@ -124,24 +127,33 @@ async def run(url: str, workdir: Path, messages: list[tuple[str, datetime]]) -> 
         policy_path=str(policy),
         log_level="WARNING",
     )
+
+
+async def store_messages(runtime: Runtime, messages: list[tuple[str, datetime]]) -> None:
+    """The corpus into the inbox, as the callback endpoint stores it, in one transaction."""
+    async with runtime.sessions() as session, session.begin():
+        for index, (plaintext, at) in enumerate(messages):
+            await inbox_repo.store_once(
+                session,
+                inbox_repo.pending_row(
+                    dedupe_key=f"aibot:bench-{index}",
+                    source="aibot",
+                    kind="aibot_text",
+                    chat_id="",
+                    sender="",
+                    plaintext=plaintext,
+                    now=at,
+                ),
+            )
+
+
+async def run(url: str, workdir: Path, messages: list[tuple[str, datetime]]) -> dict[str, object]:
+    settings = bench_settings(url, workdir)
     upgrade(database_urls(settings.database_url))
     app = create_app(settings, start_workers=False)
     async with app.router.lifespan_context(app):
         runtime = app.state.runtime
-        async with runtime.sessions() as session, session.begin():
-            for index, (plaintext, at) in enumerate(messages):
-                await inbox_repo.store_once(
-                    session,
-                    inbox_repo.pending_row(
-                        dedupe_key=f"aibot:bench-{index}",
-                        source="aibot",
-                        kind="aibot_text",
-                        chat_id="",
-                        sender="",
-                        plaintext=plaintext,
-                        now=at,
-                    ),
-                )
+        await store_messages(runtime, messages)
         processor = runtime.processor
         started = time.perf_counter()
         cpu_started = time.process_time()
