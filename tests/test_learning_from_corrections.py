@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app import corrections
+from app import audit, corrections
 from app.models import ModerationLog
 from moderation.segment import phrase_around
 from tests import support
@@ -106,6 +106,8 @@ async def test_a_one_to_one_chat_phrase_can_only_be_global() -> None:
             added_by="t",
             source="api",
             now=None,  # type: ignore[arg-type]
+            actor="t",
+            channel=audit.Channel.REST,
         )
 
 

@@ -7,13 +7,25 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ModerationLog, OutboxAction
 
-__all__ = ["LogFilter", "actions_for", "get", "mark_reviewed", "oldest_first", "page"]
+__all__ = [
+    "LogFilter",
+    "actions_for",
+    "count",
+    "get",
+    "mark_reviewed",
+    "oldest_first",
+    "page",
+]
+
+
+S = TypeVar("S", bound=Select[Any])
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +34,18 @@ class LogFilter:
     user_id: str | None = None
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
+    chat_ids: tuple[str, ...] | None = None  # only these groups; None: every group
+    verdicts: tuple[str, ...] | None = None  # only these verdicts; None: every verdict
+    unreviewed: bool = False  # only rows no moderator has reviewed
 
 
-def _filtered(statement: Select[ModerationLog], filters: LogFilter) -> Select[ModerationLog]:
+def _filtered(statement: S, filters: LogFilter) -> S:
+    if filters.chat_ids is not None:
+        statement = statement.where(ModerationLog.chat_id.in_(filters.chat_ids))
+    if filters.verdicts is not None:
+        statement = statement.where(ModerationLog.verdict.in_(filters.verdicts))
+    if filters.unreviewed:
+        statement = statement.where(ModerationLog.review.is_(None))
     if filters.chat_id is not None:
         statement = statement.where(ModerationLog.chat_id == filters.chat_id)
     if filters.user_id is not None:
@@ -55,6 +76,12 @@ async def page(
         )
     statement = statement.order_by(ModerationLog.created_at.desc(), ModerationLog.id.desc())
     return (await session.execute(statement.limit(limit))).scalars().all()
+
+
+async def count(session: AsyncSession, filters: LogFilter) -> int:
+    """How many rows match (the web console's review-queue size)."""
+    statement = _filtered(select(func.count()).select_from(ModerationLog), filters)
+    return int((await session.execute(statement)).scalar_one())
 
 
 async def get(session: AsyncSession, log_id: int) -> ModerationLog | None:

@@ -1,0 +1,464 @@
+"""The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log and its detail.
+
+Each page reads through the repositories the REST API reads through, scoped to the groups the
+person may see (`app.console.access`); each change (confirm, overturn, allow a phrase) goes
+through `app.corrections`, the service the REST API uses, audited under the person's userid
+with channel `console`. Lists are keyset-paginated (newest first, `before` = the last row's
+id and time) like the REST API's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import Response
+
+from app import audit, corrections
+from app import lexicon_service as lexicon
+from app.console.access import Access, ConsoleRole, require_access
+from app.console.session import NotFound, check_csrf, render
+from app.models import ModerationLog
+from app.repositories import moderation_log as log_repo
+from app.repositories import outbox as outbox_repo
+from app.repositories import reports
+from app.routes.cursors import decode_log_cursor, encode_log_cursor
+
+__all__ = ["QUEUE_VERDICTS", "router"]
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+QUEUE_VERDICTS = ("remove", "warn", "alert")  # decisions a moderator should look at
+PAGE_SIZE = 20
+HISTORY = 5  # a member's earlier decisions shown beside a queued one
+VERDICTS = ("remove", "warn", "alert", "exempt", "log")
+
+Person = Annotated[Access, Depends(require_access)]
+
+
+# -- what a row looks like on a page -----------------------------------------------------
+
+
+@dataclass
+class Piece:
+    text: str
+    rule: str = ""  # non-empty: evidence of this rule, highlighted
+
+
+@dataclass
+class RowView:
+    row: ModerationLog
+    pieces: list[Piece]
+    findings: list[dict[str, Any]]
+    group: str
+    history: list[ModerationLog] = field(default_factory=list)
+
+
+def _rule(finding: dict[str, Any]) -> str:
+    return reports.finding_rule(finding)
+
+
+def highlighted(text: str, findings: list[dict[str, Any]]) -> list[Piece]:
+    """`text` cut into plain pieces and the evidence of each finding (overlaps merged)."""
+    spans: list[tuple[int, int, str]] = []
+    for finding in findings:
+        try:
+            start, end = int(finding.get("start", -1)), int(finding.get("end", -1))
+        except (TypeError, ValueError):
+            continue
+        if 0 <= start < end <= len(text):
+            spans.append((start, end, _rule(finding)))
+    spans.sort()
+    pieces: list[Piece] = []
+    at = 0
+    for start, end, rule in spans:
+        if end <= at:
+            continue
+        start = max(start, at)
+        if start > at:
+            pieces.append(Piece(text[at:start]))
+        pieces.append(Piece(text[start:end], rule))
+        at = end
+    if at < len(text):
+        pieces.append(Piece(text[at:]))
+    return pieces
+
+
+def _view(row: ModerationLog, person: Access) -> RowView:
+    findings = [finding for finding in row.findings or () if isinstance(finding, dict)]
+    group = person.groups.get(row.chat_id)
+    return RowView(
+        row=row,
+        pieces=highlighted(row.text, findings),
+        findings=findings,
+        group=(group.name if group is not None and group.name else row.chat_id) or "—",
+    )
+
+
+def _before(value: str | None) -> tuple[datetime, int] | None:
+    if not value:
+        return None
+    try:
+        return decode_log_cursor(value)
+    except ValueError:
+        raise NotFound("cursor") from None
+
+
+# -- overview ----------------------------------------------------------------------------
+
+
+@dataclass
+class Window:
+    label: str
+    messages: int = 0
+    flagged: int = 0
+    warnings: int = 0
+    removals: int = 0
+    alerts: int = 0
+    rules: Counter[str] = field(default_factory=Counter)
+
+
+async def _window(db: Any, person: Access, label: str, since: datetime) -> Window:
+    window = Window(label)
+    chats: list[str | None] = list(person.chat_ids) if person.chat_ids is not None else [None]
+    messages = await reports.messages_since(db, person.chat_ids, since=since)
+    window.messages = sum(messages.values())
+    for chat_id in chats:
+        for (verdict, mode), count in (
+            await reports.verdict_counts(db, since=since, chat_id=chat_id)
+        ).items():
+            window.flagged += count
+            if mode != "enforce":
+                continue
+            if verdict == "warn":
+                window.warnings += count
+            elif verdict == "remove":
+                window.removals += count
+            elif verdict == "alert":
+                window.alerts += count
+        found = await reports.finding_counts(db, since=since, chat_id=chat_id)
+        window.rules.update(found.by_rule)
+    return window
+
+
+def _channels(request: Request) -> list[tuple[str, bool, str]]:
+    """(channel, on, the settings that turn it on)."""
+    settings = request.app.state.runtime.settings
+    return [
+        (
+            "app_callback",
+            settings.app_callback_enabled,
+            "WECOM_CORP_ID, WECOM_CALLBACK_TOKEN, WECOM_CALLBACK_AES_KEY",
+        ),
+        ("aibot", settings.aibot_enabled, "WECOM_AIBOT_TOKEN, WECOM_AIBOT_AES_KEY"),
+        (
+            "app_messages",
+            settings.app_messages_enabled,
+            "WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_APP_SECRET",
+        ),
+        ("archive", settings.archive_enabled, "ARCHIVE_ENABLED, ARCHIVE_SECRET, ARCHIVE_KEYS_DIR"),
+        ("rest_api", settings.rest_api_enabled, "ADMIN_API_TOKEN"),
+    ]
+
+
+async def _overview(request: Request, person: Access) -> dict[str, Any]:
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    async with runtime.sessions() as db:
+        windows = [
+            await _window(db, person, "overview.day", now - timedelta(hours=24)),
+            await _window(db, person, "overview.week", now - timedelta(days=7)),
+        ]
+        queue = await log_repo.count(
+            db,
+            log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True),
+        )
+        outbox: dict[str, int] | None = None
+        if person.chat_ids is None:  # the outbox is not per group: admins and read-only only
+            outbox = Counter()
+            for status, _kind, count in await outbox_repo.counts(db):
+                outbox[status] += count
+    return {
+        "windows": windows,
+        "queue": queue,
+        "outbox": outbox,
+        "channels": _channels(request),
+        "lexicon_version": runtime.lexicon.version,
+        "now": now,
+    }
+
+
+@router.get("/")
+async def overview(request: Request, person: Person) -> Response:
+    return render(
+        request,
+        "overview.html",
+        session=person.session,
+        role=person.role,
+        page="overview",
+        **await _overview(request, person),
+    )
+
+
+@router.get("/overview")
+async def overview_fragment(request: Request, person: Person) -> Response:
+    return render(
+        request,
+        "_overview_figures.html",
+        session=person.session,
+        role=person.role,
+        **await _overview(request, person),
+    )
+
+
+# -- review queue ------------------------------------------------------------------------
+
+
+@router.get("/review")
+async def review_queue(
+    request: Request,
+    person: Person,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    runtime = request.app.state.runtime
+    filters = log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True)
+    async with runtime.sessions() as db:
+        rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
+        views = [_view(row, person) for row in rows[:PAGE_SIZE]]
+        for view in views:
+            if view.row.chat_id and view.row.user_id:
+                earlier = await log_repo.page(
+                    db,
+                    log_repo.LogFilter(chat_id=view.row.chat_id, user_id=view.row.user_id),
+                    limit=HISTORY,
+                    before=(view.row.created_at, view.row.id),
+                )
+                view.history = list(earlier)
+        total = await log_repo.count(db, filters)
+    more = (
+        encode_log_cursor(rows[PAGE_SIZE - 1].created_at, rows[PAGE_SIZE - 1].id)
+        if len(rows) > PAGE_SIZE
+        else None
+    )
+    return render(
+        request,
+        "review.html",
+        session=person.session,
+        role=person.role,
+        page="review",
+        views=views,
+        total=total,
+        more=more,
+        can_change=person.can_change,
+    )
+
+
+@dataclass
+class Reviewed:
+    log_id: int
+    outcome: corrections.ReviewOutcome | None
+    problem: str = ""
+
+
+async def _review_one(request: Request, person: Access, log_id: int, verdict: str) -> Reviewed:
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    async with runtime.sessions() as db, db.begin():
+        row = await log_repo.get(db, log_id)
+        if row is None or not person.sees(row.chat_id):
+            return Reviewed(log_id, None, "error.not_found")
+        try:
+            outcome = await corrections.review(
+                db,
+                log_id,
+                verdict="overturn" if verdict == "overturn" else "confirm",
+                by=person.user,
+                actor=audit.chat_actor(person.user),
+                channel=audit.Channel.CONSOLE,
+                note="",
+                now=now,
+                default_policy=runtime.context.policy,
+            )
+        except corrections.AlreadyReviewed:
+            return Reviewed(log_id, None, "review.already")
+    return Reviewed(log_id, outcome)
+
+
+@router.post("/review")
+async def review_submit(
+    request: Request,
+    person: Person,
+    log_id: Annotated[list[int] | None, Form()] = None,
+    verdict: Annotated[str, Form(pattern="^(confirm|overturn)$")] = "confirm",
+    pick: Annotated[str | None, Form(max_length=40)] = None,
+) -> Response:
+    """Confirm or overturn the ticked rows (`log_id`, `verdict`), or the one row of a row's
+    own button (`pick` = `overturn:<id>` or `confirm:<id>`)."""
+    session = person.session
+    await check_csrf(request, session)
+    person.require_change()
+    chosen: list[int] = list(log_id or ())
+    if pick:
+        verdict, _, picked = pick.partition(":")
+        if verdict not in ("confirm", "overturn") or not picked.isdigit():
+            raise NotFound(pick)
+        chosen = [int(picked)]
+    results = [await _review_one(request, person, one, verdict) for one in chosen[:PAGE_SIZE]]
+    views = {}
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        for result in results:
+            if result.outcome is not None:
+                row = await log_repo.get(db, result.log_id)
+                if row is not None:
+                    views[result.log_id] = _view(row, person)
+    return render(
+        request,
+        "reviewed.html",
+        session=session,
+        role=person.role,
+        page="review",
+        results=results,
+        views=views,
+        verdict=verdict,
+    )
+
+
+@router.post("/logs/{log_id:int}/allow")
+async def allow_phrase(
+    request: Request,
+    person: Person,
+    log_id: int,
+    suggestion: Annotated[int, Form(ge=0, le=1000)],
+    scope: Annotated[str, Form(pattern="^(group|global)$")] = "group",
+) -> Response:
+    await check_csrf(request, person.session)
+    person.require_change()
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    async with runtime.sessions() as db, db.begin():
+        row = await log_repo.get(db, log_id)
+        if row is None or not person.sees(row.chat_id):
+            raise NotFound(str(log_id))
+        if scope == "global" and person.role is not ConsoleRole.ADMIN:
+            scope = "group"  # every group is an admin's to change
+        try:
+            result = await corrections.allow_from_log(
+                db,
+                row,
+                suggestion=suggestion,
+                phrase=None,
+                scope="global" if scope == "global" else "group",
+                added_by=person.user,
+                source="console",
+                now=now,
+                actor=audit.chat_actor(person.user),
+                channel=audit.Channel.CONSOLE,
+            )
+            problem = ""
+        except (corrections.CorrectionError, lexicon.InvalidEntry) as exc:
+            result, problem = None, str(exc)
+    if result is not None and result.changes[0].outcome is lexicon.Outcome.ADDED:
+        runtime.lexicon_changed()
+    return render(
+        request,
+        "allowed.html",
+        session=person.session,
+        role=person.role,
+        page="review",
+        log_id=log_id,
+        result=result,
+        problem=problem,
+    )
+
+
+# -- moderation log ----------------------------------------------------------------------
+
+
+def _day(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError:
+        raise NotFound(name) from None
+
+
+@router.get("/logs")
+async def logs(
+    request: Request,
+    person: Person,
+    chat_id: Annotated[str, Query(max_length=128)] = "",
+    user_id: Annotated[str, Query(max_length=128)] = "",
+    verdict: Annotated[str, Query(max_length=16)] = "",
+    since: Annotated[str, Query(max_length=32)] = "",
+    until: Annotated[str, Query(max_length=32)] = "",
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    if chat_id:
+        person.require_sees(chat_id)
+    until_day = _day(until, "until")
+    filters = log_repo.LogFilter(
+        chat_id=chat_id or None,
+        chat_ids=person.chat_ids,
+        user_id=user_id.strip() or None,
+        verdicts=(verdict,) if verdict in VERDICTS else None,
+        since=_day(since, "since"),
+        until=until_day + timedelta(days=1) if until_day is not None else None,
+    )
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
+    views = [_view(row, person) for row in rows[:PAGE_SIZE]]
+    more = (
+        encode_log_cursor(rows[PAGE_SIZE - 1].created_at, rows[PAGE_SIZE - 1].id)
+        if len(rows) > PAGE_SIZE
+        else None
+    )
+    query = {
+        "chat_id": chat_id,
+        "user_id": user_id,
+        "verdict": verdict,
+        "since": since,
+        "until": until,
+    }
+    return render(
+        request,
+        "logs.html",
+        session=person.session,
+        role=person.role,
+        page="logs",
+        views=views,
+        more=more,
+        query=query,
+        verdicts=VERDICTS,
+        groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
+    )
+
+
+@router.get("/logs/{log_id:int}")
+async def log_detail(request: Request, person: Person, log_id: int) -> Response:
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        row = await log_repo.get(db, log_id)
+        if row is None or not person.sees(row.chat_id):
+            raise NotFound(str(log_id))
+        actions = (await log_repo.actions_for(db, [log_id])).get(log_id, [])
+    view = _view(row, person)
+    proposals = corrections.suggestions(row) if row.review == "overturned" else []
+    return render(
+        request,
+        "log.html",
+        session=person.session,
+        role=person.role,
+        page="logs",
+        view=view,
+        actions=actions,
+        proposals=proposals,
+        can_change=person.can_change,
+        global_scope=person.role is ConsoleRole.ADMIN and "global" in corrections.scopes_of(row),
+        group_scope="group" in corrections.scopes_of(row),
+    )
