@@ -48,6 +48,16 @@ class FakeWeCom:
     token_fetches: int = 0
     # Queued answers by path: each call pops the first (status, json); empty → success.
     scripted: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    # Web sign-in codes WeCom has issued and not yet exchanged: code → the member's userid
+    # (None: someone outside the corp, answered with an openid).
+    auth_codes: dict[str, str | None] = field(default_factory=dict)
+
+    def issue_code(self, userid: str | None) -> str:
+        """What WeCom's authorize or web-login page does once the member is known: a code,
+        good for one `auth/getuserinfo`."""
+        code = f"CODE-{len(self.auth_codes) + 1}-{userid or 'outsider'}"
+        self.auth_codes[code] = userid
+        return code
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -56,6 +66,8 @@ class FakeWeCom:
         if queued:
             status, body = queued.pop(0)
             return httpx.Response(status, json=body)
+        if path == "/cgi-bin/auth/getuserinfo":
+            return self._getuserinfo(request)
         if path == "/cgi-bin/gettoken":
             self.token_fetches += 1
             return httpx.Response(
@@ -63,6 +75,17 @@ class FakeWeCom:
                 json={"errcode": 0, "errmsg": "ok", "access_token": self.token, "expires_in": 7200},
             )
         return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+    def _getuserinfo(self, request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("access_token") != self.token:
+            return httpx.Response(200, json={"errcode": 40014, "errmsg": "invalid access_token"})
+        code = request.url.params.get("code", "")
+        if code not in self.auth_codes:
+            return httpx.Response(200, json={"errcode": 40029, "errmsg": "invalid code"})
+        userid = self.auth_codes.pop(code)  # a code works once
+        if userid is None:
+            return httpx.Response(200, json={"errcode": 0, "errmsg": "ok", "openid": "oAAA"})
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok", "userid": userid})
 
     @property
     def transport(self) -> httpx.MockTransport:
