@@ -7,9 +7,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse
 
 from bot.crypto import CallbackCipher
 
@@ -204,3 +206,29 @@ def app_envelope(encrypted: str) -> bytes:
 
 def aibot_envelope(encrypted: str) -> bytes:
     return json.dumps({"encrypt": encrypted}).encode()
+
+
+class FakeSignInPages:
+    """WeCom's sign-in pages as a browser meets them: the web authorisation
+    (`/connect/oauth2/authorize`, 网页授权) and the web login (`/wwlogin/sso/login`, the QR
+    page), answering at once for `signed_in` (the member who would scan or is in WeCom) with a
+    code from `wecom` and the state given, as WeCom does. An ASGI app, served by the browser
+    tests on a port of their own."""
+
+    def __init__(self, wecom: FakeWeCom) -> None:
+        self.wecom = wecom
+        self.signed_in: str | None = None
+        self.visits: list[str] = []  # the paths the browser was sent to
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        self.visits.append(request.url.path)
+        if request.url.path not in ("/connect/oauth2/authorize", "/wwlogin/sso/login"):
+            await PlainTextResponse("not found", status_code=404)(scope, receive, send)
+            return
+        redirect_uri = request.query_params["redirect_uri"]
+        code = self.wecom.issue_code(self.signed_in)
+        query = urlencode({"code": code, "state": request.query_params["state"]})
+        await RedirectResponse(f"{redirect_uri}?{query}", status_code=302)(scope, receive, send)
