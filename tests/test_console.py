@@ -115,7 +115,9 @@ async def test_every_page_and_fragment_needs_a_session(service: Service, path: s
     )
 
 
-@pytest.mark.parametrize("path", ["/console/review", "/console/logs/1/allow"])
+@pytest.mark.parametrize(
+    "path", ["/console/review", "/console/logs/1/allow", "/console/lexicon/test"]
+)
 async def test_a_change_without_a_session_is_refused(service: Service, path: str) -> None:
     answer = await service.http.post(path, data={"pick": "confirm:1", "suggestion": "0"})
     assert answer.status_code == 303 and "/console/login" in answer.headers["location"]
@@ -426,6 +428,40 @@ async def test_log_list_filters_and_detail(service: Service) -> None:
     detail = await service.http.get(f"/console/logs/{ids[CHAT]}")
     assert detail.status_code == 200 and ">赌博</mark>" in detail.text
     assert "未复核" in detail.text and "aibot_reply" in detail.text
+
+
+async def test_csv_export_holds_only_the_groups_one_may_see(service: Service) -> None:
+    ids = await two_groups(service)
+    await sign_in(service, GROUP_MOD)
+    mine = await service.http.get("/console/logs/export.csv")
+    assert mine.status_code == 200 and mine.headers["content-type"].startswith("text/csv")
+    lines = mine.text.strip().splitlines()
+    assert lines[0].startswith("id,time,chat_id") and len(lines) == 2
+    assert lines[1].startswith(f"{ids[CHAT]},") and OTHER not in mine.text
+    other = await service.http.get("/console/logs/export.csv", params={"chat_id": OTHER})
+    assert other.status_code == 404
+
+
+async def test_lexicon_test_box(service: Service) -> None:
+    await two_groups(service)
+    await sign_in(service, GROUP_MOD)
+    page = await service.http.get("/console/lexicon")
+    assert page.status_code == 200
+    token = csrf_of(page)
+    found = await service.http.post(
+        "/console/lexicon/test", data={"csrf": token, "text": "今晚一起去du博吧", "chat_id": CHAT}
+    )
+    assert found.status_code == 200
+    assert re.search(r"<mark[^>]*>du博</mark>", found.text), "the hit is not highlighted"
+    assert 'class="finding"' in found.text and "word.gambling" in found.text
+    clean = await service.http.post("/console/lexicon/test", data={"csrf": token, "text": "早上好"})
+    assert 'id="test-clean"' in clean.text
+    refused = await service.http.post("/console/lexicon/test", data={"text": "赌博"})
+    assert refused.status_code == 403
+    elsewhere = await service.http.post(
+        "/console/lexicon/test", data={"csrf": token, "text": "赌博", "chat_id": OTHER}
+    )
+    assert elsewhere.status_code == 404
 
 
 async def test_english_ui(database_url: str, tmp_path: Path) -> None:

@@ -198,7 +198,7 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         expect(page).to_have_url(re.compile(r"user_id=lisi"))
         _shot(page, "04-log")
         page.click(f"#row-{ids[CHAT]} a")
-        expect(page.locator("#log-review")).to_contain_text("overturned")
+        expect(page.locator("#log-review")).to_contain_text("已撤销")
         expect(page.locator("#log-detail mark")).to_have_text("赌博")
         _shot(page, "05-log-detail")
 
@@ -212,6 +212,15 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         )
         expect(page.locator("#figures p.muted")).not_to_have_text(before)
         _shot(page, "06-overview")
+
+        # The lexicon test box: htmx posts the form and swaps in the findings.
+        page.click("nav >> text=词库")
+        page.fill("textarea[name=text]", "今晚一起去du博吧")
+        page.click("#test-form button")
+        expect(page.locator("#test-result mark")).to_have_text("du博")
+        expect(page.locator("#test-result tr.finding")).to_contain_text("word.gambling")
+        expect(page).to_have_url(f"{console.url}/console/lexicon")  # swapped in, not reloaded
+        _shot(page, "07-lexicon-test")
 
         # Another group's row: 404, like a row that does not exist.
         missing = page.goto(f"{console.url}/console/logs/{ids[OTHER]}")
@@ -241,10 +250,10 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         expect(page).to_have_url(re.compile(r"/console/(#wechat_redirect)?$"))
         assert "/connect/oauth2/authorize" in console.pages.visits
         expect(page.locator("header.bar")).to_contain_text(support.MODERATORS[0])
-        _shot(page, "07-phone-overview")
+        _shot(page, "08-phone-overview")
         page.goto(f"{console.url}/console/review")
         expect(page.locator(f"#log-{ids[OTHER]}")).to_be_visible()  # an admin sees every group
-        _shot(page, "08-phone-review")
+        _shot(page, "09-phone-review")
         phone.close()
         browser.close()
     assert problems == [], f"errors in the browser (CSP violations?): {problems}"

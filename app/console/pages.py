@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from app import audit, corrections
 from app import lexicon_service as lexicon
@@ -26,8 +26,9 @@ from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import reports
 from app.routes.cursors import decode_log_cursor, encode_log_cursor
+from app.routes.review import csv_lines
 
-__all__ = ["QUEUE_VERDICTS", "router"]
+__all__ = ["MAX_TEST_TEXT", "QUEUE_VERDICTS", "router"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -35,6 +36,7 @@ QUEUE_VERDICTS = ("remove", "warn", "alert")  # decisions a moderator should loo
 PAGE_SIZE = 20
 HISTORY = 5  # a member's earlier decisions shown beside a queued one
 VERDICTS = ("remove", "warn", "alert", "exempt", "log")
+MAX_TEST_TEXT = 10_000  # characters of a text to test against the lexicon
 
 Person = Annotated[Access, Depends(require_access)]
 
@@ -387,28 +389,62 @@ def _day(value: str | None, name: str) -> datetime | None:
         raise NotFound(name) from None
 
 
-@router.get("/logs")
-async def logs(
-    request: Request,
-    person: Person,
+@dataclass(frozen=True)
+class LogQuery:
+    """The log page's filters, as the form sends them (dates are whole UTC days)."""
+
+    chat_id: str = ""
+    user_id: str = ""
+    verdict: str = ""
+    since: str = ""
+    until: str = ""
+
+    def filters(self, person: Access) -> log_repo.LogFilter:
+        if self.chat_id:
+            person.require_sees(self.chat_id)
+        until_day = _day(self.until, "until")
+        return log_repo.LogFilter(
+            chat_id=self.chat_id or None,
+            chat_ids=person.chat_ids,
+            user_id=self.user_id.strip() or None,
+            verdicts=(self.verdict,) if self.verdict in VERDICTS else None,
+            since=_day(self.since, "since"),
+            until=until_day + timedelta(days=1) if until_day is not None else None,
+        )
+
+
+def _log_query(
     chat_id: Annotated[str, Query(max_length=128)] = "",
     user_id: Annotated[str, Query(max_length=128)] = "",
     verdict: Annotated[str, Query(max_length=16)] = "",
     since: Annotated[str, Query(max_length=32)] = "",
     until: Annotated[str, Query(max_length=32)] = "",
+) -> LogQuery:
+    return LogQuery(chat_id, user_id, verdict, since, until)
+
+
+Filters = Annotated[LogQuery, Depends(_log_query)]
+
+
+@router.get("/logs/export.csv")
+async def logs_csv(request: Request, person: Person, query: Filters) -> StreamingResponse:
+    """The rows the filters select, oldest first, as the REST API's CSV export."""
+    response = StreamingResponse(
+        csv_lines(request.app.state.runtime, query.filters(person)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="moderation-log.csv"'},
+    )
+    return response
+
+
+@router.get("/logs")
+async def logs(
+    request: Request,
+    person: Person,
+    query: Filters,
     before: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    if chat_id:
-        person.require_sees(chat_id)
-    until_day = _day(until, "until")
-    filters = log_repo.LogFilter(
-        chat_id=chat_id or None,
-        chat_ids=person.chat_ids,
-        user_id=user_id.strip() or None,
-        verdicts=(verdict,) if verdict in VERDICTS else None,
-        since=_day(since, "since"),
-        until=until_day + timedelta(days=1) if until_day is not None else None,
-    )
+    filters = query.filters(person)
     runtime = request.app.state.runtime
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
@@ -418,13 +454,6 @@ async def logs(
         if len(rows) > PAGE_SIZE
         else None
     )
-    query = {
-        "chat_id": chat_id,
-        "user_id": user_id,
-        "verdict": verdict,
-        "since": since,
-        "until": until,
-    }
     return render(
         request,
         "logs.html",
@@ -433,7 +462,7 @@ async def logs(
         page="logs",
         views=views,
         more=more,
-        query=query,
+        query=vars(query),
         verdicts=VERDICTS,
         groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
     )
@@ -461,4 +490,56 @@ async def log_detail(request: Request, person: Person, log_id: int) -> Response:
         can_change=person.can_change,
         global_scope=person.role is ConsoleRole.ADMIN and "global" in corrections.scopes_of(row),
         group_scope="group" in corrections.scopes_of(row),
+    )
+
+
+# -- lexicon test box --------------------------------------------------------------------
+
+
+@router.get("/lexicon")
+async def lexicon_page(request: Request, person: Person) -> Response:
+    return _lexicon_page(request, person, text="", chat_id="", check=None)
+
+
+@router.post("/lexicon/test")
+async def lexicon_test(
+    request: Request,
+    person: Person,
+    text: Annotated[str, Form(max_length=MAX_TEST_TEXT)] = "",
+    chat_id: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """What the lexicon in service finds in `text` as if sent in `chat_id` (the REST API's
+    and `/words test`'s check). A POST, so the text stays out of URLs and access logs."""
+    await check_csrf(request, person.session)
+    if chat_id:
+        person.require_sees(chat_id)
+    served = request.app.state.runtime.lexicon.served  # one matcher and its version
+    check = lexicon.check_text(served.matcher, text, chat_id) if text.strip() else None
+    return _lexicon_page(
+        request, person, text=text, chat_id=chat_id, check=check, version=served.version
+    )
+
+
+def _lexicon_page(
+    request: Request,
+    person: Access,
+    *,
+    text: str,
+    chat_id: str,
+    check: lexicon.TextCheck | None,
+    version: int | None = None,
+) -> Response:
+    findings = check.as_dict()["findings"] if check is not None else []
+    return render(
+        request,
+        "lexicon.html",
+        session=person.session,
+        role=person.role,
+        page="lexicon",
+        text=text,
+        chat_id=chat_id,
+        check=check.as_dict() if check is not None else None,
+        pieces=highlighted(text, findings),
+        version=version,
+        groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
     )

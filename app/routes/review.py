@@ -38,7 +38,7 @@ from app.routes.lexicon import MAX_FIELD, AllowOut
 if TYPE_CHECKING:
     from app.main import Runtime
 
-__all__ = ["CSV_COLUMNS", "EXPORT_BATCH", "csv_cell", "router"]
+__all__ = ["CSV_COLUMNS", "EXPORT_BATCH", "csv_cell", "csv_lines", "router"]
 
 EXPORT_BATCH = 500  # rows read per query while streaming an export
 CSV_COLUMNS = (
@@ -299,7 +299,9 @@ def _csv_row(row: ModerationLog) -> list[str]:
     ]
 
 
-async def _csv_lines(runtime: Runtime, filters: log_repo.LogFilter) -> AsyncIterator[str]:
+async def csv_lines(runtime: Runtime, filters: log_repo.LogFilter) -> AsyncIterator[str]:
+    """The rows `filters` selects as CSV text, oldest first, a batch at a time (one short
+    session per batch): the REST export and the console's."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -335,7 +337,7 @@ async def export_csv(
         chat_id=chat_id, since=aware(since, "since"), until=aware(until, "until")
     )
     return StreamingResponse(
-        _csv_lines(runtime_of(request), filters),
+        csv_lines(runtime_of(request), filters),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="moderation-log.csv"'},
     )
