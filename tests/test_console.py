@@ -116,7 +116,13 @@ async def test_every_page_and_fragment_needs_a_session(service: Service, path: s
 
 
 @pytest.mark.parametrize(
-    "path", ["/console/review", "/console/logs/1/allow", "/console/lexicon/test"]
+    "path",
+    [
+        "/console/review",
+        "/console/logs/1/allow",
+        "/console/lexicon/test",
+        f"/console/groups/{CHAT}",
+    ],
 )
 async def test_a_change_without_a_session_is_refused(service: Service, path: str) -> None:
     answer = await service.http.post(path, data={"pick": "confirm:1", "suggestion": "0"})
@@ -462,6 +468,41 @@ async def test_lexicon_test_box(service: Service) -> None:
         "/console/lexicon/test", data={"csrf": token, "text": "赌博", "chat_id": OTHER}
     )
     assert elsewhere.status_code == 404
+
+
+async def test_groups_list_and_a_group_page(service: Service) -> None:
+    await two_groups(service)
+    await sign_in(service, GROUP_MOD)
+    listing = await service.http.get("/console/groups")
+    assert f'id="group-{CHAT}"' in listing.text and f'id="group-{OTHER}"' not in listing.text
+    assert (await service.http.get(f"/console/groups/{OTHER}")).status_code == 404
+    page = await service.http.get(f"/console/groups/{CHAT}")
+    assert page.status_code == 200 and GROUP_MOD in page.text
+    token = csrf_of(page)
+    saved = await service.http.post(
+        f"/console/groups/{CHAT}",
+        data={"csrf": token, "rules_text": "不发广告，不刷屏", "mode": "shadow"},
+    )
+    assert saved.status_code == 200 and 'id="group-saved"' in saved.text
+    group = (await service.api(f"/api/v1/groups/{CHAT}")).json()
+    assert group["rules_text"] == "不发广告，不刷屏" and group["mode"] == "shadow"
+    (entry,) = (await service.api("/api/v1/audit", action="group.update")).json()["items"][:1]
+    assert entry["actor"] == GROUP_MOD and entry["channel"] == "console"
+    assert set(entry["details"]["changes"]) == {"rules_text", "policy"}
+    bad = await service.http.post(
+        f"/console/groups/{CHAT}", data={"csrf": token, "rules_text": "x", "mode": "loud"}
+    )
+    assert bad.status_code == 422
+    assert (await service.api(f"/api/v1/groups/{CHAT}")).json()["rules_text"] == "不发广告，不刷屏"
+    other = await service.http.post(
+        f"/console/groups/{OTHER}", data={"csrf": token, "rules_text": "x", "mode": "off"}
+    )
+    assert other.status_code == 404
+    assert (await service.api(f"/api/v1/groups/{OTHER}")).json()["mode"] == "enforce"
+    refused = await service.http.post(
+        f"/console/groups/{CHAT}", data={"rules_text": "x", "mode": "off"}
+    )
+    assert refused.status_code == 403
 
 
 async def test_english_ui(database_url: str, tmp_path: Path) -> None:

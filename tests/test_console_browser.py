@@ -222,6 +222,20 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         expect(page).to_have_url(f"{console.url}/console/lexicon")  # swapped in, not reloaded
         _shot(page, "07-lexicon-test")
 
+        # Groups: only this moderator's; set the group's rules and mode.
+        page.click("nav >> text=群")
+        expect(page.locator(f"#group-{CHAT}")).to_be_visible()
+        expect(page.locator(f"#group-{OTHER}")).to_have_count(0)
+        _shot(page, "08-groups")
+        page.click(f"#group-{CHAT} a")
+        page.fill("textarea[name=rules_text]", "文明交流，不发广告")
+        page.select_option("select[name=mode]", "shadow")
+        page.click("#group-form button")
+        expect(page.locator("#group-saved")).to_be_visible()
+        expect(page.locator("#group-mode")).to_have_text("试运行（只记录）")
+        assert console.api.get(f"/api/v1/groups/{CHAT}").json()["mode"] == "shadow"
+        _shot(page, "09-group")
+
         # Another group's row: 404, like a row that does not exist.
         missing = page.goto(f"{console.url}/console/logs/{ids[OTHER]}")
         assert missing is not None and missing.status == 404
@@ -250,10 +264,10 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         expect(page).to_have_url(re.compile(r"/console/(#wechat_redirect)?$"))
         assert "/connect/oauth2/authorize" in console.pages.visits
         expect(page.locator("header.bar")).to_contain_text(support.MODERATORS[0])
-        _shot(page, "08-phone-overview")
+        _shot(page, "10-phone-overview")
         page.goto(f"{console.url}/console/review")
         expect(page.locator(f"#log-{ids[OTHER]}")).to_be_visible()  # an admin sees every group
-        _shot(page, "09-phone-review")
+        _shot(page, "11-phone-review")
         phone.close()
         browser.close()
     assert problems == [], f"errors in the browser (CSP violations?): {problems}"

@@ -1,8 +1,10 @@
-"""The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log and its detail.
+"""The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log and its detail,
+群 groups (list, a group's rules and mode), 词库 the lexicon's test box.
 
 Each page reads through the repositories the REST API reads through, scoped to the groups the
-person may see (`app.console.access`); each change (confirm, overturn, allow a phrase) goes
-through `app.corrections`, the service the REST API uses, audited under the person's userid
+person may see (`app.console.access`); each change (confirm, overturn, allow a phrase, a group's
+rules or mode) goes through the service the REST API uses (`app.corrections`,
+`app.routes.groups.apply_changes`), audited under the person's userid
 with channel `console`. Lists are keyset-paginated (newest first, `before` = the last row's
 id and time) like the REST API's.
 """
@@ -22,11 +24,16 @@ from app import lexicon_service as lexicon
 from app.console.access import Access, ConsoleRole, require_access
 from app.console.session import NotFound, check_csrf, render
 from app.models import ModerationLog
+from app.policy_file import effective_policy
+from app.repositories import groups as groups_repo
 from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import reports
+from app.routes import groups as group_routes
 from app.routes.cursors import decode_log_cursor, encode_log_cursor
 from app.routes.review import csv_lines
+from moderation import GroupPolicy
+from moderation.policy import GroupMode
 
 __all__ = ["MAX_TEST_TEXT", "QUEUE_VERDICTS", "router"]
 
@@ -543,3 +550,95 @@ def _lexicon_page(
         version=version,
         groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
     )
+
+
+# -- groups ------------------------------------------------------------------------------
+
+
+def _group_choices(person: Access) -> list[Any]:
+    return sorted(person.groups.values(), key=lambda group: group.name or group.chat_id)
+
+
+@router.get("/groups")
+async def groups_page(request: Request, person: Person) -> Response:
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        items = await group_routes.groups_out(runtime, db, _group_choices(person))
+    return render(
+        request,
+        "groups.html",
+        session=person.session,
+        role=person.role,
+        page="groups",
+        items=items,
+    )
+
+
+async def _group_page(
+    request: Request, person: Access, chat_id: str, *, problem: str = "", saved: bool = False
+) -> Response:
+    person.require_sees(chat_id)
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        group = await groups_repo.get(db, chat_id)
+        if group is None:
+            raise NotFound(chat_id)
+        (item,) = await group_routes.groups_out(runtime, db, [group])
+    return render(
+        request,
+        "group.html",
+        session=person.session,
+        role=person.role,
+        page="groups",
+        item=item,
+        modes=[mode.value for mode in GroupMode],
+        can_change=person.can_change,
+        problem=problem,
+        saved=saved,
+        max_rules=group_routes.MAX_RULES_CHARS,
+        status_code=422 if problem else 200,
+    )
+
+
+@router.get("/groups/{chat_id}")
+async def group_page(request: Request, person: Person, chat_id: str) -> Response:
+    return await _group_page(request, person, chat_id)
+
+
+@router.post("/groups/{chat_id}")
+async def group_save(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    rules_text: Annotated[str, Form(max_length=100_000)] = "",
+    mode: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """A group's rules and mode, checked as the REST API checks them, changed through the
+    same function and audited under the person's userid."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    person.require_change()
+    runtime = request.app.state.runtime
+    if len(rules_text) > group_routes.MAX_RULES_CHARS:
+        return await _group_page(request, person, chat_id, problem="group.rules_too_long")
+    if mode not in {item.value for item in GroupMode}:
+        return await _group_page(request, person, chat_id, problem="group.mode_bad")
+    now = runtime.now()
+    async with runtime.sessions() as db, db.begin():
+        group = await groups_repo.get(db, chat_id)
+        if group is None:
+            raise NotFound(chat_id)
+        policy = dict(group.policy or {})
+        if effective_policy(group, runtime.context.policy).mode.value != mode:
+            policy["mode"] = mode
+            GroupPolicy.from_mapping(policy, runtime.context.policy)  # as the REST API checks
+        await group_routes.apply_changes(
+            db,
+            group,
+            {"rules_text": rules_text.replace("\r\n", "\n"), "policy": policy},
+            sealed_webhook_key=None,
+            actor=audit.chat_actor(person.user),
+            channel=audit.Channel.CONSOLE,
+            now=now,
+        )
+    return await _group_page(request, person, chat_id, saved=True)

@@ -42,6 +42,9 @@ __all__ = [
     "MAX_RULES_CHARS",
     "MAX_WELCOME_BYTES",
     "WELCOME_PLACEHOLDERS",
+    "GroupOut",
+    "apply_changes",
+    "groups_out",
     "router",
     "welcome_template_problem",
 ]
@@ -292,7 +295,7 @@ def _group_out(
     )
 
 
-async def _groups_out(runtime: Runtime, session: Any, groups: Sequence[Group]) -> list[GroupOut]:
+async def groups_out(runtime: Runtime, session: Any, groups: Sequence[Group]) -> list[GroupOut]:
     now = runtime.now()
     ids = [group.chat_id for group in groups]
     activity = await reports.member_activity(
@@ -313,6 +316,51 @@ async def _groups_out(runtime: Runtime, session: Any, groups: Sequence[Group]) -
         )
         for group in groups
     ]
+
+
+async def apply_changes(
+    session: Any,
+    group: Group,
+    values: dict[str, Any],
+    *,
+    sealed_webhook_key: str | None,
+    actor: str,
+    channel: audit.Channel,
+    now: datetime,
+) -> dict[str, Any]:
+    """Set `values` (checked already) on `group`, with one `group.update` audit entry naming
+    what changed (a webhook key only as set or cleared: `sealed_webhook_key` is what is
+    stored); the changes, {} when every field held its value already. Flushes, never
+    commits: the REST API and the web console change groups through it."""
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "webhook_key":
+            if value is None and group.webhook_key is None:
+                continue
+            changes[name] = {
+                "from": "set" if group.webhook_key else "unset",
+                "to": "set" if value is not None else "cleared",
+            }
+            group.webhook_key = sealed_webhook_key
+            continue
+        old = getattr(group, name)
+        if old == value:
+            continue
+        changes[name] = {"from": old, "to": value}
+        setattr(group, name, value)
+    if changes:
+        group.updated_at = now
+        await audit.record(
+            session,
+            actor=actor,
+            channel=channel,
+            action="group.update",
+            target=f"group:{group.chat_id}",
+            details={"changes": changes},
+            at=now,
+        )
+    await session.flush()
+    return changes
 
 
 def _not_found(chat_id: str) -> HTTPException:
@@ -336,7 +384,7 @@ async def list_groups(
     async with runtime.sessions() as session:
         rows = await groups_repo.page(session, limit=limit + 1, after_id=after)
         shown = list(rows[:limit])
-        items = await _groups_out(runtime, session, shown)
+        items = await groups_out(runtime, session, shown)
     return GroupPage(
         items=items,
         next_cursor=encode_id_cursor(shown[-1].id) if len(rows) > limit else None,
@@ -350,7 +398,7 @@ async def get_group(request: Request, _caller: Caller, chat_id: ChatId) -> Any:
         group = await groups_repo.get(session, chat_id)
         if group is None:
             raise _not_found(chat_id)
-        (item,) = await _groups_out(runtime, session, [group])
+        (item,) = await groups_out(runtime, session, [group])
     return item
 
 
@@ -391,35 +439,16 @@ async def update_group(request: Request, caller: Caller, chat_id: ChatId, body: 
         group = await groups_repo.get(session, chat_id)
         if group is None:
             raise _not_found(chat_id)
-        changes: dict[str, Any] = {}
-        for name, value in values.items():
-            if name == "webhook_key":
-                if value is None and group.webhook_key is None:
-                    continue
-                changes[name] = {
-                    "from": "set" if group.webhook_key else "unset",
-                    "to": "set" if value is not None else "cleared",
-                }
-                group.webhook_key = sealed
-                continue
-            old = getattr(group, name)
-            if old == value:
-                continue
-            changes[name] = {"from": old, "to": value}
-            setattr(group, name, value)
-        if changes:
-            group.updated_at = now
-            await audit.record(
-                session,
-                actor=audit.rest_actor(caller.kind, body.by),
-                channel=audit.Channel.REST,
-                action="group.update",
-                target=f"group:{chat_id}",
-                details={"changes": changes},
-                at=now,
-            )
-        await session.flush()
-        (item,) = await _groups_out(runtime, session, [group])
+        await apply_changes(
+            session,
+            group,
+            values,
+            sealed_webhook_key=sealed,
+            actor=audit.rest_actor(caller.kind, body.by),
+            channel=audit.Channel.REST,
+            now=now,
+        )
+        (item,) = await groups_out(runtime, session, [group])
     return item
 
 
