@@ -555,6 +555,16 @@ def _lexicon_page(
 # -- groups ------------------------------------------------------------------------------
 
 
+def _can(item: group_routes.GroupOut) -> list[str]:
+    """The text keys of what the bot can do in a group, from its capabilities."""
+    can = item.capabilities
+    keys = ["can.warn"] if can.webhook or can.app_created else []
+    keys += ["can.remove"] if can.app_created else []
+    keys += ["can.reply"] if can.smart_bot else []
+    keys += ["can.customer"] if can.customer else []
+    return keys
+
+
 def _group_choices(person: Access) -> list[Any]:
     return sorted(person.groups.values(), key=lambda group: group.name or group.chat_id)
 
@@ -570,7 +580,7 @@ async def groups_page(request: Request, person: Person) -> Response:
         session=person.session,
         role=person.role,
         page="groups",
-        items=items,
+        items=[(item, _can(item)) for item in items],
     )
 
 
