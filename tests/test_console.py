@@ -410,6 +410,9 @@ async def test_overview_counts_what_happened(service: Service) -> None:
     assert 'hx-trigger="every 30s"' in page.text
     assert re.search(r'id="queue-size">2<', page.text)
     assert "word.gambling" in page.text
+    # Two messages in the last day; a week's total is not kept, and the page says so.
+    day, week = re.findall(r"收到的消息</dt><dd>(.*?)</dd>", page.text)
+    assert day == "2" and "—" in week and "只保留 24 小时" in week
     fragment = await service.http.get("/console/overview", headers={"HX-Request": "true"})
     assert fragment.status_code == 200 and "<html" not in fragment.text
     assert 'id="figures"' in fragment.text

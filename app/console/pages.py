@@ -122,7 +122,7 @@ def _before(value: str | None) -> tuple[datetime, int] | None:
 @dataclass
 class Window:
     label: str
-    messages: int = 0
+    messages: int | None = 0  # None: not known that far back (message metadata is kept a day)
     flagged: int = 0
     warnings: int = 0
     removals: int = 0
@@ -130,11 +130,16 @@ class Window:
     rules: Counter[str] = field(default_factory=Counter)
 
 
-async def _window(db: Any, person: Access, label: str, since: datetime) -> Window:
+async def _window(
+    db: Any, person: Access, label: str, since: datetime, *, exact_messages: bool
+) -> Window:
     window = Window(label)
     chats: list[str | None] = list(person.chat_ids) if person.chat_ids is not None else [None]
-    messages = await reports.messages_since(db, person.chat_ids, since=since)
-    window.messages = sum(messages.values())
+    if exact_messages:
+        messages = await reports.messages_since(db, person.chat_ids, since=since)
+        window.messages = sum(messages.values())
+    else:
+        window.messages = None
     for chat_id in chats:
         for (verdict, mode), count in (
             await reports.verdict_counts(db, since=since, chat_id=chat_id)
@@ -178,8 +183,13 @@ async def _overview(request: Request, person: Access) -> dict[str, Any]:
     now = runtime.now()
     async with runtime.sessions() as db:
         windows = [
-            await _window(db, person, "overview.day", now - timedelta(hours=24)),
-            await _window(db, person, "overview.week", now - timedelta(days=7)),
+            await _window(
+                db, person, "overview.day", now - timedelta(hours=24), exact_messages=True
+            ),
+            # The message metadata is kept a day: a week's messages are not known exactly.
+            await _window(
+                db, person, "overview.week", now - timedelta(days=7), exact_messages=False
+            ),
         ]
         queue = await log_repo.count(
             db,
