@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import socket
 import threading
 import time
@@ -148,6 +149,7 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
 
     ids = _seed(console)
     assert console.strikes("lisi", CHAT) == 1
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
     problems: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
