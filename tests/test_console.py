@@ -103,7 +103,19 @@ async def strikes(service: Service, user: str, chat: str = CHAT) -> int:
 
 @pytest.mark.parametrize(
     "path",
-    ["/console/", "/console/overview", "/console/review", "/console/logs", "/console/logs/1"],
+    [
+        "/console/",
+        "/console/overview",
+        "/console/review",
+        "/console/logs",
+        "/console/logs/1",
+        "/console/logs/export.csv",
+        "/console/lexicon",
+        "/console/groups",
+        f"/console/groups/{CHAT}",
+        "/console/outbox",
+        "/console/audit",
+    ],
 )
 async def test_every_page_and_fragment_needs_a_session(service: Service, path: str) -> None:
     answer = await service.http.get(path)
@@ -122,6 +134,8 @@ async def test_every_page_and_fragment_needs_a_session(service: Service, path: s
         "/console/logs/1/allow",
         "/console/lexicon/test",
         f"/console/groups/{CHAT}",
+        "/console/outbox/1/retry",
+        "/console/logout",
     ],
 )
 async def test_a_change_without_a_session_is_refused(service: Service, path: str) -> None:
@@ -506,6 +520,41 @@ async def test_groups_list_and_a_group_page(service: Service) -> None:
         f"/console/groups/{CHAT}", data={"rules_text": "x", "mode": "off"}
     )
     assert refused.status_code == 403
+
+
+async def test_outbox_and_audit_are_company_wide(service: Service) -> None:
+    refusal = (200, {"errcode": 60020, "errmsg": "not allow to access from your ip"})
+    service.wecom.scripted["/cgi-bin/message/send"] = [refusal, refusal, refusal, refusal]
+    await two_groups(service)
+    dead = (await service.api("/api/v1/outbox", status="dead")).json()["items"]
+    assert dead, "expected a dead alert to retry"
+    action = dead[0]["id"]
+    await sign_in(service, GROUP_MOD)
+    assert (await service.http.get("/console/outbox")).status_code == 404
+    assert (await service.http.get("/console/audit")).status_code == 404
+    await sign_in(service, AUDITOR)
+    listing = await service.http.get("/console/outbox", params={"status": "dead"})
+    assert f'id="action-{action}"' in listing.text and "60020" in listing.text
+    assert 'action="/console/outbox/' not in listing.text  # read-only: no retry button
+    refused = await service.http.post(
+        f"/console/outbox/{action}/retry", data={"csrf": csrf_of(listing)}
+    )
+    assert refused.status_code == 403
+    await sign_in(service, support.MODERATORS[0])
+    listing = await service.http.get("/console/outbox", params={"status": "dead"})
+    retried = await service.http.post(
+        f"/console/outbox/{action}/retry", data={"csrf": csrf_of(listing)}
+    )
+    assert retried.status_code == 303 and retried.headers["location"].endswith(f"done={action}")
+    row = (await service.api("/api/v1/outbox")).json()["items"]
+    assert {item["id"]: item["status"] for item in row}[action] == "pending"
+    again = await service.http.post(
+        f"/console/outbox/{action}/retry", data={"csrf": csrf_of(listing)}
+    )
+    assert again.status_code == 404  # not dead any more
+    trail = await service.http.get("/console/audit", params={"action": "outbox.retry"})
+    assert "mod-alice" in trail.text and "console" in trail.text
+    assert f"outbox:{action}" in trail.text
 
 
 async def test_english_ui(database_url: str, tmp_path: Path) -> None:

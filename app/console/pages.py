@@ -1,5 +1,7 @@
 """The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log and its detail,
-群 groups (list, a group's rules and mode), 词库 the lexicon's test box.
+群 groups (list, a group's rules and mode), 词库 the lexicon's test box, 出站 the outbox (retry
+a dead action) and 审计 the audit trail; the last two are company-wide, so only admins and
+read-only accounts have them (a group moderator gets 404).
 
 Each page reads through the repositories the REST API reads through, scoped to the groups the
 person may see (`app.console.access`); each change (confirm, overturn, allow a phrase, a group's
@@ -17,19 +19,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from app import audit, corrections
 from app import lexicon_service as lexicon
 from app.console.access import Access, ConsoleRole, require_access
-from app.console.session import NotFound, check_csrf, render
+from app.console.session import NotFound, check_csrf, render, secure_headers
 from app.models import ModerationLog
 from app.policy_file import effective_policy
+from app.repositories import audit as audit_repo
 from app.repositories import groups as groups_repo
 from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import reports
 from app.routes import groups as group_routes
+from app.routes import outbox as outbox_routes
 from app.routes.cursors import decode_log_cursor, encode_log_cursor
 from app.routes.review import csv_lines
 from moderation import GroupPolicy
@@ -662,3 +666,100 @@ async def group_save(
             now=now,
         )
     return await _group_page(request, person, chat_id, saved=True)
+
+
+# -- outbox and audit (company-wide) -----------------------------------------------------
+
+
+def _company_wide(person: Access) -> None:
+    if person.chat_ids is not None:
+        raise NotFound("company-wide")
+
+
+def _id_before(value: str | None) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit():
+        raise NotFound("before")
+    return int(value)
+
+
+@router.get("/outbox")
+async def outbox_page(
+    request: Request,
+    person: Person,
+    status: Annotated[str, Query(max_length=16)] = "",
+    before: Annotated[str | None, Query(max_length=20)] = None,
+    done: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> Response:
+    _company_wide(person)
+    runtime = request.app.state.runtime
+    shown = status if status in outbox_routes.STATUSES else ""
+    async with runtime.sessions() as db:
+        rows = await outbox_repo.page(
+            db, limit=PAGE_SIZE + 1, before_id=_id_before(before), status=shown or None
+        )
+    more = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
+    return render(
+        request,
+        "outbox.html",
+        session=person.session,
+        role=person.role,
+        page="outbox",
+        rows=rows[:PAGE_SIZE],
+        more=more,
+        status=shown,
+        statuses=outbox_routes.STATUSES,
+        can_change=person.can_change,
+        done=done,
+    )
+
+
+@router.post("/outbox/{action_id:int}/retry")
+async def outbox_retry(request: Request, person: Person, action_id: int) -> Response:
+    """Send a dead action again, through the REST API's retry (audited under the person)."""
+    await check_csrf(request, person.session)
+    _company_wide(person)
+    person.require_change()
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db, db.begin():
+        try:
+            row = await outbox_routes.retry_dead(
+                db,
+                action_id,
+                actor=audit.chat_actor(person.user),
+                channel=audit.Channel.CONSOLE,
+                now=runtime.now(),
+            )
+        except outbox_routes.NotDead:
+            row = None
+    if row is None:
+        raise NotFound(str(action_id))
+    runtime.workers.notify_outbox()
+    return secure_headers(RedirectResponse(f"/console/outbox?done={action_id}", status_code=303))
+
+
+@router.get("/audit")
+async def audit_page(
+    request: Request,
+    person: Person,
+    action: Annotated[str, Query(max_length=64)] = "",
+    before: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    _company_wide(person)
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        rows = await audit_repo.page(
+            db, limit=PAGE_SIZE + 1, before_id=_id_before(before), action=action.strip() or None
+        )
+    more = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
+    return render(
+        request,
+        "audit.html",
+        session=person.session,
+        role=person.role,
+        page="audit",
+        rows=rows[:PAGE_SIZE],
+        more=more,
+        action=action,
+    )

@@ -74,6 +74,10 @@ CONTENT_SECURITY_POLICY = (
 )
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# JSON as people read it (Chinese as itself); the template autoescapes it like any text.
+templates.env.filters["readable_json"] = lambda value: json.dumps(
+    value, ensure_ascii=False, sort_keys=True
+)
 
 
 class ConsoleError(Exception):

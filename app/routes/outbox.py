@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.models import OutboxAction
@@ -23,7 +24,7 @@ from app.routes.cursors import IdCursor, decode_id_cursor, encode_id_cursor
 if TYPE_CHECKING:
     from app.main import Runtime
 
-__all__ = ["KINDS", "SAFE_FIELDS", "STATUSES", "router"]
+__all__ = ["KINDS", "SAFE_FIELDS", "STATUSES", "NotDead", "retry_dead", "router"]
 
 STATUSES = ("pending", "sending", "sent", "dead", "skipped", "merged")
 KINDS = ("aibot_reply", "app_message", "appchat_send", "appchat_remove", "webhook_send")
@@ -156,20 +157,45 @@ async def retry(
     runtime = runtime_of(request)
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
-        row = await session.get(OutboxAction, action_id)
+        try:
+            row = await retry_dead(
+                session,
+                action_id,
+                actor=audit.rest_actor(caller.kind, body.by if body is not None else None),
+                channel=audit.Channel.REST,
+                now=now,
+            )
+        except NotDead as exc:
+            raise HTTPException(409, str(exc)) from None
         if row is None:
             raise HTTPException(404, f"no outbox action {action_id}")
-        status, attempts, last_error = row.status, row.attempts, row.last_error
-        if not await outbox_repo.retry_dead(session, action_id, now=now):
-            raise HTTPException(409, f"outbox action {action_id} is {status}, not dead")
-        await audit.record(
-            session,
-            actor=audit.rest_actor(caller.kind, body.by if body is not None else None),
-            channel=audit.Channel.REST,
-            action="outbox.retry",
-            target=f"outbox:{action_id}",
-            details={"kind": row.kind, "attempts": attempts, "last_error": last_error},
-            at=now,
-        )
-        await session.refresh(row)
         return _out(row)
+
+
+class NotDead(Exception):
+    """The outbox action is not dead, so there is nothing to retry."""
+
+
+async def retry_dead(
+    session: AsyncSession, action_id: int, *, actor: str, channel: audit.Channel, now: datetime
+) -> OutboxAction | None:
+    """A dead action back to pending now with its attempts reset, audited (`outbox.retry`);
+    None when there is no such action; NotDead when it is not dead. Flushes, never commits:
+    the REST API and the web console retry through it."""
+    row = await session.get(OutboxAction, action_id)
+    if row is None:
+        return None
+    status, attempts, last_error = row.status, row.attempts, row.last_error
+    if not await outbox_repo.retry_dead(session, action_id, now=now):
+        raise NotDead(f"outbox action {action_id} is {status}, not dead")
+    await audit.record(
+        session,
+        actor=actor,
+        channel=channel,
+        action="outbox.retry",
+        target=f"outbox:{action_id}",
+        details={"kind": row.kind, "attempts": attempts, "last_error": last_error},
+        at=now,
+    )
+    await session.refresh(row)
+    return row
