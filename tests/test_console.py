@@ -115,6 +115,7 @@ async def strikes(service: Service, user: str, chat: str = CHAT) -> int:
         f"/console/groups/{CHAT}",
         "/console/outbox",
         "/console/audit",
+        f"/console/groups/{CHAT}/members/lisi",
     ],
 )
 async def test_every_page_and_fragment_needs_a_session(service: Service, path: str) -> None:
@@ -135,6 +136,7 @@ async def test_every_page_and_fragment_needs_a_session(service: Service, path: s
         "/console/lexicon/test",
         f"/console/groups/{CHAT}",
         "/console/outbox/1/retry",
+        f"/console/groups/{CHAT}/members/lisi/pardon",
         "/console/logout",
     ],
 )
@@ -555,6 +557,33 @@ async def test_outbox_and_audit_are_company_wide(service: Service) -> None:
     trail = await service.http.get("/console/audit", params={"action": "outbox.retry"})
     assert "mod-alice" in trail.text and "console" in trail.text
     assert f"outbox:{action}" in trail.text
+
+
+async def test_member_page_and_pardon(service: Service) -> None:
+    ids = await two_groups(service)
+    await say(service, "还要去赌博", "a-2", "lisi")
+    await sign_in(service, GROUP_MOD)
+    page = await service.http.get(f"/console/groups/{CHAT}/members/lisi")
+    assert page.status_code == 200
+    assert re.search(r'id="member-standing">2<', page.text)
+    assert page.text.count('class="strike"') == 2 and f"/console/logs/{ids[CHAT]}" in page.text
+    assert (await service.http.get(f"/console/groups/{OTHER}/members/zhaoliu")).status_code == 404
+    assert (await service.http.get(f"/console/groups/{CHAT}/members/nobody")).status_code == 404
+    elsewhere = await service.http.post(
+        f"/console/groups/{OTHER}/members/zhaoliu/pardon", data={"csrf": csrf_of(page)}
+    )
+    assert elsewhere.status_code == 404 and await strikes(service, "zhaoliu", OTHER) == 1
+    assert (
+        await service.http.post(f"/console/groups/{CHAT}/members/lisi/pardon")
+    ).status_code == 403
+    done = await service.http.post(
+        f"/console/groups/{CHAT}/members/lisi/pardon", data={"csrf": csrf_of(page)}
+    )
+    assert re.search(r'id="member-pardoned">[^<]*2<', done.text)
+    assert re.search(r'id="member-standing">0<', done.text)
+    assert await strikes(service, "lisi") == 0
+    (entry,) = (await service.api("/api/v1/audit", action="member.pardon")).json()["items"]
+    assert (entry["actor"], entry["channel"]) == (GROUP_MOD, "console")
 
 
 async def test_english_ui(database_url: str, tmp_path: Path) -> None:

@@ -270,13 +270,20 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         page.goto(f"{console.url}/console/review")
         expect(page.locator(f"#log-{ids[OTHER]}")).to_be_visible()  # an admin sees every group
         _shot(page, "11-phone-review")
+        # The member: strikes and history; pardon clears them.
+        page.click(f"#log-{ids[OTHER]} header a >> text=zhaoliu")
+        expect(page.locator("#member-standing")).to_have_text("1")
+        page.click("#pardon-form button")
+        expect(page.locator("#member-standing")).to_have_text("0")
+        assert console.strikes("zhaoliu", OTHER) == 0
+        _shot(page, "12-phone-member")
         page.click("nav >> text=出站")
         expect(page.locator("table.logs")).to_contain_text("aibot_reply")
-        _shot(page, "12-phone-outbox")
+        _shot(page, "13-phone-outbox")
         page.click("nav >> text=审计")
         expect(page.locator("table.logs")).to_contain_text("log.overturn")
         expect(page.locator("table.logs")).to_contain_text(GROUP_MOD)
-        _shot(page, "13-phone-audit")
+        _shot(page, "14-phone-audit")
         phone.close()
         browser.close()
     assert problems == [], f"errors in the browser (CSP violations?): {problems}"

@@ -1,5 +1,6 @@
 """The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log and its detail,
-群 groups (list, a group's rules and mode), 词库 the lexicon's test box, 出站 the outbox (retry
+群 groups (list, a group's rules and mode), 成员 a member in a group (strikes, history,
+pardon), 词库 the lexicon's test box, 出站 the outbox (retry
 a dead action) and 审计 the audit trail; the last two are company-wide, so only admins and
 read-only accounts have them (a group moderator gets 404).
 
@@ -32,6 +33,7 @@ from app.repositories import groups as groups_repo
 from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import reports
+from app.repositories import strikes as strikes_repo
 from app.routes import groups as group_routes
 from app.routes import outbox as outbox_routes
 from app.routes.cursors import decode_log_cursor, encode_log_cursor
@@ -763,3 +765,72 @@ async def audit_page(
         more=more,
         action=action,
     )
+
+
+# -- a member in a group -----------------------------------------------------------------
+
+
+async def _member_page(
+    request: Request, person: Access, chat_id: str, user_id: str, *, pardoned: int | None = None
+) -> Response:
+    person.require_sees(chat_id)
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    async with runtime.sessions() as db:
+        group = await groups_repo.get(db, chat_id)
+        member = await groups_repo.get_member(db, chat_id, user_id)
+        strikes = await strikes_repo.every(db, chat_id, user_id)
+        history = await log_repo.page(
+            db, log_repo.LogFilter(chat_id=chat_id, user_id=user_id), limit=PAGE_SIZE
+        )
+        if group is None or (member is None and not strikes and not history):
+            raise NotFound(f"{chat_id}/{user_id}")
+        policy = effective_policy(group, runtime.context.policy)
+        standing = await strikes_repo.standing_count(
+            db,
+            chat_id,
+            user_id,
+            since=now - timedelta(days=policy.strike_window_days),
+            shadow=False,
+        )
+    return render(
+        request,
+        "member.html",
+        session=person.session,
+        role=person.role,
+        page="groups",
+        group=group,
+        member=member,
+        user_id=user_id,
+        strikes=strikes,
+        standing=standing,
+        window_days=policy.strike_window_days,
+        history=[_view(row, person) for row in history],
+        can_change=person.can_change,
+        pardoned=pardoned,
+    )
+
+
+@router.get("/groups/{chat_id}/members/{user_id}")
+async def member_page(request: Request, person: Person, chat_id: str, user_id: str) -> Response:
+    return await _member_page(request, person, chat_id, user_id)
+
+
+@router.post("/groups/{chat_id}/members/{user_id}/pardon")
+async def member_pardon(request: Request, person: Person, chat_id: str, user_id: str) -> Response:
+    """Clear the member's strikes in the group, through the REST API's pardon."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    person.require_change()
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db, db.begin():
+        count = await group_routes.pardon_member(
+            db,
+            chat_id,
+            user_id,
+            by=person.user,
+            actor=audit.chat_actor(person.user),
+            channel=audit.Channel.CONSOLE,
+            now=runtime.now(),
+        )
+    return await _member_page(request, person, chat_id, user_id, pardoned=count)

@@ -45,6 +45,7 @@ __all__ = [
     "GroupOut",
     "apply_changes",
     "groups_out",
+    "pardon_member",
     "router",
     "welcome_template_problem",
 ]
@@ -554,18 +555,42 @@ async def pardon(
     body: Annotated[PardonIn | None, Body()] = None,
 ) -> Any:
     runtime = runtime_of(request)
-    by = body.by if body is not None else "api"
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
-        count = await strikes_repo.pardon(session, chat_id, user_id, now=now, by=by)
-        if count:
-            await audit.record(
-                session,
-                actor=audit.rest_actor(caller.kind, body.by if body is not None else None),
-                channel=audit.Channel.REST,
-                action="member.pardon",
-                target=f"member:{chat_id}/{user_id}",
-                details={"pardoned": count},
-                at=now,
-            )
+        count = await pardon_member(
+            session,
+            chat_id,
+            user_id,
+            by=body.by if body is not None else "api",
+            actor=audit.rest_actor(caller.kind, body.by if body is not None else None),
+            channel=audit.Channel.REST,
+            now=now,
+        )
     return PardonOut(chat_id=chat_id, user_id=user_id, pardoned=count)
+
+
+async def pardon_member(
+    session: Any,
+    chat_id: str,
+    user_id: str,
+    *,
+    by: str,
+    actor: str,
+    channel: audit.Channel,
+    now: datetime,
+) -> int:
+    """Clear a member's strikes in a group (the ladder starts again), audited
+    (`member.pardon`) when there were any; how many. Flushes, never commits: the REST API
+    and the web console pardon through it."""
+    count = await strikes_repo.pardon(session, chat_id, user_id, now=now, by=by)
+    if count:
+        await audit.record(
+            session,
+            actor=actor,
+            channel=channel,
+            action="member.pardon",
+            target=f"member:{chat_id}/{user_id}",
+            details={"pardoned": count},
+            at=now,
+        )
+    return count
