@@ -1,15 +1,15 @@
-"""The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log and its detail,
-群 groups (list, a group's rules and mode), 成员 a member in a group (strikes, history,
-pardon), 词库 the lexicon's test box, 出站 the outbox (retry
-a dead action) and 审计 the audit trail; the last two are company-wide, so only admins and
-read-only accounts have them (a group moderator gets 404).
+"""The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log (list, detail,
+CSV), 群 groups (list; a group's rules and mode), 成员 a member in a group (strikes, history,
+pardon), 词库 the lexicon's test box, 出站 the outbox (retry a dead action) and 审计 the audit
+trail. The outbox and the audit trail are company-wide: only admins and read-only accounts
+have them (a group moderator gets 404).
 
 Each page reads through the repositories the REST API reads through, scoped to the groups the
-person may see (`app.console.access`); each change (confirm, overturn, allow a phrase, a group's
-rules or mode) goes through the service the REST API uses (`app.corrections`,
-`app.routes.groups.apply_changes`), audited under the person's userid
-with channel `console`. Lists are keyset-paginated (newest first, `before` = the last row's
-id and time) like the REST API's.
+person may see (`app.console.access`). Each change goes through the function the REST API
+changes through (`app.corrections.review` and `allow_from_log`, `app.routes.groups`'
+`apply_changes` and `pardon_member`, `app.routes.outbox.retry_dead`), audited under the
+person's userid with channel `console`. Lists are keyset-paginated, newest first, like the
+REST API's.
 """
 
 from __future__ import annotations
@@ -140,27 +140,25 @@ async def _window(
     db: Any, person: Access, label: str, since: datetime, *, exact_messages: bool
 ) -> Window:
     window = Window(label)
-    chats: list[str | None] = list(person.chat_ids) if person.chat_ids is not None else [None]
     if exact_messages:
         messages = await reports.messages_since(db, person.chat_ids, since=since)
         window.messages = sum(messages.values())
     else:
         window.messages = None
-    for chat_id in chats:
-        for (verdict, mode), count in (
-            await reports.verdict_counts(db, since=since, chat_id=chat_id)
-        ).items():
-            window.flagged += count
-            if mode != "enforce":
-                continue
-            if verdict == "warn":
-                window.warnings += count
-            elif verdict == "remove":
-                window.removals += count
-            elif verdict == "alert":
-                window.alerts += count
-        found = await reports.finding_counts(db, since=since, chat_id=chat_id)
-        window.rules.update(found.by_rule)
+    verdicts = await reports.verdict_counts(db, since=since, chat_id=None, chat_ids=person.chat_ids)
+    for (verdict, mode), count in verdicts.items():
+        window.flagged += count
+        if mode != "enforce":
+            continue
+        if verdict == "warn":
+            window.warnings += count
+        elif verdict == "remove":
+            window.removals += count
+        elif verdict == "alert":
+            window.alerts += count
+    window.rules.update(
+        await strikes_repo.counts_by_rule(db, since=since, chat_ids=person.chat_ids)
+    )
     return window
 
 
