@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from app.console import pages as console_pages
 from app.console import session as console_session
 from app.console.texts import UI_TEXTS
 from tests import support
@@ -584,6 +585,18 @@ async def test_member_page_and_pardon(service: Service) -> None:
     assert await strikes(service, "lisi") == 0
     (entry,) = (await service.api("/api/v1/audit", action="member.pardon")).json()["items"]
     assert (entry["actor"], entry["channel"]) == (GROUP_MOD, "console")
+
+
+async def test_long_lists_are_bounded(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    await two_groups(service)
+    monkeypatch.setattr(console_pages, "QUEUE_COUNT_CAP", 1)
+    monkeypatch.setattr(console_pages, "GROUPS_PAGE", 1)
+    await sign_in(service, support.MODERATORS[0])
+    assert re.search(r'id="queue-size">1\+<', (await service.http.get("/console/")).text)
+    first = await service.http.get("/console/groups")
+    assert first.text.count('id="group-') == 1 and 'id="groups-more"' in first.text
+    second = await service.http.get("/console/groups", params={"start": 1})
+    assert second.text.count('id="group-') == 1 and 'id="groups-more"' not in second.text
 
 
 async def test_english_ui(database_url: str, tmp_path: Path) -> None:

@@ -50,6 +50,8 @@ PAGE_SIZE = 20
 HISTORY = 5  # a member's earlier decisions shown beside a queued one
 VERDICTS = ("remove", "warn", "alert", "exempt", "log")
 MAX_TEST_TEXT = 10_000  # characters of a text to test against the lexicon
+QUEUE_COUNT_CAP = 1000  # the review queue's size is counted up to this ("1000+")
+GROUPS_PAGE = 50  # groups per page of the groups list
 
 Person = Annotated[Access, Depends(require_access)]
 
@@ -195,10 +197,7 @@ async def _overview(request: Request, person: Access) -> dict[str, Any]:
                 db, person, "overview.week", now - timedelta(days=7), exact_messages=False
             ),
         ]
-        queue = await log_repo.count(
-            db,
-            log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True),
-        )
+        queue = await _queue_size(db, person)
         outbox: dict[str, int] | None = None
         if person.chat_ids is None:  # the outbox is not per group: admins and read-only only
             outbox = Counter()
@@ -240,6 +239,13 @@ async def overview_fragment(request: Request, person: Person) -> Response:
 # -- review queue ------------------------------------------------------------------------
 
 
+async def _queue_size(db: Any, person: Access) -> str:
+    """The review queue's size as shown: exact up to QUEUE_COUNT_CAP, then "1000+"."""
+    filters = log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True)
+    counted = await log_repo.count(db, filters, cap=QUEUE_COUNT_CAP + 1)
+    return f"{QUEUE_COUNT_CAP}+" if counted > QUEUE_COUNT_CAP else str(counted)
+
+
 @router.get("/review")
 async def review_queue(
     request: Request,
@@ -260,7 +266,7 @@ async def review_queue(
                     before=(view.row.created_at, view.row.id),
                 )
                 view.history = list(earlier)
-        total = await log_repo.count(db, filters)
+        total = await _queue_size(db, person)
     more = (
         encode_log_cursor(rows[PAGE_SIZE - 1].created_at, rows[PAGE_SIZE - 1].id)
         if len(rows) > PAGE_SIZE
@@ -584,10 +590,19 @@ def _group_choices(person: Access) -> list[Any]:
 
 
 @router.get("/groups")
-async def groups_page(request: Request, person: Person) -> Response:
+async def groups_page(
+    request: Request,
+    person: Person,
+    start: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
+    """The groups one may see, by name, GROUPS_PAGE at a time (the figures of each page's
+    groups are a few queries over those groups only)."""
     runtime = request.app.state.runtime
+    choices = _group_choices(person)
+    shown = choices[start : start + GROUPS_PAGE]
+    more = start + GROUPS_PAGE if len(choices) > start + GROUPS_PAGE else None
     async with runtime.sessions() as db:
-        items = await group_routes.groups_out(runtime, db, _group_choices(person))
+        items = await group_routes.groups_out(runtime, db, shown)
     return render(
         request,
         "groups.html",
@@ -595,6 +610,7 @@ async def groups_page(request: Request, person: Person) -> Response:
         role=person.role,
         page="groups",
         items=[(item, _can(item)) for item in items],
+        more=more,
     )
 
 
