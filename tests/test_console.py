@@ -513,6 +513,11 @@ async def test_groups_list_and_a_group_page(service: Service) -> None:
         f"/console/groups/{CHAT}", data={"csrf": token, "rules_text": "x", "mode": "loud"}
     )
     assert bad.status_code == 422
+    braces = await service.http.post(
+        f"/console/groups/{CHAT}",
+        data={"csrf": token, "rules_text": "x", "mode": "off", "welcome_template": "{name}"},
+    )
+    assert braces.status_code == 422
     assert (await service.api(f"/api/v1/groups/{CHAT}")).json()["rules_text"] == "不发广告，不刷屏"
     other = await service.http.post(
         f"/console/groups/{OTHER}", data={"csrf": token, "rules_text": "x", "mode": "off"}
@@ -597,6 +602,45 @@ async def test_long_lists_are_bounded(service: Service, monkeypatch: pytest.Monk
     assert first.text.count('id="group-') == 1 and 'id="groups-more"' in first.text
     second = await service.http.get("/console/groups", params={"start": 1})
     assert second.text.count('id="group-') == 1 and 'id="groups-more"' not in second.text
+
+
+async def test_welcome_preview(service: Service) -> None:
+    await two_groups(service)
+    await sign_in(service, GROUP_MOD)
+    page = await service.http.get(f"/console/groups/{CHAT}")
+    assert 'id="welcome-preview"' in page.text and "@新成员" in page.text
+    token = csrf_of(page)
+    preview = await service.http.post(
+        f"/console/groups/{CHAT}/preview",
+        data={"rules_text": "不刷屏", "welcome_template": "欢迎 {members}：{rules}"},
+        headers={"X-CSRF-Token": token, "HX-Request": "true"},
+    )
+    assert preview.status_code == 200 and "<html" not in preview.text
+    assert "欢迎 @新成员：不刷屏" in preview.text
+    stray = await service.http.post(
+        f"/console/groups/{CHAT}/preview",
+        data={"welcome_template": "欢迎 {name}"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert 'class="problem"' in stray.text
+    saved = await service.http.post(
+        f"/console/groups/{CHAT}",
+        data={
+            "csrf": token,
+            "rules_text": "不刷屏",
+            "mode": "enforce",
+            "welcome_template": "欢迎 {members}：{rules}",
+        },
+    )
+    assert "欢迎 @新成员：不刷屏" in saved.text
+    group = (await service.api(f"/api/v1/groups/{CHAT}")).json()
+    assert group["welcome_template"] == "欢迎 {members}：{rules}"
+    other = await service.http.post(
+        f"/console/groups/{OTHER}/preview",
+        data={"welcome_template": "x"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert other.status_code == 404
 
 
 async def test_english_ui(database_url: str, tmp_path: Path) -> None:

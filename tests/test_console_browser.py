@@ -231,9 +231,18 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         _shot(page, "08-groups")
         page.click(f"#group-{CHAT} a")
         page.fill("textarea[name=rules_text]", "文明交流，不发广告")
+        # The welcome preview follows the rules as they are typed (htmx).
+        expect(page.locator("#welcome-preview")).to_contain_text("文明交流，不发广告")
+        page.fill("textarea[name=welcome_template]", "欢迎 {members}，群规：{rules}")
+        expect(page.locator("#welcome-preview")).to_have_text(
+            "欢迎 @新成员，群规：文明交流，不发广告"
+        )
         page.select_option("select[name=mode]", "shadow")
         page.click("#group-form button")
         expect(page.locator("#group-saved")).to_be_visible()
+        expect(page.locator("#welcome-preview")).to_have_text(
+            "欢迎 @新成员，群规：文明交流，不发广告"
+        )
         expect(page.locator("#group-mode")).to_have_text("试运行（只记录）")
         assert console.api.get(f"/api/v1/groups/{CHAT}").json()["mode"] == "shadow"
         _shot(page, "09-group")

@@ -38,6 +38,7 @@ from app.routes import groups as group_routes
 from app.routes import outbox as outbox_routes
 from app.routes.cursors import decode_log_cursor, encode_log_cursor
 from app.routes.review import csv_lines
+from app.welcome import render_welcome, rules_of
 from moderation import GroupPolicy
 from moderation.policy import GroupMode
 
@@ -624,9 +625,11 @@ async def _group_page(
         if group is None:
             raise NotFound(chat_id)
         (item,) = await group_routes.groups_out(runtime, db, [group])
+    texts = runtime.context.texts
     return render(
         request,
         "group.html",
+        preview=welcome_preview(texts, group.welcome_template, rules_of(group, texts)),
         session=person.session,
         role=person.role,
         page="groups",
@@ -637,6 +640,40 @@ async def _group_page(
         saved=saved,
         max_rules=group_routes.MAX_RULES_CHARS,
         status_code=422 if problem else 200,
+    )
+
+
+WELCOME_PREVIEW_MEMBERS = "@新成员"  # who the preview welcomes
+
+
+def welcome_preview(texts: Any, template: str, rules: str) -> str:
+    """The welcome as members will see it, for a member called WELCOME_PREVIEW_MEMBERS."""
+    return render_welcome(texts, template, members=WELCOME_PREVIEW_MEMBERS, rules=rules)
+
+
+@router.post("/groups/{chat_id}/preview")
+async def welcome_preview_fragment(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    rules_text: Annotated[str, Form(max_length=100_000)] = "",
+    welcome_template: Annotated[str, Form(max_length=100_000)] = "",
+) -> Response:
+    """The preview for the form's current rules and template (htmx, as one types); a POST
+    because the form's text may be long, with the CSRF token like any POST."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    texts = request.app.state.runtime.context.texts
+    template = welcome_template.replace("\r\n", "\n")
+    problem = group_routes.welcome_template_problem(template)
+    rules = rules_text.replace("\r\n", "\n").strip() or texts["rules.none"]
+    return render(
+        request,
+        "_welcome_preview.html",
+        session=person.session,
+        role=person.role,
+        preview="" if problem else welcome_preview(texts, template, rules),
+        preview_problem=problem or "",
     )
 
 
@@ -652,9 +689,10 @@ async def group_save(
     chat_id: str,
     rules_text: Annotated[str, Form(max_length=100_000)] = "",
     mode: Annotated[str, Form(max_length=16)] = "",
+    welcome_template: Annotated[str, Form(max_length=100_000)] = "",
 ) -> Response:
-    """A group's rules and mode, checked as the REST API checks them, changed through the
-    same function and audited under the person's userid."""
+    """A group's rules, welcome template and mode, checked as the REST API checks them,
+    changed through the same function and audited under the person's userid."""
     await check_csrf(request, person.session)
     person.require_sees(chat_id)
     person.require_change()
@@ -663,6 +701,9 @@ async def group_save(
         return await _group_page(request, person, chat_id, problem="group.rules_too_long")
     if mode not in {item.value for item in GroupMode}:
         return await _group_page(request, person, chat_id, problem="group.mode_bad")
+    welcome_template = welcome_template.replace("\r\n", "\n")
+    if group_routes.welcome_template_problem(welcome_template):
+        return await _group_page(request, person, chat_id, problem="group.welcome_bad")
     now = runtime.now()
     async with runtime.sessions() as db, db.begin():
         group = await groups_repo.get(db, chat_id)
@@ -675,7 +716,11 @@ async def group_save(
         await group_routes.apply_changes(
             db,
             group,
-            {"rules_text": rules_text.replace("\r\n", "\n"), "policy": policy},
+            {
+                "rules_text": rules_text.replace("\r\n", "\n"),
+                "welcome_template": welcome_template,
+                "policy": policy,
+            },
             sealed_webhook_key=None,
             actor=audit.chat_actor(person.user),
             channel=audit.Channel.CONSOLE,

@@ -71,6 +71,10 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "group.set": "已设置",
         "group.unset": "未设置",
         "group.rules": "群规",
+        "group.welcome": "欢迎语模板（可用 {members} 和 {rules}；留空用默认欢迎语）",
+        "group.welcome_hint": "欢迎 {members}！请遵守群规：{rules}",
+        "group.preview": "新成员看到的欢迎语（预览）",
+        "group.welcome_bad": "欢迎语模板有误：只能使用 {members} 和 {rules}，且不超过长度限制。",
         "group.save": "保存",
         "group.saved": "已保存。",
         "group.rules_too_long": "群规太长。",
@@ -259,6 +263,12 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "group.set": "set",
         "group.unset": "not set",
         "group.rules": "Rules",
+        "group.welcome": "Welcome template ({members} and {rules}; empty: the default welcome)",
+        "group.welcome_hint": "Welcome {members}! Please keep to the rules: {rules}",
+        "group.preview": "The welcome as new members see it (preview)",
+        "group.welcome_bad": (
+            "The welcome template may use only {members} and {rules}, within the size limit."
+        ),
         "group.save": "Save",
         "group.saved": "Saved.",
         "group.rules_too_long": "The rules are too long.",
