@@ -473,6 +473,12 @@ async def test_lexicon_test_box(service: Service) -> None:
     await sign_in(service, GROUP_MOD)
     page = await service.http.get("/console/lexicon")
     assert page.status_code == 200
+    assert page.text.count('class="word"') == 3  # the test lexicon's words
+    searched = await service.http.get("/console/lexicon", params={"q": "赌"})
+    assert searched.text.count('class="word"') == 1 and "赌博" in searched.text
+    assert (
+        await service.http.get("/console/lexicon", params={"words_after": "x"})
+    ).status_code == 404
     token = csrf_of(page)
     found = await service.http.post(
         "/console/lexicon/test", data={"csrf": token, "text": "今晚一起去du博吧", "chat_id": CHAT}

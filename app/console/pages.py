@@ -525,8 +525,24 @@ async def log_detail(request: Request, person: Person, log_id: int) -> Response:
 
 
 @router.get("/lexicon")
-async def lexicon_page(request: Request, person: Person) -> Response:
-    return _lexicon_page(request, person, text="", chat_id="", check=None)
+async def lexicon_page(
+    request: Request,
+    person: Person,
+    q: Annotated[str, Query(max_length=200)] = "",
+    words_after: Annotated[str | None, Query(max_length=64)] = None,
+    allow_after: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The test box, and the words and allow list (newest first, searched by `q` in the word
+    as written or folded), through the lexicon service the REST API lists with."""
+    async with request.app.state.runtime.sessions() as db:
+        try:
+            words = await lexicon.list_words(db, q=q or None, limit=PAGE_SIZE, cursor=words_after)
+            allowed = await lexicon.list_allow(db, q=q or None, limit=PAGE_SIZE, cursor=allow_after)
+        except lexicon.InvalidEntry:
+            raise NotFound("cursor") from None
+    return _lexicon_page(
+        request, person, text="", chat_id="", check=None, q=q, words=words, allowed=allowed
+    )
 
 
 @router.post("/lexicon/test")
@@ -556,6 +572,9 @@ def _lexicon_page(
     chat_id: str,
     check: lexicon.TextCheck | None,
     version: int | None = None,
+    q: str = "",
+    words: lexicon.Page | None = None,
+    allowed: lexicon.Page | None = None,
 ) -> Response:
     findings = check.as_dict()["findings"] if check is not None else []
     return render(
@@ -568,6 +587,9 @@ def _lexicon_page(
         chat_id=chat_id,
         check=check.as_dict() if check is not None else None,
         pieces=highlighted(text, findings),
+        q=q,
+        words=words,
+        allowed=allowed,
         version=version,
         groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
     )
