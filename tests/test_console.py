@@ -117,6 +117,7 @@ async def strikes(service: Service, user: str, chat: str = CHAT) -> int:
         "/console/outbox",
         "/console/audit",
         f"/console/groups/{CHAT}/members/lisi",
+        "/console/lexicon/words.txt",
     ],
 )
 async def test_every_page_and_fragment_needs_a_session(service: Service, path: str) -> None:
@@ -138,6 +139,8 @@ async def test_every_page_and_fragment_needs_a_session(service: Service, path: s
         f"/console/groups/{CHAT}",
         "/console/outbox/1/retry",
         f"/console/groups/{CHAT}/members/lisi/pardon",
+        "/console/lexicon/words",
+        "/console/lexicon/words/1/delete",
         "/console/logout",
     ],
 )
@@ -647,6 +650,58 @@ async def test_welcome_preview(service: Service) -> None:
         headers={"X-CSRF-Token": token},
     )
     assert other.status_code == 404
+
+
+async def test_admin_adds_and_deletes_words_and_the_test_box_finds_them(
+    service: Service,
+) -> None:
+    await two_groups(service)
+    await sign_in(service, GROUP_MOD)
+    page = await service.http.get("/console/lexicon")
+    assert 'id="add-word"' not in page.text  # a group moderator looks and tests
+    refused = await service.http.post(
+        "/console/lexicon/words", data={"csrf": csrf_of(page), "word": "百家乐"}
+    )
+    assert refused.status_code == 403
+    await sign_in(service, support.MODERATORS[0])
+    page = await service.http.get("/console/lexicon")
+    token = csrf_of(page)
+    added = await service.http.post(
+        "/console/lexicon/words",
+        data={"csrf": token, "word": "百家乐", "category": "gambling", "severity": "block"},
+    )
+    assert added.status_code == 303
+    listed = await service.http.get(added.headers["location"])
+    assert listed.text.count('class="word"') == 1 and "百家乐" in listed.text
+    await service.settle()  # the workers reload the lexicon the change asked for
+    found = await service.http.post(
+        "/console/lexicon/test", data={"csrf": token, "text": "来玩百家乐"}
+    )
+    assert re.search(r"<mark[^>]*>百家乐</mark>", found.text)
+    bad = await service.http.post("/console/lexicon/words", data={"csrf": token, "word": " "})
+    assert 'id="lexicon-problem"' in bad.text
+    allow = await service.http.post(
+        "/console/lexicon/allow", data={"csrf": token, "phrase": "百家乐园", "scope": CHAT}
+    )
+    assert allow.status_code == 303
+    exported = await service.http.get("/console/lexicon/words.txt")
+    assert exported.status_code == 200 and "百家乐" in exported.text
+    assert "百家乐园" in (await service.http.get("/console/lexicon/allow.txt")).text
+    (word,) = (await service.api("/api/v1/lexicon/words", q="百家乐")).json()["items"]
+    entries = (await service.api("/api/v1/audit", action="lexicon.")).json()["items"]
+    assert {(e["action"], e["actor"], e["channel"]) for e in entries} >= {
+        ("lexicon.words.add", "mod-alice", "console"),
+        ("lexicon.allow.add", "mod-alice", "console"),
+    }
+    deleted = await service.http.post(
+        f"/console/lexicon/words/{word['id']}/delete", data={"csrf": token}
+    )
+    assert deleted.status_code == 303
+    assert not (await service.api("/api/v1/lexicon/words", q="百家乐")).json()["items"]
+    again = await service.http.post(
+        f"/console/lexicon/words/{word['id']}/delete", data={"csrf": token}
+    )
+    assert again.status_code == 404
 
 
 async def test_english_ui(database_url: str, tmp_path: Path) -> None:

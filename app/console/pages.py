@@ -18,14 +18,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from app import audit, corrections
 from app import lexicon_service as lexicon
 from app.console.access import Access, ConsoleRole, require_access
-from app.console.session import NotFound, check_csrf, render, secure_headers
+from app.console.session import Forbidden, NotFound, check_csrf, render, secure_headers
 from app.models import ModerationLog
 from app.policy_file import effective_policy
 from app.repositories import audit as audit_repo
@@ -35,6 +36,7 @@ from app.repositories import outbox as outbox_repo
 from app.repositories import reports
 from app.repositories import strikes as strikes_repo
 from app.routes import groups as group_routes
+from app.routes import lexicon as lexicon_routes
 from app.routes import outbox as outbox_routes
 from app.routes.cursors import decode_log_cursor, encode_log_cursor
 from app.routes.review import csv_lines
@@ -575,6 +577,7 @@ def _lexicon_page(
     q: str = "",
     words: lexicon.Page | None = None,
     allowed: lexicon.Page | None = None,
+    problem: str = "",
 ) -> Response:
     findings = check.as_dict()["findings"] if check is not None else []
     return render(
@@ -590,6 +593,8 @@ def _lexicon_page(
         q=q,
         words=words,
         allowed=allowed,
+        problem=problem,
+        lexicon_admin=person.role is ConsoleRole.ADMIN,
         version=version,
         groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
     )
@@ -915,3 +920,108 @@ async def member_pardon(request: Request, person: Person, chat_id: str, user_id:
             now=runtime.now(),
         )
     return await _member_page(request, person, chat_id, user_id, pardoned=count)
+
+
+# -- changing the lexicon (admins) -------------------------------------------------------
+
+
+def _lexicon_admin(person: Access) -> None:
+    """The word lists are company-wide: admins change them (the chat's `/words` from the
+    1:1 chat is theirs alone too); everyone else may look and test."""
+    if person.role is not ConsoleRole.ADMIN:
+        raise Forbidden("lexicon")
+
+
+async def _lexicon_add(request: Request, person: Access, kind: str, entry: Any) -> Response:
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    add = lexicon.add_words if kind == "words" else lexicon.add_allow
+    async with runtime.sessions() as db, db.begin():
+        result = await add(db, [entry], added_by=person.user, source="console", now=now)
+        await lexicon_routes.audit_added(
+            db,
+            f"lexicon.{kind}.add",
+            result,
+            actor=audit.chat_actor(person.user),
+            channel=audit.Channel.CONSOLE,
+            now=now,
+        )
+    if result.counts.changed:
+        runtime.lexicon_changed()
+    shown = entry.word if kind == "words" else entry.phrase
+    return secure_headers(
+        RedirectResponse(f"/console/lexicon?{urlencode({'q': shown})}", status_code=303)
+    )
+
+
+@router.post("/lexicon/words")
+async def lexicon_add_word(
+    request: Request,
+    person: Person,
+    word: Annotated[str, Form(max_length=256)],
+    category: Annotated[str, Form(max_length=32)] = "",
+    severity: Annotated[str, Form(max_length=16)] = "",
+    scope: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    await check_csrf(request, person.session)
+    _lexicon_admin(person)
+    try:
+        entry = lexicon.word_entry(word, category or None, severity or None, None, scope)
+    except lexicon.InvalidEntry as exc:
+        return _lexicon_page(request, person, text="", chat_id="", check=None, problem=str(exc))
+    return await _lexicon_add(request, person, "words", entry)
+
+
+@router.post("/lexicon/allow")
+async def lexicon_add_allow(
+    request: Request,
+    person: Person,
+    phrase: Annotated[str, Form(max_length=256)],
+    scope: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    await check_csrf(request, person.session)
+    _lexicon_admin(person)
+    try:
+        entry = lexicon.allow_entry(phrase, scope)
+    except lexicon.InvalidEntry as exc:
+        return _lexicon_page(request, person, text="", chat_id="", check=None, problem=str(exc))
+    return await _lexicon_add(request, person, "allow", entry)
+
+
+@router.post("/lexicon/{kind}/{entry_id:int}/delete")
+async def lexicon_delete(request: Request, person: Person, kind: str, entry_id: int) -> Response:
+    await check_csrf(request, person.session)
+    _lexicon_admin(person)
+    if kind not in ("words", "allow"):
+        raise NotFound(kind)
+    runtime = request.app.state.runtime
+    try:
+        async with runtime.sessions() as db, db.begin():
+            await lexicon_routes.delete_entry(
+                db,
+                kind,
+                entry_id,
+                actor=audit.chat_actor(person.user),
+                channel=audit.Channel.CONSOLE,
+                now=runtime.now(),
+            )
+    except lexicon.EntryNotFound:
+        raise NotFound(str(entry_id)) from None
+    runtime.lexicon_changed()
+    return secure_headers(RedirectResponse("/console/lexicon", status_code=303))
+
+
+@router.get("/lexicon/{kind}.txt")
+async def lexicon_export(request: Request, person: Person, kind: str) -> Response:
+    """The words or the allow list as a file, in the format the files at start take."""
+    if kind not in ("words", "allow"):
+        raise NotFound(kind)
+    export = lexicon.export_words if kind == "words" else lexicon.export_allow
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        text = await export(db, now=runtime.now())
+    return PlainTextResponse(
+        text,
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{kind}.txt"'},
+    )

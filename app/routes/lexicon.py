@@ -30,7 +30,14 @@ from moderation.lexicon import MAX_CATEGORY_LENGTH, MAX_SCOPE_LENGTH
 if TYPE_CHECKING:
     from app.main import Runtime
 
-__all__ = ["MAX_BULK_ENTRIES", "MAX_BULK_TEXT", "MAX_TEST_TEXT", "router"]
+__all__ = [
+    "MAX_BULK_ENTRIES",
+    "MAX_BULK_TEXT",
+    "MAX_TEST_TEXT",
+    "audit_added",
+    "delete_entry",
+    "router",
+]
 
 MAX_BULK_ENTRIES = 5_000  # entries per bulk request
 MAX_BULK_TEXT = 1_000_000  # characters of word-file text per bulk request
@@ -283,10 +290,17 @@ def _allow_entries(body: AllowBulkIn) -> Sequence[AllowEntry]:
 AUDITED_ENTRIES = 50  # words or phrases named in one audit entry; the counts cover all
 
 
-async def _audit_added(
-    request: Request, session: AsyncSession, action: str, result: service.WordsResult
+async def audit_added(
+    session: AsyncSession,
+    action: str,
+    result: service.WordsResult,
+    *,
+    actor: str,
+    channel: audit.Channel,
+    now: datetime,
 ) -> None:
-    """Record an add that changed the lexicon (one entry per request, in its transaction)."""
+    """Record an add that changed the lexicon (one entry per request, in its transaction):
+    the REST API's and the web console's."""
     if not result.counts.changed:
         return
     changed = [
@@ -302,8 +316,8 @@ async def _audit_added(
     counts = result.counts
     await audit.record(
         session,
-        actor=audit.rest_actor(api_caller(request).kind),
-        channel=audit.Channel.REST,
+        actor=actor,
+        channel=channel,
         action=action,
         target=f"lexicon.{action.split('.')[1]}",
         details={
@@ -312,8 +326,33 @@ async def _audit_added(
             "lexicon_version": result.version,
             "entries": changed[:AUDITED_ENTRIES],
         },
-        at=runtime_of(request).now(),
+        at=now,
     )
+
+
+async def delete_entry(
+    session: AsyncSession,
+    kind: str,
+    entry_id: int,
+    *,
+    actor: str,
+    channel: audit.Channel,
+    now: datetime,
+) -> int:
+    """Delete one word (`kind` "words") or allow-list phrase ("allow") with its audit entry;
+    the new lexicon version. Raises service.EntryNotFound. The REST API's and the console's."""
+    delete = service.delete_word if kind == "words" else service.delete_allow
+    version = await delete(session, entry_id, now=now)
+    await audit.record(
+        session,
+        actor=actor,
+        channel=channel,
+        action=f"lexicon.{kind}.delete",
+        target=f"lexicon.{kind}:{entry_id}",
+        details={"id": entry_id, "lexicon_version": version},
+        at=now,
+    )
+    return version
 
 
 async def _add_words(request: Request, entries: Sequence[LexiconEntry]) -> service.WordsResult:
@@ -322,7 +361,14 @@ async def _add_words(request: Request, entries: Sequence[LexiconEntry]) -> servi
         result = await service.add_words(
             session, entries, added_by="api", source="api", now=runtime.now()
         )
-        await _audit_added(request, session, "lexicon.words.add", result)
+        await audit_added(
+            session,
+            "lexicon.words.add",
+            result,
+            actor=audit.rest_actor(api_caller(request).kind),
+            channel=audit.Channel.REST,
+            now=runtime.now(),
+        )
     if result.counts.changed:
         runtime.lexicon_changed()
     return result
@@ -334,7 +380,14 @@ async def _add_allow(request: Request, entries: Sequence[AllowEntry]) -> service
         result = await service.add_allow(
             session, entries, added_by="api", source="api", now=runtime.now()
         )
-        await _audit_added(request, session, "lexicon.allow.add", result)
+        await audit_added(
+            session,
+            "lexicon.allow.add",
+            result,
+            actor=audit.rest_actor(api_caller(request).kind),
+            channel=audit.Channel.REST,
+            now=runtime.now(),
+        )
     if result.counts.changed:
         runtime.lexicon_changed()
     return result
@@ -497,15 +550,13 @@ async def _delete(
     kind = "words" if delete is service.delete_word else "allow"
     try:
         async with runtime.sessions() as session, session.begin():
-            version = await delete(session, entry_id, now=runtime.now())
-            await audit.record(
+            await delete_entry(
                 session,
+                kind,
+                entry_id,
                 actor=audit.rest_actor(api_caller(request).kind),
                 channel=audit.Channel.REST,
-                action=f"lexicon.{kind}.delete",
-                target=f"lexicon.{kind}:{entry_id}",
-                details={"id": entry_id, "lexicon_version": version},
-                at=runtime.now(),
+                now=runtime.now(),
             )
     except service.EntryNotFound as exc:
         raise _invalid(exc, 404) from None
