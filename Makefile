@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WECOM_MOD_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export WECOM_MOD_TEST_POSTGRES_URL
 
-.PHONY: install run test check format eval bench bench-callbacks bench-answer-path bench-matcher bench-pipeline bench-archive bench-console
+.PHONY: install run test test-fast check format eval bench bench-callbacks bench-answer-path bench-matcher bench-pipeline bench-archive bench-console
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ install: $(STAMP)
 run: $(STAMP)  ## set up and serve on the default SQLite database
 	$(BIN)/wecom-mod serve
 
+# `make test` runs every test, the process-level ones (marked `slow`: subprocesses, uvicorn
+# servers, containers) included. For the in-process ones alone while editing:
+#   .venv/bin/python -m pytest -m "not slow"     (or `make test-fast`)
+# tests/conftest.py fails a test that starts a process without the marker.
 test: $(STAMP)  ## set up and run the whole test suite
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## the in-process tests only (-m "not slow")
+	$(BIN)/python -m pytest -q -m "not slow"
 
 check: $(STAMP)  ## format check, lint, types
 	$(BIN)/ruff format --check .

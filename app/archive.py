@@ -51,6 +51,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.errors import WecomModError
+from app.models import GroupKind
 from app.processing import ARCHIVE_KIND, archive_skip_reason
 from app.repositories import archive as repo
 from app.repositories import groups as groups_repo
@@ -156,7 +158,7 @@ async def store_message(
     return await inbox_repo.store_once(session, row)
 
 
-class LeaseLost(Exception):
+class LeaseLost(WecomModError):
     """Another replica took the archive lease while this one was pulling a batch."""
 
 
@@ -524,7 +526,7 @@ class GroupDirectory:
     async def _resolve(self, room: str, hint: ChatKind) -> bool:
         async with self._sessions() as session:
             group = await groups_repo.get(session, room)
-        if group is not None and group.kind != "unknown":
+        if group is not None and group.kind != GroupKind.UNKNOWN:
             self._remember(room)
             return False
         try:

@@ -3,14 +3,16 @@ who may run what is `app.commands`; each runs inside the inbox processor's trans
 
 Every change a command makes (rules, a warning, a pardon, a word or phrase, the mode, a removal)
 is recorded in the audit trail (`app.audit`: channel chat, the caller's userid as actor) in the
-same transaction, as the REST routes do. Lexicon changes go through `app.lexicon_service` (the
-functions behind the REST API and the CLI, with the version bump); in a group a word or phrase
-is scoped to that group, from the 1:1 chat without a group it is company-wide (admins only).
+same transaction, as the REST routes do: changes to a group and its members are the functions
+of `app.group_actions`, which the REST routes call too. Lexicon changes go through
+`app.lexicon_service` (the functions behind the REST API and the CLI, with the version bump);
+in a group a word or phrase is scoped to that group, from the 1:1 chat without a group it is
+company-wide (admins only).
 
 `/warn` is an offence like a flagged message: a moderation log row (source command, verdict
 warn, a `moderator`/`manual` finding) and a strike, with the warning posted in the group: in
 the group the reply is the warning; from the 1:1 chat it goes through the group's channel
-(`WarningChannel`), or the moderator is told it could not be posted. It is carried out whatever
+(`app.capabilities`), or the moderator is told it could not be posted. It is carried out whatever
 the group's mode: a moderator decided it.
 
 `/report`: any member may report a member (or the group, naming no one). When distinct members
@@ -32,6 +34,7 @@ from typing import Any, TypeVar
 from uuid import uuid4
 
 from app import audit
+from app import group_actions as actions
 from app import lexicon_service as service
 from app.alerts import alert_problem, alert_recipients
 from app.commands import Call, CommandRegistry, Reply, Role, split_first
@@ -40,12 +43,13 @@ from app.processing import describe
 from app.repositories import groups as groups_repo
 from app.repositories import lexicon as lexicon_repo
 from app.repositories import member_reports as reports_repo
+from app.repositories import moderation_log as log_repo
 from app.repositories import reports
 from app.repositories import strikes as strikes_repo
 from app.routes.groups import MAX_RULES_CHARS
 from app.routes.lexicon import MAX_TEST_TEXT
 from app.routes.stats import MAX_DAYS
-from moderation import Action, Category, GroupMode, GroupPolicy, Severity, Signal, Step, fold
+from moderation import Action, Category, GroupMode, Severity, Signal, fold
 from moderation.lexicon import SEVERITY_NUMBERS
 
 __all__ = ["REPORT_WINDOW", "build_registry"]
@@ -102,20 +106,8 @@ def build_registry() -> CommandRegistry:
 # -- helpers -----------------------------------------------------------------------------
 
 
-async def _change_group(call: Call, group: Group, field: str, value: Any) -> None:
-    """Set one of the group's settings, with its audit entry (as the REST PATCH records it);
-    nothing when it holds `value` already."""
-    old = getattr(group, field)
-    if old == value:
-        return
-    setattr(group, field, value)
-    group.updated_at = call.now
-    await _audit(
-        call,
-        "group.update",
-        f"group:{group.chat_id}",
-        {"changes": {field: {"from": old, "to": value}}},
-    )
+def _actor(call: Call) -> actions.Actor:
+    return actions.Actor(audit.chat_actor(call.sender), audit.Channel.CHAT)
 
 
 async def _audit(call: Call, action: str, target: str, details: dict[str, Any]) -> None:
@@ -302,8 +294,7 @@ async def _alert_reports(
         strikes=standing,
         actions=[Action.ALERT_MODERATORS.value],
     )
-    call.session.add(entry)
-    await call.session.flush()
+    await log_repo.add(call.session, entry)
     recipients = alert_recipients(call.context.moderators, group)
     alert = texts.render(
         "report.alert",
@@ -333,7 +324,7 @@ async def _rules_set(call: Call) -> str:
         raise call.bad_usage("command.rules_empty")
     if len(text) > MAX_RULES_CHARS:
         raise call.fail("command.rules_too_long", limit=MAX_RULES_CHARS, chars=len(text))
-    await _change_group(call, call.need_group(), "rules_text", text)
+    await actions.set_rules(call.session, call.need_group(), text, actor=_actor(call), now=call.now)
     return call.texts.render("command.rules_set", group=call.group_label(), chars=len(text))
 
 
@@ -343,54 +334,19 @@ async def _warn(call: Call) -> Reply | str:
     token, rest = split_first(call.args)
     user_id = await _named_member(call, token)
     reason = _reason(call, rest) or texts["command.warn_default_reason"]
-    since = call.now - timedelta(days=call.policy.strike_window_days)
-    count = (
-        await strikes_repo.standing_count(
-            call.session, group.chat_id, user_id, since=since, shadow=False
-        )
-        + 1
-    )
-    finding = Signal(
-        detector="moderator",
-        rule="manual",
-        severity=Severity.REVIEW,
-        score=1.0,
-        summary=reason,
-        facts={"by": call.sender},
-    )
-    entry = ModerationLog(
-        inbox_event_id=call.context.event_id,
-        created_at=call.now,
-        source="command",
-        chat_id=group.chat_id,
-        user_id=user_id,
-        message_id=call.context.message_id,
-        text="",
-        findings=[finding.as_dict()],
-        verdict="warn",
-        reason=f"/warn by {call.sender}: {reason}",
-        mode="enforce",
-        step=Step.WARNING.value,
-        strikes=count,
-        actions=[Action.WARN_SENDER.value],
-    )
-    call.session.add(entry)
-    await call.session.flush()
-    strikes_repo.add(
+    warned = await actions.warn(
         call.session,
-        chat_id=group.chat_id,
-        user_id=user_id,
-        created_at=call.now,
-        moderation_log_id=entry.id,
-        rule="manual",
-        shadow=False,
+        group,
+        user_id,
+        reason,
+        by=call.sender,
+        actor=_actor(call),
+        policy=call.policy,
+        now=call.now,
+        inbox_event_id=call.context.event_id,
+        message_id=call.context.message_id,
     )
-    await _audit(
-        call,
-        "member.warn",
-        f"member:{group.chat_id}/{user_id}",
-        {"reason": reason, "log_id": entry.id, "strikes": count},
-    )
+    entry, count = warned.entry, warned.strikes
     warning = texts.render(
         "command.warning",
         member=await _display_name(call, user_id),
@@ -399,20 +355,17 @@ async def _warn(call: Call) -> Reply | str:
     )
     if call.in_group_chat:
         return Reply(warning, moderation_log_id=entry.id)
-    kind, payload, note = call.context.warning_channel(group, "", warning, user_id)
-    call.enqueue(
-        key=f"log:{entry.id}:warn",
-        kind=kind,
-        payload=payload,
-        moderation_log_id=entry.id,
-        note=note,
+    posted = actions.queue_warning(
+        call.session, group, entry, warning, now=call.now, channel=call.context.warning_channel
     )
+    if posted:
+        call.context.enqueued = True
     return texts.render(
         "command.warned",
         member=user_id,
         group=call.group_label(),
         count=count,
-        posted=texts["command.warn_posted" if note is None else "command.warn_not_posted"],
+        posted=texts["command.warn_posted" if posted else "command.warn_not_posted"],
     )
 
 
@@ -422,15 +375,17 @@ async def _pardon(call: Call) -> str:
     if not token:
         raise call.bad_usage("command.member_needed")
     user_id = await call.member(token)
-    count = await strikes_repo.pardon(
-        call.session, group.chat_id, user_id, now=call.now, by=audit.chat_actor(call.sender)
+    count = await actions.pardon(
+        call.session,
+        group.chat_id,
+        user_id,
+        actor=_actor(call),
+        pardoned_by=audit.chat_actor(call.sender),
+        now=call.now,
+        note=_reason(call, note) if note else "",
     )
     if not count:
         return call.texts.render("command.pardon_none", member=user_id, group=call.group_label())
-    details: dict[str, Any] = {"pardoned": count}
-    if note:
-        details["note"] = _reason(call, note)
-    await _audit(call, "member.pardon", f"member:{group.chat_id}/{user_id}", details)
     return call.texts.render(
         "command.pardoned", member=user_id, group=call.group_label(), count=count
     )
@@ -485,19 +440,18 @@ async def _kick(call: Call) -> str:
     group = call.need_group()
     token, rest = split_first(call.args)
     user_id = await _named_member(call, token)
-    if group.kind != "app_created":
+    route = await actions.kick(
+        call.session,
+        group,
+        user_id,
+        _reason(call, rest),
+        actor=_actor(call),
+        idempotency_key=_key(call, "kick"),
+        now=call.now,
+    )
+    if route.channel is None:
         return call.texts.render("command.kick_human", member=user_id, group=call.group_label())
-    call.enqueue(
-        key=_key(call, "kick"),
-        kind="appchat_remove",
-        payload={"chat_id": group.chat_id, "user_ids": [user_id]},
-    )
-    await _audit(
-        call,
-        "member.kick",
-        f"member:{group.chat_id}/{user_id}",
-        {"reason": _reason(call, rest)},
-    )
+    call.context.enqueued = True
     return call.texts.render("command.kick_queued", member=user_id, group=call.group_label())
 
 
@@ -510,13 +464,17 @@ async def _mode(call: Call) -> str:
             "command.mode", group=call.group_label(), mode=texts[f"mode.{call.policy.mode.value}"]
         )
     wanted = _choice(call, value, [mode.value for mode in GroupMode], "mode", "command.mode_bad")
-    old = dict(group.policy or {})
-    new = {**old, "mode": wanted}
     try:
-        GroupPolicy.from_mapping(new, call.context.policy_for(None))
+        await actions.set_mode(
+            call.session,
+            group,
+            GroupMode(wanted),
+            default=call.context.policy_for(None),
+            actor=_actor(call),
+            now=call.now,
+        )
     except (ValueError, TypeError) as exc:
         raise call.fail("command.invalid_entry", problem=str(exc)) from None
-    await _change_group(call, group, "policy", new)
     return texts.render("command.mode_set", group=call.group_label(), mode=texts[f"mode.{wanted}"])
 
 

@@ -162,9 +162,13 @@ def _cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    """What the service would decide about TEXT as one message from a member with no strikes
+    in a quiet group (`moderation.judge_alone`: the service's own pipeline), with the hits
+    the lexicon did not count and why."""
     from app import lexicon_service as service
     from app.lexicon_file import load_lexicon_file
-    from moderation import SensitiveWordMatcher
+    from app.policy_file import load_policy
+    from moderation import BatchMessage, SensitiveWordMatcher, judge_alone
 
     if args.lexicon is not None:
         matcher = SensitiveWordMatcher(load_lexicon_file(args.lexicon, setting="--lexicon"))
@@ -179,15 +183,19 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         )
         if not loaded.words and settings.lexicon_path is not None:
             served += "; LEXICON_PATH is imported when the service starts or by `words import`"
-    check = service.check_text(matcher, args.text, args.chat)
-    for hit in check.dropped:
+    policy = load_policy(settings.policy_path, settings.corp_domain_list)
+    for hit in matcher.inspect(args.text, args.chat).dropped:
         print(hit.explain())
-    if not check.findings:
+    message = BatchMessage(args.chat, "", "text", args.text, datetime.now(UTC))
+    decision = judge_alone(message, matcher, policy=policy, newcomer=args.newcomer).decision
+    if decision is None:
+        print(f"not judged: the policy's mode is off ({served})")
+        return 0
+    if not decision.flagged:
         print(f"no findings ({served})")
         return 0
-    for finding in check.findings:
-        print(finding.explain())
-    decision = check.decision
+    for violation in decision.violations:
+        print(violation.explain())
     actions = ", ".join(decision.actions) or "record only"
     print(f"decision: {decision.verdict} ({actions}); {decision.reason}")
     return 1
@@ -481,10 +489,12 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser(
         "check",
-        help="print what the sensitive-word matcher finds in a text",
-        description="Match TEXT against the lexicon in the database (words and allow list; "
-        "or the word file given with --lexicon) and print each finding, how it was found, "
-        "and the decision. Exit status 1 when anything is found, 0 when nothing is.",
+        help="print what the service would decide about a text",
+        description="Judge TEXT as the service judges a group message (the lexicon in the "
+        "database, words and allow list, or the word file given with --lexicon; the promotion "
+        "and flood rules; the policy of POLICY_PATH), sent by a member with no strikes into a "
+        "group with no recent messages, and print each finding, how it was found, and the "
+        "decision. Exit status 1 when anything is found, 0 when nothing is.",
     )
     check.add_argument("text", help="the text to check")
     check.add_argument(
@@ -492,6 +502,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--chat", default="", metavar="CHAT_ID", help="judge as if sent in this group chat"
+    )
+    check.add_argument(
+        "--newcomer",
+        action="store_true",
+        help="judge as the first message of a member who just joined (default: an established "
+        "member)",
     )
     check.set_defaults(handler=_cmd_check)
 

@@ -39,6 +39,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import group_label
+from app.capabilities import WarningPost, warning_post
+from app.errors import WecomModError
 from app.models import Group
 from app.repositories import groups as groups_repo
 from app.repositories import outbox as outbox_repo
@@ -71,7 +73,7 @@ _AT = ("@", "＠")
 _HASH = ("#", "＃")
 
 
-class CommandError(Exception):
+class CommandError(WecomModError):
     """Raised by a command (or the registry) with the reply to give instead."""
 
     def __init__(self, reply: str) -> None:
@@ -105,9 +107,8 @@ class Reply:
 
 
 # Where a warning can be posted in a group: (outbox kind, payload, note); a note says why it
-# cannot be. The inbox processor's own function is passed in.
-# (group, response_url, text, member to mention) → (outbox kind, payload, why not possible)
-WarningChannel = Callable[[Group, str, str, str], tuple[str, dict[str, Any], str | None]]
+# cannot be. `app.capabilities.warning_post` unless a test gives its own.
+WarningChannel = WarningPost
 
 
 @dataclass
@@ -124,7 +125,7 @@ class CommandContext:
     moderators: tuple[str, ...]  # WECOM_ADMIN_USERIDS
     policy_for: Callable[[Group | None], GroupPolicy]  # the policy in force in a group
     matcher: SensitiveWordMatcher
-    warning_channel: WarningChannel
+    warning_channel: WarningChannel = warning_post
     app_messages_enabled: bool = False
     event_id: int | None = None  # the inbox event of the command (idempotency keys, log rows)
     message_id: str = ""

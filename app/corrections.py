@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app import lexicon_service as lexicon
+from app.errors import WecomModError
 from app.models import LexiconAllow, ModerationLog
 from app.policy_file import effective_policy
 from app.repositories import groups as groups_repo
@@ -69,7 +70,7 @@ Scope = Literal["group", "global"]
 SCOPES: tuple[Scope, ...] = ("group", "global")
 
 
-class CorrectionError(Exception):
+class CorrectionError(WecomModError):
     """Root of this module's errors; the message is one line for a human."""
 
 

@@ -32,13 +32,14 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, cast
+from typing import Protocol
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import MessageCopy, ModerationLog, OutboxAction
-from app.repositories import rowcount
+from app.capabilities import NO_CHANNEL
+from app.repositories import message_copies as copies_repo
+from app.repositories import moderation_log as log_repo
+from app.repositories import outbox as outbox_repo
 from moderation import fold
 from moderation.flood import folded_fingerprint
 
@@ -46,6 +47,7 @@ __all__ = [
     "CHANNELS",
     "WINDOW",
     "CopyRegister",
+    "FirstCopy",
     "IncomingCopy",
     "copy_fingerprint",
 ]
@@ -56,7 +58,6 @@ CHANNELS = frozenset({"aibot", "archive"})  # sources whose copies of a message 
 WINDOW = timedelta(seconds=60)  # two copies sent further apart are different messages
 KEEP = timedelta(days=1)  # how long copies are kept
 PRUNE_EVERY = timedelta(minutes=10)
-NO_CHANNEL = "no channel to post a warning in this group"  # processing's note on a skipped warn
 # `@name` followed by a space (WeCom puts U+2005 after a mention) or the end of the text.
 _MENTION = re.compile(r"@[^\s@]+(?=[\s\u2005]|$)")
 
@@ -112,6 +113,9 @@ class _Copy:
     inbox_event_id: int
     twin_event_id: int | None = None
     twinned: bool = False  # paired by the open transaction: written by `write`
+
+
+FirstCopy = _Copy  # what `CopyRegister.first_copy` finds, for `CopyRegister.complete`
 
 
 @dataclass
@@ -202,16 +206,10 @@ class CopyRegister:
             }
             for copy in added
         ]
-        if rows:
-            await session.execute(insert(MessageCopy), rows)
-        if paired:
-            table = cast(Table, MessageCopy.__table__)
-            await session.execute(
-                update(table)
-                .where(table.c.inbox_event_id == bindparam("first"))
-                .values(twin_event_id=bindparam("twin")),
-                [{"first": copy.inbox_event_id, "twin": copy.twin_event_id} for copy in paired],
-            )
+        await copies_repo.add_many(session, rows)
+        await copies_repo.set_twins(
+            session, [(copy.inbox_event_id, copy.twin_event_id) for copy in paired]
+        )
         for copy in state.copies:
             copy.stored, copy.twinned = True, False
 
@@ -220,21 +218,9 @@ class CopyRegister:
         that was decided and could not be posted. Returns whether an action was queued."""
         queued = False
         warning = None
-        log_id = (
-            await session.execute(
-                select(ModerationLog.id).where(ModerationLog.inbox_event_id == first.inbox_event_id)
-            )
-        ).scalar_one_or_none()
+        log_id = await log_repo.id_for_event(session, first.inbox_event_id)
         if message.response_url and log_id is not None:
-            warning = (
-                await session.execute(
-                    select(OutboxAction).where(
-                        OutboxAction.idempotency_key == f"log:{log_id}:warn",
-                        OutboxAction.status == "skipped",
-                        OutboxAction.last_error == NO_CHANNEL,
-                    )
-                )
-            ).scalar_one_or_none()
+            warning = await outbox_repo.skipped(session, f"log:{log_id}:warn", note=NO_CHANNEL)
         if warning is not None and warning.payload.get("body"):
             warning.kind = "aibot_reply"
             warning.payload = {**warning.payload, "response_url": message.response_url}
@@ -261,12 +247,7 @@ class CopyRegister:
         if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
             return 0
         self._pruned_at = now
-        result = await session.execute(
-            delete(MessageCopy)
-            .where(MessageCopy.sent_at < now - KEEP)
-            .execution_options(synchronize_session=False)
-        )
-        return rowcount(result)
+        return await copies_repo.prune(session, before=now - KEEP)
 
     async def _state(self, session: AsyncSession, batch: list[tuple[str, str, datetime]]) -> _Open:
         """The open transaction's copies: read (after locking the pairs on PostgreSQL) the
@@ -291,38 +272,12 @@ class CopyRegister:
             known = state.copies
         else:
             await self.prune(session)
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            keys = sorted({_lock_key(chat, sender) for chat, sender in pairs})
-            await session.execute(
-                text(
-                    "SELECT pg_advisory_xact_lock(k) "
-                    "FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k"
-                ),
-                {"keys": keys},
-            )
-        stored = await session.execute(
-            select(
-                MessageCopy.chat_id,
-                MessageCopy.sender,
-                MessageCopy.text_hash,
-                MessageCopy.sent_at,
-                MessageCopy.source,
-                MessageCopy.inbox_event_id,
-                MessageCopy.twin_event_id,
-            ).where(
-                or_(
-                    *(
-                        and_(MessageCopy.chat_id == chat, MessageCopy.sender == sender)
-                        for chat, sender in sorted(pairs)
-                    )
-                ),
-                MessageCopy.sent_at >= since,
-                MessageCopy.sent_at <= until,
-            )
-        )
+        await copies_repo.lock_pairs(session, [_lock_key(chat, sender) for chat, sender in pairs])
+        stored = await copies_repo.in_window(session, pairs, since=since, until=until)
         # What this transaction holds already wins over what it wrote (the same rows).
         copies = list(known)
         held = {copy.inbox_event_id for copy in known}
-        copies += [_Copy(True, *row) for row in stored.all() if row.inbox_event_id not in held]
+        read = (_Copy(True, *row) for row in stored)
+        copies += [copy for copy in read if copy.inbox_event_id not in held]
         self._open = _Open(session, pairs, since, until, copies)
         return self._open

@@ -55,12 +55,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import settings as settings_module
 from app.db import WriteGate
-from app.models import Group, ModerationLog, OutboxAction
+from app.errors import WecomModError
+from app.models import OutboxAction
+from app.repositories import groups as groups_repo
+from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.secret_box import SecretBox, SecretBoxError
 from app.texts import DEFAULT_TEXTS, Texts
@@ -107,7 +109,7 @@ CHANNEL_LIMITS = {
 }
 
 
-class PermanentFailure(WeComApiError):
+class PermanentFailure(WeComApiError, WecomModError):
     """An action that cannot be carried out as stored (no webhook key, no SECRET_KEY)."""
 
     retryable = False
@@ -287,9 +289,7 @@ class OutboxDispatcher:
     async def _webhook_key(self, chat_id: str) -> str:
         """The group's robot key, opened; PermanentFailure saying why when there is none."""
         async with self._sessions() as session:
-            sealed = (
-                await session.execute(select(Group.webhook_key).where(Group.chat_id == chat_id))
-            ).scalar_one_or_none()
+            sealed = await groups_repo.webhook_key(session, chat_id)
         if not sealed:
             raise PermanentFailure(f"group {chat_id} has no webhook key (cleared since queued?)")
         if self._secret_box is None:
@@ -306,35 +306,16 @@ class OutboxDispatcher:
     async def _hold(self, actions: list[OutboxAction], until: datetime) -> None:
         """Put claimed actions back to wait, without counting the claim as an attempt."""
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxAction)
-                .where(OutboxAction.id.in_([action.id for action in actions]))
-                .values(
-                    status="pending",
-                    lease_until=None,
-                    next_attempt_at=until,
-                    attempts=OutboxAction.attempts - 1,
-                )
-                .execution_options(synchronize_session=False)
-            )
+            await outbox_repo.hold(session, [action.id for action in actions], until=until)
 
     async def _digest(self, actions: list[OutboxAction]) -> tuple[OutboxAction, list[OutboxAction]]:
         """The first action becomes the digest (its payload rewritten in place) and the others
         that fit in one message are marked `merged` into it, in one transaction (so a crash
         cannot send them again on their own); returns the digest and the actions left over."""
         texts = self._texts
-        log_ids = [action.moderation_log_id for action in actions]
+        log_ids = [action.moderation_log_id or 0 for action in actions]
         async with self._sessions() as session:
-            rows = {
-                row.id: row
-                for row in (
-                    await session.execute(
-                        select(ModerationLog).where(ModerationLog.id.in_(log_ids))
-                    )
-                )
-                .scalars()
-                .all()
-            }
+            rows = await log_repo.by_ids(session, log_ids)
         lines: list[str] = []
         taken: list[OutboxAction] = []
         for action in actions:
@@ -359,20 +340,13 @@ class OutboxDispatcher:
         first = taken[0]
         content = texts.render("alert.digest", count=len(taken), lines="\n".join(lines))
         async with self._sessions() as session, session.begin():
-            stored = await session.get(OutboxAction, first.id)
+            stored = await outbox_repo.get(session, first.id)
             if stored is not None:
                 stored.payload = {**first.payload, "content": {"content": content}}
                 first = stored
             if len(taken) > 1:
-                await session.execute(
-                    update(OutboxAction)
-                    .where(OutboxAction.id.in_([action.id for action in taken[1:]]))
-                    .values(
-                        status="merged",
-                        lease_until=None,
-                        last_error=f"merged into digest action {first.id}",
-                    )
-                    .execution_options(synchronize_session=False)
+                await outbox_repo.mark_merged(
+                    session, [action.id for action in taken[1:]], into=first.id
                 )
         left = [action for action in actions if action not in taken]
         log.info(
@@ -414,7 +388,7 @@ class OutboxDispatcher:
             error = WeComApiError(f"{type(exc).__name__}: {exc}")
             error.retryable = False
         async with self._sessions() as session, session.begin():
-            row = await session.get(OutboxAction, action.id)
+            row = await outbox_repo.get(session, action.id)
             if row is None:  # pragma: no cover - deleted under us
                 return
             now = self._clock()

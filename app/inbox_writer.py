@@ -45,15 +45,13 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import DB_UNAVAILABLE
-from app.models import InboxEvent, UtcDateTime
+from app.errors import WecomModError
+from app.repositories import inbox as inbox_repo
 
 __all__ = ["InboxWriter", "InboxWriterClosed"]
 
@@ -61,10 +59,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 200  # rows in one INSERT; more wait for the next write
 MAX_IN_FLIGHT = 2  # concurrent writes per replica on PostgreSQL (SQLite: 1, it has one writer)
-_UTC = UtcDateTime()
 
 
-class InboxWriterClosed(RuntimeError):
+class InboxWriterClosed(WecomModError, RuntimeError):
     """`store` was called after `close()`: nothing more is written."""
 
 
@@ -108,14 +105,7 @@ class InboxWriter:
             raise ValueError("max_batch and max_in_flight must be at least 1")
         self._engine = engine
         dialect = engine.dialect.name
-        self._unnest = dialect == "postgresql"
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        table = cast(Table, InboxEvent.__table__)
-        self._statement = (
-            insert(table)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(table.c.id, table.c.dedupe_key)
-        )
+        self._insert_batch = inbox_repo.BatchInsert(engine.dialect)
         self._max_batch = max_batch
         self._max_in_flight = 1 if dialect == "sqlite" else max_in_flight
         self._queue: list[_Waiter] = []
@@ -231,41 +221,4 @@ class InboxWriter:
     async def _insert(self, values: list[dict[str, Any]]) -> dict[str, int]:
         """Insert the rows in one transaction; the ids of those stored, by key."""
         async with self._engine.begin() as connection:
-            if self._unnest:
-                columns = {name: [row[name] for row in values] for name in _UNNEST_COLUMNS}
-                try:  # what the column type does in an INSERT: a naive datetime is refused
-                    columns["received_at"] = [
-                        _UTC.process_bind_param(at, self._engine.dialect)
-                        for at in columns["received_at"]
-                    ]
-                except ValueError as exc:
-                    raise StatementError(str(exc), _UNNEST_INSERT, None, exc) from exc
-                rows: Sequence[Any] = (
-                    await connection.exec_driver_sql(_UNNEST_INSERT, columns)
-                ).all()
-            else:
-                rows = (await connection.execute(self._statement, values)).all()
-            return {key: stored_id for stored_id, key in rows}
-
-
-# PostgreSQL: one statement whatever the batch size, one array per column (those of
-# `pending_row`), sent in binary (%b: no quoting of every text): psycopg converts it once and
-# the server can prepare it.
-_UNNEST_COLUMNS = {
-    "dedupe_key": "text[]",
-    "source": "text[]",
-    "kind": "text[]",
-    "chat_id": "text[]",
-    "sender": "text[]",
-    "plaintext": "text[]",
-    "status": "text[]",
-    "attempts": "integer[]",
-    "received_at": "timestamptz[]",
-}
-_UNNEST_INSERT = (
-    "INSERT INTO inbox_events (dedupe_key, source, kind, chat_id, sender, plaintext, status, "
-    "attempts, received_at) SELECT * FROM unnest(%(dedupe_key)b::text[], %(source)b::text[], "
-    "%(kind)b::text[], %(chat_id)b::text[], %(sender)b::text[], %(plaintext)b::text[], "
-    "%(status)b::text[], %(attempts)b::integer[], %(received_at)b::timestamptz[]) "
-    "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
-)
+            return await self._insert_batch(connection, values)

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import WecomModError
 from app.models import LexiconAllow, LexiconWord
 from app.repositories import lexicon as repo
 from moderation import (
@@ -94,7 +95,7 @@ __all__ = [
 MAX_FOLDED_LENGTH = 256  # characters of a folded word (the column's width)
 
 
-class LexiconError(Exception):
+class LexiconError(WecomModError):
     """Root of the lexicon service's errors; the message is one line for a human."""
 
 

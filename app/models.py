@@ -9,6 +9,7 @@ them (a test compares the two).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -16,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -34,6 +36,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Group",
+    "GroupKind",
     "GroupMember",
     "InboxEvent",
     "LexiconAllow",
@@ -143,6 +146,16 @@ class ModerationLog(Base):
     )
 
 
+class GroupKind(StrEnum):
+    """What kind of group chat a group is, as WeCom lets the service act in it
+    (`app.capabilities` says what each allows). Stored as these strings."""
+
+    CUSTOMER = "customer"  # 客户群: a customer (external) group
+    INTERNAL = "internal"  # an internal group (webhook robot, smart bot)
+    APP_CREATED = "app_created"  # created by this app (appchat)
+    UNKNOWN = "unknown"  # seen only through the smart bot so far
+
+
 class Group(Base):
     """A group chat the service has seen, what it can do there, and its own settings."""
 
@@ -152,8 +165,18 @@ class Group(Base):
     chat_id: Mapped[str] = mapped_column(String(128), unique=True)
     name: Mapped[str] = mapped_column(String(256), default="")
     owner: Mapped[str] = mapped_column(String(128), default="")
-    # customer | internal | app_created | unknown (seen only through the smart bot so far)
-    kind: Mapped[str] = mapped_column(String(16), default="unknown")
+    kind: Mapped[GroupKind] = mapped_column(
+        # the migrations' VARCHAR(16) holding the values: no CHECK, no database enum type
+        Enum(
+            GroupKind,
+            native_enum=False,
+            create_constraint=False,
+            length=16,
+            values_callable=lambda kinds: [kind.value for kind in kinds],
+            validate_strings=True,
+        ),
+        default=GroupKind.UNKNOWN,
+    )
     smart_bot: Mapped[bool] = mapped_column(Boolean, default=False)  # the smart bot is in it
     webhook_key: Mapped[str | None] = mapped_column(Text)  # encrypted (app.secret_box)
     rules_text: Mapped[str] = mapped_column(Text, default="")

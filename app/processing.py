@@ -7,6 +7,14 @@ action) make the repeat harmless. When an event's handling raises, the batch is 
 per transaction; the failing event is retried on later passes and marked `failed` after
 `MAX_ATTEMPTS`, with the error kept on the row.
 
+Group messages are judged by `moderation.judge_batch`, the one judging pipeline: this module
+gathers their facts (groups, members with their messages and standing strikes, who is exempt,
+the groups' recent messages and where each text went lately: read for the whole batch by
+`_prefetch`), queues the batch's messages, judges them together, and records each judgement in
+order (log row, strike, outbox rows). An event that is not such a message (a command, a recall,
+a member change) is carried out after the messages before it are judged and recorded, so it
+sees them, and the messages after it see what it did.
+
 Chat-archive records (source "archive", stored by `app.archive` or `app.archive_import`) are
 group messages like the smart bot's, seen whether or not anyone mentions the bot: they are
 mapped to an `IncomingMessage` (time from the record's msgtime) and moderated the same way. A
@@ -22,7 +30,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,8 +44,9 @@ from app.commands import (
     blank_bot_mentions,
     parse_command,
 )
-from app.cross_channel import NO_CHANNEL, CopyRegister
+from app.cross_channel import CopyRegister, FirstCopy
 from app.db import DB_UNAVAILABLE
+from app.group_actions import queue_warning
 from app.lexicon_runtime import LexiconHolder
 from app.log_format import event_context
 from app.models import Group, GroupMember, InboxEvent, ModerationLog
@@ -63,22 +72,16 @@ from bot.events import (
 from bot.parsing import parse_aibot_message, parse_app_message
 from moderation import (
     Action,
-    Category,
     Decision,
     GroupMode,
     GroupPolicy,
     MessageMeta,
     SensitiveWordMatcher,
     Signal,
-    Standing,
     Step,
     Violation,
-    detect_flood,
-    detect_promotion,
     fold,
-    judge,
     mask_word,
-    promotion_signal,
     strictest,
 )
 from moderation.flood import (
@@ -86,10 +89,16 @@ from moderation.flood import (
     FloodThresholds,
     folded_fingerprint,
     history_window,
-    joined_short_texts,
-    short_text,
 )
 from moderation.matcher import Confidence, Finding
+from moderation.pipeline import (
+    BatchFacts,
+    BatchMessage,
+    GroupFacts,
+    Judgement,
+    MemberFacts,
+    judge_batch,
+)
 
 __all__ = [
     "ARCHIVE_KIND",
@@ -238,8 +247,9 @@ class InboxProcessor:
         self._archive_include_direct = archive_include_direct  # moderate 1:1 archive chats
         # Wakes the archive poller (msgaudit_notify); None when ARCHIVE_ENABLED is off.
         self._on_archive_notify = on_archive_notify
-        # Lexicon findings of the batch being handled, by inbox event id (one find_many).
-        self._scanned: dict[int, list[Finding]] = {}
+        # The batch's group messages to moderate, by inbox event id: (what the member said,
+        # its fold), worked out once for the prefetch and the judging.
+        self._said: dict[int, tuple[str, str]] = {}
         self._batch = _BatchState()
         # Archive records of the batch, parsed once for the scan and the handling.
         self._archive_parsed: dict[int, ArchiveMessage] = {}
@@ -297,7 +307,7 @@ class InboxProcessor:
                         # Judging a message takes the event loop for about a millisecond, and
                         # most need no query: between two, let this replica answer callbacks.
                         await asyncio.sleep(0)
-                    await self._write_messages(session)
+                    enqueued = await self._finish(session) or enqueued
                 self._count_decided()
             except Exception as exc:
                 if not ids or isinstance(exc, DB_UNAVAILABLE):
@@ -405,58 +415,59 @@ class InboxProcessor:
         for text_hash in hashes:
             self._batch.spread[text_hash] = (since, until, found.get(text_hash, []))
 
-    async def _history(
-        self, session: AsyncSession, meta: MessageMeta, folded: str, thresholds: FloodThresholds
-    ) -> list[MessageMeta]:
-        """The group's history `meta`'s flood rules need, with the batch's earlier messages:
-        what `_prefetch` read when it covers this message (it covers every message of a batch),
-        else read now (a transaction of one event), widening what the batch holds."""
+    def _history_covers(self, chat: str, sender: str, folded: str, policy: GroupPolicy) -> bool:
+        """Whether the batch holds the group's history a message of `sender` folding to
+        `folded` needs for the flood rules (what `_prefetch` read covers every message of a
+        batch; a transaction of one event reads it per message)."""
         batch = self._batch
-        chat = meta.chat_id
-        window = history_window(thresholds)
-        if not window:
-            return batch.history.setdefault(chat, [])
-        wanted = _wave_fingerprint(folded, thresholds)
+        if not history_window(policy.flood):
+            batch.history.setdefault(chat, [])
+            return True
         query = batch.history_query.get(chat)
-        if query is not None and meta.sender in query.senders and wanted <= query.hashes:
-            return batch.history[chat]
-        sent_at = datetime.fromtimestamp(meta.at, tz=UTC)
-        since = sent_at - timedelta(seconds=window)
+        wanted = _wave_fingerprint(folded, policy.flood)
+        return query is not None and sender in query.senders and wanted <= query.hashes
+
+    async def _read_history(
+        self, session: AsyncSession, message: IncomingMessage, folded: str, policy: GroupPolicy
+    ) -> None:
+        """Read the group's history for `message`, widening what the batch holds, with the
+        batch's messages judged so far (not stored yet)."""
+        batch = self._batch
+        chat = message.chat_id
+        thresholds = policy.flood
+        since = message.sent_at - timedelta(seconds=history_window(thresholds))
+        query = batch.history_query.get(chat)
         query = activity_repo.HistoryQuery(
             since=since if query is None else min(since, query.since),
-            until=sent_at if query is None else max(sent_at, query.until),
-            senders=frozenset({meta.sender}) | (query.senders if query else frozenset()),
-            hashes=wanted | (query.hashes if query else frozenset()),
+            until=message.sent_at if query is None else max(message.sent_at, query.until),
+            senders=frozenset({message.sender}) | (query.senders if query else frozenset()),
+            hashes=_wave_fingerprint(folded, thresholds) | (query.hashes if query else frozenset()),
         )
         stored = (await activity_repo.recent_many(session, {chat: query})).get(chat, [])
-        # The batch's own earlier messages of the group are not stored yet.
-        history = [*stored, *(_flood_meta(row) for row in batch.metadata if row["chat_id"] == chat)]
-        batch.history[chat] = history
+        batch.history[chat] = [
+            *stored,
+            *(_flood_meta(row) for row in batch.metadata if row["chat_id"] == chat),
+        ]
         batch.history_query[chat] = query
-        return history
 
-    async def _other_groups(
-        self, session: AsyncSession, meta: MessageMeta, thresholds: FloodThresholds
-    ) -> int:
-        """How many other groups got `meta`'s text within the wave window before it (this
-        batch's messages included): a text going round the corp's groups is a wave however
-        innocent each copy looks."""
-        window = thresholds.wave_window_seconds
-        if not meta.text_hash or not thresholds.wave_min_members or not window:
-            return 0
-        sent_at = datetime.fromtimestamp(meta.at, tz=UTC)
+    def _spread_covers(self, text_hash: str, sent_at: datetime, policy: GroupPolicy) -> bool:
+        """Whether the batch knows where `text_hash` was sent within the wave window before
+        `sent_at` (or the wave rule does not ask)."""
+        window = policy.flood.wave_window_seconds
+        if not text_hash or not policy.flood.wave_min_members or not window:
+            return True
+        known = self._batch.spread.get(text_hash)
         since = sent_at - timedelta(seconds=window)
-        batch = self._batch
-        known = batch.spread.get(meta.text_hash)
-        if known is None or not (known[0] <= since and sent_at <= known[1]):
-            found = await activity_repo.groups_with_texts(
-                session, [meta.text_hash], since=since, until=sent_at
-            )
-            known = batch.spread[meta.text_hash] = (since, sent_at, found.get(meta.text_hash, []))
-        copies = [*known[2], *batch.copies.get(meta.text_hash, ())]
-        chats = {chat for chat, at in copies if since <= at <= sent_at}
-        chats.discard(meta.chat_id)
-        return len(chats)
+        return known is not None and known[0] <= since and sent_at <= known[1]
+
+    async def _read_spread(
+        self, session: AsyncSession, text_hash: str, sent_at: datetime, policy: GroupPolicy
+    ) -> None:
+        since = sent_at - timedelta(seconds=policy.flood.wave_window_seconds)
+        found = await activity_repo.groups_with_texts(
+            session, [text_hash], since=since, until=sent_at
+        )
+        self._batch.spread[text_hash] = (since, sent_at, found.get(text_hash, []))
 
     def _mode_of(self, group: Group) -> GroupMode:
         """The group's mode as this processor applies it (`force_shadow`: enforce → shadow)."""
@@ -464,6 +475,13 @@ class InboxProcessor:
         if self._force_shadow and mode is GroupMode.ENFORCE:
             return GroupMode.SHADOW
         return mode
+
+    async def _finish(self, session: AsyncSession) -> bool:
+        """The batch's events are handled: judge the messages still queued, write what the
+        transaction saw of messages; returns whether actions were queued."""
+        judged = await self._judge_pending(session)
+        await self._write_messages(session)
+        return judged
 
     async def _write_messages(self, session: AsyncSession) -> None:
         """Write what this transaction has seen of messages so far: the members' counts and
@@ -475,13 +493,11 @@ class InboxProcessor:
         await self.copies.write(session)
 
     def _scan(self, rows: Sequence[InboxEvent]) -> None:
-        """The lexicon findings of the batch's group messages, with one `find_many`."""
-        self._scanned = {}
+        """Parse the batch's events once; note its group messages to moderate, what each
+        member said and its fold (for `_prefetch` and `judge_batch`)."""
+        self._said = {}
         self._archive_parsed = {}
         self._callback_parsed = {}
-        ids: list[int] = []
-        texts: list[str] = []
-        chats: list[str] = []
         senders = self._batch.senders
         for row in rows:
             if row.kind == ARCHIVE_KIND:
@@ -493,10 +509,11 @@ class InboxProcessor:
                     message, include_direct=self._archive_include_direct
                 ):
                     continue
-                ids.append(row.id)
-                texts.append(self._context.said(message.text, smart_bot=False))
-                chats.append(archive_chat_id(message))
-                senders.append((chats[-1], message.sender, message.sent_at, False, fold(texts[-1])))
+                said = self._context.said(message.text, smart_bot=False)
+                self._said[row.id] = (said, folded := fold(said))
+                senders.append(
+                    (archive_chat_id(message), message.sender, message.sent_at, False, folded)
+                )
                 continue
             if row.kind != "aibot_text":
                 continue
@@ -509,19 +526,12 @@ class InboxProcessor:
                 and event.chat_type == "group"
                 and parse_command(event.content) is None
             ):
-                ids.append(row.id)
-                texts.append(self._context.said(event.content, smart_bot=True))
-                chats.append(event.chat_id)
-                senders.append(
-                    (event.chat_id, event.from_user, row.received_at, True, fold(texts[-1]))
-                )
-        if texts:
-            self._scanned = dict(
-                zip(ids, self._context.matcher.find_many(texts, chats), strict=True)
-            )
+                said = self._context.said(event.content, smart_bot=True)
+                self._said[row.id] = (said, folded := fold(said))
+                senders.append((event.chat_id, event.from_user, row.received_at, True, folded))
 
     async def _process_single(self, event_id: int) -> bool:
-        self._scanned = {}
+        self._said = {}
         self._batch = _BatchState()
         self._archive_parsed = {}
         self._callback_parsed = {}
@@ -531,7 +541,7 @@ class InboxProcessor:
                 async with session.begin():
                     row = await inbox_repo.claim_one(session, event_id)
                     handled = row is not None and await self._handle_and_mark(session, row)
-                    await self._write_messages(session)
+                    handled = await self._finish(session) or handled
                 self._count_decided()
                 return handled
             except DB_UNAVAILABLE:
@@ -580,7 +590,15 @@ class InboxProcessor:
                 log.warning("inbox event %s failed, will retry: %s", event_id, row.last_error)
 
     async def _handle(self, session: AsyncSession, row: InboxEvent) -> bool:
-        """Carry out one event; returns whether outbox rows were added."""
+        """Carry out one event; returns whether outbox rows were added. A group message to
+        moderate waits for the next `_judge_pending` (with the batch's next ones); any other
+        event is carried out after the messages before it are judged."""
+        if row.id in self._said:
+            return await self._dispatch(session, row)
+        judged = await self._judge_pending(session)
+        return await self._dispatch(session, row) or judged
+
+    async def _dispatch(self, session: AsyncSession, row: InboxEvent) -> bool:
         if row.kind == ARCHIVE_KIND:
             return await self._on_archive(session, row)
         event = self._callback_event(row)
@@ -810,7 +828,6 @@ class InboxProcessor:
             moderators=self._context.moderators,
             policy_for=self._policy_for,
             matcher=self._context.matcher,
-            warning_channel=_warning_channel,
             app_messages_enabled=self._context.app_messages_enabled,
             event_id=row.id,
             message_id=message_id,
@@ -875,136 +892,164 @@ class InboxProcessor:
     async def _moderate(
         self, session: AsyncSession, row: InboxEvent, message: IncomingMessage, *, smart_bot: bool
     ) -> bool:
-        """Detectors, policy and state for one group message; returns whether actions were
-        queued. In shadow mode the decision is logged (strikes too, kept apart) and nothing is
-        queued; in `off` mode nothing happens at all. A copy of a message the other channel
-        delivered and the service acted on already is not judged again (`app.cross_channel`)."""
-        batch_messages = ((chat, user, at) for chat, user, at, _bot, _f in self._batch.senders)
+        """Gather the facts one group message is judged with, and queue it for
+        `_judge_pending`; returns whether actions were queued meanwhile (messages queued
+        before it are judged first when a fact must be read with them in the history). In
+        `off` mode nothing happens at all. A copy of a message the other channel delivered
+        and the service acted on already is not judged again (`app.cross_channel`)."""
+        batch = self._batch
+        batch_messages = ((chat, user, at) for chat, user, at, _bot, _f in batch.senders)
         first = await self.copies.first_copy(session, row.id, message, batch_messages)
         if first is not None:
-            return await self.copies.complete(session, first, message)
-        context = self._context
-        now = self._clock()
-        batch = self._batch
+            batch.pending.append(_Pending(row, message, copy_of=first))
+            return False
         group = await self._group(session, message.chat_id, smart_bot=smart_bot)
-        policy = self._policy_for(group)
         mode = self._mode_of(group)
         if mode is GroupMode.OFF:
             return False
-        sent_at = message.sent_at
+        policy = self._policy_for(group)
+        said = self._said.pop(row.id, None)
+        if said is None:
+            text = self._context.said(message.text, smart_bot=smart_bot)
+            said = (text, fold(text))
+        text, folded = said
         who = (message.chat_id, message.sender)
-        known = batch.members.get(who)
-        if known is None:
+        if who not in batch.members:
             member = await groups_repo.ensure_member(
-                session, message.chat_id, message.sender, now=sent_at
+                session, message.chat_id, message.sender, now=message.sent_at
             )
-            known = batch.members[who] = (member, member.first_seen_at, member.messages)
-        member, first_seen_at, earlier = known
-        newcomer = (
-            sent_at - first_seen_at < timedelta(days=policy.newcomer_days)
-            or earlier < policy.newcomer_messages
+            batch.members[who] = (member, member.first_seen_at, member.messages)
+        standing_key = (message.chat_id, message.sender, mode is GroupMode.SHADOW)
+        if standing_key not in batch.strikes:
+            batch.strikes[standing_key] = await strikes_repo.standing_count(
+                session,
+                message.chat_id,
+                message.sender,
+                since=self._clock() - timedelta(days=policy.strike_window_days),
+                shadow=mode is GroupMode.SHADOW,
+            )
+        judged = False
+        if not self._history_covers(message.chat_id, message.sender, folded, policy):
+            judged = await self._judge_pending(session)
+            await self._read_history(session, message, folded, policy)
+        text_hash = folded_fingerprint(folded)
+        if not self._spread_covers(text_hash, message.sent_at, policy):
+            judged = await self._judge_pending(session) or judged
+            await self._read_spread(session, text_hash, message.sent_at, policy)
+        batch.pending.append(
+            _Pending(
+                row,
+                message,
+                group=group,
+                mode=mode,
+                judged=BatchMessage(
+                    chat_id=message.chat_id,
+                    sender=message.sender,
+                    msg_type=message.msg_type,
+                    text=text,
+                    at=message.sent_at,
+                    folded=folded,
+                ),
+            )
         )
+        return judged
+
+    def _batch_facts(self, pending: Sequence[_Pending]) -> BatchFacts:
+        """What the batch holds about the pending messages' groups and members."""
+        batch = self._batch
+        groups: dict[str, GroupFacts] = {}
+        members: dict[tuple[str, str], MemberFacts] = {}
+        spread: dict[str, list[tuple[str, datetime]]] = {}
+        for item in pending:
+            judged, group = item.judged, item.group
+            if judged is None or group is None:
+                continue
+            chat = judged.chat_id
+            if chat not in groups:
+                groups[chat] = GroupFacts(
+                    policy=self._policy_for(group),
+                    removal_possible=group.kind == "app_created",
+                    history=batch.history.get(chat, ()),
+                )
+            who = (chat, judged.sender)
+            if who not in members:
+                _member, first_seen, earlier = batch.members[who]
+                members[who] = MemberFacts(
+                    first_seen=first_seen,
+                    messages=earlier,
+                    strikes=batch.strikes[(*who, item.mode is GroupMode.SHADOW)],
+                    exempt=self._exempt(group, judged.sender),
+                )
+            text_hash = folded_fingerprint(judged.folded or "")
+            known = batch.spread.get(text_hash)
+            if known is not None and text_hash not in spread:
+                spread[text_hash] = [*known[2], *batch.copies.get(text_hash, ())]
+        return BatchFacts(
+            matcher=self._context.matcher, groups=groups, members=members, spread=spread
+        )
+
+    async def _judge_pending(self, session: AsyncSession) -> bool:
+        """Judge the queued group messages with one `judge_batch`, then, in their order,
+        record each (the batch's state, the log row, the strike) and queue its actions;
+        returns whether any will be sent. In shadow mode the decision is logged (strikes too,
+        kept apart) and nothing is queued."""
+        batch = self._batch
+        pending, batch.pending = batch.pending, []
+        if not pending:
+            return False
+        judgements = iter(
+            judge_batch(
+                [item.judged for item in pending if item.judged is not None],
+                self._batch_facts(pending),
+            )
+        )
+        queued = False
+        for item in pending:
+            with event_context(str(item.row.id)):
+                if item.copy_of is not None:
+                    queued = (
+                        await self.copies.complete(session, item.copy_of, item.message) or queued
+                    )
+                else:
+                    queued = await self._record(session, item, next(judgements)) or queued
+        return queued
+
+    async def _record(self, session: AsyncSession, item: _Pending, judgement: Judgement) -> bool:
+        """Apply one judgement: the batch's state, the log row, the strike, the actions."""
+        batch, message, group = self._batch, item.message, item.group
+        decision, meta = judgement.decision, judgement.meta
+        assert decision is not None and meta is not None and group is not None  # noqa: S101
+        who = (message.chat_id, message.sender)
+        member, first_seen_at, earlier = batch.members[who]
         batch.members[who] = (member, first_seen_at, earlier + 1)
-        added, last = batch.counts.get(member.id, (0, sent_at))
-        batch.counts[member.id] = (added + 1, max(last, sent_at))
-
-        # Every text rule reads what the member said, without the bot's own @-mention.
-        text = context.said(message.text, smart_bot=smart_bot)
-        findings = self._scanned.pop(row.id, None)
-        if findings is None:
-            findings = context.matcher.find(text, message.chat_id)
-        ads = [f for f in findings if f.category is Category.ADS]
-        promotion = detect_promotion(
-            text, message.msg_type, settings=policy.promo, newcomer=newcomer, ad_findings=ads
-        )
-
-        folded = fold(text)
-        meta = MessageMeta(
-            at=sent_at.timestamp(),
-            sender=message.sender,
-            chat_id=message.chat_id,
-            msg_type=message.msg_type,
-            length=len(text.strip()),
-            text_hash=folded_fingerprint(folded),
-            short_text=short_text(folded) if message.msg_type == "text" else "",
-        )
-        history = await self._history(session, meta, folded, policy.flood)
-        signals = detect_flood(
-            meta,
-            folded,
-            history,
-            policy.flood,
-            # A copy-paste wave is group life (生日快乐, 收到, 接龙) unless it promotes something
-            # or the same text goes round other groups too.
-            promotional=bool(promotion.signals or ads),
-            other_groups=await self._other_groups(session, meta, policy.flood),
-        )
-        joined = joined_short_texts(meta, history)
-        history.append(meta)
+        added, last = batch.counts.get(member.id, (0, message.sent_at))
+        batch.counts[member.id] = (added + 1, max(last, message.sent_at))
+        batch.history.setdefault(message.chat_id, []).append(meta)
         if meta.text_hash:
-            batch.copies.setdefault(meta.text_hash, []).append((message.chat_id, sent_at))
+            batch.copies.setdefault(meta.text_hash, []).append((message.chat_id, message.sent_at))
         batch.metadata.append(
             activity_repo.row(
                 chat_id=message.chat_id,
                 sender=message.sender,
-                sent_at=sent_at,
+                sent_at=message.sent_at,
                 msg_type=message.msg_type,
                 length=meta.length,
                 text_hash=meta.text_hash,
                 short_text=meta.short_text,
             )
         )
-        if joined and not promotion.promotional:
-            # A contact spelled out over one-character messages (加 / 我 / V / 1 …), read joined.
-            split = detect_promotion(
-                joined,
-                settings=policy.promo,
-                newcomer=newcomer,
-                ad_findings=[
-                    f
-                    for f in context.matcher.find(joined, message.chat_id)
-                    if f.category is Category.ADS
-                ],
-                split=True,
-            )
-            if split.promotional:
-                promotion = split
-        promo_signal = promotion_signal(promotion)
-        if promo_signal is not None:
-            signals.append(promo_signal)
-
-        shadow = mode is GroupMode.SHADOW
-        standing_key = (message.chat_id, message.sender, shadow)
-        strikes = batch.strikes.get(standing_key)
-        if strikes is None:
-            strikes = await strikes_repo.standing_count(
-                session,
-                message.chat_id,
-                message.sender,
-                since=now - timedelta(days=policy.strike_window_days),
-                shadow=shadow,
-            )
-        decision = judge(
-            findings,
-            signals,
-            policy=policy,
-            standing=Standing(
-                strikes=strikes,
-                exempt=self._exempt(group, message.sender),
-                removal_possible=group.kind == "app_created",
-            ),
-        )
-        batch.strikes[standing_key] = decision.strikes
-        self._decided.append((decision.verdict, mode.value))
+        shadow = item.mode is GroupMode.SHADOW
+        batch.strikes[(*who, shadow)] = decision.strikes
+        self._decided.append((decision.verdict, item.mode.value))
         if not decision.flagged:
             return False
-        entry = await self._log(session, row, message, decision, mode)
+        entry = await self._log(session, item.row, message, decision, item.mode)
         if decision.strike:
             strikes_repo.add(
                 session,
                 chat_id=message.chat_id,
                 user_id=message.sender,
-                created_at=now,
+                created_at=self._clock(),
                 moderation_log_id=entry.id,
                 rule=_rule_of(strictest(decision.violations)),
                 shadow=shadow,
@@ -1092,19 +1137,10 @@ class InboxProcessor:
                 severity=texts[f"severity.{worst.effective_severity.value}"],
                 how=how,
             )
-            kind, payload, note = _warning_channel(group, response_url, warning, entry.user_id)
-            warned = note is None
-            queued = warned or queued
-            outbox_repo.enqueue(
-                session,
-                idempotency_key=f"log:{entry.id}:warn",
-                kind=kind,
-                payload=payload,
-                now=now,
-                moderation_log_id=entry.id,
-                status="pending" if warned else "skipped",
-                note=note,
+            warned = queue_warning(
+                session, group, entry, warning, now=now, response_url=response_url
             )
+            queued = warned or queued
         if Action.REMOVE_MEMBER in decision.actions:
             queued = True
             outbox_repo.enqueue(
@@ -1176,6 +1212,19 @@ class InboxProcessor:
 
 
 @dataclass
+class _Pending:
+    """A group message waiting for `_judge_pending`, with what its judgement is recorded
+    with; or a later copy of a message acted on already (`copy_of`), completed in its turn."""
+
+    row: InboxEvent
+    message: IncomingMessage
+    group: Group | None = None
+    mode: GroupMode = GroupMode.ENFORCE  # as this processor applies it (`_mode_of`)
+    judged: BatchMessage | None = None  # what `judge_batch` reads; None for a copy
+    copy_of: FirstCopy | None = None
+
+
+@dataclass
 class _BatchState:
     """What one transaction has read and written already, so that a batch of messages from
     a few groups reads each group, member, history and strike count once (the batch's own
@@ -1194,6 +1243,7 @@ class _BatchState:
     # by chat: what `history` was read for (the batch's own messages are added as they come)
     history_query: dict[str, activity_repo.HistoryQuery] = field(default_factory=dict)
     strikes: dict[tuple[str, str, bool], int] = field(default_factory=dict)  # standing
+    pending: list[_Pending] = field(default_factory=list)  # queued for `_judge_pending`
     # group messages of the batch to moderate: (chat, sender, sent at, through the smart bot,
     # folded text)
     senders: list[tuple[str, str, datetime, bool, str]] = field(default_factory=list)
@@ -1225,36 +1275,6 @@ def _flood_meta(row: dict[str, Any]) -> MessageMeta:
         length=row["length"],
         text_hash=row["text_hash"],
     )
-
-
-def _warning_channel(
-    group: Group, response_url: str, text: str, sender: str = ""
-) -> tuple[str, dict[str, Any], str | None]:
-    """Where a warning can be posted in this group: (outbox kind, payload, note). The note
-    says why it cannot be, and the row is then stored as skipped. Through a webhook robot the
-    warning is a text (markdown cannot notify a mention in a text's way) mentioning the
-    sender; the payload names the group, never the robot's key (the dispatcher reads it)."""
-    if response_url:
-        return "aibot_reply", _aibot_markdown(response_url, text), None
-    if group.kind == "app_created":
-        return (
-            "appchat_send",
-            {"chat_id": group.chat_id, "msgtype": "text", "content": {"content": text}},
-            None,
-        )
-    if group.webhook_key:
-        return (
-            "webhook_send",
-            {
-                "chat_id": group.chat_id,
-                "msgtype": "text",
-                "content": text.replace("**", ""),
-                "mentioned_list": [sender] if sender else [],
-            },
-            None,
-        )
-    # The warning is kept: a copy of the message from the smart bot may bring a response_url.
-    return "aibot_reply", _aibot_markdown("", text), NO_CHANNEL
 
 
 def _rule_of(violation: Violation) -> str:

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from app.errors import WecomModError
+
 __all__ = ["MIN_MASTER_KEY_BYTES", "SecretBox", "SecretBoxError"]
 
 MIN_MASTER_KEY_BYTES = 32  # a shorter master key is refused (HKDF does not stretch a weak one)
@@ -34,7 +36,7 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 _VERSION_TAG = re.compile(r"[A-Za-z][0-9]{1,4}")  # shown in the error
 
 
-class SecretBoxError(Exception):
+class SecretBoxError(WecomModError):
     """A master key that cannot be used, or a token that cannot be opened."""
 
 

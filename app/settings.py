@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import database_urls
+from app.errors import WecomModError
 from app.log_format import LOG_FORMATS
 from app.secret_box import SecretBox, SecretBoxError
 from bot.client import DEFAULT_API_BASE
@@ -31,7 +32,7 @@ SEND_CALLS = 4  # WeCom calls one outbox send may make (app.dispatcher.SEND_CALL
 RECORD_MARGIN = 5.0  # seconds to commit a send's outcome (app.dispatcher.RECORD_MARGIN)
 
 
-class SettingsError(Exception):
+class SettingsError(WecomModError):
     """A missing or malformed setting; the message is one line: `NAME: reason`."""
 
 

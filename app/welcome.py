@@ -21,11 +21,12 @@ Each pass does, in this order:
    the owner is told once, by app message, which template to attach.
 3. **Welcome** groups whose `welcome_due_at` has come: the members who joined and are not
    welcomed are named in a text (the group's `welcome_template`, else the "welcome" text) with
-   the group's rules, split into several messages if it exceeds 2048 bytes. Through the
-   group's webhook robot if it has a key, else `appchat/send` in a group this app created; in
-   a customer group WeCom's template greets them (marked welcomed); elsewhere there is no
-   channel (logged). The claim (clearing the due time read), the members marked welcomed and
-   the outbox rows are one transaction; a join committed after the claim leaves a new due time.
+   the group's rules, split into several messages if it exceeds 2048 bytes. Posted where
+   `app.capabilities` says a group is posted into (`appchat/send` in a group this app created,
+   else the group's webhook robot, mentioning them); in a customer group WeCom's template
+   greets them (marked welcomed); elsewhere there is no channel (logged). The claim (clearing
+   the due time read), the members marked welcomed and the outbox rows are one transaction; a
+   join committed after the claim leaves a new due time.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import Group, GroupMember
+from app.capabilities import GroupCapabilities, group_post
+from app.models import Group, GroupKind, GroupMember
 from app.policy_file import effective_policy
 from app.repositories import outbox as outbox_repo
 from app.repositories import welcomes as welcomes_repo
@@ -229,7 +230,7 @@ class GroupUpkeep:
             due = await welcomes_repo.due_syncs(session, now=now, limit=BATCH)
         done = 0
         for group_id, chat_id, kind, seen, version in due:
-            if kind != "customer":
+            if kind != GroupKind.CUSTOMER:
                 async with self._sessions() as session, session.begin():
                     await welcomes_repo.claim_sync(session, group_id, seen=seen, until=None)
                 log.info("group %s: member sync dropped (only customer groups are synced)", chat_id)
@@ -267,7 +268,7 @@ class GroupUpkeep:
     ) -> int:
         now = self._clock()
         async with self._sessions() as session, session.begin():
-            group = await session.get(Group, group_id, with_for_update=True, populate_existing=True)
+            group = await welcomes_repo.get_group(session, group_id, for_update=True)
             if group is None or group.sync_due_at != lease:
                 log.info(
                     "customer group %s: member sync taken over by another replica", info.chat_id
@@ -348,7 +349,7 @@ class GroupUpkeep:
         changed = told = False
         async with self._sessions() as session, session.begin():
             group = await welcomes_repo.lock_group(session, group_id)
-            if group is None or group.kind != "customer" or group.webhook_key:
+            if group is None or not GroupCapabilities.of(group).welcome_template:
                 return 0
             if not effective_policy(group, self._policy).welcome:
                 return 0
@@ -437,7 +438,7 @@ class GroupUpkeep:
             async with self._sessions() as session, session.begin():
                 if not await welcomes_repo.claim_welcome(session, group_id, seen=seen):
                     continue  # another replica has it
-                group = await session.get(Group, group_id, populate_existing=True)
+                group = await welcomes_repo.get_group(session, group_id)
                 if group is None:  # pragma: no cover - groups are never deleted
                     continue
                 members = await welcomes_repo.unwelcomed_members(session, group.chat_id)
@@ -467,11 +468,9 @@ class GroupUpkeep:
         if not effective_policy(group, self._policy).welcome:
             log.info("group %s: %d member(s) joined; welcomes are off", group.chat_id, len(members))
             return False
-        if group.webhook_key:
-            kind = "webhook_send"
-        elif group.kind == "app_created":
-            kind = "appchat_send"
-        elif group.kind == "customer":
+        capabilities = GroupCapabilities.of(group)
+        channel = capabilities.welcome().channel
+        if channel is None and capabilities.welcome_template:
             log.info(
                 "customer group %s: %d member(s) joined (%s): WeCom greets them with the "
                 "group's 入群欢迎语 template%s",
@@ -481,13 +480,13 @@ class GroupUpkeep:
                 f" ({group.welcome_template_id})" if group.welcome_template_id else "",
             )
             return False
-        else:
+        if channel is None:
             log.warning(
-                "group %s: %d member(s) joined (%s) and are not welcomed: no channel to post in "
-                "(give the group a webhook robot key)",
+                "group %s: %d member(s) joined (%s) and are not welcomed: %s",
                 group.chat_id,
                 len(members),
                 shown,
+                capabilities.welcome().cannot,
             )
             return False
         template = group.welcome_template
@@ -501,25 +500,12 @@ class GroupUpkeep:
         ids = ",".join(str(member.id) for member in members)
         digest = hashlib.sha256(f"{group.chat_id}|{due.isoformat()}|{ids}".encode()).hexdigest()
         for index, (start, end, text) in enumerate(parts):
-            payload: dict[str, Any]
-            if kind == "webhook_send":
-                payload = {
-                    "chat_id": group.chat_id,
-                    "msgtype": "text",
-                    "content": text,
-                    "mentioned_list": [member.user_id for member in members[start:end]],
-                }
-            else:
-                payload = {
-                    "chat_id": group.chat_id,
-                    "msgtype": "text",
-                    "content": {"content": text},
-                }
+            mentioned = [member.user_id for member in members[start:end]]
             outbox_repo.enqueue(
                 session,
                 idempotency_key=f"welcome:{digest[:40]}:{index}",
-                kind=kind,
-                payload=payload,
+                kind=channel.value,
+                payload=group_post(channel, group.chat_id, text, mentioned),
                 now=now,
             )
         log.info(
@@ -528,6 +514,6 @@ class GroupUpkeep:
             len(members),
             shown,
             len(parts),
-            kind,
+            channel.value,
         )
         return True

@@ -2,7 +2,8 @@
 
 What it measures: `--messages` smart-bot group messages are stored in the inbox (as the callback
 endpoint stores them), then the service's own `InboxProcessor` works through them, and the time
-of that work is measured. Per message that is: the lexicon (one `find_many` per batch of 50),
+of that work is measured. Per message that is (`moderation.judge_batch` over each batch of 50,
+with the facts the processor reads for it): the lexicon (one `find_many` per batch),
 the flood detector over the group's recent message metadata (read from and written to the
 database), the promotion detector, the member's standing strikes, the group's policy, and for
 flagged messages the moderation log row, the strike and the outbox rows, all in the
@@ -15,7 +16,9 @@ posting fast (which the flood rules catch).
 
 It runs on SQLite (a fresh file) and, when a PostgreSQL server answers at `--postgres` (default
 postgresql://postgres@127.0.0.1:5432/postgres; a temporary database is created and dropped), on
-PostgreSQL too, and prints messages, seconds, decisions per second and what was decided.
+PostgreSQL too, and prints messages, seconds, decisions per second, the CPU time this process
+spent per message (less sensitive than the wall clock to other work on the machine; on
+PostgreSQL the server's CPU is not in it) and what was decided.
 
     .venv/bin/python benchmarks/pipeline.py [--messages N] [--groups G] [--members M]
         [--seed S] [--postgres URL]
@@ -141,6 +144,7 @@ async def run(url: str, workdir: Path, messages: list[tuple[str, datetime]]) -> 
                 )
         processor = runtime.processor
         started = time.perf_counter()
+        cpu_started = time.process_time()
         done = 0
         while True:
             handled = await processor.process_pending(limit=500)
@@ -148,6 +152,7 @@ async def run(url: str, workdir: Path, messages: list[tuple[str, datetime]]) -> 
                 break
             done += handled
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         async with runtime.sessions() as session:
             verdicts = Counter(
                 dict(
@@ -161,16 +166,24 @@ async def run(url: str, workdir: Path, messages: list[tuple[str, datetime]]) -> 
                 )
             )
             queued = (await session.execute(select(func.count(OutboxAction.id)))).scalar_one()
-    return {"messages": done, "seconds": elapsed, "verdicts": verdicts, "queued": queued}
+    return {
+        "messages": done,
+        "seconds": elapsed,
+        "cpu": cpu,
+        "verdicts": verdicts,
+        "queued": queued,
+    }
 
 
 def report(name: str, result: dict[str, object]) -> None:
     messages = int(result["messages"])  # type: ignore[call-overload]
     seconds = float(result["seconds"])  # type: ignore[arg-type]
+    cpu = float(result["cpu"])  # type: ignore[arg-type]
     verdicts = result["verdicts"]
     print(
         f"{name:<10} {messages:>8,} messages in {seconds:7.2f} s = "
-        f"{messages / seconds:8,.0f} decisions/s; logged: {dict(verdicts)} "  # type: ignore[call-overload]
+        f"{messages / seconds:8,.0f} decisions/s ({cpu / messages * 1000:.2f} ms CPU of this "
+        f"process per message); logged: {dict(verdicts)} "  # type: ignore[call-overload]
         f"; outbox rows: {result['queued']}"
     )
 

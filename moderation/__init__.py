@@ -1,11 +1,11 @@
-"""Pure moderation decisions: text in, findings and a `Decision` out.
+"""Pure moderation decisions: a batch of messages and their facts in, a `Decision` each out
+(`judge_batch`, the one judging pipeline).
 
 Standard library, ahocorasick_rs and numpy only (numpy folds a batch of messages as one array:
 see `moderation.fold.FoldedBatch`): no I/O, no framework, no clock reads.
 """
 
 from moderation.decision import Action, Decision, Violation, mask_word, strictest
-from moderation.engine import MessageFacts, evaluate
 from moderation.flood import FloodThresholds, MessageMeta, detect_flood, text_fingerprint
 from moderation.fold import fold
 from moderation.lexicon import (
@@ -19,6 +19,15 @@ from moderation.lexicon import (
     parse_lexicon,
 )
 from moderation.matcher import Confidence, Finding, Route, SensitiveWordMatcher
+from moderation.pipeline import (
+    BatchFacts,
+    BatchMessage,
+    GroupFacts,
+    Judgement,
+    MemberFacts,
+    judge_alone,
+    judge_batch,
+)
 from moderation.policy import (
     DEFAULT_LADDER,
     GroupMode,
@@ -37,17 +46,21 @@ __all__ = [
     "DEFAULT_LADDER",
     "Action",
     "AllowEntry",
+    "BatchFacts",
+    "BatchMessage",
     "Category",
     "Confidence",
     "Decision",
     "Finding",
     "FloodThresholds",
+    "GroupFacts",
     "GroupMode",
     "GroupPolicy",
+    "Judgement",
     "LexiconEntry",
     "LexiconFormatError",
     "MatchMode",
-    "MessageFacts",
+    "MemberFacts",
     "MessageMeta",
     "PromoResult",
     "PromoSettings",
@@ -61,10 +74,11 @@ __all__ = [
     "decide",
     "detect_flood",
     "detect_promotion",
-    "evaluate",
     "fold",
     "is_offence",
     "judge",
+    "judge_alone",
+    "judge_batch",
     "mask_word",
     "parse_allow_list",
     "parse_lexicon",

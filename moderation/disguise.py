@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy
@@ -74,6 +74,7 @@ __all__ = [
     "rewrite_sounds",
     "scan_form",
     "sound_form",
+    "spelled_many",
     "syllables",
 ]
 
@@ -154,17 +155,20 @@ class SoundIndex:
         """`words`: (index to report, the word's scan form) for each word, two characters or
         more, all with a sound."""
         self._keys: dict[int, list[tuple[int, str]]] = {}  # key → (index, sound form or "")
+        listed_under = self._keys.setdefault
         for index, scanned in words:
-            codes = [ord(char) for char in scanned]
-            heard = [_heard_code(code) for code in codes]
-            if len(codes) == 2:
-                keys = [codes[0] << 21 | heard[1], heard[0] << 21 | codes[1]]
+            heard = scanned.translate(_SOUND)  # `_heard_code` of each character
+            if len(scanned) == 2:
+                keys: tuple[int, ...] = (
+                    ord(scanned[0]) << 21 | ord(heard[1]),
+                    ord(heard[0]) << 21 | ord(scanned[1]),
+                )
                 found = (index, "")
             else:
-                keys = [heard[0] << 42 | heard[1] << 21 | heard[2]]
-                found = (index, "".join(map(chr, heard)))
+                keys = (ord(heard[0]) << 42 | ord(heard[1]) << 21 | ord(heard[2]),)
+                found = (index, heard)
             for key in keys:
-                listed = self._keys.setdefault(key, [])
+                listed = listed_under(key, [])
                 if found not in listed:
                     listed.append(found)
         self._bits = numpy.zeros(1 << (_HASH_BITS - 3), dtype=numpy.uint8)
@@ -176,29 +180,52 @@ class SoundIndex:
                 numpy.left_shift(1, hashes & numpy.uint64(7)).astype(numpy.uint8),
             )
 
-    def find(self, codes: numpy.ndarray) -> list[tuple[int, int, int]]:
+    def find(
+        self,
+        codes: numpy.ndarray,
+        pairs_kept: Callable[[numpy.ndarray], numpy.ndarray] | None = None,
+    ) -> list[tuple[int, int, int]]:
         """(index, start, end) of each stretch of `codes` (a scan text as code points) that a
-        word sounds like, the word as written included (the caller tells them apart)."""
+        word sounds like, the word as written included (the caller tells them apart).
+        `pairs_kept`, given the starts of the two-character stretches found, says which of
+        them to keep (a boolean array), before any of them is looked up one by one."""
         if not self._keys or len(codes) < 2:
             return []
         wide = codes.astype(numpy.uint64)
         heard = _SOUND_ARRAY[codes]
         sounds = heard.astype(numpy.uint64)
         shift = numpy.uint64(21)
-        candidates = [
-            (wide[:-1] << shift) | sounds[1:],
-            (sounds[:-1] << shift) | wide[1:],
-            (sounds[:-2] << numpy.uint64(42)) | (sounds[1:-1] << shift) | sounds[2:],
-        ]
+        # The three kinds of key side by side in one array, hashed and looked up at once.
+        size = len(codes)
+        joined = numpy.empty(3 * size - 4, dtype=numpy.uint64)
+        candidates = [joined[: size - 1], joined[size - 1 : 2 * size - 2], joined[2 * size - 2 :]]
+        numpy.left_shift(wide[:-1], shift, out=candidates[0])
+        candidates[0] |= sounds[1:]
+        numpy.left_shift(sounds[:-1], shift, out=candidates[1])
+        candidates[1] |= wide[1:]
+        numpy.left_shift(sounds[:-2], numpy.uint64(42), out=candidates[2])
+        candidates[2] |= sounds[1:-1] << shift
+        candidates[2] |= sounds[2:]
+        hashes = _hashes(joined)
+        every = (
+            self._bits[hashes >> numpy.uint64(3)] >> (hashes & numpy.uint64(7)).astype(numpy.uint8)
+        ) & 1
+        hits = [every[: size - 1], every[size - 1 : 2 * size - 2], every[2 * size - 2 :]]
+        if pairs_kept is not None:
+            # One look at every two-character stretch found by either key, then each key's.
+            either = hits[0] | hits[1]
+            starts = numpy.flatnonzero(either)
+            if len(starts):
+                either[starts[~pairs_kept(starts)]] = 0
+                hits[0] &= either
+                hits[1] &= either
         found = []
         text = ""
-        for keys in candidates:
-            hashes = _hashes(keys)
-            bits = self._bits[hashes >> numpy.uint64(3)] >> (hashes & numpy.uint64(7)).astype(
-                numpy.uint8
-            )
-            for start in numpy.flatnonzero(bits & 1).tolist():
-                for index, sounded in self._keys.get(int(keys[start]), ()):
+        listed = self._keys
+        for keys, bits in zip(candidates, hits, strict=True):
+            starts = numpy.flatnonzero(bits)
+            for start, key in zip(starts.tolist(), keys[starts].tolist(), strict=True):
+                for index, sounded in listed.get(key, ()):
                     if not sounded:
                         found.append((index, start, start + 2))
                         continue
@@ -271,17 +298,44 @@ _DIGIT_OF_CHAR: dict[str, str] = {
 }
 
 
-def digit_variants(word: str) -> list[str]:
+_DIGIT_TABLE = str.maketrans(_DIGIT_OF_CHAR)
+
+
+def digit_variants(word: str, digits: str | None = None) -> list[str]:
     """A Chinese `word` with one character written as the digit it sounds like, for each
-    such character (去4 for 去死), and with all of them at once."""
-    variants = []
-    for index, char in enumerate(word):
-        digit = _DIGIT_OF_CHAR.get(char)
-        if digit is not None:
-            variants.append(word[:index] + digit + word[index + 1 :])
+    such character (去4 for 去死), and with all of them at once. `digits`: `word` with every
+    such character so written, when the caller has it (`digit_forms`)."""
+    if digits is None:
+        digits = word.translate(_DIGIT_TABLE)
+    if digits == word:
+        return []
+    variants = [
+        word[:index] + digit + word[index + 1 :]
+        for index, (char, digit) in enumerate(zip(word, digits, strict=True))
+        if digit != char
+    ]
     if len(variants) > 1:  # all of them at once (1楼1凤 for 一楼一凤)
-        variants.append("".join(_DIGIT_OF_CHAR.get(char, char) for char in word))
+        variants.append(digits)
     return variants
+
+
+def spelled_many(words: list[str], separator: str) -> tuple[list[str], ...]:
+    """For each of `words` (none holding `separator`), at once: its scan form, its sound form,
+    its full pinyin and initials as `pinyin` reads them (characters without a sound left as
+    they are), and its `digit_variants` digits: one `str.translate` of the joined words each,
+    not one per word."""
+    joined = separator.join(words)
+    scanned = scan_form(joined)
+    return tuple(
+        text.split(separator)
+        for text in (
+            scanned,
+            sound_form(scanned),
+            joined.translate(_PINYIN_OF),
+            joined.translate(_INITIAL_OF),
+            joined.translate(_DIGIT_TABLE),
+        )
+    )
 
 
 _LEET = {"i": "1", "l": "1", "e": "3", "o": "0", "a": "4", "s": "5", "t": "7"}

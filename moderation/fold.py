@@ -53,6 +53,7 @@ __all__ = [
     "FoldedBatch",
     "fold",
     "fold_char",
+    "fold_many",
     "fold_with_origins",
     "invisible",
     "scan_table",
@@ -175,6 +176,7 @@ _NUMPY_TABLE[_SEPARATOR_CODE] = _SEPARATOR_CODE
 
 _SCAN_CODES = "\ue000"  # scan forms map characters to code points from here (private use)
 _SCAN_CODE = re.compile("[\ue000-\uf8ff]")
+_SCAN_CODE_POINT, _SCAN_CODE_LAST = 0xE000, 0xF8FF
 
 
 def scan_table(mapping: dict[int, str]) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]]:
@@ -227,6 +229,19 @@ def fold(text: str) -> str:
     else:
         folded = text.translate(_TABLE)
     return _digits_in_runs(folded)
+
+
+_TABLE_KEEPING_SEPARATOR = list(_TABLE)
+_TABLE_KEEPING_SEPARATOR[_SEPARATOR_CODE] = SEPARATOR
+
+
+def fold_many(texts: Sequence[str]) -> list[str]:
+    """`fold` of each text, with one `str.translate` of them all joined by `SEPARATOR` (kept
+    there, so that numeral runs stop at it as at the end of a text)."""
+    joined = SEPARATOR.join(texts)
+    if _BEYOND_TABLE.search(joined) or joined.count(SEPARATOR) != len(texts) - 1:
+        return [fold(text) for text in texts]
+    return _digits_in_runs(joined.translate(_TABLE_KEEPING_SEPARATOR)).split(SEPARATOR)
 
 
 def _marked(text: str) -> str:
@@ -348,7 +363,9 @@ class FoldedBatch:
     """
 
     __slots__ = (
+        "_joined",
         "_marked_parts",
+        "_original_codes",
         "_originals",
         "_origins",
         "_scanned",
@@ -370,7 +387,9 @@ class FoldedBatch:
         self._origins: numpy.ndarray[Any, numpy.dtype[numpy.intp]] | None = None
         self._scanned = scan is not None
         joined = SEPARATOR.join(texts)
+        self._joined = joined
         codes = numpy.frombuffer(joined.encode("utf-32-le"), dtype=numpy.uint32)
+        self._original_codes = codes
         self.marked = _marked_texts(texts, codes, marks) if marks is not None else {}
         mapped = (_NUMPY_TABLE if scan is None else scan[0])[codes]
         if joined.count(SEPARATOR) == len(texts) - 1 and (not joined or mapped.max() != _SPECIAL):
@@ -405,6 +424,37 @@ class FoldedBatch:
         """The folded text of text `index`."""
         end = self.offsets[index + 1] - 1 if index + 1 < len(self.offsets) else len(self.text)
         return self.text[self.offsets[index] : end]
+
+    def plain(self, start: int, end: int) -> str | None:
+        """`text[start:end]` folded plainly (not in the scan form): what `layout` gives for
+        those characters; None when the batch was folded one by one and some character is in
+        the scan form (then ask the text's own layout)."""
+        stretch = self.text[start:end]
+        if not self._scanned or max(stretch, default="") < _SCAN_CODES:
+            return stretch
+        origins = self._origins
+        if origins is None:
+            return None
+        joined = self._joined
+        return "".join(
+            fold_char(joined[origins[start + offset]]) if "\ue000" <= char <= "\uf8ff" else char
+            for offset, char in enumerate(stretch)
+        )
+
+    def plain_codes(self) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]] | None:
+        """`codes` folded plainly (not in the scan form), as `plain` gives each stretch; None
+        when the batch was folded one by one and some character is in the scan form."""
+        codes: numpy.ndarray[Any, numpy.dtype[numpy.uint32]] = self.codes
+        if not self._scanned:
+            return codes
+        scanned = numpy.flatnonzero((codes >= _SCAN_CODE_POINT) & (codes <= _SCAN_CODE_LAST))
+        if not len(scanned):
+            return codes
+        if self._origins is None:
+            return None
+        plain: numpy.ndarray[Any, numpy.dtype[numpy.uint32]] = codes.copy()
+        plain[scanned] = _NUMPY_TABLE[self._original_codes[self._origins[scanned]]]
+        return plain
 
     def layout(self, index: int) -> Folded:
         """Text `index` folded (plain, not in the scan form), with its origins."""

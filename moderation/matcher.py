@@ -15,7 +15,11 @@ How a message is searched:
    its characters (亻言). Beside the automaton, the sound pass (`moderation.disguise.
    SoundIndex`, hashed over the whole batch with numpy) finds words written with other
    characters of the same sound: a word of three characters or more with any of them, a word
-   of two with one kept as written and no function word for the other.
+   of two with one kept as written and no function word for the other. Its two-character
+   stretches that a dictionary word holds or reaches into are set aside for the whole batch
+   at once (`segment.pairs_apart`); when no dropped hits are asked for (`find`, `find_many`),
+   so are stretches that, plainly folded, the hit rules would drop for every word they sound
+   like, before any of them is looked at one by one.
 3. A message holding disguise material the pass cannot read (an emoji for a character, a
    component pair, zhuyin, Latin letters glued to Chinese characters, @ or $ inside a word)
    is rewritten so that the material reads as what it stands for, and searched again
@@ -60,6 +64,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import gc
 import itertools
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -84,12 +89,11 @@ from moderation.disguise import (
     hangul_syllable_end,
     inserted,
     leet_variants,
-    pinyin,
     pinyin_run,
     rewrite_chars,
     rewrite_sounds,
     scan_form,
-    sound_form,
+    spelled_many,
     syllables,
 )
 from moderation.fold import (
@@ -97,10 +101,12 @@ from moderation.fold import (
     MARK_BEFORE_LATIN,
     MARK_CHINESE,
     MARK_LATIN,
+    SEPARATOR,
     Folded,
     FoldedBatch,
     fold,
     fold_char,
+    fold_many,
     fold_with_origins,
     invisible,
 )
@@ -113,7 +119,14 @@ from moderation.latin import (
     romanised_name,
 )
 from moderation.lexicon import AllowEntry, Category, LexiconEntry, MatchMode, Severity
-from moderation.segment import FUNCTION_CHARS, WINDOW, Segmenter, dictionary_word
+from moderation.segment import (
+    FUNCTION_CHARS,
+    MAX_WORD,
+    WINDOW,
+    Segmenter,
+    dictionary_word,
+    pairs_apart,
+)
 from moderation.variants import SUBSTITUTIONS
 
 __all__ = [
@@ -321,15 +334,12 @@ class Inspection:
 # --- Variants, made at build time ------------------------------------------------------------
 
 
-def _pinyin_forms(word: str) -> list[str]:
+def _pinyin_forms(word: str, full: str, initials: str) -> list[str]:
     """Pinyin spellings of an all-Chinese word of two or more characters: full pinyin, and
-    initials for long words."""
-    if len(word) < 2:
+    initials for long words (`full`, `initials`: the word translated as `pinyin` does; they
+    count only when every character has a sound, so that they are ASCII)."""
+    if len(word) < 2 or not full.isascii():
         return []
-    spelled = pinyin(word)
-    if spelled is None:
-        return []
-    full, initials = spelled
     if len(word) < MIN_INITIALS_WORD:
         return [full]
     return [full, initials]
@@ -352,6 +362,16 @@ _FRAGMENTS_BY_FIRST_CHAR: dict[str, list[str]] = {}
 for _fragment in _SUBSTITUTIONS:
     _FRAGMENTS_BY_FIRST_CHAR.setdefault(_fragment[0], []).append(_fragment)
 _FRAGMENT_START = re.compile("[" + re.escape("".join(_FRAGMENTS_BY_FIRST_CHAR)) + "]")
+
+
+def _may_substitute(words: list[str]) -> set[int]:
+    """The indexes of the words holding a character that starts a fragment of the table:
+    the only ones `_substitution_variants` can vary (one search over all the words)."""
+    joined = SEPARATOR.join(words)
+    starts = list(itertools.accumulate((len(word) + 1 for word in words), initial=0))
+    return {
+        bisect.bisect_right(starts, match.start()) - 1 for match in _FRAGMENT_START.finditer(joined)
+    }
 
 
 def _substitution_variants(word: str) -> list[tuple[str, bool]]:
@@ -405,8 +425,11 @@ def _ascii_class(char: str) -> str:
     return "0" if char.isdigit() else ""
 
 
+_ALL_CHINESE = re.compile("[\u3400-\u9fff]*")
+
+
 def _all_chinese(word: str) -> bool:
-    return all("\u3400" <= char <= "\u9fff" for char in word)
+    return _ALL_CHINESE.fullmatch(word) is not None
 
 
 def _cjk(char: str) -> bool:
@@ -415,13 +438,6 @@ def _cjk(char: str) -> bool:
 
 _STARTS_WITH_LETTER = 1
 _ENDS_WITH_LETTER = 2
-
-
-def _letter_edges(pattern: str) -> int:
-    """Which edges of a (folded, lower-case) pattern are ASCII letters, as bits."""
-    return (_STARTS_WITH_LETTER if "a" <= pattern[0] <= "z" else 0) | (
-        _ENDS_WITH_LETTER if "a" <= pattern[-1] <= "z" else 0
-    )
 
 
 # One way a pattern stands for an entry, as one int: plain-form index * 8 + the kind of form.
@@ -454,10 +470,28 @@ class SensitiveWordMatcher:
         *,
         collapse_repeats: bool = True,
     ) -> None:
+        # The build makes a few hundred thousand small containers (forms, references, keys)
+        # that all live on, and the garbage collector, counting them, would scan the whole
+        # heap several times meanwhile for nothing (a tenth to a quarter of the build): it
+        # waits until the build is done, then runs as before.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._build(entries, allow, collapse_repeats)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _build(
+        self,
+        entries: Iterable[LexiconEntry],
+        allow: Iterable[AllowEntry],
+        collapse_repeats: bool,
+    ) -> None:
         self._collapse = collapse_repeats
         chosen: dict[tuple[str, str], tuple[LexiconEntry, str]] = {}
-        for entry in entries:
-            folded = fold(entry.word)
+        entries = list(entries)
+        for entry, folded in zip(entries, fold_many([e.word for e in entries]), strict=True):
             if not folded:
                 continue  # nothing left to look for (the word was all symbols)
             known = chosen.get((folded, entry.scope))
@@ -473,11 +507,17 @@ class SensitiveWordMatcher:
         chinese: set[str] = set()
         scanned_words = []
         sounds: dict[str, list[int]] = {}  # sound form → the word forms it stands for
+        # The per-character spellings of every word at once (`spelled_many`).
+        scanned_all, sound_all, full_all, initials_all, digits_all = spelled_many(
+            self._folded_words, SEPARATOR
+        )
+        may_substitute = _may_substitute(self._folded_words)
         for index, (entry, folded) in enumerate(chosen.values()):
-            scanned = scan_form(folded)
+            scanned = scanned_all[index]
             scanned_words.append(scanned)
-            if entry.mode is MatchMode.FUZZY and len(folded) >= 2 and _all_chinese(folded):
-                sounds.setdefault(sound_form(scanned), []).append(len(forms))
+            all_chinese = _all_chinese(folded)
+            if entry.mode is MatchMode.FUZZY and len(folded) >= 2 and all_chinese:
+                sounds.setdefault(sound_all[index], []).append(len(forms))
             form((scanned, folded, index, _WORD))
             if entry.mode is not MatchMode.FUZZY:
                 continue
@@ -485,13 +525,14 @@ class SensitiveWordMatcher:
                 for leet in leet_variants(folded):
                     form((leet, leet, index, _LEET))
                 continue
-            for spelled in _pinyin_forms(folded):
+            for spelled in _pinyin_forms(folded, full_all[index], initials_all[index]):
                 form((spelled, spelled, index, _PINYIN))
-            for variant, whole in _substitution_variants(folded):
-                form((scan_form(variant), variant, index, _WHOLE if whole else _VARIANT))
-            for with_digit in digit_variants(folded):
+            if index in may_substitute:
+                for variant, whole in _substitution_variants(folded):
+                    form((scan_form(variant), variant, index, _WHOLE if whole else _VARIANT))
+            for with_digit in digit_variants(folded, digits_all[index]):
                 form((scan_form(with_digit), with_digit, index, _DIGIT))
-            if folded.isalpha() and not folded.isascii() and _all_chinese(folded):
+            if all_chinese and folded.isalpha() and not folded.isascii():
                 chinese.update(folded)
                 if len(folded) >= MIN_INSERTION_WORD:
                     pair = anchor(folded)
@@ -503,45 +544,62 @@ class SensitiveWordMatcher:
             form((scan_form(parts), parts, -1, _COMPONENT))
         refs: dict[str, list[_Ref]] = {}
         special: set[str] = set()  # scan forms with an insertion or component form
+        english: set[str] = set()  # scan forms of a `_WORD` or `_LEET` form of letters only
+        listed = refs.get
         for number, (scanned, _text, _entry, kind) in enumerate(forms):
-            refs.setdefault(scanned, []).append(number * 8 + kind)
+            numbers = listed(scanned)
+            if numbers is None:
+                refs[scanned] = [number * 8 + kind]
+            else:
+                numbers.append(number * 8 + kind)
             if kind in (_INSERTION, _COMPONENT, _DIGIT):
                 special.add(scanned)
+            elif kind in (_WORD, _LEET) and scanned.isascii() and scanned.isalpha():
+                english.add(scanned)
         self._plain = [text for _scanned, text, _entry, _kind in forms]
         self._plain_entry = [entry for _scanned, _text, entry, _kind in forms]
         self._plain_kind = bytes(kind for _scanned, _text, _entry, kind in forms)
         self._patterns = list(refs)
         self._refs = [tuple(refs[pattern]) for pattern in self._patterns]
+        number_of = {pattern: index for index, pattern in enumerate(self._patterns)}
         # Patterns that only start a long word, join a component pair or write a character
         # as a digit: their raw hits are checked on the scan text before anything else
         # (`_worth_a_look`).
         self._special = frozenset(
-            index
-            for index, pattern in enumerate(self._patterns)
-            if pattern in special
-            and all(ref & 7 in (_INSERTION, _COMPONENT, _DIGIT) for ref in refs[pattern])
+            number_of[pattern]
+            for pattern in special
+            if all(ref & 7 in (_INSERTION, _COMPONENT, _DIGIT) for ref in refs[pattern])
         )
         # Patterns of an English word (`_WORD` or `_LEET` of letters only) that a longer
         # token may inflect (scams): their hits inside a word are not dropped at once.
-        plain = self._plain
-        self._inflectable = frozenset(
-            index
-            for index, pattern in enumerate(self._patterns)
-            if pattern.isascii()
-            and pattern.isalpha()
-            and any(ref & 7 in (_WORD, _LEET) for ref in refs[pattern])
-        )
-        del plain
+        self._inflectable = frozenset(number_of[pattern] for pattern in english)
+        del number_of
+        # Digit patterns (every form `_DIGIT`) that start or end with their digit: a digit or
+        # 第 before the first, a digit after the last, and `_lone_digits` refuses them all
+        # (the commonest raw hit of a digit form: part of a longer number).
+        digits_only = [
+            index for index in self._special if all(ref & 7 == _DIGIT for ref in self._refs[index])
+        ]
+        self._digit_first = frozenset(i for i in digits_only if self._patterns[i][0].isdigit())
+        self._digit_last = frozenset(i for i in digits_only if self._patterns[i][-1].isdigit())
         self._scanned_words = scanned_words
         # The sound pass (`SoundIndex`), each sound form standing for the word forms it has.
         self._sound_refs = list(map(tuple, sounds.values()))
+        plain_entry = self._plain_entry
         self._sound_index = SoundIndex(
-            (index, scanned_words[self._plain_entry[form]])
+            (index, scanned)
             for index, forms_ in enumerate(self._sound_refs)
-            for form in forms_
+            for scanned in dict.fromkeys(scanned_words[plain_entry[form]] for form in forms_)
         )
-        self._letter_edges = [_letter_edges(pattern) for pattern in self._patterns]
-        self._automaton = ahocorasick_rs.AhoCorasick(self._patterns) if self._patterns else None
+        self._letter_edges = [
+            ("a" <= pattern[0] <= "z") | ("a" <= pattern[-1] <= "z") << 1
+            for pattern in self._patterns
+        ]
+        self._automaton = (
+            ahocorasick_rs.AhoCorasick(self._patterns, store_patterns=False)
+            if self._patterns
+            else None
+        )
         self._segmenter = Segmenter(word for word in self._folded_words if word.isalpha())
 
         self.allow: tuple[AllowEntry, ...] = tuple(a for a in allow if fold(a.phrase))
@@ -552,7 +610,9 @@ class SensitiveWordMatcher:
         self._allow_scopes = [allow_patterns[pattern] for pattern in self._allow_patterns]
         self._allow_longest = max(map(len, self._allow_patterns), default=0)
         self._allow_automaton = (
-            ahocorasick_rs.AhoCorasick(self._allow_patterns) if self._allow_patterns else None
+            ahocorasick_rs.AhoCorasick(self._allow_patterns, store_patterns=False)
+            if self._allow_patterns
+            else None
         )
 
     def __len__(self) -> int:
@@ -610,7 +670,11 @@ class SensitiveWordMatcher:
         scanned = scan_form(layout.text)
         found = self._automaton.find_matches_as_indexes(scanned, overlapping=True)
         found += self._sound_hits(
-            scanned, numpy.frombuffer(scanned.encode("utf-32-le"), dtype=numpy.uint32)
+            scanned,
+            numpy.frombuffer(scanned.encode("utf-32-le"), dtype=numpy.uint32),
+            # no reasons wanted: what the plain folded text rules out goes now
+            None if dropped is not None else lambda start, end: layout.text[start:end],
+            batch=False,
         )
         return self._findings(
             text,
@@ -646,9 +710,16 @@ class SensitiveWordMatcher:
             index = 0
             next_offset = offsets[1] if len(offsets) > 1 else len(folded)
             special, inflectable = self._special, self._inflectable
+            digit_first, digit_last = self._digit_first, self._digit_last
             for pattern_index, start, end in scan(folded, overlapping=True):
-                if pattern_index in special and not self._worth_a_look(
-                    pattern_index, folded, start, end, joined_before
+                if pattern_index in special and (
+                    (
+                        pattern_index in digit_first
+                        and start
+                        and (folded[start - 1].isdigit() or folded[start - 1] == "第")
+                    )
+                    or (pattern_index in digit_last and folded[end : end + 1].isdigit())
+                    or not self._worth_a_look(pattern_index, folded, start, end, joined_before)
                 ):
                     continue
                 # `_inside_a_word` on the whole batch (a text's edge is SEPARATOR, no letter);
@@ -677,7 +748,9 @@ class SensitiveWordMatcher:
                     next_offset = offsets[index + 1] if index + 1 < len(offsets) else len(folded)
                 offset = offsets[index]
                 hits.setdefault(index, []).append((pattern_index, start - offset, end - offset))
-            for index_, start, end in self._sound_hits(folded, batch.codes):
+            for index_, start, end in self._sound_hits(
+                folded, batch.codes, batch.plain, batch.plain_codes()
+            ):
                 at = bisect.bisect_right(offsets, start) - 1
                 hits.setdefault(at, []).append((index_, start - offsets[at], end - offsets[at]))
             repeated = batch.repeats if self._collapse else set()
@@ -706,29 +779,78 @@ class SensitiveWordMatcher:
         self,
         scanned: str,
         codes: numpy.ndarray,
+        plain: Callable[[int, int], str | None] | None = None,
+        plain_codes: numpy.ndarray | None = None,
+        *,
+        batch: bool = True,
     ) -> list[tuple[int, int, int]]:
         """The raw hits of the sound pass (`SoundIndex`) in `scanned` (`codes`: the same as
         code points), each as (-1 - sound index, start, end), without the word as written
         (the automaton has it); a word of two characters with one of them kept as written and
         no word of the dictionary in or reaching into it (read on the scan text here, where
         uncommon characters are sounds: `_finding` reads the folded text again), and not
-        written with a function word (是他吗 is no 他妈, 我带 no 卧带)."""
+        written with a function word (是他吗 is no 他妈, 我带 no 卧带).
+
+        With `batch` (a batch of texts), the dictionary tests of a two-character stretch run
+        on the whole array at once (`segment.pairs_apart`), before any stretch is looked at
+        one by one; without (one text: numpy's cost per call would outweigh them), one by one.
+
+        `plain(start, end)`, when given, is the plainly folded text of scanned[start:end]
+        (None when unknown), and `plain_codes` (when known) all of it as code points: a
+        stretch that is plainly an ordinary word of the dictionary, or for a word of two
+        characters plainly reached into by one, is left out here too, as `_finding` would
+        drop it for every word it sounds like ("reads as the ordinary word", "the word …
+        reaches into it"). Only callers that do not report dropped hits give them. (Every
+        word of the scan text is one of the plain text: uncommon characters are sounds in the
+        one and themselves in the other.)"""
         found = []
         refs, words, entry_of = self._sound_refs, self._scanned_words, self._plain_entry
+        read = codes if plain_codes is None else plain_codes
         segmenter = self._segmenter
-        for index, start, end in self._sound_index.find(codes):
+        for index, start, end in self._sound_index.find(
+            codes, (lambda starts: pairs_apart(read, starts)) if batch else None
+        ):
             stretch = scanned[start:end]
             heard = [words[entry_of[form]] for form in refs[index]]
             if not any(_heard(word, stretch) for word in heard):
                 continue
-            if end - start < MIN_SOUND_WORD and (
-                all(_function_for(word, stretch) for word in heard)
-                or dictionary_word(stretch)
-                or segmenter.may_cross(scanned, start, end)
-            ):
+            if end - start < MIN_SOUND_WORD:
+                if all(_function_for(word, stretch) for word in heard):
+                    continue
+                if not batch and (
+                    dictionary_word(stretch) or segmenter.may_cross(scanned, start, end)
+                ):
+                    continue
+                if (
+                    plain is not None
+                    and plain_codes is None
+                    and self._heard_elsewhere(plain, start, end)
+                ):
+                    continue
+            elif plain is not None and dictionary_word(plain(start, end) or ""):
                 continue
             found.append((-1 - index, start, end))
         return found
+
+    def _heard_elsewhere(
+        self, plain: Callable[[int, int], str | None], start: int, end: int
+    ) -> bool:
+        """Whether a stretch of the sound pass is, plainly folded, sure to be dropped by
+        `_finding` for every word it sounds like, whatever else holds: an ordinary word of the
+        dictionary, or, for a word of two characters, reached into by one (as `_finding` reads
+        them on the plain folded text; `plain` gives it, with what lies around the stretch)."""
+        stretch = plain(start, end)
+        if stretch is None:
+            return False
+        if dictionary_word(stretch):
+            return True
+        if end - start >= MIN_SOUND_WORD:
+            return False
+        low = max(0, start - MAX_WORD + 1)
+        around = plain(low, end + MAX_WORD - 1)
+        return around is not None and bool(
+            self._segmenter.may_cross(around, start - low, end - low)
+        )
 
     def _worth_a_look(
         self,
@@ -1202,6 +1324,7 @@ class _Search:
         self._dropped = dropped
         self._wanted = wanted
         self._links: list[tuple[int, int]] | None = None
+        self._allowed: bool | None = None  # `_any_allowed`
         self.pairs: list[tuple[int, int, str]] = []  # component pairs: original span, char
 
     def run(self, hits: list[tuple[int, int, int, bool]]) -> list[Finding]:
@@ -1488,10 +1611,21 @@ class _Search:
             holding = self.matcher._segmenter.holding(folded, start, end)
             if holding:
                 return f"part of the word {holding}"
-        allowed = self.matcher._inside_allowed(folded, start, end, self.chat_id)
-        if allowed:
-            return f"inside the allowed phrase {allowed}"
+        if self._any_allowed():
+            allowed = self.matcher._inside_allowed(folded, start, end, self.chat_id)
+            if allowed:
+                return f"inside the allowed phrase {allowed}"
         return ""
+
+    def _any_allowed(self) -> bool:
+        """Whether any allow-list phrase occurs in the folded text (looked for once, when a
+        hit first asks; most texts hold none)."""
+        if self._allowed is None:
+            automaton = self.matcher._allow_automaton
+            self._allowed = automaton is not None and bool(
+                automaton.find_matches_as_indexes(self.layout.text)
+            )
+        return self._allowed
 
     def _in_link(self, start: int, end: int) -> bool:
         if self._links is None:

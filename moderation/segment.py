@@ -13,7 +13,10 @@ Why jieba's: it is the dictionary of the most used Chinese segmenter, with word 
 counted over a large general corpus; the maintained ports (jieba-rs, jieba-fast, rjieba) ship
 the same file; and it is MIT-licensed. Only the dictionary is used, not the library: the
 reading is computed here, over at most `WINDOW` characters on each side of a hit, so messages
-without a hit cost nothing, and moderation/ keeps its rule of pure code without I/O.
+without a hit cost nothing, and moderation/ keeps its rule of pure code without I/O. The
+cheap test before a reading (`may_cross`: does a dictionary word reach into the hit?) also
+runs on a whole batch of two-character stretches at once (`pairs_apart`, for the sound pass),
+against a set of the dictionary's words as integers built at its first call.
 
 The reading is the segmentation of highest probability under a unigram model (each word's
 probability its frequency over the dictionary's total, an unknown single character frequency
@@ -34,9 +37,11 @@ it: 色情片 and 赌博机 still hold their lexicon words.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy
 
@@ -50,6 +55,7 @@ __all__ = [
     "WINDOW",
     "Segmenter",
     "dictionary_word",
+    "pairs_apart",
     "phrase_around",
     "word_frequency",
 ]
@@ -227,6 +233,72 @@ class Segmenter:
                     ):
                         return text[low:high]
         return ""
+
+
+_Codes = numpy.ndarray[Any, numpy.dtype[numpy.uint32]]
+_NO_CHAR = 0xFFFF  # a non-character: in no word of the dictionary (whose are all below it)
+
+
+@functools.cache
+def _word_keys() -> frozenset[int]:
+    """The dictionary's words of 2 to 4 characters, each as one integer (16 bits per
+    character, the first in the highest bits: every character of the dictionary is in the
+    Basic Multilingual Plane and none is U+0000, so words of different lengths never share
+    an integer); made with numpy when `pairs_apart` is first called (a set of Python ints:
+    looking a few hundred keys up in it costs a quarter of a `numpy.searchsorted`)."""
+    codes = numpy.frombuffer(
+        "\n".join(word for word in _LOG_PROB if len(word) >= 2).encode("utf-32-le"),
+        dtype=numpy.uint32,
+    )
+    if len(codes) and (int(codes.max()) >= _NO_CHAR or int(codes.min()) == 0):
+        raise ValueError("a dictionary word beyond the Basic Multilingual Plane, or U+0000")
+    ends = numpy.flatnonzero(codes == 10)
+    starts = numpy.concatenate(([0], ends + 1))
+    lengths = numpy.diff(numpy.concatenate((starts, [len(codes) + 1]))) - 1
+    padded = numpy.concatenate((codes, numpy.zeros(MAX_WORD, dtype=numpy.uint32)))
+    keys = []
+    for size in range(2, MAX_WORD + 1):
+        first = starts[lengths == size]
+        key = numpy.zeros(len(first), dtype=numpy.uint64)
+        for offset in range(size):
+            key = (key << numpy.uint64(16)) | padded[first + offset].astype(numpy.uint64)
+        keys.append(key)
+    return frozenset(numpy.concatenate(keys).tolist())
+
+
+# Where, around a two-character stretch at p, `pairs_apart` reads: p - 3 … p + 5.
+_READ = numpy.arange(-(MAX_WORD - 1), MAX_WORD + 2)
+
+
+def pairs_apart(codes: _Codes, positions: numpy.ndarray[Any, numpy.dtype[Any]]) -> Any:
+    """For each two-character stretch codes[p:p + 2] (p in `positions`), whether the
+    dictionary leaves it apart from the text: it is no word of the dictionary, and no word of
+    the dictionary reaches into it (`may_cross` finds nothing). The same answers as
+    `not dictionary_word(...) and not may_cross(...)` on the text, for the whole array at once
+    (a boolean array)."""
+    count = len(positions)
+    if not count:
+        return numpy.ones(0, dtype=numpy.bool_)
+    listed = _word_keys()
+    padded = numpy.full(len(codes) + 2 * MAX_WORD + 2, _NO_CHAR, dtype=numpy.uint64)
+    padded[MAX_WORD : MAX_WORD + len(codes)] = numpy.clip(codes, 1, _NO_CHAR)
+    # Columns: the characters p - 3 … p + 5 (p the stretch's first).
+    chars = padded[(positions + MAX_WORD)[:, None] + _READ[None, :]]
+    sixteen = numpy.uint64(16)
+    keys = numpy.empty((7, count), dtype=numpy.uint64)
+    # The words ending on the stretch's first character (2, 3, 4 characters) ...
+    keys[0] = (chars[:, 2] << sixteen) | chars[:, 3]
+    keys[1] = (chars[:, 1] << numpy.uint64(32)) | keys[0]
+    keys[2] = (chars[:, 0] << numpy.uint64(48)) | keys[1]
+    # ... the stretch itself, and the words starting on its second character.
+    keys[3] = (chars[:, 3] << sixteen) | chars[:, 4]
+    keys[4] = (chars[:, 4] << sixteen) | chars[:, 5]
+    keys[5] = (keys[4] << sixteen) | chars[:, 6]
+    keys[6] = (keys[5] << sixteen) | chars[:, 7]
+    found = numpy.fromiter(
+        map(listed.__contains__, keys.ravel().tolist()), dtype=numpy.bool_, count=7 * count
+    )
+    return ~found.reshape(7, count).any(axis=0)
 
 
 # The spans, relative to an edge, of the words of two to `MAX_WORD` characters around it.

@@ -4,13 +4,19 @@ PostgreSQL tests use the server named by WECOM_MOD_TEST_POSTGRES_URL (`make test
 set it to postgresql://postgres@127.0.0.1:5432/test). Each test session creates its own
 database there and drops it at the end; when the server does not answer, those tests skip and
 say why.
+
+A test that starts a process (a subprocess, a uvicorn server, a container, a fork), in its body
+or through a fixture it is the first to need, carries the `slow` marker: `pytest -m "not slow"`
+is then the in-process suite. `_process_start_counted` counts every start and
+`pytest_runtest_makereport` fails an unmarked test that started one, so the marker stays true.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,8 +34,62 @@ from app.models import Base
 from app.settings import Settings, load_settings
 from tests import support
 
+pytest_plugins = ["pytester"]  # tests/test_architecture.py runs the marker check on a sample
+
 PG_ENV = "WECOM_MOD_TEST_POSTGRES_URL"
 _SETTING_NAMES = [name.upper() for name in Settings.model_fields]
+
+
+# -- process-level tests carry the `slow` marker ----------------------------------------------
+
+_process_starts = [0]  # processes started by this pytest process so far (Popen and os.fork)
+_STARTS_BEFORE = pytest.StashKey[int]()
+_popen_execute_child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+
+def _process_start_counted(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> Any:
+    """`Popen._execute_child`, counted: every subprocess, asyncio's included, starts here."""
+    _process_starts[0] += 1
+    return _popen_execute_child(self, *args, **kwargs)
+
+
+def _fork_counted() -> None:
+    _process_starts[0] += 1
+
+
+if not getattr(subprocess.Popen._execute_child, "counts_process_starts", False):  # type: ignore[attr-defined]
+    _process_start_counted.counts_process_starts = True  # type: ignore[attr-defined]
+    subprocess.Popen._execute_child = _process_start_counted  # type: ignore[attr-defined]
+    os.register_at_fork(before=_fork_counted)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture of `item` is set up: how many processes were started until now."""
+    item.stash[_STARTS_BEFORE] = _process_starts[0]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test that passed (or skipped) but started a process through its fixtures or its body
+    without the `slow` marker fails, naming how many it started."""
+    report = yield
+    started = _process_starts[0] - item.stash.get(_STARTS_BEFORE, _process_starts[0])
+    if (
+        report.when == "call"
+        and not report.failed
+        and started
+        and not item.get_closest_marker("slow")
+    ):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} started {started} process(es) (a subprocess, a server, a container "
+            "or a fork) without the `slow` marker: mark it `@pytest.mark.slow` (or the module "
+            '`pytestmark = pytest.mark.slow`) so that `pytest -m "not slow"` stays in-process'
+        )
+    return report
 
 
 @pytest.fixture(autouse=True)

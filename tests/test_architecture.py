@@ -1,9 +1,16 @@
-"""The import rules of shared/architecture.md, enforced: bot/ and moderation/ stay independent."""
+"""The rules of shared/architecture.md, enforced: bot/ and moderation/ stay independent,
+moderation/ reads no clock, every query of app/ lives in app/repositories/, every error of app/
+descends from the one root drawn in app/errors.py, and a test that starts a process carries
+the `slow` marker (the check lives in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import pkgutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +31,37 @@ FORBIDDEN_ATTRS_IN_MODERATION = {
     ("datetime", "now"),
     ("datetime", "utcnow"),
     ("date", "today"),
+}
+# The clock reads of moderation/, by what they are whatever the import spelled them
+# (`datetime.datetime.now()`, `from time import time`, `import datetime as dt`, …).
+CLOCK_READS = {
+    "datetime.datetime.now",
+    "datetime.datetime.utcnow",
+    "datetime.datetime.today",
+    "datetime.date.today",
+    "time.time",
+    "time.time_ns",
+    "time.monotonic",
+    "time.monotonic_ns",
+    "time.perf_counter",
+    "time.perf_counter_ns",
+    "time.localtime",
+    "time.gmtime",
+}
+
+# Statements are built and run only in app/repositories/. Calls that are a query wherever they
+# appear: SQLAlchemy's statement builders (by what they were imported as), and running
+# something on a session, connection or cursor.
+QUERY_BUILDERS = {"select", "insert", "update", "delete", "text"}
+QUERY_RUNNERS = {"execute", "exec_driver_sql", "scalar", "scalars", "stream", "stream_scalars"}
+# Modules of app/ outside app/repositories/ allowed to query, and why.
+QUERIES_ALLOWED = {
+    "app/db.py": "engine set-up: the PRAGMAs every new SQLite connection gets (WAL, ...)",
+}
+# ... and for now: the judging pipeline is being reworked in this file. It makes no query of its
+# own today (its reads are repository calls); the exception goes once the rework has landed.
+QUERIES_ALLOWED_FOR_NOW = {
+    "app/processing.py": "pipeline work in progress",
 }
 
 
@@ -69,3 +107,305 @@ def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from app.settings import Settings\nimport requests\n", encoding="utf-8")
     assert imported_roots(bad) == {"app", "requests"}
+
+
+# -- moderation/ reads no clock, whatever the spelling ----------------------------------------
+
+
+def _import_aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name → the dotted name it was imported as (`dt` → `datetime`, `now`? no:
+    `from datetime import datetime` → `datetime.datetime`)."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+                else:
+                    root = alias.name.split(".")[0]
+                    aliases[root] = root
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return aliases
+
+
+def _dotted(node: ast.expr, aliases: dict[str, str]) -> str | None:
+    """The dotted name an expression refers to, its root resolved through the imports; None
+    for anything but a name or a chain of attributes on one."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    root = aliases.get(node.id, node.id)
+    return ".".join([root, *reversed(parts)])
+
+
+def clock_reads(source: str) -> list[tuple[int, str]]:
+    """(line, what) of every clock read in `source`: a name or attribute chain that resolves
+    to one of CLOCK_READS, called or not (`clock=time.monotonic` reads it later)."""
+    tree = ast.parse(source)
+    aliases = _import_aliases(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute | ast.Name) and isinstance(node.ctx, ast.Load):
+            name = _dotted(node, aliases)
+            if name in CLOCK_READS:
+                found.append((node.lineno, name))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in CLOCK_READS:
+                    found.append((node.lineno, f"{node.module}.{alias.name}"))
+    return found
+
+
+def test_moderation_reads_no_clock_in_any_spelling() -> None:
+    for path in sorted((ROOT / "moderation").rglob("*.py")):
+        reads = clock_reads(path.read_text(encoding="utf-8"))
+        assert not reads, f"{path.relative_to(ROOT)} reads the clock: {reads}"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import datetime\nnow = datetime.datetime.now()\n",
+        "import datetime\nnow = datetime.datetime.now(datetime.UTC)\n",
+        "import datetime as dt\ntoday = dt.date.today()\n",
+        "from datetime import datetime\nnow = datetime.now()\n",
+        "from datetime import datetime as DT\nnow = DT.utcnow()\n",
+        "from datetime import date\ntoday = date.today()\n",
+        "import time\nnow = time.time()\n",
+        "from time import time\nnow = time()\n",
+        "from time import monotonic as tick\nnow = tick()\n",
+        "import time\ndef f(clock=time.monotonic):\n    return clock()\n",
+    ],
+)
+def test_the_clock_rule_catches_every_spelling(source: str) -> None:
+    assert clock_reads(source), source
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from datetime import UTC, datetime\nat = datetime(2026, 1, 1, tzinfo=UTC)\n",
+        "from datetime import datetime\nat = datetime.fromtimestamp(0)\n",
+        "import time\ntime.sleep(0)\n",
+        "def f(now: float) -> float:\n    return now + 1\n",
+    ],
+)
+def test_the_clock_rule_lets_time_given_as_data_through(source: str) -> None:
+    assert clock_reads(source) == []
+
+
+def test_the_old_pair_rule_missed_the_module_qualified_spelling() -> None:
+    """Why the rule above exists: `datetime.datetime.now()` has no (name, attr) pair in
+    FORBIDDEN_ATTRS_IN_MODERATION, so the pair rule let it through."""
+    tree = ast.parse("import datetime\nnow = datetime.datetime.now()\n")
+    pairs = {
+        (node.value.id, node.attr)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+    }
+    assert not pairs & FORBIDDEN_ATTRS_IN_MODERATION
+    assert clock_reads("import datetime\nnow = datetime.datetime.now()\n")
+
+
+# -- every query in app/repositories/ --------------------------------------------------------
+
+
+def query_calls(source: str) -> list[tuple[int, str]]:
+    """(line, what) of every query in `source`: a call of a SQLAlchemy statement builder
+    (QUERY_BUILDERS, however imported), a call of `.execute(…)` and the other QUERY_RUNNERS on
+    anything, and `session.get(…)` (a primary-key SELECT)."""
+    tree = ast.parse(source)
+    aliases = _import_aliases(tree)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = _dotted(func, aliases)
+        builder = name is not None and name.rsplit(".", 1)[-1] in QUERY_BUILDERS
+        if name is not None and builder and name.startswith("sqlalchemy"):
+            found.append((node.lineno, name))
+            continue
+        if isinstance(func, ast.Attribute):
+            receiver = _dotted(func.value, aliases) or ""
+            if func.attr in QUERY_RUNNERS:
+                found.append((node.lineno, f"{receiver or '…'}.{func.attr}"))
+            elif func.attr == "get" and receiver.rsplit(".", 1)[-1] == "session":
+                found.append((node.lineno, f"{receiver}.get"))
+    return found
+
+
+def _app_modules() -> Iterator[Path]:
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        if (ROOT / "app" / "repositories") not in path.parents:
+            yield path
+
+
+def test_every_query_of_app_lives_in_repositories() -> None:
+    offenders = {}
+    for path in _app_modules():
+        where = path.relative_to(ROOT).as_posix()
+        if where in QUERIES_ALLOWED or where in QUERIES_ALLOWED_FOR_NOW:
+            continue
+        calls = query_calls(path.read_text(encoding="utf-8"))
+        if calls:
+            offenders[where] = calls
+    assert offenders == {}, "queries outside app/repositories/ (move them into a repository)"
+
+
+def test_every_module_allowed_to_query_still_does() -> None:
+    """A lasting exception that is no longer needed is taken off the list."""
+    for where in QUERIES_ALLOWED:
+        assert query_calls((ROOT / where).read_text(encoding="utf-8")), where
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("from sqlalchemy import select\nq = select(X)\n", [(2, "sqlalchemy.select")]),
+        ("import sqlalchemy as sa\nq = sa.update(X)\n", [(2, "sqlalchemy.update")]),
+        ("from sqlalchemy import text\nq = text('SELECT 1')\n", [(2, "sqlalchemy.text")]),
+        (
+            "from sqlalchemy.dialects import sqlite\nq = sqlite.insert(X)\n",
+            [(2, "sqlalchemy.dialects.sqlite.insert")],
+        ),
+        ("async def f(session):\n    await session.execute(q)\n", [(2, "session.execute")]),
+        ("async def f(c):\n    await c.exec_driver_sql(q)\n", [(2, "c.exec_driver_sql")]),
+        ("async def f(self):\n    await self.session.get(X, 1)\n", [(2, "self.session.get")]),
+        # Not queries: a repository's function, a local named like a builder, a dict's get.
+        ("from app.repositories import outbox\nasync def f(s):\n    await outbox.get(s, 1)\n", []),
+        ("def f(delete):\n    return delete(1)\n", []),
+        ("def f(texts):\n    return texts.get('a')\n", []),
+    ],
+)
+def test_the_query_rule_knows_a_query(source: str, found: list[tuple[int, str]]) -> None:
+    assert query_calls(source) == found
+
+
+# -- one error root for app/ -----------------------------------------------------------------
+
+
+def _app_exception_classes() -> list[type[BaseException]]:
+    import app
+
+    classes = []
+    for info in pkgutil.walk_packages(app.__path__, "app."):
+        module = importlib.import_module(info.name)
+        for _name, value in inspect.getmembers(module, inspect.isclass):
+            if issubclass(value, BaseException) and value.__module__ == info.name:
+                classes.append(value)
+    return classes
+
+
+def test_every_error_of_app_descends_from_the_one_root_and_is_drawn() -> None:
+    from app import errors
+
+    classes = _app_exception_classes()
+    assert len(classes) >= 10  # the walk found the modules
+    tree = errors.__doc__ or ""
+    for cls in classes:
+        assert issubclass(cls, errors.WecomModError), f"{cls.__module__}.{cls.__qualname__}"
+        if cls is not errors.WecomModError:
+            assert f" {cls.__name__} " in tree, f"{cls.__name__} is not drawn in app/errors.py"
+            assert cls.__module__ in tree, f"{cls.__name__}: app/errors.py does not name its module"
+
+
+def test_the_error_root_keeps_each_errors_other_bases() -> None:
+    """Joining the tree changed no except clause: the bases callers catch are still there."""
+    from app.dispatcher import PermanentFailure
+    from app.inbox_writer import InboxWriterClosed
+    from bot.errors import WeComApiError
+
+    assert issubclass(InboxWriterClosed, RuntimeError)
+    assert issubclass(PermanentFailure, WeComApiError)
+    assert PermanentFailure("x").retryable is False
+
+
+@pytest.mark.slow  # the sample's tests start processes
+def test_a_test_that_starts_a_process_without_the_slow_marker_fails(
+    pytester: pytest.Pytester,
+) -> None:
+    """The check of tests/conftest.py on a sample: a process started in the body or through a
+    fixture fails an unmarked test; a marked test and an in-process test pass."""
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "markers =\n    slow: starts processes\n"
+    )
+    pytester.makeconftest(
+        "from tests.conftest import pytest_runtest_makereport, pytest_runtest_setup\n"
+    )
+    pytester.makepyfile(
+        """
+        import subprocess
+        import sys
+
+        import pytest
+
+
+        def child():
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+
+        @pytest.fixture
+        def started():
+            child()
+
+
+        def test_unmarked_body():
+            child()
+
+
+        def test_unmarked_fixture(started):
+            pass
+
+
+        def test_unmarked_skipped_after_the_start():
+            child()
+            pytest.skip("skipped after starting a process")
+
+
+        @pytest.mark.slow
+        def test_marked(started):
+            child()
+
+
+        def test_in_process():
+            assert sys.executable
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_unmarked_body started 1 process(es)*without the `slow` marker*",
+            "*test_unmarked_fixture started 1 process(es)*",
+            "*test_unmarked_skipped_after_the_start started 1 process(es)*",
+        ],
+        consecutive=False,
+    )
+
+
+# The detectors and the ladder, which only the judging pipeline (`moderation.pipeline`) runs.
+PIPELINE_PARTS = {"judge", "detect_flood", "detect_promotion", "promotion_signal"}
+
+
+def test_the_service_judges_only_through_the_pipeline() -> None:
+    """app/ and benchmarks/ never run a detector or the ladder themselves: they judge with
+    `moderation.judge_batch` (or `judge_alone`), so every caller decides alike."""
+    for package in ("app", "benchmarks"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "moderation"
+                ):
+                    used = {alias.name for alias in node.names} & PIPELINE_PARTS
+                    assert not used, (
+                        f"{path.relative_to(ROOT)}:{node.lineno} imports {sorted(used)}: judge "
+                        "with moderation.judge_batch"
+                    )

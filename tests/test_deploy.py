@@ -373,6 +373,7 @@ def test_nginx_round_robins_over_every_replica_with_passive_failover() -> None:
     assert set(lb["depends_on"]) == set(REPLICAS)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed here")
 def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     text = NGINX.read_text(encoding="utf-8")
@@ -505,6 +506,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_the_image_command_migrates_serves_its_probes_and_stops_cleanly(tmp_path: Path) -> None:
     """What a container runs, from the installed console script, in an empty working directory
     (the image's /data) with no setting at all: `migrate` (compose's one-shot service), then

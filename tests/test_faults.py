@@ -240,6 +240,7 @@ def start(processes: list[ServiceProcess], service: ServiceProcess) -> ServicePr
 # -- 1. SIGKILL mid-work ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigkill_mid_work_loses_nothing_and_repeats_only_the_send_in_flight(
     database_url: str,
     tmp_path: Path,
@@ -586,6 +587,7 @@ def app_callback(msg_id: str, text: str) -> Callback:
     return Callback(msg_id, False, path, support.app_envelope(encrypted))
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_database_unreachable_answers_503_then_takes_the_retries_without_restart(
@@ -650,6 +652,7 @@ def test_database_unreachable_answers_503_then_takes_the_retries_without_restart
 GRACE = 15.0  # seconds the test gives the service to exit after SIGTERM
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_send_and_the_request_in_flight_then_exits_0(
     database_url: str,
     tmp_path: Path,
@@ -699,6 +702,7 @@ def test_sigterm_finishes_the_send_and_the_request_in_flight_then_exits_0(
     print(f"\nSIGTERM: exited 0 after {took:.1f} s")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sigterm_with_a_backlog_stops_after_the_send_in_flight(
     database_url: str,
@@ -731,6 +735,7 @@ def test_sigterm_with_a_backlog_stops_after_the_send_in_flight(
 # -- roles: HTTP-only replicas and worker replicas -------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_http_only_replica_stores_and_a_worker_replica_judges_and_sends_once(
     database_url: str, tmp_path: Path, fake_wecom: FakeWeComServer, processes: list[ServiceProcess]
 ) -> None:

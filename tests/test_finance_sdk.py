@@ -5,6 +5,9 @@ The fake (tests/finance_fake/fake_sdk.c) has the real header's signatures and co
 tests read back: live slices and handles, the last seq/limit/timeout/proxy/passwd it was given,
 and how often DecryptData ran. A wrong `argtypes` shows up as a truncated seq or a shifted
 argument; a missing FreeSlice as a live slice.
+
+Process-level (`slow`): the fake is built with the C compiler on first use, and the real SDK's
+checks run in child processes.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from bot.errors import (
     RecordDecryptFailed,
 )
 from bot.finance_sdk import EncryptedRecord, FinanceSdk, bundled_library_path
+
+pytestmark = pytest.mark.slow
 
 FAKE_SOURCE = Path(__file__).parent / "finance_fake" / "fake_sdk.c"
 CORP_ID = "ww0123456789abcdef"

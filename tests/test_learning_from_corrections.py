@@ -86,7 +86,7 @@ def test_proposals_are_one_per_phrase_in_hit_order() -> None:
     proposals = corrections.suggestions(row)
     assert [(p.index, p.phrase, p.start, p.end) for p in proposals] == [
         (0, "去赌博", 0, 3),
-        (1, "口交通", 8, 11),  # 口|交通|道
+        (1, "口交通道", 8, 12),  # 口交|通道: the hit is a whole word, so its neighbour joins
     ]
     assert corrections.scopes_of(row) == ("group", "global")
     assert corrections.scopes_of(_row("去赌博", "", ("赌博", 1, 3))) == ("global",)

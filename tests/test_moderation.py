@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from app.processing import masked_evidence
 from moderation import (
     Action,
+    BatchMessage,
     Category,
     LexiconEntry,
     LexiconFormatError,
-    MessageFacts,
     SensitiveWordMatcher,
     Severity,
     decide,
-    evaluate,
+    judge_alone,
     mask_word,
     parse_lexicon,
 )
 
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WORDS = parse_lexicon(
     "# 示例词表\n"
     "赌博\tgambling\n"
@@ -99,7 +102,8 @@ def test_duplicate_word_keeps_the_strictest_severity() -> None:
 def test_decision_follows_the_strictest_severity(
     text: str, verdict: str, actions: tuple[Action, ...]
 ) -> None:
-    decision = evaluate(MessageFacts(text=text, sender="u", chat_id="c"), MATCHER)
+    decision = judge_alone(BatchMessage("c", "u", "text", text, AT), MATCHER).decision
+    assert decision is not None
     assert decision.verdict == verdict
     assert decision.actions == actions
     assert decision.flagged == (verdict != "none")

@@ -539,6 +539,7 @@ async def test_json_logs_hold_no_secret(database_url: str, tmp_path: Path) -> No
     assert [secret for secret in secrets if secret in logged] == []
 
 
+@pytest.mark.slow
 def test_serve_writes_json_lines_with_the_access_log_and_its_request_id(tmp_path: Path) -> None:
     """The real `wecom-mod serve`: uvicorn's access log goes through the same formatter."""
     process = ServiceProcess.create(

@@ -146,6 +146,7 @@ def test_generated_keys_are_usable_and_distinct() -> None:
     assert SecretBox(key).decrypt(SecretBox(key).encrypt("x")) == "x"
 
 
+@pytest.mark.slow
 def test_module_prints_a_new_key() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app.secret_box"], capture_output=True, text=True, check=True

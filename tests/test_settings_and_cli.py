@@ -148,6 +148,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+@pytest.mark.slow
 def test_help_explains_each_command() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
@@ -193,6 +194,7 @@ def test_check_with_a_broken_word_file_names_file_and_line(
     )
 
 
+@pytest.mark.slow
 def test_config_error_is_one_line_and_exit_2() -> None:
     result = run_cli("migrate", env={"WECOM_AGENT_ID": "x"})
     assert result.returncode == 2
@@ -201,6 +203,7 @@ def test_config_error_is_one_line_and_exit_2() -> None:
     )
 
 
+@pytest.mark.slow
 def test_serve_stops_on_unreadable_lexicon_before_touching_the_database(tmp_path: Path) -> None:
     result = run_cli(
         "serve",
@@ -214,6 +217,7 @@ def test_serve_stops_on_unreadable_lexicon_before_touching_the_database(tmp_path
     assert not (tmp_path / "db.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     db = tmp_path / "fresh.db"
     result = run_cli("migrate", env={"DATABASE_URL": f"sqlite:///{db}"})

@@ -398,6 +398,21 @@ async def test_an_app_created_group_is_welcomed_with_appchat_send(service: Servi
     assert sent["text"]["content"] == f"欢迎wmA！群规：{RULES}"
 
 
+async def test_an_app_created_group_with_a_webhook_robot_too_is_welcomed_with_appchat_send(
+    service: Service,
+) -> None:
+    """One order for every post into a group (`app.capabilities`): appchat/send before the
+    robot, whose 20 posts a minute stay for the groups that have nothing better."""
+    await known_group(service, [], settings=WEBHOOK_GROUP)
+    await change(service, ["wmA"], last="v0", version="v1")
+    await patch(service, {"kind": "app_created"})
+    advance(service, 61)
+    await service.settle()
+    (sent,) = service.wecom.bodies("/cgi-bin/appchat/send")
+    assert sent["chatid"] == CHAT and "wmA" in sent["text"]["content"]
+    assert service.wecom.calls(WEBHOOK) == []
+
+
 # -- customer-group template -------------------------------------------------------------
 
 

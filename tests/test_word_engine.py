@@ -4,22 +4,23 @@ innocent sentences that must not match. Tables over real-looking Chinese chat te
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 
 from moderation import (
     AllowEntry,
+    BatchMessage,
     Category,
     Confidence,
     LexiconEntry,
     MatchMode,
-    MessageFacts,
     Route,
     SensitiveWordMatcher,
     Severity,
     decide,
-    evaluate,
     fold,
+    judge_alone,
     parse_allow_list,
     parse_lexicon,
 )
@@ -392,10 +393,17 @@ def test_scoped_words_and_allow_phrases_apply_in_their_group_only() -> None:
     assert finding.scope == "wr-team"
 
 
-def test_evaluate_uses_the_message_group_for_scope() -> None:
+def test_the_pipeline_uses_the_message_group_for_scope() -> None:
     matcher = SensitiveWordMatcher([LexiconEntry("团购", Category.ADS, scope="wr-team")])
-    assert evaluate(MessageFacts("团购", "u", "wr-team"), matcher).verdict == "warn"
-    assert evaluate(MessageFacts("团购", "u", "wr-other"), matcher).verdict == "none"
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def verdict(chat_id: str) -> str:
+        decision = judge_alone(BatchMessage(chat_id, "u", "text", "团购", at), matcher).decision
+        assert decision is not None
+        return decision.verdict
+
+    assert verdict("wr-team") == "warn"
+    assert verdict("wr-other") == "none"
 
 
 def test_a_word_of_only_symbols_is_left_out() -> None:

@@ -6,8 +6,9 @@ have them (a group moderator gets 404).
 
 Each page reads through the repositories the REST API reads through, scoped to the groups the
 person may see (`app.console.access`). Each change goes through the function the REST API
-changes through (`app.corrections.review` and `allow_from_log`, `app.routes.groups`'
-`apply_changes` and `pardon_member`, `app.routes.outbox.retry_dead`), audited under the
+changes through (`app.corrections.review` and `allow_from_log`, `app.group_actions.update_settings`
+and `pardon`, `app.routes.outbox.retry_dead`, `app.routes.lexicon.audit_added` and
+`delete_entry`), audited under the
 person's userid with channel `console`. Lists are keyset-paginated, newest first, like the
 REST API's.
 """
@@ -23,7 +24,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
-from app import audit, corrections
+from app import audit, corrections, group_actions
 from app import lexicon_service as lexicon
 from app.console.access import Access, ConsoleRole, require_access
 from app.console.session import Forbidden, NotFound, check_csrf, render, secure_headers
@@ -116,6 +117,11 @@ def _view(row: ModerationLog, person: Access) -> RowView:
         findings=findings,
         group=(group.name if group is not None and group.name else row.chat_id) or "—",
     )
+
+
+def _actor(person: Access) -> group_actions.Actor:
+    """The person as the audit trail records a change they make here."""
+    return group_actions.Actor(audit.chat_actor(person.user), audit.Channel.CONSOLE)
 
 
 def _before(value: str | None) -> tuple[datetime, int] | None:
@@ -740,7 +746,7 @@ async def group_save(
         if effective_policy(group, runtime.context.policy).mode.value != mode:
             policy["mode"] = mode
             GroupPolicy.from_mapping(policy, runtime.context.policy)  # as the REST API checks
-        await group_routes.apply_changes(
+        await group_actions.update_settings(
             db,
             group,
             {
@@ -748,9 +754,7 @@ async def group_save(
                 "welcome_template": welcome_template,
                 "policy": policy,
             },
-            sealed_webhook_key=None,
-            actor=audit.chat_actor(person.user),
-            channel=audit.Channel.CONSOLE,
+            actor=_actor(person),
             now=now,
         )
     return await _group_page(request, person, chat_id, saved=True)
@@ -910,14 +914,8 @@ async def member_pardon(request: Request, person: Person, chat_id: str, user_id:
     person.require_change()
     runtime = request.app.state.runtime
     async with runtime.sessions() as db, db.begin():
-        count = await group_routes.pardon_member(
-            db,
-            chat_id,
-            user_id,
-            by=person.user,
-            actor=audit.chat_actor(person.user),
-            channel=audit.Channel.CONSOLE,
-            now=runtime.now(),
+        count = await group_actions.pardon(
+            db, chat_id, user_id, actor=_actor(person), pardoned_by=person.user, now=runtime.now()
         )
     return await _member_page(request, person, chat_id, user_id, pardoned=count)
 

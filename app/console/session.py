@@ -38,6 +38,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.console.texts import ui_texts
+from app.errors import WecomModError
 from app.settings import Settings
 
 __all__ = [
@@ -80,7 +81,7 @@ templates.env.filters["readable_json"] = lambda value: json.dumps(
 )
 
 
-class ConsoleError(Exception):
+class ConsoleError(WecomModError):
     """Root of the console's errors; answered as an HTML page."""
 
 

@@ -9,7 +9,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Group, GroupMember
+from app.models import Group, GroupKind, GroupMember
 from app.repositories import dialect_insert
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "named",
     "page",
     "record_messages",
+    "webhook_key",
 ]
 
 # `last_seen_at` moves at most this often: rewriting it for every batch of messages would hold
@@ -34,10 +35,16 @@ LAST_SEEN_STEP = timedelta(minutes=1)
 
 
 async def ensure(
-    session: AsyncSession, chat_id: str, *, now: datetime, kind: str = "", smart_bot: bool = False
+    session: AsyncSession,
+    chat_id: str,
+    *,
+    now: datetime,
+    kind: GroupKind | str = "",
+    smart_bot: bool = False,
 ) -> Group:
     """The group's row, created on first sight (by any replica: ON CONFLICT DO NOTHING). A
-    known `kind` replaces "unknown"; `smart_bot` is remembered once seen."""
+    known `kind` (a `GroupKind` or its value) replaces "unknown"; `smart_bot` is remembered
+    once seen."""
     found = await ensure_many(
         session, [chat_id], now=now, kind=kind, smart_bot=[chat_id] if smart_bot else []
     )
@@ -49,7 +56,7 @@ async def ensure_many(
     chat_ids: Iterable[str],
     *,
     now: datetime,
-    kind: str = "",
+    kind: GroupKind | str = "",
     smart_bot: Collection[str] = (),
 ) -> dict[str, Group]:
     """`ensure` for several groups with one INSERT and one SELECT, by chat id. Rows are
@@ -58,6 +65,7 @@ async def ensure_many(
     wanted = sorted(set(chat_ids))
     if not wanted:
         return {}
+    known = GroupKind(kind) if kind else None
     await session.execute(
         dialect_insert(session)(Group)
         .values(
@@ -66,7 +74,7 @@ async def ensure_many(
                     "chat_id": chat_id,
                     "name": "",
                     "owner": "",
-                    "kind": kind or "unknown",
+                    "kind": known or GroupKind.UNKNOWN,
                     "smart_bot": chat_id in smart_bot,
                     "rules_text": "",
                     "welcome_template": "",
@@ -89,8 +97,8 @@ async def ensure_many(
     for group in found.values():
         if now - group.last_seen_at >= LAST_SEEN_STEP:  # not every batch: the row stays unlocked
             group.last_seen_at = now
-        if kind and group.kind == "unknown":
-            group.kind = kind
+        if known is not None and group.kind == GroupKind.UNKNOWN:
+            group.kind = known
         if group.chat_id in smart_bot and not group.smart_bot:
             group.smart_bot = True
     return found
@@ -99,6 +107,13 @@ async def ensure_many(
 async def get(session: AsyncSession, chat_id: str) -> Group | None:
     return (
         await session.execute(select(Group).where(Group.chat_id == chat_id))
+    ).scalar_one_or_none()
+
+
+async def webhook_key(session: AsyncSession, chat_id: str) -> str | None:
+    """The group's sealed webhook robot key; None when it has none (or is unknown)."""
+    return (
+        await session.execute(select(Group.webhook_key).where(Group.chat_id == chat_id))
     ).scalar_one_or_none()
 
 

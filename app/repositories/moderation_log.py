@@ -17,8 +17,11 @@ from app.models import ModerationLog, OutboxAction
 __all__ = [
     "LogFilter",
     "actions_for",
+    "add",
+    "by_ids",
     "count",
     "get",
+    "id_for_event",
     "mark_reviewed",
     "oldest_first",
     "page",
@@ -87,8 +90,30 @@ async def count(session: AsyncSession, filters: LogFilter, *, cap: int) -> int:
     return int((await session.execute(statement)).scalar_one())
 
 
+async def add(session: AsyncSession, entry: ModerationLog) -> ModerationLog:
+    """Add a row and flush it (its id is then known)."""
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
 async def get(session: AsyncSession, log_id: int) -> ModerationLog | None:
     return await session.get(ModerationLog, log_id)
+
+
+async def id_for_event(session: AsyncSession, inbox_event_id: int) -> int | None:
+    """The id of the row the inbox event `inbox_event_id` was logged in; None: not logged."""
+    return (
+        await session.execute(
+            select(ModerationLog.id).where(ModerationLog.inbox_event_id == inbox_event_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def by_ids(session: AsyncSession, log_ids: Sequence[int]) -> dict[int, ModerationLog]:
+    """The rows with these ids, by id (absent ids are left out)."""
+    rows = await session.execute(select(ModerationLog).where(ModerationLog.id.in_(log_ids)))
+    return {row.id: row for row in rows.scalars().all()}
 
 
 async def actions_for(

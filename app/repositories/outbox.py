@@ -17,11 +17,15 @@ __all__ = [
     "claim_due",
     "counts",
     "enqueue",
+    "get",
+    "hold",
+    "mark_merged",
     "oldest_pending",
     "page",
     "renew",
     "retry_dead",
     "sends_since",
+    "skipped",
 ]
 
 
@@ -242,3 +246,46 @@ async def retry_dead(session: AsyncSession, action_id: int, *, now: datetime) ->
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def get(session: AsyncSession, action_id: int) -> OutboxAction | None:
+    return await session.get(OutboxAction, action_id)
+
+
+async def skipped(session: AsyncSession, idempotency_key: str, *, note: str) -> OutboxAction | None:
+    """The action of that key when it is stored skipped with `note`; None otherwise."""
+    return (
+        await session.execute(
+            select(OutboxAction).where(
+                OutboxAction.idempotency_key == idempotency_key,
+                OutboxAction.status == "skipped",
+                OutboxAction.last_error == note,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def hold(session: AsyncSession, action_ids: Sequence[int], *, until: datetime) -> None:
+    """Claimed actions back to pending, due at `until`, without counting the claim as an
+    attempt."""
+    await session.execute(
+        update(OutboxAction)
+        .where(OutboxAction.id.in_(action_ids))
+        .values(
+            status="pending",
+            lease_until=None,
+            next_attempt_at=until,
+            attempts=OutboxAction.attempts - 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_merged(session: AsyncSession, action_ids: Sequence[int], *, into: int) -> None:
+    """Actions merged into the digest action `into`: done, never sent on their own."""
+    await session.execute(
+        update(OutboxAction)
+        .where(OutboxAction.id.in_(action_ids))
+        .values(status="merged", lease_until=None, last_error=f"merged into digest action {into}")
+        .execution_options(synchronize_session=False)
+    )

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Group, GroupMember
+from app.models import Group, GroupKind, GroupMember
 from app.repositories import dialect_insert, rowcount
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "current_members",
     "due_syncs",
     "due_welcomes",
+    "get_group",
     "lock_group",
     "mark_welcomed",
     "members_by_user",
@@ -174,13 +175,23 @@ async def template_candidates(session: AsyncSession) -> Sequence[int]:
     rows = await session.execute(
         select(Group.id)
         .where(
-            Group.kind == "customer",
+            Group.kind == GroupKind.CUSTOMER,
             Group.webhook_key.is_(None),
             or_(Group.rules_text != "", Group.welcome_template != ""),
         )
         .order_by(Group.id)
     )
     return list(rows.scalars().all())
+
+
+async def get_group(
+    session: AsyncSession, group_id: int, *, for_update: bool = False
+) -> Group | None:
+    """The group's row as stored now (`for_update`: locked for this transaction, waiting for
+    another holder on PostgreSQL); None when it is gone."""
+    return await session.get(
+        Group, group_id, with_for_update=for_update or None, populate_existing=True
+    )
 
 
 async def lock_group(session: AsyncSession, group_id: int) -> Group | None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.errors import WecomModError
 from app.inbox_writer import InboxWriterClosed
 from app.metrics import callback_outcome
 from app.repositories import inbox as inbox_repo
@@ -106,7 +107,7 @@ def _required(params: dict[str, str], *names: str) -> list[str]:
     return values
 
 
-class _Disconnected(Exception):
+class _Disconnected(WecomModError):
     """The client went away before its body arrived: there is nobody to answer."""
 
 

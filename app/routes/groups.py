@@ -5,7 +5,8 @@ overrides, moderators, webhook key, name, kind); its members, a member's strikes
 The webhook robot key is write-only: it is sealed with `app.secret_box` (SECRET_KEY) before it
 is stored, and answers only say whether one is set. A PATCH is checked whole before anything
 is written: one bad field → 422 and nothing changes. Every change goes into the audit trail
-(`app.audit`) in the same transaction.
+(`app.audit`) in the same transaction: the changes are made by `app.group_actions`, as the
+chat commands make theirs. What each group allows is `app.capabilities`.
 
 Activity counts what the service keeps (see `app.repositories.reports`): messages in the last
 day (exact), members who posted in the last 7 days, and every message seen from the group's
@@ -24,7 +25,9 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import audit
-from app.models import Group, GroupMember
+from app import group_actions as actions
+from app.capabilities import GroupCapabilities
+from app.models import Group, GroupKind, GroupMember
 from app.policy_file import effective_policy
 from app.repositories import groups as groups_repo
 from app.repositories import reports
@@ -43,9 +46,7 @@ __all__ = [
     "MAX_WELCOME_BYTES",
     "WELCOME_PLACEHOLDERS",
     "GroupOut",
-    "apply_changes",
     "groups_out",
-    "pardon_member",
     "router",
     "welcome_template_problem",
 ]
@@ -54,7 +55,7 @@ MAX_RULES_CHARS = 2000
 MAX_WELCOME_BYTES = 3000  # UTF-8 bytes of a welcome template
 MAX_MODERATORS = 100
 WELCOME_PLACEHOLDERS = ("{members}", "{rules}")
-GROUP_KINDS = ("customer", "internal", "app_created")
+GROUP_KINDS = tuple(kind.value for kind in GroupKind if kind is not GroupKind.UNKNOWN)
 ACTIVITY_DAYS = 7
 MODERATION_DAYS = 30
 _WEBHOOK_KEY = re.compile(r"[A-Za-z0-9_-]{8,128}")
@@ -265,16 +266,17 @@ def _group_out(
 ) -> GroupOut:
     activity = activity or reports.MemberActivity(0, 0, None)
     moderation = moderation or reports.ModerationCounts(0, 0, 0)
+    capabilities = GroupCapabilities.of(group)
     return GroupOut(
         chat_id=group.chat_id,
         name=group.name,
         owner=group.owner,
-        kind=group.kind,
+        kind=capabilities.kind.value,
         capabilities=CapabilitiesOut(
-            webhook=bool(group.webhook_key),
-            app_created=group.kind == "app_created",
-            smart_bot=group.smart_bot,
-            customer=group.kind == "customer",
+            webhook=capabilities.webhook,
+            app_created=capabilities.app_created,
+            smart_bot=capabilities.smart_bot,
+            customer=capabilities.customer,
         ),
         rules_text=group.rules_text,
         welcome_template=group.welcome_template,
@@ -317,51 +319,6 @@ async def groups_out(runtime: Runtime, session: Any, groups: Sequence[Group]) ->
         )
         for group in groups
     ]
-
-
-async def apply_changes(
-    session: Any,
-    group: Group,
-    values: dict[str, Any],
-    *,
-    sealed_webhook_key: str | None,
-    actor: str,
-    channel: audit.Channel,
-    now: datetime,
-) -> dict[str, Any]:
-    """Set `values` (checked already) on `group`, with one `group.update` audit entry naming
-    what changed (a webhook key only as set or cleared: `sealed_webhook_key` is what is
-    stored); the changes, {} when every field held its value already. Flushes, never
-    commits: the REST API and the web console change groups through it."""
-    changes: dict[str, Any] = {}
-    for name, value in values.items():
-        if name == "webhook_key":
-            if value is None and group.webhook_key is None:
-                continue
-            changes[name] = {
-                "from": "set" if group.webhook_key else "unset",
-                "to": "set" if value is not None else "cleared",
-            }
-            group.webhook_key = sealed_webhook_key
-            continue
-        old = getattr(group, name)
-        if old == value:
-            continue
-        changes[name] = {"from": old, "to": value}
-        setattr(group, name, value)
-    if changes:
-        group.updated_at = now
-        await audit.record(
-            session,
-            actor=actor,
-            channel=channel,
-            action="group.update",
-            target=f"group:{group.chat_id}",
-            details={"changes": changes},
-            at=now,
-        )
-    await session.flush()
-    return changes
 
 
 def _not_found(chat_id: str) -> HTTPException:
@@ -424,7 +381,8 @@ async def update_group(request: Request, caller: Caller, chat_id: ChatId, body: 
             raise HTTPException(422, str(exc)) from None
     if "moderators" in values:
         values["moderators"] = _moderators(values["moderators"])
-    sealed: str | None = None
+    if "kind" in values:
+        values["kind"] = GroupKind(values["kind"])
     if values.get("webhook_key") is not None:
         key = _webhook_key(values["webhook_key"])
         if runtime.secret_box is None:
@@ -433,22 +391,16 @@ async def update_group(request: Request, caller: Caller, chat_id: ChatId, body: 
                 "webhook_key: cannot be stored: webhook keys are kept encrypted and SECRET_KEY "
                 "is not set (make one with `python -m app.secret_box`, set it, restart)",
             )
-        sealed = runtime.secret_box.encrypt(key)
+        values["webhook_key"] = runtime.secret_box.encrypt(key)
 
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
         group = await groups_repo.get(session, chat_id)
         if group is None:
             raise _not_found(chat_id)
-        await apply_changes(
-            session,
-            group,
-            values,
-            sealed_webhook_key=sealed,
-            actor=audit.rest_actor(caller.kind, body.by),
-            channel=audit.Channel.REST,
-            now=now,
-        )
+        actor = actions.Actor(audit.rest_actor(caller.kind, body.by), audit.Channel.REST)
+        await actions.update_settings(session, group, values, actor=actor, now=now)
+        await session.flush()
         (item,) = await groups_out(runtime, session, [group])
     return item
 
@@ -555,42 +507,13 @@ async def pardon(
     body: Annotated[PardonIn | None, Body()] = None,
 ) -> Any:
     runtime = runtime_of(request)
+    by = body.by if body is not None else "api"
     now = runtime.now()
+    actor = actions.Actor(
+        audit.rest_actor(caller.kind, body.by if body is not None else None), audit.Channel.REST
+    )
     async with runtime.sessions() as session, session.begin():
-        count = await pardon_member(
-            session,
-            chat_id,
-            user_id,
-            by=body.by if body is not None else "api",
-            actor=audit.rest_actor(caller.kind, body.by if body is not None else None),
-            channel=audit.Channel.REST,
-            now=now,
+        count = await actions.pardon(
+            session, chat_id, user_id, actor=actor, pardoned_by=by, now=now
         )
     return PardonOut(chat_id=chat_id, user_id=user_id, pardoned=count)
-
-
-async def pardon_member(
-    session: Any,
-    chat_id: str,
-    user_id: str,
-    *,
-    by: str,
-    actor: str,
-    channel: audit.Channel,
-    now: datetime,
-) -> int:
-    """Clear a member's strikes in a group (the ladder starts again), audited
-    (`member.pardon`) when there were any; how many. Flushes, never commits: the REST API
-    and the web console pardon through it."""
-    count = await strikes_repo.pardon(session, chat_id, user_id, now=now, by=by)
-    if count:
-        await audit.record(
-            session,
-            actor=actor,
-            channel=channel,
-            action="member.pardon",
-            target=f"member:{chat_id}/{user_id}",
-            details={"pardoned": count},
-            at=now,
-        )
-    return count

@@ -8,8 +8,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+
+from app.repositories import ping
 
 __all__ = ["router"]
 
@@ -38,7 +39,7 @@ async def healthz(request: Request) -> dict[str, Any]:
 async def readyz(request: Request) -> JSONResponse:
     try:
         async with request.app.state.runtime.sessions() as session:
-            await session.execute(text("SELECT 1"))
+            await ping(session)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("readiness check failed: %s", exc)
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
+from app.errors import WecomModError
 from app.models import OutboxAction
 from app.repositories import outbox as outbox_repo
 from app.routes.api import ApiCaller, require_token
@@ -172,7 +173,7 @@ async def retry(
         return _out(row)
 
 
-class NotDead(Exception):
+class NotDead(WecomModError):
     """The outbox action is not dead, so there is nothing to retry."""
 
 
@@ -182,7 +183,7 @@ async def retry_dead(
     """A dead action back to pending now with its attempts reset, audited (`outbox.retry`);
     None when there is no such action; NotDead when it is not dead. Flushes, never commits:
     the REST API and the web console retry through it."""
-    row = await session.get(OutboxAction, action_id)
+    row = await outbox_repo.get(session, action_id)
     if row is None:
         return None
     status, attempts, last_error = row.status, row.attempts, row.last_error

@@ -1,0 +1,252 @@
+"""`judge_batch`: a batch of group messages and the facts about them in, one `Judgement` each out.
+
+The one judging pipeline: the service's inbox worker, the shadow replay of an archive export
+(through the worker), the benchmarks (through the worker) and `wecom-mod check` all judge with
+it. Per message it runs the lexicon (one `find_many` for the batch), the promotion detector
+(with the ads words found, and again over a contact spelled out one character per message),
+the flood rules (over the group's recent messages and where the same text went lately) and
+the group's ladder (`judge`), and returns the `Decision` with what the caller keeps of the
+message for later flood checks (`MessageMeta`).
+
+Messages of one batch affect each other, in batch order, exactly as if judged one by one:
+a message is in the flood history of the later ones (and in the spread of its text across
+groups), it counts towards its sender's messages (a member stops being a newcomer after
+`newcomer_messages`), and an offence adds to the sender's standing strikes for their next
+message. The facts are what was known before the batch's first message; the caller applies
+the judgements (stores the log rows, strikes and message metadata) after the call.
+
+Pure: no I/O, no clock (each message carries its time), nothing kept between calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from moderation.decision import Decision
+from moderation.flood import (
+    FloodThresholds,
+    MessageMeta,
+    detect_flood,
+    folded_fingerprint,
+    joined_short_texts,
+    short_text,
+)
+from moderation.fold import fold
+from moderation.lexicon import Category
+from moderation.matcher import Finding, SensitiveWordMatcher
+from moderation.policy import GroupMode, GroupPolicy, Standing, judge, promotion_signal
+from moderation.promo import detect_promotion
+
+__all__ = [
+    "BatchFacts",
+    "BatchMessage",
+    "GroupFacts",
+    "Judgement",
+    "MemberFacts",
+    "judge_alone",
+    "judge_batch",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchMessage:
+    """One group message to judge."""
+
+    chat_id: str
+    sender: str
+    msg_type: str  # text, link, weapp, card, redpacket, image, ...
+    text: str  # what the member said: the text rules read it (the bot's own mentions blanked)
+    at: datetime  # when it was sent (timezone-aware)
+    folded: str | None = None  # `fold(text)` when the caller has it already; None: folded here
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFacts:
+    """A member of a group as known before the batch."""
+
+    first_seen: datetime  # when the service first saw the member in the group
+    messages: int = 0  # the member's messages in the group counted before the batch
+    strikes: int = 0  # standing strikes in the group (the ledger of the group's mode)
+    exempt: str = ""  # why no action is taken ("moderator", "owner", "staff"); "" if none
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFacts:
+    """A group as known before the batch."""
+
+    # The group's policy. Mode `off`: its messages are not judged; `shadow` and `enforce` are
+    # judged alike (whether the actions are carried out is the caller's part).
+    policy: GroupPolicy
+    removal_possible: bool = False  # WeCom lets the service remove members (app-created group)
+    # The group's messages before the batch that the flood rules look at (`history_window`
+    # back from its first message: at least its senders' own and those with its texts).
+    history: Sequence[MessageMeta] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFacts:
+    """What is known when the batch is judged: the lexicon, and every group and member of it."""
+
+    matcher: SensitiveWordMatcher
+    groups: Mapping[str, GroupFacts]  # by chat id
+    members: Mapping[tuple[str, str], MemberFacts]  # by (chat id, sender)
+    # text fingerprint → (chat id, sent at) of messages with it before the batch, in any group,
+    # within the wave window of the batch's messages with it: a text going round the groups
+    # is a wave however innocent each copy looks.
+    spread: Mapping[str, Sequence[tuple[str, datetime]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """The outcome for one message of the batch."""
+
+    decision: Decision | None  # None: the group is not moderated (mode `off`)
+    meta: MessageMeta | None = None  # what the flood history keeps of the message
+    newcomer: bool = False  # whether the sender counted as a newcomer for it
+
+
+_OFF = Judgement(decision=None)
+
+
+def judge_batch(messages: Sequence[BatchMessage], facts: BatchFacts) -> list[Judgement]:
+    """One `Judgement` per message, in order (see the module docstring). Every message's
+    group must be in `facts.groups`, and its sender in `facts.members` unless the group is
+    off."""
+    findings = facts.matcher.find_many(
+        [message.text for message in messages], [message.chat_id for message in messages]
+    )
+    run = _Run(facts)
+    return [run.judge(message, found) for message, found in zip(messages, findings, strict=True)]
+
+
+def judge_alone(
+    message: BatchMessage,
+    matcher: SensitiveWordMatcher,
+    *,
+    policy: GroupPolicy | None = None,
+    newcomer: bool = False,
+) -> Judgement:
+    """`judge_batch` of one message in a group with no recent messages, from a member with no
+    strikes: established (first seen `newcomer_days` ago with `newcomer_messages` messages),
+    or one who joined just now with no message yet when `newcomer`. What `wecom-mod check`
+    shows."""
+    policy = policy or GroupPolicy()
+    member = (
+        MemberFacts(first_seen=message.at)
+        if newcomer
+        else MemberFacts(
+            first_seen=message.at - timedelta(days=policy.newcomer_days),
+            messages=policy.newcomer_messages,
+        )
+    )
+    facts = BatchFacts(
+        matcher=matcher,
+        groups={message.chat_id: GroupFacts(policy=policy)},
+        members={(message.chat_id, message.sender): member},
+    )
+    (judgement,) = judge_batch([message], facts)
+    return judgement
+
+
+class _Run:
+    """What the batch's earlier messages changed: members' counts and strikes, each group's
+    history, where each text went."""
+
+    def __init__(self, facts: BatchFacts) -> None:
+        self.facts = facts
+        self.counted: dict[tuple[str, str], int] = {}  # messages counted, batch included
+        self.strikes: dict[tuple[str, str], int] = {}  # standing strikes, batch included
+        self.history: dict[str, list[MessageMeta]] = {}  # by chat, batch included
+        self.copies: dict[str, list[tuple[str, datetime]]] = {}  # the batch's, by fingerprint
+
+    def judge(self, message: BatchMessage, findings: list[Finding]) -> Judgement:
+        group = self.facts.groups[message.chat_id]
+        policy = group.policy
+        if policy.mode is GroupMode.OFF:
+            return _OFF
+        who = (message.chat_id, message.sender)
+        member = self.facts.members[who]
+        earlier = self.counted.get(who, member.messages)
+        self.counted[who] = earlier + 1
+        newcomer = (
+            message.at - member.first_seen < timedelta(days=policy.newcomer_days)
+            or earlier < policy.newcomer_messages
+        )
+        text = message.text
+        ads = [finding for finding in findings if finding.category is Category.ADS]
+        promotion = detect_promotion(
+            text, message.msg_type, settings=policy.promo, newcomer=newcomer, ad_findings=ads
+        )
+        folded = fold(text) if message.folded is None else message.folded
+        meta = MessageMeta(
+            at=message.at.timestamp(),
+            sender=message.sender,
+            chat_id=message.chat_id,
+            msg_type=message.msg_type,
+            length=len(text.strip()),
+            text_hash=folded_fingerprint(folded),
+            short_text=short_text(folded) if message.msg_type == "text" else "",
+        )
+        history = self.history.get(message.chat_id)
+        if history is None:
+            history = self.history[message.chat_id] = list(group.history)
+        signals = detect_flood(
+            meta,
+            folded,
+            history,
+            policy.flood,
+            # A copy-paste wave is group life (生日快乐, 收到, 接龙) unless it promotes something
+            # or the same text goes round other groups too.
+            promotional=bool(promotion.signals or ads),
+            other_groups=self._other_groups(meta, message.at, policy.flood),
+        )
+        joined = joined_short_texts(meta, history)
+        history.append(meta)
+        if meta.text_hash:
+            self.copies.setdefault(meta.text_hash, []).append((message.chat_id, message.at))
+        if joined and not promotion.promotional:
+            # A contact spelled out over one-character messages (加 / 我 / V / 1 …), read joined.
+            split = detect_promotion(
+                joined,
+                settings=policy.promo,
+                newcomer=newcomer,
+                ad_findings=[
+                    finding
+                    for finding in self.facts.matcher.find(joined, message.chat_id)
+                    if finding.category is Category.ADS
+                ],
+                split=True,
+            )
+            if split.promotional:
+                promotion = split
+        promo_signal = promotion_signal(promotion)
+        if promo_signal is not None:
+            signals.append(promo_signal)
+        decision = judge(
+            findings,
+            signals,
+            policy=policy,
+            standing=Standing(
+                strikes=self.strikes.get(who, member.strikes),
+                exempt=member.exempt,
+                removal_possible=group.removal_possible,
+            ),
+        )
+        self.strikes[who] = decision.strikes
+        return Judgement(decision=decision, meta=meta, newcomer=newcomer)
+
+    def _other_groups(self, meta: MessageMeta, at: datetime, thresholds: FloodThresholds) -> int:
+        """How many other groups got the message's text within the wave window before it."""
+        window = thresholds.wave_window_seconds
+        if not meta.text_hash or not thresholds.wave_min_members or not window:
+            return 0
+        since = at - timedelta(seconds=window)
+        copies = [
+            *self.facts.spread.get(meta.text_hash, ()),
+            *self.copies.get(meta.text_hash, ()),
+        ]
+        chats = {chat for chat, sent in copies if since <= sent <= at}
+        chats.discard(meta.chat_id)
+        return len(chats)
