@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WECOM_MOD_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export WECOM_MOD_TEST_POSTGRES_URL
 
-.PHONY: install run test test-fast check format eval bench bench-callbacks bench-answer-path bench-matcher bench-pipeline bench-archive
+.PHONY: install run test test-fast check format eval bench bench-callbacks bench-answer-path bench-matcher bench-pipeline bench-archive bench-console
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,3 +61,6 @@ bench-pipeline: $(STAMP)  ## moderation decisions per second (detectors + policy
 
 bench-archive: $(STAMP)  ## chat-archive records processed per second (decryption stubbed), SQLite and PostgreSQL
 	$(BIN)/python benchmarks/archive.py
+
+bench-console: $(STAMP)  ## web-console page times: 1,000,000 log rows and 2,000 groups on PostgreSQL
+	$(BIN)/python benchmarks/console.py $(BENCH_ARGS)

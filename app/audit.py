@@ -29,6 +29,7 @@ class Channel(StrEnum):
     REST = "rest"
     CHAT = "chat"
     CLI = "cli"
+    CONSOLE = "console"  # the web console (app.console): the actor is a WeCom userid
 
 
 def rest_actor(token_kind: str, by: str | None = None) -> str:

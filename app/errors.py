@@ -9,8 +9,16 @@ WecomModError                     root of every error `app/` defines
 │   ├── InvalidEntry              the input cannot be stored as it is; nothing changed
 │   └── EntryNotFound             no word or allow-list phrase has that id
 ├── CorrectionError               app.lexicon.corrections: one line for a human
+│   ├── LogNotFound               no moderation log row has that id
+│   ├── AlreadyReviewed           the moderation log row was reviewed before
 │   ├── NotOverturned             the moderation log row has not been overturned
 │   └── BadChoice                 the proposal, phrase or scope cannot be added from the row
+├── NotDead                       app.outbox.service: retrying an outbox action that is not dead
+├── ConsoleError                  app.console.session: answered as an HTML page
+│   ├── SignInNeeded              no valid session: to the sign-in page
+│   ├── Forbidden                 signed in, but may not do this (403)
+│   ├── NotFound                  nothing there, or not theirs to see (404)
+│   └── ConsoleOff                no key to sign the console's cookies with (503)
 ├── InboxWriterClosed             app.ingest.inbox_writer: `store` after `close()`
 │                                 (also RuntimeError)
 ├── LeaseLost                     app.ingest.archive: another replica took the archive lease

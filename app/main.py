@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
+from app import console
 from app import openapi as openapi_document
 from app.admin import api, auth, health, review, stats
 from app.admin import audit_routes as audit
@@ -420,6 +421,7 @@ def create_app(
     app.include_router(outbox.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    console.mount(app)  # the web console under /console/ (not in the OpenAPI document)
     openapi_document.describe(app)
     install_access_log_redactor(_query_names(app))
     return app

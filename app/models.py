@@ -467,7 +467,7 @@ class AuditEntry(Base):
     # Who: "admin-token", "admin-token:mod-alice" (REST, with the `by` given), a userid (chat),
     # "cli:<--by>".
     actor: Mapped[str] = mapped_column(String(200))
-    channel: Mapped[str] = mapped_column(String(8))  # rest | chat | cli
+    channel: Mapped[str] = mapped_column(String(8))  # rest | chat | cli | console
     action: Mapped[str] = mapped_column(String(64))  # e.g. group.update, member.pardon
     target: Mapped[str] = mapped_column(String(300))  # e.g. group:<chat_id>, log:42
     details: Mapped[dict[str, Any]] = mapped_column(JSON)

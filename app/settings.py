@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     archive_batch: int = Field(default=1000, ge=1, le=1000)  # records per GetChatData call
     archive_include_direct: bool = False  # moderate 1:1 messages too
     archive_lease_seconds: float = 60.0  # how long a replica's hold on the puller lasts
+    # Web console (app/console): who may only look, how long a sign-in lasts, the cookie's
+    # Secure flag (true behind HTTPS), the UI language, and WeCom's sign-in hosts.
+    console_readonly_userids: str = ""
+    console_session_hours: float = Field(default=12.0, gt=0, le=720)
+    console_cookie_secure: bool = False
+    console_language: str = "zh"  # zh | en
+    wecom_oauth_host: str = "https://open.weixin.qq.com"  # 网页授权 inside WeCom
+    wecom_login_host: str = "https://login.work.weixin.qq.com"  # 企业微信登录 (QR)
 
     @field_validator(
         "wecom_app_secret",
@@ -131,6 +139,7 @@ class Settings(BaseSettings):
         "database_url",
         "corp_domains",
         "smart_bot_names",
+        "console_readonly_userids",
         mode="before",
     )
     @classmethod
@@ -144,13 +153,21 @@ class Settings(BaseSettings):
             decode_aes_key(value.get_secret_value())
         return value
 
-    @field_validator("wecom_api_base")
+    @field_validator("wecom_api_base", "wecom_oauth_host", "wecom_login_host")
     @classmethod
     def _api_base(cls, value: str) -> str:
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http(s) URL such as https://qyapi.weixin.qq.com")
         return value.strip().rstrip("/")
+
+    @field_validator("console_language")
+    @classmethod
+    def _console_language(cls, value: str) -> str:
+        language = value.strip().lower()
+        if language not in ("zh", "en"):
+            raise ValueError(f"must be zh or en, got {value!r}")
+        return language
 
     @field_validator("admin_api_token", "readonly_api_token")
     @classmethod
@@ -318,6 +335,17 @@ class Settings(BaseSettings):
     @property
     def staff_userids(self) -> list[str]:
         return _comma_list(self.wecom_staff_userids)
+
+    @property
+    def console_readonly_list(self) -> list[str]:
+        return _comma_list(self.console_readonly_userids)
+
+    @property
+    def console_key(self) -> bytes | None:
+        """The key the web console signs its cookies and sign-in states with: SECRET_KEY, else
+        ADMIN_API_TOKEN (whoever holds it is an admin anyway); None: the console is off."""
+        secret = self.secret("secret_key") or self.secret("admin_api_token")
+        return secret.encode("utf-8") if secret else None
 
     @property
     def app_callback_enabled(self) -> bool:

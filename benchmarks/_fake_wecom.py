@@ -15,13 +15,16 @@ import json
 import time
 from collections import Counter
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 
 app = FastAPI()
 calls: Counter[str] = Counter()
 replies: list[tuple[str, float]] = []  # (response_code, arrival time)
 app_messages: list[tuple[str, float]] = []  # (content, arrival time)
+signed_in = {"userid": "admin"}  # who WeCom's sign-in pages say is there
 
 
 @app.get("/healthz")
@@ -40,6 +43,27 @@ async def reset() -> dict[str, str]:
     replies.clear()
     app_messages.clear()
     return {"status": "ok"}
+
+
+@app.post("/_sign_in_as")
+async def sign_in_as(userid: str) -> dict[str, str]:
+    signed_in["userid"] = userid
+    return {"status": "ok"}
+
+
+@app.get("/connect/oauth2/authorize")
+@app.get("/wwlogin/sso/login")
+async def sign_in_page(redirect_uri: str, state: str) -> RedirectResponse:
+    query = urlencode({"code": f"fake-{signed_in['userid']}", "state": state})
+    return RedirectResponse(f"{redirect_uri}?{query}", status_code=302)
+
+
+@app.get("/cgi-bin/auth/getuserinfo")
+async def getuserinfo(code: str) -> dict[str, object]:
+    calls["/cgi-bin/auth/getuserinfo"] += 1
+    if not code.startswith("fake-"):
+        return {"errcode": 40029, "errmsg": "invalid code"}
+    return {"errcode": 0, "errmsg": "ok", "userid": code.removeprefix("fake-")}
 
 
 @app.api_route("/{path:path}", methods=["GET", "POST"])

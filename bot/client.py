@@ -391,6 +391,27 @@ class WeComClient:
                 "POST", f"{self._base}{path}", api, json=body, params={"access_token": token}
             )
 
+    async def auth_userid(self, code: str) -> str | None:
+        """The member a web sign-in `code` stands for (`auth/getuserinfo`, with the app's
+        token): their userid, or None for someone outside the corp (WeCom answers an openid
+        or external_userid instead). A code works once and for 5 minutes; a used or unknown
+        one raises the errcode's error (40029)."""
+        creds = self._require_credentials()
+        fetch = functools.partial(self._fetch_token, creds)
+        url, api = f"{self._base}/cgi-bin/auth/getuserinfo", "auth/getuserinfo"
+        token = await self._tokens.get(creds.corp_id, creds.secret, fetch)
+        try:
+            payload = await self._request(
+                "GET", url, api, params={"access_token": token, "code": code}
+            )
+        except TokenExpired:
+            token = await self._tokens.get(creds.corp_id, creds.secret, fetch, stale=token)
+            payload = await self._request(
+                "GET", url, api, params={"access_token": token, "code": code}
+            )
+        userid = payload.get("userid") or payload.get("UserId")
+        return userid if isinstance(userid, str) and userid else None
+
     async def send_app_message(
         self, to_users: Sequence[str], msgtype: str, content: dict[str, Any]
     ) -> dict[str, Any]:

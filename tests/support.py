@@ -7,9 +7,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse
 
 from bot.crypto import CallbackCipher
 
@@ -48,6 +50,16 @@ class FakeWeCom:
     token_fetches: int = 0
     # Queued answers by path: each call pops the first (status, json); empty → success.
     scripted: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    # Web sign-in codes WeCom has issued and not yet exchanged: code → the member's userid
+    # (None: someone outside the corp, answered with an openid).
+    auth_codes: dict[str, str | None] = field(default_factory=dict)
+
+    def issue_code(self, userid: str | None) -> str:
+        """What WeCom's authorize or web-login page does once the member is known: a code,
+        good for one `auth/getuserinfo`."""
+        code = f"CODE-{len(self.auth_codes) + 1}-{userid or 'outsider'}"
+        self.auth_codes[code] = userid
+        return code
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -56,6 +68,8 @@ class FakeWeCom:
         if queued:
             status, body = queued.pop(0)
             return httpx.Response(status, json=body)
+        if path == "/cgi-bin/auth/getuserinfo":
+            return self._getuserinfo(request)
         if path == "/cgi-bin/gettoken":
             self.token_fetches += 1
             return httpx.Response(
@@ -63,6 +77,17 @@ class FakeWeCom:
                 json={"errcode": 0, "errmsg": "ok", "access_token": self.token, "expires_in": 7200},
             )
         return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+    def _getuserinfo(self, request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("access_token") != self.token:
+            return httpx.Response(200, json={"errcode": 40014, "errmsg": "invalid access_token"})
+        code = request.url.params.get("code", "")
+        if code not in self.auth_codes:
+            return httpx.Response(200, json={"errcode": 40029, "errmsg": "invalid code"})
+        userid = self.auth_codes.pop(code)  # a code works once
+        if userid is None:
+            return httpx.Response(200, json={"errcode": 0, "errmsg": "ok", "openid": "oAAA"})
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok", "userid": userid})
 
     @property
     def transport(self) -> httpx.MockTransport:
@@ -181,3 +206,29 @@ def app_envelope(encrypted: str) -> bytes:
 
 def aibot_envelope(encrypted: str) -> bytes:
     return json.dumps({"encrypt": encrypted}).encode()
+
+
+class FakeSignInPages:
+    """WeCom's sign-in pages as a browser meets them: the web authorisation
+    (`/connect/oauth2/authorize`, 网页授权) and the web login (`/wwlogin/sso/login`, the QR
+    page), answering at once for `signed_in` (the member who would scan or is in WeCom) with a
+    code from `wecom` and the state given, as WeCom does. An ASGI app, served by the browser
+    tests on a port of their own."""
+
+    def __init__(self, wecom: FakeWeCom) -> None:
+        self.wecom = wecom
+        self.signed_in: str | None = None
+        self.visits: list[str] = []  # the paths the browser was sent to
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        self.visits.append(request.url.path)
+        if request.url.path not in ("/connect/oauth2/authorize", "/wwlogin/sso/login"):
+            await PlainTextResponse("not found", status_code=404)(scope, receive, send)
+            return
+        redirect_uri = request.query_params["redirect_uri"]
+        code = self.wecom.issue_code(self.signed_in)
+        query = urlencode({"code": code, "state": request.query_params["state"]})
+        await RedirectResponse(f"{redirect_uri}?{query}", status_code=302)(scope, receive, send)

@@ -22,8 +22,10 @@ class AuditOut(BaseModel):
 
     id: int
     at: datetime
-    actor: str = Field(description="admin-token[:by] (REST), a userid (chat), cli[:by]")
-    channel: str = Field(description="rest | chat | cli")
+    actor: str = Field(
+        description="admin-token[:by] (REST), a userid (chat, web console), cli[:by]"
+    )
+    channel: str = Field(description="rest | chat | cli | console")
     action: str = Field(description="e.g. group.update, member.pardon, log.overturn")
     target: str = Field(description="e.g. group:<chat_id>, member:<chat_id>/<user_id>, log:42")
     details: dict[str, Any]
@@ -41,7 +43,7 @@ async def list_audit(
         str | None, Query(max_length=64, description="exact, or a prefix ending in '.'")
     ] = None,
     target: Annotated[str | None, Query(max_length=300)] = None,
-    channel: Annotated[str | None, Query(pattern="^(rest|chat|cli)$")] = None,
+    channel: Annotated[str | None, Query(pattern="^(rest|chat|cli|console)$")] = None,
     cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:

@@ -17,10 +17,6 @@ carriage return gets a leading `'`.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -30,37 +26,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from app import audit
 from app.admin.api import ReviewOut, Since, Until, aware
 from app.admin.auth import ApiCaller, require_token
-from app.groups.policy_file import effective_policy
+from app.admin.log_csv import csv_lines
 from app.lexicon import corrections
 from app.lexicon import service as lexicon
 from app.lexicon.schemas import MAX_FIELD, AllowOut
 from app.models import LexiconAllow, ModerationLog
-from app.repositories import groups as groups_repo
 from app.repositories import moderation_log as log_repo
-from app.repositories import strikes as strikes_repo
-from app.repositories.reports import finding_rule
 from app.runtime import runtime_of
 
 if TYPE_CHECKING:
-    from app.runtime import Runtime
+    pass
 
-__all__ = ["CSV_COLUMNS", "EXPORT_BATCH", "csv_cell", "router"]
+__all__ = ["router"]
 
-EXPORT_BATCH = 500  # rows read per query while streaming an export
-CSV_COLUMNS = (
-    "id",
-    "time",
-    "chat_id",
-    "user_id",
-    "verdict",
-    "step",
-    "strikes",
-    "mode",
-    "rules",
-    "reason",
-    "text",
-)
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 router = APIRouter(prefix="/api/v1", tags=["moderation log"], dependencies=[Depends(require_token)])
 
@@ -142,7 +120,9 @@ class AllowFromLogOut(BaseModel):
 # -- suggestions -------------------------------------------------------------------------
 
 
-def _suggestions(row: ModerationLog) -> list[AllowSuggestion]:
+def _suggestions(
+    row: ModerationLog, proposals: list[corrections.Suggestion]
+) -> list[AllowSuggestion]:
     scopes = list(corrections.scopes_of(row))
     return [
         AllowSuggestion(
@@ -155,7 +135,7 @@ def _suggestions(row: ModerationLog) -> list[AllowSuggestion]:
             scope=row.chat_id,
             scopes=scopes,
         )
-        for item in corrections.suggestions(row)
+        for item in proposals
     ]
 
 
@@ -169,65 +149,39 @@ def _suggestions(row: ModerationLog) -> list[AllowSuggestion]:
 )
 async def review_log(request: Request, caller: Caller, log_id: LogId, body: ReviewIn) -> Any:
     runtime = runtime_of(request)
-    status = "confirmed" if body.verdict == "confirm" else "overturned"
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
-        row = await log_repo.get(session, log_id)
-        if row is None:
-            raise HTTPException(404, f"moderation log {log_id} not found")
-        recorded = await log_repo.mark_reviewed(
-            session, log_id, review=status, by=body.by, at=now, note=body.note
-        )
-        await session.refresh(row)
-        if not recorded:
-            when = row.reviewed_at.isoformat() if row.reviewed_at else "?"
-            raise HTTPException(
-                409,
-                f"moderation log {log_id} was already reviewed: {row.review} by "
-                f"{row.reviewed_by} at {when}",
-            )
-        pardoned = 0
-        standing: int | None = None
-        suggestions: list[AllowSuggestion] = []
-        note = ""
-        if status == "overturned":
-            pardoned = await strikes_repo.pardon_for_log(session, log_id, now=now, by=body.by)
-            suggestions = _suggestions(row)
-            if not suggestions:
-                note = (
-                    "no allow-list phrase to suggest: no lexicon hit, or each hit stands "
-                    "alone (allowing it would allow the word itself)"
-                )
-        if row.chat_id and row.user_id:
-            group = await groups_repo.get(session, row.chat_id)
-            policy = effective_policy(group, runtime.context.policy)
-            standing = await strikes_repo.standing_count(
+        try:
+            outcome = await corrections.review(
                 session,
-                row.chat_id,
-                row.user_id,
-                since=now - timedelta(days=policy.strike_window_days),
-                shadow=row.mode == "shadow",
+                log_id,
+                verdict=body.verdict,
+                by=body.by,
+                actor=audit.rest_actor(
+                    caller.kind, body.by if "by" in body.model_fields_set else None
+                ),
+                channel=audit.Channel.REST,
+                note=body.note,
+                now=now,
+                default_policy=runtime.context.policy,
             )
-        await audit.record(
-            session,
-            actor=audit.rest_actor(caller.kind, body.by if "by" in body.model_fields_set else None),
-            channel=audit.Channel.REST,
-            action=f"log.{body.verdict}",
-            target=f"log:{log_id}",
-            details={
-                "chat_id": row.chat_id,
-                "user_id": row.user_id,
-                "note": body.note,
-                "pardoned_strikes": pardoned,
-                "suggested_allow": [item.phrase for item in suggestions],
-            },
-            at=now,
+        except corrections.LogNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        except corrections.AlreadyReviewed as exc:
+            raise HTTPException(409, str(exc)) from None
+        suggestions = _suggestions(outcome.row, outcome.suggestions)
+    note = ""
+    if body.verdict == "overturn" and not suggestions:
+        note = (
+            "no allow-list phrase to suggest: no lexicon hit, or each hit stands "
+            "alone (allowing it would allow the word itself)"
         )
+    status = "confirmed" if body.verdict == "confirm" else "overturned"
     return ReviewResult(
         log_id=log_id,
         review=ReviewOut(status=status, by=body.by, at=now, note=body.note),
-        pardoned_strikes=pardoned,
-        standing=standing,
+        pardoned_strikes=outcome.pardoned,
+        standing=outcome.standing,
         suggested_allow=suggestions,
         note=note,
     )
@@ -262,6 +216,10 @@ async def allow_from_log(
                 added_by=body.by,
                 source="api",
                 now=now,
+                actor=audit.rest_actor(
+                    caller.kind, body.by if "by" in body.model_fields_set else None
+                ),
+                channel=audit.Channel.REST,
             )
         except corrections.NotOverturned as exc:
             raise HTTPException(409, str(exc)) from None
@@ -271,25 +229,6 @@ async def allow_from_log(
         entry = change.row
         if not isinstance(entry, LexiconAllow):  # pragma: no cover - add_allow gives phrases
             raise TypeError(f"expected an allow-list row, got {type(entry).__name__}")
-        if change.outcome is lexicon.Outcome.ADDED:
-            await audit.record(
-                session,
-                actor=audit.rest_actor(
-                    caller.kind, body.by if "by" in body.model_fields_set else None
-                ),
-                channel=audit.Channel.REST,
-                action="lexicon.allow.add",
-                target=f"log:{log_id}",
-                details={
-                    "id": entry.id,
-                    "phrase": entry.phrase,
-                    "scope": entry.scope,
-                    "source_log_id": log_id,
-                    "suggestion": body.suggestion,
-                    "lexicon_version": result.version,
-                },
-                at=now,
-            )
     if change.outcome is lexicon.Outcome.ADDED:
         runtime.lexicon_changed()
         note = ""
@@ -307,59 +246,6 @@ async def allow_from_log(
 # -- CSV export --------------------------------------------------------------------------
 
 
-def csv_cell(value: object) -> str:
-    """A cell as text, with a leading `'` when a spreadsheet would read it as a formula."""
-    if value is None:
-        return ""
-    text = str(value)
-    if text.startswith(_FORMULA_STARTS):
-        return "'" + text
-    return text
-
-
-def _csv_row(row: ModerationLog) -> list[str]:
-    rules: list[str] = []
-    for finding in row.findings or ():
-        if isinstance(finding, dict):
-            rule = finding_rule(finding)
-            if rule not in rules:
-                rules.append(rule)
-    return [
-        str(row.id),
-        row.created_at.astimezone(UTC).isoformat(),
-        csv_cell(row.chat_id),
-        csv_cell(row.user_id),
-        csv_cell(row.verdict),
-        csv_cell(row.step),
-        str(row.strikes),
-        csv_cell(row.mode),
-        csv_cell(" ".join(rules)),
-        csv_cell(row.reason),
-        csv_cell(row.text),
-    ]
-
-
-async def _csv_lines(runtime: Runtime, filters: log_repo.LogFilter) -> AsyncIterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    yield buffer.getvalue()
-    after: tuple[datetime, int] | None = None
-    while True:
-        async with runtime.sessions() as session:
-            rows = await log_repo.oldest_first(session, filters, limit=EXPORT_BATCH, after=after)
-        if not rows:
-            return
-        buffer.seek(0)
-        buffer.truncate()
-        for row in rows:
-            writer.writerow(_csv_row(row))
-        yield buffer.getvalue()
-        if len(rows) < EXPORT_BATCH:
-            return
-        after = (rows[-1].created_at, rows[-1].id)
-
-
 @router.get(
     "/moderation-logs/export.csv",
     response_class=StreamingResponse,
@@ -375,7 +261,7 @@ async def export_csv(
         chat_id=chat_id, since=aware(since, "since"), until=aware(until, "until")
     )
     return StreamingResponse(
-        _csv_lines(runtime_of(request), filters),
+        csv_lines(runtime_of(request), filters),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="moderation-log.csv"'},
     )

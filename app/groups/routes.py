@@ -47,6 +47,8 @@ __all__ = [
     "MAX_RULES_CHARS",
     "MAX_WELCOME_BYTES",
     "WELCOME_PLACEHOLDERS",
+    "GroupOut",
+    "groups_out",
     "router",
     "welcome_template_problem",
 ]
@@ -292,7 +294,7 @@ def _group_out(
     )
 
 
-async def _groups_out(runtime: Runtime, session: Any, groups: Sequence[Group]) -> list[GroupOut]:
+async def groups_out(runtime: Runtime, session: Any, groups: Sequence[Group]) -> list[GroupOut]:
     now = runtime.now()
     ids = [group.chat_id for group in groups]
     activity = await reports.member_activity(
@@ -336,7 +338,7 @@ async def list_groups(
     async with runtime.sessions() as session:
         rows = await groups_repo.page(session, limit=limit + 1, after_id=after)
         shown = list(rows[:limit])
-        items = await _groups_out(runtime, session, shown)
+        items = await groups_out(runtime, session, shown)
     return GroupPage(
         items=items,
         next_cursor=encode_id_cursor(shown[-1].id) if len(rows) > limit else None,
@@ -350,7 +352,7 @@ async def get_group(request: Request, _caller: Caller, chat_id: ChatId) -> Any:
         group = await groups_repo.get(session, chat_id)
         if group is None:
             raise _not_found(chat_id)
-        (item,) = await _groups_out(runtime, session, [group])
+        (item,) = await groups_out(runtime, session, [group])
     return item
 
 
@@ -395,7 +397,7 @@ async def update_group(request: Request, caller: Caller, chat_id: ChatId, body: 
         actor = actions.Actor(audit.rest_actor(caller.kind, body.by), audit.Channel.REST)
         await actions.update_settings(session, group, values, actor=actor, now=now)
         await session.flush()
-        (item,) = await _groups_out(runtime, session, [group])
+        (item,) = await groups_out(runtime, session, [group])
     return item
 
 

@@ -13,39 +13,55 @@ occurs in the row's text and holds one of its hits with something around it. Onl
 overturned row may teach the allow list (a confirmed one was right). Adding a phrase that is
 there already changes nothing and says so; the entry keeps the decision it first came from.
 
+`review` records a moderator's confirm or overturn of a row, once per row (a conditional
+UPDATE decides between two racing reviewers); an overturn pardons the strike the row gave, so
+the member's standing drops at once. The REST API and the web console both review through it,
+and it writes the audit entry under the actor and channel they give.
+
 Errors (nothing is changed):
 
     CorrectionError
-     ├── NotOverturned   the row is not overturned (409)
-     └── BadChoice       no such proposal, a phrase that would not have prevented the hit,
-                         a scope the row cannot have (422)
+     ├── LogNotFound      no moderation log row with that id (404)
+     ├── AlreadyReviewed  the row has a review already (409)
+     ├── NotOverturned    the row is not overturned (409)
+     └── BadChoice        no such proposal, a phrase that would not have prevented the hit,
+                          a scope the row cannot have (422)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import audit
 from app.errors import WecomModError
+from app.groups.policy_file import effective_policy
 from app.lexicon import service as lexicon
 from app.models import LexiconAllow, ModerationLog
-from moderation import AllowEntry, fold
+from app.repositories import groups as groups_repo
+from app.repositories import moderation_log as log_repo
+from app.repositories import strikes as strikes_repo
+from moderation import AllowEntry, GroupPolicy, fold
 from moderation.segment import phrase_around
 
 __all__ = [
     "SCOPES",
+    "AlreadyReviewed",
     "BadChoice",
     "CorrectionError",
     "Hit",
+    "LogNotFound",
     "NotOverturned",
+    "ReviewOutcome",
     "Scope",
     "Suggestion",
     "allow_from_log",
     "describe_existing",
     "lexicon_hits",
+    "review",
     "scopes_of",
     "suggestions",
 ]
@@ -56,6 +72,14 @@ SCOPES: tuple[Scope, ...] = ("group", "global")
 
 class CorrectionError(WecomModError):
     """Root of this module's errors; the message is one line for a human."""
+
+
+class LogNotFound(CorrectionError):
+    """No moderation log row has that id."""
+
+
+class AlreadyReviewed(CorrectionError):
+    """The moderation log row was reviewed before."""
 
 
 class NotOverturned(CorrectionError):
@@ -121,6 +145,80 @@ def suggestions(row: ModerationLog) -> list[Suggestion]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewOutcome:
+    """What a review did: the row (reviewed), the strikes it pardoned, the member's standing
+    strikes in the group afterwards (None for a 1:1 chat) and, for an overturn, the proposals."""
+
+    row: ModerationLog
+    pardoned: int
+    standing: int | None
+    suggestions: list[Suggestion]
+
+
+async def review(
+    session: AsyncSession,
+    log_id: int,
+    *,
+    verdict: Literal["confirm", "overturn"],
+    by: str,
+    actor: str,
+    channel: audit.Channel,
+    note: str,
+    now: datetime,
+    default_policy: GroupPolicy,
+) -> ReviewOutcome:
+    """Confirm or overturn row `log_id` as `by` (overturn pardons its strike), with the audit
+    entry under `actor` and `channel`; flushes, never commits. Raises LogNotFound or
+    AlreadyReviewed before any change."""
+    status = "confirmed" if verdict == "confirm" else "overturned"
+    row = await log_repo.get(session, log_id)
+    if row is None:
+        raise LogNotFound(f"moderation log {log_id} not found")
+    recorded = await log_repo.mark_reviewed(
+        session, log_id, review=status, by=by, at=now, note=note
+    )
+    await session.refresh(row)
+    if not recorded:
+        when = row.reviewed_at.isoformat() if row.reviewed_at else "?"
+        raise AlreadyReviewed(
+            f"moderation log {log_id} was already reviewed: {row.review} by "
+            f"{row.reviewed_by} at {when}"
+        )
+    pardoned = 0
+    proposals: list[Suggestion] = []
+    if status == "overturned":
+        pardoned = await strikes_repo.pardon_for_log(session, log_id, now=now, by=by)
+        proposals = suggestions(row)
+    standing: int | None = None
+    if row.chat_id and row.user_id:
+        group = await groups_repo.get(session, row.chat_id)
+        policy = effective_policy(group, default_policy)
+        standing = await strikes_repo.standing_count(
+            session,
+            row.chat_id,
+            row.user_id,
+            since=now - timedelta(days=policy.strike_window_days),
+            shadow=row.mode == "shadow",
+        )
+    await audit.record(
+        session,
+        actor=actor,
+        channel=channel,
+        action=f"log.{verdict}",
+        target=f"log:{log_id}",
+        details={
+            "chat_id": row.chat_id,
+            "user_id": row.user_id,
+            "note": note,
+            "pardoned_strikes": pardoned,
+            "suggested_allow": [item.phrase for item in proposals],
+        },
+        at=now,
+    )
+    return ReviewOutcome(row, pardoned, standing, proposals)
+
+
 def scopes_of(row: ModerationLog) -> tuple[Scope, ...]:
     """The scopes a phrase from this row may have: its group and every group, or only every
     group for a 1:1 chat."""
@@ -184,10 +282,12 @@ async def allow_from_log(
     added_by: str,
     source: str,
     now: datetime,
+    actor: str,
+    channel: audit.Channel,
 ) -> lexicon.WordsResult:
-    """Add the chosen phrase to the allow list with `row` as its source decision (flushes,
-    never commits). Raises NotOverturned, BadChoice or lexicon.InvalidEntry before any
-    change."""
+    """Add the chosen phrase to the allow list with `row` as its source decision, and audit
+    an addition under `actor` and `channel` (flushes, never commits). Raises NotOverturned,
+    BadChoice or lexicon.InvalidEntry before any change."""
     if row.review != "overturned":
         raise NotOverturned(
             f"moderation log {row.id} is not overturned (review: {row.review or 'none'}): "
@@ -199,9 +299,28 @@ async def allow_from_log(
         )
     text = _chosen_phrase(row, suggestion, phrase)
     entry = AllowEntry(phrase=text, scope=row.chat_id if scope == "group" else "")
-    return await lexicon.add_allow(
+    result = await lexicon.add_allow(
         session, [entry], added_by=added_by, source=source, now=now, source_log_id=row.id
     )
+    change = result.changes[0]
+    if change.outcome is lexicon.Outcome.ADDED:
+        await audit.record(
+            session,
+            actor=actor,
+            channel=channel,
+            action="lexicon.allow.add",
+            target=f"log:{row.id}",
+            details={
+                "id": change.row.id,
+                "phrase": text,
+                "scope": entry.scope,
+                "source_log_id": row.id,
+                "suggestion": suggestion,
+                "lexicon_version": result.version,
+            },
+            at=now,
+        )
+    return result
 
 
 def describe_existing(row: LexiconAllow) -> str:

@@ -17,15 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.admin.auth import api_caller, require_token
 from app.admin.cursors import IdCursor
 from app.lexicon import service
+from app.lexicon.changes import audit_added, delete_entry
 from app.lexicon.schemas import MAX_FIELD, AllowOut
 from app.lexicon.service import MAX_TEST_TEXT
-from app.models import LexiconWord
 from app.runtime import runtime_of
 from moderation import AllowEntry, LexiconEntry, Severity
 from moderation.lexicon import MAX_CATEGORY_LENGTH, MAX_SCOPE_LENGTH
@@ -33,7 +32,14 @@ from moderation.lexicon import MAX_CATEGORY_LENGTH, MAX_SCOPE_LENGTH
 if TYPE_CHECKING:
     pass
 
-__all__ = ["MAX_BULK_ENTRIES", "MAX_BULK_TEXT", "MAX_TEST_TEXT", "router"]
+__all__ = [
+    "MAX_BULK_ENTRIES",
+    "MAX_BULK_TEXT",
+    "MAX_TEST_TEXT",
+    "audit_added",
+    "delete_entry",
+    "router",
+]
 
 MAX_BULK_ENTRIES = 5_000  # entries per bulk request
 MAX_BULK_TEXT = 1_000_000  # characters of word-file text per bulk request
@@ -260,49 +266,20 @@ def _allow_entries(body: AllowBulkIn) -> Sequence[AllowEntry]:
     return entries
 
 
-AUDITED_ENTRIES = 50  # words or phrases named in one audit entry; the counts cover all
-
-
-async def _audit_added(
-    request: Request, session: AsyncSession, action: str, result: service.WordsResult
-) -> None:
-    """Record an add that changed the lexicon (one entry per request, in its transaction)."""
-    if not result.counts.changed:
-        return
-    changed = [
-        {
-            "id": change.row.id,
-            "entry": change.row.word if isinstance(change.row, LexiconWord) else change.row.phrase,
-            "scope": change.row.scope,
-            "outcome": change.outcome.value,
-        }
-        for change in result.changes
-        if change.outcome is not service.Outcome.UNCHANGED
-    ]
-    counts = result.counts
-    await audit.record(
-        session,
-        actor=audit.rest_actor(api_caller(request).kind),
-        channel=audit.Channel.REST,
-        action=action,
-        target=f"lexicon.{action.split('.')[1]}",
-        details={
-            "added": counts.added,
-            "updated": counts.updated,
-            "lexicon_version": result.version,
-            "entries": changed[:AUDITED_ENTRIES],
-        },
-        at=runtime_of(request).now(),
-    )
-
-
 async def _add_words(request: Request, entries: Sequence[LexiconEntry]) -> service.WordsResult:
     runtime = runtime_of(request)
     async with runtime.sessions() as session, session.begin():
         result = await service.add_words(
             session, entries, added_by="api", source="api", now=runtime.now()
         )
-        await _audit_added(request, session, "lexicon.words.add", result)
+        await audit_added(
+            session,
+            "lexicon.words.add",
+            result,
+            actor=audit.rest_actor(api_caller(request).kind),
+            channel=audit.Channel.REST,
+            now=runtime.now(),
+        )
     if result.counts.changed:
         runtime.lexicon_changed()
     return result
@@ -314,7 +291,14 @@ async def _add_allow(request: Request, entries: Sequence[AllowEntry]) -> service
         result = await service.add_allow(
             session, entries, added_by="api", source="api", now=runtime.now()
         )
-        await _audit_added(request, session, "lexicon.allow.add", result)
+        await audit_added(
+            session,
+            "lexicon.allow.add",
+            result,
+            actor=audit.rest_actor(api_caller(request).kind),
+            channel=audit.Channel.REST,
+            now=runtime.now(),
+        )
     if result.counts.changed:
         runtime.lexicon_changed()
     return result
@@ -477,15 +461,13 @@ async def _delete(
     kind = "words" if delete is service.delete_word else "allow"
     try:
         async with runtime.sessions() as session, session.begin():
-            version = await delete(session, entry_id, now=runtime.now())
-            await audit.record(
+            await delete_entry(
                 session,
+                kind,
+                entry_id,
                 actor=audit.rest_actor(api_caller(request).kind),
                 channel=audit.Channel.REST,
-                action=f"lexicon.{kind}.delete",
-                target=f"lexicon.{kind}:{entry_id}",
-                details={"id": entry_id, "lexicon_version": version},
-                at=runtime.now(),
+                now=runtime.now(),
             )
     except service.EntryNotFound as exc:
         raise _invalid(exc, 404) from None

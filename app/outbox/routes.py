@@ -18,15 +18,15 @@ from app import audit
 from app.admin.auth import ApiCaller, require_token
 from app.admin.cursors import IdCursor, decode_id_cursor, encode_id_cursor
 from app.models import OutboxAction
+from app.outbox.service import STATUSES, NotDead, retry_dead
 from app.repositories import outbox as outbox_repo
 from app.runtime import runtime_of
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["KINDS", "SAFE_FIELDS", "STATUSES", "router"]
+__all__ = ["KINDS", "SAFE_FIELDS", "STATUSES", "NotDead", "retry_dead", "router"]
 
-STATUSES = ("pending", "sending", "sent", "dead", "skipped", "merged")
 KINDS = ("aibot_reply", "app_message", "appchat_send", "appchat_remove", "webhook_send")
 # The payload fields each kind may show: where the action goes, never content or a URL.
 SAFE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -152,20 +152,16 @@ async def retry(
     runtime = runtime_of(request)
     now = runtime.now()
     async with runtime.sessions() as session, session.begin():
-        row = await outbox_repo.get(session, action_id)
+        try:
+            row = await retry_dead(
+                session,
+                action_id,
+                actor=audit.rest_actor(caller.kind, body.by if body is not None else None),
+                channel=audit.Channel.REST,
+                now=now,
+            )
+        except NotDead as exc:
+            raise HTTPException(409, str(exc)) from None
         if row is None:
             raise HTTPException(404, f"no outbox action {action_id}")
-        status, attempts, last_error = row.status, row.attempts, row.last_error
-        if not await outbox_repo.retry_dead(session, action_id, now=now):
-            raise HTTPException(409, f"outbox action {action_id} is {status}, not dead")
-        await audit.record(
-            session,
-            actor=audit.rest_actor(caller.kind, body.by if body is not None else None),
-            channel=audit.Channel.REST,
-            action="outbox.retry",
-            target=f"outbox:{action_id}",
-            details={"kind": row.kind, "attempts": attempts, "last_error": last_error},
-            at=now,
-        )
-        await session.refresh(row)
         return _out(row)

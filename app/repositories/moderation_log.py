@@ -7,8 +7,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ModerationLog, OutboxAction
@@ -18,6 +19,7 @@ __all__ = [
     "actions_for",
     "add",
     "by_ids",
+    "count",
     "get",
     "id_for_event",
     "mark_reviewed",
@@ -26,15 +28,27 @@ __all__ = [
 ]
 
 
+S = TypeVar("S", bound=Select[Any])
+
+
 @dataclass(frozen=True, slots=True)
 class LogFilter:
     chat_id: str | None = None
     user_id: str | None = None
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
+    chat_ids: tuple[str, ...] | None = None  # only these groups; None: every group
+    verdicts: tuple[str, ...] | None = None  # only these verdicts; None: every verdict
+    unreviewed: bool = False  # only rows no moderator has reviewed
 
 
-def _filtered(statement: Select[ModerationLog], filters: LogFilter) -> Select[ModerationLog]:
+def _filtered(statement: S, filters: LogFilter) -> S:
+    if filters.chat_ids is not None:
+        statement = statement.where(ModerationLog.chat_id.in_(filters.chat_ids))
+    if filters.verdicts is not None:
+        statement = statement.where(ModerationLog.verdict.in_(filters.verdicts))
+    if filters.unreviewed:
+        statement = statement.where(ModerationLog.review.is_(None))
     if filters.chat_id is not None:
         statement = statement.where(ModerationLog.chat_id == filters.chat_id)
     if filters.user_id is not None:
@@ -65,6 +79,15 @@ async def page(
         )
     statement = statement.order_by(ModerationLog.created_at.desc(), ModerationLog.id.desc())
     return (await session.execute(statement.limit(limit))).scalars().all()
+
+
+async def count(session: AsyncSession, filters: LogFilter, *, cap: int) -> int:
+    """How many rows match, counting at most `cap` (the web console's review-queue size: a
+    count of a million rows would take longer than the page may)."""
+    matching = _filtered(select(ModerationLog.id), filters)
+    matching = matching.order_by(ModerationLog.created_at.desc(), ModerationLog.id.desc())
+    statement = select(func.count()).select_from(matching.limit(cap).subquery())
+    return int((await session.execute(statement)).scalar_one())
 
 
 async def add(session: AsyncSession, entry: ModerationLog) -> ModerationLog:

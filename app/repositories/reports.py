@@ -157,9 +157,13 @@ def _logs_in(statement: S, *, since: datetime, chat_id: str | None) -> S:
 
 
 async def verdict_counts(
-    session: AsyncSession, *, since: datetime, chat_id: str | None
+    session: AsyncSession,
+    *,
+    since: datetime,
+    chat_id: str | None,
+    chat_ids: Sequence[str] | None = None,
 ) -> dict[tuple[str, str], int]:
-    """(verdict, mode) → log rows in the window."""
+    """(verdict, mode) → log rows in the window (in `chat_id`, and in `chat_ids` if given)."""
     statement = _logs_in(
         select(ModerationLog.verdict, ModerationLog.mode, func.count()).group_by(
             ModerationLog.verdict, ModerationLog.mode
@@ -167,6 +171,7 @@ async def verdict_counts(
         since=since,
         chat_id=chat_id,
     )
+    statement = _in_chats(statement, ModerationLog.chat_id, chat_ids)
     return {
         (verdict, mode): int(count)
         for verdict, mode, count in (await session.execute(statement)).all()

@@ -142,6 +142,21 @@ async def standing_counts_many(
     return dict(counts)
 
 
+async def counts_by_rule(
+    session: AsyncSession, *, since: datetime, chat_ids: Sequence[str] | None
+) -> dict[str, int]:
+    """Offences since `since` that stand (not pardoned), by rule, in `chat_ids` (None: every
+    group): the web console's overview."""
+    statement = (
+        select(Strike.rule, func.count())
+        .where(Strike.created_at >= since, Strike.pardoned_at.is_(None))
+        .group_by(Strike.rule)
+    )
+    if chat_ids is not None:
+        statement = statement.where(Strike.chat_id.in_(list(chat_ids)))
+    return {rule: int(count) for rule, count in (await session.execute(statement)).all()}
+
+
 async def pardon_for_log(
     session: AsyncSession, moderation_log_id: int, *, now: datetime, by: str
 ) -> int:

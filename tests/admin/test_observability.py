@@ -432,7 +432,7 @@ async def test_json_logs_carry_the_request_id_and_the_event_id(service: Service)
     assert not [
         e for e in entries if e.get("request_id") and e["logger"] == "app.judging.processing"
     ]
-    assert not [e for e in entries if e.get("event_id") and e["logger"].startswith("app.routes")]
+    assert not [e for e in entries if e.get("event_id") and e["logger"] == "app.ingest.callbacks"]
 
 
 async def test_every_response_gets_a_new_request_id_when_none_is_sent(service: Service) -> None:

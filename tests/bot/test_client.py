@@ -49,6 +49,33 @@ async def test_app_message_fetches_token_once_and_sends_exact_body() -> None:
     }
 
 
+async def test_web_sign_in_code_becomes_a_userid_once() -> None:
+    wecom = FakeWeCom()
+    code = wecom.issue_code("zhangsan")
+    outsider = wecom.issue_code(None)
+    client, http = make_client(wecom)
+    async with http:
+        assert await client.auth_userid(code) == "zhangsan"
+        with pytest.raises(ApiErrcodeError) as used:
+            await client.auth_userid(code)  # a code works once
+        assert used.value.errcode == 40029
+        assert await client.auth_userid(outsider) is None  # an openid, not a member
+    (first, *_rest) = wecom.calls("/cgi-bin/auth/getuserinfo")
+    assert first.method == "GET"
+    assert dict(first.url.params) == {"access_token": "TOKEN-1", "code": code}
+    assert wecom.token_fetches == 1
+
+
+async def test_web_sign_in_refreshes_an_expired_token_once() -> None:
+    wecom = FakeWeCom()
+    code = wecom.issue_code("lisi")
+    wecom.scripted["/cgi-bin/auth/getuserinfo"] = [(200, {"errcode": 42001, "errmsg": "e"})]
+    client, http = make_client(wecom)
+    async with http:
+        assert await client.auth_userid(code) == "lisi"
+    assert wecom.token_fetches == 2
+
+
 @pytest.mark.parametrize("errcode", [40001, 40014, 42001])
 async def test_expired_token_is_refreshed_once(errcode: int) -> None:
     wecom = FakeWeCom()

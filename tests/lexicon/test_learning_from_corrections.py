@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app import audit
 from app.lexicon import corrections
 from app.models import ModerationLog
 from moderation.segment import phrase_around
@@ -106,6 +107,8 @@ async def test_a_one_to_one_chat_phrase_can_only_be_global() -> None:
             added_by="t",
             source="api",
             now=None,  # type: ignore[arg-type]
+            actor="t",
+            channel=audit.Channel.REST,
         )
 
 

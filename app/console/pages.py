@@ -1,0 +1,1027 @@
+"""The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log (list, detail,
+CSV), 群 groups (list; a group's rules and mode), 成员 a member in a group (strikes, history,
+pardon), 词库 the lexicon's test box, 出站 the outbox (retry a dead action) and 审计 the audit
+trail. The outbox and the audit trail are company-wide: only admins and read-only accounts
+have them (a group moderator gets 404).
+
+Each page reads through the repositories the REST API reads through, scoped to the groups the
+person may see (`app.console.access`). Each change goes through the function the REST API
+changes through (`app.lexicon.corrections.review` and `allow_from_log`,
+`app.groups.actions.update_settings` and `pardon`, `app.outbox.service.retry_dead`,
+`app.lexicon.changes.audit_added` and `delete_entry`), audited under the
+person's userid with channel `console`. Lists are keyset-paginated, newest first, like the
+REST API's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+
+from app import audit
+from app.admin.cursors import decode_log_cursor, encode_log_cursor
+from app.admin.log_csv import csv_lines
+from app.console.access import Access, ConsoleRole, require_access
+from app.console.session import Forbidden, NotFound, check_csrf, render, secure_headers
+from app.groups import actions as group_actions
+from app.groups import routes as group_routes
+from app.groups.policy_file import effective_policy
+from app.groups.welcome import render_welcome, rules_of
+from app.lexicon import changes as lexicon_changes
+from app.lexicon import corrections
+from app.lexicon import service as lexicon
+from app.models import ModerationLog
+from app.outbox import service as outbox_service
+from app.repositories import audit as audit_repo
+from app.repositories import groups as groups_repo
+from app.repositories import moderation_log as log_repo
+from app.repositories import outbox as outbox_repo
+from app.repositories import reports
+from app.repositories import strikes as strikes_repo
+from moderation import GroupPolicy
+from moderation.policy import GroupMode
+
+__all__ = ["MAX_TEST_TEXT", "QUEUE_VERDICTS", "router"]
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+QUEUE_VERDICTS = ("remove", "warn", "alert")  # decisions a moderator should look at
+PAGE_SIZE = 20
+HISTORY = 5  # a member's earlier decisions shown beside a queued one
+VERDICTS = ("remove", "warn", "alert", "exempt", "log")
+MAX_TEST_TEXT = 10_000  # characters of a text to test against the lexicon
+QUEUE_COUNT_CAP = 1000  # the review queue's size is counted up to this ("1000+")
+GROUPS_PAGE = 50  # groups per page of the groups list
+
+Person = Annotated[Access, Depends(require_access)]
+
+
+# -- what a row looks like on a page -----------------------------------------------------
+
+
+@dataclass
+class Piece:
+    text: str
+    rule: str = ""  # non-empty: evidence of this rule, highlighted
+
+
+@dataclass
+class RowView:
+    row: ModerationLog
+    pieces: list[Piece]
+    findings: list[dict[str, Any]]
+    group: str
+    history: list[ModerationLog] = field(default_factory=list)
+
+
+def _rule(finding: dict[str, Any]) -> str:
+    return reports.finding_rule(finding)
+
+
+def highlighted(text: str, findings: list[dict[str, Any]]) -> list[Piece]:
+    """`text` cut into plain pieces and the evidence of each finding (overlaps merged)."""
+    spans: list[tuple[int, int, str]] = []
+    for finding in findings:
+        try:
+            start, end = int(finding.get("start", -1)), int(finding.get("end", -1))
+        except (TypeError, ValueError):
+            continue
+        if 0 <= start < end <= len(text):
+            spans.append((start, end, _rule(finding)))
+    spans.sort()
+    pieces: list[Piece] = []
+    at = 0
+    for start, end, rule in spans:
+        if end <= at:
+            continue
+        start = max(start, at)
+        if start > at:
+            pieces.append(Piece(text[at:start]))
+        pieces.append(Piece(text[start:end], rule))
+        at = end
+    if at < len(text):
+        pieces.append(Piece(text[at:]))
+    return pieces
+
+
+def _view(row: ModerationLog, person: Access) -> RowView:
+    findings = [finding for finding in row.findings or () if isinstance(finding, dict)]
+    group = person.groups.get(row.chat_id)
+    return RowView(
+        row=row,
+        pieces=highlighted(row.text, findings),
+        findings=findings,
+        group=(group.name if group is not None and group.name else row.chat_id) or "—",
+    )
+
+
+def _actor(person: Access) -> group_actions.Actor:
+    """The person as the audit trail records a change they make here."""
+    return group_actions.Actor(audit.chat_actor(person.user), audit.Channel.CONSOLE)
+
+
+def _before(value: str | None) -> tuple[datetime, int] | None:
+    if not value:
+        return None
+    try:
+        return decode_log_cursor(value)
+    except ValueError:
+        raise NotFound("cursor") from None
+
+
+# -- overview ----------------------------------------------------------------------------
+
+
+@dataclass
+class Window:
+    label: str
+    messages: int | None = 0  # None: not known that far back (message metadata is kept a day)
+    flagged: int = 0
+    warnings: int = 0
+    removals: int = 0
+    alerts: int = 0
+    rules: Counter[str] = field(default_factory=Counter)
+
+
+async def _window(
+    db: Any, person: Access, label: str, since: datetime, *, exact_messages: bool
+) -> Window:
+    window = Window(label)
+    if exact_messages:
+        messages = await reports.messages_since(db, person.chat_ids, since=since)
+        window.messages = sum(messages.values())
+    else:
+        window.messages = None
+    verdicts = await reports.verdict_counts(db, since=since, chat_id=None, chat_ids=person.chat_ids)
+    for (verdict, mode), count in verdicts.items():
+        window.flagged += count
+        if mode != "enforce":
+            continue
+        if verdict == "warn":
+            window.warnings += count
+        elif verdict == "remove":
+            window.removals += count
+        elif verdict == "alert":
+            window.alerts += count
+    window.rules.update(
+        await strikes_repo.counts_by_rule(db, since=since, chat_ids=person.chat_ids)
+    )
+    return window
+
+
+def _channels(request: Request) -> list[tuple[str, bool, str]]:
+    """(channel, on, the settings that turn it on)."""
+    settings = request.app.state.runtime.settings
+    return [
+        (
+            "app_callback",
+            settings.app_callback_enabled,
+            "WECOM_CORP_ID, WECOM_CALLBACK_TOKEN, WECOM_CALLBACK_AES_KEY",
+        ),
+        ("aibot", settings.aibot_enabled, "WECOM_AIBOT_TOKEN, WECOM_AIBOT_AES_KEY"),
+        (
+            "app_messages",
+            settings.app_messages_enabled,
+            "WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_APP_SECRET",
+        ),
+        ("archive", settings.archive_enabled, "ARCHIVE_ENABLED, ARCHIVE_SECRET, ARCHIVE_KEYS_DIR"),
+        ("rest_api", settings.rest_api_enabled, "ADMIN_API_TOKEN"),
+    ]
+
+
+async def _overview(request: Request, person: Access) -> dict[str, Any]:
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    async with runtime.sessions() as db:
+        windows = [
+            await _window(
+                db, person, "overview.day", now - timedelta(hours=24), exact_messages=True
+            ),
+            # The message metadata is kept a day: a week's messages are not known exactly.
+            await _window(
+                db, person, "overview.week", now - timedelta(days=7), exact_messages=False
+            ),
+        ]
+        queue = await _queue_size(db, person)
+        outbox: dict[str, int] | None = None
+        if person.chat_ids is None:  # the outbox is not per group: admins and read-only only
+            outbox = Counter()
+            for status, _kind, count in await outbox_repo.counts(db):
+                outbox[status] += count
+    return {
+        "windows": windows,
+        "queue": queue,
+        "outbox": outbox,
+        "channels": _channels(request),
+        "lexicon_version": runtime.lexicon.version,
+        "now": now,
+    }
+
+
+@router.get("/")
+async def overview(request: Request, person: Person) -> Response:
+    return render(
+        request,
+        "overview.html",
+        session=person.session,
+        role=person.role,
+        page="overview",
+        **await _overview(request, person),
+    )
+
+
+@router.get("/overview")
+async def overview_fragment(request: Request, person: Person) -> Response:
+    return render(
+        request,
+        "_overview_figures.html",
+        session=person.session,
+        role=person.role,
+        **await _overview(request, person),
+    )
+
+
+# -- review queue ------------------------------------------------------------------------
+
+
+async def _queue_size(db: Any, person: Access) -> str:
+    """The review queue's size as shown: exact up to QUEUE_COUNT_CAP, then "1000+"."""
+    filters = log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True)
+    counted = await log_repo.count(db, filters, cap=QUEUE_COUNT_CAP + 1)
+    return f"{QUEUE_COUNT_CAP}+" if counted > QUEUE_COUNT_CAP else str(counted)
+
+
+@router.get("/review")
+async def review_queue(
+    request: Request,
+    person: Person,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    runtime = request.app.state.runtime
+    filters = log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True)
+    async with runtime.sessions() as db:
+        rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
+        views = [_view(row, person) for row in rows[:PAGE_SIZE]]
+        for view in views:
+            if view.row.chat_id and view.row.user_id:
+                earlier = await log_repo.page(
+                    db,
+                    log_repo.LogFilter(chat_id=view.row.chat_id, user_id=view.row.user_id),
+                    limit=HISTORY,
+                    before=(view.row.created_at, view.row.id),
+                )
+                view.history = list(earlier)
+        total = await _queue_size(db, person)
+    more = (
+        encode_log_cursor(rows[PAGE_SIZE - 1].created_at, rows[PAGE_SIZE - 1].id)
+        if len(rows) > PAGE_SIZE
+        else None
+    )
+    return render(
+        request,
+        "review.html",
+        session=person.session,
+        role=person.role,
+        page="review",
+        views=views,
+        total=total,
+        more=more,
+        can_change=person.can_change,
+    )
+
+
+@dataclass
+class Reviewed:
+    log_id: int
+    outcome: corrections.ReviewOutcome | None
+    problem: str = ""
+
+
+async def _review_one(request: Request, person: Access, log_id: int, verdict: str) -> Reviewed:
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    async with runtime.sessions() as db, db.begin():
+        row = await log_repo.get(db, log_id)
+        if row is None or not person.sees(row.chat_id):
+            return Reviewed(log_id, None, "error.not_found")
+        try:
+            outcome = await corrections.review(
+                db,
+                log_id,
+                verdict="overturn" if verdict == "overturn" else "confirm",
+                by=person.user,
+                actor=audit.chat_actor(person.user),
+                channel=audit.Channel.CONSOLE,
+                note="",
+                now=now,
+                default_policy=runtime.context.policy,
+            )
+        except corrections.AlreadyReviewed:
+            return Reviewed(log_id, None, "review.already")
+    return Reviewed(log_id, outcome)
+
+
+@router.post("/review")
+async def review_submit(
+    request: Request,
+    person: Person,
+    log_id: Annotated[list[int] | None, Form()] = None,
+    verdict: Annotated[str, Form(pattern="^(confirm|overturn)$")] = "confirm",
+    pick: Annotated[str | None, Form(max_length=40)] = None,
+) -> Response:
+    """Confirm or overturn the ticked rows (`log_id`, `verdict`), or the one row of a row's
+    own button (`pick` = `overturn:<id>` or `confirm:<id>`)."""
+    session = person.session
+    await check_csrf(request, session)
+    person.require_change()
+    chosen: list[int] = list(log_id or ())
+    if pick:
+        verdict, _, picked = pick.partition(":")
+        if verdict not in ("confirm", "overturn") or not picked.isdigit():
+            raise NotFound(pick)
+        chosen = [int(picked)]
+    results = [await _review_one(request, person, one, verdict) for one in chosen[:PAGE_SIZE]]
+    views = {}
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        for result in results:
+            if result.outcome is not None:
+                row = await log_repo.get(db, result.log_id)
+                if row is not None:
+                    views[result.log_id] = _view(row, person)
+    return render(
+        request,
+        "reviewed.html",
+        session=session,
+        role=person.role,
+        page="review",
+        results=results,
+        views=views,
+        verdict=verdict,
+    )
+
+
+@router.post("/logs/{log_id:int}/allow")
+async def allow_phrase(
+    request: Request,
+    person: Person,
+    log_id: int,
+    suggestion: Annotated[int, Form(ge=0, le=1000)],
+    scope: Annotated[str, Form(pattern="^(group|global)$")] = "group",
+) -> Response:
+    await check_csrf(request, person.session)
+    person.require_change()
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    async with runtime.sessions() as db, db.begin():
+        row = await log_repo.get(db, log_id)
+        if row is None or not person.sees(row.chat_id):
+            raise NotFound(str(log_id))
+        if scope == "global" and person.role is not ConsoleRole.ADMIN:
+            scope = "group"  # every group is an admin's to change
+        try:
+            result = await corrections.allow_from_log(
+                db,
+                row,
+                suggestion=suggestion,
+                phrase=None,
+                scope="global" if scope == "global" else "group",
+                added_by=person.user,
+                source="console",
+                now=now,
+                actor=audit.chat_actor(person.user),
+                channel=audit.Channel.CONSOLE,
+            )
+            problem = ""
+        except (corrections.CorrectionError, lexicon.InvalidEntry) as exc:
+            result, problem = None, str(exc)
+    if result is not None and result.changes[0].outcome is lexicon.Outcome.ADDED:
+        runtime.lexicon_changed()
+    return render(
+        request,
+        "allowed.html",
+        session=person.session,
+        role=person.role,
+        page="review",
+        log_id=log_id,
+        result=result,
+        problem=problem,
+    )
+
+
+# -- moderation log ----------------------------------------------------------------------
+
+
+def _day(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError:
+        raise NotFound(name) from None
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """The log page's filters, as the form sends them (dates are whole UTC days)."""
+
+    chat_id: str = ""
+    user_id: str = ""
+    verdict: str = ""
+    since: str = ""
+    until: str = ""
+
+    def filters(self, person: Access) -> log_repo.LogFilter:
+        if self.chat_id:
+            person.require_sees(self.chat_id)
+        until_day = _day(self.until, "until")
+        return log_repo.LogFilter(
+            chat_id=self.chat_id or None,
+            chat_ids=person.chat_ids,
+            user_id=self.user_id.strip() or None,
+            verdicts=(self.verdict,) if self.verdict in VERDICTS else None,
+            since=_day(self.since, "since"),
+            until=until_day + timedelta(days=1) if until_day is not None else None,
+        )
+
+
+def _log_query(
+    chat_id: Annotated[str, Query(max_length=128)] = "",
+    user_id: Annotated[str, Query(max_length=128)] = "",
+    verdict: Annotated[str, Query(max_length=16)] = "",
+    since: Annotated[str, Query(max_length=32)] = "",
+    until: Annotated[str, Query(max_length=32)] = "",
+) -> LogQuery:
+    return LogQuery(chat_id, user_id, verdict, since, until)
+
+
+Filters = Annotated[LogQuery, Depends(_log_query)]
+
+
+@router.get("/logs/export.csv")
+async def logs_csv(request: Request, person: Person, query: Filters) -> StreamingResponse:
+    """The rows the filters select, oldest first, as the REST API's CSV export."""
+    response = StreamingResponse(
+        csv_lines(request.app.state.runtime, query.filters(person)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="moderation-log.csv"'},
+    )
+    return response
+
+
+@router.get("/logs")
+async def logs(
+    request: Request,
+    person: Person,
+    query: Filters,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    filters = query.filters(person)
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
+    views = [_view(row, person) for row in rows[:PAGE_SIZE]]
+    more = (
+        encode_log_cursor(rows[PAGE_SIZE - 1].created_at, rows[PAGE_SIZE - 1].id)
+        if len(rows) > PAGE_SIZE
+        else None
+    )
+    return render(
+        request,
+        "logs.html",
+        session=person.session,
+        role=person.role,
+        page="logs",
+        views=views,
+        more=more,
+        query=vars(query),
+        verdicts=VERDICTS,
+        groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
+    )
+
+
+@router.get("/logs/{log_id:int}")
+async def log_detail(request: Request, person: Person, log_id: int) -> Response:
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        row = await log_repo.get(db, log_id)
+        if row is None or not person.sees(row.chat_id):
+            raise NotFound(str(log_id))
+        actions = (await log_repo.actions_for(db, [log_id])).get(log_id, [])
+    view = _view(row, person)
+    proposals = corrections.suggestions(row) if row.review == "overturned" else []
+    return render(
+        request,
+        "log.html",
+        session=person.session,
+        role=person.role,
+        page="logs",
+        view=view,
+        actions=actions,
+        proposals=proposals,
+        can_change=person.can_change,
+        global_scope=person.role is ConsoleRole.ADMIN and "global" in corrections.scopes_of(row),
+        group_scope="group" in corrections.scopes_of(row),
+    )
+
+
+# -- lexicon test box --------------------------------------------------------------------
+
+
+@router.get("/lexicon")
+async def lexicon_page(
+    request: Request,
+    person: Person,
+    q: Annotated[str, Query(max_length=200)] = "",
+    words_after: Annotated[str | None, Query(max_length=64)] = None,
+    allow_after: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The test box, and the words and allow list (newest first, searched by `q` in the word
+    as written or folded), through the lexicon service the REST API lists with."""
+    async with request.app.state.runtime.sessions() as db:
+        try:
+            words = await lexicon.list_words(db, q=q or None, limit=PAGE_SIZE, cursor=words_after)
+            allowed = await lexicon.list_allow(db, q=q or None, limit=PAGE_SIZE, cursor=allow_after)
+        except lexicon.InvalidEntry:
+            raise NotFound("cursor") from None
+    return _lexicon_page(
+        request, person, text="", chat_id="", check=None, q=q, words=words, allowed=allowed
+    )
+
+
+@router.post("/lexicon/test")
+async def lexicon_test(
+    request: Request,
+    person: Person,
+    text: Annotated[str, Form(max_length=MAX_TEST_TEXT)] = "",
+    chat_id: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """What the lexicon in service finds in `text` as if sent in `chat_id` (the REST API's
+    and `/words test`'s check). A POST, so the text stays out of URLs and access logs."""
+    await check_csrf(request, person.session)
+    if chat_id:
+        person.require_sees(chat_id)
+    served = request.app.state.runtime.lexicon.served  # one matcher and its version
+    check = lexicon.check_text(served.matcher, text, chat_id) if text.strip() else None
+    return _lexicon_page(
+        request, person, text=text, chat_id=chat_id, check=check, version=served.version
+    )
+
+
+def _lexicon_page(
+    request: Request,
+    person: Access,
+    *,
+    text: str,
+    chat_id: str,
+    check: lexicon.TextCheck | None,
+    version: int | None = None,
+    q: str = "",
+    words: lexicon.Page | None = None,
+    allowed: lexicon.Page | None = None,
+    problem: str = "",
+) -> Response:
+    findings = check.as_dict()["findings"] if check is not None else []
+    return render(
+        request,
+        "lexicon.html",
+        session=person.session,
+        role=person.role,
+        page="lexicon",
+        text=text,
+        chat_id=chat_id,
+        check=check.as_dict() if check is not None else None,
+        pieces=highlighted(text, findings),
+        q=q,
+        words=words,
+        allowed=allowed,
+        problem=problem,
+        lexicon_admin=person.role is ConsoleRole.ADMIN,
+        version=version,
+        groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
+    )
+
+
+# -- groups ------------------------------------------------------------------------------
+
+
+def _can(item: group_routes.GroupOut) -> list[str]:
+    """The text keys of what the bot can do in a group, from its capabilities."""
+    can = item.capabilities
+    keys = ["can.warn"] if can.webhook or can.app_created else []
+    keys += ["can.remove"] if can.app_created else []
+    keys += ["can.reply"] if can.smart_bot else []
+    keys += ["can.customer"] if can.customer else []
+    return keys
+
+
+def _group_choices(person: Access) -> list[Any]:
+    return sorted(person.groups.values(), key=lambda group: group.name or group.chat_id)
+
+
+@router.get("/groups")
+async def groups_page(
+    request: Request,
+    person: Person,
+    start: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
+    """The groups one may see, by name, GROUPS_PAGE at a time (the figures of each page's
+    groups are a few queries over those groups only)."""
+    runtime = request.app.state.runtime
+    choices = _group_choices(person)
+    shown = choices[start : start + GROUPS_PAGE]
+    more = start + GROUPS_PAGE if len(choices) > start + GROUPS_PAGE else None
+    async with runtime.sessions() as db:
+        items = await group_routes.groups_out(runtime, db, shown)
+    return render(
+        request,
+        "groups.html",
+        session=person.session,
+        role=person.role,
+        page="groups",
+        items=[(item, _can(item)) for item in items],
+        more=more,
+    )
+
+
+async def _group_page(
+    request: Request, person: Access, chat_id: str, *, problem: str = "", saved: bool = False
+) -> Response:
+    person.require_sees(chat_id)
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        group = await groups_repo.get(db, chat_id)
+        if group is None:
+            raise NotFound(chat_id)
+        (item,) = await group_routes.groups_out(runtime, db, [group])
+    texts = runtime.context.texts
+    return render(
+        request,
+        "group.html",
+        preview=welcome_preview(texts, group.welcome_template, rules_of(group, texts)),
+        session=person.session,
+        role=person.role,
+        page="groups",
+        item=item,
+        modes=[mode.value for mode in GroupMode],
+        can_change=person.can_change,
+        problem=problem,
+        saved=saved,
+        max_rules=group_routes.MAX_RULES_CHARS,
+        status_code=422 if problem else 200,
+    )
+
+
+WELCOME_PREVIEW_MEMBERS = "@新成员"  # who the preview welcomes
+
+
+def welcome_preview(texts: Any, template: str, rules: str) -> str:
+    """The welcome as members will see it, for a member called WELCOME_PREVIEW_MEMBERS."""
+    return render_welcome(texts, template, members=WELCOME_PREVIEW_MEMBERS, rules=rules)
+
+
+@router.post("/groups/{chat_id}/preview")
+async def welcome_preview_fragment(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    rules_text: Annotated[str, Form(max_length=100_000)] = "",
+    welcome_template: Annotated[str, Form(max_length=100_000)] = "",
+) -> Response:
+    """The preview for the form's current rules and template (htmx, as one types); a POST
+    because the form's text may be long, with the CSRF token like any POST."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    texts = request.app.state.runtime.context.texts
+    template = welcome_template.replace("\r\n", "\n")
+    problem = group_routes.welcome_template_problem(template)
+    rules = rules_text.replace("\r\n", "\n").strip() or texts["rules.none"]
+    return render(
+        request,
+        "_welcome_preview.html",
+        session=person.session,
+        role=person.role,
+        preview="" if problem else welcome_preview(texts, template, rules),
+        preview_problem=problem or "",
+    )
+
+
+@router.get("/groups/{chat_id}")
+async def group_page(request: Request, person: Person, chat_id: str) -> Response:
+    return await _group_page(request, person, chat_id)
+
+
+@router.post("/groups/{chat_id}")
+async def group_save(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    rules_text: Annotated[str, Form(max_length=100_000)] = "",
+    mode: Annotated[str, Form(max_length=16)] = "",
+    welcome_template: Annotated[str, Form(max_length=100_000)] = "",
+) -> Response:
+    """A group's rules, welcome template and mode, checked as the REST API checks them,
+    changed through the same function and audited under the person's userid."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    person.require_change()
+    runtime = request.app.state.runtime
+    if len(rules_text) > group_routes.MAX_RULES_CHARS:
+        return await _group_page(request, person, chat_id, problem="group.rules_too_long")
+    if mode not in {item.value for item in GroupMode}:
+        return await _group_page(request, person, chat_id, problem="group.mode_bad")
+    welcome_template = welcome_template.replace("\r\n", "\n")
+    if group_routes.welcome_template_problem(welcome_template):
+        return await _group_page(request, person, chat_id, problem="group.welcome_bad")
+    now = runtime.now()
+    async with runtime.sessions() as db, db.begin():
+        group = await groups_repo.get(db, chat_id)
+        if group is None:
+            raise NotFound(chat_id)
+        policy = dict(group.policy or {})
+        if effective_policy(group, runtime.context.policy).mode.value != mode:
+            policy["mode"] = mode
+            GroupPolicy.from_mapping(policy, runtime.context.policy)  # as the REST API checks
+        await group_actions.update_settings(
+            db,
+            group,
+            {
+                "rules_text": rules_text.replace("\r\n", "\n"),
+                "welcome_template": welcome_template,
+                "policy": policy,
+            },
+            actor=_actor(person),
+            now=now,
+        )
+    return await _group_page(request, person, chat_id, saved=True)
+
+
+# -- outbox and audit (company-wide) -----------------------------------------------------
+
+
+def _company_wide(person: Access) -> None:
+    if person.chat_ids is not None:
+        raise NotFound("company-wide")
+
+
+def _id_before(value: str | None) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit():
+        raise NotFound("before")
+    return int(value)
+
+
+@router.get("/outbox")
+async def outbox_page(
+    request: Request,
+    person: Person,
+    status: Annotated[str, Query(max_length=16)] = "",
+    before: Annotated[str | None, Query(max_length=20)] = None,
+    done: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> Response:
+    _company_wide(person)
+    runtime = request.app.state.runtime
+    shown = status if status in outbox_service.STATUSES else ""
+    async with runtime.sessions() as db:
+        rows = await outbox_repo.page(
+            db, limit=PAGE_SIZE + 1, before_id=_id_before(before), status=shown or None
+        )
+    more = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
+    return render(
+        request,
+        "outbox.html",
+        session=person.session,
+        role=person.role,
+        page="outbox",
+        rows=rows[:PAGE_SIZE],
+        more=more,
+        status=shown,
+        statuses=outbox_service.STATUSES,
+        can_change=person.can_change,
+        done=done,
+    )
+
+
+@router.post("/outbox/{action_id:int}/retry")
+async def outbox_retry(request: Request, person: Person, action_id: int) -> Response:
+    """Send a dead action again, through the REST API's retry (audited under the person)."""
+    await check_csrf(request, person.session)
+    _company_wide(person)
+    person.require_change()
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db, db.begin():
+        try:
+            row = await outbox_service.retry_dead(
+                db,
+                action_id,
+                actor=audit.chat_actor(person.user),
+                channel=audit.Channel.CONSOLE,
+                now=runtime.now(),
+            )
+        except outbox_service.NotDead:
+            row = None
+    if row is None:
+        raise NotFound(str(action_id))
+    runtime.workers.notify_outbox()
+    return secure_headers(RedirectResponse(f"/console/outbox?done={action_id}", status_code=303))
+
+
+@router.get("/audit")
+async def audit_page(
+    request: Request,
+    person: Person,
+    action: Annotated[str, Query(max_length=64)] = "",
+    before: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    _company_wide(person)
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        rows = await audit_repo.page(
+            db, limit=PAGE_SIZE + 1, before_id=_id_before(before), action=action.strip() or None
+        )
+    more = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
+    return render(
+        request,
+        "audit.html",
+        session=person.session,
+        role=person.role,
+        page="audit",
+        rows=rows[:PAGE_SIZE],
+        more=more,
+        action=action,
+    )
+
+
+# -- a member in a group -----------------------------------------------------------------
+
+
+async def _member_page(
+    request: Request, person: Access, chat_id: str, user_id: str, *, pardoned: int | None = None
+) -> Response:
+    person.require_sees(chat_id)
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    async with runtime.sessions() as db:
+        group = await groups_repo.get(db, chat_id)
+        member = await groups_repo.get_member(db, chat_id, user_id)
+        strikes = await strikes_repo.every(db, chat_id, user_id)
+        history = await log_repo.page(
+            db, log_repo.LogFilter(chat_id=chat_id, user_id=user_id), limit=PAGE_SIZE
+        )
+        if group is None or (member is None and not strikes and not history):
+            raise NotFound(f"{chat_id}/{user_id}")
+        policy = effective_policy(group, runtime.context.policy)
+        standing = await strikes_repo.standing_count(
+            db,
+            chat_id,
+            user_id,
+            since=now - timedelta(days=policy.strike_window_days),
+            shadow=False,
+        )
+    return render(
+        request,
+        "member.html",
+        session=person.session,
+        role=person.role,
+        page="groups",
+        group=group,
+        member=member,
+        user_id=user_id,
+        strikes=strikes,
+        standing=standing,
+        window_days=policy.strike_window_days,
+        history=[_view(row, person) for row in history],
+        can_change=person.can_change,
+        pardoned=pardoned,
+    )
+
+
+@router.get("/groups/{chat_id}/members/{user_id}")
+async def member_page(request: Request, person: Person, chat_id: str, user_id: str) -> Response:
+    return await _member_page(request, person, chat_id, user_id)
+
+
+@router.post("/groups/{chat_id}/members/{user_id}/pardon")
+async def member_pardon(request: Request, person: Person, chat_id: str, user_id: str) -> Response:
+    """Clear the member's strikes in the group, through the REST API's pardon."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    person.require_change()
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db, db.begin():
+        count = await group_actions.pardon(
+            db, chat_id, user_id, actor=_actor(person), pardoned_by=person.user, now=runtime.now()
+        )
+    return await _member_page(request, person, chat_id, user_id, pardoned=count)
+
+
+# -- changing the lexicon (admins) -------------------------------------------------------
+
+
+def _lexicon_admin(person: Access) -> None:
+    """The word lists are company-wide: admins change them (the chat's `/words` from the
+    1:1 chat is theirs alone too); everyone else may look and test."""
+    if person.role is not ConsoleRole.ADMIN:
+        raise Forbidden("lexicon")
+
+
+async def _lexicon_add(request: Request, person: Access, kind: str, entry: Any) -> Response:
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    add = lexicon.add_words if kind == "words" else lexicon.add_allow
+    async with runtime.sessions() as db, db.begin():
+        result = await add(db, [entry], added_by=person.user, source="console", now=now)
+        await lexicon_changes.audit_added(
+            db,
+            f"lexicon.{kind}.add",
+            result,
+            actor=audit.chat_actor(person.user),
+            channel=audit.Channel.CONSOLE,
+            now=now,
+        )
+    if result.counts.changed:
+        runtime.lexicon_changed()
+    shown = entry.word if kind == "words" else entry.phrase
+    return secure_headers(
+        RedirectResponse(f"/console/lexicon?{urlencode({'q': shown})}", status_code=303)
+    )
+
+
+@router.post("/lexicon/words")
+async def lexicon_add_word(
+    request: Request,
+    person: Person,
+    word: Annotated[str, Form(max_length=256)],
+    category: Annotated[str, Form(max_length=32)] = "",
+    severity: Annotated[str, Form(max_length=16)] = "",
+    scope: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    await check_csrf(request, person.session)
+    _lexicon_admin(person)
+    try:
+        entry = lexicon.word_entry(word, category or None, severity or None, None, scope)
+    except lexicon.InvalidEntry as exc:
+        return _lexicon_page(request, person, text="", chat_id="", check=None, problem=str(exc))
+    return await _lexicon_add(request, person, "words", entry)
+
+
+@router.post("/lexicon/allow")
+async def lexicon_add_allow(
+    request: Request,
+    person: Person,
+    phrase: Annotated[str, Form(max_length=256)],
+    scope: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    await check_csrf(request, person.session)
+    _lexicon_admin(person)
+    try:
+        entry = lexicon.allow_entry(phrase, scope)
+    except lexicon.InvalidEntry as exc:
+        return _lexicon_page(request, person, text="", chat_id="", check=None, problem=str(exc))
+    return await _lexicon_add(request, person, "allow", entry)
+
+
+@router.post("/lexicon/{kind}/{entry_id:int}/delete")
+async def lexicon_delete(request: Request, person: Person, kind: str, entry_id: int) -> Response:
+    await check_csrf(request, person.session)
+    _lexicon_admin(person)
+    if kind not in ("words", "allow"):
+        raise NotFound(kind)
+    runtime = request.app.state.runtime
+    try:
+        async with runtime.sessions() as db, db.begin():
+            await lexicon_changes.delete_entry(
+                db,
+                kind,
+                entry_id,
+                actor=audit.chat_actor(person.user),
+                channel=audit.Channel.CONSOLE,
+                now=runtime.now(),
+            )
+    except lexicon.EntryNotFound:
+        raise NotFound(str(entry_id)) from None
+    runtime.lexicon_changed()
+    return secure_headers(RedirectResponse("/console/lexicon", status_code=303))
+
+
+@router.get("/lexicon/{kind}.txt")
+async def lexicon_export(request: Request, person: Person, kind: str) -> Response:
+    """The words or the allow list as a file, in the format the files at start take."""
+    if kind not in ("words", "allow"):
+        raise NotFound(kind)
+    export = lexicon.export_words if kind == "words" else lexicon.export_allow
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        text = await export(db, now=runtime.now())
+    return PlainTextResponse(
+        text,
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{kind}.txt"'},
+    )

@@ -1,0 +1,86 @@
+"""Lexicon changes with their audit entries, shared by the REST API and the web console: an add
+that changed the lexicon, and the deletion of one word or phrase."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.lexicon import service
+from app.models import LexiconWord
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["AUDITED_ENTRIES", "audit_added", "delete_entry"]
+
+
+AUDITED_ENTRIES = 50  # words or phrases named in one audit entry; the counts cover all
+
+
+async def audit_added(
+    session: AsyncSession,
+    action: str,
+    result: service.WordsResult,
+    *,
+    actor: str,
+    channel: audit.Channel,
+    now: datetime,
+) -> None:
+    """Record an add that changed the lexicon (one entry per request, in its transaction):
+    the REST API's and the web console's."""
+    if not result.counts.changed:
+        return
+    changed = [
+        {
+            "id": change.row.id,
+            "entry": change.row.word if isinstance(change.row, LexiconWord) else change.row.phrase,
+            "scope": change.row.scope,
+            "outcome": change.outcome.value,
+        }
+        for change in result.changes
+        if change.outcome is not service.Outcome.UNCHANGED
+    ]
+    counts = result.counts
+    await audit.record(
+        session,
+        actor=actor,
+        channel=channel,
+        action=action,
+        target=f"lexicon.{action.split('.')[1]}",
+        details={
+            "added": counts.added,
+            "updated": counts.updated,
+            "lexicon_version": result.version,
+            "entries": changed[:AUDITED_ENTRIES],
+        },
+        at=now,
+    )
+
+
+async def delete_entry(
+    session: AsyncSession,
+    kind: str,
+    entry_id: int,
+    *,
+    actor: str,
+    channel: audit.Channel,
+    now: datetime,
+) -> int:
+    """Delete one word (`kind` "words") or allow-list phrase ("allow") with its audit entry;
+    the new lexicon version. Raises service.EntryNotFound. The REST API's and the console's."""
+    delete = service.delete_word if kind == "words" else service.delete_allow
+    version = await delete(session, entry_id, now=now)
+    await audit.record(
+        session,
+        actor=actor,
+        channel=channel,
+        action=f"lexicon.{kind}.delete",
+        target=f"lexicon.{kind}:{entry_id}",
+        details={"id": entry_id, "lexicon_version": version},
+        at=now,
+    )
+    return version

@@ -1,0 +1,163 @@
+"""How long each web-console page takes to render with a large moderation log on PostgreSQL.
+
+Seeds a temporary PostgreSQL database with `--groups` groups (default 2,000) and `--rows`
+moderation-log rows (default 1,000,000) spread over 29 days, 50,000 members, verdicts in the
+proportions log 3 : warn 2 : alert 1 : remove 1 : exempt 1, a strike for each warning and
+removal, the rows older than three days reviewed; then renders every console page in process
+(the ASGI app, no network) as an admin (every group) and as a moderator of 20 groups, `--runs`
+times each, and prints the median and the slowest time per page (issue 20 asks < 200 ms).
+
+    .venv/bin/python benchmarks/console.py [--postgres URL] [--rows N] [--groups N] [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import migrate  # noqa: E402
+from app.console import session as console_session  # noqa: E402
+from app.db import database_urls  # noqa: E402
+from app.main import create_app  # noqa: E402
+from app.settings import load_settings  # noqa: E402
+from benchmarks._backends import add_postgres_argument, start, temporary_database  # noqa: E402
+
+TOKEN = "bench-admin-token-0123456789"
+MODERATOR = "mod7"  # moderator of every group whose number is 7 mod 100: 20 of 2,000
+
+FINDING = (
+    '[{"detector":"lexicon","word":"赌博","category":"gambling","severity":"block",'
+    '"start":5,"end":7,"matched":"赌博","route":"exact","routes":["exact"],"pattern":"赌博"}]'
+)
+
+
+def seed(url: str, *, groups: int, rows: int) -> None:
+    engine = create_engine(database_urls(url).sync_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO groups (chat_id, name, owner, kind, smart_bot, rules_text, "
+                "welcome_template, policy, moderators, member_version, first_seen_at, "
+                "last_seen_at, updated_at, welcome_template_id, welcome_template_hash) "
+                "SELECT 'wrbench' || g, '测试群' || g, 'owner' || (g % 500), 'internal', true, "
+                "'', '', '{}'::json, json_build_array('mod' || (g % 100)), '', now(), now(), "
+                "now(), '', '' FROM generate_series(1, :groups) g"
+            ),
+            {"groups": groups},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO moderation_logs (created_at, source, chat_id, user_id, message_id, "
+                "text, findings, verdict, reason, mode, step, strikes, review, reviewed_by, "
+                "reviewed_at) "
+                "SELECT now() - (g * interval '2.5 seconds'), 'archive', "
+                "'wrbench' || (g % :groups + 1), 'user' || (g % 50000), 'm' || g, "
+                "'今晚一起去赌博吧 ' || g, CAST(:finding AS json), "
+                "(ARRAY['log','log','log','warn','warn','alert','remove','exempt'])[g % 8 + 1], "
+                "'bench', 'enforce', NULL, 0, "
+                "CASE WHEN g * 2.5 > 3 * 86400 THEN 'confirmed' END, "
+                "CASE WHEN g * 2.5 > 3 * 86400 THEN 'bench' END, "
+                "CASE WHEN g * 2.5 > 3 * 86400 THEN now() END "
+                "FROM generate_series(1, :rows) g"
+            ),
+            {"groups": groups, "rows": rows, "finding": FINDING},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO strikes (chat_id, user_id, created_at, moderation_log_id, rule, "
+                "shadow) SELECT chat_id, user_id, created_at, id, 'word.gambling', false "
+                "FROM moderation_logs WHERE verdict IN ('warn', 'remove')"
+            )
+        )
+        connection.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+async def measure(url: str, runs: int) -> list[tuple[str, str, float, float]]:
+    settings = load_settings(
+        _env_file=None,
+        database_url=url,
+        admin_api_token=TOKEN,
+        wecom_admin_userids="admin",
+    )
+    app = create_app(settings, start_workers=False)
+    results = []
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        for who, user in (("admin", "admin"), ("moderator", MODERATOR)):
+            cookie = console_session.sign(
+                settings,
+                "session",
+                {"u": user, "v": "wecom", "c": "bench", "e": int(time.time()) + 3600},
+            )
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://bench",
+                cookies={console_session.SESSION_COOKIE: cookie},
+            ) as http:
+                chat = "wrbench7"
+                first = await http.get("/console/logs", params={"chat_id": chat})
+                assert first.status_code == 200, first.status_code
+                log_id = first.text.split('id="row-', 1)[1].split('"', 1)[0]
+                member = first.text.split(f"/console/groups/{chat}/members/", 1)[1]
+                member = member.split('"', 1)[0]
+                pages = [
+                    ("overview", "/console/"),
+                    ("overview fragment", "/console/overview"),
+                    ("review queue", "/console/review"),
+                    ("log", "/console/logs"),
+                    ("log, one group", f"/console/logs?chat_id={chat}"),
+                    ("log, one member", f"/console/logs?user_id={member}"),
+                    ("log detail", f"/console/logs/{log_id}"),
+                    ("groups", "/console/groups"),
+                    ("group", f"/console/groups/{chat}"),
+                    ("member", f"/console/groups/{chat}/members/{member}"),
+                    ("lexicon", "/console/lexicon"),
+                ]
+                if who == "admin":
+                    pages += [("outbox", "/console/outbox"), ("audit", "/console/audit")]
+                for name, path in pages:
+                    times = []
+                    for _ in range(runs):
+                        started = time.perf_counter()
+                        answer = await http.get(path)
+                        times.append((time.perf_counter() - started) * 1000)
+                        assert answer.status_code == 200, (path, answer.status_code)
+                    results.append((who, name, statistics.median(times), max(times)))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_postgres_argument(parser)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--groups", type=int, default=2_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    start(f"{args.rows:,} log rows, {args.groups:,} groups, {args.runs} runs per page")
+    with temporary_database(args.postgres) as url:
+        if url is None:
+            return
+        migrate.upgrade(database_urls(url))
+        began = time.perf_counter()
+        seed(url, groups=args.groups, rows=args.rows)
+        print(f"seeded in {time.perf_counter() - began:.1f} s")
+        results = asyncio.run(measure(url, args.runs))
+    print(f"{'who':<10} {'page':<18} {'median ms':>10} {'max ms':>8}")
+    for who, name, median, slowest in results:
+        flag = "" if slowest < 200 else "  over 200 ms"
+        print(f"{who:<10} {name:<18} {median:>10.1f} {slowest:>8.1f}{flag}")
+
+
+if __name__ == "__main__":
+    main()
