@@ -30,7 +30,7 @@ from app.admin.log_csv import csv_lines
 from app.console.access import Access, ConsoleRole, require_access
 from app.console.session import Forbidden, NotFound, check_csrf, render, secure_headers
 from app.groups import actions as group_actions
-from app.groups import routes as group_routes
+from app.groups import views as group_views
 from app.groups.policy_file import effective_policy
 from app.groups.welcome import render_welcome, rules_of
 from app.lexicon import changes as lexicon_changes
@@ -611,7 +611,7 @@ def _lexicon_page(
 # -- groups ------------------------------------------------------------------------------
 
 
-def _can(item: group_routes.GroupOut) -> list[str]:
+def _can(item: group_views.GroupOut) -> list[str]:
     """The text keys of what the bot can do in a group, from its capabilities."""
     can = item.capabilities
     keys = ["can.warn"] if can.webhook or can.app_created else []
@@ -638,7 +638,7 @@ async def groups_page(
     shown = choices[start : start + GROUPS_PAGE]
     more = start + GROUPS_PAGE if len(choices) > start + GROUPS_PAGE else None
     async with runtime.sessions() as db:
-        items = await group_routes.groups_out(runtime, db, shown)
+        items = await group_views.groups_out(runtime, db, shown)
     return render(
         request,
         "groups.html",
@@ -659,7 +659,7 @@ async def _group_page(
         group = await groups_repo.get(db, chat_id)
         if group is None:
             raise NotFound(chat_id)
-        (item,) = await group_routes.groups_out(runtime, db, [group])
+        (item,) = await group_views.groups_out(runtime, db, [group])
     texts = runtime.context.texts
     return render(
         request,
@@ -673,7 +673,7 @@ async def _group_page(
         can_change=person.can_change,
         problem=problem,
         saved=saved,
-        max_rules=group_routes.MAX_RULES_CHARS,
+        max_rules=group_actions.MAX_RULES_CHARS,
         status_code=422 if problem else 200,
     )
 
@@ -700,7 +700,7 @@ async def welcome_preview_fragment(
     person.require_sees(chat_id)
     texts = request.app.state.runtime.context.texts
     template = welcome_template.replace("\r\n", "\n")
-    problem = group_routes.welcome_template_problem(template)
+    problem = group_views.welcome_template_problem(template)
     rules = rules_text.replace("\r\n", "\n").strip() or texts["rules.none"]
     return render(
         request,
@@ -732,12 +732,12 @@ async def group_save(
     person.require_sees(chat_id)
     person.require_change()
     runtime = request.app.state.runtime
-    if len(rules_text) > group_routes.MAX_RULES_CHARS:
+    if len(rules_text) > group_actions.MAX_RULES_CHARS:
         return await _group_page(request, person, chat_id, problem="group.rules_too_long")
     if mode not in {item.value for item in GroupMode}:
         return await _group_page(request, person, chat_id, problem="group.mode_bad")
     welcome_template = welcome_template.replace("\r\n", "\n")
-    if group_routes.welcome_template_problem(welcome_template):
+    if group_views.welcome_template_problem(welcome_template):
         return await _group_page(request, person, chat_id, problem="group.welcome_bad")
     now = runtime.now()
     async with runtime.sessions() as db, db.begin():

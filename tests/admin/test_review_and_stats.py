@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.admin import review
-from app.admin.review import csv_cell
+from app.admin import log_csv
+from app.admin.log_csv import csv_cell
 from tests import support
 from tests.conftest import Service, make_settings, start_service
 
@@ -281,7 +281,7 @@ async def test_csv_export_has_every_column_and_is_formula_safe(service: Service)
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     header, first, second = parse_csv(response.text)
-    assert header == list(review.CSV_COLUMNS)
+    assert header == list(log_csv.CSV_COLUMNS)
     rows = await logs(service)
     assert [first[0], second[0]] == [str(rows[0]["id"]), str(rows[1]["id"])]
     assert first[3] == '\'=HYPERLINK("http://evil")'
@@ -315,7 +315,7 @@ def test_csv_cells_starting_like_a_formula_are_defused(value: str | None, cell: 
 async def test_csv_export_filters_and_streams_in_batches(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(review, "EXPORT_BATCH", 2)
+    monkeypatch.setattr(log_csv, "EXPORT_BATCH", 2)
     for index in range(5):
         await say(service, "一起去赌博吧", f"a-{index}", f"user{index}")
     await say(service, "一起去赌博吧", "b-1", "zhaoliu", chat=OTHER)
@@ -324,8 +324,8 @@ async def test_csv_export_filters_and_streams_in_batches(
     only = parse_csv((await export(service, chat_id=OTHER)).text)[1:]
     assert [row[3] for row in only] == ["zhaoliu"]
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    assert parse_csv((await export(service, since=future)).text) == [list(review.CSV_COLUMNS)]
+    assert parse_csv((await export(service, since=future)).text) == [list(log_csv.CSV_COLUMNS)]
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-    assert parse_csv((await export(service, until=past)).text) == [list(review.CSV_COLUMNS)]
+    assert parse_csv((await export(service, until=past)).text) == [list(log_csv.CSV_COLUMNS)]
     naive = await service.api("/api/v1/moderation-logs/export.csv", since="2026-01-01T00:00:00")
     assert naive.status_code == 400 and "timezone" in naive.json()["error"]

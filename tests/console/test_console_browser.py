@@ -36,7 +36,7 @@ from tests.conftest import make_settings
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "console"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
 CHAT = "wrOgAAAAchat1"
 OTHER = "wrOgAAAAchat2"
 GROUP_MOD = "mod-carol"
