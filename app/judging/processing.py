@@ -8,12 +8,13 @@ per transaction; the failing event is retried on later passes and marked `failed
 `MAX_ATTEMPTS`, with the error kept on the row.
 
 Group messages are judged by `moderation.judge_batch`, the one judging pipeline: this module
-gathers their facts (groups, members with their messages and standing strikes, who is exempt,
-the groups' recent messages and where each text went lately: read for the whole batch by
-`_prefetch`), queues the batch's messages, judges them together, and records each judgement in
-order (log row, strike, outbox rows). An event that is not such a message (a command, a recall,
-a member change) is carried out after the messages before it are judged and recorded, so it
-sees them, and the messages after it see what it did.
+has their facts gathered (groups, members with their messages and standing strikes, who is
+exempt, the groups' recent messages and where each text went lately: `app.judging.facts`, read
+for the whole batch by its `prefetch`), queues the batch's messages, judges them together, and
+records each judgement in order (log row, strike, outbox rows: `app.judging.record`). An event
+that is not such a message (a command, a recall, a member change) is carried out after the
+messages before it are judged and recorded, so it sees them, and the messages after it see what
+it did.
 
 Chat-archive records (source "archive", stored by `app.ingest.archive` or
 `app.ingest.archive_import`) are group messages like the smart bot's, seen whether or not
@@ -29,10 +30,9 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,8 +43,6 @@ from app.chat.registry import (
     parse_command,
 )
 from app.db import DB_UNAVAILABLE
-from app.groups.actions import queue_warning
-from app.groups.alerts import alert_problem, alert_recipients, group_label
 from app.groups.capabilities import aibot_markdown
 from app.groups.policy_file import effective_policy
 from app.groups.welcome import note_join
@@ -58,8 +56,10 @@ from app.judging.events import (
     is_recall,
     parse_stored,
 )
+from app.judging.facts import FactsReader
+from app.judging.record import Recorder
 from app.log_format import event_context
-from app.models import Group, GroupMember, InboxEvent, ModerationLog
+from app.models import Group, InboxEvent
 from app.repositories import activity as activity_repo
 from app.repositories import archive as archive_repo
 from app.repositories import groups as groups_repo
@@ -67,7 +67,6 @@ from app.repositories import inbox as inbox_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import strikes as strikes_repo
 from app.repositories import welcomes as welcomes_repo
-from app.texts.findings import describe, how_found, masked_evidence
 from bot.archive import ArchiveMessage, parse_archive_message
 from bot.client import APP_MESSAGE_MAX_BYTES, truncate_utf8
 from bot.events import (
@@ -77,34 +76,9 @@ from bot.events import (
     ExternalChatChange,
     MsgAuditNotify,
 )
-from moderation import (
-    Action,
-    Decision,
-    GroupMode,
-    GroupPolicy,
-    MessageMeta,
-    Signal,
-    Step,
-    Violation,
-    fold,
-    mask_word,
-    strictest,
-)
-from moderation.flood import (
-    MAX_WINDOW_SECONDS,
-    FloodThresholds,
-    folded_fingerprint,
-    history_window,
-)
-from moderation.matcher import Finding
-from moderation.pipeline import (
-    BatchFacts,
-    BatchMessage,
-    GroupFacts,
-    Judgement,
-    MemberFacts,
-    judge_batch,
-)
+from moderation import GroupMode, GroupPolicy, fold
+from moderation.flood import MAX_WINDOW_SECONDS, folded_fingerprint
+from moderation.pipeline import BatchMessage, Judgement, judge_batch
 
 __all__ = ["MAX_ATTEMPTS", "InboxProcessor"]
 
@@ -151,6 +125,8 @@ class InboxProcessor:
         # its fold), worked out once for the prefetch and the judging.
         self._said: dict[int, tuple[str, str]] = {}
         self._batch = _BatchState()
+        self._facts = self._new_facts()
+        self._recorder = Recorder(context, clock=clock)
         # Archive records of the batch, parsed once for the scan and the handling.
         self._archive_parsed: dict[int, ArchiveMessage] = {}
         self._callback_parsed: dict[int, CallbackEvent] = {}
@@ -201,7 +177,7 @@ class InboxProcessor:
                     rows = await inbox_repo.claim_pending(session, after_id=after_id, limit=size)
                     ids = [row.id for row in rows]
                     self._start_batch(rows)
-                    await self._prefetch(session)
+                    await self._facts.prefetch(session)
                     for row in rows:
                         enqueued = await self._handle_and_mark(session, row) or enqueued
                         # Judging a message takes the event loop for about a millisecond, and
@@ -231,143 +207,15 @@ class InboxProcessor:
     def _start_batch(self, rows: Sequence[InboxEvent]) -> None:
         """Forget what the previous transaction cached; scan the new batch's texts."""
         self._batch = _BatchState()
+        self._facts = self._new_facts()
         self._decided = []
         self._scan(rows)
 
-    async def _prefetch(self, session: AsyncSession) -> None:
-        """Read (and create) the groups and members of the batch's group messages, the
-        members' standing strikes and the groups' recent messages (for the flood rules), with
-        five statements for the whole batch instead of a few per message. Rows are created in
-        key order, so that replicas take their locks in the same order."""
-        senders = self._batch.senders
-        if not senders:
-            return
-        now = self._clock()
-        groups = await groups_repo.ensure_many(
-            session,
-            (chat for chat, _user, _at, _bot, _folded in senders),
-            now=now,
-            smart_bot={chat for chat, _user, _at, bot, _folded in senders if bot},
+    def _new_facts(self) -> FactsReader:
+        """An empty reader of the facts for a new transaction."""
+        return FactsReader(
+            self._context, clock=self._clock, policy_for=self._policy_for, mode_of=self._mode_of
         )
-        self._batch.groups.update(groups)
-        first_seen: dict[tuple[str, str], datetime] = {}
-        first_message: dict[str, datetime] = {}  # chat → the batch's first message's time
-        by_chat: dict[str, set[str]] = {}
-        texts: dict[str, set[str]] = {}  # chat → fingerprints its wave rule looks for
-        for chat, user, at, _bot, folded in senders:
-            if self._mode_of(groups[chat]) is GroupMode.OFF:
-                continue
-            first_seen[chat, user] = min(at, first_seen.get((chat, user), at))
-            first_message.setdefault(chat, at)
-            by_chat.setdefault(chat, set()).add(user)
-            texts.setdefault(chat, set()).update(
-                _wave_fingerprint(folded, self._policy_for(groups[chat]).flood)
-            )
-        members = await groups_repo.ensure_members(session, first_seen)
-        for key, member in members.items():
-            self._batch.members[key] = (member, member.first_seen_at, member.messages)
-        standing: dict[str, tuple[Sequence[str], datetime, bool]] = {}
-        queries: dict[str, activity_repo.HistoryQuery] = {}
-        for chat, users in by_chat.items():
-            policy = self._policy_for(groups[chat])
-            shadow = self._mode_of(groups[chat]) is GroupMode.SHADOW
-            since = now - timedelta(days=policy.strike_window_days)
-            standing[chat] = (sorted(users), since, shadow)
-            window = history_window(policy.flood)
-            if window:
-                at = first_message[chat]
-                queries[chat] = activity_repo.HistoryQuery(
-                    since=at - timedelta(seconds=window),
-                    until=at,
-                    senders=frozenset(users),
-                    hashes=frozenset(texts[chat]),
-                )
-            else:
-                self._batch.history[chat] = []
-        counts = await strikes_repo.standing_counts_many(session, standing)
-        for chat, (listed, _since, shadow) in standing.items():
-            for user in listed:
-                self._batch.strikes[chat, user, shadow] = counts.get((chat, user), 0)
-        stored = await activity_repo.recent_many(session, queries)
-        for chat, query in queries.items():
-            self._batch.history[chat] = stored.get(chat, [])
-            self._batch.history_query[chat] = query
-        await self._prefetch_spread(session, groups)
-
-    async def _prefetch_spread(self, session: AsyncSession, groups: Mapping[str, Group]) -> None:
-        """Where the batch's texts were sent lately across all groups, for `_other_groups`:
-        one statement for the batch."""
-        hashes: set[str] = set()
-        window = 0.0
-        times = []
-        for chat, _user, at, _bot, folded in self._batch.senders:
-            thresholds = self._policy_for(groups[chat]).flood
-            if folded and thresholds.wave_min_members and thresholds.wave_window_seconds:
-                hashes.add(folded_fingerprint(folded))
-                window = max(window, thresholds.wave_window_seconds)
-                times.append(at)
-        if not hashes:
-            return
-        since, until = min(times) - timedelta(seconds=window), max(times)
-        found = await activity_repo.groups_with_texts(
-            session, sorted(hashes), since=since, until=until
-        )
-        for text_hash in hashes:
-            self._batch.spread[text_hash] = (since, until, found.get(text_hash, []))
-
-    def _history_covers(self, chat: str, sender: str, folded: str, policy: GroupPolicy) -> bool:
-        """Whether the batch holds the group's history a message of `sender` folding to
-        `folded` needs for the flood rules (what `_prefetch` read covers every message of a
-        batch; a transaction of one event reads it per message)."""
-        batch = self._batch
-        if not history_window(policy.flood):
-            batch.history.setdefault(chat, [])
-            return True
-        query = batch.history_query.get(chat)
-        wanted = _wave_fingerprint(folded, policy.flood)
-        return query is not None and sender in query.senders and wanted <= query.hashes
-
-    async def _read_history(
-        self, session: AsyncSession, message: IncomingMessage, folded: str, policy: GroupPolicy
-    ) -> None:
-        """Read the group's history for `message`, widening what the batch holds, with the
-        batch's messages judged so far (not stored yet)."""
-        batch = self._batch
-        chat = message.chat_id
-        thresholds = policy.flood
-        since = message.sent_at - timedelta(seconds=history_window(thresholds))
-        query = batch.history_query.get(chat)
-        query = activity_repo.HistoryQuery(
-            since=since if query is None else min(since, query.since),
-            until=message.sent_at if query is None else max(message.sent_at, query.until),
-            senders=frozenset({message.sender}) | (query.senders if query else frozenset()),
-            hashes=_wave_fingerprint(folded, thresholds) | (query.hashes if query else frozenset()),
-        )
-        stored = (await activity_repo.recent_many(session, {chat: query})).get(chat, [])
-        batch.history[chat] = [
-            *stored,
-            *(_flood_meta(row) for row in batch.metadata if row["chat_id"] == chat),
-        ]
-        batch.history_query[chat] = query
-
-    def _spread_covers(self, text_hash: str, sent_at: datetime, policy: GroupPolicy) -> bool:
-        """Whether the batch knows where `text_hash` was sent within the wave window before
-        `sent_at` (or the wave rule does not ask)."""
-        window = policy.flood.wave_window_seconds
-        if not text_hash or not policy.flood.wave_min_members or not window:
-            return True
-        known = self._batch.spread.get(text_hash)
-        since = sent_at - timedelta(seconds=window)
-        return known is not None and known[0] <= since and sent_at <= known[1]
-
-    async def _read_spread(
-        self, session: AsyncSession, text_hash: str, sent_at: datetime, policy: GroupPolicy
-    ) -> None:
-        since = sent_at - timedelta(seconds=policy.flood.wave_window_seconds)
-        found = await activity_repo.groups_with_texts(
-            session, [text_hash], since=since, until=sent_at
-        )
-        self._batch.spread[text_hash] = (since, sent_at, found.get(text_hash, []))
 
     def _mode_of(self, group: Group) -> GroupMode:
         """The group's mode as this processor applies it (`force_shadow`: enforce → shadow)."""
@@ -389,17 +237,17 @@ class InboxProcessor:
         each."""
         await groups_repo.record_messages(session, self._batch.counts)
         self._batch.counts.clear()
-        await activity_repo.add_many(session, self._batch.metadata)
-        self._batch.metadata.clear()
+        await activity_repo.add_many(session, self._facts.metadata)
+        self._facts.metadata.clear()
         await self.copies.write(session)
 
     def _scan(self, rows: Sequence[InboxEvent]) -> None:
         """Parse the batch's events once; note its group messages to moderate, what each
-        member said and its fold (for `_prefetch` and `judge_batch`)."""
+        member said and its fold (for `FactsReader.prefetch` and `judge_batch`)."""
         self._said = {}
         self._archive_parsed = {}
         self._callback_parsed = {}
-        senders = self._batch.senders
+        senders = self._facts.senders
         for row in rows:
             if row.kind == ARCHIVE_KIND:
                 try:
@@ -434,6 +282,7 @@ class InboxProcessor:
     async def _process_single(self, event_id: int) -> bool:
         self._said = {}
         self._batch = _BatchState()
+        self._facts = self._new_facts()
         self._archive_parsed = {}
         self._callback_parsed = {}
         self._decided = []
@@ -533,7 +382,7 @@ class InboxProcessor:
             return
         now = self._clock()
         group = await groups_repo.ensure(session, event.chat_id, now=now, kind="customer")
-        self._batch.groups[event.chat_id] = group
+        self._facts.groups[event.chat_id] = group
         what = f"{event.change_type or '?'} {event.update_detail or '-'}"
         if event.change_type == "dismiss":
             log.info("customer group %s (%s) was dismissed", event.chat_id, group.name or "-")
@@ -699,12 +548,12 @@ class InboxProcessor:
     async def _group(self, session: AsyncSession, chat_id: str, *, smart_bot: bool) -> Group:
         """The group's row (created on first sight), read once per batch; `smart_bot`: the
         message came through the smart bot, which is therefore in the group."""
-        group = self._batch.groups.get(chat_id)
+        group = self._facts.groups.get(chat_id)
         if group is None:
             group = await groups_repo.ensure(
                 session, chat_id, now=self._clock(), smart_bot=smart_bot
             )
-            self._batch.groups[chat_id] = group
+            self._facts.groups[chat_id] = group
         elif smart_bot and not group.smart_bot:
             group.smart_bot = True
         return group
@@ -739,7 +588,7 @@ class InboxProcessor:
         reply = await self._context.commands.run(invocation, context)
         # A command may have warned or pardoned someone: strike counts read earlier in the
         # batch are stale.
-        self._batch.strikes.clear()
+        self._facts.strikes.clear()
         if context.lexicon_changed:
             self._lexicon_changed = True
         return reply
@@ -798,8 +647,8 @@ class InboxProcessor:
         before it are judged first when a fact must be read with them in the history). In
         `off` mode nothing happens at all. A copy of a message the other channel delivered
         and the service acted on already is not judged again (`app.judging.cross_channel`)."""
-        batch = self._batch
-        batch_messages = ((chat, user, at) for chat, user, at, _bot, _f in batch.senders)
+        batch, facts = self._batch, self._facts
+        batch_messages = ((chat, user, at) for chat, user, at, _bot, _f in facts.senders)
         first = await self.copies.first_copy(session, row.id, message, batch_messages)
         if first is not None:
             batch.pending.append(_Pending(row, message, copy_of=first))
@@ -815,14 +664,14 @@ class InboxProcessor:
             said = (text, fold(text))
         text, folded = said
         who = (message.chat_id, message.sender)
-        if who not in batch.members:
+        if who not in facts.members:
             member = await groups_repo.ensure_member(
                 session, message.chat_id, message.sender, now=message.sent_at
             )
-            batch.members[who] = (member, member.first_seen_at, member.messages)
+            facts.members[who] = (member, member.first_seen_at, member.messages)
         standing_key = (message.chat_id, message.sender, mode is GroupMode.SHADOW)
-        if standing_key not in batch.strikes:
-            batch.strikes[standing_key] = await strikes_repo.standing_count(
+        if standing_key not in facts.strikes:
+            facts.strikes[standing_key] = await strikes_repo.standing_count(
                 session,
                 message.chat_id,
                 message.sender,
@@ -830,13 +679,13 @@ class InboxProcessor:
                 shadow=mode is GroupMode.SHADOW,
             )
         judged = False
-        if not self._history_covers(message.chat_id, message.sender, folded, policy):
+        if not self._facts.history_covers(message.chat_id, message.sender, folded, policy):
             judged = await self._judge_pending(session)
-            await self._read_history(session, message, folded, policy)
+            await self._facts.read_history(session, message, folded, policy)
         text_hash = folded_fingerprint(folded)
-        if not self._spread_covers(text_hash, message.sent_at, policy):
+        if not self._facts.spread_covers(text_hash, message.sent_at, policy):
             judged = await self._judge_pending(session) or judged
-            await self._read_spread(session, text_hash, message.sent_at, policy)
+            await self._facts.read_spread(session, text_hash, message.sent_at, policy)
         batch.pending.append(
             _Pending(
                 row,
@@ -855,40 +704,6 @@ class InboxProcessor:
         )
         return judged
 
-    def _batch_facts(self, pending: Sequence[_Pending]) -> BatchFacts:
-        """What the batch holds about the pending messages' groups and members."""
-        batch = self._batch
-        groups: dict[str, GroupFacts] = {}
-        members: dict[tuple[str, str], MemberFacts] = {}
-        spread: dict[str, list[tuple[str, datetime]]] = {}
-        for item in pending:
-            judged, group = item.judged, item.group
-            if judged is None or group is None:
-                continue
-            chat = judged.chat_id
-            if chat not in groups:
-                groups[chat] = GroupFacts(
-                    policy=self._policy_for(group),
-                    removal_possible=group.kind == "app_created",
-                    history=batch.history.get(chat, ()),
-                )
-            who = (chat, judged.sender)
-            if who not in members:
-                _member, first_seen, earlier = batch.members[who]
-                members[who] = MemberFacts(
-                    first_seen=first_seen,
-                    messages=earlier,
-                    strikes=batch.strikes[(*who, item.mode is GroupMode.SHADOW)],
-                    exempt=self._exempt(group, judged.sender),
-                )
-            text_hash = folded_fingerprint(judged.folded or "")
-            known = batch.spread.get(text_hash)
-            if known is not None and text_hash not in spread:
-                spread[text_hash] = [*known[2], *batch.copies.get(text_hash, ())]
-        return BatchFacts(
-            matcher=self._context.matcher, groups=groups, members=members, spread=spread
-        )
-
     async def _judge_pending(self, session: AsyncSession) -> bool:
         """Judge the queued group messages with one `judge_batch`, then, in their order,
         record each (the batch's state, the log row, the strike) and queue its actions;
@@ -901,7 +716,7 @@ class InboxProcessor:
         judgements = iter(
             judge_batch(
                 [item.judged for item in pending if item.judged is not None],
-                self._batch_facts(pending),
+                self._facts.batch_facts(pending),
             )
         )
         queued = False
@@ -917,18 +732,18 @@ class InboxProcessor:
 
     async def _record(self, session: AsyncSession, item: _Pending, judgement: Judgement) -> bool:
         """Apply one judgement: the batch's state, the log row, the strike, the actions."""
-        batch, message, group = self._batch, item.message, item.group
+        batch, facts, message, group = self._batch, self._facts, item.message, item.group
         decision, meta = judgement.decision, judgement.meta
         assert decision is not None and meta is not None and group is not None  # noqa: S101
         who = (message.chat_id, message.sender)
-        member, first_seen_at, earlier = batch.members[who]
-        batch.members[who] = (member, first_seen_at, earlier + 1)
+        member, first_seen_at, earlier = facts.members[who]
+        facts.members[who] = (member, first_seen_at, earlier + 1)
         added, last = batch.counts.get(member.id, (0, message.sent_at))
         batch.counts[member.id] = (added + 1, max(last, message.sent_at))
-        batch.history.setdefault(message.chat_id, []).append(meta)
+        facts.history.setdefault(message.chat_id, []).append(meta)
         if meta.text_hash:
-            batch.copies.setdefault(meta.text_hash, []).append((message.chat_id, message.sent_at))
-        batch.metadata.append(
+            facts.copies.setdefault(meta.text_hash, []).append((message.chat_id, message.sent_at))
+        facts.metadata.append(
             activity_repo.row(
                 chat_id=message.chat_id,
                 sender=message.sender,
@@ -940,176 +755,15 @@ class InboxProcessor:
             )
         )
         shadow = item.mode is GroupMode.SHADOW
-        batch.strikes[(*who, shadow)] = decision.strikes
+        facts.strikes[(*who, shadow)] = decision.strikes
         self._decided.append((decision.verdict, item.mode.value))
         if not decision.flagged:
             return False
-        entry = await self._log(session, item.row, message, decision, item.mode)
-        if decision.strike:
-            strikes_repo.add(
-                session,
-                chat_id=message.chat_id,
-                user_id=message.sender,
-                created_at=self._clock(),
-                moderation_log_id=entry.id,
-                rule=_rule_of(strictest(decision.violations)),
-                shadow=shadow,
-            )
-        if shadow:
-            return False
-        return self._enqueue_actions(session, entry, decision, group, message.response_url)
+        return await self._recorder.record(session, item.row, message, decision, item.mode, group)
 
     def _policy_for(self, group: Group | None) -> GroupPolicy:
         """The service's policy with the group's overrides (`effective_policy`)."""
         return effective_policy(group, self._context.policy)
-
-    def _exempt(self, group: Group, user_id: str) -> str:
-        if self._context.is_moderator(user_id) or user_id in (group.moderators or ()):
-            return "moderator"
-        if group.owner and user_id == group.owner:
-            return "owner"
-        if user_id in self._context.staff:
-            return "staff"
-        return ""
-
-    async def _log(
-        self,
-        session: AsyncSession,
-        row: InboxEvent,
-        message: IncomingMessage,
-        decision: Decision,
-        mode: GroupMode,
-    ) -> ModerationLog:
-        entry = ModerationLog(
-            inbox_event_id=row.id,
-            created_at=self._clock(),
-            source=row.source,
-            chat_id=message.chat_id[:128],
-            user_id=message.sender[:128],
-            message_id=message.message_id,
-            text=message.text,
-            findings=[violation.as_dict() for violation in decision.violations],
-            verdict=decision.verdict,
-            reason=decision.reason,
-            mode=mode.value,
-            step=decision.step.value if decision.step else None,
-            strikes=decision.strikes,
-            actions=[action.value for action in decision.actions],
-        )
-        session.add(entry)
-        await session.flush()
-        log.info(
-            "%sflagged message %s in %s from %s: %s → %s (log #%d)",
-            "[shadow] " if mode is GroupMode.SHADOW else "",
-            message.message_id,
-            message.chat_id or "1:1",
-            message.sender,
-            decision.reason,
-            decision.verdict,
-            entry.id,
-        )
-        return entry
-
-    def _enqueue_actions(
-        self,
-        session: AsyncSession,
-        entry: ModerationLog,
-        decision: Decision,
-        group: Group,
-        response_url: str,
-    ) -> bool:
-        """Queue the decision's actions; returns whether any will be sent."""
-        texts = self._context.texts
-        worst = strictest(decision.violations)
-        rule, detail = describe(texts, worst)
-        word = mask_word(worst.word) if isinstance(worst, Finding) else ""
-        how = how_found(texts, worst) if isinstance(worst, Finding) else ""
-        now = self._clock()
-        queued = False
-        warned = False
-        if Action.WARN_SENDER in decision.actions:
-            key = "warning.final" if decision.step is Step.FINAL_WARNING else "warning"
-            warning = texts.render(
-                key,
-                sender=entry.user_id,
-                rule=rule,
-                detail=detail,
-                word=word,
-                severity=texts[f"severity.{worst.effective_severity.value}"],
-                how=how,
-            )
-            warned = queue_warning(
-                session, group, entry, warning, now=now, response_url=response_url
-            )
-            queued = warned or queued
-        if Action.REMOVE_MEMBER in decision.actions:
-            queued = True
-            outbox_repo.enqueue(
-                session,
-                idempotency_key=f"log:{entry.id}:remove",
-                kind="appchat_remove",
-                payload={"chat_id": entry.chat_id, "user_ids": [entry.user_id]},
-                now=now,
-                moderation_log_id=entry.id,
-            )
-        if Action.ALERT_MODERATORS in decision.actions:
-            recipients = alert_recipients(self._context.moderators, group)
-            alert = texts.render(
-                "alert",
-                chat=group_label(group) if entry.chat_id else texts["chat.direct"],
-                sender=entry.user_id,
-                rule=rule,
-                severity=texts[f"severity.{worst.effective_severity.value}"],
-                detail=detail,
-                word=word,
-                how=how,
-                evidence=masked_evidence(entry.text, decision.findings),
-                strikes=(
-                    texts.render("strikes.count", count=decision.strikes)
-                    if decision.strike
-                    else texts["strikes.none"]
-                ),
-                action=self._action_text(decision, warned),
-                log_id=entry.id,
-                undo=(
-                    texts.render("undo.pardon", chat=entry.chat_id, sender=entry.user_id)
-                    if decision.strike
-                    else texts["undo.none"]
-                ),
-            )
-            note = alert_problem(self._context.app_messages_enabled, recipients)
-            if note is not None:
-                log.warning("moderator alert for log #%d not sent: %s", entry.id, note)
-            queued = queued or note is None
-            outbox_repo.enqueue(
-                session,
-                idempotency_key=f"log:{entry.id}:alert",
-                kind="app_message",
-                payload={
-                    "to_users": recipients,
-                    "msgtype": "markdown",
-                    "content": {"content": alert},
-                },
-                now=now,
-                moderation_log_id=entry.id,
-                status="pending" if note is None else "skipped",
-                note=note,
-            )
-        return queued
-
-    def _action_text(self, decision: Decision, warned: bool) -> str:
-        texts = self._context.texts
-        if Action.REMOVE_MEMBER in decision.actions:
-            return texts["action.remove"]
-        if decision.step is Step.REMOVAL:
-            return texts["action.human_remove"]
-        if Action.WARN_SENDER not in decision.actions:
-            return texts["action.alert"]
-        if not warned:
-            return texts["action.warn_unavailable"]
-        if decision.step is Step.FINAL_WARNING:
-            return texts["action.final_warning"]
-        return texts["action.warn"]
 
 
 @dataclass
@@ -1127,56 +781,9 @@ class _Pending:
 
 @dataclass
 class _BatchState:
-    """What one transaction has read and written already, so that a batch of messages from
-    a few groups reads each group, member, history and strike count once (the batch's own
-    messages are added to them as it goes). Dropped when the transaction ends."""
+    """What one transaction queues and counts besides its facts (`FactsReader`). Dropped when
+    the transaction ends."""
 
-    groups: dict[str, Group] = field(default_factory=dict)
-    # (chat, user) → (row, first seen, messages before the next one)
-    members: dict[tuple[str, str], tuple[GroupMember, datetime, int]] = field(default_factory=dict)
-    history: dict[str, list[MessageMeta]] = field(default_factory=dict)  # by chat
-    # text fingerprint → (since, until, the (chat, sent at) of its copies then): `_other_groups`
-    spread: dict[str, tuple[datetime, datetime, list[tuple[str, datetime]]]] = field(
-        default_factory=dict
-    )
-    # text fingerprint → (chat, sent at) of the batch's own messages with it, as judged
-    copies: dict[str, list[tuple[str, datetime]]] = field(default_factory=dict)
-    # by chat: what `history` was read for (the batch's own messages are added as they come)
-    history_query: dict[str, activity_repo.HistoryQuery] = field(default_factory=dict)
-    strikes: dict[tuple[str, str, bool], int] = field(default_factory=dict)  # standing
     pending: list[_Pending] = field(default_factory=list)  # queued for `_judge_pending`
-    # group messages of the batch to moderate: (chat, sender, sent at, through the smart bot,
-    # folded text)
-    senders: list[tuple[str, str, datetime, bool, str]] = field(default_factory=list)
-    # what `_write_messages` writes: member id → (messages counted, the last one's time), and
-    # the messages' metadata rows
+    # what `_write_messages` writes: member id → (messages counted, the last one's time)
     counts: dict[int, tuple[int, datetime]] = field(default_factory=dict)
-    metadata: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _wave_fingerprint(folded: str, thresholds: FloodThresholds) -> frozenset[str]:
-    """The fingerprint the wave rule looks for in the history for a message folding to
-    `folded`: none when the rule is off or the text is too short for it (the other rules read
-    only the sender's own messages)."""
-    if not (thresholds.wave_min_members and thresholds.wave_window_seconds):
-        return frozenset()
-    if len(folded) < thresholds.wave_min_chars:
-        return frozenset()
-    fingerprint = folded_fingerprint(folded)
-    return frozenset({fingerprint}) if fingerprint else frozenset()
-
-
-def _flood_meta(row: dict[str, Any]) -> MessageMeta:
-    """An `activity_repo.row` as the flood rules read it."""
-    return MessageMeta(
-        at=row["sent_at"].timestamp(),
-        sender=row["sender"],
-        chat_id=row["chat_id"],
-        msg_type=row["msg_type"],
-        length=row["length"],
-        text_hash=row["text_hash"],
-    )
-
-
-def _rule_of(violation: Violation) -> str:
-    return violation.rule if isinstance(violation, Signal) else f"word.{violation.category.value}"
