@@ -16,6 +16,7 @@ REST API's.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -224,13 +225,25 @@ async def _overview(request: Request, person: Access) -> dict[str, Any]:
     }
 
 
+def _show(request: Request, person: Access, template: str, **context: Any) -> Response:
+    """A console page for `person`: every template gets their session (its CSRF token) and
+    their role."""
+    return render(request, template, session=person.session, role=person.role, **context)
+
+
+def _next_log_cursor(rows: Sequence[ModerationLog]) -> str | None:
+    """The cursor of the page after a page of log rows read with one row to spare."""
+    if len(rows) <= PAGE_SIZE:
+        return None
+    return encode_log_cursor(rows[PAGE_SIZE - 1].created_at, rows[PAGE_SIZE - 1].id)
+
+
 @router.get("/")
 async def overview(request: Request, person: Person) -> Response:
-    return render(
+    return _show(
         request,
+        person,
         "overview.html",
-        session=person.session,
-        role=person.role,
         page="overview",
         **await _overview(request, person),
     )
@@ -238,11 +251,10 @@ async def overview(request: Request, person: Person) -> Response:
 
 @router.get("/overview")
 async def overview_fragment(request: Request, person: Person) -> Response:
-    return render(
+    return _show(
         request,
+        person,
         "_overview_figures.html",
-        session=person.session,
-        role=person.role,
         **await _overview(request, person),
     )
 
@@ -278,16 +290,11 @@ async def review_queue(
                 )
                 view.history = list(earlier)
         total = await _queue_size(db, person)
-    more = (
-        encode_log_cursor(rows[PAGE_SIZE - 1].created_at, rows[PAGE_SIZE - 1].id)
-        if len(rows) > PAGE_SIZE
-        else None
-    )
-    return render(
+    more = _next_log_cursor(rows)
+    return _show(
         request,
+        person,
         "review.html",
-        session=person.session,
-        role=person.role,
         page="review",
         views=views,
         total=total,
@@ -403,11 +410,10 @@ async def allow_phrase(
             result, problem = None, str(exc)
     if result is not None and result.changes[0].outcome is lexicon.Outcome.ADDED:
         runtime.lexicon_changed()
-    return render(
+    return _show(
         request,
+        person,
         "allowed.html",
-        session=person.session,
-        role=person.role,
         page="review",
         log_id=log_id,
         result=result,
@@ -487,16 +493,11 @@ async def logs(
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
     views = [_view(row, person) for row in rows[:PAGE_SIZE]]
-    more = (
-        encode_log_cursor(rows[PAGE_SIZE - 1].created_at, rows[PAGE_SIZE - 1].id)
-        if len(rows) > PAGE_SIZE
-        else None
-    )
-    return render(
+    more = _next_log_cursor(rows)
+    return _show(
         request,
+        person,
         "logs.html",
-        session=person.session,
-        role=person.role,
         page="logs",
         views=views,
         more=more,
@@ -516,11 +517,10 @@ async def log_detail(request: Request, person: Person, log_id: int) -> Response:
         actions = (await log_repo.actions_for(db, [log_id])).get(log_id, [])
     view = _view(row, person)
     proposals = corrections.suggestions(row) if row.review == "overturned" else []
-    return render(
+    return _show(
         request,
+        person,
         "log.html",
-        session=person.session,
-        role=person.role,
         page="logs",
         view=view,
         actions=actions,
@@ -588,11 +588,10 @@ def _lexicon_page(
     problem: str = "",
 ) -> Response:
     findings = check.as_dict()["findings"] if check is not None else []
-    return render(
+    return _show(
         request,
+        person,
         "lexicon.html",
-        session=person.session,
-        role=person.role,
         page="lexicon",
         text=text,
         chat_id=chat_id,
@@ -639,11 +638,10 @@ async def groups_page(
     more = start + GROUPS_PAGE if len(choices) > start + GROUPS_PAGE else None
     async with runtime.sessions() as db:
         items = await group_views.groups_out(runtime, db, shown)
-    return render(
+    return _show(
         request,
+        person,
         "groups.html",
-        session=person.session,
-        role=person.role,
         page="groups",
         items=[(item, _can(item)) for item in items],
         more=more,
@@ -661,12 +659,11 @@ async def _group_page(
             raise NotFound(chat_id)
         (item,) = await group_views.groups_out(runtime, db, [group])
     texts = runtime.context.texts
-    return render(
+    return _show(
         request,
+        person,
         "group.html",
         preview=welcome_preview(texts, group.welcome_template, rules_of(group, texts)),
-        session=person.session,
-        role=person.role,
         page="groups",
         item=item,
         modes=[mode.value for mode in GroupMode],
@@ -702,11 +699,10 @@ async def welcome_preview_fragment(
     template = welcome_template.replace("\r\n", "\n")
     problem = group_views.welcome_template_problem(template)
     rules = rules_text.replace("\r\n", "\n").strip() or texts["rules.none"]
-    return render(
+    return _show(
         request,
+        person,
         "_welcome_preview.html",
-        session=person.session,
-        role=person.role,
         preview="" if problem else welcome_preview(texts, template, rules),
         preview_problem=problem or "",
     )
@@ -794,11 +790,10 @@ async def outbox_page(
             db, limit=PAGE_SIZE + 1, before_id=_id_before(before), status=shown or None
         )
     more = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
-    return render(
+    return _show(
         request,
+        person,
         "outbox.html",
-        session=person.session,
-        role=person.role,
         page="outbox",
         rows=rows[:PAGE_SIZE],
         more=more,
@@ -847,11 +842,10 @@ async def audit_page(
             db, limit=PAGE_SIZE + 1, before_id=_id_before(before), action=action.strip() or None
         )
     more = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
-    return render(
+    return _show(
         request,
+        person,
         "audit.html",
-        session=person.session,
-        role=person.role,
         page="audit",
         rows=rows[:PAGE_SIZE],
         more=more,
@@ -885,11 +879,10 @@ async def _member_page(
             since=now - timedelta(days=policy.strike_window_days),
             shadow=False,
         )
-    return render(
+    return _show(
         request,
+        person,
         "member.html",
-        session=person.session,
-        role=person.role,
         page="groups",
         group=group,
         member=member,
