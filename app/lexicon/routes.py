@@ -379,7 +379,7 @@ async def add_words_bulk(request: Request, body: WordsBulkIn) -> Any:
 
 @router.delete("/words/{word_id:int}", status_code=204, summary="Delete a word")
 async def delete_word(request: Request, word_id: WordId) -> Response:
-    return await _delete(request, service.delete_word, word_id)
+    return await _delete(request, "words", word_id)
 
 
 @router.get(
@@ -441,7 +441,7 @@ async def add_allow_bulk(request: Request, body: AllowBulkIn) -> Any:
 
 @router.delete("/allow/{allow_id:int}", status_code=204, summary="Delete an allow-list phrase")
 async def delete_allow(request: Request, allow_id: WordId) -> Response:
-    return await _delete(request, service.delete_allow, allow_id)
+    return await _delete(request, "allow", allow_id)
 
 
 @router.get(
@@ -453,12 +453,10 @@ async def export_allow(request: Request) -> PlainTextResponse:
     return await _export(request, service.export_allow)
 
 
-async def _delete(
-    request: Request, delete: Callable[..., Awaitable[object]], entry_id: int
-) -> Response:
-    """Delete one word or phrase (404 when there is none) and reload this replica at once."""
+async def _delete(request: Request, kind: str, entry_id: int) -> Response:
+    """Delete one word (`kind` "words") or phrase ("allow"), 404 when there is none, and
+    reload this replica at once."""
     runtime = runtime_of(request)
-    kind = "words" if delete is service.delete_word else "allow"
     try:
         async with runtime.sessions() as session, session.begin():
             await delete_entry(
