@@ -131,6 +131,7 @@ from moderation.segment import (
     pairs_apart,
 )
 from moderation.variants import SUBSTITUTIONS
+from moderation.warning import warning_cue
 
 __all__ = [
     "BATCH_SIZE",
@@ -250,6 +251,8 @@ class Finding:
     confidence: Confidence = Confidence.HIGH
     scope: str = ""  # the group the word is scoped to; "" for every group
     detector: str = "lexicon"
+    # the cue that makes the hit part of a warning against it (严禁, …是诈骗: `moderation.warning`)
+    warning: str = ""
 
     @property
     def effective_severity(self) -> Severity:
@@ -270,6 +273,8 @@ class Finding:
         line += f" via {how}"
         if self.pattern and self.route not in (Route.EXACT, Route.FOLDED, Route.GAP):
             line += f" (pattern {self.pattern!r})"
+        if self.warning:
+            line += f"; in a warning against it ({self.warning!r})"
         if self.confidence is Confidence.LOW:
             line += f"; low confidence, acts as {self.effective_severity.value}"
         if self.scope:
@@ -293,6 +298,7 @@ class Finding:
             "confidence": self.confidence.value,
             "scope": self.scope,
             "detector": self.detector,
+            "warning": self.warning,
             "explanation": self.explain(),
         }
 
@@ -975,7 +981,7 @@ class SensitiveWordMatcher:
             extra = self._rewritten(text, chat_id, pairs, material, dropped)
             if extra:
                 findings = _without_nested([*findings, *extra])
-        return findings
+        return _in_warnings(text, findings) if findings else findings
 
     def _rewritten(
         self,
@@ -1919,6 +1925,18 @@ class _Collapsed:
         return self._lengths[
             bisect.bisect_left(positions, start) : bisect.bisect_left(positions, end)
         ]
+
+
+def _in_warnings(text: str, findings: list[Finding]) -> list[Finding]:
+    """`findings`, each hit named in a warning against it made low confidence with its cue
+    (`moderation.warning`)."""
+    result = []
+    for finding in findings:
+        cue = "" if finding.warning else warning_cue(text, finding.start, finding.end)
+        if cue:
+            finding = replace(finding, warning=cue, confidence=Confidence.LOW)
+        result.append(finding)
+    return result
 
 
 def _without_nested(findings: Collection[Finding]) -> list[Finding]:

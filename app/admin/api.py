@@ -39,6 +39,9 @@ class FindingOut(BaseModel):
     confidence: str = Field("high", description="high | low (low acts as review at most)")
     effective_severity: str | None = None
     scope: str = ""
+    warning: str = Field(
+        "", description="the cue (严禁, …是诈骗) that made the hit part of a warning against it"
+    )
     explanation: str = ""
 
 

@@ -47,6 +47,8 @@ def describe(texts: Texts, violation: Violation) -> tuple[str, str]:
 def how_found(texts: Texts, finding: Finding) -> str:
     """How a hit was found, in the configured language: 谐音/形近字、字间插入符号 …"""
     how = "、".join(texts[f"route.{route.value}"] for route in finding.routes)
+    if finding.warning:
+        how += texts.render("confidence.warning", cue=finding.warning)
     if finding.confidence is Confidence.LOW:
         how += texts["confidence.low"]
     return how

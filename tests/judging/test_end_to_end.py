@@ -442,6 +442,21 @@ async def test_short_word_across_noise_alerts_moderators_but_warns_nobody(
     assert item["findings"][0]["effective_severity"] == "review"
 
 
+async def test_forwarded_anti_fraud_notice_warns_nobody_and_says_why(service: Service) -> None:
+    """A colleague forwards a notice that names 赌博 to forbid it: the moderators see it in
+    review, with the cue, and nobody is warned in the group."""
+    notice = "【社区提醒】严禁在楼道内赌博，发现请联系物业"
+    await service.post_aibot(support.aibot_group_text(notice, msgid="m-notice"))
+    await service.settle()
+    assert service.wecom.calls("/cgi-bin/aibot/response") == []
+    (alert,) = service.wecom.bodies("/cgi-bin/message/send")
+    assert "劝诫或提醒语境中（“严禁”）" in alert["markdown"]["content"]
+    item = (await service.api("/api/v1/moderation-logs")).json()["items"][0]
+    assert item["decision"] == "alert"
+    (finding,) = item["findings"]
+    assert (finding["warning"], finding["effective_severity"]) == ("严禁", "review")
+
+
 async def test_a_batch_of_messages_is_judged_with_a_few_statements_not_a_few_per_message(
     service: Service,
 ) -> None:
