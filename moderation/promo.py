@@ -103,7 +103,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
-from moderation.fold import Folded, fold_char, fold_with_origins
+from moderation.fold import Folded, fold_char, fold_with_origins, invisible
 from moderation.lexicon import Severity
 from moderation.signal import Signal
 
@@ -442,8 +442,9 @@ def _find_links(light: _Light, text: str, settings: PromoSettings) -> list[_Link
 @dataclass(frozen=True, slots=True)
 class _Light:
     """The text with letters and digits folded (`fold_char`: case, width, look-alikes,
-    traditional) and everything else kept as NFKC, minus invisible characters and combining
-    marks; for each character, the index of the original character it came from."""
+    traditional) and everything else kept as NFKC, minus what shows as nothing (`fold.invisible`:
+    format characters, combining marks, Hangul fillers), as the word matcher reads it; for each
+    character, the index of the original character it came from."""
 
     text: str
     starts: list[int]
@@ -458,7 +459,7 @@ def _light(text: str) -> _Light:
     parts: list[str] = []
     starts: list[int] = []
     for index, char in enumerate(text):
-        if unicodedata.category(char) in ("Cf", "Mn", "Me"):
+        if invisible(char):  # as the word matcher reads it: 加ㅤ微ㅤ信 is 加微信
             continue
         folded = fold_char(char) or unicodedata.normalize("NFKC", char)
         parts.append(folded)

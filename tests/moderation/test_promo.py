@@ -363,6 +363,9 @@ def test_a_number_given_as_a_wechat_contact_counts_once() -> None:
         ("有问题私聊我", "私聊我"),
         ("+V 了解详情", "+V"),
         ("vx群里说一下", "vx"),
+        # Invisible letters (Hangul fillers, zero-width spaces) are nothing, as the matcher reads
+        ("有需要的加\u3164微\u3164信详聊", "加\u3164微\u3164信"),
+        ("加\u200b我\u200b微\u200b信", "加\u200b我\u200b微\u200b信"),
     ],
 )
 def test_a_wechat_cue_alone_is_weak(text: str, cue: str) -> None:
@@ -405,6 +408,17 @@ def test_an_ad_phrase_inside_other_evidence_counts_once() -> None:
     assert rules(detect_promotion(cue, ad_findings=[ad_hit(cue, "加我微信")])) == [
         "promo.wechat_cue"
     ]
+
+
+def test_an_ads_word_hidden_by_hangul_fillers_is_a_cue_not_a_phrase_that_blocks_a_newcomer() -> (
+    None
+):
+    # invisible-characters timeline: 加ㅤ微ㅤ信 was found by the word matcher (fillers folded
+    # away) but not by the cue rule, so it counted as an ad phrase (0.5): a newcomer's `block`.
+    text = "有需要的加\u3164微\u3164信详聊"
+    result = detect_promotion(text, newcomer=True, ad_findings=[ad_hit(text, "加\u3164微\u3164信")])
+    assert rules(result) == ["promo.wechat_cue"]
+    assert not result.promotional
 
 
 def test_a_contact_detail_with_ad_phrases_blocks_an_established_member() -> None:
