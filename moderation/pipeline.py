@@ -2,8 +2,9 @@
 
 The one judging pipeline: the service's inbox worker, the shadow replay of an archive export
 (through the worker), the benchmarks (through the worker) and `wecom-mod check` all judge with
-it. Per message it runs the lexicon (one `find_many` for the batch), the promotion detector
-(with the ads words found, and again over a contact spelled out one character per message),
+it. Per message it runs the lexicon (one `find_many` for the batch, and again over a word
+spelled out one character per message: 兼 / 职 / 刷 / 单, `split_words`), the promotion
+detector (with the ads words found, and again over a contact spelled out the same way),
 the flood rules (over the group's recent messages and where the same text went lately) and
 the group's ladder (`judge`), and returns the `Decision` with what the caller keeps of the
 message for later flood checks (`MessageMeta`).
@@ -21,7 +22,7 @@ Pure: no I/O, no clock (each message carries its time), nothing kept between cal
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from moderation.decision import Decision
@@ -35,7 +36,7 @@ from moderation.flood import (
 )
 from moderation.fold import fold
 from moderation.lexicon import Category
-from moderation.matcher import Finding, SensitiveWordMatcher
+from moderation.matcher import SHORT_WORD, Confidence, Finding, Route, SensitiveWordMatcher
 from moderation.policy import GroupMode, GroupPolicy, Standing, judge, promotion_signal
 from moderation.promo import detect_promotion
 
@@ -47,6 +48,7 @@ __all__ = [
     "MemberFacts",
     "judge_alone",
     "judge_batch",
+    "split_words",
 ]
 
 
@@ -206,21 +208,20 @@ class _Run:
         history.append(meta)
         if meta.text_hash:
             self.copies.setdefault(meta.text_hash, []).append((message.chat_id, message.at))
+        in_joined = self.facts.matcher.find(joined, message.chat_id) if joined else []
         if joined and not promotion.promotional:
             # A contact spelled out over one-character messages (加 / 我 / V / 1 …), read joined.
             split = detect_promotion(
                 joined,
                 settings=policy.promo,
                 newcomer=newcomer,
-                ad_findings=[
-                    finding
-                    for finding in self.facts.matcher.find(joined, message.chat_id)
-                    if finding.category is Category.ADS
-                ],
+                ad_findings=[finding for finding in in_joined if finding.category is Category.ADS],
                 split=True,
             )
             if split.promotional:
                 promotion = split
+        # A word spelled out over one-character messages (兼 / 职 / 刷 / 单), read joined.
+        findings = [*findings, *split_words(in_joined, len(joined) - len(meta.short_text), text)]
         promo_signal = promotion_signal(promotion)
         if promo_signal is not None:
             signals.append(promo_signal)
@@ -250,3 +251,33 @@ class _Run:
         chats = {chat for chat, sent in copies if since <= sent <= at}
         chats.discard(meta.chat_id)
         return len(chats)
+
+
+_PLAIN_ROUTES = (Route.EXACT, Route.FOLDED, Route.REPEAT, Route.GAP)
+
+
+def split_words(found: Sequence[Finding], current: int, text: str) -> list[Finding]:
+    """The hits in a member's one-character messages read joined (`found`, spans in the
+    joined text) that reach from earlier messages into the current one, which starts at
+    `current` of the joined text: each as a hit of the current message `text` (the whole
+    message its span, the joined characters its evidence). The messages' boundaries are a gap
+    between the word's characters: the route is `gap`, and a word of up to `SHORT_WORD`
+    characters is low confidence, as across any gap."""
+    return [
+        replace(
+            finding,
+            start=0,
+            end=len(text),
+            matched=text,
+            evidence=finding.evidence or finding.matched,
+            route=Route.GAP if finding.route in (Route.EXACT, Route.FOLDED) else finding.route,
+            routes=(
+                *(r for r in finding.routes if r not in _PLAIN_ROUTES),
+                Route.GAP,
+                *(r for r in finding.routes if r in (Route.REPEAT, Route.FOLDED)),
+            ),
+            confidence=Confidence.LOW if len(finding.word) <= SHORT_WORD else finding.confidence,
+        )
+        for finding in found
+        if finding.start < current < finding.end
+    ]

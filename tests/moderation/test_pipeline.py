@@ -23,6 +23,8 @@ from moderation import (
     judge_batch,
     parse_lexicon,
 )
+from moderation.matcher import Route
+from moderation.pipeline import split_words
 
 MATCHER = SensitiveWordMatcher(
     parse_lexicon("赌博\tgambling\tblock\n加微信\tads\treview\n代开发票\tfraud\tblock\n")
@@ -160,6 +162,43 @@ def test_a_contact_spelled_out_over_short_messages_is_read_joined() -> None:
     batch = [msg(3 * index, part) for index, part in enumerate(parts)]
     rules = [outcome(judged)[3] for judged in judge_batch(batch, facts(batch))]
     assert ["promo.wechat_id" in found for found in rules] == [False] * 5 + [True] * 4
+
+
+SPLIT_MATCHER = SensitiveWordMatcher(
+    parse_lexicon("刷单\tfraud\tblock\n兼职刷单\tfraud\tblock\n赌博\tgambling\tblock\n")
+)
+
+
+@pytest.mark.parametrize(
+    ("parts", "words"),
+    [
+        # (messages one after another, the last one judged), the words it completes
+        (["兼", "职", "刷", "单"], [("兼职刷单", "high"), ("刷单", "low")]),
+        (["在", "赌", "博"], [("赌博", "low")]),  # two characters across a gap: low
+        (["赌", "博", "吗"], []),  # found when 博 came: the last message holds none of it
+        (["好", "的", "赌博"], []),  # inside the last message: the message's own hit
+        (["好", "的", "呀"], []),
+    ],
+)
+def test_split_words_reach_into_the_last_message(
+    parts: list[str], words: list[tuple[str, str]]
+) -> None:
+    joined = "".join(parts)
+    found = split_words(SPLIT_MATCHER.find(joined), len(joined) - len(parts[-1]), parts[-1])
+    assert [(hit.word, hit.confidence.value) for hit in found] == words
+    for hit in found:
+        assert (hit.start, hit.end, hit.matched) == (0, len(parts[-1]), parts[-1])
+        assert hit.route is Route.GAP
+
+
+def test_a_fraud_word_sent_one_character_per_message_is_an_offence() -> None:
+    """split-word-across-messages timeline: 兼 / 职 / 刷 / 单 from a newcomer, one character
+    per message, got nothing: only contacts were read joined, not lexicon words."""
+    batch = [msg(index, part, sender="wmSp1") for index, part in enumerate("兼职刷单")]
+    split_facts = replace(facts(batch), matcher=SPLIT_MATCHER)
+    judged = [outcome(j) for j in judge_batch(batch, split_facts)]
+    assert [verdict for verdict, *_ in judged] == ["none", "none", "none", "warn"]
+    assert judged[-1][3] == ["word.fraud", "word.fraud"]
 
 
 BURSTY = [
