@@ -57,7 +57,8 @@ How a message is searched:
    - Low confidence (acts as `review` at most): every insertion hit, a homophone of a word
      of fewer than `CONFIDENT_HOMOPHONE_WORD` characters, and a word of one or two characters
      found across a gap, in pinyin, or through a digit, symbol, component, script or mixed
-     spelling.
+     spelling; but not such a word found across a gap alone whose every character stands
+     alone on its line (网⏎⏎赌⏎⏎: spelled out on purpose, `_LINE_ENDS`).
 5. Each surviving hit becomes a `Finding` that names the word, its category and tier, the
    original span, the folded evidence and the routes by which it matched. `inspect` also
    returns the hits dropped by a rule, each with its reason (`Dropped`).
@@ -165,6 +166,7 @@ BATCH_SIZE = 64  # texts folded and searched at once by `find_many`
 # Sentence breaks. A line break is not one: a word broken at a line's end, or written one
 # character per line, is still the word (路口\n交通 stays innocent by its reading).
 _BREAKS = frozenset("，。！？；!?;…\u3002\uff0c\uff01\uff1f\uff1b")
+_LINE_ENDS = _BREAKS | frozenset("\n\r\v\f\x85\u2028\u2029")
 _SCRIPT = re.compile(
     # kana, zhuyin, Hangul jamo and syllables; not the Hangul fillers (ㅤ U+3164, U+115F,
     # U+1160), which are invisible letters that folding removes
@@ -1599,7 +1601,15 @@ class _Search:
             short = len(word) <= SHORT_WORD
             low = (
                 bool(routes & _LOW_ALWAYS)
-                or (short and bool(routes & _LOW_WHEN_SHORT))
+                or (
+                    short
+                    and bool(routes & _LOW_WHEN_SHORT)
+                    # one character per line (网⏎⏎赌⏎⏎) is the word spelled out on purpose
+                    and not (
+                        routes & _LOW_WHEN_SHORT == {Route.GAP}
+                        and self._letter_spaced(start, end, _LINE_ENDS)
+                    )
+                )
                 or (Route.HOMOPHONE in routes and len(word) < CONFIDENT_HOMOPHONE_WORD)
             )
         reason = self._context_refuses(
@@ -1843,14 +1853,14 @@ class _Search:
                 return "two words, not one spaced out"  # `pen is` is two words
         return ""
 
-    def _letter_spaced(self, start: int, end: int) -> bool:
+    def _letter_spaced(self, start: int, end: int, breaks: frozenset[str] = _BREAKS) -> bool:
         """Whether every character of the folded hit [start, end) stands alone between
-        sentence breaks (赌。博。 or one character per line): spacing, not two sentences."""
+        `breaks` (赌。博。 or one character per line): spacing, not two sentences."""
         text = self.text
         for index in self.layout.starts[start:end]:
             for step in (-1, 1):
                 position = index + step
-                while 0 <= position < len(text) and text[position] not in _BREAKS:
+                while 0 <= position < len(text) and text[position] not in breaks:
                     if fold_char(text[position]):
                         return False
                     position += step

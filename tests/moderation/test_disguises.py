@@ -35,6 +35,8 @@ WORDS = parse_lexicon(
     "代开发票\tfraud\tblock\n"
     "贷款秒批\tfraud\tblock\n"
     "兼职刷单\tfraud\tblock\n"
+    "网赌\tgambling\tblock\n"
+    "约炮\tporn\tblock\n"
     "刷单\tfraud\tblock\n"
     "加微信\tads\treview\n"
     "法轮功\tpolitics\tblock\n"
@@ -162,7 +164,12 @@ ROUTE_CASES = [
     ("pornhub 会员账号出租", "porn", "inflection", Confidence.HIGH),
     # whitespace of any length, line breaks, Hangul filler and invisible letters: one gap
     ("赌      博", "赌博", "gap", Confidence.LOW),
-    ("赌\n博", "赌博", "gap", Confidence.LOW),
+    # one character per line is the word spelled out on purpose; a line shared is not
+    ("赌\n博", "赌博", "gap", Confidence.HIGH),
+    ("网\n\n赌\n\n回血 找我", "网赌", "gap", Confidence.HIGH),
+    ("在\n赌\n博\r\n", "赌博", "gap", Confidence.HIGH),
+    ("周末\n赌\n博彩站", "赌博", "gap", Confidence.LOW),
+    ("同城约-炮，不收费", "约炮", "gap", Confidence.LOW),
     ("赌\u3164博", "赌博", "folded", Confidence.HIGH),
     ("赌\u200d\u2060博", "赌博", "folded", Confidence.HIGH),
     # negative squared and other styled letters; Greek capitals
@@ -180,6 +187,17 @@ def test_routes(text: str, word: str, route: str, confidence: Confidence) -> Non
     assert (findings[0].route.value, findings[0].confidence) == (route, confidence), findings[
         0
     ].explain()
+
+
+def test_line_break_words_a_short_word_one_character_per_line_is_not_low_confidence() -> None:
+    """line-break-words timeline: 网⏎⏎赌⏎⏎回血 找我 from a newcomer only alerted the
+    moderators, because a two-character word across any gap was low confidence; spelled out
+    one character per line it is the word. Across spaces or noise on one line it stays low."""
+    (hit,) = [f for f in MATCHER.find("网\n\n赌\n\n回血 找我") if f.word == "网赌"]
+    assert (hit.confidence, hit.effective_severity.value) == (Confidence.HIGH, "block")
+    for text in ("网 赌 回血", "网-赌回血", "上网\n赌\n"):
+        hits = [f for f in MATCHER.find(text) if f.word == "网赌"]
+        assert [f.confidence for f in hits] in ([], [Confidence.LOW]), text
 
 
 def test_every_route_is_in_the_table() -> None:
