@@ -220,8 +220,10 @@ class _Run:
             )
             if split.promotional:
                 promotion = split
-        # A word spelled out over one-character messages (兼 / 职 / 刷 / 单), read joined.
-        findings = [*findings, *split_words(in_joined, len(joined) - len(meta.short_text), text)]
+        # A word spelled out over one-character messages (兼 / 职 / 刷 / 单), read joined; an
+        # ads/contact word so spelled is the promotion detector's (a split contact, above).
+        words = [finding for finding in in_joined if finding.category is not Category.ADS]
+        findings = [*findings, *split_words(words, len(joined) - len(meta.short_text), text)]
         promo_signal = promotion_signal(promotion)
         if promo_signal is not None:
             signals.append(promo_signal)

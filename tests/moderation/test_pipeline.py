@@ -201,6 +201,20 @@ def test_a_fraud_word_sent_one_character_per_message_is_an_offence() -> None:
     assert judged[-1][3] == ["word.fraud", "word.fraud"]
 
 
+def test_an_ads_word_spelled_out_per_message_stays_a_split_contact_for_review() -> None:
+    """split-contact-one-char timeline: 加 / 我 / V read joined is the ads word 加我微信 (a
+    `block` word): as a lexicon hit it warned a newcomer at once, where the promotion
+    detector reads it as a split contact cue, for the moderators to look at."""
+    lexicon = "加我微信\tads\tblock\n刷单\tfraud\tblock\n"
+    batch = [msg(index, part, sender="nb") for index, part in enumerate("加我V")]
+    newcomer = facts(batch, policy=GroupPolicy(), members={"nb": MemberFacts(T0)})
+    judged = judge_batch(
+        batch, replace(newcomer, matcher=SensitiveWordMatcher(parse_lexicon(lexicon)))
+    )
+    assert outcome(judged[-1])[0] == "alert"
+    assert outcome(judged[-1])[3] == ["promo.wechat_cue"]
+
+
 BURSTY = [
     msg(0, "周末一起赌博吗"),
     msg(1, "加微信领红包", sender="lisi"),
