@@ -16,11 +16,12 @@ REST API's.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
@@ -28,16 +29,18 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response, Str
 from app import audit
 from app.admin.cursors import decode_log_cursor, encode_log_cursor
 from app.admin.log_csv import csv_lines
+from app.chat.registry import Role, role_of
 from app.console.access import Access, ConsoleRole, require_access
 from app.console.session import Forbidden, NotFound, check_csrf, render, secure_headers
 from app.groups import actions as group_actions
 from app.groups import views as group_views
+from app.groups.capabilities import GroupCapabilities
 from app.groups.policy_file import effective_policy
 from app.groups.welcome import render_welcome, rules_of
 from app.lexicon import changes as lexicon_changes
 from app.lexicon import corrections
 from app.lexicon import service as lexicon
-from app.models import ModerationLog
+from app.models import Group, GroupKind, ModerationLog
 from app.outbox import service as outbox_service
 from app.repositories import audit as audit_repo
 from app.repositories import groups as groups_repo
@@ -45,6 +48,8 @@ from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import reports
 from app.repositories import strikes as strikes_repo
+from app.texts import Texts
+from app.texts.findings import how_routes
 from moderation import GroupPolicy
 from moderation.policy import GroupMode
 
@@ -111,8 +116,27 @@ def highlighted(text: str, findings: list[dict[str, Any]]) -> list[Piece]:
     return pieces
 
 
-def _view(row: ModerationLog, person: Access) -> RowView:
-    findings = [finding for finding in row.findings or () if isinstance(finding, dict)]
+def described(finding: dict[str, Any], texts: Texts) -> dict[str, Any]:
+    """A stored finding with `how`: how a lexicon hit matched, its route names in the
+    configured language (`app.texts.findings.how_routes`, as warnings and alerts say it)."""
+    if str(finding.get("detector") or "lexicon") != "lexicon":
+        return finding
+    routes = finding.get("routes")
+    if not isinstance(routes, list):
+        routes = [finding["route"]] if finding.get("route") else []
+    how = how_routes(
+        texts,
+        [str(route) for route in routes],
+        warning=str(finding.get("warning") or ""),
+        low_confidence=finding.get("confidence") == "low",
+    )
+    return {**finding, "how": how}
+
+
+def _view(row: ModerationLog, person: Access, texts: Texts) -> RowView:
+    findings = [
+        described(finding, texts) for finding in row.findings or () if isinstance(finding, dict)
+    ]
     group = person.groups.get(row.chat_id)
     return RowView(
         row=row,
@@ -279,7 +303,7 @@ async def review_queue(
     filters = log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True)
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
-        views = [_view(row, person) for row in rows[:PAGE_SIZE]]
+        views = [_view(row, person, runtime.context.texts) for row in rows[:PAGE_SIZE]]
         for view in views:
             if view.row.chat_id and view.row.user_id:
                 earlier = await log_repo.page(
@@ -361,7 +385,7 @@ async def review_submit(
             if result.outcome is not None:
                 row = await log_repo.get(db, result.log_id)
                 if row is not None:
-                    views[result.log_id] = _view(row, person)
+                    views[result.log_id] = _view(row, person, runtime.context.texts)
     return render(
         request,
         "reviewed.html",
@@ -442,6 +466,7 @@ class LogQuery:
     verdict: str = ""
     since: str = ""
     until: str = ""
+    rule: str = ""  # a finding's rule: word.gambling, flood.rate … (`reports.finding_rule`)
 
     def filters(self, person: Access) -> log_repo.LogFilter:
         if self.chat_id:
@@ -454,7 +479,21 @@ class LogQuery:
             verdicts=(self.verdict,) if self.verdict in VERDICTS else None,
             since=_day(self.since, "since"),
             until=until_day + timedelta(days=1) if until_day is not None else None,
+            rule=self.rule.strip() or None,
         )
+
+
+def rule_choices(texts: Texts) -> list[tuple[str, str]]:
+    """(rule, its name) of the rules the texts name: every word category as `word.<category>`
+    and every signal's rule, for the log's rule filter (a word list's own label not named in
+    the texts can still be typed)."""
+    choices = []
+    for key, name in texts.templates.items():
+        if key.startswith("category."):
+            choices.append((f"word.{key.removeprefix('category.')}", name))
+        elif key.startswith("rule."):
+            choices.append((key.removeprefix("rule."), name))
+    return choices
 
 
 def _log_query(
@@ -463,8 +502,9 @@ def _log_query(
     verdict: Annotated[str, Query(max_length=16)] = "",
     since: Annotated[str, Query(max_length=32)] = "",
     until: Annotated[str, Query(max_length=32)] = "",
+    rule: Annotated[str, Query(max_length=64)] = "",
 ) -> LogQuery:
-    return LogQuery(chat_id, user_id, verdict, since, until)
+    return LogQuery(chat_id, user_id, verdict, since, until, rule)
 
 
 Filters = Annotated[LogQuery, Depends(_log_query)]
@@ -492,7 +532,7 @@ async def logs(
     runtime = request.app.state.runtime
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
-    views = [_view(row, person) for row in rows[:PAGE_SIZE]]
+    views = [_view(row, person, runtime.context.texts) for row in rows[:PAGE_SIZE]]
     more = _next_log_cursor(rows)
     return _show(
         request,
@@ -503,6 +543,7 @@ async def logs(
         more=more,
         query=vars(query),
         verdicts=VERDICTS,
+        rules=rule_choices(runtime.context.texts),
         groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
     )
 
@@ -515,7 +556,7 @@ async def log_detail(request: Request, person: Person, log_id: int) -> Response:
         if row is None or not person.sees(row.chat_id):
             raise NotFound(str(log_id))
         actions = (await log_repo.actions_for(db, [log_id])).get(log_id, [])
-    view = _view(row, person)
+    view = _view(row, person, runtime.context.texts)
     proposals = corrections.suggestions(row) if row.review == "overturned" else []
     return _show(
         request,
@@ -587,7 +628,11 @@ def _lexicon_page(
     allowed: lexicon.Page | None = None,
     problem: str = "",
 ) -> Response:
-    findings = check.as_dict()["findings"] if check is not None else []
+    texts = request.app.state.runtime.context.texts
+    checked = check.as_dict() if check is not None else None
+    if checked is not None:
+        checked["findings"] = [described(finding, texts) for finding in checked["findings"]]
+    findings = checked["findings"] if checked is not None else []
     return _show(
         request,
         person,
@@ -595,7 +640,7 @@ def _lexicon_page(
         page="lexicon",
         text=text,
         chat_id=chat_id,
-        check=check.as_dict() if check is not None else None,
+        check=checked,
         pieces=highlighted(text, findings),
         q=q,
         words=words,
@@ -856,8 +901,37 @@ async def audit_page(
 # -- a member in a group -----------------------------------------------------------------
 
 
+def _warn_cannot(group: Group) -> str:
+    """The text key of why a moderator's warning cannot be posted in the group, or ""."""
+    if GroupCapabilities.of(group).post().channel is not None:
+        return ""
+    return f"member.warn_cannot.{GroupKind(group.kind).value}"
+
+
+def _remove_cannot(group: Group) -> str:
+    """The text key of why WeCom lets nobody but a person remove a member there, or ""."""
+    if GroupCapabilities.of(group).removal().channel is not None:
+        return ""
+    return f"member.remove_cannot.{GroupKind(group.kind).value}"
+
+
+def _protected(request: Request, group: Group, user_id: str) -> bool:
+    """The group's owner, its moderators and the admins are not warned or removed (the chat
+    commands refuse them too)."""
+    admins = tuple(request.app.state.runtime.settings.admin_userids)
+    return role_of(user_id, group, admins) >= Role.MODERATOR
+
+
 async def _member_page(
-    request: Request, person: Access, chat_id: str, user_id: str, *, pardoned: int | None = None
+    request: Request,
+    person: Access,
+    chat_id: str,
+    user_id: str,
+    *,
+    pardoned: int | None = None,
+    done: str = "",
+    done_count: int | None = None,
+    problem: str = "",
 ) -> Response:
     person.require_sees(chat_id)
     runtime = request.app.state.runtime
@@ -890,9 +964,17 @@ async def _member_page(
         strikes=strikes,
         standing=standing,
         window_days=policy.strike_window_days,
-        history=[_view(row, person) for row in history],
+        history=[_view(row, person, runtime.context.texts) for row in history],
         can_change=person.can_change,
         pardoned=pardoned,
+        warn_cannot=_warn_cannot(group),
+        remove_cannot=_remove_cannot(group),
+        protected=_protected(request, group, user_id),
+        max_reason=group_actions.MAX_REASON_CHARS,
+        done=done,
+        done_count=done_count,
+        problem=problem,
+        status_code=422 if problem else 200,
     )
 
 
@@ -913,6 +995,118 @@ async def member_pardon(request: Request, person: Person, chat_id: str, user_id:
             db, chat_id, user_id, actor=_actor(person), pardoned_by=person.user, now=runtime.now()
         )
     return await _member_page(request, person, chat_id, user_id, pardoned=count)
+
+
+async def _member_to_act_on(
+    request: Request,
+    person: Access,
+    chat_id: str,
+    user_id: str,
+    reason: str,
+    cannot: Callable[[Group], str],
+) -> str:
+    """Why a warning or removal of the member is refused before anything changes (a text
+    key), or "": the person may change the group, the member is known there, not protected,
+    the reason is not too long and the group allows the action (`cannot`). 404 for a group
+    or member they cannot see."""
+    person.require_sees(chat_id)
+    person.require_change()
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        group = await groups_repo.get(db, chat_id)
+        member = await groups_repo.get_member(db, chat_id, user_id)
+        known = member is not None or bool(
+            await log_repo.page(db, log_repo.LogFilter(chat_id=chat_id, user_id=user_id), limit=1)
+        )
+    if group is None or not known:
+        raise NotFound(f"{chat_id}/{user_id}")
+    if _protected(request, group, user_id):
+        return "member.protected"
+    if len(reason.strip()) > group_actions.MAX_REASON_CHARS:
+        return "member.reason_too_long"
+    return cannot(group)
+
+
+@router.post("/groups/{chat_id}/members/{user_id}/warn")
+async def member_warn(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    user_id: str,
+    reason: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    """Warn the member as `/warn` does (`app.groups.actions.warn`: a log row, a strike, the
+    audit entry under the person), the warning posted through the group's channel. Refused,
+    changing nothing, where the group has no channel to post it in."""
+    await check_csrf(request, person.session)
+    problem = await _member_to_act_on(request, person, chat_id, user_id, reason, _warn_cannot)
+    if problem:
+        return await _member_page(request, person, chat_id, user_id, problem=problem)
+    runtime = request.app.state.runtime
+    texts = runtime.context.texts
+    reason = reason.strip() or texts["command.warn_default_reason"]
+    now = runtime.now()
+    async with runtime.sessions() as db, db.begin():
+        group = await groups_repo.get(db, chat_id)
+        if group is None:
+            raise NotFound(chat_id)
+        warned = await group_actions.warn(
+            db,
+            group,
+            user_id,
+            reason,
+            by=person.user,
+            actor=_actor(person),
+            policy=effective_policy(group, runtime.context.policy),
+            now=now,
+        )
+        member = await groups_repo.get_member(db, chat_id, user_id)
+        warning = texts.render(
+            "command.warning",
+            member=member.name if member is not None and member.name else user_id,
+            reason=reason,
+            count=warned.strikes,
+        )
+        group_actions.queue_warning(db, group, warned.entry, warning, now=now)
+    runtime.workers.notify_outbox()
+    return await _member_page(
+        request, person, chat_id, user_id, done="member.warned", done_count=warned.strikes
+    )
+
+
+@router.post("/groups/{chat_id}/members/{user_id}/remove")
+async def member_remove(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    user_id: str,
+    reason: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    """Remove the member as `/kick` does (`app.groups.actions.kick`: queued in the outbox and
+    audited under the person) where WeCom allows it: in a group this app created. Elsewhere
+    nothing changes and the page says what a person must do instead."""
+    await check_csrf(request, person.session)
+    problem = await _member_to_act_on(request, person, chat_id, user_id, reason, _remove_cannot)
+    if problem:
+        return await _member_page(request, person, chat_id, user_id, problem=problem)
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db, db.begin():
+        group = await groups_repo.get(db, chat_id)
+        if group is None:
+            raise NotFound(chat_id)
+        route = await group_actions.kick(
+            db,
+            group,
+            user_id,
+            reason.strip(),
+            actor=_actor(person),
+            idempotency_key=f"console:{uuid4().hex}:kick",
+            now=runtime.now(),
+        )
+    if route.channel is None:  # the group changed since the check: nothing was queued
+        return await _member_page(request, person, chat_id, user_id, problem=_remove_cannot(group))
+    runtime.workers.notify_outbox()
+    return await _member_page(request, person, chat_id, user_id, done="member.removed")
 
 
 # -- changing the lexicon (admins) -------------------------------------------------------

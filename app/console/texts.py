@@ -32,6 +32,40 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "member.strike_pardoned": "已清除",
         "member.strike_counts": "计入",
         "member.history": "审核记录",
+        "member.act": "处理该成员",
+        "member.reason": "原因",
+        "member.reason_hint": "违反群规",
+        "member.warn": "在群里警告",
+        "member.remove": "移出本群",
+        "member.warned": "已警告：记一次违规，警告已排队在群里发出。",
+        "member.now_standing": "当前违规次数：",
+        "member.removed": "已请求移出该成员（出站动作，发送结果见出站页面）。",
+        "member.protected": "该成员是本群群主、群管理员或管理员，不能警告或移出。",
+        "member.reason_too_long": "原因太长（最多 200 字）。",
+        "member.warn_cannot.customer": (
+            "客户群：企业微信不允许应用在客户群里发消息，机器人无法发出警告。"
+            "可请管理员在群页面为该群设置群机器人 webhook key。"
+        ),
+        "member.warn_cannot.internal": (
+            "该内部群没有设置群机器人 webhook key，机器人无法在群里发出警告。"
+            "请管理员在群页面设置 webhook key 后再试。"
+        ),
+        "member.warn_cannot.unknown": (
+            "该群类型未知（只见过智能机器人的消息）且没有设置群机器人 webhook key，"
+            "机器人无法在群里发出警告；可在群里 @机器人 发送 /warn。"
+        ),
+        "member.remove_cannot.customer": (
+            "客户群：企业微信没有移出客户群成员的接口，只有群主能在企业微信客户端中移出该成员"
+            "（打开该群 → 群成员 → 移出）。"
+        ),
+        "member.remove_cannot.internal": (
+            "内部群：企业微信只允许应用移出它自己创建的群里的成员。"
+            "请群主在企业微信中打开该群 → 群成员 → 移出该成员。"
+        ),
+        "member.remove_cannot.unknown": (
+            "该群类型未知：只有本应用创建的群才能由机器人移出成员。"
+            "请群主在企业微信中打开该群 → 群成员 → 移出该成员。"
+        ),
         "nav.audit": "审计",
         "outbox.title": "出站动作",
         "outbox.status": "状态",
@@ -183,6 +217,8 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "logs.member": "成员",
         "logs.verdict": "处理",
         "logs.all_verdicts": "全部",
+        "logs.rule": "规则",
+        "logs.all_rules": "全部规则",
         "logs.since": "起始日期",
         "logs.until": "截止日期",
         "logs.filter": "筛选",
@@ -239,6 +275,40 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "member.strike_pardoned": "pardoned",
         "member.strike_counts": "counts",
         "member.history": "Decisions",
+        "member.act": "Act on the member",
+        "member.reason": "Reason",
+        "member.reason_hint": "broke the rules",
+        "member.warn": "Warn in the group",
+        "member.remove": "Remove from the group",
+        "member.warned": "Warned: one strike, and the warning is queued for the group.",
+        "member.now_standing": "Standing strikes:",
+        "member.removed": "Removal requested (an outbox action: see the outbox for the result).",
+        "member.protected": "The group's owner, a moderator or an admin: not warned or removed.",
+        "member.reason_too_long": "The reason is too long (200 characters at most).",
+        "member.warn_cannot.customer": (
+            "A customer group: WeCom lets no app post there, so no warning can be posted. "
+            "An admin can give the group a webhook robot key on the group page."
+        ),
+        "member.warn_cannot.internal": (
+            "This internal group has no webhook robot key: no warning can be posted. "
+            "An admin can set one on the group page."
+        ),
+        "member.warn_cannot.unknown": (
+            "A group of unknown kind (seen through the smart bot only) without a webhook "
+            "robot key: no warning can be posted; @-mention the bot with /warn in the group."
+        ),
+        "member.remove_cannot.customer": (
+            "A customer group: WeCom has no API to remove a member; only the owner can, in "
+            "the client (the group → members → remove)."
+        ),
+        "member.remove_cannot.internal": (
+            "An internal group: WeCom lets an app remove members only from groups it "
+            "created. The owner can, in the client (the group → members → remove)."
+        ),
+        "member.remove_cannot.unknown": (
+            "A group of unknown kind: only groups this app created allow a removal. The owner "
+            "can, in the client (the group → members → remove)."
+        ),
         "nav.audit": "Audit",
         "outbox.title": "Outbox actions",
         "outbox.status": "Status",
@@ -395,6 +465,8 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "logs.member": "Member",
         "logs.verdict": "Decision",
         "logs.all_verdicts": "All",
+        "logs.rule": "Rule",
+        "logs.all_rules": "every rule",
         "logs.since": "From",
         "logs.until": "To",
         "logs.filter": "Filter",
