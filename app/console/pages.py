@@ -15,15 +15,19 @@ REST API's.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import uuid4
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from app import audit
@@ -33,6 +37,7 @@ from app.chat.registry import Role, role_of
 from app.console.access import Access, ConsoleRole, require_access
 from app.console.session import Forbidden, NotFound, check_csrf, render, secure_headers
 from app.groups import actions as group_actions
+from app.groups import checks as group_checks
 from app.groups import views as group_views
 from app.groups.capabilities import GroupCapabilities
 from app.groups.policy_file import effective_policy
@@ -40,6 +45,7 @@ from app.groups.welcome import render_welcome, rules_of
 from app.lexicon import changes as lexicon_changes
 from app.lexicon import corrections
 from app.lexicon import service as lexicon
+from app.lexicon.files import decode_list
 from app.models import Group, GroupKind, ModerationLog
 from app.outbox import service as outbox_service
 from app.repositories import audit as audit_repo
@@ -48,9 +54,9 @@ from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import reports
 from app.repositories import strikes as strikes_repo
+from app.settings import SettingsError
 from app.texts import Texts
 from app.texts.findings import how_routes
-from moderation import GroupPolicy
 from moderation.policy import GroupMode
 
 __all__ = ["MAX_TEST_TEXT", "QUEUE_VERDICTS", "router"]
@@ -627,6 +633,8 @@ def _lexicon_page(
     words: lexicon.Page | None = None,
     allowed: lexicon.Page | None = None,
     problem: str = "",
+    imported: Imported | None = None,
+    status_code: int = 200,
 ) -> Response:
     texts = request.app.state.runtime.context.texts
     checked = check.as_dict() if check is not None else None
@@ -647,6 +655,8 @@ def _lexicon_page(
         allowed=allowed,
         problem=problem,
         lexicon_admin=person.role is ConsoleRole.ADMIN,
+        imported=imported,
+        status_code=status_code,
         version=version,
         groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
     )
@@ -694,8 +704,18 @@ async def groups_page(
 
 
 async def _group_page(
-    request: Request, person: Access, chat_id: str, *, problem: str = "", saved: bool = False
+    request: Request,
+    person: Access,
+    chat_id: str,
+    *,
+    problem: str = "",
+    detail: str = "",
+    saved: bool = False,
+    policy_text: str | None = None,
 ) -> Response:
+    """The group's page; `problem` (a text key) and its `detail` (the check's own words, as
+    the REST API gives them) answer a refused change with 422; `policy_text` keeps the
+    overrides as the person typed them."""
     person.require_sees(chat_id)
     runtime = request.app.state.runtime
     async with runtime.sessions() as db:
@@ -704,6 +724,11 @@ async def _group_page(
             raise NotFound(chat_id)
         (item,) = await group_views.groups_out(runtime, db, [group])
     texts = runtime.context.texts
+    default = runtime.context.policy.as_dict()
+    effective = effective_policy(group, runtime.context.policy).as_dict()
+    overrides = dict(group.policy or {})
+    if policy_text is None:
+        policy_text = json.dumps(overrides, ensure_ascii=False, indent=2, sort_keys=True)
     return _show(
         request,
         person,
@@ -713,7 +738,11 @@ async def _group_page(
         item=item,
         modes=[mode.value for mode in GroupMode],
         can_change=person.can_change,
+        group_admin=person.role is ConsoleRole.ADMIN,
+        policy_rows=[(name, default[name], effective[name], name in overrides) for name in default],
+        policy_text=policy_text,
         problem=problem,
+        detail=detail,
         saved=saved,
         max_rules=group_actions.MAX_RULES_CHARS,
         status_code=422 if problem else 200,
@@ -788,7 +817,11 @@ async def group_save(
         policy = dict(group.policy or {})
         if effective_policy(group, runtime.context.policy).mode.value != mode:
             policy["mode"] = mode
-            GroupPolicy.from_mapping(policy, runtime.context.policy)  # as the REST API checks
+            detail = group_checks.policy_problem(policy, runtime.context.policy)
+            if detail:  # as the REST API checks
+                return await _group_page(
+                    request, person, chat_id, problem="group.policy_bad", detail=detail
+                )
         await group_actions.update_settings(
             db,
             group,
@@ -801,6 +834,113 @@ async def group_save(
             now=now,
         )
     return await _group_page(request, person, chat_id, saved=True)
+
+
+def _group_admin(person: Access) -> None:
+    """A group's moderators, policy overrides and webhook key are the admins' (the REST API's
+    PATCH, which only the admin token may call; no chat command changes them): a group's own
+    moderators change its rules, welcome and mode, not who moderates it or how it is judged."""
+    if person.role is not ConsoleRole.ADMIN:
+        raise Forbidden("group settings")
+
+
+async def _group_settings(
+    request: Request, person: Access, chat_id: str, values: dict[str, Any]
+) -> Response:
+    """Store checked `values` through the REST API's function, audited under the person."""
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db, db.begin():
+        group = await groups_repo.get(db, chat_id)
+        if group is None:
+            raise NotFound(chat_id)
+        await group_actions.update_settings(
+            db, group, values, actor=_actor(person), now=runtime.now()
+        )
+    return await _group_page(request, person, chat_id, saved=True)
+
+
+_USERID_SEPARATORS = re.compile(r"[\s,，、;；]+")
+
+
+@router.post("/groups/{chat_id}/moderators")
+async def group_moderators(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    moderators: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    """The group's own moderators, userids separated by line breaks, spaces or commas (none:
+    only the owner and the admins), checked as the REST API checks them."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    _group_admin(person)
+    given = [value for value in _USERID_SEPARATORS.split(moderators) if value]
+    try:
+        checked = group_checks.moderators(given)
+    except ValueError as exc:
+        return await _group_page(
+            request, person, chat_id, problem="group.moderators_bad", detail=str(exc)
+        )
+    return await _group_settings(request, person, chat_id, {"moderators": checked})
+
+
+@router.post("/groups/{chat_id}/policy")
+async def group_policy(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    policy: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    """The group's policy overrides as a JSON object (the REST API's `policy`; `{}` or nothing:
+    none), checked as the REST API checks them; on a refusal the text stays as typed."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    _group_admin(person)
+    text = policy.strip() or "{}"
+    try:
+        overrides = json.loads(text)
+    except ValueError as exc:
+        return await _group_page(
+            request,
+            person,
+            chat_id,
+            problem="group.policy_bad",
+            detail=f"policy: not JSON ({exc})",
+            policy_text=policy,
+        )
+    detail = group_checks.policy_problem(overrides, request.app.state.runtime.context.policy)
+    if detail:
+        return await _group_page(
+            request, person, chat_id, problem="group.policy_bad", detail=detail, policy_text=policy
+        )
+    return await _group_settings(request, person, chat_id, {"policy": overrides})
+
+
+@router.post("/groups/{chat_id}/webhook")
+async def group_webhook(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    webhook_key: Annotated[str, Form(max_length=2000)] = "",
+    clear: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Set the group's webhook robot key (the key or its webhook URL), sealed as the REST API
+    seals it, or clear it (`clear`). The key is never shown again, only whether one is set."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    _group_admin(person)
+    if clear:
+        return await _group_settings(request, person, chat_id, {"webhook_key": None})
+    try:
+        key = group_checks.webhook_key(webhook_key)
+    except ValueError as exc:
+        return await _group_page(
+            request, person, chat_id, problem="group.webhook_bad", detail=str(exc)
+        )
+    box = request.app.state.runtime.secret_box
+    if box is None:
+        return await _group_page(request, person, chat_id, problem="group.webhook_no_secret")
+    return await _group_settings(request, person, chat_id, {"webhook_key": box.encrypt(key)})
 
 
 # -- outbox and audit (company-wide) -----------------------------------------------------
@@ -1196,6 +1336,102 @@ async def lexicon_delete(request: Request, person: Person, kind: str, entry_id: 
         raise NotFound(str(entry_id)) from None
     runtime.lexicon_changed()
     return secure_headers(RedirectResponse("/console/lexicon", status_code=303))
+
+
+MAX_IMPORT_BYTES = 5_000_000  # of a word file uploaded to import
+REFUSED_SHOWN = 50  # refused lines of a file listed on the page (all are counted)
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What a file import did, for the page: its name and counts, or why nothing was."""
+
+    name: str
+    result: lexicon.ImportResult | None = None
+    refused: list[str] = field(default_factory=list)  # "<file>:<line>: why", REFUSED_SHOWN
+    refused_count: int = 0
+    problem: str = ""  # a text key: the whole file was refused
+    detail: str = ""
+
+
+async def _import_file(request: Request, person: Access, kind: str, upload: UploadFile) -> Imported:
+    """Read, check and import an uploaded word or allow-list file (docs/lexicon.md), through
+    the lexicon service's import and checks as `wecom-mod words import` does: a file with any
+    refused line, unreadable, too big or empty imports nothing."""
+    name = Path(upload.filename or "").name[:128] or f"{kind}.txt"
+    content = await upload.read(MAX_IMPORT_BYTES + 1)
+    if len(content) > MAX_IMPORT_BYTES:
+        return Imported(name, problem="lexicon.import_too_big")
+    try:
+        text, _encoding = decode_list(content, Path(name), setting="file")
+    except SettingsError as exc:
+        return Imported(name, problem="lexicon.import_unreadable", detail=str(exc))
+    list_kind = lexicon.ListKind(kind)
+    checked = lexicon.check_list(list_kind, text, source=name)
+    if checked.refused:
+        return Imported(
+            name,
+            refused=checked.refused[:REFUSED_SHOWN],
+            refused_count=len(checked.refused),
+            problem="lexicon.import_refused",
+        )
+    if not checked.entries:
+        return Imported(name, problem="lexicon.import_empty")
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    async with runtime.sessions() as db, db.begin():
+        result = await lexicon.import_entries(
+            db,
+            list_kind,
+            checked.entries,
+            origin=f"console:{name}",
+            sha256=hashlib.sha256(content).hexdigest(),
+            added_by=person.user,
+            source="console",
+            now=now,
+        )
+        await lexicon_changes.audit_imported(
+            db,
+            result,
+            name=name,
+            actor=audit.chat_actor(person.user),
+            channel=audit.Channel.CONSOLE,
+            now=now,
+        )
+    if result.counts.changed:
+        runtime.lexicon_changed()
+    return Imported(name, result=result)
+
+
+@router.post("/lexicon/import")
+async def lexicon_import(
+    request: Request,
+    person: Person,
+    kind: Annotated[str, Form(pattern="^(words|allow)$")] = "words",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Import an uploaded word file or allow-list file (admins); the page says how many were
+    added, updated and unchanged, or which lines were refused (then nothing is imported)."""
+    await check_csrf(request, person.session)
+    _lexicon_admin(person)
+    if file is None:
+        imported = Imported("", problem="lexicon.import_none")
+    else:
+        imported = await _import_file(request, person, kind, file)
+    async with request.app.state.runtime.sessions() as db:
+        words = await lexicon.list_words(db, q=None, limit=PAGE_SIZE, cursor=None)
+        allowed = await lexicon.list_allow(db, q=None, limit=PAGE_SIZE, cursor=None)
+    return _lexicon_page(
+        request,
+        person,
+        text="",
+        chat_id="",
+        check=None,
+        words=words,
+        allowed=allowed,
+        imported=imported,
+        status_code=422 if imported.problem else 200,
+    )
 
 
 @router.get("/lexicon/{kind}.txt")

@@ -113,6 +113,30 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "group.saved": "已保存。",
         "group.rules_too_long": "群规太长。",
         "group.mode_bad": "模式只能是执行、试运行或关闭。",
+        "group.admin_settings": "群管理员、策略覆盖和群机器人",
+        "group.admin_only": "只有管理员可以修改群管理员、策略覆盖和群机器人 webhook key。",
+        "group.moderators_hint": (
+            "（企业微信 userid，每行一个，或用空格、逗号分隔；留空则只有群主和管理员）"
+        ),
+        "group.save_moderators": "保存群管理员",
+        "group.moderators_bad": "群管理员有误，未保存：",
+        "group.webhook_hint": "（key 保存后不再显示）",
+        "group.webhook_new": "新的 webhook key 或 webhook 地址",
+        "group.save_webhook": "设置 webhook key",
+        "group.clear_webhook": "清除 webhook key",
+        "group.webhook_bad": "webhook key 有误，未保存：",
+        "group.webhook_no_secret": (
+            "无法保存 webhook key：key 需要加密保存，但没有设置 SECRET_KEY"
+            "（用 python -m app.secret_box 生成，设置后重启服务）。"
+        ),
+        "group.policy": (
+            '策略覆盖（JSON，只写与默认不同的项，例如 {"report_threshold": 5}；{} 表示全部用默认）'
+        ),
+        "group.save_policy": "保存策略覆盖",
+        "group.policy_bad": "策略覆盖有误，未保存：",
+        "group.setting": "设置项",
+        "group.default": "默认",
+        "group.in_force": "本群生效（加粗为覆盖）",
         "status.confirmed": "已确认",
         "status.overturned": "已撤销（误判）",
         "logs.export": "导出 CSV",
@@ -132,6 +156,23 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "lexicon.delete": "删除",
         "lexicon.export_words": "导出敏感词",
         "lexicon.export_allow": "导出白名单",
+        "lexicon.import": "导入",
+        "lexicon.import_file": "导入词库文件",
+        "lexicon.import_kind": "导入到",
+        "lexicon.import_hint": (
+            "格式见词库文档：每行一个词，可用制表符分隔 类别、级别、匹配方式、范围；"
+            "有任何一行出错则整个文件都不导入。"
+        ),
+        "lexicon.imported": "已导入",
+        "lexicon.import_added": "新增",
+        "lexicon.import_updated": "更新",
+        "lexicon.import_unchanged": "未变",
+        "lexicon.import_refused_count": "被拒绝的行",
+        "lexicon.import_refused": "文件中有错误的行，整个文件未导入（词库没有任何变化）：",
+        "lexicon.import_unreadable": "无法读取文件（请保存为 UTF-8），未导入：",
+        "lexicon.import_too_big": "文件太大（最多 5 MB），未导入。",
+        "lexicon.import_empty": "文件里没有词，未导入：",
+        "lexicon.import_none": "请选择要导入的文件。",
         "lexicon.text": "要测试的文字",
         "lexicon.as_in": "按此群的规则",
         "lexicon.any_group": "任意群（只用全局词）",
@@ -358,6 +399,34 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "group.saved": "Saved.",
         "group.rules_too_long": "The rules are too long.",
         "group.mode_bad": "The mode is enforce, shadow or off.",
+        "group.admin_settings": "Moderators, policy overrides and webhook robot",
+        "group.admin_only": (
+            "Only admins change a group's moderators, policy overrides and webhook key."
+        ),
+        "group.moderators_hint": (
+            "(WeCom userids, one a line or separated by spaces or commas; none: the owner "
+            "and admins only)"
+        ),
+        "group.save_moderators": "Save moderators",
+        "group.moderators_bad": "The moderators were refused; nothing saved:",
+        "group.webhook_hint": "(a key is never shown once saved)",
+        "group.webhook_new": "New webhook key or webhook URL",
+        "group.save_webhook": "Set webhook key",
+        "group.clear_webhook": "Clear webhook key",
+        "group.webhook_bad": "The webhook key was refused; nothing saved:",
+        "group.webhook_no_secret": (
+            "The webhook key cannot be stored: keys are kept encrypted and SECRET_KEY is not "
+            "set (make one with python -m app.secret_box, set it, restart)."
+        ),
+        "group.policy": (
+            "Policy overrides (JSON, only what differs from the default, e.g. "
+            '{"report_threshold": 5}; {}: the defaults)'
+        ),
+        "group.save_policy": "Save policy overrides",
+        "group.policy_bad": "The policy overrides were refused; nothing saved:",
+        "group.setting": "Setting",
+        "group.default": "Default",
+        "group.in_force": "In force here (bold: overridden)",
         "status.confirmed": "confirmed",
         "status.overturned": "overturned (wrong)",
         "logs.export": "Export CSV",
@@ -377,6 +446,23 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "lexicon.delete": "delete",
         "lexicon.export_words": "Export words",
         "lexicon.export_allow": "Export allow list",
+        "lexicon.import": "Import",
+        "lexicon.import_file": "Import a word file",
+        "lexicon.import_kind": "Into",
+        "lexicon.import_hint": (
+            "The format of the lexicon guide: a word a line, tab-separated category, severity, "
+            "mode, scope; a file with any bad line imports nothing."
+        ),
+        "lexicon.imported": "Imported",
+        "lexicon.import_added": "added",
+        "lexicon.import_updated": "updated",
+        "lexicon.import_unchanged": "unchanged",
+        "lexicon.import_refused_count": "lines refused",
+        "lexicon.import_refused": "The file has bad lines: nothing of it was imported:",
+        "lexicon.import_unreadable": "The file cannot be read (save it as UTF-8); not imported:",
+        "lexicon.import_too_big": "The file is too big (5 MB at most); not imported.",
+        "lexicon.import_empty": "The file holds no words; not imported:",
+        "lexicon.import_none": "Choose a file to import.",
         "lexicon.text": "Text to test",
         "lexicon.as_in": "As sent in",
         "lexicon.any_group": "any group (global words only)",
