@@ -249,7 +249,10 @@ async def test_policy_overrides_are_checked_as_the_rest_api_checks_them(
 
     saved = await service.http.post(
         f"/console/groups/{CHAT}/policy",
-        data={"csrf": token, "policy": '{"report_threshold": 5, "flood": {"rate_max_messages": 8}}'},
+        data={
+            "csrf": token,
+            "policy": '{"report_threshold": 5, "flood": {"rate_max_messages": 8}}',
+        },
     )
     assert saved.status_code == 200 and 'id="group-saved"' in saved.text
     group = (await service.api(f"/api/v1/groups/{CHAT}")).json()
@@ -317,9 +320,7 @@ async def test_webhook_key_is_set_never_shown_and_cleared(service: Service) -> N
     assert all(ROBOT_KEY not in str(e) for e in await audit_of(service, "group.update"))
 
 
-async def test_webhook_key_without_secret_key_is_refused(
-    database_url: str, tmp_path: Path
-) -> None:
+async def test_webhook_key_without_secret_key_is_refused(database_url: str, tmp_path: Path) -> None:
     settings = console_settings(database_url, tmp_path, secret_key=None)
     async for service in start_service(settings, support.FakeWeCom()):
         await two_groups(service)
@@ -329,9 +330,7 @@ async def test_webhook_key_without_secret_key_is_refused(
             f"/console/groups/{CHAT}/webhook", data={"csrf": token, "webhook_key": ROBOT_KEY}
         )
         assert answer.status_code == 422 and "SECRET_KEY" in answer.text
-        assert not (await service.api(f"/api/v1/groups/{CHAT}")).json()["capabilities"][
-            "webhook"
-        ]
+        assert not (await service.api(f"/api/v1/groups/{CHAT}")).json()["capabilities"]["webhook"]
 
 
 # -- lexicon file import -----------------------------------------------------------------
@@ -421,9 +420,7 @@ async def test_log_filters_by_rule_across_pages_and_in_the_csv(
     await service.post_aibot(
         support.aibot_group_text("加我微信 vx123456 领红包", msgid="a-2", sender="wangwu")
     )
-    await service.post_aibot(
-        support.aibot_group_text("又去赌博了", msgid="a-3", sender="lisi")
-    )
+    await service.post_aibot(support.aibot_group_text("又去赌博了", msgid="a-3", sender="lisi"))
     await service.settle()
     await sign_in(service, ADMIN)
     every = await service.http.get("/console/logs")
