@@ -1,16 +1,27 @@
-"""The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log (list, detail,
-CSV), 群 groups (list; a group's rules and mode), 成员 a member in a group (strikes, history,
-pardon), 词库 the lexicon's test box, 出站 the outbox (retry a dead action) and 审计 the audit
-trail. The outbox and the audit trail are company-wide: only admins and read-only accounts
-have them (a group moderator gets 404).
+"""The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log (list filtered by
+group, member, decision, rule and dates; detail; CSV), 群 groups (list; a group's rules,
+welcome and mode, and for admins its moderators, policy overrides and webhook key), 成员 a
+member in a group (strikes, history; warn, remove, pardon), 词库 the lexicon (test box, add,
+delete, export, file import), 出站 the outbox (retry a dead action) and 审计 the audit trail.
+The outbox and the audit trail are company-wide: only admins and read-only accounts have them
+(a group moderator gets 404).
 
 Each page reads through the repositories the REST API reads through, scoped to the groups the
-person may see (`app.console.access`). Each change goes through the function the REST API
-changes through (`app.lexicon.corrections.review` and `allow_from_log`,
-`app.groups.actions.update_settings` and `pardon`, `app.outbox.service.retry_dead`,
-`app.lexicon.changes.audit_added` and `delete_entry`), audited under the
-person's userid with channel `console`. Lists are keyset-paginated, newest first, like the
-REST API's.
+person may see (`app.console.access`). Each change goes through the function the REST API or
+the chat commands change through (`app.lexicon.corrections.review` and `allow_from_log`,
+`app.groups.actions.update_settings`, `warn` with `queue_warning`, `kick` and `pardon`,
+`app.groups.checks` for what the REST PATCH checks, `app.outbox.service.retry_dead`,
+`app.lexicon.service.import_entries`, `app.lexicon.changes`), audited under the person's userid
+with channel `console`. A refused change answers 422 with the reason on the page and changes
+nothing. Lists are keyset-paginated, newest first, like the REST API's.
+
+Who may change what follows the REST API and the chat commands: a group's moderators warn,
+remove and pardon its members and change its rules, welcome and mode (`/warn`, `/kick`,
+`/pardon`, `/rules set`, `/mode`); its moderators, policy overrides and webhook key are the
+admins' (only the REST API's admin token changes them); so is the company-wide lexicon. A
+warning is refused where the group has no channel to post it in (the chat's 1:1 `/warn`
+records it anyway and says it was not posted; a console has no message to reply to, and a
+strike the member never hears of is not a warning), a removal where WeCom allows none.
 """
 
 from __future__ import annotations
@@ -899,7 +910,7 @@ async def group_policy(
     text = policy.strip() or "{}"
     try:
         overrides = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past Python's limit
         return await _group_page(
             request,
             person,

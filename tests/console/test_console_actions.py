@@ -245,6 +245,10 @@ async def test_policy_overrides_are_checked_as_the_rest_api_checks_them(
         assert rest.status_code == 422
         if overrides.startswith('{"'):  # the same words as the REST API's
             assert rest.json()["error"] in shown
+    deep = await service.http.post(
+        f"/console/groups/{CHAT}/policy", data={"csrf": token, "policy": "[" * 19_000}
+    )
+    assert deep.status_code == 422 and "not JSON" in deep.text
     assert (await service.api(f"/api/v1/groups/{CHAT}")).json()["policy"] == {}
 
     saved = await service.http.post(
