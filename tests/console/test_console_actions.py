@@ -470,3 +470,27 @@ async def test_findings_say_how_they_matched_in_the_route_texts(service: Service
     items = (await service.api("/api/v1/moderation-logs")).json()["items"]
     detail = await service.http.get(f"/console/logs/{items[0]['id']}")
     assert '<span class="how"' in detail.text and "汉字夹拼音" in detail.text
+
+
+@pytest.mark.parametrize(
+    ("finding", "how"),
+    [
+        ({"detector": "lexicon", "routes": ["gap", "repeat"]}, "字间插入符号或空格、重复字"),
+        ({"route": "pinyin"}, "拼音"),
+        ({"routes": ["exact"], "confidence": "low", "warning": "严禁"}, "原文；出现在劝诫"),
+        ({"routes": ["later_route"]}, "later_route"),
+        ({"detector": "flood", "rule": "flood.rate"}, None),
+    ],
+)
+def test_a_stored_finding_is_described_with_the_route_texts(
+    finding: dict[str, Any], how: str | None
+) -> None:
+    from app.console.pages import described
+    from app.texts import load_texts
+
+    shown = described(finding, load_texts(None))
+    if how is None:
+        assert "how" not in shown
+    else:
+        assert shown["how"].startswith(how)
+    assert "how" not in finding  # the row's own JSON is left as stored
