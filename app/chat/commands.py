@@ -36,7 +36,7 @@ from uuid import uuid4
 from app import audit
 from app.chat.registry import Call, CommandRegistry, Reply, Role, split_first
 from app.groups import actions
-from app.groups.actions import MAX_RULES_CHARS
+from app.groups.actions import MAX_REASON_CHARS, MAX_RULES_CHARS
 from app.groups.alerts import alert_problem, alert_recipients
 from app.lexicon import service
 from app.lexicon.service import MAX_TEST_TEXT
@@ -58,7 +58,6 @@ _Entry = TypeVar("_Entry")
 
 REPORT_WINDOW = timedelta(hours=24)  # reports of the same member counted together
 DISPLAY_TZ = timezone(timedelta(hours=8))  # China Standard Time, for times in replies
-MAX_REASON_CHARS = 200  # of a warning's, a removal's or a report's reason
 STRIKES_SHOWN = 10  # a member's latest strikes listed by /strikes
 FINDINGS_SHOWN = 10  # hits listed by /words test
 TOP_SHOWN = 3  # rules and members listed by /stats

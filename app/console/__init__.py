@@ -15,11 +15,12 @@ Rooms:
     session.py   signed cookies (session, sign-in state), CSRF, security headers
     access.py    who the signed-in person is and which groups they may see or change
     signin.py    sign-in: ADMIN_API_TOKEN, WeCom 网页授权 (snsapi_base), 企业微信登录 (QR); logout
-    pages.py     overview, review queue, moderation log (list and detail)
+    pages.py     overview, review queue, moderation log, groups, members, lexicon, outbox, audit
     texts.py     the UI texts, Chinese by default, English with CONSOLE_LANGUAGE=en
 
-Every change goes through the service the REST API uses (`app.lexicon.corrections`) and is audited
-under the moderator's WeCom userid with channel `console`.
+Every change goes through the service the REST API or the chat commands use (`app.lexicon`,
+`app.groups.actions`, `app.outbox.service`) and is audited under the moderator's WeCom userid
+with channel `console`.
 """
 
 from __future__ import annotations

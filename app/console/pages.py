@@ -1,43 +1,63 @@
-"""The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log (list, detail,
-CSV), 群 groups (list; a group's rules and mode), 成员 a member in a group (strikes, history,
-pardon), 词库 the lexicon's test box, 出站 the outbox (retry a dead action) and 审计 the audit
-trail. The outbox and the audit trail are company-wide: only admins and read-only accounts
-have them (a group moderator gets 404).
+"""The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log (list filtered by
+group, member, decision, rule and dates; detail; CSV), 群 groups (list; a group's rules,
+welcome and mode, and for admins its moderators, policy overrides and webhook key), 成员 a
+member in a group (strikes, history; warn, remove, pardon), 词库 the lexicon (test box, add,
+delete, export, file import), 出站 the outbox (retry a dead action) and 审计 the audit trail.
+The outbox and the audit trail are company-wide: only admins and read-only accounts have them
+(a group moderator gets 404).
 
 Each page reads through the repositories the REST API reads through, scoped to the groups the
-person may see (`app.console.access`). Each change goes through the function the REST API
-changes through (`app.lexicon.corrections.review` and `allow_from_log`,
-`app.groups.actions.update_settings` and `pardon`, `app.outbox.service.retry_dead`,
-`app.lexicon.changes.audit_added` and `delete_entry`), audited under the
-person's userid with channel `console`. Lists are keyset-paginated, newest first, like the
-REST API's.
+person may see (`app.console.access`). Each change goes through the function the REST API or
+the chat commands change through (`app.lexicon.corrections.review` and `allow_from_log`,
+`app.groups.actions.update_settings`, `warn` with `queue_warning`, `kick` and `pardon`,
+`app.groups.checks` for what the REST PATCH checks, `app.outbox.service.retry_dead`,
+`app.lexicon.service.import_entries`, `app.lexicon.changes`), audited under the person's userid
+with channel `console`. A refused change answers 422 with the reason on the page and changes
+nothing. Lists are keyset-paginated, newest first, like the REST API's.
+
+Who may change what follows the REST API and the chat commands: a group's moderators warn,
+remove and pardon its members and change its rules, welcome and mode (`/warn`, `/kick`,
+`/pardon`, `/rules set`, `/mode`); its moderators, policy overrides and webhook key are the
+admins' (only the REST API's admin token changes them); so is the company-wide lexicon. A
+warning is refused where the group has no channel to post it in (the chat's 1:1 `/warn`
+records it anyway and says it was not posted; a console has no message to reply to, and a
+strike the member never hears of is not a warning), a removal where WeCom allows none.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from uuid import uuid4
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from app import audit
 from app.admin.cursors import decode_log_cursor, encode_log_cursor
 from app.admin.log_csv import csv_lines
+from app.chat.registry import Role, role_of
 from app.console.access import Access, ConsoleRole, require_access
 from app.console.session import Forbidden, NotFound, check_csrf, render, secure_headers
 from app.groups import actions as group_actions
+from app.groups import checks as group_checks
 from app.groups import views as group_views
+from app.groups.capabilities import GroupCapabilities
 from app.groups.policy_file import effective_policy
 from app.groups.welcome import render_welcome, rules_of
 from app.lexicon import changes as lexicon_changes
 from app.lexicon import corrections
 from app.lexicon import service as lexicon
-from app.models import ModerationLog
+from app.lexicon.files import decode_list
+from app.models import Group, GroupKind, ModerationLog
 from app.outbox import service as outbox_service
 from app.repositories import audit as audit_repo
 from app.repositories import groups as groups_repo
@@ -45,7 +65,9 @@ from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import reports
 from app.repositories import strikes as strikes_repo
-from moderation import GroupPolicy
+from app.settings import SettingsError
+from app.texts import Texts
+from app.texts.findings import how_routes
 from moderation.policy import GroupMode
 
 __all__ = ["MAX_TEST_TEXT", "QUEUE_VERDICTS", "router"]
@@ -111,8 +133,27 @@ def highlighted(text: str, findings: list[dict[str, Any]]) -> list[Piece]:
     return pieces
 
 
-def _view(row: ModerationLog, person: Access) -> RowView:
-    findings = [finding for finding in row.findings or () if isinstance(finding, dict)]
+def described(finding: dict[str, Any], texts: Texts) -> dict[str, Any]:
+    """A stored finding with `how`: how a lexicon hit matched, its route names in the
+    configured language (`app.texts.findings.how_routes`, as warnings and alerts say it)."""
+    if str(finding.get("detector") or "lexicon") != "lexicon":
+        return finding
+    routes = finding.get("routes")
+    if not isinstance(routes, list):
+        routes = [finding["route"]] if finding.get("route") else []
+    how = how_routes(
+        texts,
+        [str(route) for route in routes],
+        warning=str(finding.get("warning") or ""),
+        low_confidence=finding.get("confidence") == "low",
+    )
+    return {**finding, "how": how}
+
+
+def _view(row: ModerationLog, person: Access, texts: Texts) -> RowView:
+    findings = [
+        described(finding, texts) for finding in row.findings or () if isinstance(finding, dict)
+    ]
     group = person.groups.get(row.chat_id)
     return RowView(
         row=row,
@@ -279,7 +320,7 @@ async def review_queue(
     filters = log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True)
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
-        views = [_view(row, person) for row in rows[:PAGE_SIZE]]
+        views = [_view(row, person, runtime.context.texts) for row in rows[:PAGE_SIZE]]
         for view in views:
             if view.row.chat_id and view.row.user_id:
                 earlier = await log_repo.page(
@@ -361,7 +402,7 @@ async def review_submit(
             if result.outcome is not None:
                 row = await log_repo.get(db, result.log_id)
                 if row is not None:
-                    views[result.log_id] = _view(row, person)
+                    views[result.log_id] = _view(row, person, runtime.context.texts)
     return render(
         request,
         "reviewed.html",
@@ -442,6 +483,7 @@ class LogQuery:
     verdict: str = ""
     since: str = ""
     until: str = ""
+    rule: str = ""  # a finding's rule: word.gambling, flood.rate … (`reports.finding_rule`)
 
     def filters(self, person: Access) -> log_repo.LogFilter:
         if self.chat_id:
@@ -454,7 +496,21 @@ class LogQuery:
             verdicts=(self.verdict,) if self.verdict in VERDICTS else None,
             since=_day(self.since, "since"),
             until=until_day + timedelta(days=1) if until_day is not None else None,
+            rule=self.rule.strip() or None,
         )
+
+
+def rule_choices(texts: Texts) -> list[tuple[str, str]]:
+    """(rule, its name) of the rules the texts name: every word category as `word.<category>`
+    and every signal's rule, for the log's rule filter (a word list's own label not named in
+    the texts can still be typed)."""
+    choices = []
+    for key, name in texts.templates.items():
+        if key.startswith("category."):
+            choices.append((f"word.{key.removeprefix('category.')}", name))
+        elif key.startswith("rule."):
+            choices.append((key.removeprefix("rule."), name))
+    return choices
 
 
 def _log_query(
@@ -463,8 +519,9 @@ def _log_query(
     verdict: Annotated[str, Query(max_length=16)] = "",
     since: Annotated[str, Query(max_length=32)] = "",
     until: Annotated[str, Query(max_length=32)] = "",
+    rule: Annotated[str, Query(max_length=64)] = "",
 ) -> LogQuery:
-    return LogQuery(chat_id, user_id, verdict, since, until)
+    return LogQuery(chat_id, user_id, verdict, since, until, rule)
 
 
 Filters = Annotated[LogQuery, Depends(_log_query)]
@@ -492,7 +549,7 @@ async def logs(
     runtime = request.app.state.runtime
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
-    views = [_view(row, person) for row in rows[:PAGE_SIZE]]
+    views = [_view(row, person, runtime.context.texts) for row in rows[:PAGE_SIZE]]
     more = _next_log_cursor(rows)
     return _show(
         request,
@@ -503,6 +560,7 @@ async def logs(
         more=more,
         query=vars(query),
         verdicts=VERDICTS,
+        rules=rule_choices(runtime.context.texts),
         groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
     )
 
@@ -515,7 +573,7 @@ async def log_detail(request: Request, person: Person, log_id: int) -> Response:
         if row is None or not person.sees(row.chat_id):
             raise NotFound(str(log_id))
         actions = (await log_repo.actions_for(db, [log_id])).get(log_id, [])
-    view = _view(row, person)
+    view = _view(row, person, runtime.context.texts)
     proposals = corrections.suggestions(row) if row.review == "overturned" else []
     return _show(
         request,
@@ -586,8 +644,14 @@ def _lexicon_page(
     words: lexicon.Page | None = None,
     allowed: lexicon.Page | None = None,
     problem: str = "",
+    imported: Imported | None = None,
+    status_code: int = 200,
 ) -> Response:
-    findings = check.as_dict()["findings"] if check is not None else []
+    texts = request.app.state.runtime.context.texts
+    checked = check.as_dict() if check is not None else None
+    if checked is not None:
+        checked["findings"] = [described(finding, texts) for finding in checked["findings"]]
+    findings = checked["findings"] if checked is not None else []
     return _show(
         request,
         person,
@@ -595,13 +659,15 @@ def _lexicon_page(
         page="lexicon",
         text=text,
         chat_id=chat_id,
-        check=check.as_dict() if check is not None else None,
+        check=checked,
         pieces=highlighted(text, findings),
         q=q,
         words=words,
         allowed=allowed,
         problem=problem,
         lexicon_admin=person.role is ConsoleRole.ADMIN,
+        imported=imported,
+        status_code=status_code,
         version=version,
         groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
     )
@@ -649,8 +715,18 @@ async def groups_page(
 
 
 async def _group_page(
-    request: Request, person: Access, chat_id: str, *, problem: str = "", saved: bool = False
+    request: Request,
+    person: Access,
+    chat_id: str,
+    *,
+    problem: str = "",
+    detail: str = "",
+    saved: bool = False,
+    policy_text: str | None = None,
 ) -> Response:
+    """The group's page; `problem` (a text key) and its `detail` (the check's own words, as
+    the REST API gives them) answer a refused change with 422; `policy_text` keeps the
+    overrides as the person typed them."""
     person.require_sees(chat_id)
     runtime = request.app.state.runtime
     async with runtime.sessions() as db:
@@ -659,6 +735,11 @@ async def _group_page(
             raise NotFound(chat_id)
         (item,) = await group_views.groups_out(runtime, db, [group])
     texts = runtime.context.texts
+    default = runtime.context.policy.as_dict()
+    effective = effective_policy(group, runtime.context.policy).as_dict()
+    overrides = dict(group.policy or {})
+    if policy_text is None:
+        policy_text = json.dumps(overrides, ensure_ascii=False, indent=2, sort_keys=True)
     return _show(
         request,
         person,
@@ -668,7 +749,11 @@ async def _group_page(
         item=item,
         modes=[mode.value for mode in GroupMode],
         can_change=person.can_change,
+        group_admin=person.role is ConsoleRole.ADMIN,
+        policy_rows=[(name, default[name], effective[name], name in overrides) for name in default],
+        policy_text=policy_text,
         problem=problem,
+        detail=detail,
         saved=saved,
         max_rules=group_actions.MAX_RULES_CHARS,
         status_code=422 if problem else 200,
@@ -743,7 +828,11 @@ async def group_save(
         policy = dict(group.policy or {})
         if effective_policy(group, runtime.context.policy).mode.value != mode:
             policy["mode"] = mode
-            GroupPolicy.from_mapping(policy, runtime.context.policy)  # as the REST API checks
+            detail = group_checks.policy_problem(policy, runtime.context.policy)
+            if detail:  # as the REST API checks
+                return await _group_page(
+                    request, person, chat_id, problem="group.policy_bad", detail=detail
+                )
         await group_actions.update_settings(
             db,
             group,
@@ -756,6 +845,113 @@ async def group_save(
             now=now,
         )
     return await _group_page(request, person, chat_id, saved=True)
+
+
+def _group_admin(person: Access) -> None:
+    """A group's moderators, policy overrides and webhook key are the admins' (the REST API's
+    PATCH, which only the admin token may call; no chat command changes them): a group's own
+    moderators change its rules, welcome and mode, not who moderates it or how it is judged."""
+    if person.role is not ConsoleRole.ADMIN:
+        raise Forbidden("group settings")
+
+
+async def _group_settings(
+    request: Request, person: Access, chat_id: str, values: dict[str, Any]
+) -> Response:
+    """Store checked `values` through the REST API's function, audited under the person."""
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db, db.begin():
+        group = await groups_repo.get(db, chat_id)
+        if group is None:
+            raise NotFound(chat_id)
+        await group_actions.update_settings(
+            db, group, values, actor=_actor(person), now=runtime.now()
+        )
+    return await _group_page(request, person, chat_id, saved=True)
+
+
+_USERID_SEPARATORS = re.compile(r"[\s,，、;；]+")
+
+
+@router.post("/groups/{chat_id}/moderators")
+async def group_moderators(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    moderators: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    """The group's own moderators, userids separated by line breaks, spaces or commas (none:
+    only the owner and the admins), checked as the REST API checks them."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    _group_admin(person)
+    given = [value for value in _USERID_SEPARATORS.split(moderators) if value]
+    try:
+        checked = group_checks.moderators(given)
+    except ValueError as exc:
+        return await _group_page(
+            request, person, chat_id, problem="group.moderators_bad", detail=str(exc)
+        )
+    return await _group_settings(request, person, chat_id, {"moderators": checked})
+
+
+@router.post("/groups/{chat_id}/policy")
+async def group_policy(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    policy: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    """The group's policy overrides as a JSON object (the REST API's `policy`; `{}` or nothing:
+    none), checked as the REST API checks them; on a refusal the text stays as typed."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    _group_admin(person)
+    text = policy.strip() or "{}"
+    try:
+        overrides = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past Python's limit
+        return await _group_page(
+            request,
+            person,
+            chat_id,
+            problem="group.policy_bad",
+            detail=f"policy: not JSON ({exc})",
+            policy_text=policy,
+        )
+    detail = group_checks.policy_problem(overrides, request.app.state.runtime.context.policy)
+    if detail:
+        return await _group_page(
+            request, person, chat_id, problem="group.policy_bad", detail=detail, policy_text=policy
+        )
+    return await _group_settings(request, person, chat_id, {"policy": overrides})
+
+
+@router.post("/groups/{chat_id}/webhook")
+async def group_webhook(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    webhook_key: Annotated[str, Form(max_length=2000)] = "",
+    clear: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Set the group's webhook robot key (the key or its webhook URL), sealed as the REST API
+    seals it, or clear it (`clear`). The key is never shown again, only whether one is set."""
+    await check_csrf(request, person.session)
+    person.require_sees(chat_id)
+    _group_admin(person)
+    if clear:
+        return await _group_settings(request, person, chat_id, {"webhook_key": None})
+    try:
+        key = group_checks.webhook_key(webhook_key)
+    except ValueError as exc:
+        return await _group_page(
+            request, person, chat_id, problem="group.webhook_bad", detail=str(exc)
+        )
+    box = request.app.state.runtime.secret_box
+    if box is None:
+        return await _group_page(request, person, chat_id, problem="group.webhook_no_secret")
+    return await _group_settings(request, person, chat_id, {"webhook_key": box.encrypt(key)})
 
 
 # -- outbox and audit (company-wide) -----------------------------------------------------
@@ -856,8 +1052,37 @@ async def audit_page(
 # -- a member in a group -----------------------------------------------------------------
 
 
+def _warn_cannot(group: Group) -> str:
+    """The text key of why a moderator's warning cannot be posted in the group, or ""."""
+    if GroupCapabilities.of(group).post().channel is not None:
+        return ""
+    return f"member.warn_cannot.{GroupKind(group.kind).value}"
+
+
+def _remove_cannot(group: Group) -> str:
+    """The text key of why WeCom lets nobody but a person remove a member there, or ""."""
+    if GroupCapabilities.of(group).removal().channel is not None:
+        return ""
+    return f"member.remove_cannot.{GroupKind(group.kind).value}"
+
+
+def _protected(request: Request, group: Group, user_id: str) -> bool:
+    """The group's owner, its moderators and the admins are not warned or removed (the chat
+    commands refuse them too)."""
+    admins = tuple(request.app.state.runtime.settings.admin_userids)
+    return role_of(user_id, group, admins) >= Role.MODERATOR
+
+
 async def _member_page(
-    request: Request, person: Access, chat_id: str, user_id: str, *, pardoned: int | None = None
+    request: Request,
+    person: Access,
+    chat_id: str,
+    user_id: str,
+    *,
+    pardoned: int | None = None,
+    done: str = "",
+    done_count: int | None = None,
+    problem: str = "",
 ) -> Response:
     person.require_sees(chat_id)
     runtime = request.app.state.runtime
@@ -890,9 +1115,17 @@ async def _member_page(
         strikes=strikes,
         standing=standing,
         window_days=policy.strike_window_days,
-        history=[_view(row, person) for row in history],
+        history=[_view(row, person, runtime.context.texts) for row in history],
         can_change=person.can_change,
         pardoned=pardoned,
+        warn_cannot=_warn_cannot(group),
+        remove_cannot=_remove_cannot(group),
+        protected=_protected(request, group, user_id),
+        max_reason=group_actions.MAX_REASON_CHARS,
+        done=done,
+        done_count=done_count,
+        problem=problem,
+        status_code=422 if problem else 200,
     )
 
 
@@ -913,6 +1146,118 @@ async def member_pardon(request: Request, person: Person, chat_id: str, user_id:
             db, chat_id, user_id, actor=_actor(person), pardoned_by=person.user, now=runtime.now()
         )
     return await _member_page(request, person, chat_id, user_id, pardoned=count)
+
+
+async def _member_to_act_on(
+    request: Request,
+    person: Access,
+    chat_id: str,
+    user_id: str,
+    reason: str,
+    cannot: Callable[[Group], str],
+) -> str:
+    """Why a warning or removal of the member is refused before anything changes (a text
+    key), or "": the person may change the group, the member is known there, not protected,
+    the reason is not too long and the group allows the action (`cannot`). 404 for a group
+    or member they cannot see."""
+    person.require_sees(chat_id)
+    person.require_change()
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db:
+        group = await groups_repo.get(db, chat_id)
+        member = await groups_repo.get_member(db, chat_id, user_id)
+        known = member is not None or bool(
+            await log_repo.page(db, log_repo.LogFilter(chat_id=chat_id, user_id=user_id), limit=1)
+        )
+    if group is None or not known:
+        raise NotFound(f"{chat_id}/{user_id}")
+    if _protected(request, group, user_id):
+        return "member.protected"
+    if len(reason.strip()) > group_actions.MAX_REASON_CHARS:
+        return "member.reason_too_long"
+    return cannot(group)
+
+
+@router.post("/groups/{chat_id}/members/{user_id}/warn")
+async def member_warn(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    user_id: str,
+    reason: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    """Warn the member as `/warn` does (`app.groups.actions.warn`: a log row, a strike, the
+    audit entry under the person), the warning posted through the group's channel. Refused,
+    changing nothing, where the group has no channel to post it in."""
+    await check_csrf(request, person.session)
+    problem = await _member_to_act_on(request, person, chat_id, user_id, reason, _warn_cannot)
+    if problem:
+        return await _member_page(request, person, chat_id, user_id, problem=problem)
+    runtime = request.app.state.runtime
+    texts = runtime.context.texts
+    reason = reason.strip() or texts["command.warn_default_reason"]
+    now = runtime.now()
+    async with runtime.sessions() as db, db.begin():
+        group = await groups_repo.get(db, chat_id)
+        if group is None:
+            raise NotFound(chat_id)
+        warned = await group_actions.warn(
+            db,
+            group,
+            user_id,
+            reason,
+            by=person.user,
+            actor=_actor(person),
+            policy=effective_policy(group, runtime.context.policy),
+            now=now,
+        )
+        member = await groups_repo.get_member(db, chat_id, user_id)
+        warning = texts.render(
+            "command.warning",
+            member=member.name if member is not None and member.name else user_id,
+            reason=reason,
+            count=warned.strikes,
+        )
+        group_actions.queue_warning(db, group, warned.entry, warning, now=now)
+    runtime.workers.notify_outbox()
+    return await _member_page(
+        request, person, chat_id, user_id, done="member.warned", done_count=warned.strikes
+    )
+
+
+@router.post("/groups/{chat_id}/members/{user_id}/remove")
+async def member_remove(
+    request: Request,
+    person: Person,
+    chat_id: str,
+    user_id: str,
+    reason: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    """Remove the member as `/kick` does (`app.groups.actions.kick`: queued in the outbox and
+    audited under the person) where WeCom allows it: in a group this app created. Elsewhere
+    nothing changes and the page says what a person must do instead."""
+    await check_csrf(request, person.session)
+    problem = await _member_to_act_on(request, person, chat_id, user_id, reason, _remove_cannot)
+    if problem:
+        return await _member_page(request, person, chat_id, user_id, problem=problem)
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db, db.begin():
+        group = await groups_repo.get(db, chat_id)
+        if group is None:
+            raise NotFound(chat_id)
+        route = await group_actions.kick(
+            db,
+            group,
+            user_id,
+            reason.strip(),
+            actor=_actor(person),
+            idempotency_key=f"console:{uuid4().hex}:kick",
+            now=runtime.now(),
+        )
+    if route.channel is None:  # the group changed since the check: nothing was queued
+        return await _member_page(request, person, chat_id, user_id, problem=_remove_cannot(group))
+    runtime.workers.notify_outbox()
+    return await _member_page(request, person, chat_id, user_id, done="member.removed")
 
 
 # -- changing the lexicon (admins) -------------------------------------------------------
@@ -1002,6 +1347,102 @@ async def lexicon_delete(request: Request, person: Person, kind: str, entry_id: 
         raise NotFound(str(entry_id)) from None
     runtime.lexicon_changed()
     return secure_headers(RedirectResponse("/console/lexicon", status_code=303))
+
+
+MAX_IMPORT_BYTES = 5_000_000  # of a word file uploaded to import
+REFUSED_SHOWN = 50  # refused lines of a file listed on the page (all are counted)
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What a file import did, for the page: its name and counts, or why nothing was."""
+
+    name: str
+    result: lexicon.ImportResult | None = None
+    refused: list[str] = field(default_factory=list)  # "<file>:<line>: why", REFUSED_SHOWN
+    refused_count: int = 0
+    problem: str = ""  # a text key: the whole file was refused
+    detail: str = ""
+
+
+async def _import_file(request: Request, person: Access, kind: str, upload: UploadFile) -> Imported:
+    """Read, check and import an uploaded word or allow-list file (docs/lexicon.md), through
+    the lexicon service's import and checks as `wecom-mod words import` does: a file with any
+    refused line, unreadable, too big or empty imports nothing."""
+    name = Path(upload.filename or "").name[:128] or f"{kind}.txt"
+    content = await upload.read(MAX_IMPORT_BYTES + 1)
+    if len(content) > MAX_IMPORT_BYTES:
+        return Imported(name, problem="lexicon.import_too_big")
+    try:
+        text, _encoding = decode_list(content, Path(name), setting="file")
+    except SettingsError as exc:
+        return Imported(name, problem="lexicon.import_unreadable", detail=str(exc))
+    list_kind = lexicon.ListKind(kind)
+    checked = lexicon.check_list(list_kind, text, source=name)
+    if checked.refused:
+        return Imported(
+            name,
+            refused=checked.refused[:REFUSED_SHOWN],
+            refused_count=len(checked.refused),
+            problem="lexicon.import_refused",
+        )
+    if not checked.entries:
+        return Imported(name, problem="lexicon.import_empty")
+    runtime = request.app.state.runtime
+    now = runtime.now()
+    async with runtime.sessions() as db, db.begin():
+        result = await lexicon.import_entries(
+            db,
+            list_kind,
+            checked.entries,
+            origin=f"console:{name}",
+            sha256=hashlib.sha256(content).hexdigest(),
+            added_by=person.user,
+            source="console",
+            now=now,
+        )
+        await lexicon_changes.audit_imported(
+            db,
+            result,
+            name=name,
+            actor=audit.chat_actor(person.user),
+            channel=audit.Channel.CONSOLE,
+            now=now,
+        )
+    if result.counts.changed:
+        runtime.lexicon_changed()
+    return Imported(name, result=result)
+
+
+@router.post("/lexicon/import")
+async def lexicon_import(
+    request: Request,
+    person: Person,
+    kind: Annotated[str, Form(pattern="^(words|allow)$")] = "words",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Import an uploaded word file or allow-list file (admins); the page says how many were
+    added, updated and unchanged, or which lines were refused (then nothing is imported)."""
+    await check_csrf(request, person.session)
+    _lexicon_admin(person)
+    if file is None:
+        imported = Imported("", problem="lexicon.import_none")
+    else:
+        imported = await _import_file(request, person, kind, file)
+    async with request.app.state.runtime.sessions() as db:
+        words = await lexicon.list_words(db, q=None, limit=PAGE_SIZE, cursor=None)
+        allowed = await lexicon.list_allow(db, q=None, limit=PAGE_SIZE, cursor=None)
+    return _lexicon_page(
+        request,
+        person,
+        text="",
+        chat_id="",
+        check=None,
+        words=words,
+        allowed=allowed,
+        imported=imported,
+        status_code=422 if imported.problem else 200,
+    )
 
 
 @router.get("/lexicon/{kind}.txt")

@@ -32,6 +32,40 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "member.strike_pardoned": "已清除",
         "member.strike_counts": "计入",
         "member.history": "审核记录",
+        "member.act": "处理该成员",
+        "member.reason": "原因",
+        "member.reason_hint": "违反群规",
+        "member.warn": "在群里警告",
+        "member.remove": "移出本群",
+        "member.warned": "已警告：记一次违规，警告已排队在群里发出。",
+        "member.now_standing": "当前违规次数：",
+        "member.removed": "已请求移出该成员（出站动作，发送结果见出站页面）。",
+        "member.protected": "该成员是本群群主、群管理员或管理员，不能警告或移出。",
+        "member.reason_too_long": "原因太长（最多 200 字）。",
+        "member.warn_cannot.customer": (
+            "客户群：企业微信不允许应用在客户群里发消息，机器人无法发出警告。"
+            "可请管理员在群页面为该群设置群机器人 webhook key。"
+        ),
+        "member.warn_cannot.internal": (
+            "该内部群没有设置群机器人 webhook key，机器人无法在群里发出警告。"
+            "请管理员在群页面设置 webhook key 后再试。"
+        ),
+        "member.warn_cannot.unknown": (
+            "该群类型未知（只见过智能机器人的消息）且没有设置群机器人 webhook key，"
+            "机器人无法在群里发出警告；可在群里 @机器人 发送 /warn。"
+        ),
+        "member.remove_cannot.customer": (
+            "客户群：企业微信没有移出客户群成员的接口，只有群主能在企业微信客户端中移出该成员"
+            "（打开该群 → 群成员 → 移出）。"
+        ),
+        "member.remove_cannot.internal": (
+            "内部群：企业微信只允许应用移出它自己创建的群里的成员。"
+            "请群主在企业微信中打开该群 → 群成员 → 移出该成员。"
+        ),
+        "member.remove_cannot.unknown": (
+            "该群类型未知：只有本应用创建的群才能由机器人移出成员。"
+            "请群主在企业微信中打开该群 → 群成员 → 移出该成员。"
+        ),
         "nav.audit": "审计",
         "outbox.title": "出站动作",
         "outbox.status": "状态",
@@ -79,6 +113,30 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "group.saved": "已保存。",
         "group.rules_too_long": "群规太长。",
         "group.mode_bad": "模式只能是执行、试运行或关闭。",
+        "group.admin_settings": "群管理员、策略覆盖和群机器人",
+        "group.admin_only": "只有管理员可以修改群管理员、策略覆盖和群机器人 webhook key。",
+        "group.moderators_hint": (
+            "（企业微信 userid，每行一个，或用空格、逗号分隔；留空则只有群主和管理员）"
+        ),
+        "group.save_moderators": "保存群管理员",
+        "group.moderators_bad": "群管理员有误，未保存：",
+        "group.webhook_hint": "（key 保存后不再显示）",
+        "group.webhook_new": "新的 webhook key 或 webhook 地址",
+        "group.save_webhook": "设置 webhook key",
+        "group.clear_webhook": "清除 webhook key",
+        "group.webhook_bad": "webhook key 有误，未保存：",
+        "group.webhook_no_secret": (
+            "无法保存 webhook key：key 需要加密保存，但没有设置 SECRET_KEY"
+            "（用 python -m app.secret_box 生成，设置后重启服务）。"
+        ),
+        "group.policy": (
+            '策略覆盖（JSON，只写与默认不同的项，例如 {"report_threshold": 5}；{} 表示全部用默认）'
+        ),
+        "group.save_policy": "保存策略覆盖",
+        "group.policy_bad": "策略覆盖有误，未保存：",
+        "group.setting": "设置项",
+        "group.default": "默认",
+        "group.in_force": "本群生效（加粗为覆盖）",
         "status.confirmed": "已确认",
         "status.overturned": "已撤销（误判）",
         "logs.export": "导出 CSV",
@@ -98,6 +156,23 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "lexicon.delete": "删除",
         "lexicon.export_words": "导出敏感词",
         "lexicon.export_allow": "导出白名单",
+        "lexicon.import": "导入",
+        "lexicon.import_file": "导入词库文件",
+        "lexicon.import_kind": "导入到",
+        "lexicon.import_hint": (
+            "格式见词库文档：每行一个词，可用制表符分隔 类别、级别、匹配方式、范围；"
+            "有任何一行出错则整个文件都不导入。"
+        ),
+        "lexicon.imported": "已导入",
+        "lexicon.import_added": "新增",
+        "lexicon.import_updated": "更新",
+        "lexicon.import_unchanged": "未变",
+        "lexicon.import_refused_count": "被拒绝的行",
+        "lexicon.import_refused": "文件中有错误的行，整个文件未导入（词库没有任何变化）：",
+        "lexicon.import_unreadable": "无法读取文件（请保存为 UTF-8），未导入：",
+        "lexicon.import_too_big": "文件太大（最多 5 MB），未导入。",
+        "lexicon.import_empty": "文件里没有词，未导入：",
+        "lexicon.import_none": "请选择要导入的文件。",
         "lexicon.text": "要测试的文字",
         "lexicon.as_in": "按此群的规则",
         "lexicon.any_group": "任意群（只用全局词）",
@@ -183,6 +258,8 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "logs.member": "成员",
         "logs.verdict": "处理",
         "logs.all_verdicts": "全部",
+        "logs.rule": "规则",
+        "logs.all_rules": "全部规则",
         "logs.since": "起始日期",
         "logs.until": "截止日期",
         "logs.filter": "筛选",
@@ -239,6 +316,40 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "member.strike_pardoned": "pardoned",
         "member.strike_counts": "counts",
         "member.history": "Decisions",
+        "member.act": "Act on the member",
+        "member.reason": "Reason",
+        "member.reason_hint": "broke the rules",
+        "member.warn": "Warn in the group",
+        "member.remove": "Remove from the group",
+        "member.warned": "Warned: one strike, and the warning is queued for the group.",
+        "member.now_standing": "Standing strikes:",
+        "member.removed": "Removal requested (an outbox action: see the outbox for the result).",
+        "member.protected": "The group's owner, a moderator or an admin: not warned or removed.",
+        "member.reason_too_long": "The reason is too long (200 characters at most).",
+        "member.warn_cannot.customer": (
+            "A customer group: WeCom lets no app post there, so no warning can be posted. "
+            "An admin can give the group a webhook robot key on the group page."
+        ),
+        "member.warn_cannot.internal": (
+            "This internal group has no webhook robot key: no warning can be posted. "
+            "An admin can set one on the group page."
+        ),
+        "member.warn_cannot.unknown": (
+            "A group of unknown kind (seen through the smart bot only) without a webhook "
+            "robot key: no warning can be posted; @-mention the bot with /warn in the group."
+        ),
+        "member.remove_cannot.customer": (
+            "A customer group: WeCom has no API to remove a member; only the owner can, in "
+            "the client (the group → members → remove)."
+        ),
+        "member.remove_cannot.internal": (
+            "An internal group: WeCom lets an app remove members only from groups it "
+            "created. The owner can, in the client (the group → members → remove)."
+        ),
+        "member.remove_cannot.unknown": (
+            "A group of unknown kind: only groups this app created allow a removal. The owner "
+            "can, in the client (the group → members → remove)."
+        ),
         "nav.audit": "Audit",
         "outbox.title": "Outbox actions",
         "outbox.status": "Status",
@@ -288,6 +399,34 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "group.saved": "Saved.",
         "group.rules_too_long": "The rules are too long.",
         "group.mode_bad": "The mode is enforce, shadow or off.",
+        "group.admin_settings": "Moderators, policy overrides and webhook robot",
+        "group.admin_only": (
+            "Only admins change a group's moderators, policy overrides and webhook key."
+        ),
+        "group.moderators_hint": (
+            "(WeCom userids, one a line or separated by spaces or commas; none: the owner "
+            "and admins only)"
+        ),
+        "group.save_moderators": "Save moderators",
+        "group.moderators_bad": "The moderators were refused; nothing saved:",
+        "group.webhook_hint": "(a key is never shown once saved)",
+        "group.webhook_new": "New webhook key or webhook URL",
+        "group.save_webhook": "Set webhook key",
+        "group.clear_webhook": "Clear webhook key",
+        "group.webhook_bad": "The webhook key was refused; nothing saved:",
+        "group.webhook_no_secret": (
+            "The webhook key cannot be stored: keys are kept encrypted and SECRET_KEY is not "
+            "set (make one with python -m app.secret_box, set it, restart)."
+        ),
+        "group.policy": (
+            "Policy overrides (JSON, only what differs from the default, e.g. "
+            '{"report_threshold": 5}; {}: the defaults)'
+        ),
+        "group.save_policy": "Save policy overrides",
+        "group.policy_bad": "The policy overrides were refused; nothing saved:",
+        "group.setting": "Setting",
+        "group.default": "Default",
+        "group.in_force": "In force here (bold: overridden)",
         "status.confirmed": "confirmed",
         "status.overturned": "overturned (wrong)",
         "logs.export": "Export CSV",
@@ -307,6 +446,23 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "lexicon.delete": "delete",
         "lexicon.export_words": "Export words",
         "lexicon.export_allow": "Export allow list",
+        "lexicon.import": "Import",
+        "lexicon.import_file": "Import a word file",
+        "lexicon.import_kind": "Into",
+        "lexicon.import_hint": (
+            "The format of the lexicon guide: a word a line, tab-separated category, severity, "
+            "mode, scope; a file with any bad line imports nothing."
+        ),
+        "lexicon.imported": "Imported",
+        "lexicon.import_added": "added",
+        "lexicon.import_updated": "updated",
+        "lexicon.import_unchanged": "unchanged",
+        "lexicon.import_refused_count": "lines refused",
+        "lexicon.import_refused": "The file has bad lines: nothing of it was imported:",
+        "lexicon.import_unreadable": "The file cannot be read (save it as UTF-8); not imported:",
+        "lexicon.import_too_big": "The file is too big (5 MB at most); not imported.",
+        "lexicon.import_empty": "The file holds no words; not imported:",
+        "lexicon.import_none": "Choose a file to import.",
         "lexicon.text": "Text to test",
         "lexicon.as_in": "As sent in",
         "lexicon.any_group": "any group (global words only)",
@@ -395,6 +551,8 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "logs.member": "Member",
         "logs.verdict": "Decision",
         "logs.all_verdicts": "All",
+        "logs.rule": "Rule",
+        "logs.all_rules": "every rule",
         "logs.since": "From",
         "logs.until": "To",
         "logs.filter": "Filter",

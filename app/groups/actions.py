@@ -40,6 +40,7 @@ __all__ = [
 
 
 MAX_RULES_CHARS = 2000
+MAX_REASON_CHARS = 200  # of a warning's, a removal's or a report's reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,8 @@ members since the service first saw them.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app import audit
 from app.admin.auth import ApiCaller, require_token
 from app.admin.cursors import IdCursor, decode_id_cursor, encode_id_cursor
-from app.groups import actions
+from app.groups import actions, checks
 from app.groups.actions import MAX_RULES_CHARS
 from app.groups.policy_file import effective_policy
 from app.groups.views import (
@@ -41,7 +38,6 @@ from app.models import GroupKind, GroupMember
 from app.repositories import groups as groups_repo
 from app.repositories import strikes as strikes_repo
 from app.runtime import runtime_of
-from moderation.policy import GroupPolicy
 
 if TYPE_CHECKING:
     pass
@@ -58,10 +54,8 @@ __all__ = [
     "welcome_template_problem",
 ]
 
-MAX_MODERATORS = 100
+MAX_MODERATORS = checks.MAX_MODERATORS
 GROUP_KINDS = tuple(kind.value for kind in GroupKind if kind is not GroupKind.UNKNOWN)
-_WEBHOOK_KEY = re.compile(r"[A-Za-z0-9_-]{8,128}")
-_USERID = re.compile(r"[^\s,]{1,128}")
 
 router = APIRouter(prefix="/api/v1/groups", tags=["groups"], dependencies=[Depends(require_token)])
 
@@ -169,34 +163,6 @@ class PardonOut(BaseModel):
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _webhook_key(value: str) -> str:
-    """The key itself, from a key or a webhook URL (…/cgi-bin/webhook/send?key=…); 422 else."""
-    value = value.strip()
-    if "://" in value:
-        keys = parse_qs(urlsplit(value).query).get("key", [])
-        value = keys[0].strip() if keys else ""
-    if not _WEBHOOK_KEY.fullmatch(value):
-        raise HTTPException(
-            422,
-            "webhook_key: expected the robot's key (8–128 letters, digits, - or _) or its "
-            "webhook URL with ?key=",
-        )
-    return value
-
-
-def _moderators(values: Sequence[str]) -> list[str]:
-    seen: list[str] = []
-    for index, value in enumerate(values):
-        user_id = value.strip()
-        if not _USERID.fullmatch(user_id):
-            raise HTTPException(
-                422, f"moderators[{index}]: a userid of 1–128 characters, no spaces or commas"
-            )
-        if user_id not in seen:
-            seen.append(user_id)
-    return seen
-
-
 def _not_found(chat_id: str) -> HTTPException:
     return HTTPException(
         404, f"group {chat_id} not found (groups appear once the service sees them)"
@@ -251,16 +217,19 @@ async def update_group(request: Request, caller: Caller, chat_id: ChatId, body: 
         if problem:
             raise HTTPException(422, problem)
     if "policy" in values:
-        try:
-            GroupPolicy.from_mapping(values["policy"], runtime.context.policy)
-        except (ValueError, TypeError) as exc:
-            raise HTTPException(422, str(exc)) from None
-    if "moderators" in values:
-        values["moderators"] = _moderators(values["moderators"])
+        problem = checks.policy_problem(values["policy"], runtime.context.policy)
+        if problem:
+            raise HTTPException(422, problem)
+    try:
+        if "moderators" in values:
+            values["moderators"] = checks.moderators(values["moderators"])
+        given_key = values.get("webhook_key")
+        key = checks.webhook_key(given_key) if given_key is not None else ""
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     if "kind" in values:
         values["kind"] = GroupKind(values["kind"])
     if values.get("webhook_key") is not None:
-        key = _webhook_key(values["webhook_key"])
         if runtime.secret_box is None:
             raise HTTPException(
                 409,

@@ -1,5 +1,5 @@
 """Lexicon changes with their audit entries, shared by the REST API and the web console: an add
-that changed the lexicon, and the deletion of one word or phrase."""
+that changed the lexicon, a file imported, and the deletion of one word or phrase."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from app.models import LexiconWord
 if TYPE_CHECKING:
     pass
 
-__all__ = ["AUDITED_ENTRIES", "audit_added", "delete_entry"]
+__all__ = ["AUDITED_ENTRIES", "audit_added", "audit_imported", "delete_entry"]
 
 
 AUDITED_ENTRIES = 50  # words or phrases named in one audit entry; the counts cover all
@@ -56,6 +56,36 @@ async def audit_added(
             "updated": counts.updated,
             "lexicon_version": result.version,
             "entries": changed[:AUDITED_ENTRIES],
+        },
+        at=now,
+    )
+
+
+async def audit_imported(
+    session: AsyncSession,
+    result: service.ImportResult,
+    *,
+    name: str,
+    actor: str,
+    channel: audit.Channel,
+    now: datetime,
+) -> None:
+    """Record a word or allow-list file imported (`lexicon.<kind>.import`, with its name and
+    counts), whether or not it changed anything: who loaded which file is worth knowing."""
+    kind = result.kind.value
+    counts = result.counts
+    await audit.record(
+        session,
+        actor=actor,
+        channel=channel,
+        action=f"lexicon.{kind}.import",
+        target=f"lexicon.{kind}",
+        details={
+            "file": name,
+            "added": counts.added,
+            "updated": counts.updated,
+            "unchanged": counts.unchanged,
+            "lexicon_version": result.version,
         },
         at=now,
     )

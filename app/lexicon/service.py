@@ -59,6 +59,7 @@ from moderation.matcher import Dropped
 __all__ = [
     "MAX_FOLDED_LENGTH",
     "AllowChange",
+    "CheckedList",
     "Counts",
     "EntryNotFound",
     "ImportResult",
@@ -75,6 +76,7 @@ __all__ = [
     "add_allow",
     "add_words",
     "allow_entry",
+    "check_list",
     "check_text",
     "delete_allow",
     "delete_word",
@@ -346,6 +348,32 @@ def parse_list(
         ]
     except LexiconFormatError as exc:
         raise InvalidEntry(str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedList:
+    """A word or allow-list file checked line by line (`check_list`)."""
+
+    entries: list[LexiconEntry] | list[AllowEntry]
+    refused: list[str]  # one per refused line: "<source>:<line>: why"
+
+
+def check_list(kind: ListKind, text: str, *, source: str) -> CheckedList:
+    """`parse_list` a line at a time, so that every refused line is named with its reason,
+    not only the first (the lines of a list are independent of each other). A file with any
+    refused line is to be refused whole: nothing of it imported."""
+    entries: list[Any] = []
+    refused: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        where = f"{source}:{number}"
+        try:
+            entries.extend(parse_list(kind, line, source=where))
+        except InvalidEntry as exc:
+            # A format error names the line within the one-line text: `where:1: …`.
+            refused.append(str(exc).replace(f"{where}:1:", f"{where}:", 1))
+    return CheckedList(entries, refused)
 
 
 def _distinct_words(entries: Iterable[LexiconEntry]) -> dict[tuple[str, str], LexiconEntry]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, TextClause, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ModerationLog, OutboxAction
@@ -40,9 +40,37 @@ class LogFilter:
     chat_ids: tuple[str, ...] | None = None  # only these groups; None: every group
     verdicts: tuple[str, ...] | None = None  # only these verdicts; None: every verdict
     unreviewed: bool = False  # only rows no moderator has reviewed
+    rule: str | None = None  # only rows with a finding of this rule (`reports.finding_rule`)
 
 
-def _filtered(statement: S, filters: LogFilter) -> S:
+# A row has a finding of rule :log_rule, the rule as `reports.finding_rule` names it
+# (`word.<category>` for a lexicon hit, else the signal's `rule`, else its `detector`). The
+# findings are a JSON array, read with each dialect's own JSON functions; no index serves it,
+# so a rare rule is found by reading the rows of the other filters newest first.
+_RULE_SQL = {
+    "postgresql": """EXISTS (SELECT 1 FROM json_array_elements(
+        CASE WHEN json_typeof(moderation_logs.findings) = 'array'
+        THEN moderation_logs.findings ELSE '[]'::json END) AS finding
+      WHERE json_typeof(finding) = 'object' AND
+        CASE WHEN coalesce(nullif(finding ->> 'detector', ''), 'lexicon') = 'lexicon'
+        THEN 'word.' || coalesce(finding ->> 'category', 'custom')
+        ELSE coalesce(nullif(finding ->> 'rule', ''), finding ->> 'detector') END = :log_rule)""",
+    "sqlite": """EXISTS (SELECT 1 FROM json_each(moderation_logs.findings) AS finding
+      WHERE finding.type = 'object' AND
+        CASE WHEN coalesce(nullif(json_extract(finding.value, '$.detector'), ''), 'lexicon')
+          = 'lexicon'
+        THEN 'word.' || coalesce(json_extract(finding.value, '$.category'), 'custom')
+        ELSE coalesce(nullif(json_extract(finding.value, '$.rule'), ''),
+          json_extract(finding.value, '$.detector')) END = :log_rule)""",
+}
+
+
+def _has_rule(session: AsyncSession, rule: str) -> TextClause:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return text(_RULE_SQL.get(dialect, _RULE_SQL["sqlite"])).bindparams(log_rule=rule)
+
+
+def _filtered(statement: S, filters: LogFilter, session: AsyncSession) -> S:
     if filters.chat_ids is not None:
         statement = statement.where(ModerationLog.chat_id.in_(filters.chat_ids))
     if filters.verdicts is not None:
@@ -57,6 +85,8 @@ def _filtered(statement: S, filters: LogFilter) -> S:
         statement = statement.where(ModerationLog.created_at >= filters.since)
     if filters.until is not None:
         statement = statement.where(ModerationLog.created_at < filters.until)
+    if filters.rule is not None:
+        statement = statement.where(_has_rule(session, filters.rule))
     return statement
 
 
@@ -68,7 +98,7 @@ async def page(
     before: tuple[datetime, int] | None = None,
 ) -> Sequence[ModerationLog]:
     """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
-    statement = _filtered(select(ModerationLog), filters)
+    statement = _filtered(select(ModerationLog), filters, session)
     if before is not None:
         created_at, row_id = before
         statement = statement.where(
@@ -84,7 +114,7 @@ async def page(
 async def count(session: AsyncSession, filters: LogFilter, *, cap: int) -> int:
     """How many rows match, counting at most `cap` (the web console's review-queue size: a
     count of a million rows would take longer than the page may)."""
-    matching = _filtered(select(ModerationLog.id), filters)
+    matching = _filtered(select(ModerationLog.id), filters, session)
     matching = matching.order_by(ModerationLog.created_at.desc(), ModerationLog.id.desc())
     statement = select(func.count()).select_from(matching.limit(cap).subquery())
     return int((await session.execute(statement)).scalar_one())
@@ -156,7 +186,7 @@ async def oldest_first(
 ) -> Sequence[ModerationLog]:
     """Oldest first (for exports); `after` is the (created_at, id) of the previous batch's last
     row."""
-    statement = _filtered(select(ModerationLog), filters)
+    statement = _filtered(select(ModerationLog), filters, session)
     if after is not None:
         created_at, row_id = after
         statement = statement.where(

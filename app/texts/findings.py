@@ -1,7 +1,10 @@
-"""How a finding or signal is described in the configured language, for warnings, alerts and
-chat replies (`describe`, `how_found`), and a message quoted with its matched spans masked."""
+"""How a finding or signal is described in the configured language, for warnings, alerts,
+chat replies and the web console (`describe`, `how_found`, `how_routes`), and a message quoted
+with its matched spans masked."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from app.texts import Texts
 from moderation import Violation, mask_word
@@ -46,9 +49,22 @@ def describe(texts: Texts, violation: Violation) -> tuple[str, str]:
 
 def how_found(texts: Texts, finding: Finding) -> str:
     """How a hit was found, in the configured language: 谐音/形近字、字间插入符号 …"""
-    how = "、".join(texts[f"route.{route.value}"] for route in finding.routes)
-    if finding.warning:
-        how += texts.render("confidence.warning", cue=finding.warning)
-    if finding.confidence is Confidence.LOW:
+    return how_routes(
+        texts,
+        (route.value for route in finding.routes),
+        warning=finding.warning,
+        low_confidence=finding.confidence is Confidence.LOW,
+    )
+
+
+def how_routes(
+    texts: Texts, routes: Iterable[str], *, warning: str = "", low_confidence: bool = False
+) -> str:
+    """`how_found` for what a stored finding keeps (`routes`, `warning` and `confidence` of its
+    JSON form); a route name with no text (a route of a later version) is shown as itself."""
+    how = "、".join(texts.templates.get(f"route.{route}", route) for route in routes)
+    if warning:
+        how += texts.render("confidence.warning", cue=warning)
+    if low_confidence:
         how += texts["confidence.low"]
     return how

@@ -46,6 +46,10 @@ IN_WECOM = (
 )
 
 
+WORD_FILE = "# 博彩\n德州扑克\tgambling\n".encode()
+BAD_WORD_FILE = "德州扑克\t1\t2\t3\t4\t5\n".encode()  # more columns than a word line has
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -119,6 +123,7 @@ def console(tmp_path: Path) -> Iterator[Console]:
             policy_path=str(policy),
             wecom_oauth_host=sign_in_host.url,
             wecom_login_host=sign_in_host.url,
+            secret_key="k" * 43,  # webhook keys are sealed with it
         )
         app = create_app(settings, transport=wecom.transport, poll_seconds=0.05)
         with _Server(app) as service:
@@ -303,5 +308,97 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         expect(page.locator("#test-result mark")).to_have_text("百家乐")
         _shot(page, "15-phone-lexicon")
         phone.close()
+
+        # An admin at a desktop: the group's webhook key and policy overrides, a warning, a
+        # word file imported, and the log filtered by rule.
+        console.pages.signed_in = support.MODERATORS[0]
+        desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        page = desk.new_page()
+        page.on(
+            "console",
+            lambda message: problems.append(message.text) if message.type == "error" else None,
+        )
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(f"{console.url}/console/login")
+        page.click("#login-qr")
+        expect(page.locator("header.bar")).to_contain_text(support.MODERATORS[0])
+        page.goto(f"{console.url}/console/groups/{CHAT}")
+        expect(page.locator("#webhook-state")).to_have_text("未设置")
+        page.fill("#webhook-form input[name=webhook_key]", "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa")
+        page.click("#webhook-form button[type=submit] >> nth=0")
+        expect(page.locator("#webhook-state")).to_have_text("已设置")
+        expect(page.locator("#webhook-form input[name=webhook_key]")).to_have_value("")
+        assert "693a91f6" not in page.content()  # never shown again
+        # Policy overrides: an invalid value is refused with the REST API's words, then a
+        # valid one is saved.
+        page.fill("#policy-form textarea[name=policy]", '{"report_threshold": 0}')
+        page.click("#policy-form button")
+        expect(page.locator("#group-problem")).to_contain_text("策略覆盖有误")
+        expect(page.locator("#group-problem-detail")).to_contain_text("report_threshold")
+        expect(page.locator("#policy-form textarea[name=policy]")).to_have_value(
+            '{"report_threshold": 0}'
+        )
+        assert console.api.get(f"/api/v1/groups/{CHAT}").json()["policy"] == {"mode": "shadow"}
+        _shot(page, "16-group-policy-refused")
+        page.fill("#policy-form textarea[name=policy]", '{"mode": "shadow", "report_threshold": 5}')
+        page.click("#policy-form button")
+        expect(page.locator("#group-saved")).to_be_visible()
+        expect(page.locator("#policy-table tr.overridden")).to_have_count(2)
+        policy = console.api.get(f"/api/v1/groups/{CHAT}").json()["policy"]
+        assert policy == {"mode": "shadow", "report_threshold": 5}
+        _shot(page, "17-group-settings")
+        # Warn a member: the group now has a robot to post the warning with.
+        page.goto(f"{console.url}/console/groups/{CHAT}/members/lisi")
+        expect(page.locator("#member-standing")).to_have_text("0")
+        page.fill("#warn-form input[name=reason]", "刷屏")
+        page.click("#warn-form button")
+        expect(page.locator("#member-done")).to_contain_text("已警告")
+        expect(page.locator("#member-standing")).to_have_text("1")
+        assert console.strikes("lisi", CHAT) == 1
+        expect(page.locator("#remove-cannot")).to_contain_text("群主")  # not app-created
+        warned = console.api.get("/api/v1/audit", params={"action": "member.warn"}).json()
+        assert [(e["actor"], e["channel"]) for e in warned["items"]] == [
+            (support.MODERATORS[0], "console")
+        ]
+        _shot(page, "18-member-warned")
+        # Import a word file: a bad line refuses the whole file, then a good one is imported
+        # and the test box finds its word.
+        page.click("nav >> text=词库")
+        page.set_input_files(
+            "#import-form input[type=file]",
+            files=[{"name": "bad.txt", "mimeType": "text/plain", "buffer": BAD_WORD_FILE}],
+        )
+        page.click("#import-form button")
+        expect(page.locator("#import-lines")).to_contain_text("bad.txt:1")
+        page.set_input_files(
+            "#import-form input[type=file]",
+            files=[{"name": "words.txt", "mimeType": "text/plain", "buffer": WORD_FILE}],
+        )
+        page.click("#import-form button")
+        expect(page.locator("#import-added")).to_have_text("1")
+        _shot(page, "19-lexicon-import")
+        deadline = time.monotonic() + 10
+        while True:  # the workers reload the lexicon the import asked for
+            page.fill("textarea[name=text]", "今晚德州扑克三缺一")
+            page.click("#test-form button")
+            page.wait_for_selector("#test-verdict")
+            if page.locator("#test-result mark").count():
+                break
+            assert time.monotonic() < deadline, "the imported word was not found"
+            time.sleep(0.2)
+        expect(page.locator("#test-result mark")).to_have_text("德州扑克")
+        # The log filtered by rule, kept in the export link.
+        page.click("nav >> text=记录")
+        page.fill("input[name=rule]", "word.gambling")
+        page.click("form.filters button")
+        expect(page).to_have_url(re.compile(r"rule=word.gambling"))
+        expect(page.locator(f"#row-{ids[OTHER]}")).to_be_visible()
+        expect(page.locator("#logs-export")).to_have_attribute(
+            "href", re.compile(r"rule=word.gambling")
+        )
+        _shot(page, "20-log-by-rule")
+        desk.close()
+        # The refused changes answered 422, which Chromium reports as errors of their own.
+        problems[:] = [problem for problem in problems if "422" not in problem]
         browser.close()
     assert problems == [], f"errors in the browser (CSP violations?): {problems}"
