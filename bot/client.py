@@ -583,14 +583,10 @@ class WeComClient:
         token = await self._tokens.get(creds.corp_id, creds.secret, fetch)
         url = f"{self._base}/cgi-bin/externalcontact/get"
         try:
-            payload = await self._request(
-                "GET", url, api, params={"access_token": token, **params}
-            )
+            payload = await self._request("GET", url, api, params={"access_token": token, **params})
         except TokenExpired:
             token = await self._tokens.get(creds.corp_id, creds.secret, fetch, stale=token)
-            payload = await self._request(
-                "GET", url, api, params={"access_token": token, **params}
-            )
+            payload = await self._request("GET", url, api, params={"access_token": token, **params})
         contact = payload.get("external_contact")
         if not isinstance(contact, dict):
             raise _malformed(api, "no external_contact object")
@@ -599,9 +595,7 @@ class WeComClient:
             external_userid=external_userid,
             name=_str_field(contact, "name", api, required=False),
             type=kind if isinstance(kind, int) and not isinstance(kind, bool) else 0,
-            corp_name=(
-                contact["corp_name"] if isinstance(contact.get("corp_name"), str) else ""
-            ),
+            corp_name=(contact["corp_name"] if isinstance(contact.get("corp_name"), str) else ""),
         )
 
     async def get_internal_archive_group(self, room_id: str) -> GroupInfo:
