@@ -9,6 +9,8 @@ A newcomer has said nothing yet; what there is to judge is who they are:
   company's own nor a partner's (`screen.other_corp`);
 - **group-hopping**: the member joined `hop_min_groups` or more of the company's groups within
   `hop_window_hours` (`screen.hopping`, with the groups as evidence);
+- **a record elsewhere**: standing strikes in other groups of the company (`screen.record`,
+  for review: the moderators see it; it never removes by itself);
 - a contact the company has no relationship with (WeCom's "not an external contact") is
   screened by name alone, and the decision says so (`screen.name_only`, tier `log`).
 
@@ -64,6 +66,8 @@ class Newcomer:
     corp_name: str = ""  # the company of a WeCom user (type 2)
     # Chat ids of the company's groups the member joined within the hop window, this one too.
     joined_groups: tuple[str, ...] = ()
+    # (chat id, standing strikes) in the company's other groups
+    strikes_elsewhere: tuple[tuple[str, int], ...] = ()
 
 
 def name_text(newcomer: Newcomer) -> str:
@@ -146,6 +150,23 @@ def screen_newcomer(
                     "window_hours": policy.hop_window_hours,
                     "min_groups": policy.hop_min_groups,
                 },
+            )
+        )
+    record = [(chat, count) for chat, count in newcomer.strikes_elsewhere if count > 0]
+    if record:
+        total = sum(count for _chat, count in record)
+        signals.append(
+            Signal(
+                detector="screen",
+                rule="screen.record",
+                severity=Severity.REVIEW,
+                score=float(total),
+                summary=(
+                    f"{total} standing strike(s) in {len(record)} other group(s) of the company"
+                ),
+                evidence="、".join(chat for chat, _count in record),
+                facts={"groups": dict(record), "strikes": total},
+                for_review=True,
             )
         )
     if newcomer.contact is ContactKind.NOT_CONTACT:

@@ -40,6 +40,7 @@ from app.models import Group, GroupKind, ModerationLog
 from app.repositories import groups as groups_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import screenings as screenings_repo
+from app.repositories import strikes as strikes_repo
 from app.repositories import welcomes as welcomes_repo
 from app.screening.contacts import Contact, ContactDirectory, is_external
 from app.texts import Texts
@@ -229,8 +230,12 @@ class JoinScreener:
         contacts = await self.contacts.lookup([item.user_id for item in live])
         removal_possible = GroupCapabilities.of(group).removal().channel is not None
         since = now - timedelta(hours=policy.hop_window_hours)
+        strikes_since = now - timedelta(days=policy.strike_window_days)
         async with self._sessions() as session:
             for item in live:
+                elsewhere = await strikes_repo.standing_elsewhere(
+                    session, item.user_id, except_chat=chat_id, since=strikes_since
+                )
                 joined = await screenings_repo.joined_groups(session, item.user_id, since=since)
                 if chat_id not in joined:
                     joined.append(chat_id)
@@ -245,6 +250,7 @@ class JoinScreener:
                     contact_name=contact.name,
                     corp_name=contact.corp_name,
                     joined_groups=tuple(joined),
+                    strikes_elsewhere=tuple(elsewhere.items()),
                 )
                 item.decision = screen_newcomer(
                     item.newcomer,
@@ -351,7 +357,8 @@ class JoinScreener:
                 )
             if group is not None and not shadow:
                 if flagged:
-                    queued = self._alert(session, group, flagged, policy, now) or queued
+                    labels = await self._labels(session, flagged)
+                    queued = self._alert(session, group, flagged, policy, labels, now) or queued
                 queued = self._tell_requesters(session, group, items, now) or queued
         if queued:
             self._on_enqueued()
@@ -413,6 +420,7 @@ class JoinScreener:
         group: Group,
         flagged: list[tuple[_Item, ModerationLog]],
         policy: GroupPolicy | None,
+        labels: dict[str, str],
         now: datetime,
     ) -> bool:
         """One alert for the group's flagged newcomers of this pass."""
@@ -424,7 +432,7 @@ class JoinScreener:
         ]
         recipients = sorted({*alert_recipients(self._context.moderators, group), *requesters})
         remove = policy is not None and policy.join_screening is Policy.REMOVE
-        blocks = [self._member_block(texts, item, entry, remove) for item, entry in flagged]
+        blocks = [self._member_block(texts, item, entry, remove, labels) for item, entry in flagged]
         chat = group_label(group)
 
         def render(shown: list[str], more: int) -> str:
@@ -456,10 +464,31 @@ class JoinScreener:
         )
         return note is None
 
-    def _member_block(self, texts: Texts, item: _Item, entry: ModerationLog, remove: bool) -> str:
+    async def _labels(
+        self, session: AsyncSession, flagged: list[tuple[_Item, ModerationLog]]
+    ) -> dict[str, str]:
+        """How the alert names the groups its findings list: name（chat id）."""
+        chats: list[str] = []
+        for item, _entry in flagged:
+            if item.newcomer is not None:
+                chats += item.newcomer.joined_groups
+                chats += [chat for chat, _count in item.newcomer.strikes_elsewhere]
+        names = await screenings_repo.group_names(session, chats)
+        return {chat: f"{name}（{chat}）" if name else chat for chat, name in names.items()}
+
+    def _member_block(
+        self,
+        texts: Texts,
+        item: _Item,
+        entry: ModerationLog,
+        remove: bool,
+        labels: dict[str, str],
+    ) -> str:
         decision, newcomer = item.decision, item.newcomer
         assert decision is not None and newcomer is not None  # noqa: S101
-        findings = "；".join(self._finding(texts, violation) for violation in decision.violations)
+        findings = "；".join(
+            self._finding(texts, violation, labels) for violation in decision.violations
+        )
         if Action.REMOVE_MEMBER in decision.actions:
             action = texts["screen.action.remove"]
         elif remove and any(is_offence(violation) for violation in decision.violations):
@@ -478,7 +507,7 @@ class JoinScreener:
             log_id=entry.id,
         )
 
-    def _finding(self, texts: Texts, violation: Violation) -> str:
+    def _finding(self, texts: Texts, violation: Violation, labels: dict[str, str]) -> str:
         if isinstance(violation, Signal) and violation.rule.startswith("screen."):
             rule = texts.templates.get(f"rule.{violation.rule}", violation.rule)
             facts = violation.facts
@@ -489,7 +518,15 @@ class JoinScreener:
                     "screen.detail.hopping",
                     hours=f"{facts.get('window_hours', 0):g}",
                     count=len(facts.get("groups", ())),
-                    groups="、".join(facts.get("groups", ())),
+                    groups="、".join(labels.get(c, c) for c in facts.get("groups", ())),
+                )
+            elif violation.rule == "screen.record":
+                record = facts.get("groups", {})
+                detail = texts.render(
+                    "screen.detail.record",
+                    count=len(record),
+                    strikes=facts.get("strikes", 0),
+                    groups="、".join(f"{labels.get(c, c)} {n} 次" for c, n in record.items()),
                 )
             else:
                 detail = texts["screen.detail.name_only"]

@@ -297,6 +297,7 @@ DEFAULT_TEXTS: dict[str, str] = {
     ),
     "screen.detail.other_corp": "企业微信用户，所属企业「$corp」不是本企业，也不在合作伙伴名单中",
     "screen.detail.hopping": "$hours 小时内加入本企业 $count 个群：$groups",
+    "screen.detail.record": "在本企业其他 $count 个群有 $strikes 次有效违规：$groups",
     "screen.detail.name_only": "不是本企业的外部联系人（企业微信错误码 84061），仅按群昵称筛查",
     "screen.manual_clean": "入群筛查 $member（$group）：未发现问题。",
     "screen.manual_skipped": "入群筛查 $member（$group）：未筛查，$why。",
@@ -308,6 +309,7 @@ DEFAULT_TEXTS: dict[str, str] = {
     "rule.screen.other_corp": "其他企业员工入群",
     "rule.screen.hopping": "短时间内加入多个群",
     "rule.screen.name_only": "仅按昵称筛查",
+    "rule.screen.record": "其他群有违规记录",
 }
 
 # The placeholders each template may use; texts not listed here take none.
@@ -408,6 +410,7 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "screen.finding": frozenset({"rule", "detail"}),
     "screen.detail.other_corp": frozenset({"corp"}),
     "screen.detail.hopping": frozenset({"hours", "count", "groups"}),
+    "screen.detail.record": frozenset({"count", "strikes", "groups"}),
     "screen.manual_clean": frozenset({"member", "group"}),
     "screen.manual_skipped": frozenset({"member", "group", "why"}),
 }

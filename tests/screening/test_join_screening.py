@@ -321,6 +321,38 @@ async def test_joins_spread_over_more_than_the_window_are_not_hopping(service: S
     assert await logs(service) == []
 
 
+async def test_a_member_warned_in_group_a_is_seen_by_group_bs_moderators_on_joining(
+    service: Service,
+) -> None:
+    await known_group(service, CHAT_A)
+    await known_group(service, CHAT_B, moderators=["mod-carol"])
+    fake(service).contacts["wmBad"] = {"name": "老赵", "type": 1}
+    await join(service, CHAT_A, [("wmBad", "老赵")])
+    await service.post_app(support.app_text(f"/warn #{CHAT_A} @wmBad 私信拉人", msg_id="7001"))
+    await service.settle()
+    assert await logs(service) == []
+    await join(service, CHAT_B, [("wmBad", "老赵")])
+    (entry,) = await logs(service)
+    assert entry.chat_id == CHAT_B and entry.verdict == "alert"
+    (finding,) = entry.findings
+    assert finding["rule"] == "screen.record" and finding["facts"]["groups"] == {CHAT_A: 1}
+    (alert,) = alerts(service)
+    assert "mod-carol" in alert["touser"].split("|")
+    content = alert["markdown"]["content"]
+    assert CHAT_A in content and "其他 1 个群有 1 次有效违规" in content
+    # A pardon in group A clears the record: the next screening finds nothing.
+    response = await service.http.post(
+        f"/api/v1/groups/{CHAT_A}/members/wmBad/pardon",
+        headers={"Authorization": f"Bearer {support.ADMIN_TOKEN}"},
+    )
+    assert response.status_code == 200
+    again = await service.http.post(
+        f"/api/v1/groups/{CHAT_B}/members/wmBad/screen",
+        headers={"Authorization": f"Bearer {support.ADMIN_TOKEN}"},
+    )
+    assert again.json()["outcome"] == "clean"
+
+
 # -- what happens ---------------------------------------------------------------------------
 
 
