@@ -105,6 +105,9 @@ class GroupPolicy:
     partner_corps: tuple[str, ...] = ()  # companies whose WeCom users are welcome (corp_name)
     hop_min_groups: int = 3  # joins of this many of the corp's groups ... (0: not checked)
     hop_window_hours: float = 24.0  # ... within this long flag the member as group-hopping
+    # A member's standing strikes in the company's other groups count here at this weight
+    # (rounded down; 0: not at all, 1: in full).
+    cross_group_strike_weight: float = 0.0
     flood: FloodThresholds = field(default_factory=FloodThresholds)
     promo: PromoSettings = field(default_factory=PromoSettings)
 
@@ -190,6 +193,13 @@ class GroupPolicy:
                 f"policy hop_min_groups: {groups!r} is not a whole number from 0 to "
                 f"{MAX_HOP_GROUPS}"
             )
+        weight = self.cross_group_strike_weight
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ValueError(f"policy cross_group_strike_weight: {weight!r} is not a number")
+        if not math.isfinite(weight) or not 0 <= weight <= 1:
+            raise ValueError(
+                f"policy cross_group_strike_weight: {weight!r} must be between 0 and 1"
+            )
         hours = self.hop_window_hours
         if isinstance(hours, bool) or not isinstance(hours, int | float):
             raise ValueError(f"policy hop_window_hours: {hours!r} is not a number")
@@ -242,6 +252,7 @@ class GroupPolicy:
             "partner_corps": list(self.partner_corps),
             "hop_min_groups": self.hop_min_groups,
             "hop_window_hours": self.hop_window_hours,
+            "cross_group_strike_weight": self.cross_group_strike_weight,
             "flood": self.flood.as_dict(),
             "promo": self.promo.as_dict(),
         }

@@ -366,7 +366,7 @@ def test_as_dict_round_trips_through_json() -> None:
     [
         (
             {"mode": "shadow", "bogus": 1},
-            "policy: unknown setting(s) bogus; known: flood, hop_min_groups",
+            "policy: unknown setting(s) bogus; known: cross_group_strike_weight, flood",
         ),
         ({"mode": "SHADOW"}, "policy mode: 'SHADOW' is not one of enforce, shadow, off"),
         ({"ladder": ["warning", "kick"]}, "policy ladder: ['warning', 'kick'] has a step"),

@@ -353,6 +353,35 @@ async def test_a_member_warned_in_group_a_is_seen_by_group_bs_moderators_on_join
     assert again.json()["outcome"] == "clean"
 
 
+@pytest.mark.parametrize(
+    ("weight", "step", "strikes"), [(0.5, "final_warning", 2), (0, "warning", 1)]
+)
+async def test_strikes_from_other_groups_count_at_the_policys_weight(
+    service: Service, weight: float, step: str, strikes: int
+) -> None:
+    await known_group(service, CHAT_A)
+    await known_group(service, CHAT_B, policy={"cross_group_strike_weight": weight})
+    await join(service, CHAT_A, [("wmBad", "老赵")])
+    for index in range(2):
+        await service.post_app(
+            support.app_text(f"/warn #{CHAT_A} @wmBad 私信拉人", msg_id=f"700{index}")
+        )
+        await service.settle()
+    await service.post_aibot(
+        support.aibot_group_text("赌博", msgid="m-b-1", sender="wmBad", chat_id=CHAT_B)
+    )
+    await service.settle()
+    async with service.runtime.sessions() as session:
+        entry = (
+            await session.execute(
+                select(ModerationLog).where(
+                    ModerationLog.chat_id == CHAT_B, ModerationLog.source == "aibot"
+                )
+            )
+        ).scalar_one()
+    assert (entry.step, entry.strikes) == (step, strikes)
+
+
 # -- what happens ---------------------------------------------------------------------------
 
 
