@@ -202,9 +202,12 @@ class JoinScreener:
             except ConfigurationError as exc:
                 log.error("customer group %s: names not fetched for screening: %s", chat_id, exc)
             except WeComApiError as exc:
-                retry = [item for item in live if item.attempts + 1 < MAX_ATTEMPTS]
-                if retry:
-                    return await self._retry(chat_id, items, retry, now, exc)
+                if any(item.attempts + 1 < MAX_ATTEMPTS for item in live):
+                    skipped = [item for item in items if item.skipped]
+                    retried = await self._retry(chat_id, live, now, exc)
+                    return retried + await self._record(
+                        chat_id, group, mode, skipped, now, policy=policy
+                    )
                 log.warning(
                     "customer group %s: names not fetched after %d tries; screening with the "
                     "names held: %s",
@@ -266,10 +269,10 @@ class JoinScreener:
         self,
         chat_id: str,
         items: list[_Item],
-        retry: list[_Item],
         now: datetime,
         exc: WeComApiError,
     ) -> list[ScreeningOutcome]:
+        """Make the screenings due again after a backoff (RETRY_BASE doubling per attempt)."""
         outcomes = []
         async with self._sessions() as session, session.begin():
             rows = {
@@ -287,7 +290,7 @@ class JoinScreener:
         log.warning(
             "customer group %s: names not fetched for %d screening(s), retrying: %s",
             chat_id,
-            len(retry),
+            len(items),
             exc,
         )
         return outcomes

@@ -297,6 +297,8 @@ DEFAULT_TEXTS: dict[str, str] = {
     ),
     "screen.detail.other_corp": "企业微信用户，所属企业「$corp」不是本企业，也不在合作伙伴名单中",
     "screen.detail.hopping": "$hours 小时内加入本企业 $count 个群：$groups",
+    "alert.record": "\n> 其他群的有效违规：$strikes 次（$groups）",
+    "alert.record_group": "$group $count 次",
     "screen.detail.record": "在本企业其他 $count 个群有 $strikes 次有效违规：$groups",
     "screen.detail.name_only": "不是本企业的外部联系人（企业微信错误码 84061），仅按群昵称筛查",
     "screen.manual_clean": "入群筛查 $member（$group）：未发现问题。",
@@ -411,6 +413,8 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "screen.detail.other_corp": frozenset({"corp"}),
     "screen.detail.hopping": frozenset({"hours", "count", "groups"}),
     "screen.detail.record": frozenset({"count", "strikes", "groups"}),
+    "alert.record": frozenset({"strikes", "groups"}),
+    "alert.record_group": frozenset({"group", "count"}),
     "screen.manual_clean": frozenset({"member", "group"}),
     "screen.manual_skipped": frozenset({"member", "group", "why"}),
 }

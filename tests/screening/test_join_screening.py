@@ -380,6 +380,13 @@ async def test_strikes_from_other_groups_count_at_the_policys_weight(
             )
         ).scalar_one()
     assert (entry.step, entry.strikes) == (step, strikes)
+    # Group B's moderators see the record in group A in the alert about the message.
+    (alert,) = [
+        body["markdown"]["content"]
+        for body in service.wecom.bodies(MESSAGE_SEND)
+        if body.get("msgtype") == "markdown" and "违规消息提醒" in body["markdown"]["content"]
+    ]
+    assert f"其他群的有效违规：2 次（客户群{CHAT_A[-4:]} 2 次）" in alert
 
 
 # -- what happens ---------------------------------------------------------------------------
