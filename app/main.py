@@ -60,6 +60,9 @@ from app.log_format import (
 from app.outbox import routes as outbox
 from app.outbox.dispatcher import SEND_CALLS, OutboxDispatcher
 from app.runtime import Runtime, moderation_context, word_files
+from app.screening import routes as screening
+from app.screening.contacts import ContactDirectory
+from app.screening.screener import JoinScreener
 from app.settings import Settings, SettingsError
 from app.texts import load_texts
 from app.workers import Workers
@@ -309,6 +312,27 @@ def create_app(
                 clock=clock,
                 on_enqueued=lambda: runtime.workers.notify_outbox(),
             )
+            # Join screening (app.screening): newcomers are screened before the welcomes.
+            screener = JoinScreener(
+                runtime.sessions,
+                runtime.client,
+                runtime.context,
+                ContactDirectory(
+                    runtime.sessions,
+                    runtime.client,
+                    ttl=timedelta(hours=settings.screening_contact_ttl_hours),
+                    clock=clock,
+                ),
+                clock=clock,
+                own_corps=settings.corp_name_list,
+                partner_corps=settings.partner_corp_list,
+                on_enqueued=lambda: runtime.workers.notify_outbox(),
+            )
+            runtime.screener = screener
+
+            async def screen_then_upkeep() -> int:
+                return await screener.run() + await upkeep.run()
+
             if archive_setup is not None:
                 directory = GroupDirectory(runtime.sessions, runtime.client, clock=clock)
                 runtime.groups = directory
@@ -368,7 +392,7 @@ def create_app(
                 resolve_groups=(
                     runtime.groups.resolve_pending if runtime.groups is not None else None
                 ),
-                group_upkeep=upkeep.run,
+                group_upkeep=screen_then_upkeep,
             )
             if start_workers:
                 runtime.workers.start()
@@ -416,6 +440,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(lexicon.router)
     app.include_router(groups.router)
+    app.include_router(screening.router)
     app.include_router(stats.router)
     app.include_router(audit.router)
     app.include_router(outbox.router)

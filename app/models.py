@@ -35,10 +35,12 @@ __all__ = [
     "ArchiveRecordFailure",
     "AuditEntry",
     "Base",
+    "ContactProfile",
     "Group",
     "GroupKind",
     "GroupMember",
     "InboxEvent",
+    "JoinScreening",
     "LexiconAllow",
     "LexiconImport",
     "LexiconState",
@@ -221,7 +223,10 @@ class GroupMember(Base):
     name: Mapped[str] = mapped_column(String(256), default="", server_default="")  # as WeCom has it
     welcomed_at: Mapped[datetime | None]  # None with joined_at set: a welcome is due
 
-    __table_args__ = (UniqueConstraint("chat_id", "user_id", name="uq_group_members_chat_user"),)
+    __table_args__ = (
+        UniqueConstraint("chat_id", "user_id", name="uq_group_members_chat_user"),
+        Index("ix_group_members_user_joined", "user_id", "joined_at"),
+    )
 
 
 class MessageMeta(Base):
@@ -476,3 +481,45 @@ class AuditEntry(Base):
         Index("ix_audit_entries_at", "at", "id"),
         Index("ix_audit_entries_target", "target", "id"),
     )
+
+
+class JoinScreening(Base):
+    """One newcomer to screen (`app.screening`): due while `due_at` is set (a claimed one holds
+    a lease there), done when `done_at` is."""
+
+    __tablename__ = "join_screenings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16))  # join | sync | manual
+    requested_by: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    requested_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]  # None: done (or given up)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    done_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    moderation_log_id: Mapped[int | None] = mapped_column(
+        ForeignKey("moderation_logs.id", ondelete="SET NULL")
+    )
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")  # why, in one line
+
+    __table_args__ = (
+        Index("ix_join_screenings_due", "due_at"),
+        Index("ix_join_screenings_chat_user", "chat_id", "user_id"),
+    )
+
+
+class ContactProfile(Base):
+    """What `externalcontact/get` said of an external contact, kept `SCREENING_CONTACT_TTL_HOURS`
+    so that WeCom is asked at most once per contact in that time, whatever the replica."""
+
+    __tablename__ = "contact_profiles"
+
+    external_userid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fetched_at: Mapped[datetime]
+    known: Mapped[bool] = mapped_column(Boolean)  # False: not an external contact (84061)
+    # externalcontact/get's type: 1 a WeChat user, 2 a WeCom user; 0 not known
+    contact_type: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    name: Mapped[str] = mapped_column(String(256), default="", server_default="")
+    corp_name: Mapped[str] = mapped_column(String(256), default="", server_default="")

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from app.ingest.inbox_writer import InboxWriter
     from app.judging.processing import InboxProcessor
     from app.outbox.dispatcher import OutboxDispatcher
+    from app.screening.screener import JoinScreener
     from app.secret_box import SecretBox
     from app.workers import Workers
     from bot.client import WeComClient
@@ -65,6 +66,7 @@ class Runtime:
     groups: GroupDirectory | None = field(default=None, init=False)  # when ARCHIVE_ENABLED
     processor: InboxProcessor = field(init=False)
     dispatcher: OutboxDispatcher = field(init=False)
+    screener: JoinScreener = field(init=False)  # join screening (app.screening)
 
     def now(self) -> datetime:
         return self.clock()

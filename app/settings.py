@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     # a member said (archive copies of messages that mention it); a smart-bot callback's own
     # leading mention is left out without it.
     smart_bot_names: str = ""
+    # Join screening (app/screening): the company's own names as WeCom gives a contact's
+    # corp_name, and partner companies, comma-separated: their WeCom users are not flagged as
+    # another company's staff (a group's policy adds partner_corps); how long what
+    # externalcontact/get said of a contact is kept before WeCom is asked again.
+    corp_names: str = ""
+    partner_corps: str = ""
+    screening_contact_ttl_hours: float = Field(default=24.0, gt=0, le=720)
     admin_api_token: SecretStr | None = None  # REST: read and write
     readonly_api_token: SecretStr | None = None  # REST: GET only; needs ADMIN_API_TOKEN
     secret_key: SecretStr | None = None  # master key of app.secret_box (webhook keys at rest)
@@ -140,6 +147,8 @@ class Settings(BaseSettings):
         "corp_domains",
         "smart_bot_names",
         "console_readonly_userids",
+        "corp_names",
+        "partner_corps",
         mode="before",
     )
     @classmethod
@@ -323,6 +332,14 @@ class Settings(BaseSettings):
     @property
     def corp_domain_list(self) -> list[str]:
         return _comma_list(self.corp_domains)
+
+    @property
+    def corp_name_list(self) -> list[str]:
+        return _comma_list(self.corp_names)
+
+    @property
+    def partner_corp_list(self) -> list[str]:
+        return _comma_list(self.partner_corps)
 
     @property
     def smart_bot_name_list(self) -> list[str]:

@@ -56,6 +56,7 @@ __all__ = [
     "WELCOME_TEXT_MAX_BYTES",
     "AccessTokenCache",
     "AppCredentials",
+    "ExternalContact",
     "GroupInfo",
     "GroupKind",
     "WeComClient",
@@ -142,6 +143,8 @@ class GroupInfo:
     when WeCom gives none (always for an internal group). `member_names` maps a member to the
     name to greet them by (their group nickname, else their name; only members WeCom named) and
     `member_joined` to when they joined (unix seconds; only members WeCom gave a time for).
+    `member_types` maps a member of a customer group to WeCom's `type` (1 a member of the
+    corp, 2 an external contact; only members WeCom gave a type for).
     """
 
     chat_id: str
@@ -152,6 +155,30 @@ class GroupInfo:
     kind: GroupKind
     member_names: Mapping[str, str] = field(default_factory=dict, hash=False)
     member_joined: Mapping[str, int] = field(default_factory=dict, hash=False)
+    member_types: Mapping[str, int] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalContact:
+    """An external contact as `externalcontact/get` describes them: `type` 1 a WeChat user,
+    2 a WeCom user (of the company `corp_name`); 0 when WeCom gave no type."""
+
+    external_userid: str
+    name: str
+    type: int
+    corp_name: str = ""
+
+
+def _member_types(members: Any, id_field: str) -> dict[str, int]:
+    """Each member's `type` (1 corp member, 2 external), for the members that have one."""
+    types: dict[str, int] = {}
+    for member in members if isinstance(members, list) else ():
+        if not isinstance(member, dict) or not isinstance(member.get(id_field), str):
+            continue
+        kind = member.get("type")
+        if isinstance(kind, int) and not isinstance(kind, bool):
+            types[member[id_field]] = kind
+    return types
 
 
 def _malformed(api: str, what: str) -> ApiTransportError:
@@ -543,6 +570,32 @@ class WeComClient:
             kind="customer",
             member_names=names,
             member_joined=joined,
+            member_types=_member_types(members, "userid"),
+        )
+
+    async def get_external_contact(self, external_userid: str) -> ExternalContact:
+        """Who an external contact is (`externalcontact/get`). Raises `NotExternalContact`
+        (84061) for someone no member of the corp has as a contact."""
+        api = "externalcontact/get"
+        creds = self._require_credentials()
+        fetch = functools.partial(self._fetch_token, creds)
+        params = {"external_userid": external_userid}
+        token = await self._tokens.get(creds.corp_id, creds.secret, fetch)
+        url = f"{self._base}/cgi-bin/externalcontact/get"
+        try:
+            payload = await self._request("GET", url, api, params={"access_token": token, **params})
+        except TokenExpired:
+            token = await self._tokens.get(creds.corp_id, creds.secret, fetch, stale=token)
+            payload = await self._request("GET", url, api, params={"access_token": token, **params})
+        contact = payload.get("external_contact")
+        if not isinstance(contact, dict):
+            raise _malformed(api, "no external_contact object")
+        kind = contact.get("type")
+        return ExternalContact(
+            external_userid=external_userid,
+            name=_str_field(contact, "name", api, required=False),
+            type=kind if isinstance(kind, int) and not isinstance(kind, bool) else 0,
+            corp_name=(contact["corp_name"] if isinstance(contact.get("corp_name"), str) else ""),
         )
 
     async def get_internal_archive_group(self, room_id: str) -> GroupInfo:

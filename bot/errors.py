@@ -56,6 +56,7 @@ __all__ = [
     "MalformedChatData",
     "MalformedMessage",
     "MalformedRequest",
+    "NotExternalContact",
     "PayloadTooLarge",
     "RandomKeyUndecryptable",
     "RateLimited",
@@ -165,6 +166,14 @@ class ConfigurationError(ApiErrcodeError):
     retryable = False
 
 
+class NotExternalContact(ApiErrcodeError):
+    """`externalcontact/get` for someone no member of the corp has as a contact (84061): an
+    answer, not a failure. Only the group's own view of them (their name) is known."""
+
+    retryable = False
+
+
+NOT_EXTERNAL_CONTACT = 84061
 _TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 _RATE_ERRCODES = frozenset({45009, 45033, 130101})
 # Errcodes that mean a setting is wrong, with what the operator must fix. Only codes whose
@@ -199,6 +208,8 @@ def error_for_errcode(errcode: int, errmsg: str, api: str) -> ApiErrcodeError:
         return TokenExpired(errcode, errmsg, api)
     if errcode in _RATE_ERRCODES:
         return RateLimited(errcode, errmsg, api)
+    if errcode == NOT_EXTERNAL_CONTACT:
+        return NotExternalContact(errcode, errmsg, api)
     hint = _CONFIGURATION_HINTS.get(errcode)
     if hint is not None:
         return ConfigurationError(errcode, f"{errmsg} ({hint})", api)

@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_LADDER",
     "GroupMode",
     "GroupPolicy",
+    "JoinScreening",
     "Standing",
     "Step",
     "decide",
@@ -57,6 +58,15 @@ class GroupMode(StrEnum):
     ENFORCE = "enforce"  # decide, record and carry out
     SHADOW = "shadow"  # decide and record what would happen; send nothing
     OFF = "off"  # not moderated
+
+
+class JoinScreening(StrEnum):
+    """What a group does about a newcomer whose screening finds something
+    (`moderation.screening`)."""
+
+    OFF = "off"  # newcomers are not screened
+    ALERT = "alert"  # the moderators and the owner are alerted, one alert per join batch
+    REMOVE = "remove"  # removed where WeCom allows it (app-created groups), else alert
 
 
 class Step(StrEnum):
@@ -73,6 +83,9 @@ MAX_LADDER = 10  # rungs, at most
 MAX_DAYS = 3650  # for the day counts of a policy, at most
 MAX_WELCOME_WINDOW = 3600  # seconds joins may wait to be merged into one welcome, at most
 MAX_REPORT_THRESHOLD = 100
+MAX_HOP_GROUPS = 1000  # groups a hop count may ask for, at most
+MAX_HOP_WINDOW_HOURS = 24 * 30
+MAX_PARTNERS = 200  # partner companies a policy may list, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +100,14 @@ class GroupPolicy:
     welcome: bool = True  # welcome members who join, with the group's rules
     welcome_window_seconds: float = 60.0  # joins within this long go into one welcome
     report_threshold: int = 3  # members reporting the same member before moderators are alerted
+    # Newcomer screening (`moderation.screening`): what a finding on a join brings.
+    join_screening: JoinScreening = JoinScreening.ALERT
+    partner_corps: tuple[str, ...] = ()  # companies whose WeCom users are welcome (corp_name)
+    hop_min_groups: int = 3  # joins of this many of the corp's groups ... (0: not checked)
+    hop_window_hours: float = 24.0  # ... within this long flag the member as group-hopping
+    # A member's standing strikes in the company's other groups count here at this weight
+    # (rounded down; 0: not at all, 1: in full).
+    cross_group_strike_weight: float = 0.0
     flood: FloodThresholds = field(default_factory=FloodThresholds)
     promo: PromoSettings = field(default_factory=PromoSettings)
 
@@ -139,9 +160,54 @@ class GroupPolicy:
                 f"policy report_threshold: {threshold!r} is not a whole number from 1 to "
                 f"{MAX_REPORT_THRESHOLD}"
             )
+        self._check_screening()
         messages = self.newcomer_messages
         if isinstance(messages, bool) or not isinstance(messages, int) or messages < 0:
             raise ValueError(f"policy newcomer_messages: {messages!r} is not a whole number >= 0")
+
+    def _check_screening(self) -> None:
+        try:
+            object.__setattr__(self, "join_screening", JoinScreening(self.join_screening))
+        except ValueError:
+            raise ValueError(
+                f"policy join_screening: {self.join_screening!r} is not one of off, alert, remove"
+            ) from None
+        partners = self.partner_corps
+        if isinstance(partners, str) or not isinstance(partners, Sequence):
+            raise ValueError("policy partner_corps: expected a list of company names")
+        if len(partners) > MAX_PARTNERS or not all(
+            isinstance(name, str) and 0 < len(name.strip()) <= 256 for name in partners
+        ):
+            raise ValueError(
+                f"policy partner_corps: give at most {MAX_PARTNERS} company names of 1 to 256 "
+                "characters"
+            )
+        object.__setattr__(self, "partner_corps", tuple(name.strip() for name in partners))
+        groups = self.hop_min_groups
+        if (
+            isinstance(groups, bool)
+            or not isinstance(groups, int)
+            or not 0 <= groups <= MAX_HOP_GROUPS
+        ):
+            raise ValueError(
+                f"policy hop_min_groups: {groups!r} is not a whole number from 0 to "
+                f"{MAX_HOP_GROUPS}"
+            )
+        weight = self.cross_group_strike_weight
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ValueError(f"policy cross_group_strike_weight: {weight!r} is not a number")
+        if not math.isfinite(weight) or not 0 <= weight <= 1:
+            raise ValueError(
+                f"policy cross_group_strike_weight: {weight!r} must be between 0 and 1"
+            )
+        hours = self.hop_window_hours
+        if isinstance(hours, bool) or not isinstance(hours, int | float):
+            raise ValueError(f"policy hop_window_hours: {hours!r} is not a number")
+        if not math.isfinite(hours) or not 0 < hours <= MAX_HOP_WINDOW_HOURS:
+            raise ValueError(
+                f"policy hop_window_hours: {hours!r} must be more than 0 and at most "
+                f"{MAX_HOP_WINDOW_HOURS}"
+            )
 
     @classmethod
     def from_mapping(
@@ -182,6 +248,11 @@ class GroupPolicy:
             "welcome": self.welcome,
             "welcome_window_seconds": self.welcome_window_seconds,
             "report_threshold": self.report_threshold,
+            "join_screening": self.join_screening.value,
+            "partner_corps": list(self.partner_corps),
+            "hop_min_groups": self.hop_min_groups,
+            "hop_window_hours": self.hop_window_hours,
+            "cross_group_strike_weight": self.cross_group_strike_weight,
             "flood": self.flood.as_dict(),
             "promo": self.promo.as_dict(),
         }

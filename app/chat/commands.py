@@ -48,6 +48,7 @@ from app.repositories import moderation_log as log_repo
 from app.repositories import reports
 from app.repositories import strikes as strikes_repo
 from app.repositories.reports import MAX_DAYS
+from app.screening.command import screen_command
 from app.texts.findings import describe
 from moderation import Action, Category, GroupMode, Severity, Signal, fold
 from moderation.lexicon import SEVERITY_NUMBERS
@@ -93,6 +94,7 @@ def build_registry() -> CommandRegistry:
     registry.command("strikes", role=Role.MODERATOR, needs_group=True)(_strikes)
     registry.command("kick", role=Role.MODERATOR, needs_group=True)(_kick)
     registry.command("mode", role=Role.MODERATOR, needs_group=True)(_mode)
+    registry.command("screen", role=Role.MODERATOR, needs_group=True)(screen_command)
     registry.command("stats", role=Role.MODERATOR)(_stats)
     registry.command("words add", role=Role.MODERATOR)(_words_add)
     registry.command("words del", role=Role.MODERATOR)(_words_del)

@@ -44,6 +44,7 @@ from app.groups.policy_file import effective_policy
 from app.models import Group, GroupKind, GroupMember
 from app.repositories import outbox as outbox_repo
 from app.repositories import welcomes as welcomes_repo
+from app.screening.requests import request_screening
 from app.texts import Texts
 from bot.client import (
     APP_MESSAGE_MAX_BYTES,
@@ -313,6 +314,8 @@ class GroupUpkeep:
                 await welcomes_repo.request_welcome(
                     session, group.id, due=now + timedelta(seconds=policy.welcome_window_seconds)
                 )
+            if joined and not baseline:  # join screening (app.screening); not the baseline
+                request_screening(session, group, joined, policy=policy, at=now, source="sync")
             if info.member_version:
                 group.member_version = info.member_version[:64]
             group.members_synced_at = now

@@ -23,6 +23,7 @@ from app.models import Group, GroupMember
 from app.repositories import activity as activity_repo
 from app.repositories import groups as groups_repo
 from app.repositories import strikes as strikes_repo
+from app.screening.record import strikes_from_elsewhere
 from moderation import GroupMode, GroupPolicy, MessageMeta
 from moderation.flood import FloodThresholds, folded_fingerprint, history_window
 from moderation.pipeline import BatchFacts, BatchMessage, GroupFacts, MemberFacts
@@ -129,8 +130,13 @@ class FactsReader:
                 self.history[chat] = []
         counts = await strikes_repo.standing_counts_many(session, standing)
         for chat, (listed, _since, shadow) in standing.items():
+            policy = self._policy_for(groups[chat])
             for user in listed:
                 self.strikes[chat, user, shadow] = counts.get((chat, user), 0)
+                # a member's record across groups (app.screening.record; weight 0: no query)
+                self.strikes[chat, user, shadow] += await strikes_from_elsewhere(
+                    session, chat, user, policy=policy, now=now
+                )
         stored = await activity_repo.recent_many(session, queries)
         for chat, query in queries.items():
             self.history[chat] = stored.get(chat, [])

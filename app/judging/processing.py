@@ -67,6 +67,8 @@ from app.repositories import inbox as inbox_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import strikes as strikes_repo
 from app.repositories import welcomes as welcomes_repo
+from app.screening.record import strikes_from_elsewhere
+from app.screening.requests import request_screening
 from bot.archive import ArchiveMessage, parse_archive_message
 from bot.client import APP_MESSAGE_MAX_BYTES, truncate_utf8
 from bot.events import (
@@ -423,6 +425,8 @@ class InboxProcessor:
                     group.id,
                     due=now + timedelta(seconds=policy.welcome_window_seconds),
                 )
+            # Join screening (app.screening): the newcomers are screened before any welcome.
+            request_screening(session, group, changed, policy=policy, at=now, source="join")
         elif event.update_detail == "del_member":
             for user_id in event.members:
                 member = members[event.chat_id, user_id]
@@ -678,6 +682,9 @@ class InboxProcessor:
                 since=self._clock() - timedelta(days=policy.strike_window_days),
                 shadow=mode is GroupMode.SHADOW,
             )
+            facts.strikes[standing_key] += await strikes_from_elsewhere(
+                session, message.chat_id, message.sender, policy=policy, now=self._clock()
+            )  # a member's record across groups (app.screening.record)
         judged = False
         if not self._facts.history_covers(message.chat_id, message.sender, folded, policy):
             judged = await self._judge_pending(session)

@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.groups.actions import queue_warning
 from app.groups.alerts import alert_problem, alert_recipients, group_label
+from app.groups.policy_file import effective_policy
 from app.judging.context import ModerationContext
 from app.judging.events import IncomingMessage
 from app.models import Group, InboxEvent, ModerationLog
 from app.repositories import outbox as outbox_repo
 from app.repositories import strikes as strikes_repo
+from app.screening.record import record_line
 from app.texts.findings import describe, how_found, masked_evidence
 from moderation import (
     Action,
@@ -71,7 +73,20 @@ class Recorder:
             )
         if shadow:
             return False
-        return self._enqueue_actions(session, entry, decision, group, message.response_url)
+        record = ""  # the member's record in other groups (app.screening.record)
+        if Action.ALERT_MODERATORS in decision.actions:
+            policy = effective_policy(group, self._context.policy)
+            record = await record_line(
+                session,
+                self._context.texts,
+                entry.chat_id,
+                entry.user_id,
+                policy=policy,
+                now=self._clock(),
+            )
+        return self._enqueue_actions(
+            session, entry, decision, group, message.response_url, record=record
+        )
 
     async def _log(
         self,
@@ -118,8 +133,11 @@ class Recorder:
         decision: Decision,
         group: Group,
         response_url: str,
+        *,
+        record: str = "",
     ) -> bool:
-        """Queue the decision's actions; returns whether any will be sent."""
+        """Queue the decision's actions; returns whether any will be sent. `record`: a line
+        on the member's record in other groups, added to the alert."""
         texts = self._context.texts
         worst = strictest(decision.violations)
         rule, detail = describe(texts, worst)
@@ -178,6 +196,7 @@ class Recorder:
                     else texts["undo.none"]
                 ),
             )
+            alert += record
             note = alert_problem(self._context.app_messages_enabled, recipients)
             if note is not None:
                 log.warning("moderator alert for log #%d not sent: %s", entry.id, note)

@@ -20,6 +20,7 @@ __all__ = [
     "standing_count",
     "standing_counts",
     "standing_counts_many",
+    "standing_elsewhere",
 ]
 
 
@@ -168,3 +169,23 @@ async def pardon_for_log(
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def standing_elsewhere(
+    session: AsyncSession, user_id: str, *, except_chat: str, since: datetime
+) -> dict[str, int]:
+    """A member's standing (unpardoned, not shadow) strikes since `since` in every group but
+    `except_chat`: chat id → count (a member's record across groups)."""
+    statement = (
+        select(Strike.chat_id, func.count())
+        .where(
+            Strike.user_id == user_id,
+            Strike.chat_id != except_chat,
+            Strike.created_at >= since,
+            Strike.pardoned_at.is_(None),
+            Strike.shadow.is_(False),
+        )
+        .group_by(Strike.chat_id)
+        .order_by(Strike.chat_id)
+    )
+    return {chat_id: int(count) for chat_id, count in await session.execute(statement)}

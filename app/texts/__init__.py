@@ -270,6 +270,49 @@ DEFAULT_TEXTS: dict[str, str] = {
     ),
     "rule.manual": "管理员手动警告",
     "rule.report": "成员举报",
+    # -- join screening (app.screening) ----------------------------------------------------
+    "help./screen": "对成员重新做入群筛查（昵称、所属企业、短时间内加入多个群），结果发给管理员",
+    "usage./screen": "/screen @成员",
+    "command.screen_queued": "已安排对 $member（$group）重新做入群筛查，结果将通过应用消息发给你。",
+    "screen.alert": (
+        "**【wecom-mod】入群筛查提醒**（$count 人）\n"
+        "> 群聊：$chat\n"
+        "$members\n"
+        "> 复核：在管理后台或用 POST /api/v1/moderation-logs/{编号}/review 确认或推翻"
+    ),
+    "screen.alert_member": (
+        "> 成员：$member（$name）\n> 发现：$findings\n> 处理：$action\n> 记录编号：#$log_id"
+    ),
+    "screen.alert_more": "> ……另有 $count 人，详见管理后台的审核记录（来源 join）",
+    "screen.finding": "$rule（$detail）",
+    "screen.name_unknown": "昵称未知",
+    "screen.action.alert": (
+        "请核实。客户群不能通过接口移出成员：如需移出，请群主在企业微信中打开该群 → 群成员 → "
+        "移出该成员"
+    ),
+    "screen.action.remove": "已按群策略将其移出本群",
+    "screen.action.review": "请核实（该发现需人工判断，未移出）",
+    "screen.action.remove_unavailable": (
+        "群策略为移出，但企业微信不允许本应用移出该群成员（仅本应用创建的群可以）：请群主在"
+        "企业微信中打开该群 → 群成员 → 移出该成员"
+    ),
+    "screen.detail.other_corp": "企业微信用户，所属企业「$corp」不是本企业，也不在合作伙伴名单中",
+    "screen.detail.hopping": "$hours 小时内加入本企业 $count 个群：$groups",
+    "alert.record": "\n> 其他群的有效违规：$strikes 次（$groups）",
+    "alert.record_group": "$group $count 次",
+    "screen.detail.record": "在本企业其他 $count 个群有 $strikes 次有效违规：$groups",
+    "screen.detail.name_only": "不是本企业的外部联系人（企业微信错误码 84061），仅按群昵称筛查",
+    "screen.manual_clean": "入群筛查 $member（$group）：未发现问题。",
+    "screen.manual_skipped": "入群筛查 $member（$group）：未筛查，$why。",
+    "screen.skip.group_unknown": "本服务还不认识该群",
+    "screen.skip.mode_off": "该群的审核模式为 off",
+    "screen.skip.policy_off": "该群关闭了入群筛查（join_screening 为 off）",
+    "screen.skip.exempt": "该成员是管理员、群主或员工",
+    "screen.skip.company_member": "该成员是本企业成员",
+    "rule.screen.other_corp": "其他企业员工入群",
+    "rule.screen.hopping": "短时间内加入多个群",
+    "rule.screen.name_only": "仅按昵称筛查",
+    "rule.screen.record": "其他群有违规记录",
 }
 
 # The placeholders each template may use; texts not listed here take none.
@@ -364,6 +407,18 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "command.words_test_line": frozenset({"rule", "severity", "detail"}),
     "command.report_not_member": frozenset({"group"}),
     "report.alert": frozenset({"chat", "member", "count", "reasons", "log_id"}),
+    "command.screen_queued": frozenset({"member", "group"}),
+    "screen.alert": frozenset({"count", "chat", "members"}),
+    "screen.alert_member": frozenset({"member", "name", "findings", "action", "log_id"}),
+    "screen.alert_more": frozenset({"count"}),
+    "screen.finding": frozenset({"rule", "detail"}),
+    "screen.detail.other_corp": frozenset({"corp"}),
+    "screen.detail.hopping": frozenset({"hours", "count", "groups"}),
+    "screen.detail.record": frozenset({"count", "strikes", "groups"}),
+    "alert.record": frozenset({"strikes", "groups"}),
+    "alert.record_group": frozenset({"group", "count"}),
+    "screen.manual_clean": frozenset({"member", "group"}),
+    "screen.manual_skipped": frozenset({"member", "group", "why"}),
 }
 
 

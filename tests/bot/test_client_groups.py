@@ -12,11 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.client import AppCredentials, GroupInfo, WeComClient
+from bot.client import AppCredentials, ExternalContact, GroupInfo, WeComClient
 from bot.errors import (
     ApiErrcodeError,
     ApiTransportError,
     ConfigurationError,
+    NotExternalContact,
     RateLimited,
     TokenExpired,
     WeComError,
@@ -218,6 +219,7 @@ async def test_customer_group_is_parsed() -> None:
         member_version="71217227bbd112ecfe3a49c482195cb4",
         kind="customer",
         member_joined={"abel": 1572505491, "wmOgQhDgAAuXFJGwbve4g4iQknfOQ": 1572505491},
+        member_types={"abel": 1, "wmOgQhDgAAuXFJGwbve4g4iQknfOQ": 2},
     )
     call = only_call(wecom, "/cgi-bin/externalcontact/groupchat/get")
     assert call.method == "POST"
@@ -228,6 +230,44 @@ async def test_customer_group_is_parsed() -> None:
     }
     with pytest.raises(AttributeError):
         group.name = "改名"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("contact", "expected"),
+    [
+        (
+            {"external_userid": "wmA", "name": "李经理", "type": 2, "corp_name": "竞品科技"},
+            ExternalContact("wmA", "李经理", 2, "竞品科技"),
+        ),
+        ({"external_userid": "wmA", "name": "小王", "type": 1}, ExternalContact("wmA", "小王", 1)),
+        ({"external_userid": "wmA", "type": "x"}, ExternalContact("wmA", "", 0)),
+    ],
+)
+async def test_external_contact_exact_request_and_answer(
+    contact: dict[str, Any], expected: ExternalContact
+) -> None:
+    wecom = FakeWeCom()
+    wecom.scripted["/cgi-bin/externalcontact/get"] = [
+        (200, {"errcode": 0, "errmsg": "ok", "external_contact": contact, "follow_user": []})
+    ]
+    client, http = make_client(wecom)
+    async with http:
+        assert await client.get_external_contact("wmA") == expected
+    call = only_call(wecom, "/cgi-bin/externalcontact/get")
+    assert call.method == "GET"
+    assert dict(call.url.params) == {"access_token": "TOKEN-1", "external_userid": "wmA"}
+
+
+async def test_not_an_external_contact_is_its_own_error() -> None:
+    wecom = FakeWeCom()
+    wecom.scripted["/cgi-bin/externalcontact/get"] = [
+        (200, {"errcode": 84061, "errmsg": "not external contact"})
+    ]
+    client, http = make_client(wecom)
+    async with http:
+        with pytest.raises(NotExternalContact) as caught:
+            await client.get_external_contact("wmNobody")
+    assert caught.value.errcode == 84061 and not caught.value.retryable
 
 
 async def test_internal_archive_group_uses_the_archive_secret() -> None:

@@ -958,6 +958,14 @@ COLUMN_LIMITS: dict[str, tuple[int, str]] = {
     "strikes.user_id": (_ID, "bot.identifiers"),
     "strikes.rule": (64, "own rule names"),
     "strikes.pardoned_by": (128, "REST `by` / a userid"),
+    "join_screenings.chat_id": (_ID, "bot.identifiers; cut to 128 (screenings_repo.request)"),
+    "join_screenings.user_id": (_ID, "bot.identifiers; cut to 128 (screenings_repo.request)"),
+    "join_screenings.source": (16, "own: join | sync | command | api"),
+    "join_screenings.requested_by": (128, "REST `by` / a userid; cut to 128"),
+    "join_screenings.outcome": (16, "own: clean | flagged | skipped"),
+    "contact_profiles.external_userid": (_ID, "a member id; cut to 128 (save_contact)"),
+    "contact_profiles.name": (256, "WeCom's answer, cut to 256 (save_contact)"),
+    "contact_profiles.corp_name": (256, "WeCom's answer, cut to 256 (save_contact)"),
 }
 
 

@@ -364,7 +364,10 @@ def test_as_dict_round_trips_through_json() -> None:
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
-        ({"mode": "shadow", "bogus": 1}, "policy: unknown setting(s) bogus; known: flood, ladder"),
+        (
+            {"mode": "shadow", "bogus": 1},
+            "policy: unknown setting(s) bogus; known: cross_group_strike_weight, flood",
+        ),
         ({"mode": "SHADOW"}, "policy mode: 'SHADOW' is not one of enforce, shadow, off"),
         ({"ladder": ["warning", "kick"]}, "policy ladder: ['warning', 'kick'] has a step"),
         ({"ladder": "warning"}, "policy ladder: expected a list of steps"),

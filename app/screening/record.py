@@ -1,0 +1,58 @@
+"""A member's record across groups: the standing strikes a member has in the company's other
+groups, counted in a group at its policy's `cross_group_strike_weight` (default 0: not at
+all), and shown in the moderators' alert about a message (`record_line`). Pardons and decay
+apply as for the group's own strikes: only unpardoned strikes within the group's
+`strike_window_days` count. Join screening shows the same record to the
+moderators of the group a member joins (`screen.record`)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.repositories import screenings as screenings_repo
+from app.repositories import strikes as strikes_repo
+from app.texts import Texts
+from moderation import GroupPolicy
+
+__all__ = ["record_line", "strikes_from_elsewhere"]
+
+
+async def strikes_from_elsewhere(
+    session: AsyncSession, chat_id: str, user_id: str, *, policy: GroupPolicy, now: datetime
+) -> int:
+    """The strikes from other groups a member starts with in `chat_id`: their standing strikes
+    elsewhere times the policy's weight, rounded down (no query when the weight is 0)."""
+    weight = policy.cross_group_strike_weight
+    if not weight:
+        return 0
+    elsewhere = await strikes_repo.standing_elsewhere(
+        session, user_id, except_chat=chat_id, since=now - timedelta(days=policy.strike_window_days)
+    )
+    return math.floor(weight * sum(elsewhere.values()))
+
+
+async def record_line(
+    session: AsyncSession,
+    texts: Texts,
+    chat_id: str,
+    user_id: str,
+    *,
+    policy: GroupPolicy,
+    now: datetime,
+) -> str:
+    """A line for a moderator alert naming the member's standing strikes in the company's
+    other groups ("alert.record"), or "" when there are none."""
+    elsewhere = await strikes_repo.standing_elsewhere(
+        session, user_id, except_chat=chat_id, since=now - timedelta(days=policy.strike_window_days)
+    )
+    if not elsewhere:
+        return ""
+    names = await screenings_repo.group_names(session, elsewhere)
+    groups = "、".join(
+        texts.render("alert.record_group", group=names.get(chat) or chat, count=count)
+        for chat, count in elsewhere.items()
+    )
+    return texts.render("alert.record", strikes=sum(elsewhere.values()), groups=groups)
