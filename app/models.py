@@ -1,6 +1,7 @@
 """Tables: the callback inbox, the moderation log, the outbox of actions to carry out, the
 lexicon (words, allow-list phrases, its version, and the word files imported), and the chat
-archive's cursor, lease and unreadable records; and the audit trail of moderators' changes.
+archive's cursor, lease and unreadable records; the audit trail of moderators' changes; and the
+community-health rollups (`app.health`).
 
 The schema itself is created by the Alembic migrations in `migrations/`; these classes must match
 them (a test compares the two).
@@ -38,6 +39,9 @@ __all__ = [
     "Group",
     "GroupKind",
     "GroupMember",
+    "HealthDay",
+    "HealthGroup",
+    "HealthMemberDay",
     "InboxEvent",
     "LexiconAllow",
     "LexiconImport",
@@ -476,3 +480,60 @@ class AuditEntry(Base):
         Index("ix_audit_entries_at", "at", "id"),
         Index("ix_audit_entries_target", "target", "id"),
     )
+
+
+class HealthDay(Base):
+    """What one group did on one day (the service's HEALTH_TIMEZONE), counted as its messages
+    were judged and its members came and went (`app.health.rollup`): counts only, never a
+    text. Pruned after HEALTH_RETENTION_DAYS."""
+
+    __tablename__ = "health_days"
+
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)  # days since 1970-01-01, local
+    member_messages: Mapped[int] = mapped_column(Integer, default=0)  # members (not exempt)
+    staff_messages: Mapped[int] = mapped_column(Integer, default=0)  # moderators, owner, staff
+    archive_messages: Mapped[int] = mapped_column(Integer, default=0)  # of both, via the archive
+    joins: Mapped[int] = mapped_column(Integer, default=0)
+    departures: Mapped[int] = mapped_column(Integer, default=0)  # left by themselves (QuitScene 0)
+    removals: Mapped[int] = mapped_column(Integer, default=0)  # removed (QuitScene 1)
+    offences_word: Mapped[int] = mapped_column(Integer, default=0)  # strictest: a lexicon word
+    offences_flood: Mapped[int] = mapped_column(Integer, default=0)  # strictest: a flood rule
+    offences_promo: Mapped[int] = mapped_column(Integer, default=0)  # strictest: promotion
+    noisy: Mapped[int] = mapped_column(Integer, default=0)  # an offence or a flood signal
+    promo_staff: Mapped[int] = mapped_column(Integer, default=0)  # promotional, by staff
+    promo_members: Mapped[int] = mapped_column(Integer, default=0)  # promotional, by members
+
+    __table_args__ = (Index("ix_health_days_day", "day"),)
+
+
+class HealthMemberDay(Base):
+    """One member's day in one group: messages, joins, departures, offences (for the
+    concentration, newcomer and churn figures of `app.health.metrics`). Pruned with
+    `HealthDay`."""
+
+    __tablename__ = "health_member_days"
+
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)  # as HealthDay.day
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    staff: Mapped[bool] = mapped_column(Boolean, default=False)  # exempt when last counted
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    joins: Mapped[int] = mapped_column(Integer, default=0)
+    departures: Mapped[int] = mapped_column(Integer, default=0)  # QuitScene 0
+    removals: Mapped[int] = mapped_column(Integer, default=0)  # QuitScene 1
+    offences: Mapped[int] = mapped_column(Integer, default=0)  # judged offences (strikes)
+
+    __table_args__ = (Index("ix_health_member_days_day", "day"),)
+
+
+class HealthGroup(Base):
+    """What the health figures need of a group beyond the window: its last member message and
+    how it is observed (the archive sees every message; the smart bot only @-mentions)."""
+
+    __tablename__ = "health_groups"
+
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_member_day: Mapped[int | None] = mapped_column(Integer)  # None: no member message yet
+    last_archive_day: Mapped[int | None] = mapped_column(Integer)  # None: never via the archive
+    last_aibot_day: Mapped[int | None] = mapped_column(Integer)  # None: never via the smart bot

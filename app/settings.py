@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,6 +109,12 @@ class Settings(BaseSettings):
     console_language: str = "zh"  # zh | en
     wecom_oauth_host: str = "https://open.weixin.qq.com"  # 网页授权 inside WeCom
     wecom_login_host: str = "https://login.work.weixin.qq.com"  # 企业微信登录 (QR)
+    # Community health (app/health, docs/health.md): the time zone of the rollups' days, how
+    # long they are kept, the default window of the figures, and when a group counts as silent.
+    health_timezone: str = "Asia/Shanghai"
+    health_retention_days: int = Field(default=400, ge=31, le=3660)
+    health_window_days: int = Field(default=30, ge=1, le=366)
+    health_silent_days: int = Field(default=14, ge=1, le=366)
 
     @field_validator(
         "wecom_app_secret",
@@ -193,6 +200,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"must be more than 0 and at most {MAX_LEXICON_RELOAD_SECONDS} seconds"
             )
+        return value
+
+    @field_validator("health_timezone")
+    @classmethod
+    def _health_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not a time zone name (IANA, e.g. Asia/Shanghai): {value!r}") from None
         return value
 
     @field_validator("archive_poll_seconds")

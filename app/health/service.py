@@ -1,0 +1,218 @@
+"""Every group's health, or one group's with its daily series: the rollups read
+(`app.repositories.health`), added up over the window and graded (`app.health.metrics`).
+One implementation behind the REST API and `wecom-mod health`.
+
+The list reads every group's window totals with five set-based statements (no query per
+group); one group's figures are added up in Python from its rows, the same definitions
+(`metrics.window_totals`), which the tests check the list's statements against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.health.metrics import (
+    ACTIVATION_DAYS,
+    MODERATION_DAYS,
+    STAY_DAYS,
+    Coverage,
+    Grade,
+    GroupDay,
+    Health,
+    MemberDay,
+    WindowTotals,
+    assess,
+    window_figures,
+    window_totals,
+)
+from app.health.rollup import RollupConfig
+from app.repositories import health as health_repo
+from app.settings import Settings
+
+__all__ = [
+    "DIRECT_PREFIX",
+    "GRADE_ORDER",
+    "GroupHealth",
+    "HealthConfig",
+    "HealthDetail",
+    "coverage_of",
+    "group_health",
+    "health_list",
+]
+
+DIRECT_PREFIX = "direct:"  # a 1:1 chat of the archive (`app.judging.events.archive_chat_id`)
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """What the figures are computed with (HEALTH_* settings, ARCHIVE_ENABLED, the staff)."""
+
+    rollups: RollupConfig
+    window_days: int = 30
+    silent_days: int = 14
+    archive_enabled: bool = False
+    staff: frozenset[str] = frozenset()  # moderators and staff: not counted as members
+
+    def today(self, now: datetime) -> int:
+        return self.rollups.day(now)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HealthConfig:
+        return cls(
+            rollups=RollupConfig(
+                timezone=settings.health_timezone, retention_days=settings.health_retention_days
+            ),
+            window_days=settings.health_window_days,
+            silent_days=settings.health_silent_days,
+            archive_enabled=settings.archive_enabled,
+            staff=frozenset((*settings.admin_userids, *settings.staff_userids)),
+        )
+
+
+@dataclass(frozen=True)
+class GroupHealth:
+    chat_id: str
+    name: str
+    health: Health
+
+
+@dataclass(frozen=True)
+class HealthDetail:
+    group: GroupHealth
+    days: list[GroupDay]  # every day of the window, oldest first (zeros where none was kept)
+    speakers: dict[int, int]  # day → distinct member speakers
+
+
+def coverage_of(row: health_repo.GroupRow, *, archive_enabled: bool) -> Coverage:
+    """Full when the archive saw the group; partial when only the smart bot did; a group with no
+    message seen is fully observed when the archive is on (it would have seen them)."""
+    if row.last_archive_day is not None:
+        return Coverage.FULL
+    if row.last_aibot_day is not None:
+        return Coverage.PARTIAL
+    return Coverage.FULL if archive_enabled else Coverage.NONE
+
+
+def _first_day(config: HealthConfig, first_seen_at: datetime) -> int:
+    return config.rollups.day(first_seen_at)
+
+
+async def health_list(
+    session: AsyncSession,
+    config: HealthConfig,
+    *,
+    now: datetime,
+    days: int | None = None,
+) -> list[GroupHealth]:
+    """Every group's health over the `days` (HEALTH_WINDOW_DAYS) days ending today, by chat
+    id (1:1 archive chats left out)."""
+    days = days or config.window_days
+    end = config.today(now)
+    totals = await health_repo.window_totals(
+        session,
+        start=end - days + 1,
+        end=end,
+        activation_days=ACTIVATION_DAYS,
+        stay_days=STAY_DAYS,
+        moderation_days=MODERATION_DAYS,
+    )
+    members = await health_repo.members_now(session, staff=config.staff)
+    empty = WindowTotals(sums=dict.fromkeys(health_repo.DAY_COUNTS, 0))
+    found = []
+    for row in await health_repo.groups(session):
+        if row.chat_id.startswith(DIRECT_PREFIX):
+            continue
+        stored = totals.get(row.chat_id)
+        figures = window_figures(
+            WindowTotals(**asdict(stored)) if stored is not None else empty,
+            end=end,
+            days=days,
+            members=members.get(row.chat_id, 0),
+            first_seen_day=_first_day(config, row.first_seen_at),
+            last_member_day=row.last_member_day,
+            coverage=coverage_of(row, archive_enabled=config.archive_enabled),
+        )
+        found.append(
+            GroupHealth(row.chat_id, row.name, assess(figures, silent_days=config.silent_days))
+        )
+    return found
+
+
+async def group_health(
+    session: AsyncSession,
+    config: HealthConfig,
+    chat_id: str,
+    *,
+    now: datetime,
+    days: int | None = None,
+) -> HealthDetail | None:
+    """One group's health and its daily series over the window; None for an unknown group."""
+    days = days or config.window_days
+    end = config.today(now)
+    start = end - days + 1
+    rows = await health_repo.groups(session, chat_id)
+    if not rows:
+        return None
+    (row,) = rows
+    day_rows = await health_repo.day_rows(session, chat_id, since=start, until=end)
+    member_rows = await health_repo.member_day_rows(
+        session, chat_id, since=start - STAY_DAYS - MODERATION_DAYS, until=end
+    )
+    group_days = [
+        GroupDay(day=r.day, **{name: getattr(r, name) for name in _GROUP_DAY_FIELDS})
+        for r in day_rows
+    ]
+    member_days = [
+        MemberDay(
+            day=r.day,
+            user_id=r.user_id,
+            messages=r.messages,
+            staff=r.staff,
+            joins=r.joins,
+            departures=r.departures,
+            removals=r.removals,
+            offences=r.offences,
+        )
+        for r in member_rows
+    ]
+    members = await health_repo.members_now(session, staff=config.staff, chat_id=chat_id)
+    figures = window_figures(
+        window_totals(end=end, days=days, group_days=group_days, member_days=member_days),
+        end=end,
+        days=days,
+        members=members.get(chat_id, 0),
+        first_seen_day=_first_day(config, row.first_seen_at),
+        last_member_day=row.last_member_day,
+        coverage=coverage_of(row, archive_enabled=config.archive_enabled),
+    )
+    by_day = {day.day: day for day in group_days}
+    speakers: dict[int, int] = {}
+    for member in member_days:
+        if start <= member.day <= end and member.messages and not member.staff:
+            speakers[member.day] = speakers.get(member.day, 0) + 1
+    return HealthDetail(
+        group=GroupHealth(row.chat_id, row.name, assess(figures, silent_days=config.silent_days)),
+        days=[by_day.get(day, GroupDay(day=day)) for day in range(start, end + 1)],
+        speakers={day: speakers.get(day, 0) for day in range(start, end + 1)},
+    )
+
+
+_GROUP_DAY_FIELDS = (
+    "member_messages",
+    "staff_messages",
+    "joins",
+    "departures",
+    "removals",
+    "offences_word",
+    "offences_flood",
+    "offences_promo",
+    "noisy",
+    "promo_staff",
+    "promo_members",
+)
+
+GRADE_ORDER = {Grade.DEAD: 0, Grade.AT_RISK: 1, Grade.WATCH: 2, Grade.HEALTHY: 3, None: 4}
+

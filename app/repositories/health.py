@@ -1,0 +1,346 @@
+"""Queries on the community-health rollups (`health_days`, `health_member_days`,
+`health_groups`): the upserts a batch's counts make, pruning, one group's rows, and every
+group's window totals with a few set-based statements (the health list).
+
+Days are integers (days since 1970-01-01 in HEALTH_TIMEZONE), so that day arithmetic reads the
+same on PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Group, GroupMember, HealthDay, HealthGroup, HealthMemberDay
+from app.repositories import dialect_insert, rowcount
+
+__all__ = [
+    "DAY_COUNTS",
+    "MEMBER_COUNTS",
+    "GroupRow",
+    "WindowTotalsRow",
+    "add_days",
+    "add_member_days",
+    "day_rows",
+    "groups",
+    "member_day_rows",
+    "members_now",
+    "note_groups",
+    "prune",
+    "window_totals",
+]
+
+DAY_COUNTS = (
+    "member_messages",
+    "staff_messages",
+    "archive_messages",
+    "joins",
+    "departures",
+    "removals",
+    "offences_word",
+    "offences_flood",
+    "offences_promo",
+    "noisy",
+    "promo_staff",
+    "promo_members",
+)
+MEMBER_COUNTS = ("messages", "joins", "departures", "removals", "offences")
+
+
+async def add_days(session: AsyncSession, days: Mapping[tuple[str, int], Mapping[str, int]]) -> None:
+    """Add counts to groups' days: (chat id, day) → DAY_COUNTS. One upsert, in key order (the
+    same lock order in every replica's transaction)."""
+    if not days:
+        return
+    table = cast(Table, HealthDay.__table__)
+    statement = dialect_insert(session)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["chat_id", "day"],
+        set_={name: table.c[name] + statement.excluded[name] for name in DAY_COUNTS},
+    )
+    await session.execute(
+        statement,
+        [{"chat_id": chat, "day": day, **days[chat, day]} for chat, day in sorted(days)],
+    )
+
+
+async def add_member_days(
+    session: AsyncSession,
+    members: Mapping[tuple[str, int, str], tuple[bool, Mapping[str, int]]],
+) -> None:
+    """Add counts to members' days: (chat id, day, user id) → (staff, MEMBER_COUNTS)."""
+    if not members:
+        return
+    table = cast(Table, HealthMemberDay.__table__)
+    statement = dialect_insert(session)(table)
+    updates: dict[str, Any] = {
+        name: table.c[name] + statement.excluded[name] for name in MEMBER_COUNTS
+    }
+    updates["staff"] = statement.excluded.staff
+    statement = statement.on_conflict_do_update(
+        index_elements=["chat_id", "day", "user_id"], set_=updates
+    )
+    await session.execute(
+        statement,
+        [
+            {"chat_id": chat, "day": day, "user_id": user, "staff": staff, **counts}
+            for (chat, day, user), (staff, counts) in sorted(members.items())
+        ],
+    )
+
+
+async def note_groups(
+    session: AsyncSession, groups: Mapping[str, tuple[int | None, int | None, int | None]]
+) -> None:
+    """Move groups' last member, archive and smart-bot days forward: chat id → days (None:
+    nothing new)."""
+    if not groups:
+        return
+    table = cast(Table, HealthGroup.__table__)
+    statement = dialect_insert(session)(table)
+    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+
+    def later(name: str) -> Any:
+        stored, new = table.c[name], statement.excluded[name]
+        if postgres:
+            return func.greatest(stored, new)  # NULLs are ignored
+        return func.max(func.coalesce(stored, new), func.coalesce(new, stored))
+
+    names = ("last_member_day", "last_archive_day", "last_aibot_day")
+    statement = statement.on_conflict_do_update(
+        index_elements=["chat_id"], set_={name: later(name) for name in names}
+    )
+    await session.execute(
+        statement,
+        [
+            dict(zip(("chat_id", *names), (chat, *groups[chat]), strict=True))
+            for chat in sorted(groups)
+        ],
+    )
+
+
+async def prune(session: AsyncSession, *, before_day: int) -> int:
+    """Delete the rollups of days before `before_day`; returns the rows deleted."""
+    deleted = rowcount(await session.execute(delete(HealthDay).where(HealthDay.day < before_day)))
+    deleted += rowcount(
+        await session.execute(delete(HealthMemberDay).where(HealthMemberDay.day < before_day))
+    )
+    return deleted
+
+
+async def day_rows(
+    session: AsyncSession, chat_id: str, *, since: int, until: int
+) -> list[HealthDay]:
+    """A group's days in [since, until], oldest first."""
+    statement = (
+        select(HealthDay)
+        .where(HealthDay.chat_id == chat_id, HealthDay.day.between(since, until))
+        .order_by(HealthDay.day)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def member_day_rows(
+    session: AsyncSession, chat_id: str, *, since: int, until: int
+) -> list[HealthMemberDay]:
+    statement = (
+        select(HealthMemberDay)
+        .where(HealthMemberDay.chat_id == chat_id, HealthMemberDay.day.between(since, until))
+        .order_by(HealthMemberDay.day, HealthMemberDay.user_id)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    chat_id: str
+    name: str
+    first_seen_at: datetime
+    last_member_day: int | None
+    last_archive_day: int | None
+    last_aibot_day: int | None
+
+
+async def groups(session: AsyncSession, chat_id: str | None = None) -> list[GroupRow]:
+    """Every group (or the one `chat_id`) with its health_groups row, by chat id."""
+    statement = (
+        select(
+            Group.chat_id,
+            Group.name,
+            Group.first_seen_at,
+            HealthGroup.last_member_day,
+            HealthGroup.last_archive_day,
+            HealthGroup.last_aibot_day,
+        )
+        .outerjoin(HealthGroup, HealthGroup.chat_id == Group.chat_id)
+        .order_by(Group.chat_id)
+    )
+    if chat_id is not None:
+        statement = statement.where(Group.chat_id == chat_id)
+    return [GroupRow(*row) for row in (await session.execute(statement)).all()]
+
+
+async def members_now(
+    session: AsyncSession, *, staff: Collection[str], chat_id: str | None = None
+) -> dict[str, int]:
+    """Members who have not left, by chat id, the ids in `staff` not counted."""
+    statement = select(GroupMember.chat_id, func.count()).where(GroupMember.left_at.is_(None))
+    if staff:
+        statement = statement.where(GroupMember.user_id.not_in(sorted(staff)))
+    if chat_id is not None:
+        statement = statement.where(GroupMember.chat_id == chat_id)
+    statement = statement.group_by(GroupMember.chat_id)
+    return {chat: int(count) for chat, count in (await session.execute(statement)).all()}
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTotalsRow:
+    """`app.health.metrics.WindowTotals` of one group, as the queries add it up."""
+
+    sums: dict[str, int]
+    spoke_days: int = 0
+    speakers: int = 0
+    speaker_messages: int = 0
+    top2: int = 0
+    bus_factor: int = 0
+    newcomers: int = 0
+    activated: int = 0
+    stay_cohort: int = 0
+    stayed: int = 0
+    departures_after_moderation: int = 0
+
+
+_WINDOW_SUMS = (
+    "member_messages",
+    "staff_messages",
+    "departures",
+    "removals",
+    "offences_word",
+    "offences_flood",
+    "offences_promo",
+    "noisy",
+    "promo_staff",
+    "promo_members",
+)
+
+_DAYS = text(
+    "SELECT chat_id, "
+    + ", ".join(f"SUM({name})" for name in _WINDOW_SUMS)
+    + ", SUM(CASE WHEN member_messages > 0 THEN 1 ELSE 0 END)"
+    " FROM health_days WHERE day BETWEEN :start AND :end GROUP BY chat_id"
+)
+# Members' messages in the window, ranked: speakers, the top two's messages, the bus factor.
+_CONCENTRATION = text(
+    """
+    WITH per AS (
+        SELECT chat_id, user_id, SUM(messages) AS n FROM health_member_days
+        WHERE day BETWEEN :start AND :end AND staff = :no AND messages > 0
+        GROUP BY chat_id, user_id
+    ), ranked AS (
+        SELECT chat_id, n,
+            ROW_NUMBER() OVER (PARTITION BY chat_id ORDER BY n DESC, user_id) AS rn,
+            SUM(n) OVER (PARTITION BY chat_id ORDER BY n DESC, user_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
+            SUM(n) OVER (PARTITION BY chat_id) AS total
+        FROM per
+    )
+    SELECT chat_id, COUNT(*), SUM(n), SUM(CASE WHEN rn <= 2 THEN n ELSE 0 END),
+        MIN(CASE WHEN 2 * running >= total THEN rn END)
+    FROM ranked GROUP BY chat_id
+    """
+)
+# Members who joined in the window, and those who spoke within :activation days of a join.
+_ACTIVATION = text(
+    """
+    SELECT j.chat_id, COUNT(DISTINCT j.user_id), COUNT(DISTINCT CASE WHEN EXISTS (
+        SELECT 1 FROM health_member_days s
+        WHERE s.chat_id = j.chat_id AND s.user_id = j.user_id AND s.staff = :no
+            AND s.messages > 0 AND s.day >= j.day AND s.day < j.day + :activation
+    ) THEN j.user_id END)
+    FROM health_member_days j
+    WHERE j.joins > 0 AND j.day BETWEEN :start AND :end
+    GROUP BY j.chat_id
+    """
+)
+# Members whose first join in the window shifted back :stay days was not followed by a
+# departure or removal within :stay days.
+_STAY = text(
+    """
+    WITH cohort AS (
+        SELECT chat_id, user_id, MIN(day) AS joined FROM health_member_days
+        WHERE joins > 0 AND day BETWEEN :start - :stay AND :end - :stay
+        GROUP BY chat_id, user_id
+    )
+    SELECT c.chat_id, COUNT(*), SUM(CASE WHEN EXISTS (
+        SELECT 1 FROM health_member_days l
+        WHERE l.chat_id = c.chat_id AND l.user_id = c.user_id
+            AND (l.departures > 0 OR l.removals > 0)
+            AND l.day >= c.joined AND l.day < c.joined + :stay
+    ) THEN 0 ELSE 1 END)
+    FROM cohort c GROUP BY c.chat_id
+    """
+)
+# Voluntary departures in the window by a member with an offence in the :moderation days before.
+_AFTER_MODERATION = text(
+    """
+    SELECT d.chat_id, SUM(d.departures) FROM health_member_days d
+    WHERE d.departures > 0 AND d.day BETWEEN :start AND :end AND EXISTS (
+        SELECT 1 FROM health_member_days o
+        WHERE o.chat_id = d.chat_id AND o.user_id = d.user_id AND o.offences > 0
+            AND o.day BETWEEN d.day - :moderation AND d.day
+    )
+    GROUP BY d.chat_id
+    """
+)
+
+
+async def window_totals(
+    session: AsyncSession,
+    *,
+    start: int,
+    end: int,
+    activation_days: int,
+    stay_days: int,
+    moderation_days: int,
+) -> dict[str, WindowTotalsRow]:
+    """Every group's totals over the days [start, end], five statements whatever the number
+    of groups; a group with no rollup in range is absent."""
+    params: dict[str, Any] = {
+        "start": start,
+        "end": end,
+        "no": False,
+        "activation": activation_days,
+        "stay": stay_days,
+        "moderation": moderation_days,
+    }
+    found: dict[str, dict[str, Any]] = {}
+
+    def of(chat: str) -> dict[str, Any]:
+        return found.setdefault(chat, {"sums": dict.fromkeys(_WINDOW_SUMS, 0)})
+
+    async def rows(statement: Any) -> list[Any]:
+        return list((await session.execute(statement, params)).all())
+
+    for chat, *sums, spoke in await rows(_DAYS):
+        entry = of(chat)
+        entry["sums"] = {name: int(value or 0) for name, value in zip(_WINDOW_SUMS, sums, strict=True)}
+        entry["spoke_days"] = int(spoke or 0)
+    for chat, speakers, messages, top2, bus in await rows(_CONCENTRATION):
+        of(chat).update(
+            speakers=int(speakers),
+            speaker_messages=int(messages or 0),
+            top2=int(top2 or 0),
+            bus_factor=int(bus or 0),
+        )
+    for chat, newcomers, activated in await rows(_ACTIVATION):
+        of(chat).update(newcomers=int(newcomers), activated=int(activated))
+    for chat, cohort, stayed in await rows(_STAY):
+        of(chat).update(stay_cohort=int(cohort), stayed=int(stayed or 0))
+    for chat, departures in await rows(_AFTER_MODERATION):
+        of(chat)["departures_after_moderation"] = int(departures or 0)
+    return {chat: WindowTotalsRow(**entry) for chat, entry in found.items()}
