@@ -65,11 +65,18 @@ class RollupTally:
     groups: dict[str, tuple[int | None, int | None, int | None]] = field(default_factory=dict)
 
     def message(
-        self, *, chat_id: str, sender: str, at: datetime, source: str, decision: Decision
+        self,
+        *,
+        chat_id: str,
+        sender: str,
+        at: datetime,
+        source: str,
+        decision: Decision,
+        staff: bool = False,
     ) -> None:
-        """A judged group message: by staff when the decision exempts its sender."""
+        """A judged group message; `staff`: its sender is exempt from moderation (a moderator,
+        the owner, staff), whether or not the message was flagged."""
         day = self.config.day(at)
-        staff = bool(decision.exempt)
         counts = self._day(chat_id, day)
         counts["staff_messages" if staff else "member_messages"] += 1
         if source == "archive":

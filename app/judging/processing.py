@@ -783,6 +783,7 @@ class InboxProcessor:
             at=message.sent_at,
             source=message.source,
             decision=decision,
+            staff=bool(facts.exempt(group, message.sender)),
         )
         if not decision.flagged:
             return False
