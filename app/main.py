@@ -37,6 +37,7 @@ from app.admin import metrics_route as metrics
 from app.db import WriteGate, create_engine_for, database_urls, gated, session_factory
 from app.groups import routes as groups
 from app.groups.welcome import GroupUpkeep
+from app.health import routes as health_routes
 from app.ingest import callbacks
 from app.ingest.archive import (
     ArchivePoller,
@@ -420,6 +421,7 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(outbox.router)
     app.include_router(health.router)
+    app.include_router(health_routes.router)
     app.include_router(metrics.router)
     console.mount(app)  # the web console under /console/ (not in the OpenAPI document)
     openapi_document.describe(app)

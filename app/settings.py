@@ -208,7 +208,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"not a time zone name (IANA, e.g. Asia/Shanghai): {value!r}") from None
+            raise ValueError(
+                f"not a time zone name (IANA, e.g. Asia/Shanghai): {value!r}"
+            ) from None
         return value
 
     @field_validator("archive_poll_seconds")

@@ -22,6 +22,7 @@ from enum import StrEnum
 
 __all__ = [
     "ACTIVATION_DAYS",
+    "DAY_SUMS",
     "MODERATION_DAYS",
     "STAY_DAYS",
     "Coverage",
@@ -29,7 +30,6 @@ __all__ = [
     "Figures",
     "Grade",
     "GroupDay",
-    "DAY_SUMS",
     "Health",
     "MemberDay",
     "WindowTotals",

@@ -109,7 +109,9 @@ class RollupTally:
         """Departures: by the member (QuitScene 0), or removed (`removed`, QuitScene 1)."""
         self._members_event(chat_id, user_ids, at, "removals" if removed else "departures")
 
-    def _members_event(self, chat_id: str, user_ids: Iterable[str], at: datetime, what: str) -> None:
+    def _members_event(
+        self, chat_id: str, user_ids: Iterable[str], at: datetime, what: str
+    ) -> None:
         day = self.config.day(at)
         for user_id in user_ids:
             self._day(chat_id, day)[what] += 1

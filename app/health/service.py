@@ -216,3 +216,77 @@ _GROUP_DAY_FIELDS = (
 
 GRADE_ORDER = {Grade.DEAD: 0, Grade.AT_RISK: 1, Grade.WATCH: 2, Grade.HEALTHY: 3, None: 4}
 
+
+# -- the list as REST and the command line show it: filter, order, pages ---------------------
+
+UNGRADED = "ungraded"  # the grade filter's name for groups without a grade (coverage)
+GRADE_FILTERS = (*(grade.value for grade in Grade), UNGRADED)
+SORTS = (
+    "grade",
+    "chat_id",
+    "name",
+    "member_messages",
+    "staff_messages",
+    "days_since_member_message",
+    "quiet_days",
+    "speakers",
+    "speaker_ratio",
+    "top2_share",
+    "bus_factor",
+    "activation",
+    "stay",
+    "churn",
+    "shop",
+    "noise",
+    "members",
+)
+
+
+def _sort_value(item: GroupHealth, sort: str) -> float | str | None:
+    if sort == "grade":
+        return GRADE_ORDER[item.health.grade]
+    if sort == "chat_id":
+        return item.chat_id
+    if sort == "name":
+        return item.name
+    value = getattr(item.health.figures, sort)
+    return None if value is None else float(value)
+
+
+def select_groups(
+    items: list[GroupHealth],
+    *,
+    grade: str | None = None,
+    sort: str = "grade",
+    descending: bool = False,
+) -> list[GroupHealth]:
+    """`items` of the `grade` filter (a Grade value or UNGRADED; None: all), ordered by
+    `sort` (one of SORTS; "grade": dead first) then chat id; groups without the figure last."""
+    if grade is not None:
+        wanted = None if grade == UNGRADED else Grade(grade)
+        items = [item for item in items if item.health.grade is wanted]
+    present = [item for item in items if _sort_value(item, sort) is not None]
+    missing = [item for item in items if _sort_value(item, sort) is None]
+    present.sort(key=lambda item: item.chat_id)
+    present.sort(key=lambda item: _sort_value(item, sort), reverse=descending)  # type: ignore[arg-type, return-value]
+    missing.sort(key=lambda item: item.chat_id)
+    return present + missing
+
+
+def page_after(
+    items: list[GroupHealth], *, limit: int, after: str | None = None
+) -> tuple[list[GroupHealth], str | None]:
+    """The `limit` items after the one with chat id `after` (None: from the first), and the
+    chat id to pass for the next page (None: no more). Raises LookupError for an `after`
+    that is not in `items`."""
+    start = 0
+    if after:
+        for index, item in enumerate(items):
+            if item.chat_id == after:
+                start = index + 1
+                break
+        else:
+            raise LookupError(after)
+    shown = items[start : start + limit]
+    more = start + limit < len(items)
+    return shown, shown[-1].chat_id if more and shown else None

@@ -1,5 +1,6 @@
 """`ModerationContext`: what judging needs besides the database (lexicon, texts, commands,
-people, the default policy, how health rollups count days), built once per replica (`app.runtime.moderation_context`)."""
+people, the default policy, how health rollups count days), built once per replica
+(`app.runtime.moderation_context`)."""
 
 from __future__ import annotations
 

@@ -196,7 +196,9 @@ def test_unobserved_group_gets_no_grade() -> None:
     assert assess(figures(coverage=Coverage.NONE), silent_days=14).grade is None
 
 
-def active_group(counts: dict[str, int], **day_fields: int) -> tuple[list[GroupDay], list[MemberDay]]:
+def active_group(
+    counts: dict[str, int], **day_fields: int
+) -> tuple[list[GroupDay], list[MemberDay]]:
     """A group whose members said `counts` on every one of the last 30 days."""
     per_day = sum(counts.values())
     group_days = [GroupDay(day=END - n, member_messages=per_day, **day_fields) for n in range(30)]
@@ -207,7 +209,13 @@ def active_group(counts: dict[str, int], **day_fields: int) -> tuple[list[GroupD
 @pytest.mark.parametrize(
     ("counts", "members", "day_fields", "grade", "decided"),
     [
-        ({f"u{n}": 1 for n in range(20)}, 25, {}, Grade.HEALTHY, ["member_messages", "speaker_ratio"]),
+        (
+            {f"u{n}": 1 for n in range(20)},
+            25,
+            {},
+            Grade.HEALTHY,
+            ["member_messages", "speaker_ratio"],
+        ),
         ({"star": 8, "u1": 1, "u2": 1}, 10, {}, Grade.AT_RISK, ["top2_share"]),
         ({"a": 4, "b": 3, "c": 1, "d": 1, "e": 1}, 10, {}, Grade.WATCH, ["top2_share"]),
         ({f"u{n}": 1 for n in range(10)}, 400, {}, Grade.AT_RISK, ["speaker_ratio"]),

@@ -10,7 +10,7 @@ import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,9 @@ async def test_messages_are_counted_by_members_and_staff_with_promotion_and_offe
             ("mod-alice", "收到"),
         ]
     ):
-        assert await via_archive(service, record(f"a-{n}", text, now + timedelta(seconds=n), sender))
+        assert await via_archive(
+            service, record(f"a-{n}", text, now + timedelta(seconds=n), sender)
+        )
     await service.settle()
 
     (day,) = await rows(service, HealthDay)
@@ -96,7 +98,9 @@ async def test_messages_are_counted_by_members_and_staff_with_promotion_and_offe
     assert (day.member_messages, day.staff_messages, day.archive_messages) == (4, 2, 6)
     assert (day.offences_word, day.offences_promo, day.offences_flood) == (1, 1, 0)
     assert (day.promo_members, day.promo_staff, day.noisy) == (1, 1, 2)
-    members = {(m.user_id, m.staff): (m.messages, m.offences) for m in await rows(service, HealthMemberDay)}
+    members = {
+        (m.user_id, m.staff): (m.messages, m.offences) for m in await rows(service, HealthMemberDay)
+    }
     assert members == {
         ("zhangsan", False): (2, 0),
         ("lisi", False): (1, 1),
@@ -138,11 +142,17 @@ async def test_the_smart_bot_alone_marks_the_group_partially_observed(service: S
     assert (day.member_messages, day.archive_messages) == (1, 0)
 
 
-def chat_change(members: list[str], *, detail: str, quit_scene: int, at: datetime, version: str) -> str:
+def chat_change(
+    members: list[str], *, detail: str, quit_scene: int, at: datetime, version: str
+) -> str:
     return (
-        support.external_chat_change(members, chat_id=CHAT, detail=detail, version=version, last_version="")
+        support.external_chat_change(
+            members, chat_id=CHAT, detail=detail, version=version, last_version=""
+        )
         .replace("<QuitScene>0</QuitScene>", f"<QuitScene>{quit_scene}</QuitScene>")
-        .replace("<CreateTime>1700000100</CreateTime>", f"<CreateTime>{int(at.timestamp())}</CreateTime>")
+        .replace(
+            "<CreateTime>1700000100</CreateTime>", f"<CreateTime>{int(at.timestamp())}</CreateTime>"
+        )
     )
 
 
@@ -163,7 +173,9 @@ async def test_joins_departures_and_removals_are_counted_apart(
         await service.settle()
     (day,) = await rows(service, HealthDay)
     assert (day.joins, day.departures, day.removals, day.member_messages) == (4, 1, 1, 0)
-    members = {m.user_id: (m.joins, m.departures, m.removals) for m in await rows(service, HealthMemberDay)}
+    members = {
+        m.user_id: (m.joins, m.departures, m.removals) for m in await rows(service, HealthMemberDay)
+    }
     assert members == {"wm-a": (2, 1, 0), "wm-b": (1, 0, 1), "wm-c": (1, 0, 0)}
 
 
@@ -187,7 +199,9 @@ async def test_rollups_older_than_the_retention_are_pruned(
     assert sorted(today - d.day for d in await rows(service, HealthMemberDay)) == [0, 399]
 
 
-def synthetic_history(seed: int, end: int) -> tuple[dict[str, list[metrics.GroupDay]], dict[str, list[metrics.MemberDay]]]:
+def synthetic_history(
+    seed: int, end: int
+) -> tuple[dict[str, list[metrics.GroupDay]], dict[str, list[metrics.MemberDay]]]:
     """Random groups' member days over 90 days (messages, staff, joins, departures, removals,
     offences), and the group days they add up to."""
     rng = random.Random(seed)
@@ -223,7 +237,9 @@ def synthetic_history(seed: int, end: int) -> tuple[dict[str, list[metrics.Group
             sums["offences_word"] += row.offences
             sums["noisy"] += row.offences
             sums["promo_members"] += int(not row.staff and row.messages == 9)
-        group_days[chat] = [metrics.GroupDay(day=day, **sums) for day, sums in sorted(by_day.items())]
+        group_days[chat] = [
+            metrics.GroupDay(day=day, **sums) for day, sums in sorted(by_day.items())
+        ]
     return group_days, member_days
 
 
@@ -235,9 +251,7 @@ async def test_the_list_statements_add_up_as_the_definitions(service: Service, s
         await health_repo.add_days(
             session,
             {
-                (chat, row.day): {
-                    name: getattr(row, name, 0) for name in health_repo.DAY_COUNTS
-                }
+                (chat, row.day): {name: getattr(row, name, 0) for name in health_repo.DAY_COUNTS}
                 for chat, rows in group_days.items()
                 for row in rows
             },
