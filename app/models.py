@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -524,7 +525,41 @@ class HealthMemberDay(Base):
     removals: Mapped[int] = mapped_column(Integer, default=0)  # QuitScene 1
     offences: Mapped[int] = mapped_column(Integer, default=0)  # judged offences (strikes)
 
-    __table_args__ = (Index("ix_health_member_days_day", "day"),)
+    __table_args__ = (
+        Index("ix_health_member_days_day", "day"),  # pruning
+        # The health list's statements (app.repositories.health) read only these rows: the
+        # members' messages (covering, for the concentration figures), joins, departures and
+        # removals, offences.
+        Index(
+            "ix_health_member_days_spoke",
+            "day",
+            postgresql_include=["chat_id", "user_id", "messages"],
+            postgresql_where=text("messages > 0 AND NOT staff"),
+            sqlite_where=text("messages > 0 AND NOT staff"),
+        ),
+        Index(
+            "ix_health_member_days_joins",
+            "day",
+            postgresql_where=text("joins > 0"),
+            sqlite_where=text("joins > 0"),
+        ),
+        Index(
+            "ix_health_member_days_left",
+            "chat_id",
+            "user_id",
+            "day",
+            postgresql_where=text("departures > 0 OR removals > 0"),
+            sqlite_where=text("departures > 0 OR removals > 0"),
+        ),
+        Index(
+            "ix_health_member_days_offences",
+            "chat_id",
+            "user_id",
+            "day",
+            postgresql_where=text("offences > 0"),
+            sqlite_where=text("offences > 0"),
+        ),
+    )
 
 
 class HealthGroup(Base):

@@ -242,7 +242,7 @@ _CONCENTRATION = text(
     """
     WITH per AS (
         SELECT chat_id, user_id, SUM(messages) AS n FROM health_member_days
-        WHERE day BETWEEN :start AND :end AND staff = :no AND messages > 0
+        WHERE day BETWEEN :start AND :end AND messages > 0 AND NOT staff
         GROUP BY chat_id, user_id
     ), ranked AS (
         SELECT chat_id, n,
@@ -262,8 +262,8 @@ _ACTIVATION = text(
     """
     SELECT j.chat_id, COUNT(DISTINCT j.user_id), COUNT(DISTINCT CASE WHEN EXISTS (
         SELECT 1 FROM health_member_days s
-        WHERE s.chat_id = j.chat_id AND s.user_id = j.user_id AND s.staff = :no
-            AND s.messages > 0 AND s.day >= j.day AND s.day < j.day + :activation
+        WHERE s.chat_id = j.chat_id AND s.user_id = j.user_id AND s.messages > 0
+            AND NOT s.staff AND s.day >= j.day AND s.day < j.day + :activation
     ) THEN j.user_id END)
     FROM health_member_days j
     WHERE j.joins > 0 AND j.day BETWEEN :start AND :end
@@ -316,7 +316,6 @@ async def window_totals(
     params: dict[str, Any] = {
         "start": start,
         "end": end,
-        "no": False,
         "activation": activation_days,
         "stay": stay_days,
         "moderation": moderation_days,

@@ -32,6 +32,23 @@ _DAY_COUNTS = (
     "promo_members",
 )
 _MEMBER_COUNTS = ("messages", "joins", "departures", "removals", "offences")
+# The rows the health list reads (partial indexes): name, columns, which rows, covered columns.
+_MEMBER_INDEXES = (
+    (
+        "ix_health_member_days_spoke",
+        ["day"],
+        "messages > 0 AND NOT staff",
+        ["chat_id", "user_id", "messages"],
+    ),
+    ("ix_health_member_days_joins", ["day"], "joins > 0", []),
+    (
+        "ix_health_member_days_left",
+        ["chat_id", "user_id", "day"],
+        "departures > 0 OR removals > 0",
+        [],
+    ),
+    ("ix_health_member_days_offences", ["chat_id", "user_id", "day"], "offences > 0", []),
+)
 
 
 def upgrade() -> None:
@@ -51,6 +68,15 @@ def upgrade() -> None:
         *(sa.Column(name, sa.Integer(), nullable=False) for name in _MEMBER_COUNTS),
     )
     op.create_index("ix_health_member_days_day", "health_member_days", ["day"])
+    for name, columns, where, include in _MEMBER_INDEXES:
+        op.create_index(
+            name,
+            "health_member_days",
+            columns,
+            postgresql_include=include,
+            postgresql_where=sa.text(where),
+            sqlite_where=sa.text(where),
+        )
     op.create_table(
         "health_groups",
         sa.Column("chat_id", sa.String(128), primary_key=True),
@@ -62,6 +88,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("health_groups")
+    for name, *_rest in _MEMBER_INDEXES:
+        op.drop_index(name, table_name="health_member_days")
     op.drop_index("ix_health_member_days_day", table_name="health_member_days")
     op.drop_table("health_member_days")
     op.drop_index("ix_health_days_day", table_name="health_days")
