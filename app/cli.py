@@ -462,12 +462,15 @@ def _cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     _safely(settings, _require_migrated)
     config = service.HealthConfig.from_settings(settings)
 
-    async def work(session: AsyncSession) -> list[service.GroupHealth]:
+    async def work(session: AsyncSession) -> service.HealthList:
         return await service.health_list(session, config, now=_now(), days=args.days)
 
-    every = _in_session(settings, work)
+    found = _in_session(settings, work)
+    every = found.items
     chosen = service.select_groups(every, grade=args.grade, sort=args.sort, descending=args.desc)
-    for line in health_table(chosen[: args.limit], days=args.days or config.window_days):
+    for line in health_table(
+        chosen[: args.limit], days=args.days or config.window_days, computed_at=found.computed_at
+    ):
         print(line)
     if len(chosen) > args.limit:
         print(f"… {len(chosen) - args.limit} more (--limit)")

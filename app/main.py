@@ -38,6 +38,8 @@ from app.db import WriteGate, create_engine_for, database_urls, gated, session_f
 from app.groups import routes as groups
 from app.groups.welcome import GroupUpkeep
 from app.health import routes as health_routes
+from app.health.service import HealthConfig
+from app.health.snapshot import SnapshotRefresher
 from app.ingest import callbacks
 from app.ingest.archive import (
     ArchivePoller,
@@ -370,6 +372,11 @@ def create_app(
                     runtime.groups.resolve_pending if runtime.groups is not None else None
                 ),
                 group_upkeep=upkeep.run,
+                refresh_health=SnapshotRefresher(
+                    gated(runtime.sessions, write_gate),
+                    HealthConfig.from_settings(settings),
+                    clock=clock,
+                ).refresh_if_due,
             )
             if start_workers:
                 runtime.workers.start()

@@ -43,6 +43,8 @@ __all__ = [
     "HealthDay",
     "HealthGroup",
     "HealthMemberDay",
+    "HealthRefresh",
+    "HealthSnapshot",
     "InboxEvent",
     "LexiconAllow",
     "LexiconImport",
@@ -572,3 +574,32 @@ class HealthGroup(Base):
     last_member_day: Mapped[int | None] = mapped_column(Integer)  # None: no member message yet
     last_archive_day: Mapped[int | None] = mapped_column(Integer)  # None: never via the archive
     last_aibot_day: Mapped[int | None] = mapped_column(Integer)  # None: never via the smart bot
+
+
+class HealthSnapshot(Base):
+    """A group's health over the default window as last computed for every group at once
+    (`app.health.snapshot`): what the health list answers while it is fresh."""
+
+    __tablename__ = "health_snapshots"
+
+    window_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    end_day: Mapped[int] = mapped_column(Integer)  # the window's last day (as HealthDay.day)
+    computed_at: Mapped[datetime]
+    grade: Mapped[str | None] = mapped_column(String(16))  # None: not graded
+    # the figures and the deciding figures (app.health.service.snapshot_row)
+    health: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class HealthRefresh(Base):
+    """The single row (id 1) by which one replica at a time recomputes the health snapshots:
+    taken with a conditional UPDATE (free or expired, and the last refresh due), like the
+    archive's lease."""
+
+    __tablename__ = "health_refresh"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(128), default="")  # host:pid:random; "" free
+    expires_at: Mapped[datetime]  # until when the holder may be computing
+    refreshed_at: Mapped[datetime | None]  # the last complete refresh; None: never

@@ -110,11 +110,14 @@ class Settings(BaseSettings):
     wecom_oauth_host: str = "https://open.weixin.qq.com"  # 网页授权 inside WeCom
     wecom_login_host: str = "https://login.work.weixin.qq.com"  # 企业微信登录 (QR)
     # Community health (app/health, docs/health.md): the time zone of the rollups' days, how
-    # long they are kept, the default window of the figures, and when a group counts as silent.
+    # long they are kept, the default window of the figures, when a group counts as silent,
+    # and how often the health list's snapshot is recomputed.
     health_timezone: str = "Asia/Shanghai"
     health_retention_days: int = Field(default=400, ge=31, le=3660)
     health_window_days: int = Field(default=30, ge=1, le=366)
     health_silent_days: int = Field(default=14, ge=1, le=366)
+    # minutes between two recomputations of the health list's snapshot (by one replica)
+    health_refresh_minutes: int = Field(default=10, ge=1, le=1440)
 
     @field_validator(
         "wecom_app_secret",

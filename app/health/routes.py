@@ -1,9 +1,11 @@
 """REST API v1: community health (docs/health.md). Every group's grade and figures over a
-window, filtered by grade and ordered by a figure, in pages; one group's with its daily series.
+window, filtered by grade and ordered by a figure, in pages (from the snapshot while it is
+fresh: `app.health.service.health_list`); one group's with its daily series, computed now.
 Same bearer tokens as the rest of /api/v1 (read-only token included)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -46,6 +48,10 @@ Sort = Literal[
 
 
 class HealthPage(BaseModel):
+    computed_at: datetime = Field(
+        description="when the figures were computed: the snapshot's time (refreshed every "
+        "HEALTH_REFRESH_MINUTES for the default window), or now"
+    )
     items: list[GroupHealthOut]
     grades: dict[str, int] = Field(
         description="every group's count by grade (ungraded included), before the filter"
@@ -69,7 +75,8 @@ async def list_health(
     runtime = runtime_of(request)
     config = service.HealthConfig.from_settings(runtime.settings)
     async with runtime.sessions() as session:
-        every = await service.health_list(session, config, now=runtime.now(), days=days)
+        found = await service.health_list(session, config, now=runtime.now(), days=days)
+    every = found.items
     counts = dict.fromkeys(service.GRADE_FILTERS, 0)
     for item in every:
         grade_of = item.health.grade
@@ -79,7 +86,12 @@ async def list_health(
         shown, after = service.page_after(chosen, limit=limit, after=cursor)
     except LookupError:
         raise HTTPException(400, "cursor is not a group of this list") from None
-    return HealthPage(items=[group_out(item) for item in shown], grades=counts, next_cursor=after)
+    return HealthPage(
+        computed_at=found.computed_at,
+        items=[group_out(item) for item in shown],
+        grades=counts,
+        next_cursor=after,
+    )
 
 
 @router.get(

@@ -2,15 +2,20 @@
 (`app.repositories.health`), added up over the window and graded (`app.health.metrics`).
 One implementation behind the REST API and `wecom-mod health`.
 
-The list reads every group's window totals with five set-based statements (no query per
-group); one group's figures are added up in Python from its rows, the same definitions
-(`metrics.window_totals`), which the tests check the list's statements against.
+The list is computed for every group at once with five set-based statements (no query per
+group: `compute_list`); one group's figures are added up in Python from its rows, the same
+definitions (`metrics.window_totals`), which the tests check the list's statements against.
+With thousands of groups the computation takes seconds, so replicas keep a snapshot of the
+default window, refreshed every HEALTH_REFRESH_MINUTES by one of them (`app.health.snapshot`):
+`health_list` answers from it while it is fresh (computed for today within two refresh
+periods), and computes the list itself for another window or when there is none.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +24,8 @@ from app.health.metrics import (
     MODERATION_DAYS,
     STAY_DAYS,
     Coverage,
+    DecidingFigure,
+    Figures,
     Grade,
     GroupDay,
     Health,
@@ -29,6 +36,7 @@ from app.health.metrics import (
     window_totals,
 )
 from app.health.rollup import RollupConfig
+from app.models import HealthSnapshot
 from app.repositories import health as health_repo
 from app.settings import Settings
 
@@ -38,9 +46,13 @@ __all__ = [
     "GroupHealth",
     "HealthConfig",
     "HealthDetail",
+    "HealthList",
+    "compute_list",
     "coverage_of",
+    "from_snapshot",
     "group_health",
     "health_list",
+    "snapshot_row",
 ]
 
 DIRECT_PREFIX = "direct:"  # a 1:1 chat of the archive (`app.judging.events.archive_chat_id`)
@@ -55,6 +67,7 @@ class HealthConfig:
     silent_days: int = 14
     archive_enabled: bool = False
     staff: frozenset[str] = frozenset()  # moderators and staff: not counted as members
+    refresh_minutes: int = 10  # how often one replica recomputes the list's snapshot
 
     def today(self, now: datetime) -> int:
         return self.rollups.day(now)
@@ -69,6 +82,7 @@ class HealthConfig:
             silent_days=settings.health_silent_days,
             archive_enabled=settings.archive_enabled,
             staff=frozenset((*settings.admin_userids, *settings.staff_userids)),
+            refresh_minutes=settings.health_refresh_minutes,
         )
 
 
@@ -100,7 +114,67 @@ def _first_day(config: HealthConfig, first_seen_at: datetime) -> int:
     return config.rollups.day(first_seen_at)
 
 
+@dataclass(frozen=True)
+class HealthList:
+    items: list[GroupHealth]  # by chat id
+    computed_at: datetime  # when the figures were computed (a snapshot's time, or now)
+
+
 async def health_list(
+    session: AsyncSession,
+    config: HealthConfig,
+    *,
+    now: datetime,
+    days: int | None = None,
+) -> HealthList:
+    """Every group's health over the `days` (HEALTH_WINDOW_DAYS) days ending today: the
+    snapshot while it is fresh, else computed now (`compute_list`)."""
+    days = days or config.window_days
+    if days == config.window_days:
+        rows = await health_repo.snapshots(
+            session,
+            days,
+            end_day=config.today(now),
+            since=now - timedelta(minutes=2 * config.refresh_minutes),
+        )
+        if rows is not None:
+            return HealthList(
+                [from_snapshot(row) for row in rows], min(row.computed_at for row in rows)
+            )
+    return HealthList(await compute_list(session, config, now=now, days=days), now)
+
+
+def snapshot_row(item: GroupHealth) -> dict[str, Any]:
+    """`item` as a `HealthSnapshot` row (without its window and times)."""
+    health = item.health
+    figures = asdict(health.figures)
+    figures["coverage"] = health.figures.coverage.value
+    return {
+        "chat_id": item.chat_id,
+        "name": item.name[:256],
+        "grade": health.grade.value if health.grade is not None else None,
+        "health": {
+            "figures": figures,
+            "decided_by": [asdict(figure) for figure in health.decided_by],
+        },
+    }
+
+
+def from_snapshot(row: HealthSnapshot) -> GroupHealth:
+    stored = row.health
+    figures = Figures(**{**stored["figures"], "coverage": Coverage(stored["figures"]["coverage"])})
+    return GroupHealth(
+        row.chat_id,
+        row.name,
+        Health(
+            figures,
+            Grade(row.grade) if row.grade is not None else None,
+            tuple(DecidingFigure(**figure) for figure in stored["decided_by"]),
+        ),
+    )
+
+
+async def compute_list(
     session: AsyncSession,
     config: HealthConfig,
     *,
@@ -108,7 +182,7 @@ async def health_list(
     days: int | None = None,
 ) -> list[GroupHealth]:
     """Every group's health over the `days` (HEALTH_WINDOW_DAYS) days ending today, by chat
-    id (1:1 archive chats left out)."""
+    id (1:1 archive chats left out), computed from the rollups now."""
     days = days or config.window_days
     end = config.today(now)
     totals = await health_repo.window_totals(

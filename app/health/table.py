@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 
 from app.health.metrics import DecidingFigure
 from app.health.service import UNGRADED, GroupHealth
@@ -54,7 +55,7 @@ def _decided(figure: DecidingFigure) -> str:
     return f"{figure.name}={value} (limit {threshold})"
 
 
-def health_table(items: Sequence[GroupHealth], *, days: int) -> list[str]:
+def health_table(items: Sequence[GroupHealth], *, days: int, computed_at: datetime) -> list[str]:
     """The header, one line per group, and a closing line with the count."""
     rows = [_HEADER]
     for item in items:
@@ -83,5 +84,7 @@ def health_table(items: Sequence[GroupHealth], *, days: int) -> list[str]:
     lines = [
         "  ".join(_pad(cell, widths[n]) for n, cell in enumerate(row)).rstrip() for row in rows
     ]
-    lines.append(f"{len(items)} group(s), the last {days} day(s)")
+    lines.append(
+        f"{len(items)} group(s), the last {days} day(s), computed {computed_at:%Y-%m-%d %H:%M} UTC"
+    )
     return lines

@@ -40,8 +40,8 @@ from typing import Any, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.ingest.archive import store_message
 from app.health.rollup import RollupConfig, day_of
+from app.ingest.archive import store_message
 from app.judging.events import ARCHIVE_SKIPS, archive_chat_id, archive_skip_reason, is_recall
 from app.judging.processing import InboxProcessor
 from app.lexicon.runtime import LexiconHolder, LexiconReloader

@@ -1,6 +1,7 @@
 """Queries on the community-health rollups (`health_days`, `health_member_days`,
-`health_groups`): the upserts a batch's counts make, pruning, one group's rows, and every
-group's window totals with a few set-based statements (the health list).
+`health_groups`): the upserts a batch's counts make, pruning, one group's rows, every group's
+window totals with a few set-based statements (the health list), and the list's snapshots
+(`health_snapshots`) with the lease that refreshes them (`health_refresh`).
 
 Days are integers (days since 1970-01-01 in HEALTH_TIMEZONE), so that day arithmetic reads the
 same on PostgreSQL and SQLite.
@@ -8,15 +9,23 @@ same on PostgreSQL and SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, text
+from sqlalchemy import Table, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Group, GroupMember, HealthDay, HealthGroup, HealthMemberDay
+from app.models import (
+    Group,
+    GroupMember,
+    HealthDay,
+    HealthGroup,
+    HealthMemberDay,
+    HealthRefresh,
+    HealthSnapshot,
+)
 from app.repositories import dialect_insert, rowcount
 
 __all__ = [
@@ -26,12 +35,16 @@ __all__ = [
     "WindowTotalsRow",
     "add_days",
     "add_member_days",
+    "claim_refresh",
     "day_rows",
+    "finish_refresh",
     "groups",
     "member_day_rows",
     "members_now",
     "note_groups",
     "prune",
+    "replace_snapshots",
+    "snapshots",
     "window_totals",
 ]
 
@@ -348,3 +361,73 @@ async def window_totals(
     for chat, departures in await rows(_AFTER_MODERATION):
         of(chat)["departures_after_moderation"] = int(departures or 0)
     return {chat: WindowTotalsRow(**entry) for chat, entry in found.items()}
+
+
+# -- snapshots of the list (app.health.snapshot) ------------------------------------------------
+
+
+async def claim_refresh(
+    session: AsyncSession, holder: str, *, now: datetime, due_before: datetime, until: datetime
+) -> bool:
+    """Take the refresh of the snapshots: when no replica is computing them (free or expired)
+    and the last complete refresh is older than `due_before`. Returns whether we hold it."""
+    await session.execute(
+        dialect_insert(session)(HealthRefresh)
+        .values(id=1, holder="", expires_at=now, refreshed_at=None)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    result = await session.execute(
+        update(HealthRefresh)
+        .where(
+            HealthRefresh.id == 1,
+            HealthRefresh.expires_at <= now,
+            or_(HealthRefresh.refreshed_at.is_(None), HealthRefresh.refreshed_at <= due_before),
+        )
+        .values(holder=holder, expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1
+
+
+async def finish_refresh(session: AsyncSession, holder: str, *, now: datetime) -> None:
+    """Our refresh is complete (or abandoned when `refreshed` is not moved): free the lease."""
+    await session.execute(
+        update(HealthRefresh)
+        .where(HealthRefresh.id == 1, HealthRefresh.holder == holder)
+        .values(holder="", expires_at=now, refreshed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def replace_snapshots(
+    session: AsyncSession, window_days: int, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """The snapshots of the `window_days` window become `rows` (HealthSnapshot columns)."""
+    await session.execute(delete(HealthSnapshot).where(HealthSnapshot.window_days == window_days))
+    if rows:
+        await session.execute(
+            insert(HealthSnapshot), [{"window_days": window_days, **row} for row in rows]
+        )
+
+
+async def snapshots(
+    session: AsyncSession, window_days: int, *, end_day: int, since: datetime
+) -> list[HealthSnapshot] | None:
+    """The snapshots of the `window_days` window ending on `end_day`, computed at `since` or
+    later, by chat id; None when there are none that fresh."""
+    fresh = await session.execute(
+        select(func.min(HealthSnapshot.computed_at), func.count()).where(
+            HealthSnapshot.window_days == window_days,
+            HealthSnapshot.end_day == end_day,
+            HealthSnapshot.computed_at >= since,
+        )
+    )
+    oldest, count = fresh.one()
+    if not count or oldest is None:
+        return None
+    statement = (
+        select(HealthSnapshot)
+        .where(HealthSnapshot.window_days == window_days)
+        .order_by(HealthSnapshot.chat_id)
+    )
+    return list((await session.execute(statement)).scalars())

@@ -1,6 +1,7 @@
 """Community-health rollups (`app.health`): a group's day (`health_days`), a member's day in
 a group (`health_member_days`) and what a group's health needs beyond its window
-(`health_groups`). Counts only, no text.
+(`health_groups`), and the health list's snapshots with the lease to refresh them
+(`health_snapshots`, `health_refresh`). Counts only, no text.
 
 Revision ID: 0011
 Revises: 0010
@@ -78,6 +79,23 @@ def upgrade() -> None:
             sqlite_where=sa.text(where),
         )
     op.create_table(
+        "health_snapshots",
+        sa.Column("window_days", sa.Integer(), primary_key=True),
+        sa.Column("chat_id", sa.String(128), primary_key=True),
+        sa.Column("name", sa.String(256), nullable=False),
+        sa.Column("end_day", sa.Integer(), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("grade", sa.String(16), nullable=True),
+        sa.Column("health", sa.JSON(), nullable=False),
+    )
+    op.create_table(
+        "health_refresh",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("holder", sa.String(128), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_table(
         "health_groups",
         sa.Column("chat_id", sa.String(128), primary_key=True),
         sa.Column("last_member_day", sa.Integer(), nullable=True),
@@ -87,6 +105,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("health_refresh")
+    op.drop_table("health_snapshots")
     op.drop_table("health_groups")
     for name, *_rest in _MEMBER_INDEXES:
         op.drop_index(name, table_name="health_member_days")

@@ -212,5 +212,3 @@ async def test_archive_import_fills_months_of_rollups(
     busy = [day["member_messages"] for day in detail["series"] if day["member_messages"]]
     assert busy == [3] * 5
     assert detail["figures"]["speakers"] == 3
-
-
