@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from app import cli
+from app.health.service import HealthConfig
+from app.health.snapshot import SnapshotRefresher
 from app.ingest.archive import store_message
 from bot.archive import parse_archive_message
 from tests import support
@@ -182,7 +184,7 @@ async def test_the_command_line_table(
     assert lines[0].split()[:3] == ["grade", "chat_id", "name"]
     assert lines[1].startswith("dead") and DEAD in lines[1]
     assert "days_since_member_message=20 (limit 14)" in lines[1]
-    assert lines[-1] == "1 group(s), the last 30 day(s)"
+    assert lines[-1] == "1 group(s), the last 30 day(s), computed 2026-03-02 09:00 UTC"
     assert await asyncio.to_thread(cli.main, ["health", "--days", "7"]) == 0
     out = capsys.readouterr().out
     assert "ungraded (partial)" in out and "4 group(s), the last 7 day(s)" in out
@@ -212,3 +214,34 @@ async def test_archive_import_fills_months_of_rollups(
     busy = [day["member_messages"] for day in detail["series"] if day["member_messages"]]
     assert busy == [3] * 5
     assert detail["figures"]["speakers"] == 3
+
+
+async def test_the_list_answers_from_the_snapshot_one_replica_refreshes(
+    service: Service, clock: support.Clock
+) -> None:
+    await seed(service, clock)
+    config = HealthConfig.from_settings(service.runtime.settings)
+    replicas = [
+        SnapshotRefresher(service.runtime.sessions, config, clock=clock, holder=name)
+        for name in ("replica-a", "replica-b")
+    ]
+    written = await asyncio.gather(*(replica.refresh_if_due() for replica in replicas))
+    assert sorted(written) == [0, 4]  # one of them computed every group, the other nothing
+    assert [await replica.refresh_if_due() for replica in replicas] == [0, 0]  # not due yet
+    computed = clock.now
+    clock.advance(60)
+    page = (await service.api("/api/v1/health/groups")).json()
+    assert page["computed_at"] == computed.isoformat().replace("+00:00", "Z")
+    assert len(page["items"]) == 4
+
+    # A new group shows at the next refresh; another window is computed at once.
+    plaintext = support.aibot_group_text("大家好", msgid="m-2", chat_id="wr-new")
+    assert (await service.post_aibot(plaintext)).status_code == 200
+    await service.settle()
+    assert len((await service.api("/api/v1/health/groups")).json()["items"]) == 4
+    assert len((await service.api("/api/v1/health/groups", days=7)).json()["items"]) == 5
+    clock.advance(config.refresh_minutes * 60)
+    assert await replicas[1].refresh_if_due() == 5
+    page = (await service.api("/api/v1/health/groups")).json()
+    assert len(page["items"]) == 5
+    assert page["computed_at"] == clock.now.isoformat().replace("+00:00", "Z")
