@@ -34,7 +34,7 @@ _DAY_COUNTS = (
 )
 _MEMBER_COUNTS = ("messages", "joins", "departures", "removals", "offences")
 # The rows the health list reads (partial indexes): name, columns, which rows, covered columns.
-_MEMBER_INDEXES = (
+_MEMBER_INDEXES: tuple[tuple[str, list[str], str, list[str]], ...] = (
     (
         "ix_health_member_days_spoke",
         ["day"],
