@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     health_silent_days: int = Field(default=14, ge=1, le=366)
     # minutes between two recomputations of the health list's snapshot (by one replica)
     health_refresh_minutes: int = Field(default=10, ge=1, le=1440)
+    # The weekly digest to WECOM_ADMIN_USERIDS (app/health/digest.py): on/off, the ISO weekday
+    # (1 Monday … 7 Sunday) and hour (HEALTH_TIMEZONE) it is due, a link to put in it.
+    health_digest_enabled: bool = False
+    health_digest_weekday: int = Field(default=1, ge=1, le=7)
+    health_digest_hour: int = Field(default=9, ge=0, le=23)
+    health_digest_link: str = ""
 
     @field_validator(
         "wecom_app_secret",
