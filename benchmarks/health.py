@@ -121,6 +121,18 @@ async def seed(
     params = {"first": last - days + 1, "last": last, "groups": groups, "since": since, "now": NOW}
     started = time.perf_counter()
     async with engine.begin() as connection:
+        # Bulk load: the rollups' secondary indexes are dropped and built again afterwards
+        # (the same definitions, read from the catalogue), as a restore would.
+        indexes = (
+            await connection.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
+                    "('health_days', 'health_member_days') AND indexname NOT LIKE '%pkey'"
+                )
+            )
+        ).all()
+        for name, _definition in indexes:
+            await connection.execute(text(f'DROP INDEX "{name}"'))
         for statement in (
             _SEED_GROUPS,
             _SEED_MEMBERS,
@@ -129,6 +141,8 @@ async def seed(
             _SEED_HEALTH_GROUPS,
         ):
             await connection.execute(text(statement), params)
+        for _name, definition in indexes:
+            await connection.execute(text(definition))
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
         await connection.execute(text("VACUUM ANALYZE"))
