@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, or_, select, text, update
+from sqlalchemy import Table, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
@@ -96,7 +96,11 @@ async def add_member_days(
     updates: dict[str, Any] = {
         name: table.c[name] + statement.excluded[name] for name in MEMBER_COUNTS
     }
-    updates["staff"] = statement.excluded.staff
+    # whether the member is staff is known from their messages; a join or departure alone
+    # leaves what the day's messages said
+    updates["staff"] = case(
+        (statement.excluded.messages > 0, statement.excluded.staff), else_=table.c.staff
+    )
     statement = statement.on_conflict_do_update(
         index_elements=["chat_id", "day", "user_id"], set_=updates
     )

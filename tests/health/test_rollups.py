@@ -284,3 +284,26 @@ async def test_the_list_statements_add_up_as_the_definitions(service: Service, s
             got = found.get(chat)
             assert got is not None
             assert metrics.WindowTotals(**asdict(got)) == expected, (chat, days)
+
+
+async def test_a_join_after_staff_messages_leaves_the_day_staff(
+    service: Service, clock: support.Clock
+) -> None:
+    no_findings = Decision(findings=(), actions=(), reason="no findings")
+    async with service.runtime.sessions() as session, session.begin():
+        tally = RollupTally(SHANGHAI)
+        tally.message(
+            chat_id=CHAT,
+            sender="mod-alice",
+            at=clock.now,
+            source="archive",
+            decision=no_findings,
+            staff=True,
+        )
+        await tally.write(session)
+    async with service.runtime.sessions() as session, session.begin():
+        tally = RollupTally(SHANGHAI)
+        tally.joined(CHAT, ["mod-alice"], clock.now)
+        await tally.write(session)
+    (member,) = await rows(service, HealthMemberDay)
+    assert (member.staff, member.messages, member.joins) == (True, 1, 1)
