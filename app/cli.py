@@ -462,18 +462,25 @@ def _cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     _safely(settings, _require_migrated)
     config = service.HealthConfig.from_settings(settings)
 
-    async def work(session: AsyncSession) -> service.HealthList:
-        return await service.health_list(session, config, now=_now(), days=args.days)
+    async def work(session: AsyncSession) -> service.HealthPage:
+        return await service.health_page(
+            session,
+            config,
+            now=_now(),
+            days=args.days,
+            grade=args.grade,
+            sort=args.sort,
+            descending=args.desc,
+            limit=args.limit,
+        )
 
-    found = _in_session(settings, work)
-    every = found.items
-    chosen = service.select_groups(every, grade=args.grade, sort=args.sort, descending=args.desc)
+    page = _in_session(settings, work)
     for line in health_table(
-        chosen[: args.limit], days=args.days or config.window_days, computed_at=found.computed_at
+        page.items, days=args.days or config.window_days, computed_at=page.computed_at
     ):
         print(line)
-    if len(chosen) > args.limit:
-        print(f"… {len(chosen) - args.limit} more (--limit)")
+    if page.next_cursor is not None:
+        print(f"… more groups (--limit {args.limit})")
     return 0
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -578,7 +579,8 @@ class HealthGroup(Base):
 
 class HealthSnapshot(Base):
     """A group's health over the default window as last computed for every group at once
-    (`app.health.snapshot`): what the health list answers while it is fresh."""
+    (`app.health.snapshot`): what the health list answers while it is fresh, filtered,
+    ordered and paged by these columns (`app.repositories.health.snapshot_page`)."""
 
     __tablename__ = "health_snapshots"
 
@@ -587,8 +589,24 @@ class HealthSnapshot(Base):
     name: Mapped[str] = mapped_column(String(256), default="")
     end_day: Mapped[int] = mapped_column(Integer)  # the window's last day (as HealthDay.day)
     computed_at: Mapped[datetime]
-    grade: Mapped[str | None] = mapped_column(String(16))  # None: not graded
-    # the figures and the deciding figures (app.health.service.snapshot_row)
+    grade: Mapped[str] = mapped_column(String(16))  # a Grade value, or "ungraded"
+    grade_rank: Mapped[int] = mapped_column(Integer)  # 0 dead … 3 healthy, 4 ungraded
+    # The figures the list sorts by (app.health.metrics.Figures); None: not defined.
+    members: Mapped[int | None] = mapped_column(Integer)
+    member_messages: Mapped[int | None] = mapped_column(Integer)
+    staff_messages: Mapped[int | None] = mapped_column(Integer)
+    days_since_member_message: Mapped[int | None] = mapped_column(Integer)
+    quiet_days: Mapped[int | None] = mapped_column(Integer)
+    speakers: Mapped[int | None] = mapped_column(Integer)
+    speaker_ratio: Mapped[float | None] = mapped_column(Float)
+    top2_share: Mapped[float | None] = mapped_column(Float)
+    bus_factor: Mapped[int | None] = mapped_column(Integer)
+    activation: Mapped[float | None] = mapped_column(Float)
+    stay: Mapped[float | None] = mapped_column(Float)
+    churn: Mapped[float | None] = mapped_column(Float)
+    shop: Mapped[float | None] = mapped_column(Float)
+    noise: Mapped[float | None] = mapped_column(Float)
+    # every figure and the deciding figures (app.health.service.snapshot_row)
     health: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 

@@ -74,23 +74,26 @@ async def list_health(
 ) -> Any:
     runtime = runtime_of(request)
     config = service.HealthConfig.from_settings(runtime.settings)
-    async with runtime.sessions() as session:
-        found = await service.health_list(session, config, now=runtime.now(), days=days)
-    every = found.items
-    counts = dict.fromkeys(service.GRADE_FILTERS, 0)
-    for item in every:
-        grade_of = item.health.grade
-        counts[grade_of.value if grade_of is not None else service.UNGRADED] += 1
-    chosen = service.select_groups(every, grade=grade, sort=sort, descending=order == "desc")
     try:
-        shown, after = service.page_after(chosen, limit=limit, after=cursor)
+        async with runtime.sessions() as session:
+            page = await service.health_page(
+                session,
+                config,
+                now=runtime.now(),
+                days=days,
+                grade=grade,
+                sort=sort,
+                descending=order == "desc",
+                limit=limit,
+                after=cursor,
+            )
     except LookupError:
         raise HTTPException(400, "cursor is not a group of this list") from None
     return HealthPage(
-        computed_at=found.computed_at,
-        items=[group_out(item) for item in shown],
-        grades=counts,
-        next_cursor=after,
+        computed_at=page.computed_at,
+        items=[group_out(item) for item in page.items],
+        grades=page.grades,
+        next_cursor=page.next_cursor,
     )
 
 

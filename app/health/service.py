@@ -47,11 +47,13 @@ __all__ = [
     "HealthConfig",
     "HealthDetail",
     "HealthList",
+    "HealthPage",
     "compute_list",
     "coverage_of",
     "from_snapshot",
     "group_health",
     "health_list",
+    "health_page",
     "snapshot_row",
 ]
 
@@ -120,6 +122,20 @@ class HealthList:
     computed_at: datetime  # when the figures were computed (a snapshot's time, or now)
 
 
+async def _fresh_snapshot(
+    session: AsyncSession, config: HealthConfig, *, now: datetime, days: int
+) -> datetime | None:
+    """When the snapshot the list may answer from was computed; None: compute the list."""
+    if days != config.window_days:
+        return None
+    return await health_repo.snapshot_time(
+        session,
+        days,
+        end_day=config.today(now),
+        since=now - timedelta(minutes=2 * config.refresh_minutes),
+    )
+
+
 async def health_list(
     session: AsyncSession,
     config: HealthConfig,
@@ -127,21 +143,72 @@ async def health_list(
     now: datetime,
     days: int | None = None,
 ) -> HealthList:
-    """Every group's health over the `days` (HEALTH_WINDOW_DAYS) days ending today: the
-    snapshot while it is fresh, else computed now (`compute_list`)."""
+    """Every group's health over the `days` (HEALTH_WINDOW_DAYS) days ending today, by chat
+    id: the snapshot while it is fresh, else computed now (`compute_list`)."""
     days = days or config.window_days
-    if days == config.window_days:
-        rows = await health_repo.snapshots(
+    computed_at = await _fresh_snapshot(session, config, now=now, days=days)
+    if computed_at is not None:
+        rows = await health_repo.all_snapshots(session, days)
+        return HealthList([from_snapshot(row) for row in rows], computed_at)
+    return HealthList(await compute_list(session, config, now=now, days=days), now)
+
+
+@dataclass(frozen=True)
+class HealthPage:
+    items: list[GroupHealth]
+    grades: dict[str, int]  # every group's count by grade (GRADE_FILTERS), before the filter
+    computed_at: datetime
+    next_cursor: str | None  # the chat id to page on from; None: no more
+
+
+async def health_page(
+    session: AsyncSession,
+    config: HealthConfig,
+    *,
+    now: datetime,
+    days: int | None = None,
+    grade: str | None = None,
+    sort: str = "grade",
+    descending: bool = False,
+    limit: int = 100,
+    after: str | None = None,
+) -> HealthPage:
+    """A page of the list (`select_groups` order): from the fresh snapshot with one query
+    (keyset on the sort figure and chat id), else from the list computed now. Raises
+    LookupError for an `after` that is not in the list."""
+    days = days or config.window_days
+    computed_at = await _fresh_snapshot(session, config, now=now, days=days)
+    if computed_at is not None:
+        found = await health_repo.snapshot_page(
             session,
             days,
-            end_day=config.today(now),
-            since=now - timedelta(minutes=2 * config.refresh_minutes),
+            grade=grade,
+            sort="grade_rank" if sort == "grade" else sort,
+            descending=descending,
+            limit=limit,
+            after=after,
         )
-        if rows is not None:
-            return HealthList(
-                [from_snapshot(row) for row in rows], min(row.computed_at for row in rows)
-            )
-    return HealthList(await compute_list(session, config, now=now, days=days), now)
+        if found is None:
+            raise LookupError(after)
+        rows, more = found
+        stored = await health_repo.snapshot_grades(session, days)
+        return HealthPage(
+            items=[from_snapshot(row) for row in rows],
+            grades={name: stored.get(name, 0) for name in GRADE_FILTERS},
+            computed_at=computed_at,
+            next_cursor=rows[-1].chat_id if more and rows else None,
+        )
+    every = await compute_list(session, config, now=now, days=days)
+    grades = dict.fromkeys(GRADE_FILTERS, 0)
+    for item in every:
+        grades[_grade_name(item.health.grade)] += 1
+    chosen = select_groups(every, grade=grade, sort=sort, descending=descending)
+    shown, next_cursor = page_after(chosen, limit=limit, after=after)
+    return HealthPage(shown, grades, now, next_cursor)
+
+
+def _grade_name(grade: Grade | None) -> str:
+    return grade.value if grade is not None else UNGRADED
 
 
 def snapshot_row(item: GroupHealth) -> dict[str, Any]:
@@ -152,7 +219,9 @@ def snapshot_row(item: GroupHealth) -> dict[str, Any]:
     return {
         "chat_id": item.chat_id,
         "name": item.name[:256],
-        "grade": health.grade.value if health.grade is not None else None,
+        "grade": _grade_name(health.grade),
+        "grade_rank": GRADE_ORDER[health.grade],
+        **{name: getattr(health.figures, name) for name in _SNAPSHOT_FIGURES},
         "health": {
             "figures": figures,
             "decided_by": [asdict(figure) for figure in health.decided_by],
@@ -168,7 +237,7 @@ def from_snapshot(row: HealthSnapshot) -> GroupHealth:
         row.name,
         Health(
             figures,
-            Grade(row.grade) if row.grade is not None else None,
+            None if row.grade == UNGRADED else Grade(row.grade),
             tuple(DecidingFigure(**figure) for figure in stored["decided_by"]),
         ),
     )
@@ -289,6 +358,10 @@ _GROUP_DAY_FIELDS = (
 )
 
 GRADE_ORDER = {Grade.DEAD: 0, Grade.AT_RISK: 1, Grade.WATCH: 2, Grade.HEALTHY: 3, None: 4}
+# the figures a snapshot row keeps in columns, to be sorted by (`HealthSnapshot`)
+_SNAPSHOT_FIGURES = tuple(
+    name for name in health_repo.SNAPSHOT_SORTS if name not in ("grade_rank", "chat_id", "name")
+)
 
 
 # -- the list as REST and the command line show it: filter, order, pages ---------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
@@ -31,10 +31,12 @@ from app.repositories import dialect_insert, rowcount
 __all__ = [
     "DAY_COUNTS",
     "MEMBER_COUNTS",
+    "SNAPSHOT_SORTS",
     "GroupRow",
     "WindowTotalsRow",
     "add_days",
     "add_member_days",
+    "all_snapshots",
     "claim_refresh",
     "day_rows",
     "finish_refresh",
@@ -44,7 +46,9 @@ __all__ = [
     "note_groups",
     "prune",
     "replace_snapshots",
-    "snapshots",
+    "snapshot_grades",
+    "snapshot_page",
+    "snapshot_time",
     "window_totals",
 ]
 
@@ -414,21 +418,101 @@ async def replace_snapshots(
         )
 
 
-async def snapshots(
+SNAPSHOT_SORTS = (
+    "grade_rank",
+    "chat_id",
+    "name",
+    "members",
+    "member_messages",
+    "staff_messages",
+    "days_since_member_message",
+    "quiet_days",
+    "speakers",
+    "speaker_ratio",
+    "top2_share",
+    "bus_factor",
+    "activation",
+    "stay",
+    "churn",
+    "shop",
+    "noise",
+)
+
+
+async def snapshot_time(
     session: AsyncSession, window_days: int, *, end_day: int, since: datetime
-) -> list[HealthSnapshot] | None:
-    """The snapshots of the `window_days` window ending on `end_day`, computed at `since` or
-    later, by chat id; None when there are none that fresh."""
-    fresh = await session.execute(
-        select(func.min(HealthSnapshot.computed_at), func.count()).where(
+) -> datetime | None:
+    """When the snapshot of the `window_days` window was computed, if it ends on `end_day`
+    and was computed at `since` or later; None otherwise (a refresh replaces it whole)."""
+    found = await session.execute(
+        select(func.max(HealthSnapshot.computed_at)).where(
             HealthSnapshot.window_days == window_days,
             HealthSnapshot.end_day == end_day,
             HealthSnapshot.computed_at >= since,
         )
     )
-    oldest, count = fresh.one()
-    if not count or oldest is None:
-        return None
+    return found.scalar_one_or_none()
+
+
+async def snapshot_grades(session: AsyncSession, window_days: int) -> dict[str, int]:
+    """The snapshot's groups by grade."""
+    statement = (
+        select(HealthSnapshot.grade, func.count())
+        .where(HealthSnapshot.window_days == window_days)
+        .group_by(HealthSnapshot.grade)
+    )
+    return {grade: int(count) for grade, count in (await session.execute(statement)).all()}
+
+
+async def snapshot_page(
+    session: AsyncSession,
+    window_days: int,
+    *,
+    grade: str | None,
+    sort: str,
+    descending: bool,
+    limit: int,
+    after: str | None = None,
+) -> tuple[list[HealthSnapshot], bool] | None:
+    """Up to `limit` snapshot rows of `grade` (None: all) in `sort` order (one of
+    SNAPSHOT_SORTS; groups without the figure last, then chat id order), after the group
+    `after` (keyset: its value and chat id); and whether more follow. None when `after` is not
+    in the snapshot."""
+    column = getattr(HealthSnapshot, sort)
+    statement = select(HealthSnapshot).where(HealthSnapshot.window_days == window_days)
+    if grade is not None:
+        statement = statement.where(HealthSnapshot.grade == grade)
+    if after is not None:
+        found = await session.execute(
+            select(column).where(
+                HealthSnapshot.window_days == window_days, HealthSnapshot.chat_id == after
+            )
+        )
+        row = found.first()
+        if row is None:
+            return None
+        value = row[0]
+        if value is None:
+            statement = statement.where(column.is_(None), HealthSnapshot.chat_id > after)
+        else:
+            beyond = column < value if descending else column > value
+            statement = statement.where(
+                or_(
+                    column.is_(None),
+                    beyond,
+                    and_(column == value, HealthSnapshot.chat_id > after),
+                )
+            )
+    order = column.desc() if descending else column.asc()
+    statement = statement.order_by(
+        case((column.is_(None), 1), else_=0), order, HealthSnapshot.chat_id
+    ).limit(limit + 1)
+    rows = list((await session.execute(statement)).scalars())
+    return rows[:limit], len(rows) > limit
+
+
+async def all_snapshots(session: AsyncSession, window_days: int) -> list[HealthSnapshot]:
+    """Every group's snapshot row of the window, by chat id."""
     statement = (
         select(HealthSnapshot)
         .where(HealthSnapshot.window_days == window_days)

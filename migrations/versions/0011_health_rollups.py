@@ -33,6 +33,17 @@ _DAY_COUNTS = (
     "promo_members",
 )
 _MEMBER_COUNTS = ("messages", "joins", "departures", "removals", "offences")
+# The figures the health list sorts its snapshot by.
+_SNAPSHOT_COUNTS = (
+    "members",
+    "member_messages",
+    "staff_messages",
+    "days_since_member_message",
+    "quiet_days",
+    "speakers",
+    "bus_factor",
+)
+_SNAPSHOT_SHARES = ("speaker_ratio", "top2_share", "activation", "stay", "churn", "shop", "noise")
 # The rows the health list reads (partial indexes): name, columns, which rows, covered columns.
 _MEMBER_INDEXES: tuple[tuple[str, list[str], str, list[str]], ...] = (
     (
@@ -85,7 +96,10 @@ def upgrade() -> None:
         sa.Column("name", sa.String(256), nullable=False),
         sa.Column("end_day", sa.Integer(), nullable=False),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("grade", sa.String(16), nullable=True),
+        sa.Column("grade", sa.String(16), nullable=False),
+        sa.Column("grade_rank", sa.Integer(), nullable=False),
+        *(sa.Column(name, sa.Integer(), nullable=True) for name in _SNAPSHOT_COUNTS),
+        *(sa.Column(name, sa.Float(), nullable=True) for name in _SNAPSHOT_SHARES),
         sa.Column("health", sa.JSON(), nullable=False),
     )
     op.create_table(

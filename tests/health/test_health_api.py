@@ -232,7 +232,28 @@ async def test_the_list_answers_from_the_snapshot_one_replica_refreshes(
     clock.advance(60)
     page = (await service.api("/api/v1/health/groups")).json()
     assert page["computed_at"] == computed.isoformat().replace("+00:00", "Z")
-    assert len(page["items"]) == 4
+    assert [item["chat_id"] for item in page["items"]] == [DEAD, STAR, ACTIVE, MENTIONS]
+    assert page["grades"] == {"healthy": 1, "watch": 0, "at_risk": 1, "dead": 1, "ungraded": 1}
+
+    async def paged(**params: Any) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            query = {"limit": 1, **params, **({"cursor": cursor} if cursor else {})}
+            page = (await service.api("/api/v1/health/groups", **query)).json()
+            assert page["computed_at"] == computed.isoformat().replace("+00:00", "Z")
+            seen += [item["chat_id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return seen
+
+    assert await paged() == [DEAD, STAR, ACTIVE, MENTIONS]
+    assert await paged(sort="member_messages", order="desc") == [ACTIVE, STAR, DEAD, MENTIONS]
+    assert await paged(sort="member_messages") == [DEAD, STAR, ACTIVE, MENTIONS]
+    assert await paged(grade="dead") == [DEAD]
+    assert await paged(grade="ungraded") == [MENTIONS]
+    bad = await service.api("/api/v1/health/groups", cursor="wr-nowhere")
+    assert bad.status_code == 400
 
     # A new group shows at the next refresh; another window is computed at once.
     plaintext = support.aibot_group_text("大家好", msgid="m-2", chat_id="wr-new")
