@@ -74,21 +74,18 @@ async def list_health(
 ) -> Any:
     runtime = runtime_of(request)
     config = service.HealthConfig.from_settings(runtime.settings)
-    try:
-        async with runtime.sessions() as session:
-            page = await service.health_page(
-                session,
-                config,
-                now=runtime.now(),
-                days=days,
-                grade=grade,
-                sort=sort,
-                descending=order == "desc",
-                limit=limit,
-                after=cursor,
-            )
-    except LookupError:
-        raise HTTPException(400, "cursor is not a group of this list") from None
+    async with runtime.sessions() as session:
+        page = await service.health_page(
+            session,
+            config,
+            now=runtime.now(),
+            days=days,
+            grade=grade,
+            sort=sort,
+            descending=order == "desc",
+            limit=limit,
+            after=cursor,
+        )
     return HealthPage(
         computed_at=page.computed_at,
         items=[group_out(item) for item in page.items],

@@ -13,6 +13,7 @@ periods), and computes the list itself for another window or when there is none.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -183,13 +184,13 @@ async def health_page(
     limit: int = 100,
     after: str | None = None,
 ) -> HealthPage:
-    """A page of the list (`select_groups` order): from the fresh snapshot with one query
-    (keyset on the sort figure and chat id), else from the list computed now. Raises
-    LookupError for an `after` that is not in the list."""
+    """A page of the list (`select_groups` order) after the group `after` (a chat id not in
+    the list stands where a group without the sort figure would): from the fresh snapshot with
+    one query (keyset on the sort figure and chat id), else from the list computed now."""
     days = days or config.window_days
     computed_at = await _fresh_snapshot(session, config, now=now, days=days)
     if computed_at is not None:
-        found = await health_repo.snapshot_page(
+        rows, more = await health_repo.snapshot_page(
             session,
             days,
             grade=grade,
@@ -198,9 +199,6 @@ async def health_page(
             limit=limit,
             after=after,
         )
-        if found is None:
-            raise LookupError(after)
-        rows, more = found
         stored = await health_repo.snapshot_grades(session, days)
         return HealthPage(
             items=[from_snapshot(row) for row in rows],
@@ -213,7 +211,9 @@ async def health_page(
     for item in every:
         grades[_grade_name(item.health.grade)] += 1
     chosen = select_groups(every, grade=grade, sort=sort, descending=descending)
-    shown, next_cursor = page_after(chosen, limit=limit, after=after)
+    shown, next_cursor = page_after(
+        chosen, limit=limit, after=after, missing=lambda item: _sort_value(item, sort) is None
+    )
     return HealthPage(shown, grades, now, next_cursor)
 
 
@@ -431,11 +431,16 @@ def select_groups(
 
 
 def page_after(
-    items: list[GroupHealth], *, limit: int, after: str | None = None
+    items: list[GroupHealth],
+    *,
+    limit: int,
+    after: str | None = None,
+    missing: Callable[[GroupHealth], bool] = lambda _item: False,
 ) -> tuple[list[GroupHealth], str | None]:
     """The `limit` items after the one with chat id `after` (None: from the first), and the
-    chat id to pass for the next page (None: no more). Raises LookupError for an `after`
-    that is not in `items`."""
+    chat id to pass for the next page (None: no more). An `after` that is not in `items`
+    stands where an item without the sort figure would (`missing`: they come last, in chat id
+    order)."""
     start = 0
     if after:
         for index, item in enumerate(items):
@@ -443,7 +448,14 @@ def page_after(
                 start = index + 1
                 break
         else:
-            raise LookupError(after)
+            start = next(
+                (
+                    index
+                    for index, item in enumerate(items)
+                    if missing(item) and item.chat_id > after
+                ),
+                len(items),
+            )
     shown = items[start : start + limit]
     more = start + limit < len(items)
     return shown, shown[-1].chat_id if more and shown else None

@@ -473,11 +473,11 @@ async def snapshot_page(
     descending: bool,
     limit: int,
     after: str | None = None,
-) -> tuple[list[HealthSnapshot], bool] | None:
+) -> tuple[list[HealthSnapshot], bool]:
     """Up to `limit` snapshot rows of `grade` (None: all) in `sort` order (one of
     SNAPSHOT_SORTS; groups without the figure last, then chat id order), after the group
-    `after` (keyset: its value and chat id); and whether more follow. None when `after` is not
-    in the snapshot."""
+    `after` (keyset: its value and chat id; a chat id not in the snapshot as a group without
+    the figure); and whether more follow."""
     column = getattr(HealthSnapshot, sort)
     statement = select(HealthSnapshot).where(HealthSnapshot.window_days == window_days)
     if grade is not None:
@@ -489,9 +489,8 @@ async def snapshot_page(
             )
         )
         row = found.first()
-        if row is None:
-            return None
-        value = row[0]
+        # a chat id not in the snapshot stands where a group without the figure would
+        value = row[0] if row is not None else None
         if value is None:
             statement = statement.where(column.is_(None), HealthSnapshot.chat_id > after)
         else:
