@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WECOM_MOD_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export WECOM_MOD_TEST_POSTGRES_URL
 
-.PHONY: install run test test-fast check format eval bench bench-callbacks bench-answer-path bench-matcher bench-pipeline bench-archive bench-console
+.PHONY: install run test test-fast check format eval bench bench-callbacks bench-answer-path bench-matcher bench-pipeline bench-archive bench-console bench-health
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,3 +64,6 @@ bench-archive: $(STAMP)  ## chat-archive records processed per second (decryptio
 
 bench-console: $(STAMP)  ## web-console page times: 1,000,000 log rows and 2,000 groups on PostgreSQL
 	$(BIN)/python benchmarks/console.py $(BENCH_ARGS)
+
+bench-health: $(STAMP)  ## community-health list: 10,000 groups x 400 days of rollups on PostgreSQL
+	$(BIN)/python benchmarks/health.py $(BENCH_ARGS)

@@ -1,5 +1,6 @@
-"""The `wecom-mod` command line: serve, migrate, check, `words` to manage the lexicon, and
-`archive import` to replay decrypted chat-archive records through the pipeline.
+"""The `wecom-mod` command line: serve, migrate, check, `words` to manage the lexicon,
+`archive import` to replay decrypted chat-archive records through the pipeline, and `health`
+to list the groups' community health.
 
 The `words` commands go through `app.lexicon.service`, like the REST API: a running service
 picks their changes up within LEXICON_RELOAD_SECONDS. Those that change the lexicon migrate the
@@ -454,6 +455,35 @@ def _cmd_archive_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    from app.health import service
+    from app.health.table import health_table
+
+    _safely(settings, _require_migrated)
+    config = service.HealthConfig.from_settings(settings)
+
+    async def work(session: AsyncSession) -> service.HealthPage:
+        return await service.health_page(
+            session,
+            config,
+            now=_now(),
+            days=args.days,
+            grade=args.grade,
+            sort=args.sort,
+            descending=args.desc,
+            limit=args.limit,
+        )
+
+    page = _in_session(settings, work)
+    for line in health_table(
+        page.items, days=args.days or config.window_days, computed_at=page.computed_at
+    ):
+        print(line)
+    if page.next_cursor is not None:
+        print(f"… more groups (--limit {args.limit})")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wecom-mod",
@@ -623,6 +653,23 @@ def _parser() -> argparse.ArgumentParser:
         "(use a copy or a scratch DATABASE_URL)",
     )
     archive_import.set_defaults(handler=_cmd_archive_import)
+
+    from app.health.service import GRADE_FILTERS, SORTS
+
+    health = sub.add_parser(
+        "health",
+        help="community health of every group as a table (docs/health.md)",
+        description="Every group's grade (healthy, watch, at_risk, dead; ungraded when only "
+        "the smart bot sees it) and figures over the last --days days, dead first.",
+    )
+    health.add_argument(
+        "--days", type=int, default=None, help="the window in days (HEALTH_WINDOW_DAYS)"
+    )
+    health.add_argument("--grade", choices=GRADE_FILTERS, help="only groups of this grade")
+    health.add_argument("--sort", choices=SORTS, default="grade", help="order by this figure")
+    health.add_argument("--desc", action="store_true", help="largest first")
+    health.add_argument("--limit", type=int, default=200, help="rows shown (default 200)")
+    health.set_defaults(handler=_cmd_health)
     return parser
 
 

@@ -37,6 +37,10 @@ from app.admin import metrics_route as metrics
 from app.db import WriteGate, create_engine_for, database_urls, gated, session_factory
 from app.groups import routes as groups
 from app.groups.welcome import GroupUpkeep
+from app.health import routes as health_routes
+from app.health.digest import DigestConfig, DigestSender
+from app.health.service import HealthConfig
+from app.health.snapshot import SnapshotRefresher
 from app.ingest import callbacks
 from app.ingest.archive import (
     ArchivePoller,
@@ -381,6 +385,30 @@ def create_app(
                         return 0
                 return await processor.process_pending()
 
+            health_config = HealthConfig.from_settings(settings)
+            health_sessions = gated(runtime.sessions, write_gate)
+            refresher = SnapshotRefresher(health_sessions, health_config, clock=clock)
+            digest = DigestSender(
+                health_sessions,
+                health_config,
+                DigestConfig(
+                    enabled=settings.health_digest_enabled,
+                    weekday=settings.health_digest_weekday,
+                    hour=settings.health_digest_hour,
+                    link=settings.health_digest_link,
+                    recipients=tuple(settings.admin_userids),
+                    app_messages_enabled=settings.app_messages_enabled,
+                ),
+                clock=clock,
+            )
+
+            async def health_upkeep() -> int:
+                # the snapshot first: the digest reads it
+                refreshed = await refresher.refresh_if_due()
+                if await digest.send_if_due():
+                    runtime.workers.notify_outbox()
+                return refreshed
+
             runtime.workers = Workers(
                 process_inbox,
                 dispatcher.dispatch_due,
@@ -393,6 +421,7 @@ def create_app(
                     runtime.groups.resolve_pending if runtime.groups is not None else None
                 ),
                 group_upkeep=screen_then_upkeep,
+                refresh_health=health_upkeep,
             )
             if start_workers:
                 runtime.workers.start()
@@ -445,6 +474,7 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(outbox.router)
     app.include_router(health.router)
+    app.include_router(health_routes.router)
     app.include_router(metrics.router)
     console.mount(app)  # the web console under /console/ (not in the OpenAPI document)
     openapi_document.describe(app)

@@ -1,6 +1,7 @@
 """Tables: the callback inbox, the moderation log, the outbox of actions to carry out, the
 lexicon (words, allow-list phrases, its version, and the word files imported), and the chat
-archive's cursor, lease and unreadable records; and the audit trail of moderators' changes.
+archive's cursor, lease and unreadable records; the audit trail of moderators' changes; and the
+community-health rollups (`app.health`).
 
 The schema itself is created by the Alembic migrations in `migrations/`; these classes must match
 them (a test compares the two).
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -39,6 +42,11 @@ __all__ = [
     "Group",
     "GroupKind",
     "GroupMember",
+    "HealthDay",
+    "HealthGroup",
+    "HealthMemberDay",
+    "HealthRefresh",
+    "HealthSnapshot",
     "InboxEvent",
     "JoinScreening",
     "LexiconAllow",
@@ -523,3 +531,140 @@ class ContactProfile(Base):
     contact_type: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     name: Mapped[str] = mapped_column(String(256), default="", server_default="")
     corp_name: Mapped[str] = mapped_column(String(256), default="", server_default="")
+
+
+class HealthDay(Base):
+    """What one group did on one day (the service's HEALTH_TIMEZONE), counted as its messages
+    were judged and its members came and went (`app.health.rollup`): counts only, never a
+    text. Pruned after HEALTH_RETENTION_DAYS."""
+
+    __tablename__ = "health_days"
+
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)  # days since 1970-01-01, local
+    member_messages: Mapped[int] = mapped_column(Integer, default=0)  # members (not exempt)
+    staff_messages: Mapped[int] = mapped_column(Integer, default=0)  # moderators, owner, staff
+    archive_messages: Mapped[int] = mapped_column(Integer, default=0)  # of both, via the archive
+    joins: Mapped[int] = mapped_column(Integer, default=0)
+    departures: Mapped[int] = mapped_column(Integer, default=0)  # left by themselves (QuitScene 0)
+    removals: Mapped[int] = mapped_column(Integer, default=0)  # removed (QuitScene 1)
+    offences_word: Mapped[int] = mapped_column(Integer, default=0)  # strictest: a lexicon word
+    offences_flood: Mapped[int] = mapped_column(Integer, default=0)  # strictest: a flood rule
+    offences_promo: Mapped[int] = mapped_column(Integer, default=0)  # strictest: promotion
+    noisy: Mapped[int] = mapped_column(Integer, default=0)  # an offence or a flood signal
+    promo_staff: Mapped[int] = mapped_column(Integer, default=0)  # promotional, by staff
+    promo_members: Mapped[int] = mapped_column(Integer, default=0)  # promotional, by members
+
+    __table_args__ = (Index("ix_health_days_day", "day"),)
+
+
+class HealthMemberDay(Base):
+    """One member's day in one group: messages, joins, departures, offences (for the
+    concentration, newcomer and churn figures of `app.health.metrics`). Pruned with
+    `HealthDay`."""
+
+    __tablename__ = "health_member_days"
+
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)  # as HealthDay.day
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    staff: Mapped[bool] = mapped_column(Boolean, default=False)  # exempt when last counted
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    joins: Mapped[int] = mapped_column(Integer, default=0)
+    departures: Mapped[int] = mapped_column(Integer, default=0)  # QuitScene 0
+    removals: Mapped[int] = mapped_column(Integer, default=0)  # QuitScene 1
+    offences: Mapped[int] = mapped_column(Integer, default=0)  # judged offences (strikes)
+
+    __table_args__ = (
+        Index("ix_health_member_days_day", "day"),  # pruning
+        # The health list's statements (app.repositories.health) read only these rows: the
+        # members' messages (covering, for the concentration figures), joins, departures and
+        # removals, offences.
+        Index(
+            "ix_health_member_days_spoke",
+            "day",
+            postgresql_include=["chat_id", "user_id", "messages"],
+            postgresql_where=text("messages > 0 AND NOT staff"),
+            sqlite_where=text("messages > 0 AND NOT staff"),
+        ),
+        Index(
+            "ix_health_member_days_joins",
+            "day",
+            postgresql_where=text("joins > 0"),
+            sqlite_where=text("joins > 0"),
+        ),
+        Index(
+            "ix_health_member_days_left",
+            "chat_id",
+            "user_id",
+            "day",
+            postgresql_where=text("departures > 0 OR removals > 0"),
+            sqlite_where=text("departures > 0 OR removals > 0"),
+        ),
+        Index(
+            "ix_health_member_days_offences",
+            "chat_id",
+            "user_id",
+            "day",
+            postgresql_where=text("offences > 0"),
+            sqlite_where=text("offences > 0"),
+        ),
+    )
+
+
+class HealthGroup(Base):
+    """What the health figures need of a group beyond the window: its last member message and
+    how it is observed (the archive sees every message; the smart bot only @-mentions)."""
+
+    __tablename__ = "health_groups"
+
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_member_day: Mapped[int | None] = mapped_column(Integer)  # None: no member message yet
+    last_archive_day: Mapped[int | None] = mapped_column(Integer)  # None: never via the archive
+    last_aibot_day: Mapped[int | None] = mapped_column(Integer)  # None: never via the smart bot
+
+
+class HealthSnapshot(Base):
+    """A group's health over the default window as last computed for every group at once
+    (`app.health.snapshot`): what the health list answers while it is fresh, filtered,
+    ordered and paged by these columns (`app.repositories.health.snapshot_page`)."""
+
+    __tablename__ = "health_snapshots"
+
+    window_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    end_day: Mapped[int] = mapped_column(Integer)  # the window's last day (as HealthDay.day)
+    computed_at: Mapped[datetime]
+    grade: Mapped[str] = mapped_column(String(16))  # a Grade value, or "ungraded"
+    grade_rank: Mapped[int] = mapped_column(Integer)  # 0 dead … 3 healthy, 4 ungraded
+    # The figures the list sorts by (app.health.metrics.Figures); None: not defined.
+    members: Mapped[int | None] = mapped_column(Integer)
+    member_messages: Mapped[int | None] = mapped_column(Integer)
+    staff_messages: Mapped[int | None] = mapped_column(Integer)
+    days_since_member_message: Mapped[int | None] = mapped_column(Integer)
+    quiet_days: Mapped[int | None] = mapped_column(Integer)
+    speakers: Mapped[int | None] = mapped_column(Integer)
+    speaker_ratio: Mapped[float | None] = mapped_column(Float)
+    top2_share: Mapped[float | None] = mapped_column(Float)
+    bus_factor: Mapped[int | None] = mapped_column(Integer)
+    activation: Mapped[float | None] = mapped_column(Float)
+    stay: Mapped[float | None] = mapped_column(Float)
+    churn: Mapped[float | None] = mapped_column(Float)
+    shop: Mapped[float | None] = mapped_column(Float)
+    noise: Mapped[float | None] = mapped_column(Float)
+    # every figure and the deciding figures (app.health.service.snapshot_row)
+    health: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class HealthRefresh(Base):
+    """The single row (id 1) by which one replica at a time recomputes the health snapshots:
+    taken with a conditional UPDATE (free or expired, and the last refresh due), like the
+    archive's lease."""
+
+    __tablename__ = "health_refresh"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(128), default="")  # host:pid:random; "" free
+    expires_at: Mapped[datetime]  # until when the holder may be computing
+    refreshed_at: Mapped[datetime | None]  # the last complete refresh; None: never

@@ -18,6 +18,7 @@ from fastapi import Request
 
 from app.chat.commands import build_registry
 from app.groups.policy_file import load_policy
+from app.health.rollup import RollupConfig
 from app.judging.context import ModerationContext
 from app.lexicon.files import ListFile, read_list_file
 from app.lexicon.runtime import LexiconHolder
@@ -113,4 +114,7 @@ def moderation_context(
         staff=frozenset(settings.staff_userids),
         policy=load_policy(settings.policy_path, settings.corp_domain_list),
         bot_names=tuple(settings.smart_bot_name_list),
+        rollups=RollupConfig(
+            timezone=settings.health_timezone, retention_days=settings.health_retention_days
+        ),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -115,6 +116,21 @@ class Settings(BaseSettings):
     console_language: str = "zh"  # zh | en
     wecom_oauth_host: str = "https://open.weixin.qq.com"  # 网页授权 inside WeCom
     wecom_login_host: str = "https://login.work.weixin.qq.com"  # 企业微信登录 (QR)
+    # Community health (app/health, docs/health.md): the time zone of the rollups' days, how
+    # long they are kept, the default window of the figures, when a group counts as silent,
+    # and how often the health list's snapshot is recomputed.
+    health_timezone: str = "Asia/Shanghai"
+    health_retention_days: int = Field(default=400, ge=31, le=3660)
+    health_window_days: int = Field(default=30, ge=1, le=366)
+    health_silent_days: int = Field(default=14, ge=1, le=366)
+    # minutes between two recomputations of the health list's snapshot (by one replica)
+    health_refresh_minutes: int = Field(default=10, ge=1, le=1440)
+    # The weekly digest to WECOM_ADMIN_USERIDS (app/health/digest.py): on/off, the ISO weekday
+    # (1 Monday … 7 Sunday) and hour (HEALTH_TIMEZONE) it is due, a link to put in it.
+    health_digest_enabled: bool = False
+    health_digest_weekday: int = Field(default=1, ge=1, le=7)
+    health_digest_hour: int = Field(default=9, ge=0, le=23)
+    health_digest_link: str = ""
 
     @field_validator(
         "wecom_app_secret",
@@ -202,6 +218,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"must be more than 0 and at most {MAX_LEXICON_RELOAD_SECONDS} seconds"
             )
+        return value
+
+    @field_validator("health_timezone")
+    @classmethod
+    def _health_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"not a time zone name (IANA, e.g. Asia/Shanghai): {value!r}"
+            ) from None
         return value
 
     @field_validator("archive_poll_seconds")

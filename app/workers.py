@@ -1,7 +1,8 @@
 """The background loops of a replica: inbox processing, outbox dispatch and, when given,
 following the lexicon (`app.lexicon.runtime`), pulling the chat archive and looking up the
-groups it shows (`app.ingest.archive`), and the group upkeep: member syncs and welcomes
-(`app.groups.welcome`, every `poll_seconds`).
+groups it shows (`app.ingest.archive`), the group upkeep: member syncs and welcomes
+(`app.groups.welcome`, every `poll_seconds`), and the health list's snapshot
+(`app.health.snapshot`, looked at every `health_poll_seconds`).
 
 Each loop runs when woken (a callback was stored, an action was enqueued, the lexicon was
 changed through this replica, `msgaudit_notify` arrived, the archive showed new rooms) and at
@@ -75,6 +76,8 @@ class Workers:
         archive_poll_seconds: float = 15.0,
         resolve_groups: Callable[[], Awaitable[int]] | None = None,
         group_upkeep: Callable[[], Awaitable[int]] | None = None,
+        refresh_health: Callable[[], Awaitable[int]] | None = None,
+        health_poll_seconds: float = 60.0,
     ) -> None:
         self._process_inbox = process_inbox
         self._dispatch_outbox = dispatch_outbox
@@ -85,6 +88,9 @@ class Workers:
         self._archive_poll_seconds = archive_poll_seconds
         self._resolve_groups = resolve_groups
         self._group_upkeep = group_upkeep
+        self._refresh_health = refresh_health
+        self._health_poll_seconds = health_poll_seconds
+        self._health_wakeup = asyncio.Event()
         self._upkeep_wakeup = asyncio.Event()
         self._archive_wakeup = asyncio.Event()
         self._groups_wakeup = asyncio.Event()
@@ -159,6 +165,17 @@ class Workers:
                     self._loop("group upkeep", self._group_upkeep, self._upkeep_wakeup, poll)
                 )
             )
+        if self._refresh_health is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._loop(
+                        "health snapshot",
+                        self._refresh_health,
+                        self._health_wakeup,
+                        self._health_poll_seconds,
+                    )
+                )
+            )
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Let the pass in progress finish (up to `grace_seconds`), then cancel."""
@@ -169,6 +186,7 @@ class Workers:
         self._archive_wakeup.set()
         self._groups_wakeup.set()
         self._upkeep_wakeup.set()
+        self._health_wakeup.set()
         if not self._tasks:
             return
         _done, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)

@@ -19,8 +19,12 @@ records' own times, so the file should be in time order, as the archive is).
 - The inbox is run until it is idle, as a replica's inbox worker would: events that were
   already pending (callbacks a stopped service left) are handled too, and not counted here.
 
+The judged messages fill the community-health rollups of their own days (`app.health.rollup`),
+so months of history show at once; days older than HEALTH_RETENTION_DAYS are pruned by the next
+pass of a replica's inbox worker.
+
 The summary counts what was read, stored and judged, the findings by detector, the decisions by
-verdict and by action, and the members flagged most.
+verdict and by action, the members flagged most, and the health rollup days filled.
 """
 
 from __future__ import annotations
@@ -36,8 +40,9 @@ from typing import Any, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.health.rollup import RollupConfig, day_of
 from app.ingest.archive import store_message
-from app.judging.events import ARCHIVE_SKIPS, archive_skip_reason, is_recall
+from app.judging.events import ARCHIVE_SKIPS, archive_chat_id, archive_skip_reason, is_recall
 from app.judging.processing import InboxProcessor
 from app.lexicon.runtime import LexiconHolder, LexiconReloader
 from app.models import ModerationLog
@@ -87,6 +92,10 @@ class ImportSummary:
     offender_verdicts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     offender_chats: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     queued: int = 0  # outbox rows added for the imported messages
+    # (chat, day) of the judged messages: the community-health rollups they filled
+    health_days: set[tuple[str, int]] = field(default_factory=set)
+    retention_days: int = 0  # HEALTH_RETENTION_DAYS: older days are pruned
+    today: int = 0  # the day number of the import (HEALTH_TIMEZONE)
 
     @property
     def judged(self) -> int:
@@ -131,6 +140,7 @@ class ImportSummary:
                     f"    {user}: {count} flagged in {where}"
                     + _counts(self.offender_verdicts[user])
                 )
+        lines.append("  health rollups: " + self._health())
         if self.shadow:
             lines.append(f"  actions queued: {self.queued}")
         else:
@@ -138,6 +148,23 @@ class ImportSummary:
                 f"  actions queued: {self.queued} (a running `wecom-mod serve` sends them)"
             )
         return lines
+
+    def _health(self) -> str:
+        if not self.health_days:
+            return "no day filled"
+        days = sorted(day for _chat, day in self.health_days)
+        groups = len({chat for chat, _day in self.health_days})
+        text = (
+            f"{len(self.health_days)} group-day(s) of {groups} group(s), "
+            f"{day_of(days[0])} to {day_of(days[-1])}"
+        )
+        old = sum(1 for day in days if day <= self.today - self.retention_days)
+        if old:
+            text += (
+                f" ({old} older than HEALTH_RETENTION_DAYS={self.retention_days}, "
+                "pruned at the next pass)"
+            )
+        return text
 
 
 def _counts(counter: Counter[str], *, bare: bool = False) -> str:
@@ -206,7 +233,12 @@ async def import_records(
         force_shadow=shadow,
         archive_include_direct=settings.archive_include_direct,
     )
-    summary = ImportSummary(path=str(path), shadow=shadow)
+    summary = ImportSummary(
+        path=str(path),
+        shadow=shadow,
+        retention_days=context.rollups.retention_days,
+        today=context.rollups.day(clock()),
+    )
 
     def bad(line: BadLine) -> None:
         summary.bad_lines.append(line)
@@ -226,14 +258,14 @@ async def import_records(
                 chunk.append(item)
                 if len(chunk) >= CHUNK:
                     event_ids += await _store_and_judge(
-                        sessions, processor, chunk, summary, clock, include_direct
+                        sessions, processor, chunk, summary, clock, include_direct, context.rollups
                     )
                     chunk = []
         except UnicodeDecodeError as exc:
             raise SettingsError(f"FILE: {path} is not UTF-8 text: {exc.reason}") from None
         if chunk:
             event_ids += await _store_and_judge(
-                sessions, processor, chunk, summary, clock, include_direct
+                sessions, processor, chunk, summary, clock, include_direct, context.rollups
             )
     if report is not None and len(summary.bad_lines) > SHOWN_BAD_LINES:
         print(
@@ -258,6 +290,7 @@ async def _store_and_judge(
     summary: ImportSummary,
     clock: Callable[[], datetime],
     include_direct: bool,
+    rollups: RollupConfig,
 ) -> list[int]:
     """Store a chunk in one transaction, then run the inbox until it is idle."""
     stored: list[tuple[int, ArchiveMessage]] = []
@@ -282,6 +315,7 @@ async def _store_and_judge(
             summary.recalls += 1
         else:
             summary.judged_by_type[message.msg_type] += 1
+            summary.health_days.add((archive_chat_id(message), rollups.day(message.sent_at)))
     return [event_id for event_id, _ in stored]
 
 

@@ -1,11 +1,13 @@
 """`ModerationContext`: what judging needs besides the database (lexicon, texts, commands,
-people, the default policy), built once per replica (`app.runtime.moderation_context`)."""
+people, the default policy, how health rollups count days), built once per replica
+(`app.runtime.moderation_context`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from app.chat.registry import CommandRegistry, blank_bot_mentions
+from app.health.rollup import RollupConfig
 from app.lexicon.runtime import LexiconHolder
 from app.texts import Texts
 from moderation import GroupPolicy, SensitiveWordMatcher
@@ -24,6 +26,7 @@ class ModerationContext:
     staff: frozenset[str] = frozenset()
     policy: GroupPolicy = field(default_factory=GroupPolicy)
     bot_names: tuple[str, ...] = ()  # the smart bot's display names (SMART_BOT_NAMES)
+    rollups: RollupConfig = field(default_factory=RollupConfig)  # community-health days
 
     @property
     def matcher(self) -> SensitiveWordMatcher:

@@ -239,7 +239,7 @@ class FactsReader:
                     first_seen=first_seen,
                     messages=earlier,
                     strikes=self.strikes[(*who, item.mode is GroupMode.SHADOW)],
-                    exempt=self._exempt(group, judged.sender),
+                    exempt=self.exempt(group, judged.sender),
                 )
             text_hash = folded_fingerprint(judged.folded or "")
             known = self.spread.get(text_hash)
@@ -249,7 +249,9 @@ class FactsReader:
             matcher=self._context.matcher, groups=groups, members=members, spread=spread
         )
 
-    def _exempt(self, group: Group, user_id: str) -> str:
+    def exempt(self, group: Group, user_id: str) -> str:
+        """Why `user_id` is exempt from action in `group` ("moderator", "owner", "staff"), ""
+        when they are not (a member)."""
         if self._context.is_moderator(user_id) or user_id in (group.moderators or ()):
             return "moderator"
         if group.owner and user_id == group.owner:

@@ -32,7 +32,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,6 +46,7 @@ from app.db import DB_UNAVAILABLE
 from app.groups.capabilities import aibot_markdown
 from app.groups.policy_file import effective_policy
 from app.groups.welcome import note_join
+from app.health.rollup import RollupTally
 from app.judging.context import ModerationContext
 from app.judging.cross_channel import CopyRegister, FirstCopy
 from app.judging.events import (
@@ -63,6 +64,7 @@ from app.models import Group, InboxEvent
 from app.repositories import activity as activity_repo
 from app.repositories import archive as archive_repo
 from app.repositories import groups as groups_repo
+from app.repositories import health as health_repo
 from app.repositories import inbox as inbox_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import strikes as strikes_repo
@@ -129,6 +131,8 @@ class InboxProcessor:
         self._batch = _BatchState()
         self._facts = self._new_facts()
         self._recorder = Recorder(context, clock=clock)
+        # The open transaction's community-health counts (`app.health.rollup`).
+        self._tally = RollupTally(context.rollups)
         # Archive records of the batch, parsed once for the scan and the handling.
         self._archive_parsed: dict[int, ArchiveMessage] = {}
         self._callback_parsed: dict[int, CallbackEvent] = {}
@@ -140,17 +144,26 @@ class InboxProcessor:
         self.copies = CopyRegister(clock=clock)
 
     async def prune_activity(self, *, now: datetime | None = None) -> int:
-        """Delete message metadata older than any flood window can look back; returns how
-        many rows went. Runs after inbox passes, at most every PRUNE_EVERY."""
+        """Delete message metadata older than any flood window can look back, and health
+        rollups older than HEALTH_RETENTION_DAYS; returns how many rows went. Runs after inbox
+        passes, at most every PRUNE_EVERY."""
         now = now or self._clock()
         self._pruned_at = now
+        rollups = self._context.rollups
         async with self._sessions() as session, session.begin():
             pruned = await activity_repo.prune(
                 session, before=now - timedelta(seconds=MAX_WINDOW_SECONDS)
             )
+            days = await health_repo.prune(
+                session, before_day=rollups.day(now) - rollups.retention_days + 1
+            )
         if pruned:
             log.info("pruned metadata of %d message(s) older than a day", pruned)
-        return pruned
+        if days:
+            log.info(
+                "pruned %d health rollup row(s) older than %d days", days, rollups.retention_days
+            )
+        return pruned + days
 
     async def process_pending(self, *, limit: int = 500) -> int:
         """Handle up to `limit` pending events, oldest first; each event at most once per pass."""
@@ -210,6 +223,7 @@ class InboxProcessor:
         """Forget what the previous transaction cached; scan the new batch's texts."""
         self._batch = _BatchState()
         self._facts = self._new_facts()
+        self._tally = RollupTally(self._context.rollups)
         self._decided = []
         self._scan(rows)
 
@@ -234,14 +248,15 @@ class InboxProcessor:
         return judged
 
     async def _write_messages(self, session: AsyncSession) -> None:
-        """Write what this transaction has seen of messages so far: the members' counts and
-        the messages' metadata (and their copies, `app.judging.cross_channel`), one statement
-        each."""
+        """Write what this transaction has seen of messages so far: the members' counts, the
+        messages' metadata (and their copies, `app.judging.cross_channel`) and the health
+        rollups, one statement each."""
         await groups_repo.record_messages(session, self._batch.counts)
         self._batch.counts.clear()
         await activity_repo.add_many(session, self._facts.metadata)
         self._facts.metadata.clear()
         await self.copies.write(session)
+        await self._tally.write(session)
 
     def _scan(self, rows: Sequence[InboxEvent]) -> None:
         """Parse the batch's events once; note its group messages to moderate, what each
@@ -285,6 +300,7 @@ class InboxProcessor:
         self._said = {}
         self._batch = _BatchState()
         self._facts = self._new_facts()
+        self._tally = RollupTally(self._context.rollups)
         self._archive_parsed = {}
         self._callback_parsed = {}
         self._decided = []
@@ -383,6 +399,8 @@ class InboxProcessor:
             log.warning("change_external_chat without a ChatId: ignored")
             return
         now = self._clock()
+        # when it happened, for the health rollups' day (the delivery can be late)
+        at = datetime.fromtimestamp(event.create_time, UTC) if event.create_time > 0 else now
         group = await groups_repo.ensure(session, event.chat_id, now=now, kind="customer")
         self._facts.groups[event.chat_id] = group
         what = f"{event.change_type or '?'} {event.update_detail or '-'}"
@@ -419,6 +437,7 @@ class InboxProcessor:
                 member = members[event.chat_id, user_id]
                 if note_join(member, at=now, welcome=policy.welcome):
                     changed.append(user_id)
+            self._tally.joined(event.chat_id, changed, at)
             if changed and policy.welcome:
                 await welcomes_repo.request_welcome(
                     session,
@@ -433,6 +452,7 @@ class InboxProcessor:
                 if member.left_at is None:
                     member.left_at = now
                     changed.append(user_id)
+            self._tally.left(event.chat_id, changed, at, removed=event.quit_scene == 1)
         if sync:
             await welcomes_repo.request_sync(session, group.id, due=now)
         log.info(
@@ -764,6 +784,14 @@ class InboxProcessor:
         shadow = item.mode is GroupMode.SHADOW
         facts.strikes[(*who, shadow)] = decision.strikes
         self._decided.append((decision.verdict, item.mode.value))
+        self._tally.message(
+            chat_id=message.chat_id,
+            sender=message.sender,
+            at=message.sent_at,
+            source=message.source,
+            decision=decision,
+            staff=bool(facts.exempt(group, message.sender)),
+        )
         if not decision.flagged:
             return False
         return await self._recorder.record(session, item.row, message, decision, item.mode, group)

@@ -11,12 +11,15 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import OutboxAction
+from app.repositories import dialect_insert
 
 __all__ = [
     "app_messages_sent_since",
     "claim_due",
     "counts",
     "enqueue",
+    "enqueue_once",
+    "exists",
     "get",
     "hold",
     "mark_merged",
@@ -289,3 +292,41 @@ async def mark_merged(session: AsyncSession, action_ids: Sequence[int], *, into:
         .values(status="merged", lease_until=None, last_error=f"merged into digest action {into}")
         .execution_options(synchronize_session=False)
     )
+
+
+async def exists(session: AsyncSession, idempotency_key: str) -> bool:
+    """Whether an action of that key was ever stored."""
+    found = await session.execute(
+        select(OutboxAction.id).where(OutboxAction.idempotency_key == idempotency_key)
+    )
+    return found.first() is not None
+
+
+async def enqueue_once(
+    session: AsyncSession,
+    *,
+    idempotency_key: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    status: str = "pending",
+    note: str | None = None,
+) -> bool:
+    """`enqueue`, unless an action of that key exists already (another replica's, say: ON
+    CONFLICT DO NOTHING); returns whether this call stored it."""
+    stored = await session.execute(
+        dialect_insert(session)(OutboxAction)
+        .values(
+            idempotency_key=idempotency_key,
+            kind=kind,
+            payload=payload,
+            status=status,
+            attempts=0,
+            next_attempt_at=now,
+            last_error=note,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxAction.id)
+    )
+    return stored.scalar_one_or_none() is not None
