@@ -16,7 +16,7 @@ REST API's.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -111,15 +111,25 @@ def highlighted(text: str, findings: list[dict[str, Any]]) -> list[Piece]:
     return pieces
 
 
-def _view(row: ModerationLog, person: Access) -> RowView:
+def _view(row: ModerationLog, names: Mapping[str, str]) -> RowView:
+    """`row` as a page shows it; `names` maps chat ids to group names (`_names`)."""
     findings = [finding for finding in row.findings or () if isinstance(finding, dict)]
-    group = person.groups.get(row.chat_id)
     return RowView(
         row=row,
         pieces=highlighted(row.text, findings),
         findings=findings,
-        group=(group.name if group is not None and group.name else row.chat_id) or "—",
+        group=names.get(row.chat_id) or row.chat_id or "—",
     )
+
+
+async def _names(db: Any, rows: Iterable[ModerationLog]) -> dict[str, str]:
+    """The names of the groups of `rows` (only those: a page asks for what it shows)."""
+    return await groups_repo.names(db, {row.chat_id for row in rows if row.chat_id})
+
+
+async def _views(db: Any, rows: Sequence[ModerationLog]) -> list[RowView]:
+    names = await _names(db, rows)
+    return [_view(row, names) for row in rows]
 
 
 def _actor(person: Access) -> group_actions.Actor:
@@ -279,7 +289,7 @@ async def review_queue(
     filters = log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True)
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
-        views = [_view(row, person) for row in rows[:PAGE_SIZE]]
+        views = await _views(db, rows[:PAGE_SIZE])
         for view in views:
             if view.row.chat_id and view.row.user_id:
                 earlier = await log_repo.page(
@@ -354,14 +364,13 @@ async def review_submit(
             raise NotFound(pick)
         chosen = [int(picked)]
     results = [await _review_one(request, person, one, verdict) for one in chosen[:PAGE_SIZE]]
-    views = {}
     runtime = request.app.state.runtime
     async with runtime.sessions() as db:
-        for result in results:
-            if result.outcome is not None:
-                row = await log_repo.get(db, result.log_id)
-                if row is not None:
-                    views[result.log_id] = _view(row, person)
+        reviewed = await log_repo.by_ids(
+            db, [result.log_id for result in results if result.outcome is not None]
+        )
+        names = await _names(db, reviewed.values())
+    views = {log_id: _view(row, names) for log_id, row in reviewed.items()}
     return render(
         request,
         "reviewed.html",
@@ -492,7 +501,8 @@ async def logs(
     runtime = request.app.state.runtime
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
-    views = [_view(row, person) for row in rows[:PAGE_SIZE]]
+        views = await _views(db, rows[:PAGE_SIZE])
+        choices = await _group_choices(db, person)
     more = _next_log_cursor(rows)
     return _show(
         request,
@@ -503,7 +513,7 @@ async def logs(
         more=more,
         query=vars(query),
         verdicts=VERDICTS,
-        groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
+        groups=choices,
     )
 
 
@@ -515,7 +525,7 @@ async def log_detail(request: Request, person: Person, log_id: int) -> Response:
         if row is None or not person.sees(row.chat_id):
             raise NotFound(str(log_id))
         actions = (await log_repo.actions_for(db, [log_id])).get(log_id, [])
-    view = _view(row, person)
+        (view,) = await _views(db, [row])
     proposals = corrections.suggestions(row) if row.review == "overturned" else []
     return _show(
         request,
@@ -550,7 +560,7 @@ async def lexicon_page(
             allowed = await lexicon.list_allow(db, q=q or None, limit=PAGE_SIZE, cursor=allow_after)
         except lexicon.InvalidEntry:
             raise NotFound("cursor") from None
-    return _lexicon_page(
+    return await _lexicon_page(
         request, person, text="", chat_id="", check=None, q=q, words=words, allowed=allowed
     )
 
@@ -569,12 +579,12 @@ async def lexicon_test(
         person.require_sees(chat_id)
     served = request.app.state.runtime.lexicon.served  # one matcher and its version
     check = lexicon.check_text(served.matcher, text, chat_id) if text.strip() else None
-    return _lexicon_page(
+    return await _lexicon_page(
         request, person, text=text, chat_id=chat_id, check=check, version=served.version
     )
 
 
-def _lexicon_page(
+async def _lexicon_page(
     request: Request,
     person: Access,
     *,
@@ -588,6 +598,8 @@ def _lexicon_page(
     problem: str = "",
 ) -> Response:
     findings = check.as_dict()["findings"] if check is not None else []
+    async with request.app.state.runtime.sessions() as db:
+        choices = await _group_choices(db, person)
     return _show(
         request,
         person,
@@ -603,7 +615,7 @@ def _lexicon_page(
         problem=problem,
         lexicon_admin=person.role is ConsoleRole.ADMIN,
         version=version,
-        groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
+        groups=choices,
     )
 
 
@@ -620,8 +632,20 @@ def _can(item: group_views.GroupOut) -> list[str]:
     return keys
 
 
-def _group_choices(person: Access) -> list[Any]:
-    return sorted(person.groups.values(), key=lambda group: group.name or group.chat_id)
+@dataclass(frozen=True, slots=True)
+class GroupChoice:
+    """A group as a list of choices names it."""
+
+    chat_id: str
+    name: str
+
+
+async def _group_choices(db: Any, person: Access) -> list[GroupChoice]:
+    """The groups `person` may see, by name (their chat id when they have none): two columns
+    of their groups, not the rows."""
+    names = await groups_repo.names(db, person.chat_ids)
+    choices = [GroupChoice(chat_id, name) for chat_id, name in names.items()]
+    return sorted(choices, key=lambda group: (group.name or group.chat_id, group.chat_id))
 
 
 @router.get("/groups")
@@ -633,11 +657,13 @@ async def groups_page(
     """The groups one may see, by name, GROUPS_PAGE at a time (the figures of each page's
     groups are a few queries over those groups only)."""
     runtime = request.app.state.runtime
-    choices = _group_choices(person)
-    shown = choices[start : start + GROUPS_PAGE]
-    more = start + GROUPS_PAGE if len(choices) > start + GROUPS_PAGE else None
     async with runtime.sessions() as db:
-        items = await group_views.groups_out(runtime, db, shown)
+        choices = await _group_choices(db, person)
+        shown = [choice.chat_id for choice in choices[start : start + GROUPS_PAGE]]
+        found = {group.chat_id: group for group in await groups_repo.many(db, shown)}
+        groups = [found[chat_id] for chat_id in shown if chat_id in found]
+        items = await group_views.groups_out(runtime, db, groups)
+    more = start + GROUPS_PAGE if len(choices) > start + GROUPS_PAGE else None
     return _show(
         request,
         person,
@@ -879,6 +905,7 @@ async def _member_page(
             since=now - timedelta(days=policy.strike_window_days),
             shadow=False,
         )
+        views = await _views(db, history)
     return _show(
         request,
         person,
@@ -890,7 +917,7 @@ async def _member_page(
         strikes=strikes,
         standing=standing,
         window_days=policy.strike_window_days,
-        history=[_view(row, person) for row in history],
+        history=views,
         can_change=person.can_change,
         pardoned=pardoned,
     )
@@ -961,7 +988,9 @@ async def lexicon_add_word(
     try:
         entry = lexicon.word_entry(word, category or None, severity or None, None, scope)
     except lexicon.InvalidEntry as exc:
-        return _lexicon_page(request, person, text="", chat_id="", check=None, problem=str(exc))
+        return await _lexicon_page(
+            request, person, text="", chat_id="", check=None, problem=str(exc)
+        )
     return await _lexicon_add(request, person, "words", entry)
 
 
@@ -977,7 +1006,9 @@ async def lexicon_add_allow(
     try:
         entry = lexicon.allow_entry(phrase, scope)
     except lexicon.InvalidEntry as exc:
-        return _lexicon_page(request, person, text="", chat_id="", check=None, problem=str(exc))
+        return await _lexicon_page(
+            request, person, text="", chat_id="", check=None, problem=str(exc)
+        )
     return await _lexicon_add(request, person, "allow", entry)
 
 
