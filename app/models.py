@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -139,8 +140,10 @@ class ModerationLog(Base):
     review_note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        Index("ix_moderation_logs_created", "created_at", "id"),
-        Index("ix_moderation_logs_chat_created", "chat_id", "created_at"),
+        # (created_at, id) for the keyset pages; verdict and mode so that the console's
+        # overview counts a window's decisions from the index alone (everyone's, one group's).
+        Index("ix_moderation_logs_created", "created_at", "id", "verdict", "mode"),
+        Index("ix_moderation_logs_chat_created", "chat_id", "created_at", "verdict", "mode"),
         Index("ix_moderation_logs_user_created", "user_id", "created_at"),
         Index("ix_moderation_logs_message_id", "message_id"),
     )
@@ -292,7 +295,19 @@ class Strike(Base):
     pardoned_at: Mapped[datetime | None]
     pardoned_by: Mapped[str | None] = mapped_column(String(128))
 
-    __table_args__ = (Index("ix_strikes_chat_user_created", "chat_id", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_strikes_chat_user_created", "chat_id", "user_id", "created_at"),
+        # The standing strikes by time with their group and rule: the console's overview
+        # counts a window's offences by rule from this index alone.
+        Index(
+            "ix_strikes_standing_created",
+            "created_at",
+            "chat_id",
+            "rule",
+            postgresql_where=sql_text("pardoned_at IS NULL"),
+            sqlite_where=sql_text("pardoned_at IS NULL"),
+        ),
+    )
 
 
 class MemberReport(Base):
