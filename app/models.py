@@ -109,6 +109,11 @@ class InboxEvent(Base):
     __table_args__ = (Index("ix_inbox_events_status_id", "status", "id"),)
 
 
+# The rows of the console's review queue: decisions a moderator should look at (the verdicts
+# of app.console.pages.QUEUE_VERDICTS) that no one has reviewed yet.
+REVIEW_QUEUE = "verdict IN ('remove', 'warn', 'alert') AND review IS NULL"
+
+
 class ModerationLog(Base):
     """One flagged message: what was found, what was decided."""
 
@@ -144,6 +149,23 @@ class ModerationLog(Base):
         # overview counts a window's decisions from the index alone (everyone's, one group's).
         Index("ix_moderation_logs_created", "created_at", "id", "verdict", "mode"),
         Index("ix_moderation_logs_chat_created", "chat_id", "created_at", "verdict", "mode"),
+        # The review queue (decisions no moderator has reviewed yet, app.console.pages
+        # QUEUE_VERDICTS): as small as the queue, newest first for everyone, and by group.
+        Index(
+            "ix_moderation_logs_queue_created",
+            "created_at",
+            "id",
+            postgresql_where=sql_text(REVIEW_QUEUE),
+            sqlite_where=sql_text(REVIEW_QUEUE),
+        ),
+        Index(
+            "ix_moderation_logs_queue_chat",
+            "chat_id",
+            "created_at",
+            "id",
+            postgresql_where=sql_text(REVIEW_QUEUE),
+            sqlite_where=sql_text(REVIEW_QUEUE),
+        ),
         Index("ix_moderation_logs_user_created", "user_id", "created_at"),
         Index("ix_moderation_logs_message_id", "message_id"),
     )

@@ -298,15 +298,9 @@ async def review_queue(
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
         views = await _views(db, rows[:PAGE_SIZE])
+        earlier = await log_repo.earlier_of_each(db, rows[:PAGE_SIZE], limit=HISTORY)
         for view in views:
-            if view.row.chat_id and view.row.user_id:
-                earlier = await log_repo.page(
-                    db,
-                    log_repo.LogFilter(chat_id=view.row.chat_id, user_id=view.row.user_id),
-                    limit=HISTORY,
-                    before=(view.row.created_at, view.row.id),
-                )
-                view.history = list(earlier)
+            view.history = earlier.get(view.row.id, [])
         total = await _queue_size(db, person)
     more = _next_log_cursor(rows)
     return _show(

@@ -1,6 +1,9 @@
 """The web console's overview counts a week of decisions and standing offences by reading
 indexes alone: the moderation log's two time indexes carry the verdict and the mode, and a
-partial index holds the standing (unpardoned) strikes by time with their rule and group.
+partial index holds the standing (unpardoned) strikes by time with their rule and group. The
+review queue (decisions not reviewed yet) has two partial indexes as small as the queue, by
+time and by group, for its page and its size (counted up to 1001), however far back the
+oldest unreviewed decision lies.
 
 The log's indexes are rebuilt with the extra columns under their own names, so a log row still
 costs the same number of index writes; the keyset pages read them as before.
@@ -27,6 +30,11 @@ branch_labels = None
 depends_on = None
 
 STANDING = sa.text("pardoned_at IS NULL")
+REVIEW_QUEUE = sa.text("verdict IN ('remove', 'warn', 'alert') AND review IS NULL")
+QUEUE_INDEXES = {
+    "ix_moderation_logs_queue_created": ["created_at", "id"],
+    "ix_moderation_logs_queue_chat": ["chat_id", "created_at", "id"],
+}
 VACUUM_INSERTS = 10_000
 TABLES = ("moderation_logs", "strikes")
 
@@ -42,6 +50,14 @@ def upgrade() -> None:
     _log_indexes(
         ["created_at", "id", "verdict", "mode"], ["chat_id", "created_at", "verdict", "mode"]
     )
+    for name, columns in QUEUE_INDEXES.items():
+        op.create_index(
+            name,
+            "moderation_logs",
+            columns,
+            postgresql_where=REVIEW_QUEUE,
+            sqlite_where=REVIEW_QUEUE,
+        )
     op.create_index(
         "ix_strikes_standing_created",
         "strikes",
@@ -65,4 +81,6 @@ def downgrade() -> None:
                 "autovacuum_vacuum_insert_scale_factor)"
             )
     op.drop_index("ix_strikes_standing_created", table_name="strikes")
+    for name in QUEUE_INDEXES:
+        op.drop_index(name, table_name="moderation_logs")
     _log_indexes(["created_at", "id"], ["chat_id", "created_at"])
