@@ -26,7 +26,6 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -109,11 +108,6 @@ class InboxEvent(Base):
     __table_args__ = (Index("ix_inbox_events_status_id", "status", "id"),)
 
 
-# The rows of the console's review queue: decisions a moderator should look at (the verdicts
-# of app.console.pages.QUEUE_VERDICTS) that no one has reviewed yet.
-REVIEW_QUEUE = "verdict IN ('remove', 'warn', 'alert') AND review IS NULL"
-
-
 class ModerationLog(Base):
     """One flagged message: what was found, what was decided."""
 
@@ -149,26 +143,30 @@ class ModerationLog(Base):
         # overview counts a window's decisions from the index alone (everyone's, one group's).
         Index("ix_moderation_logs_created", "created_at", "id", "verdict", "mode"),
         Index("ix_moderation_logs_chat_created", "chat_id", "created_at", "verdict", "mode"),
-        # The review queue (decisions no moderator has reviewed yet, app.console.pages
-        # QUEUE_VERDICTS): as small as the queue, newest first for everyone, and by group.
-        Index(
-            "ix_moderation_logs_queue_created",
-            "created_at",
-            "id",
-            postgresql_where=sql_text(REVIEW_QUEUE),
-            sqlite_where=sql_text(REVIEW_QUEUE),
-        ),
-        Index(
-            "ix_moderation_logs_queue_chat",
-            "chat_id",
-            "created_at",
-            "id",
-            postgresql_where=sql_text(REVIEW_QUEUE),
-            sqlite_where=sql_text(REVIEW_QUEUE),
-        ),
         Index("ix_moderation_logs_user_created", "user_id", "created_at"),
         Index("ix_moderation_logs_message_id", "message_id"),
     )
+
+
+# The console's review queue: decisions a moderator should look at that no one has reviewed
+# yet. Two partial indexes as small as the queue: newest first for everyone, and by group.
+REVIEW_QUEUE_VERDICTS = ("remove", "warn", "alert")
+_queued = ModerationLog.verdict.in_(REVIEW_QUEUE_VERDICTS) & ModerationLog.review.is_(None)
+Index(
+    "ix_moderation_logs_queue_created",
+    ModerationLog.created_at,
+    ModerationLog.id,
+    postgresql_where=_queued,
+    sqlite_where=_queued,
+)
+Index(
+    "ix_moderation_logs_queue_chat",
+    ModerationLog.chat_id,
+    ModerationLog.created_at,
+    ModerationLog.id,
+    postgresql_where=_queued,
+    sqlite_where=_queued,
+)
 
 
 class GroupKind(StrEnum):
@@ -317,19 +315,20 @@ class Strike(Base):
     pardoned_at: Mapped[datetime | None]
     pardoned_by: Mapped[str | None] = mapped_column(String(128))
 
-    __table_args__ = (
-        Index("ix_strikes_chat_user_created", "chat_id", "user_id", "created_at"),
-        # The standing strikes by time with their group and rule: the console's overview
-        # counts a window's offences by rule from this index alone.
-        Index(
-            "ix_strikes_standing_created",
-            "created_at",
-            "chat_id",
-            "rule",
-            postgresql_where=sql_text("pardoned_at IS NULL"),
-            sqlite_where=sql_text("pardoned_at IS NULL"),
-        ),
-    )
+    __table_args__ = (Index("ix_strikes_chat_user_created", "chat_id", "user_id", "created_at"),)
+
+
+# The standing strikes by time with their group and rule: the console's overview counts a
+# window's offences by rule from this index alone.
+_standing = Strike.pardoned_at.is_(None)
+Index(
+    "ix_strikes_standing_created",
+    Strike.created_at,
+    Strike.chat_id,
+    Strike.rule,
+    postgresql_where=_standing,
+    sqlite_where=_standing,
+)
 
 
 class MemberReport(Base):

@@ -37,7 +37,7 @@ from app.groups.welcome import render_welcome, rules_of
 from app.lexicon import changes as lexicon_changes
 from app.lexicon import corrections
 from app.lexicon import service as lexicon
-from app.models import ModerationLog
+from app.models import REVIEW_QUEUE_VERDICTS, ModerationLog
 from app.outbox import service as outbox_service
 from app.repositories import audit as audit_repo
 from app.repositories import groups as groups_repo
@@ -52,7 +52,7 @@ __all__ = ["MAX_TEST_TEXT", "QUEUE_VERDICTS", "router"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-QUEUE_VERDICTS = ("remove", "warn", "alert")  # decisions a moderator should look at
+QUEUE_VERDICTS = REVIEW_QUEUE_VERDICTS  # decisions a moderator should look at (indexed)
 PAGE_SIZE = 20
 HISTORY = 5  # a member's earlier decisions shown beside a queued one
 VERDICTS = ("remove", "warn", "alert", "exempt", "log")
