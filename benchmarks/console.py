@@ -3,9 +3,15 @@
 Seeds a temporary PostgreSQL database with `--groups` groups (default 2,000) and `--rows`
 moderation-log rows (default 1,000,000) spread over 29 days, 50,000 members, verdicts in the
 proportions log 3 : warn 2 : alert 1 : remove 1 : exempt 1, a strike for each warning and
-removal, the rows older than three days reviewed; then renders every console page in process
-(the ASGI app, no network) as an admin (every group) and as a moderator of 20 groups, `--runs`
-times each, and prints the median and the slowest time per page (issue 20 asks < 200 ms).
+removal, an outbox action for each warning, alert and removal (sent, a few merged, one in 500
+dead, the newest pending), the rows older than three days reviewed. The database is then in
+the state autovacuum keeps it in: everything vacuumed but the newest `FRESH_ROWS` log rows
+(with their strikes and actions), as many as autovacuum lets pile up before it visits the log
+again (migration 0013). Then it renders every console page in process (the ASGI app,
+no network) as an admin (every group) and as a moderator of 20 groups, `--runs` times each,
+and prints the median and the slowest time per page against the target (issue 20: every page
+< 200 ms server time, judged on the median; the load average is printed, since a shared
+machine's other work shows in the slowest runs).
 
     .venv/bin/python benchmarks/console.py [--postgres URL] [--rows N] [--groups N] [--runs N]
 """
@@ -14,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -41,8 +49,15 @@ FINDING = (
 )
 
 
+TARGET_MS = 200.0
+# Log rows autovacuum has not visited yet at worst: 10,000 + 1 % of a million (migration
+# 0013_console_overview_indexes); the overview reads them from the table, not from the index alone.
+FRESH_ROWS = 20_000
+
+
 def seed(url: str, *, groups: int, rows: int) -> None:
     engine = create_engine(database_urls(url).sync_url)
+    fresh = min(FRESH_ROWS, rows)
     with engine.begin() as connection:
         connection.execute(
             text(
@@ -55,32 +70,58 @@ def seed(url: str, *, groups: int, rows: int) -> None:
             ),
             {"groups": groups},
         )
-        connection.execute(
-            text(
-                "INSERT INTO moderation_logs (created_at, source, chat_id, user_id, message_id, "
-                "text, findings, verdict, reason, mode, step, strikes, review, reviewed_by, "
-                "reviewed_at) "
-                "SELECT now() - (g * interval '2.5 seconds'), 'archive', "
-                "'wrbench' || (g % :groups + 1), 'user' || (g % 50000), 'm' || g, "
-                "'今晚一起去赌博吧 ' || g, CAST(:finding AS json), "
-                "(ARRAY['log','log','log','warn','warn','alert','remove','exempt'])[g % 8 + 1], "
-                "'bench', 'enforce', NULL, 0, "
-                "CASE WHEN g * 2.5 > 3 * 86400 THEN 'confirmed' END, "
-                "CASE WHEN g * 2.5 > 3 * 86400 THEN 'bench' END, "
-                "CASE WHEN g * 2.5 > 3 * 86400 THEN now() END "
-                "FROM generate_series(1, :rows) g"
-            ),
-            {"groups": groups, "rows": rows, "finding": FINDING},
-        )
-        connection.execute(
-            text(
-                "INSERT INTO strikes (chat_id, user_id, created_at, moderation_log_id, rule, "
-                "shadow) SELECT chat_id, user_id, created_at, id, 'word.gambling', false "
-                "FROM moderation_logs WHERE verdict IN ('warn', 'remove')"
-            )
-        )
+    with engine.begin() as connection:
+        _seed_logs(connection, groups=groups, first=fresh + 1, last=rows)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+    with engine.begin() as connection:
+        _seed_logs(connection, groups=groups, first=1, last=fresh)
         connection.execute(text("ANALYZE"))
     engine.dispose()
+
+
+def _seed_logs(connection: Any, *, groups: int, first: int, last: int) -> None:
+    """Log rows `first`..`last` (row g is g × 2.5 s old), their strikes and actions."""
+    before = connection.execute(text("SELECT coalesce(max(id), 0) FROM moderation_logs"))
+    after_id = before.scalar_one()
+    connection.execute(
+        text(
+            "INSERT INTO moderation_logs (created_at, source, chat_id, user_id, message_id, "
+            "text, findings, verdict, reason, mode, step, strikes, review, reviewed_by, "
+            "reviewed_at) "
+            "SELECT now() - (g * interval '2.5 seconds'), 'archive', "
+            "'wrbench' || (g % :groups + 1), 'user' || (g % 50000), 'm' || g, "
+            "'今晚一起去赌博吧 ' || g, CAST(:finding AS json), "
+            "(ARRAY['log','log','log','warn','warn','alert','remove','exempt'])[g % 8 + 1], "
+            "'bench', 'enforce', NULL, 0, "
+            "CASE WHEN g * 2.5 > 3 * 86400 THEN 'confirmed' END, "
+            "CASE WHEN g * 2.5 > 3 * 86400 THEN 'bench' END, "
+            "CASE WHEN g * 2.5 > 3 * 86400 THEN now() END "
+            "FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) g"
+        ),
+        {"groups": groups, "first": first, "last": last, "finding": FINDING},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO strikes (chat_id, user_id, created_at, moderation_log_id, rule, "
+            "shadow) SELECT chat_id, user_id, created_at, id, 'word.gambling', false "
+            "FROM moderation_logs WHERE verdict IN ('warn', 'remove') AND id > :after"
+        ),
+        {"after": after_id},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO outbox_actions (idempotency_key, moderation_log_id, kind, payload, "
+            "status, attempts, next_attempt_at, created_at, sent_at) "
+            "SELECT 'bench-' || id, id, CASE verdict WHEN 'alert' THEN 'app_message' "
+            "WHEN 'remove' THEN 'appchat_remove' ELSE 'webhook_send' END, '{}'::json, "
+            "CASE WHEN created_at > now() - interval '1 minute' THEN 'pending' "
+            "WHEN id % 500 = 0 THEN 'dead' WHEN id % 37 = 0 THEN 'merged' ELSE 'sent' END, "
+            "1, created_at, created_at, created_at FROM moderation_logs "
+            "WHERE verdict IN ('warn', 'remove', 'alert') AND id > :after"
+        ),
+        {"after": after_id},
+    )
 
 
 async def measure(url: str, runs: int) -> list[tuple[str, str, float, float]]:
@@ -152,11 +193,27 @@ def main() -> None:
         began = time.perf_counter()
         seed(url, groups=args.groups, rows=args.rows)
         print(f"seeded in {time.perf_counter() - began:.1f} s")
+        print(f"load average (1, 5, 15 min) before the runs: {_load()}")
         results = asyncio.run(measure(url, args.runs))
+    print(f"load average (1, 5, 15 min) after the runs: {_load()}")
     print(f"{'who':<10} {'page':<18} {'median ms':>10} {'max ms':>8}")
     for who, name, median, slowest in results:
-        flag = "" if slowest < 200 else "  over 200 ms"
+        flag = "" if median < TARGET_MS else f"  FAIL: median over {TARGET_MS:.0f} ms"
+        if not flag and slowest >= TARGET_MS:
+            flag = f"  (slowest run over {TARGET_MS:.0f} ms)"
         print(f"{who:<10} {name:<18} {median:>10.1f} {slowest:>8.1f}{flag}")
+    over = [f"{who} {name}" for who, name, median, _slowest in results if median >= TARGET_MS]
+    verdict = "PASS" if not over else f"FAIL ({', '.join(over)})"
+    print(f"target: every page < {TARGET_MS:.0f} ms server time (median): {verdict}")
+    if over:
+        sys.exit(1)
+
+
+def _load() -> str:
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -4,8 +4,12 @@ see and change everything; a group's owner and moderators see and change their g
 CONSOLE_READONLY_USERIDS see everything and change nothing. Anyone else has no console.
 
 The role is worked out on every request from the settings and the groups table, so a
-moderator taken off a group loses it at once, whatever their cookie says. A row of a group
-they may not see answers 404, exactly like a row that does not exist.
+moderator taken off a group loses it at once, whatever their cookie says, on every replica (no
+copy of the groups is kept between requests). Admins and read-only accounts need no group for
+that; a moderator's groups are one query that returns only the groups they own or moderate
+(`app.repositories.groups.moderated_by`), never every group. A page that shows group names
+asks for the names it shows. A row of a group they may not see answers 404, exactly like a
+row that does not exist.
 """
 
 from __future__ import annotations
@@ -17,9 +21,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.chat.registry import Role, role_of
 from app.console.session import Forbidden, NotFound, Session, SignInNeeded, read_session
-from app.models import Group
 from app.repositories import groups as groups_repo
 from app.settings import Settings
 
@@ -38,8 +40,7 @@ class ConsoleRole(StrEnum):
 class Access:
     session: Session
     role: ConsoleRole
-    chat_ids: tuple[str, ...] | None  # the groups they may see; None: every group
-    groups: dict[str, Group]  # chat id → group, for names (only theirs for a moderator)
+    chat_ids: tuple[str, ...] | None  # the groups they may see, sorted; None: every group
 
     @property
     def user(self) -> str:
@@ -66,20 +67,14 @@ async def access_of(
 ) -> Access | None:
     """What `user` may see; None when they have no console (no role, no group)."""
     signed = Session(user=user, via=via, csrf="", expires=0)
-    groups = {group.chat_id: group for group in await groups_repo.list_all(session)}
-    admins = tuple(settings.admin_userids)
-    if via == "token" or user in admins:
-        return Access(signed, ConsoleRole.ADMIN, None, groups)
+    if via == "token" or user in settings.admin_userids:
+        return Access(signed, ConsoleRole.ADMIN, None)
     if user in settings.console_readonly_list:
-        return Access(signed, ConsoleRole.READONLY, None, groups)
-    theirs = {
-        chat_id: group
-        for chat_id, group in groups.items()
-        if role_of(user, group, admins) >= Role.MODERATOR
-    }
+        return Access(signed, ConsoleRole.READONLY, None)
+    theirs = await groups_repo.moderated_by(session, user)
     if not theirs:
         return None
-    return Access(signed, ConsoleRole.MODERATOR, tuple(sorted(theirs)), theirs)
+    return Access(signed, ConsoleRole.MODERATOR, tuple(theirs))
 
 
 async def require_access(request: Request) -> Access:
@@ -92,4 +87,4 @@ async def require_access(request: Request) -> Access:
         access = await access_of(db, runtime.settings, session.user, session.via)
     if access is None:
         raise Forbidden("no role")
-    return Access(session, access.role, access.chat_ids, access.groups)
+    return Access(session, access.role, access.chat_ids)

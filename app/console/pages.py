@@ -30,7 +30,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,7 +57,7 @@ from app.lexicon import changes as lexicon_changes
 from app.lexicon import corrections
 from app.lexicon import service as lexicon
 from app.lexicon.files import decode_list
-from app.models import Group, GroupKind, ModerationLog
+from app.models import REVIEW_QUEUE_VERDICTS, Group, GroupKind, ModerationLog
 from app.outbox import service as outbox_service
 from app.repositories import audit as audit_repo
 from app.repositories import groups as groups_repo
@@ -74,12 +74,15 @@ __all__ = ["MAX_TEST_TEXT", "QUEUE_VERDICTS", "router"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-QUEUE_VERDICTS = ("remove", "warn", "alert")  # decisions a moderator should look at
+QUEUE_VERDICTS = REVIEW_QUEUE_VERDICTS  # decisions a moderator should look at (indexed)
 PAGE_SIZE = 20
 HISTORY = 5  # a member's earlier decisions shown beside a queued one
 VERDICTS = ("remove", "warn", "alert", "exempt", "log")
 MAX_TEST_TEXT = 10_000  # characters of a text to test against the lexicon
 QUEUE_COUNT_CAP = 1000  # the review queue's size is counted up to this ("1000+")
+OUTBOX_EXACT = ("pending", "sending", "dead")  # outbox statuses the overview counts exactly
+OUTBOX_FINISHED = ("sent", "merged", "skipped")  # … and up to OUTBOX_COUNT_CAP ("10000+")
+OUTBOX_COUNT_CAP = 10_000
 GROUPS_PAGE = 50  # groups per page of the groups list
 
 Person = Annotated[Access, Depends(require_access)]
@@ -150,17 +153,27 @@ def described(finding: dict[str, Any], texts: Texts) -> dict[str, Any]:
     return {**finding, "how": how}
 
 
-def _view(row: ModerationLog, person: Access, texts: Texts) -> RowView:
+def _view(row: ModerationLog, names: Mapping[str, str], texts: Texts) -> RowView:
+    """`row` as a page shows it; `names` maps chat ids to group names (`_names`)."""
     findings = [
         described(finding, texts) for finding in row.findings or () if isinstance(finding, dict)
     ]
-    group = person.groups.get(row.chat_id)
     return RowView(
         row=row,
         pieces=highlighted(row.text, findings),
         findings=findings,
-        group=(group.name if group is not None and group.name else row.chat_id) or "—",
+        group=names.get(row.chat_id) or row.chat_id or "—",
     )
+
+
+async def _names(db: Any, rows: Iterable[ModerationLog]) -> dict[str, str]:
+    """The names of the groups of `rows` (only those: a page asks for what it shows)."""
+    return await groups_repo.names(db, {row.chat_id for row in rows if row.chat_id})
+
+
+async def _views(db: Any, rows: Sequence[ModerationLog], texts: Texts) -> list[RowView]:
+    names = await _names(db, rows)
+    return [_view(row, names, texts) for row in rows]
 
 
 def _actor(person: Access) -> group_actions.Actor:
@@ -191,30 +204,30 @@ class Window:
     rules: Counter[str] = field(default_factory=Counter)
 
 
-async def _window(
-    db: Any, person: Access, label: str, since: datetime, *, exact_messages: bool
-) -> Window:
-    window = Window(label)
-    if exact_messages:
-        messages = await reports.messages_since(db, person.chat_ids, since=since)
-        window.messages = sum(messages.values())
-    else:
-        window.messages = None
-    verdicts = await reports.verdict_counts(db, since=since, chat_id=None, chat_ids=person.chat_ids)
-    for (verdict, mode), count in verdicts.items():
-        window.flagged += count
-        if mode != "enforce":
-            continue
-        if verdict == "warn":
-            window.warnings += count
-        elif verdict == "remove":
-            window.removals += count
-        elif verdict == "alert":
-            window.alerts += count
-    window.rules.update(
-        await strikes_repo.counts_by_rule(db, since=since, chat_ids=person.chat_ids)
-    )
-    return window
+async def _windows(db: Any, person: Access, now: datetime) -> list[Window]:
+    """The last 24 hours and the last 7 days, each figure of both from one read of the week
+    (the log's and the standing strikes' time indexes hold every column it counts)."""
+    day, week = now - timedelta(hours=24), now - timedelta(days=7)
+    windows = [Window("overview.day"), Window("overview.week")]
+    messages = await reports.messages_since(db, person.chat_ids, since=day)
+    windows[0].messages = sum(messages.values())
+    # The message metadata is kept a day: a week's messages are not known exactly.
+    windows[1].messages = None
+    verdicts = await reports.verdict_counts_since(db, [day, week], chat_ids=person.chat_ids)
+    rules = await strikes_repo.counts_by_rule(db, [day, week], chat_ids=person.chat_ids)
+    for window, counts, by_rule in zip(windows, verdicts, rules, strict=True):
+        for (verdict, mode), count in counts.items():
+            window.flagged += count
+            if mode != "enforce":
+                continue
+            if verdict == "warn":
+                window.warnings += count
+            elif verdict == "remove":
+                window.removals += count
+            elif verdict == "alert":
+                window.alerts += count
+        window.rules.update(by_rule)
+    return windows
 
 
 def _channels(request: Request) -> list[tuple[str, bool, str]]:
@@ -241,21 +254,11 @@ async def _overview(request: Request, person: Access) -> dict[str, Any]:
     runtime = request.app.state.runtime
     now = runtime.now()
     async with runtime.sessions() as db:
-        windows = [
-            await _window(
-                db, person, "overview.day", now - timedelta(hours=24), exact_messages=True
-            ),
-            # The message metadata is kept a day: a week's messages are not known exactly.
-            await _window(
-                db, person, "overview.week", now - timedelta(days=7), exact_messages=False
-            ),
-        ]
+        windows = await _windows(db, person, now)
         queue = await _queue_size(db, person)
-        outbox: dict[str, int] | None = None
+        outbox: dict[str, str] | None = None
         if person.chat_ids is None:  # the outbox is not per group: admins and read-only only
-            outbox = Counter()
-            for status, _kind, count in await outbox_repo.counts(db):
-                outbox[status] += count
+            outbox = await _outbox_figures(db)
     return {
         "windows": windows,
         "queue": queue,
@@ -264,6 +267,21 @@ async def _overview(request: Request, person: Access) -> dict[str, Any]:
         "lexicon_version": runtime.lexicon.version,
         "now": now,
     }
+
+
+async def _outbox_figures(db: Any) -> dict[str, str]:
+    """Outbox actions per status as shown: waiting and dead ones exact; the finished ones
+    (sent, merged, skipped: every action ever decided) exact up to OUTBOX_COUNT_CAP, then
+    "10000+", since an exact count of them reads the whole table."""
+    counts = await outbox_repo.status_counts(
+        db, OUTBOX_EXACT, OUTBOX_FINISHED, cap=OUTBOX_COUNT_CAP + 1
+    )
+    shown = {}
+    for status in (*OUTBOX_EXACT, *OUTBOX_FINISHED):
+        count = counts.get(status, 0)
+        capped = status in OUTBOX_FINISHED and count > OUTBOX_COUNT_CAP
+        shown[status] = f"{OUTBOX_COUNT_CAP}+" if capped else str(count)
+    return shown
 
 
 def _show(request: Request, person: Access, template: str, **context: Any) -> Response:
@@ -320,16 +338,10 @@ async def review_queue(
     filters = log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True)
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
-        views = [_view(row, person, runtime.context.texts) for row in rows[:PAGE_SIZE]]
+        views = await _views(db, rows[:PAGE_SIZE], runtime.context.texts)
+        earlier = await log_repo.earlier_of_each(db, rows[:PAGE_SIZE], limit=HISTORY)
         for view in views:
-            if view.row.chat_id and view.row.user_id:
-                earlier = await log_repo.page(
-                    db,
-                    log_repo.LogFilter(chat_id=view.row.chat_id, user_id=view.row.user_id),
-                    limit=HISTORY,
-                    before=(view.row.created_at, view.row.id),
-                )
-                view.history = list(earlier)
+            view.history = earlier.get(view.row.id, [])
         total = await _queue_size(db, person)
     more = _next_log_cursor(rows)
     return _show(
@@ -395,14 +407,13 @@ async def review_submit(
             raise NotFound(pick)
         chosen = [int(picked)]
     results = [await _review_one(request, person, one, verdict) for one in chosen[:PAGE_SIZE]]
-    views = {}
     runtime = request.app.state.runtime
     async with runtime.sessions() as db:
-        for result in results:
-            if result.outcome is not None:
-                row = await log_repo.get(db, result.log_id)
-                if row is not None:
-                    views[result.log_id] = _view(row, person, runtime.context.texts)
+        reviewed = await log_repo.by_ids(
+            db, [result.log_id for result in results if result.outcome is not None]
+        )
+        names = await _names(db, reviewed.values())
+    views = {log_id: _view(row, names, runtime.context.texts) for log_id, row in reviewed.items()}
     return render(
         request,
         "reviewed.html",
@@ -549,7 +560,8 @@ async def logs(
     runtime = request.app.state.runtime
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
-    views = [_view(row, person, runtime.context.texts) for row in rows[:PAGE_SIZE]]
+        views = await _views(db, rows[:PAGE_SIZE], runtime.context.texts)
+        choices = await _group_choices(db, person)
     more = _next_log_cursor(rows)
     return _show(
         request,
@@ -561,7 +573,7 @@ async def logs(
         query=vars(query),
         verdicts=VERDICTS,
         rules=rule_choices(runtime.context.texts),
-        groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
+        groups=choices,
     )
 
 
@@ -573,7 +585,7 @@ async def log_detail(request: Request, person: Person, log_id: int) -> Response:
         if row is None or not person.sees(row.chat_id):
             raise NotFound(str(log_id))
         actions = (await log_repo.actions_for(db, [log_id])).get(log_id, [])
-    view = _view(row, person, runtime.context.texts)
+        (view,) = await _views(db, [row], runtime.context.texts)
     proposals = corrections.suggestions(row) if row.review == "overturned" else []
     return _show(
         request,
@@ -608,7 +620,7 @@ async def lexicon_page(
             allowed = await lexicon.list_allow(db, q=q or None, limit=PAGE_SIZE, cursor=allow_after)
         except lexicon.InvalidEntry:
             raise NotFound("cursor") from None
-    return _lexicon_page(
+    return await _lexicon_page(
         request, person, text="", chat_id="", check=None, q=q, words=words, allowed=allowed
     )
 
@@ -627,12 +639,12 @@ async def lexicon_test(
         person.require_sees(chat_id)
     served = request.app.state.runtime.lexicon.served  # one matcher and its version
     check = lexicon.check_text(served.matcher, text, chat_id) if text.strip() else None
-    return _lexicon_page(
+    return await _lexicon_page(
         request, person, text=text, chat_id=chat_id, check=check, version=served.version
     )
 
 
-def _lexicon_page(
+async def _lexicon_page(
     request: Request,
     person: Access,
     *,
@@ -652,6 +664,8 @@ def _lexicon_page(
     if checked is not None:
         checked["findings"] = [described(finding, texts) for finding in checked["findings"]]
     findings = checked["findings"] if checked is not None else []
+    async with request.app.state.runtime.sessions() as db:
+        choices = await _group_choices(db, person)
     return _show(
         request,
         person,
@@ -669,7 +683,7 @@ def _lexicon_page(
         imported=imported,
         status_code=status_code,
         version=version,
-        groups=sorted(person.groups.values(), key=lambda group: group.name or group.chat_id),
+        groups=choices,
     )
 
 
@@ -686,8 +700,20 @@ def _can(item: group_views.GroupOut) -> list[str]:
     return keys
 
 
-def _group_choices(person: Access) -> list[Any]:
-    return sorted(person.groups.values(), key=lambda group: group.name or group.chat_id)
+@dataclass(frozen=True, slots=True)
+class GroupChoice:
+    """A group as a list of choices names it."""
+
+    chat_id: str
+    name: str
+
+
+async def _group_choices(db: Any, person: Access) -> list[GroupChoice]:
+    """The groups `person` may see, by name (their chat id when they have none): two columns
+    of their groups, not the rows."""
+    names = await groups_repo.names(db, person.chat_ids)
+    choices = [GroupChoice(chat_id, name) for chat_id, name in names.items()]
+    return sorted(choices, key=lambda group: (group.name or group.chat_id, group.chat_id))
 
 
 @router.get("/groups")
@@ -699,11 +725,13 @@ async def groups_page(
     """The groups one may see, by name, GROUPS_PAGE at a time (the figures of each page's
     groups are a few queries over those groups only)."""
     runtime = request.app.state.runtime
-    choices = _group_choices(person)
-    shown = choices[start : start + GROUPS_PAGE]
-    more = start + GROUPS_PAGE if len(choices) > start + GROUPS_PAGE else None
     async with runtime.sessions() as db:
-        items = await group_views.groups_out(runtime, db, shown)
+        choices = await _group_choices(db, person)
+        shown = [choice.chat_id for choice in choices[start : start + GROUPS_PAGE]]
+        found = {group.chat_id: group for group in await groups_repo.many(db, shown)}
+        groups = [found[chat_id] for chat_id in shown if chat_id in found]
+        items = await group_views.groups_out(runtime, db, groups)
+    more = start + GROUPS_PAGE if len(choices) > start + GROUPS_PAGE else None
     return _show(
         request,
         person,
@@ -1104,6 +1132,7 @@ async def _member_page(
             since=now - timedelta(days=policy.strike_window_days),
             shadow=False,
         )
+        views = await _views(db, history, runtime.context.texts)
     return _show(
         request,
         person,
@@ -1115,7 +1144,7 @@ async def _member_page(
         strikes=strikes,
         standing=standing,
         window_days=policy.strike_window_days,
-        history=[_view(row, person, runtime.context.texts) for row in history],
+        history=views,
         can_change=person.can_change,
         pardoned=pardoned,
         warn_cannot=_warn_cannot(group),
@@ -1306,7 +1335,9 @@ async def lexicon_add_word(
     try:
         entry = lexicon.word_entry(word, category or None, severity or None, None, scope)
     except lexicon.InvalidEntry as exc:
-        return _lexicon_page(request, person, text="", chat_id="", check=None, problem=str(exc))
+        return await _lexicon_page(
+            request, person, text="", chat_id="", check=None, problem=str(exc)
+        )
     return await _lexicon_add(request, person, "words", entry)
 
 
@@ -1322,7 +1353,9 @@ async def lexicon_add_allow(
     try:
         entry = lexicon.allow_entry(phrase, scope)
     except lexicon.InvalidEntry as exc:
-        return _lexicon_page(request, person, text="", chat_id="", check=None, problem=str(exc))
+        return await _lexicon_page(
+            request, person, text="", chat_id="", check=None, problem=str(exc)
+        )
     return await _lexicon_add(request, person, "allow", entry)
 
 
@@ -1432,7 +1465,7 @@ async def lexicon_import(
     async with request.app.state.runtime.sessions() as db:
         words = await lexicon.list_words(db, q=None, limit=PAGE_SIZE, cursor=None)
         allowed = await lexicon.list_allow(db, q=None, limit=PAGE_SIZE, cursor=None)
-    return _lexicon_page(
+    return await _lexicon_page(
         request,
         person,
         text="",

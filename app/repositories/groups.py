@@ -6,7 +6,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
+from sqlalchemy import Table, bindparam, exists, func, or_, select, tuple_, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Group, GroupKind, GroupMember
@@ -19,11 +21,13 @@ __all__ = [
     "ensure_members",
     "get",
     "get_member",
-    "list_all",
     "lock",
+    "many",
     "members_named",
     "members_page",
+    "moderated_by",
     "named",
+    "names",
     "page",
     "record_messages",
     "webhook_key",
@@ -153,8 +157,40 @@ async def members_named(
     return (await session.execute(statement)).scalars().all()
 
 
-async def list_all(session: AsyncSession) -> Sequence[Group]:
-    return (await session.execute(select(Group).order_by(Group.id))).scalars().all()
+async def moderated_by(session: AsyncSession, user: str) -> list[str]:
+    """The chat ids of the groups `user` owns or moderates (in the group's `moderators` list),
+    sorted: `app.chat.registry.role_of`'s group rule as one query that returns only their
+    groups (the web console works out a moderator's groups on every request)."""
+    if not user:
+        return []
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    if dialect == "postgresql":
+        listed = sql_cast(Group.moderators, JSONB).contains([user])
+    else:
+        member = func.json_each(Group.moderators).table_valued("value")
+        listed = exists(select(1).select_from(member).where(member.c.value == user))
+    statement = select(Group.chat_id).where(or_(Group.owner == user, listed))
+    return sorted((await session.execute(statement)).scalars().all())
+
+
+async def many(session: AsyncSession, chat_ids: Collection[str]) -> Sequence[Group]:
+    """The groups with these chat ids that are known (in no particular order)."""
+    wanted = sorted(set(chat_ids))
+    if not wanted:
+        return []
+    return (await session.execute(select(Group).where(Group.chat_id.in_(wanted)))).scalars().all()
+
+
+async def names(session: AsyncSession, chat_ids: Collection[str] | None) -> dict[str, str]:
+    """Chat id → name of the groups in `chat_ids` (None: every group) that are known; the
+    name as stored ("" when WeCom never said)."""
+    statement = select(Group.chat_id, Group.name)
+    if chat_ids is not None:
+        wanted = sorted(set(chat_ids))
+        if not wanted:
+            return {}
+        statement = statement.where(Group.chat_id.in_(wanted))
+    return {chat_id: name for chat_id, name in (await session.execute(statement)).all()}
 
 
 async def ensure_member(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, TextClause, and_, func, or_, select, text, update
+from sqlalchemy import Select, TextClause, and_, func, literal, or_, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ModerationLog, OutboxAction
@@ -20,6 +20,7 @@ __all__ = [
     "add",
     "by_ids",
     "count",
+    "earlier_of_each",
     "get",
     "id_for_event",
     "mark_reviewed",
@@ -144,6 +145,44 @@ async def by_ids(session: AsyncSession, log_ids: Sequence[int]) -> dict[int, Mod
     """The rows with these ids, by id (absent ids are left out)."""
     rows = await session.execute(select(ModerationLog).where(ModerationLog.id.in_(log_ids)))
     return {row.id: row for row in rows.scalars().all()}
+
+
+async def earlier_of_each(
+    session: AsyncSession, rows: Sequence[ModerationLog], *, limit: int
+) -> dict[int, list[ModerationLog]]:
+    """Row id → up to `limit` earlier rows of the same member in the same group, newest first,
+    for each of `rows` in a group: `page` with that member's filter before each row, all in
+    one statement (and one for the rows themselves) instead of one per row."""
+    parts = []
+    for row in rows:
+        if not (row.chat_id and row.user_id):
+            continue
+        earlier = (
+            select(literal(row.id).label("for_id"), ModerationLog.id.label("log_id"))
+            .where(
+                ModerationLog.chat_id == row.chat_id,
+                ModerationLog.user_id == row.user_id,
+                or_(
+                    ModerationLog.created_at < row.created_at,
+                    and_(ModerationLog.created_at == row.created_at, ModerationLog.id < row.id),
+                ),
+            )
+            .order_by(ModerationLog.created_at.desc(), ModerationLog.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        parts.append(select(earlier.c.for_id, earlier.c.log_id))
+    if not parts:
+        return {}
+    pairs = (await session.execute(union_all(*parts))).all()
+    found = await by_ids(session, sorted({log_id for _for_id, log_id in pairs}))
+    grouped: dict[int, list[ModerationLog]] = defaultdict(list)
+    for for_id, log_id in pairs:
+        if log_id in found:
+            grouped[for_id].append(found[log_id])
+    for history in grouped.values():
+        history.sort(key=lambda entry: (entry.created_at, entry.id), reverse=True)
+    return dict(grouped)
 
 
 async def actions_for(

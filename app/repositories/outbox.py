@@ -29,6 +29,7 @@ __all__ = [
     "retry_dead",
     "sends_since",
     "skipped",
+    "status_counts",
 ]
 
 
@@ -226,6 +227,31 @@ async def counts(session: AsyncSession) -> list[tuple[str, str, int]]:
         .order_by(OutboxAction.status, OutboxAction.kind)
     )
     return [(status, kind, int(count)) for status, kind, count in rows.all()]
+
+
+async def status_counts(
+    session: AsyncSession, exact: Sequence[str], capped: Sequence[str], *, cap: int
+) -> dict[str, int]:
+    """Actions per status: every action of the `exact` statuses (the few waiting or dead
+    ones), and up to `cap` of each of the `capped` ones (sent, merged, skipped: every action
+    ever decided ends in one of them, so an exact count reads the whole table). Both read the
+    (status, next_attempt_at) index; a status without actions is absent."""
+    found: dict[str, int] = {}
+    if exact:
+        rows = await session.execute(
+            select(OutboxAction.status, func.count())
+            .where(OutboxAction.status.in_(list(exact)))
+            .group_by(OutboxAction.status)
+        )
+        found.update((status, int(count)) for status, count in rows.all())
+    for status in capped:
+        some = select(OutboxAction.status).where(OutboxAction.status == status).limit(cap)
+        counted = (
+            await session.execute(select(func.count()).select_from(some.subquery()))
+        ).scalar_one()
+        if counted:
+            found[status] = int(counted)
+    return found
 
 
 async def oldest_pending(session: AsyncSession) -> datetime | None:

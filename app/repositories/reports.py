@@ -38,6 +38,7 @@ __all__ = [
     "review_counts",
     "top_offenders",
     "verdict_counts",
+    "verdict_counts_since",
 ]
 
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -176,6 +177,29 @@ async def verdict_counts(
         (verdict, mode): int(count)
         for verdict, mode, count in (await session.execute(statement)).all()
     }
+
+
+async def verdict_counts_since(
+    session: AsyncSession, starts: Sequence[datetime], *, chat_ids: Sequence[str] | None
+) -> list[dict[tuple[str, str], int]]:
+    """`verdict_counts` for several windows that end now (one per start in `starts`), in
+    `chat_ids` (None: every group), with one read of the widest window: the web console's
+    overview. It reads the log's time indexes alone (they carry the verdict and the mode)."""
+    if not starts:
+        return []
+    columns = [func.sum(case((ModerationLog.created_at >= start, 1), else_=0)) for start in starts]
+    statement = (
+        select(ModerationLog.verdict, ModerationLog.mode, *columns)
+        .where(ModerationLog.created_at >= min(starts))
+        .group_by(ModerationLog.verdict, ModerationLog.mode)
+    )
+    statement = _in_chats(statement, ModerationLog.chat_id, chat_ids)
+    found: list[dict[tuple[str, str], int]] = [{} for _ in starts]
+    for verdict, mode, *counts in (await session.execute(statement)).all():
+        for window, count in zip(found, counts, strict=True):
+            if count:
+                window[verdict, mode] = int(count)
+    return found
 
 
 async def review_counts(

@@ -6,13 +6,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Strike
 
 __all__ = [
     "add",
+    "counts_by_rule",
     "every",
     "pardon",
     "pardon_for_log",
@@ -144,18 +145,27 @@ async def standing_counts_many(
 
 
 async def counts_by_rule(
-    session: AsyncSession, *, since: datetime, chat_ids: Sequence[str] | None
-) -> dict[str, int]:
-    """Offences since `since` that stand (not pardoned), by rule, in `chat_ids` (None: every
-    group): the web console's overview."""
+    session: AsyncSession, starts: Sequence[datetime], *, chat_ids: Sequence[str] | None
+) -> list[dict[str, int]]:
+    """Offences that stand (not pardoned), by rule, in `chat_ids` (None: every group), for
+    several windows that end now (one per start in `starts`), with one read of the widest
+    window from the index of standing strikes: the web console's overview."""
+    if not starts:
+        return []
+    columns = [func.sum(case((Strike.created_at >= start, 1), else_=0)) for start in starts]
     statement = (
-        select(Strike.rule, func.count())
-        .where(Strike.created_at >= since, Strike.pardoned_at.is_(None))
+        select(Strike.rule, *columns)
+        .where(Strike.created_at >= min(starts), Strike.pardoned_at.is_(None))
         .group_by(Strike.rule)
     )
     if chat_ids is not None:
         statement = statement.where(Strike.chat_id.in_(list(chat_ids)))
-    return {rule: int(count) for rule, count in (await session.execute(statement)).all()}
+    found: list[dict[str, int]] = [{} for _ in starts]
+    for rule, *counts in (await session.execute(statement)).all():
+        for window, count in zip(found, counts, strict=True):
+            if count:
+                window[rule] = int(count)
+    return found
 
 
 async def pardon_for_log(
