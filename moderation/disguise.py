@@ -359,7 +359,7 @@ def leet_variants(word: str) -> list[str]:
     if len(spots) > 1:
         variants.append("".join(_LEET.get(char, char) for char in word))
     # Mostly digits is a number, not a word (157 for ist).
-    return [v for v in variants if sum(c.isalpha() for c in v) * 2 > len(v)]
+    return [v for v in variants if sum(map(str.isalpha, v)) * 2 > len(v)]
 
 
 # --- Insertions -------------------------------------------------------------------------------

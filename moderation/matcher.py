@@ -559,11 +559,14 @@ class SensitiveWordMatcher:
         # The sound pass (`SoundIndex`), each sound form standing for the word forms it has.
         self._sound_refs = list(map(tuple, sounds.values()))
         plain_entry = self._plain_entry
-        self._sound_index = SoundIndex(
-            (index, scanned)
-            for index, forms_ in enumerate(self._sound_refs)
-            for scanned in dict.fromkeys(scanned_all[plain_entry[form]] for form in forms_)
-        )
+        heard: list[tuple[int, str]] = []  # (sound index, each distinct scan form it has)
+        for index, forms_ in enumerate(self._sound_refs):
+            if len(forms_) == 1:  # most sound forms stand for one word form
+                heard.append((index, scanned_all[plain_entry[forms_[0]]]))
+            else:
+                written = dict.fromkeys(scanned_all[plain_entry[form]] for form in forms_)
+                heard += [(index, scanned) for scanned in written]
+        self._sound_index = SoundIndex(heard)
         self._automaton = (
             ahocorasick_rs.AhoCorasick(self._patterns, store_patterns=False)
             if self._patterns
@@ -599,12 +602,15 @@ class SensitiveWordMatcher:
         self._plain = list(plains)
         self._plain_entry = list(owners)
         self._plain_kind = bytes(kind_of)
-        self._patterns = list(dict.fromkeys(scans))
-        count = len(self._patterns)
-        number_of = dict(zip(self._patterns, range(count), strict=True))
-        pattern_of = numpy.fromiter(
-            map(number_of.__getitem__, scans), dtype=numpy.intp, count=len(scans)
+        # Each form's pattern number, numbering the scan forms as they first come (one pass
+        # over a dict: `len` is read before `setdefault` adds a new form).
+        number_of: dict[str, int] = {}
+        numbered = number_of.setdefault
+        pattern_of = numpy.array(
+            [numbered(scanned, len(number_of)) for scanned in scans], dtype=numpy.intp
         )
+        self._patterns = list(number_of)
+        count = len(self._patterns)
         del number_of
         kinds = numpy.frombuffer(self._plain_kind, dtype=numpy.uint8)
         refs = numpy.arange(len(scans), dtype=numpy.int64) * 8 + kinds
