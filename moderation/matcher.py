@@ -217,6 +217,14 @@ _ROUTE_ORDER = (
     Route.FOLDED,
     Route.EXACT,
 )
+
+
+@functools.cache
+def _in_route_order(routes: frozenset[Route]) -> tuple[Route, ...]:
+    """`routes` in `_ROUTE_ORDER` (a few dozen sets ever occur: each is ordered once)."""
+    return tuple(route for route in _ROUTE_ORDER if route in routes)
+
+
 _LOW_ALWAYS = frozenset({Route.INSERTION})
 # A homophone of a word this long (贷款妙批 for 贷款秒批) is as good as the word: its other
 # characters are all there as written. Shorter words' homophones are low confidence.
@@ -810,6 +818,7 @@ class SensitiveWordMatcher:
                 hits.setdefault(at, []).append((index_, start - offsets[at], end - offsets[at]))
             repeated = batch.repeats if self._collapse else set()
             marked = batch.marked
+            allowed = self._texts_with_allowed(batch)
             for index in sorted(hits.keys() | repeated | marked.keys()):
                 text = chunk[index]
                 found = hits.get(index)
@@ -827,8 +836,25 @@ class SensitiveWordMatcher:
                     None,
                     rewrite=True,
                     material=material,
+                    allowed=None if allowed is None else index in allowed,
                 )
         return results
+
+    def _texts_with_allowed(self, batch: FoldedBatch) -> set[int] | None:
+        """The indexes of the texts of `batch` whose plain folded text holds an allow-list
+        phrase: one pass of the allow automaton over the whole batch (no phrase holds
+        SEPARATOR, so none runs from one text into the next). None when the batch was folded
+        one by one (the hit rules then look text by text)."""
+        plain = batch.plain_text
+        if self._allow_automaton is None:
+            return set()
+        if plain is None:
+            return None
+        offsets = batch.offsets
+        return {
+            bisect.bisect_right(offsets, start) - 1
+            for _index, start, _end in self._allow_automaton.find_matches_as_indexes(plain)
+        }
 
     def _sound_hits(
         self,
@@ -995,12 +1021,15 @@ class SensitiveWordMatcher:
         rewrite: bool,
         material: list[tuple[int, int]] | None = None,
         wanted: Callable[[int, int], bool] | None = None,
+        allowed: bool | None = None,
     ) -> list[Finding]:
         """The hit rules over the automaton's matches in one scanned text; `collapse` says
         whether a collapsed pass is worth it (None: find out). `layout` gives the plain
         folded text and its origins, asked for only when some hit needs them. `material`
         is `_material(text)` when the caller knows it (None: find out). `wanted`, given the
-        original span of a raw hit, says whether to judge it at all."""
+        original span of a raw hit, says whether to judge it at all. `allowed`: whether an
+        allow-list phrase occurs in the plain folded text, when the caller knows (None: the
+        hit rules look when a hit first asks)."""
         hits = [(index, start, end, False) for index, start, end in found]
         if collapse is None:
             collapse = self._collapse and _worth_collapsing(scanned)
@@ -1012,7 +1041,7 @@ class SensitiveWordMatcher:
         findings: list[Finding] = []
         pairs: list[tuple[int, int, str]] = []
         if hits:
-            search = _Search(self, text, layout(), chat_id, collapsed, dropped, wanted)
+            search = _Search(self, text, layout(), chat_id, collapsed, dropped, wanted, allowed)
             findings = search.run(hits)
             pairs = search.pairs
         if rewrite and (pairs or material is None or material):
@@ -1416,6 +1445,7 @@ class _Search:
         collapsed: _Collapsed | None = None,
         dropped: list[Dropped] | None = None,
         wanted: Callable[[int, int], bool] | None = None,
+        allowed: bool | None = None,
     ) -> None:
         self.matcher = matcher
         self.text = text
@@ -1425,7 +1455,7 @@ class _Search:
         self._dropped = dropped
         self._wanted = wanted
         self._links: list[tuple[int, int]] | None = None
-        self._allowed: bool | None = None  # `_any_allowed`
+        self._allowed = allowed  # `_any_allowed`; None: not looked for yet
         self.pairs: list[tuple[int, int, str]] = []  # component pairs: original span, char
 
     def run(self, hits: list[tuple[int, int, int, bool]]) -> list[Finding]:
@@ -1441,9 +1471,10 @@ class _Search:
             ):
                 continue
             if pattern_index < 0:  # the sound pass: a word form read by its sound
+                stretch = scan_form(self.layout.text[start:end])
                 for form in matcher._sound_refs[-1 - pattern_index]:
                     scanned_word = matcher._scanned_words[matcher._plain_entry[form]]
-                    if not _heard(scanned_word, scan_form(self.layout.text[start:end])):
+                    if not _heard(scanned_word, stretch):
                         continue
                     finding = self._finding(form, _WORD, start, end, False, heard=True)
                     if finding is not None:
@@ -1615,7 +1646,7 @@ class _Search:
                 routes.add(Route.SCRIPT)
             if not routes:
                 routes.add(Route.EXACT)
-            ordered = tuple(route for route in _ROUTE_ORDER if route in routes)
+            ordered = _in_route_order(frozenset(routes))
             route = ordered[0]
             if entry.mode is MatchMode.EXACT and routes != {Route.EXACT}:
                 return None
