@@ -449,12 +449,6 @@ class FoldedBatch:
             return None
         return index > 0 and bool(origins[index] - origins[index - 1] == 1)
 
-    @property
-    def plain_text(self) -> str | None:
-        """`text` folded plainly (not in the scan form), character for character; None when
-        the batch was folded one by one."""
-        return self._plain_text
-
     def folded(self, index: int) -> str:
         """The folded text of text `index`."""
         end = self.offsets[index + 1] - 1 if index + 1 < len(self.offsets) else len(self.text)

@@ -818,7 +818,6 @@ class SensitiveWordMatcher:
                 hits.setdefault(at, []).append((index_, start - offsets[at], end - offsets[at]))
             repeated = batch.repeats if self._collapse else set()
             marked = batch.marked
-            allowed = self._texts_with_allowed(batch)
             for index in sorted(hits.keys() | repeated | marked.keys()):
                 text = chunk[index]
                 found = hits.get(index)
@@ -836,25 +835,8 @@ class SensitiveWordMatcher:
                     None,
                     rewrite=True,
                     material=material,
-                    allowed=None if allowed is None else index in allowed,
                 )
         return results
-
-    def _texts_with_allowed(self, batch: FoldedBatch) -> set[int] | None:
-        """The indexes of the texts of `batch` whose plain folded text holds an allow-list
-        phrase: one pass of the allow automaton over the whole batch (no phrase holds
-        SEPARATOR, so none runs from one text into the next). None when the batch was folded
-        one by one (the hit rules then look text by text)."""
-        plain = batch.plain_text
-        if self._allow_automaton is None:
-            return set()
-        if plain is None:
-            return None
-        offsets = batch.offsets
-        return {
-            bisect.bisect_right(offsets, start) - 1
-            for _index, start, _end in self._allow_automaton.find_matches_as_indexes(plain)
-        }
 
     def _sound_hits(
         self,
@@ -1021,15 +1003,12 @@ class SensitiveWordMatcher:
         rewrite: bool,
         material: list[tuple[int, int]] | None = None,
         wanted: Callable[[int, int], bool] | None = None,
-        allowed: bool | None = None,
     ) -> list[Finding]:
         """The hit rules over the automaton's matches in one scanned text; `collapse` says
         whether a collapsed pass is worth it (None: find out). `layout` gives the plain
         folded text and its origins, asked for only when some hit needs them. `material`
         is `_material(text)` when the caller knows it (None: find out). `wanted`, given the
-        original span of a raw hit, says whether to judge it at all. `allowed`: whether an
-        allow-list phrase occurs in the plain folded text, when the caller knows (None: the
-        hit rules look when a hit first asks)."""
+        original span of a raw hit, says whether to judge it at all."""
         hits = [(index, start, end, False) for index, start, end in found]
         if collapse is None:
             collapse = self._collapse and _worth_collapsing(scanned)
@@ -1041,7 +1020,7 @@ class SensitiveWordMatcher:
         findings: list[Finding] = []
         pairs: list[tuple[int, int, str]] = []
         if hits:
-            search = _Search(self, text, layout(), chat_id, collapsed, dropped, wanted, allowed)
+            search = _Search(self, text, layout(), chat_id, collapsed, dropped, wanted)
             findings = search.run(hits)
             pairs = search.pairs
         if rewrite and (pairs or material is None or material):
@@ -1445,7 +1424,6 @@ class _Search:
         collapsed: _Collapsed | None = None,
         dropped: list[Dropped] | None = None,
         wanted: Callable[[int, int], bool] | None = None,
-        allowed: bool | None = None,
     ) -> None:
         self.matcher = matcher
         self.text = text
@@ -1455,7 +1433,7 @@ class _Search:
         self._dropped = dropped
         self._wanted = wanted
         self._links: list[tuple[int, int]] | None = None
-        self._allowed = allowed  # `_any_allowed`; None: not looked for yet
+        self._allowed: bool | None = None  # `_any_allowed`
         self.pairs: list[tuple[int, int, str]] = []  # component pairs: original span, char
 
     def run(self, hits: list[tuple[int, int, int, bool]]) -> list[Finding]:
