@@ -355,7 +355,8 @@ class FoldedBatch:
     `fold` then `scan_form` make it; `layout` still gives each text's plain folded text);
     `offsets[k]` is where text k starts in it; `repeats` holds the indexes of the texts
     whose folded text has runs worth a collapsed pass (see `moderation.matcher`). `layout(k)`
-    gives text k's own `Folded`.
+    gives text k's own `Folded`; with `scan`, its plain folded text is a slice of the whole
+    batch's, kept from the fold (the numeral runs are read on it), not folded again.
 
     The texts are folded as one array of code points with numpy (a table lookup and a mask):
     `str.translate` looks each character up through a Python object and costs about as much

@@ -16,7 +16,8 @@ reading is computed here, over at most `WINDOW` characters on each side of a hit
 without a hit cost nothing, and moderation/ keeps its rule of pure code without I/O. The
 cheap test before a reading (`may_cross`: does a dictionary word reach into the hit?) also
 runs on a whole batch of two-character stretches at once (`pairs_apart`, for the sound pass),
-against a set of the dictionary's words as integers built at its first call.
+against a set of the dictionary's words as integers built at its first call, with a bit set of
+their hashes in front of it that rules most keys out in one array lookup.
 
 The reading is the segmentation of highest probability under a unigram model (each word's
 probability its frequency over the dictionary's total, an unknown single character frequency
