@@ -156,8 +156,12 @@ class SoundIndex:
         more, all with a sound."""
         self._keys: dict[int, list[tuple[int, str]]] = {}  # key → (index, sound form or "")
         listed_under = self._keys.setdefault
-        for index, scanned in words:
-            heard = scanned.translate(_SOUND)  # `_heard_code` of each character
+        words = list(words)
+        # `_heard_code` of each character of every word: one `str.translate` of them all (a
+        # scan form holds letters and digits only, never a line break).
+        joined = "\n".join(scanned for _index, scanned in words)
+        heard_all = joined.translate(_SOUND).split("\n") if words else []
+        for (index, scanned), heard in zip(words, heard_all, strict=True):
             if len(scanned) == 2:
                 keys: tuple[int, ...] = (
                     ord(scanned[0]) << 21 | ord(heard[1]),
@@ -355,7 +359,7 @@ def leet_variants(word: str) -> list[str]:
     if len(spots) > 1:
         variants.append("".join(_LEET.get(char, char) for char in word))
     # Mostly digits is a number, not a word (157 for ist).
-    return [v for v in variants if sum(c.isalpha() for c in v) * 2 > len(v)]
+    return [v for v in variants if sum(map(str.isalpha, v)) * 2 > len(v)]
 
 
 # --- Insertions -------------------------------------------------------------------------------

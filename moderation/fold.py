@@ -355,7 +355,8 @@ class FoldedBatch:
     `fold` then `scan_form` make it; `layout` still gives each text's plain folded text);
     `offsets[k]` is where text k starts in it; `repeats` holds the indexes of the texts
     whose folded text has runs worth a collapsed pass (see `moderation.matcher`). `layout(k)`
-    gives text k's own `Folded`.
+    gives text k's own `Folded`; with `scan`, its plain folded text is a slice of the whole
+    batch's, kept from the fold (the numeral runs are read on it), not folded again.
 
     The texts are folded as one array of code points with numpy (a table lookup and a mask):
     `str.translate` looks each character up through a Python object and costs about as much
@@ -365,11 +366,11 @@ class FoldedBatch:
     """
 
     __slots__ = (
-        "_joined",
         "_marked_parts",
         "_original_codes",
         "_originals",
         "_origins",
+        "_plain_text",
         "_scanned",
         "codes",
         "marked",
@@ -388,8 +389,8 @@ class FoldedBatch:
         self._marked_parts: list[str] = []  # when folded one by one
         self._origins: numpy.ndarray[Any, numpy.dtype[numpy.intp]] | None = None
         self._scanned = scan is not None
+        self._plain_text: str | None = None  # `text` folded plainly, when folded as an array
         joined = SEPARATOR.join(texts)
-        self._joined = joined
         codes = numpy.frombuffer(joined.encode("utf-32-le"), dtype=numpy.uint32)
         self._original_codes = codes
         self.marked = _marked_texts(texts, codes, marks) if marks is not None else {}
@@ -403,8 +404,11 @@ class FoldedBatch:
                 self.text = _digits_in_runs(plain)
                 if self.text is not plain:
                     folded = _code_points(self.text)
+                self._plain_text = self.text
             else:
-                self.text, folded = self._scanned_digits(folded, codes[self._origins])
+                self.text, folded, self._plain_text = self._scanned_digits(
+                    folded, codes[self._origins]
+                )
         else:
             marked = SEPARATOR.join(_marked(text) for text in texts)
             self._marked_parts = marked.split(SEPARATOR)
@@ -421,12 +425,13 @@ class FoldedBatch:
     def _scanned_digits(
         scanned: numpy.ndarray[Any, numpy.dtype[numpy.uint32]],
         originals: numpy.ndarray[Any, numpy.dtype[numpy.uint32]],
-    ) -> tuple[str, numpy.ndarray[Any, numpy.dtype[numpy.uint32]]]:
+    ) -> tuple[str, numpy.ndarray[Any, numpy.dtype[numpy.uint32]], str]:
         """The scan form of the folded batch as text and as code points (`scanned`: the scan
-        form of each kept character, `originals`: the original code point of each). The
-        numeral runs are read on the plainly folded text, as `fold` reads them before a scan
-        form is made (零 has a sound of its own in the scan form: 一三八零零 must still be
-        13800); their numerals, now digits, replace their scan forms."""
+        form of each kept character, `originals`: the original code point of each), and the
+        plainly folded text, character for character. The numeral runs are read on the
+        plainly folded text, as `fold` reads them before a scan form is made (零 has a sound
+        of its own in the scan form: 一三八零零 must still be 13800); their numerals, now
+        digits, replace their scan forms."""
         plain_codes = _NUMPY_TABLE[originals]
         plain = plain_codes.tobytes().decode("utf-32-le")
         digits = _digits_in_runs(plain)
@@ -435,7 +440,7 @@ class FoldedBatch:
             scanned = scanned.copy()
             at = changed != plain_codes
             scanned[at] = changed[at]
-        return scanned.tobytes().decode("utf-32-le"), scanned
+        return scanned.tobytes().decode("utf-32-le"), scanned, digits
 
     def joined_before(self, index: int) -> bool | None:
         """`Folded.joined_before` for character `index` of `text`; None when the batch was
@@ -454,17 +459,12 @@ class FoldedBatch:
         """`text[start:end]` folded plainly (not in the scan form): what `layout` gives for
         those characters; None when the batch was folded one by one and some character is in
         the scan form (then ask the text's own layout)."""
+        if self._plain_text is not None:  # folded as an array: the plain text is known
+            return self._plain_text[start:end]
         stretch = self.text[start:end]
         if not self._scanned or max(stretch, default="") < _SCAN_CODES:
             return stretch
-        origins = self._origins
-        if origins is None:
-            return None
-        joined = self._joined
-        return "".join(
-            fold_char(joined[origins[start + offset]]) if "\ue000" <= char <= "\uf8ff" else char
-            for offset, char in enumerate(stretch)
-        )
+        return None
 
     def plain_codes(self) -> numpy.ndarray[Any, numpy.dtype[numpy.uint32]] | None:
         """`codes` folded plainly (not in the scan form), as `plain` gives each stretch; None
@@ -497,7 +497,9 @@ class FoldedBatch:
         # `start` (or it is the first text).
         shift = int(self._origins[start - 1]) + 1 if start else 0
         starts = (self._origins[start:end] - shift).tolist()
-        if scanned:  # the characters in the scan form, folded plainly from the original
+        if scanned and self._plain_text is not None:  # the batch's plain text, folded once
+            folded = self._plain_text[start:end]
+        elif scanned:  # the characters in the scan form, folded plainly from the original
             folded = _SCAN_CODE.sub(lambda code: fold_char(original[starts[code.start()]]), folded)
         return Folded(folded, original, starts=starts)
 

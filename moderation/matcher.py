@@ -220,6 +220,14 @@ _ROUTE_ORDER = (
     Route.FOLDED,
     Route.EXACT,
 )
+
+
+@functools.cache
+def _in_route_order(routes: frozenset[Route]) -> tuple[Route, ...]:
+    """`routes` in `_ROUTE_ORDER` (a few dozen sets ever occur: each is ordered once)."""
+    return tuple(route for route in _ROUTE_ORDER if route in routes)
+
+
 _LOW_ALWAYS = frozenset({Route.INSERTION})
 # A homophone of a word this long (贷款妙批 for 贷款秒批) is as good as the word: its other
 # characters are all there as written. Shorter words' homophones are low confidence.
@@ -345,17 +353,6 @@ class Inspection:
 # --- Variants, made at build time ------------------------------------------------------------
 
 
-def _pinyin_forms(word: str, full: str, initials: str) -> list[str]:
-    """Pinyin spellings of an all-Chinese word of two or more characters: full pinyin, and
-    initials for long words (`full`, `initials`: the word translated as `pinyin` does; they
-    count only when every character has a sound, so that they are ASCII)."""
-    if len(word) < 2 or not full.isascii():
-        return []
-    if len(word) < MIN_INITIALS_WORD:
-        return [full]
-    return [full, initials]
-
-
 def _syllable_starts(word: str, pattern: str) -> frozenset[int]:
     """Offsets in a pinyin pattern of `word` where a syllable starts (where a gap may fall)."""
     found = syllables(word) or []
@@ -436,11 +433,21 @@ def _ascii_class(char: str) -> str:
     return "0" if char.isdigit() else ""
 
 
-_ALL_CHINESE = re.compile("[\u3400-\u9fff]*")
+_NOT_CHINESE = re.compile(f"[^\u3400-\u9fff{SEPARATOR}]")
 
 
-def _all_chinese(word: str) -> bool:
-    return _ALL_CHINESE.fullmatch(word) is not None
+def _not_all_chinese(words: list[str]) -> set[int]:
+    """The indexes of the words (none holding SEPARATOR) with a character that is not a
+    Chinese one (U+3400 to U+9FFF): one search over all the words."""
+    joined = SEPARATOR.join(words)
+    starts = list(itertools.accumulate((len(word) + 1 for word in words), initial=0))
+    found: set[int] = set()
+    position = 0
+    while (match := _NOT_CHINESE.search(joined, position)) is not None:
+        index = bisect.bisect_right(starts, match.start()) - 1
+        found.add(index)
+        position = starts[index + 1]  # the rest of this word tells nothing more
+    return found
 
 
 def _cjk(char: str) -> bool:
@@ -515,97 +522,67 @@ class SensitiveWordMatcher:
         forms: list[tuple[str, str, int, int]] = []
         self._anchors: dict[int, int] = {}  # insertion form → where its pair is in the word
         form = forms.append
-        chinese: set[str] = set()
-        scanned_words = []
+        chinese_words = []  # the words of Chinese characters only: their characters' components
         sounds: dict[str, list[int]] = {}  # sound form → the word forms it stands for
         # The per-character spellings of every word at once (`spelled_many`).
         scanned_all, sound_all, full_all, initials_all, digits_all = spelled_many(
             self._folded_words, SEPARATOR
         )
         may_substitute = _may_substitute(self._folded_words)
+        not_chinese = _not_all_chinese(self._folded_words)
+        fuzzy = MatchMode.FUZZY
         for index, (entry, folded) in enumerate(chosen.values()):
             scanned = scanned_all[index]
-            scanned_words.append(scanned)
-            all_chinese = _all_chinese(folded)
-            if entry.mode is MatchMode.FUZZY and len(folded) >= 2 and all_chinese:
+            all_chinese = index not in not_chinese
+            if entry.mode is not fuzzy:
+                form((scanned, folded, index, _WORD))
+                continue
+            if all_chinese and len(folded) >= 2:
                 sounds.setdefault(sound_all[index], []).append(len(forms))
             form((scanned, folded, index, _WORD))
-            if entry.mode is not MatchMode.FUZZY:
-                continue
             if scanned.isascii():
                 for leet in leet_variants(folded):
                     form((leet, leet, index, _LEET))
                 continue
-            for spelled in _pinyin_forms(folded, full_all[index], initials_all[index]):
-                form((spelled, spelled, index, _PINYIN))
+            # Pinyin, for an all-Chinese word of two or more characters whose every character
+            # has a sound (so that its spellings are ASCII): in full, and by initials when long.
+            full = full_all[index]
+            if len(folded) >= 2 and full.isascii():
+                form((full, full, index, _PINYIN))
+                if len(folded) >= MIN_INITIALS_WORD:
+                    initials = initials_all[index]
+                    form((initials, initials, index, _PINYIN))
             if index in may_substitute:
                 for variant, whole in _substitution_variants(folded):
                     form((scan_form(variant), variant, index, _WHOLE if whole else _VARIANT))
-            for with_digit in digit_variants(folded, digits_all[index]):
-                form((scan_form(with_digit), with_digit, index, _DIGIT))
+            digits = digits_all[index]
+            if digits != folded:
+                for with_digit in digit_variants(folded, digits):
+                    form((scan_form(with_digit), with_digit, index, _DIGIT))
             if all_chinese and folded.isalpha() and not folded.isascii():
-                chinese.update(folded)
+                chinese_words.append(folded)
                 if len(folded) >= MIN_INSERTION_WORD:
                     pair = anchor(folded)
                     self._anchors[len(forms)] = pair
                     form((scanned[pair : pair + 2], folded, index, _INSERTION))
+        chinese = set("".join(chinese_words))
         self._composed: dict[int, str] = {}
         for parts, char in component_pairs(chinese).items():
             self._composed[len(forms)] = char
             form((scan_form(parts), parts, -1, _COMPONENT))
-        refs: dict[str, list[_Ref]] = {}
-        special: set[str] = set()  # scan forms with an insertion or component form
-        english: set[str] = set()  # scan forms of a `_WORD` or `_LEET` form of letters only
-        listed = refs.get
-        for number, (scanned, _text, _entry, kind) in enumerate(forms):
-            numbers = listed(scanned)
-            if numbers is None:
-                refs[scanned] = [number * 8 + kind]
-            else:
-                numbers.append(number * 8 + kind)
-            if kind in (_INSERTION, _COMPONENT, _DIGIT):
-                special.add(scanned)
-            elif kind in (_WORD, _LEET) and scanned.isascii() and scanned.isalpha():
-                english.add(scanned)
-        self._plain = [text for _scanned, text, _entry, _kind in forms]
-        self._plain_entry = [entry for _scanned, _text, entry, _kind in forms]
-        self._plain_kind = bytes(kind for _scanned, _text, _entry, kind in forms)
-        self._patterns = list(refs)
-        self._refs = [tuple(refs[pattern]) for pattern in self._patterns]
-        number_of = {pattern: index for index, pattern in enumerate(self._patterns)}
-        # Patterns that only start a long word, join a component pair or write a character
-        # as a digit: their raw hits are checked on the scan text before anything else
-        # (`_worth_a_look`).
-        self._special = frozenset(
-            number_of[pattern]
-            for pattern in special
-            if all(ref & 7 in (_INSERTION, _COMPONENT, _DIGIT) for ref in refs[pattern])
-        )
-        # Patterns of an English word (`_WORD` or `_LEET` of letters only) that a longer
-        # token may inflect (scams): their hits inside a word are not dropped at once.
-        self._inflectable = frozenset(number_of[pattern] for pattern in english)
-        del number_of
-        # Digit patterns (every form `_DIGIT`) that start or end with their digit: a digit or
-        # 第 before the first, a digit after the last, and `_lone_digits` refuses them all
-        # (the commonest raw hit of a digit form: part of a longer number).
-        digits_only = [
-            index for index in self._special if all(ref & 7 == _DIGIT for ref in self._refs[index])
-        ]
-        self._digit_first = frozenset(i for i in digits_only if self._patterns[i][0].isdigit())
-        self._digit_last = frozenset(i for i in digits_only if self._patterns[i][-1].isdigit())
-        self._scanned_words = scanned_words
+        self._index_forms(forms)
+        self._scanned_words = scanned_all
         # The sound pass (`SoundIndex`), each sound form standing for the word forms it has.
         self._sound_refs = list(map(tuple, sounds.values()))
         plain_entry = self._plain_entry
-        self._sound_index = SoundIndex(
-            (index, scanned)
-            for index, forms_ in enumerate(self._sound_refs)
-            for scanned in dict.fromkeys(scanned_words[plain_entry[form]] for form in forms_)
-        )
-        self._letter_edges = [
-            ("a" <= pattern[0] <= "z") | ("a" <= pattern[-1] <= "z") << 1
-            for pattern in self._patterns
-        ]
+        heard: list[tuple[int, str]] = []  # (sound index, each distinct scan form it has)
+        for index, forms_ in enumerate(self._sound_refs):
+            if len(forms_) == 1:  # most sound forms stand for one word form
+                heard.append((index, scanned_all[plain_entry[forms_[0]]]))
+            else:
+                written = dict.fromkeys(scanned_all[plain_entry[form]] for form in forms_)
+                heard += [(index, scanned) for scanned in written]
+        self._sound_index = SoundIndex(heard)
         self._automaton = (
             ahocorasick_rs.AhoCorasick(self._patterns, store_patterns=False)
             if self._patterns
@@ -625,6 +602,89 @@ class SensitiveWordMatcher:
             if self._allow_patterns
             else None
         )
+
+    def _index_forms(self, forms: list[tuple[str, str, int, int]]) -> None:
+        """The automaton's patterns (the distinct scan forms, in the order of their first form)
+        and what the scan reads of each, from every form of every word (scan form, the form
+        as text reads it, entry, kind). The per-form and per-pattern tables are made with
+        numpy and C-level builtins over all forms at once: a Python loop over the few hundred
+        thousand forms of a large lexicon took a fifth of the build."""
+        scans: tuple[str, ...] = ()
+        plains: tuple[str, ...] = ()
+        owners: tuple[int, ...] = ()
+        kind_of: tuple[int, ...] = ()
+        if forms:
+            scans, plains, owners, kind_of = zip(*forms, strict=True)
+        self._plain = list(plains)
+        self._plain_entry = list(owners)
+        self._plain_kind = bytes(kind_of)
+        # Each form's pattern number, numbering the scan forms as they first come (one pass
+        # over a dict: `len` is read before `setdefault` adds a new form).
+        number_of: dict[str, int] = {}
+        numbered = number_of.setdefault
+        pattern_of = numpy.array(
+            [numbered(scanned, len(number_of)) for scanned in scans], dtype=numpy.intp
+        )
+        self._patterns = list(number_of)
+        count = len(self._patterns)
+        del number_of
+        kinds = numpy.frombuffer(self._plain_kind, dtype=numpy.uint8)
+        refs = numpy.arange(len(scans), dtype=numpy.int64) * 8 + kinds
+        # Each pattern's references, in the order of its forms: most patterns have one form,
+        # its first; the few with several are gathered one by one.
+        _values, first = numpy.unique(pattern_of, return_index=True)
+        self._refs: list[tuple[_Ref, ...]] = list(zip(refs[first].tolist()))
+        forms_of = numpy.bincount(pattern_of, minlength=count)
+        shared = numpy.flatnonzero(forms_of[pattern_of] > 1)
+        gathered: dict[int, list[_Ref]] = {}
+        for number, ref in zip(pattern_of[shared].tolist(), refs[shared].tolist(), strict=True):
+            gathered.setdefault(number, []).append(ref)
+        for number, listed in gathered.items():
+            self._refs[number] = tuple(listed)
+
+        def every_form(wanted: numpy.ndarray) -> numpy.ndarray:
+            """The patterns whose every form is of a kind in `wanted` (a boolean array)."""
+            others = numpy.bincount(pattern_of, weights=~wanted[kinds], minlength=count)
+            return numpy.asarray(others == 0)
+
+        def kinds_among(*chosen: int) -> numpy.ndarray:
+            wanted = numpy.zeros(8, dtype=numpy.bool_)
+            wanted[list(chosen)] = True
+            return wanted
+
+        # Patterns that only start a long word, join a component pair or write a character
+        # as a digit: their raw hits are checked on the scan text before anything else
+        # (`_worth_a_look`).
+        special = every_form(kinds_among(_INSERTION, _COMPONENT, _DIGIT))
+        self._special = frozenset(numpy.flatnonzero(special).tolist())
+        # The first and the last character of each pattern, and whether it is all letters
+        # (ASCII, either case), from one array of all the patterns' code points.
+        joined = numpy.frombuffer(SEPARATOR.join(self._patterns).encode("utf-32-le"), numpy.uint32)
+        lengths = numpy.fromiter(map(len, self._patterns), dtype=numpy.intp, count=count)
+        starts = numpy.cumsum(lengths + 1) - lengths - 1
+        firsts, lasts = joined[starts], joined[starts + lengths - 1]
+        lower = ord("a"), ord("z")
+        self._letter_edges = (
+            ((lower[0] <= firsts) & (firsts <= lower[1])).astype(numpy.int64)
+            | ((lower[0] <= lasts) & (lasts <= lower[1])).astype(numpy.int64) << 1
+        ).tolist()
+        folded_case = joined | 0x20  # A-Z to a-z; no other code point lands in a-z from outside
+        letter = (ord("a") <= folded_case) & (folded_case <= ord("z")) & (joined < 0x80)
+        not_letters = numpy.zeros(count, dtype=numpy.bool_)
+        owner = numpy.repeat(numpy.arange(count), lengths + 1)[: len(joined)]
+        not_letters[owner[~letter & (joined != ord(SEPARATOR))]] = True
+        # Patterns of an English word (`_WORD` or `_LEET` of letters only) that a longer
+        # token may inflect (scams): their hits inside a word are not dropped at once.
+        worded = numpy.bincount(
+            pattern_of, weights=kinds_among(_WORD, _LEET)[kinds], minlength=count
+        )
+        self._inflectable = frozenset(numpy.flatnonzero((worded > 0) & ~not_letters).tolist())
+        # Digit patterns (every form `_DIGIT`) that start or end with their digit: a digit or
+        # 第 before the first, a digit after the last, and `_lone_digits` refuses them all
+        # (the commonest raw hit of a digit form: part of a longer number).
+        digits_only = numpy.flatnonzero(every_form(kinds_among(_DIGIT))).tolist()
+        self._digit_first = frozenset(i for i in digits_only if self._patterns[i][0].isdigit())
+        self._digit_last = frozenset(i for i in digits_only if self._patterns[i][-1].isdigit())
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -1397,9 +1457,10 @@ class _Search:
             ):
                 continue
             if pattern_index < 0:  # the sound pass: a word form read by its sound
+                stretch = scan_form(self.layout.text[start:end])
                 for form in matcher._sound_refs[-1 - pattern_index]:
                     scanned_word = matcher._scanned_words[matcher._plain_entry[form]]
-                    if not _heard(scanned_word, scan_form(self.layout.text[start:end])):
+                    if not _heard(scanned_word, stretch):
                         continue
                     finding = self._finding(form, _WORD, start, end, False, heard=True)
                     if finding is not None:
@@ -1571,7 +1632,7 @@ class _Search:
                 routes.add(Route.SCRIPT)
             if not routes:
                 routes.add(Route.EXACT)
-            ordered = tuple(route for route in _ROUTE_ORDER if route in routes)
+            ordered = _in_route_order(frozenset(routes))
             route = ordered[0]
             if entry.mode is MatchMode.EXACT and routes != {Route.EXACT}:
                 return None

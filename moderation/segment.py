@@ -16,7 +16,8 @@ reading is computed here, over at most `WINDOW` characters on each side of a hit
 without a hit cost nothing, and moderation/ keeps its rule of pure code without I/O. The
 cheap test before a reading (`may_cross`: does a dictionary word reach into the hit?) also
 runs on a whole batch of two-character stretches at once (`pairs_apart`, for the sound pass),
-against a set of the dictionary's words as integers built at its first call.
+against a set of the dictionary's words as integers built at its first call, with a bit set of
+their hashes in front of it that rules most keys out in one array lookup.
 
 The reading is the segmentation of highest probability under a unigram model (each word's
 probability its frequency over the dictionary's total, an unknown single character frequency
@@ -239,6 +240,24 @@ _Codes = numpy.ndarray[Any, numpy.dtype[numpy.uint32]]
 _NO_CHAR = 0xFFFF  # a non-character: in no word of the dictionary (whose are all below it)
 
 
+_KEY_BITS = 20  # `_word_key_bits`: 2**20 flags (1 MiB as booleans), an eighth of them set
+_GOLDEN = numpy.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+
+
+def _key_hashes(keys: numpy.ndarray[Any, numpy.dtype[numpy.uint64]]) -> Any:
+    return (keys * _GOLDEN) >> numpy.uint64(64 - _KEY_BITS)  # wraps around, as meant
+
+
+@functools.cache
+def _word_key_bits() -> numpy.ndarray[Any, numpy.dtype[numpy.bool_]]:
+    """Which hashes of `_word_keys` occur: `pairs_apart` looks up in the set only the keys
+    whose hash is here (about an eighth of them, not all), so that most keys are ruled out by one
+    array lookup."""
+    bits = numpy.zeros(1 << _KEY_BITS, dtype=numpy.bool_)
+    bits[_key_hashes(numpy.fromiter(_word_keys(), dtype=numpy.uint64))] = True
+    return bits
+
+
 @functools.cache
 def _word_keys() -> frozenset[int]:
     """The dictionary's words of 2 to 4 characters, each as one integer (16 bits per
@@ -295,9 +314,14 @@ def pairs_apart(codes: _Codes, positions: numpy.ndarray[Any, numpy.dtype[Any]]) 
     keys[4] = (chars[:, 4] << sixteen) | chars[:, 5]
     keys[5] = (keys[4] << sixteen) | chars[:, 6]
     keys[6] = (keys[5] << sixteen) | chars[:, 7]
-    found = numpy.fromiter(
-        map(listed.__contains__, keys.ravel().tolist()), dtype=numpy.bool_, count=7 * count
-    )
+    flat = keys.ravel()
+    # Only the keys whose hash a word has are looked up in the set (`_word_key_bits`).
+    maybe = numpy.flatnonzero(_word_key_bits()[_key_hashes(flat)])
+    found = numpy.zeros(7 * count, dtype=numpy.bool_)
+    if len(maybe):
+        found[maybe] = numpy.fromiter(
+            map(listed.__contains__, flat[maybe].tolist()), dtype=numpy.bool_, count=len(maybe)
+        )
     return ~found.reshape(7, count).any(axis=0)
 
 
