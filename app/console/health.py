@@ -5,8 +5,9 @@ coverage is partial, and its daily series as charts.
 
 The figures come from `app.health.service`, the functions behind `GET /api/v1/health/groups`
 and `wecom-mod health`: `health_page` (the snapshot while it is fresh) for those who see every
-group; for a group's moderators `health_list` narrowed to their groups, then the same
-`select_groups` and `page_after` the list uses (their few groups, no query per group). One
+group; for a group's moderators `health_list` (every group's stored figures in one read of the
+snapshot, or computed with the list's set-based statements) narrowed to their groups, then the
+same `select_groups` and `page_after` the REST list pages with; no query per group. One
 group's health is `group_health`, computed now. A group one may not see answers 404, like every
 console page.
 
