@@ -16,6 +16,7 @@ Rooms:
     access.py    who the signed-in person is and which groups they may see or change
     signin.py    sign-in: ADMIN_API_TOKEN, WeCom 网页授权 (snsapi_base), 企业微信登录 (QR); logout
     pages.py     overview, review queue, moderation log, groups, members, lexicon, outbox, audit
+    health.py    健康: every group's community health, and one group's with SVG charts
     texts.py     the UI texts, Chinese by default, English with CONSOLE_LANGUAGE=en
 
 Every change goes through the service the REST API or the chat commands use (`app.lexicon`,
@@ -30,7 +31,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.console import pages, signin
+from app.console import health, pages, signin
 from app.console.session import install_handlers
 
 __all__ = ["STATIC_DIR", "mount"]
@@ -43,4 +44,5 @@ def mount(app: FastAPI) -> None:
     install_handlers(app)
     app.include_router(signin.router)
     app.include_router(pages.router)
+    app.include_router(health.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")

@@ -1,7 +1,8 @@
 """The console's pages: 概览 overview, 待复核 review queue, 记录 moderation log (list filtered by
 group, member, decision, rule and dates; detail; CSV), 群 groups (list; a group's rules,
 welcome and mode, and for admins its moderators, policy overrides and webhook key), 成员 a
-member in a group (strikes, history; warn, remove, pardon), 词库 the lexicon (test box, add,
+member in a group (strikes, their standing strikes in the other groups, history; warn,
+remove, pardon), 健康 community health (`app.console.health`), 词库 the lexicon (test box, add,
 delete, export, file import), 出站 the outbox (retry a dead action) and 审计 the audit trail.
 The outbox and the audit trail are company-wide: only admins and read-only accounts have them
 (a group moderator gets 404).
@@ -65,6 +66,7 @@ from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import reports
 from app.repositories import strikes as strikes_repo
+from app.screening.record import record_elsewhere
 from app.settings import SettingsError
 from app.texts import Texts
 from app.texts.findings import how_routes
@@ -1133,10 +1135,13 @@ async def _member_page(
             shadow=False,
         )
         views = await _views(db, history, runtime.context.texts)
+        # The member's record across groups, as the moderators' alert names it (issue 24).
+        elsewhere = await record_elsewhere(db, chat_id, user_id, policy=policy, now=now)
     return _show(
         request,
         person,
         "member.html",
+        elsewhere=[(item, person.sees(item.chat_id)) for item in elsewhere],
         page="groups",
         group=group,
         member=member,

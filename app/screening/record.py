@@ -3,11 +3,13 @@ groups, counted in a group at its policy's `cross_group_strike_weight` (default 
 all), and shown in the moderators' alert about a message (`record_line`). Pardons and decay
 apply as for the group's own strikes: only unpardoned strikes within the group's
 `strike_window_days` count. Join screening shows the same record to the
-moderators of the group a member joins (`screen.record`)."""
+moderators of the group a member joins (`screen.record`), and the console's member page
+lists it (`record_elsewhere`)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +19,7 @@ from app.repositories import strikes as strikes_repo
 from app.texts import Texts
 from moderation import GroupPolicy
 
-__all__ = ["record_line", "strikes_from_elsewhere"]
+__all__ = ["GroupRecord", "record_elsewhere", "record_line", "strikes_from_elsewhere"]
 
 
 async def strikes_from_elsewhere(
@@ -34,6 +36,27 @@ async def strikes_from_elsewhere(
     return math.floor(weight * sum(elsewhere.values()))
 
 
+@dataclass(frozen=True)
+class GroupRecord:
+    chat_id: str
+    name: str  # "" when not known
+    strikes: int  # standing strikes there
+
+
+async def record_elsewhere(
+    session: AsyncSession, chat_id: str, user_id: str, *, policy: GroupPolicy, now: datetime
+) -> list[GroupRecord]:
+    """The member's standing strikes in each of the company's other groups (within `chat_id`'s
+    policy's `strike_window_days`), by chat id; empty when there are none."""
+    elsewhere = await strikes_repo.standing_elsewhere(
+        session, user_id, except_chat=chat_id, since=now - timedelta(days=policy.strike_window_days)
+    )
+    if not elsewhere:
+        return []
+    names = await screenings_repo.group_names(session, elsewhere)
+    return [GroupRecord(chat, names.get(chat) or "", count) for chat, count in elsewhere.items()]
+
+
 async def record_line(
     session: AsyncSession,
     texts: Texts,
@@ -45,14 +68,11 @@ async def record_line(
 ) -> str:
     """A line for a moderator alert naming the member's standing strikes in the company's
     other groups ("alert.record"), or "" when there are none."""
-    elsewhere = await strikes_repo.standing_elsewhere(
-        session, user_id, except_chat=chat_id, since=now - timedelta(days=policy.strike_window_days)
-    )
-    if not elsewhere:
+    record = await record_elsewhere(session, chat_id, user_id, policy=policy, now=now)
+    if not record:
         return ""
-    names = await screenings_repo.group_names(session, elsewhere)
     groups = "、".join(
-        texts.render("alert.record_group", group=names.get(chat) or chat, count=count)
-        for chat, count in elsewhere.items()
+        texts.render("alert.record_group", group=item.name or item.chat_id, count=item.strikes)
+        for item in record
     )
-    return texts.render("alert.record", strikes=sum(elsewhere.values()), groups=groups)
+    return texts.render("alert.record", strikes=sum(item.strikes for item in record), groups=groups)

@@ -12,6 +12,7 @@ skips, saying so, when it is missing. Screenshots of each page go to tests/artif
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 import shutil
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,10 @@ import pytest
 import uvicorn
 
 from app import migrate
-from app.db import database_urls
+from app.db import create_engine_for, database_urls, session_factory
+from app.ingest.archive_import import import_records
 from app.main import create_app
+from app.settings import Settings
 from tests import support
 from tests.conftest import make_settings
 
@@ -87,6 +91,7 @@ class Console:
     wecom: support.FakeWeCom
     pages: support.FakeSignInPages
     api: httpx.Client
+    settings: Settings
 
     def say(self, text: str, msgid: str, sender: str, chat: str) -> None:
         signer = support.aibot_signer()
@@ -129,7 +134,7 @@ def console(tmp_path: Path) -> Iterator[Console]:
         with _Server(app) as service:
             headers = {"Authorization": f"Bearer {support.ADMIN_TOKEN}"}
             with httpx.Client(base_url=service.url, headers=headers, timeout=10) as api:
-                yield Console(service.url, wecom, pages, api)
+                yield Console(service.url, wecom, pages, api, settings)
 
 
 def _seed(console: Console) -> dict[str, int]:
@@ -144,15 +149,64 @@ def _seed(console: Console) -> dict[str, int]:
     return {row["chat_id"]: row["id"] for row in console.logs()}
 
 
+def _archive_history(console: Console, folder: Path) -> None:
+    """A month of CHAT's chat through the archive (`wecom-mod archive import`), so that its
+    health has full coverage and a daily series: ordinary messages, a few members a day, one
+    of them on most days."""
+    now = datetime.now(UTC)
+    lines = []
+    for age in range(29, -1, -1):
+        at = now - timedelta(days=age, hours=1)
+        senders = ["wm-star"] * (4 if age % 6 else 0) + [f"wm-{n}" for n in range(2 + age * 5 % 7)]
+        for n, sender in enumerate(senders):
+            record = {
+                "msgid": f"h-{age}-{n}",
+                "action": "send",
+                "from": sender,
+                "tolist": ["x"],
+                "roomid": CHAT,
+                "msgtime": int((at + timedelta(seconds=n * 50)).timestamp() * 1000),
+                "msgtype": "text",
+                "text": {"content": "好的，收到"},
+            }
+            lines.append(json.dumps(record, ensure_ascii=False))
+    export = folder / "history.jsonl"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    async def run() -> None:
+        engine = create_engine_for(database_urls(console.settings.database_url))
+        try:
+            await import_records(
+                console.settings,
+                session_factory(engine),
+                export,
+                shadow=False,
+                report=io.StringIO(),
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
 def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) -> None:
+def test_moderator_walks_the_console_and_overturns_a_decision(
+    console: Console, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     ids = _seed(console)
+    # lisi offends in the other group too: their record there shows on their page in CHAT
+    console.say("赌博", "b-2", "lisi", OTHER)
+    deadline = time.monotonic() + 20
+    while len(console.logs()) < 3:
+        assert time.monotonic() < deadline, "the message was not judged"
+        time.sleep(0.1)
+    _archive_history(console, tmp_path)
     assert console.strikes("lisi", CHAT) == 1
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
     problems: list[str] = []
@@ -252,6 +306,28 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         assert console.api.get(f"/api/v1/groups/{CHAT}").json()["mode"] == "shadow"
         _shot(page, "09-group")
 
+        # 健康: only this moderator's group; its view draws the daily series as SVG.
+        page.click("nav >> text=健康")
+        expect(page.locator(f"#health-{CHAT}")).to_be_visible()
+        expect(page.locator(f"#health-{OTHER}")).to_have_count(0)
+        expect(page.locator("#health-computed-at")).to_be_visible()
+        _shot(page, "09a-health")
+        page.click(f"#health-{CHAT} a")
+        expect(page.locator("#health-grade")).to_be_visible()
+        expect(page.locator("#health-decided li").first).to_be_visible()
+        expect(page.locator("#health-charts svg")).to_have_count(5)
+        assert page.locator("#chart-messages svg rect").count() >= 30
+        expect(page.locator("#figure-coverage")).to_contain_text("会话内容存档")
+        _shot(page, "09b-health-group")
+        # from the group page too
+        page.goto(f"{console.url}/console/groups/{CHAT}")
+        page.click("#group-health")
+        expect(page).to_have_url(f"{console.url}/console/health/{CHAT}")
+        # the other group's health: 404
+        missing = page.goto(f"{console.url}/console/health/{OTHER}")
+        assert missing is not None and missing.status == 404
+        assert problems and "404" in problems.pop()
+
         # Another group's row: 404, like a row that does not exist.
         missing = page.goto(f"{console.url}/console/logs/{ids[OTHER]}")
         assert missing is not None and missing.status == 404
@@ -291,6 +367,16 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         expect(page.locator("#member-standing")).to_have_text("0")
         assert console.strikes("zhaoliu", OTHER) == 0
         _shot(page, "12-phone-member")
+        # A group's health on the phone: the charts fit the screen's width.
+        page.click("nav >> text=健康")
+        expect(page.locator(f"#health-{OTHER}")).to_be_visible()  # every group for an admin
+        _shot(page, "12a-phone-health-list")
+        page.click(f"#health-{CHAT} a")
+        expect(page.locator("#health-charts svg")).to_have_count(5)
+        box = page.locator("#chart-messages svg").bounding_box()
+        assert box is not None and box["width"] <= 390
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        _shot(page, "12b-phone-health")
         page.click("nav >> text=出站")
         expect(page.locator("table.logs")).to_contain_text("aibot_reply")
         _shot(page, "13-phone-outbox")
@@ -360,6 +446,8 @@ def test_moderator_walks_the_console_and_overturns_a_decision(console: Console) 
         assert [(e["actor"], e["channel"]) for e in warned["items"]] == [
             (support.MODERATORS[0], "console")
         ]
+        # lisi's standing strike in the other group, as the moderators' alert names it
+        expect(page.locator(f"#elsewhere-{OTHER} .count")).to_have_text("1")
         _shot(page, "18-member-warned")
         # Import a word file: a bad line refuses the whole file, then a good one is imported
         # and the test box finds its word.
