@@ -69,7 +69,7 @@ from app.repositories import strikes as strikes_repo
 from app.screening.record import record_elsewhere
 from app.settings import SettingsError
 from app.texts import Texts
-from app.texts.findings import how_routes
+from app.texts.findings import how_routes, signal_detail
 from moderation.policy import GroupMode
 
 __all__ = ["MAX_TEST_TEXT", "QUEUE_VERDICTS", "router"]
@@ -139,10 +139,15 @@ def highlighted(text: str, findings: list[dict[str, Any]]) -> list[Piece]:
 
 
 def described(finding: dict[str, Any], texts: Texts) -> dict[str, Any]:
-    """A stored finding with `how`: how a lexicon hit matched, its route names in the
-    configured language (`app.texts.findings.how_routes`, as warnings and alerts say it)."""
+    """A stored finding with `how` (how a lexicon hit matched: its route names in the
+    configured language, `app.texts.findings.how_routes`) and `detail` (what fired, as the
+    warnings and alerts say it; the engine's English `explanation` stays for a tooltip)."""
     if str(finding.get("detector") or "lexicon") != "lexicon":
-        return finding
+        facts = finding.get("facts")
+        detail = signal_detail(
+            texts, facts if isinstance(facts, dict) else {}, str(finding.get("evidence") or "")
+        )
+        return {**finding, "detail": detail}
     routes = finding.get("routes")
     if not isinstance(routes, list):
         routes = [finding["route"]] if finding.get("route") else []
@@ -152,7 +157,8 @@ def described(finding: dict[str, Any], texts: Texts) -> dict[str, Any]:
         warning=str(finding.get("warning") or ""),
         low_confidence=finding.get("confidence") == "low",
     )
-    return {**finding, "how": how}
+    detail = texts.render("detail.word", word=str(finding.get("word") or ""), how=how)
+    return {**finding, "how": how, "detail": detail}
 
 
 def _view(row: ModerationLog, names: Mapping[str, str], texts: Texts) -> RowView:

@@ -4,7 +4,8 @@ with its matched spans masked."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from app.texts import Texts
 from moderation import Violation, mask_word
@@ -32,19 +33,22 @@ def describe(texts: Texts, violation: Violation) -> tuple[str, str]:
             "detail.word", word=mask_word(violation.word), how=how_found(texts, violation)
         )
     rule = texts.templates.get(f"rule.{violation.rule}", violation.rule)
-    facts = violation.facts
+    return rule, signal_detail(texts, violation.facts, mask_word(violation.evidence))
+
+
+def signal_detail(texts: Texts, facts: Mapping[str, Any], evidence: str) -> str:
+    """What fired for a flood or promotion signal, from its facts (counts against a limit) or
+    its evidence, in the configured language."""
     if {"count", "limit", "window_seconds"} <= facts.keys():
-        detail = texts.render(
+        return texts.render(
             "detail.count",
-            seconds=f"{facts['window_seconds']:g}",
+            seconds=f"{float(facts['window_seconds']):g}",
             count=facts["count"],
             limit=facts["limit"],
         )
-    elif violation.evidence:
-        detail = texts.render("detail.signal", what=mask_word(violation.evidence))
-    else:
-        detail = texts["detail.none"]
-    return rule, detail
+    if evidence:
+        return texts.render("detail.signal", what=evidence)
+    return texts["detail.none"]
 
 
 def how_found(texts: Texts, finding: Finding) -> str:

@@ -470,6 +470,37 @@ async def test_findings_say_how_they_matched_in_the_route_texts(service: Service
     items = (await service.api("/api/v1/moderation-logs")).json()["items"]
     detail = await service.http.get(f"/console/logs/{items[0]['id']}")
     assert '<span class="how"' in detail.text and "汉字夹拼音" in detail.text
+    # What fired is said in Chinese too; the engine's English explanation is only a tooltip.
+    assert re.search(r'<span title="[^"]*via [^"]*">命中「赌博」，', detail.text), detail.text
+
+
+@pytest.mark.parametrize(
+    ("finding", "detail"),
+    [
+        ({"detector": "lexicon", "word": "赌博", "routes": ["pinyin"]}, "命中「赌博」，拼音"),
+        (
+            {
+                "detector": "flood",
+                "rule": "flood.rate",
+                "facts": {"count": 8, "limit": 6, "window_seconds": 10.0},
+            },
+            "10 秒内 8 条",
+        ),
+        (
+            {"detector": "promo", "rule": "promo.phone", "evidence": "138 0013 8000"},
+            "138 0013 8000",
+        ),
+        ({"detector": "promo", "rule": "promo.phone", "facts": "not a dict"}, ""),
+    ],
+)
+def test_a_stored_finding_says_what_fired_in_the_configured_language(
+    finding: dict[str, Any], detail: str
+) -> None:
+    from app.console.pages import described
+    from app.texts import load_texts
+
+    shown = described(finding, load_texts(None))
+    assert detail in shown["detail"] and "via" not in shown["detail"]
 
 
 @pytest.mark.parametrize(
