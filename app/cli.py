@@ -1,6 +1,6 @@
 """The `wecom-mod` command line: serve, migrate, check, `words` to manage the lexicon,
-`archive import` to replay decrypted chat-archive records through the pipeline, and `health`
-to list the groups' community health.
+`archive import` to replay decrypted chat-archive records through the pipeline, `health`
+to list the groups' community health, and `demo` to play sandbox scenarios in a terminal.
 
 The `words` commands go through `app.lexicon.service`, like the REST API: a running service
 picks their changes up within LEXICON_RELOAD_SECONDS. Those that change the lexicon migrate the
@@ -484,6 +484,44 @@ def _cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Play sandbox scenarios through the real service on a throwaway database, with an
+    in-process fake WeCom, and print their transcripts (app/sandbox)."""
+    from app.sandbox.player import play_scenarios
+    from app.sandbox.scenarios import SCENARIOS, by_name
+    from app.sandbox.transcript import header, listing, transcript
+    from app.texts import load_texts
+
+    texts = load_texts(settings.messages_path)
+    if args.list:
+        print("\n".join(listing(texts, SCENARIOS)))
+        return 0
+    chosen = SCENARIOS
+    if args.scenario is not None:
+        found = by_name(args.scenario)
+        if found is None:
+            names = ", ".join(scenario.name for scenario in SCENARIOS)
+            print(
+                f"wecom-mod: {texts.render('demo.unknown', name=args.scenario, names=names)}",
+                file=sys.stderr,
+            )
+            return 2
+        chosen = (found,)
+    print(header(texts), flush=True)
+    logging.disable(logging.WARNING)  # the sandbox's own service logs nothing an operator needs
+    try:
+        played = asyncio.run(play_scenarios(chosen, messages_path=settings.messages_path))
+    finally:
+        logging.disable(logging.NOTSET)
+    for one in played:
+        print()
+        print("\n".join(transcript(texts, one)))
+    print()
+    passed = sum(one.passed for one in played)
+    print(texts.render("demo.summary", count=len(played), passed=passed))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wecom-mod",
@@ -670,6 +708,17 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--desc", action="store_true", help="largest first")
     health.add_argument("--limit", type=int, default=200, help="rows shown (default 200)")
     health.set_defaults(handler=_cmd_health)
+
+    demo = sub.add_parser(
+        "demo",
+        help="play sandbox scenarios and print what the bot decided and posted",
+        description="Plays a ready-made scenario (all of them without SCENARIO) through the "
+        "real service on a throwaway SQLite database, WeCom replaced by an in-process fake: "
+        "the messages, the decisions and why, what the bot posted in the group, the alerts.",
+    )
+    demo.add_argument("scenario", nargs="?", metavar="SCENARIO", help="a name from --list")
+    demo.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    demo.set_defaults(handler=_cmd_demo)
     return parser
 
 

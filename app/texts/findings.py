@@ -51,6 +51,30 @@ def signal_detail(texts: Texts, facts: Mapping[str, Any], evidence: str) -> str:
     return texts["detail.none"]
 
 
+def describe_stored(texts: Texts, finding: Mapping[str, Any]) -> tuple[str, str]:
+    """`describe` for a finding or signal as the moderation log stores it (its JSON form):
+    the rule's name and what fired, in the configured language."""
+    if str(finding.get("detector") or "lexicon") != "lexicon":
+        rule = str(finding.get("rule") or finding.get("detector"))
+        facts = finding.get("facts")
+        detail = signal_detail(
+            texts, facts if isinstance(facts, dict) else {}, str(finding.get("evidence") or "")
+        )
+        return texts.templates.get(f"rule.{rule}", rule), detail
+    routes = finding.get("routes")
+    if not isinstance(routes, list):
+        routes = [finding["route"]] if finding.get("route") else []
+    how = how_routes(
+        texts,
+        [str(route) for route in routes],
+        warning=str(finding.get("warning") or ""),
+        low_confidence=finding.get("confidence") == "low",
+    )
+    word = mask_word(str(finding.get("word") or ""))
+    category = str(finding.get("category") or "custom")
+    return texts.category(category), texts.render("detail.word", word=word, how=how)
+
+
 def how_found(texts: Texts, finding: Finding) -> str:
     """How a hit was found, in the configured language: 谐音/形近字、字间插入符号 …"""
     return how_routes(

@@ -1,0 +1,418 @@
+"""Plays a scenario through the real service: its own endpoint, inbox, pipeline and outbox,
+on a throwaway SQLite database, with WeCom replaced by `SandboxWeCom` in the process.
+
+How each step reaches the service, as in a deployment:
+
+- a message in an `internal` group is a signed, encrypted smart-bot callback (`/wecom/aibot`)
+  that @-mentions the bot (the smart bot sees only those); its answers go to the callback's
+  `response_url`;
+- a message in a `customer` or `app_created` group is a chat-archive record (doc 91774) stored
+  in the inbox as the archive poller stores it (`app.ingest.archive.store_message`): the
+  archive is the only channel that sees those groups' messages;
+- a join in a `customer` group is a signed, encrypted `change_external_chat` app callback
+  (`/wecom/callback`), after a `create` callback that gives the service the group's members.
+
+After each instant the workers run until idle (`Workers.run_until_idle`: inbox, group
+upkeep, outbox); at the end the clock moves on until no action waits (alerts held for a
+digest, a welcome's window). What happened is read back through the REST API (the moderation
+log) and from the requests the fake WeCom received, in the order they came.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import secrets
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from app import migrate
+from app.db import database_urls
+from app.ingest.archive import store_message
+from app.judging.events import archive_skip_reason
+from app.main import create_app
+from app.models import OutboxAction
+from app.repositories import groups as groups_repo
+from app.repositories import welcomes as welcomes_repo
+from app.runtime import Runtime
+from app.sandbox.fake_wecom import SandboxWeCom
+from app.sandbox.scenarios import Scenario, Step
+from app.settings import load_settings
+from app.texts.findings import describe_stored
+from bot.archive import parse_archive_message
+from bot.crypto import CallbackCipher
+
+__all__ = ["SANDBOX_API_BASE", "Played", "PlayedStep", "Posted", "play", "play_scenarios"]
+
+SANDBOX_API_BASE = "https://wecom.sandbox.invalid"  # never resolved: every call stays in-process
+CORP_ID = "wwsandbox0000000"
+AGENT_ID = 1000002
+SANDBOX_ADMIN = "sandbox-admin"  # an admin in no group, so that every group has someone to alert
+MENTION = "@审核助手 "
+ESTABLISHED_DAYS = 90  # a regular member was first seen this long before the scenario
+ESTABLISHED_MESSAGES = 50  # ... with this many messages
+DRAIN_STEP_SECONDS = 30.0
+DRAIN_ROUNDS = 40  # the clock moves on at most 20 minutes after the last step
+SETTLE_ROUNDS = 4  # ... and at least 2 minutes (a welcome's window, the template scan)
+# WeCom calls that show nothing to anyone: a token, a group's or a contact's details
+SILENT_PATHS = frozenset(
+    {"/cgi-bin/gettoken", "/cgi-bin/externalcontact/groupchat/get", "/cgi-bin/externalcontact/get"}
+)
+OUTCOME = {"remove": "act", "warn": "act", "alert": "review"}
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What the bot asked WeCom to show: `where` group (in the chat), moderators (an app
+    message), owner; `text` as it would appear."""
+
+    where: str
+    text: str
+    to: tuple[str, ...] = ()
+
+
+@dataclass
+class PlayedStep:
+    step: Step
+    role: str
+    channel: str  # aibot | archive | join
+    verdict: str = ""  # the moderation log's verdict; "" no log row
+    step_name: str = ""  # the ladder step (removal …)
+    why: list[tuple[str, str]] = field(default_factory=list)  # (rule, what fired)
+    reason: str = ""
+    posted: list[Posted] = field(default_factory=list)
+    welcomed: bool = False  # a join: every member who joined was welcomed by the end
+
+    @property
+    def outcome(self) -> str:
+        if self.channel == "join":
+            return "welcome" if self.welcomed else "ok"
+        if self.verdict == "alert" and self.step_name == "removal":
+            return "act"
+        return OUTCOME.get(self.verdict, "ok")
+
+
+@dataclass
+class Played:
+    scenario: Scenario
+    steps: list[PlayedStep]
+    later: list[Posted]  # posted after the last step (a digest, a welcome)
+    setup: list[Posted] = field(default_factory=list)  # posted as the group became known
+
+    @property
+    def mismatches(self) -> list[PlayedStep]:
+        return [played for played in self.steps if played.outcome != played.step.expect]
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches
+
+
+def _aes_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+class _Sandbox:
+    """One scenario's service: the app on a fresh database, the clock, the fake WeCom."""
+
+    def __init__(self, scenario: Scenario, database: Path, messages_path: Path | None) -> None:
+        self.scenario = scenario
+        self.chat_id = f"wrSandbox-{scenario.name}"
+        self.start = datetime.now(UTC).replace(microsecond=0)
+        self.now = self.start
+        self.wecom = SandboxWeCom()
+        self.admin_token = secrets.token_urlsafe(24)
+        app_token, app_key = secrets.token_hex(8), _aes_key()
+        aibot_token, aibot_key = secrets.token_hex(8), _aes_key()
+        self.app_cipher = CallbackCipher(
+            token=app_token, encoding_aes_key=app_key, receive_id=CORP_ID
+        )
+        self.aibot_cipher = CallbackCipher(
+            token=aibot_token, encoding_aes_key=aibot_key, receive_id=""
+        )
+        moderators = [u for u, role in scenario.members.items() if role == "moderator"]
+        self.settings = load_settings(
+            _env_file=None,
+            database_url=f"sqlite:///{database}",
+            wecom_corp_id=CORP_ID,
+            wecom_agent_id=AGENT_ID,
+            wecom_app_secret="sandbox-secret",
+            wecom_callback_token=app_token,
+            wecom_callback_aes_key=app_key,
+            wecom_aibot_token=aibot_token,
+            wecom_aibot_aes_key=aibot_key,
+            wecom_api_base=SANDBOX_API_BASE,
+            wecom_admin_userids=",".join([SANDBOX_ADMIN, *moderators]),
+            admin_api_token=self.admin_token,
+            messages_path=messages_path,
+        )
+        self.msgids: list[str] = []
+
+    def clock(self) -> datetime:
+        return self.now
+
+    async def play(self) -> Played:
+        app = create_app(
+            self.settings, transport=self.wecom.transport, start_workers=False, clock=self.clock
+        )
+        async with app.router.lifespan_context(app):
+            runtime: Runtime = app.state.runtime
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+                return await self._play(runtime, http)
+
+    async def _play(self, runtime: Runtime, http: httpx.AsyncClient) -> Played:
+        await self._prepare(runtime, http)
+        setup = self._posted(self.wecom.requests)
+        played: list[PlayedStep] = []
+        for index, step in enumerate(self.scenario.steps):
+            self.now = self.start + timedelta(seconds=step.t)
+            seen = len(self.wecom.requests)
+            msgid = f"sandbox-{self.scenario.name}-{index:03d}"
+            self.msgids.append(msgid)
+            channel = await self._deliver(runtime, http, step, msgid)
+            await runtime.workers.run_until_idle()
+            played.append(
+                PlayedStep(
+                    step=step,
+                    role=self.scenario.role(step.sender) if step.sender else "",
+                    channel=channel,
+                    posted=self._posted(self.wecom.requests[seen:]),
+                )
+            )
+        seen = len(self.wecom.requests)
+        for round_ in range(DRAIN_ROUNDS):
+            if round_ >= SETTLE_ROUNDS and not await self._waiting(runtime):
+                break
+            self.now += timedelta(seconds=DRAIN_STEP_SECONDS)
+            await runtime.workers.run_until_idle()
+        later = self._posted(self.wecom.requests[seen:])
+        async with runtime.sessions() as session:
+            members = await welcomes_repo.members_by_user(session, self.chat_id)
+        welcomed = [u for u, m in members.items() if m.welcomed_at is not None]
+        for step in played:
+            step.welcomed = bool(step.step.join) and set(step.step.join) <= set(welcomed)
+        joined = [u for step in played for u in step.step.join if u in welcomed]
+        template = next((p.text for p in setup if p.where == "template"), "")
+        if self.scenario.kind == "customer" and joined and template:
+            # WeCom sends the template attached by the owner; no API call shows it
+            names = "、".join(self.scenario.display(u) for u in joined)
+            later.append(Posted("wecom", template.replace("%NICKNAME%", names)))
+        rows = {row["message_id"]: row for row in await self._log_rows(http)}
+        for msgid, step in zip(self.msgids, played, strict=True):
+            row = rows.get(msgid) or rows.get(f"report:{msgid}")
+            if row is None and step.step.text.startswith("/report"):
+                row = next((r for r in rows.values() if r.get("source") == "report"), None)
+                if row is not None and any(p.where == "moderators" for p in step.posted):
+                    step.verdict = str(row["decision"])
+                continue
+            if row is None:
+                continue
+            step.verdict = str(row["decision"])
+            step.step_name = str(row.get("step") or "")
+            step.reason = str(row.get("reason") or "")
+            step.why = [
+                describe_stored(runtime.context.texts, item)
+                for item in [*row.get("findings", []), *row.get("signals", [])]
+                if isinstance(item, dict)
+            ]
+        return Played(self.scenario, played, later, setup)
+
+    async def _prepare(self, runtime: Runtime, http: httpx.AsyncClient) -> None:
+        """The group with its kind and owner, its established members; a customer group is
+        first announced by a `create` callback, whose sync is the baseline of members."""
+        scenario = self.scenario
+        owners = [u for u, role in scenario.members.items() if role == "owner"]
+        established = {
+            (self.chat_id, user): self.start - timedelta(days=ESTABLISHED_DAYS)
+            for user, role in scenario.members.items()
+            if role != "newcomer"
+        }
+        async with runtime.sessions() as session, session.begin():
+            group = await groups_repo.ensure(
+                session,
+                self.chat_id,
+                now=self.start - timedelta(days=ESTABLISHED_DAYS),
+                kind=scenario.kind,
+                smart_bot=scenario.kind == "internal",
+            )
+            group.name = scenario.title.split("：")[0][:64]
+            group.owner = owners[0] if owners else ""
+            group.rules_text = scenario.rules
+            members = await groups_repo.ensure_members(session, established)
+            for member in members.values():
+                member.messages = ESTABLISHED_MESSAGES
+                member.last_message_at = self.start - timedelta(days=1)
+        if scenario.kind == "customer":
+            present = [u for u, role in scenario.members.items() if role != "newcomer"]
+            self.wecom.groups[self.chat_id] = (owners[0] if owners else "", present, "v0")
+            await self._post_app(http, self._chat_change([], "v0", "v0", create=True))
+            await runtime.workers.run_until_idle()
+
+    async def _deliver(
+        self, runtime: Runtime, http: httpx.AsyncClient, step: Step, msgid: str
+    ) -> str:
+        if step.join:
+            owner, members, version = self.wecom.groups[self.chat_id]
+            new = f"v{int(version[1:]) + 1}"
+            self.wecom.groups[self.chat_id] = (owner, [*members, *step.join], new)
+            await self._post_app(http, self._chat_change(list(step.join), version, new))
+            return "join"
+        if self.scenario.kind == "internal":
+            plaintext = json.dumps(
+                {
+                    "msgid": msgid,
+                    "aibotid": "SANDBOXBOT",
+                    "chatid": self.chat_id,
+                    "chattype": "group",
+                    "from": {"userid": step.sender},
+                    "response_url": f"{SANDBOX_API_BASE}/cgi-bin/aibot/response?response_code={msgid}",
+                    "msgtype": "text",
+                    "text": {"content": f"{MENTION}{step.text}"},
+                },
+                ensure_ascii=False,
+            )
+            await self._post(http, "/wecom/aibot", self.aibot_cipher, plaintext, xml=False)
+            return "aibot"
+        others = sorted(user for user in self.scenario.members if user != step.sender)
+        record = {
+            "msgid": msgid,
+            "action": "send",
+            "from": step.sender,
+            "tolist": others,
+            "roomid": self.chat_id,
+            "msgtime": int(self.now.timestamp() * 1000),
+            "msgtype": "text",
+            "text": {"content": step.text},
+        }
+        parsed = parse_archive_message(record)
+        skip = archive_skip_reason(parsed, include_direct=False)
+        if skip:
+            raise RuntimeError(
+                f"{self.scenario.name}: the archive poller would skip {msgid}: {skip}"
+            )
+        async with runtime.sessions() as session, session.begin():
+            await store_message(session, parsed, record, now=self.now)
+        return "archive"
+
+    def _chat_change(
+        self, members: list[str], last: str, version: str, *, create: bool = False
+    ) -> str:
+        items = "".join(f"<Item><![CDATA[{member}]]></Item>" for member in members)
+        return (
+            f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+            "<FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{int(self.now.timestamp())}</CreateTime>"
+            "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_chat]]></Event>"
+            f"<ChatId><![CDATA[{self.chat_id}]]></ChatId>"
+            f"<ChangeType><![CDATA[{'create' if create else 'update'}]]></ChangeType>"
+            f"<UpdateDetail><![CDATA[{'' if create else 'add_member'}]]></UpdateDetail>"
+            f"<JoinScene>3</JoinScene><QuitScene>0</QuitScene>"
+            f"<MemChangeCnt>{len(members)}</MemChangeCnt><MemChangeList>{items}</MemChangeList>"
+            f"<LastMemVer>{'' if create else last}</LastMemVer><CurMemVer>{version}</CurMemVer></xml>"
+        )
+
+    async def _post_app(self, http: httpx.AsyncClient, plaintext: str) -> None:
+        await self._post(http, "/wecom/callback", self.app_cipher, plaintext, xml=True)
+
+    async def _post(
+        self,
+        http: httpx.AsyncClient,
+        path: str,
+        cipher: CallbackCipher,
+        plaintext: str,
+        *,
+        xml: bool,
+    ) -> None:
+        """What WeCom sends: the plaintext encrypted, the query signed."""
+        encrypted = cipher.encrypt(plaintext)
+        stamp, nonce = str(int(time.time())), secrets.token_hex(8)
+        signature = cipher.sign(timestamp=stamp, nonce=nonce, encrypted=encrypted)
+        if xml:
+            body = (
+                f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+                f"<Encrypt><![CDATA[{encrypted}]]></Encrypt>"
+                f"<AgentID><![CDATA[{AGENT_ID}]]></AgentID></xml>"
+            ).encode()
+        else:
+            body = json.dumps({"encrypt": encrypted}).encode()
+        response = await http.post(
+            path,
+            params={"msg_signature": signature, "timestamp": stamp, "nonce": nonce},
+            content=body,
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"{path} answered {response.status_code}: {response.text}")
+
+    async def _waiting(self, runtime: Runtime) -> int:
+        async with runtime.sessions() as session:
+            statement = select(func.count()).where(OutboxAction.status.in_(("pending", "sending")))
+            return int((await session.execute(statement)).scalar_one())
+
+    async def _log_rows(self, http: httpx.AsyncClient) -> list[dict[str, Any]]:
+        response = await http.get(
+            "/api/v1/moderation-logs",
+            params={"chat_id": self.chat_id, "limit": 200},
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+        )
+        response.raise_for_status()
+        return list(response.json()["items"])
+
+    def _posted(self, requests: Sequence[httpx.Request]) -> list[Posted]:
+        posted = []
+        for request in requests:
+            path = request.url.path
+            if path in SILENT_PATHS:
+                continue
+            body: dict[str, Any] = json.loads(request.content or b"{}")
+            kind = str(body.get("msgtype", ""))
+            content = body.get(kind, {}) if isinstance(body.get(kind), dict) else {}
+            text = str(content.get("content") or "")
+            if kind == "textcard":
+                text = f"{content.get('title', '')}\n{content.get('description', '')}"
+            if kind == "stream":
+                text = str(content.get("content") or "")
+            if path in (
+                "/cgi-bin/aibot/response",
+                "/cgi-bin/appchat/send",
+                "/cgi-bin/webhook/send",
+            ):
+                posted.append(Posted("group", text))
+            elif path == "/cgi-bin/message/send":
+                to = tuple(str(body.get("touser", "")).split("|"))
+                owner = [u for u, r in self.scenario.members.items() if r == "owner"]
+                where = (
+                    "owner" if owner and to == tuple(owner) and "欢迎语" in text else "moderators"
+                )
+                posted.append(Posted(where, text, to))
+            elif path == "/cgi-bin/externalcontact/group_welcome_template/add":
+                posted.append(Posted("template", str(body.get("text", {}).get("content", ""))))
+            elif path == "/cgi-bin/appchat/update":
+                posted.append(Posted("removal", json.dumps(body, ensure_ascii=False)))
+            else:
+                posted.append(Posted("other", path))
+        return posted
+
+
+async def play(scenario: Scenario, workdir: Path, *, messages_path: Path | None = None) -> Played:
+    """Play one scenario on a fresh SQLite database in `workdir`."""
+    database = workdir / f"{scenario.name}.db"
+    migrate.upgrade(database_urls(f"sqlite:///{database}"))
+    return await _Sandbox(scenario, database, messages_path).play()
+
+
+async def play_scenarios(
+    scenarios: Sequence[Scenario], *, messages_path: Path | None = None
+) -> list[Played]:
+    """Play each scenario on its own throwaway database, deleted afterwards."""
+    with tempfile.TemporaryDirectory(prefix="wecom-mod-demo-") as name:
+        return [await play(s, Path(name), messages_path=messages_path) for s in scenarios]
