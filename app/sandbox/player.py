@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import json
-
 import secrets
 import tempfile
 import time
@@ -54,6 +53,7 @@ from bot.crypto import CallbackCipher
 __all__ = ["SANDBOX_API_BASE", "Played", "PlayedStep", "Posted", "play", "play_scenarios"]
 
 SANDBOX_API_BASE = "https://wecom.sandbox.invalid"  # never resolved: every call stays in-process
+REPLY_URL = f"{SANDBOX_API_BASE}/cgi-bin/aibot/response"  # the smart bot's response_url
 CORP_ID = "wwsandbox0000000"
 AGENT_ID = 1000002
 SANDBOX_ADMIN = "sandbox-admin"  # an admin in no group, so that every group has someone to alert
@@ -145,7 +145,7 @@ class _Sandbox:
             database_url=f"sqlite:///{database}",
             wecom_corp_id=CORP_ID,
             wecom_agent_id=AGENT_ID,
-            wecom_app_secret="sandbox-secret",
+            wecom_app_secret=secrets.token_hex(16),
             wecom_callback_token=app_token,
             wecom_callback_aes_key=app_key,
             wecom_aibot_token=aibot_token,
@@ -199,28 +199,29 @@ class _Sandbox:
         async with runtime.sessions() as session:
             members = await welcomes_repo.members_by_user(session, self.chat_id)
         welcomed = [u for u, m in members.items() if m.welcomed_at is not None]
-        for step in played:
-            step.welcomed = bool(step.step.join) and set(step.step.join) <= set(welcomed)
-        joined = [u for step in played for u in step.step.join if u in welcomed]
+        for one in played:
+            one.welcomed = bool(one.step.join) and set(one.step.join) <= set(welcomed)
+        joined = [u for one in played for u in one.step.join if u in welcomed]
         template = next((p.text for p in setup if p.where == "template"), "")
         if self.scenario.kind == "customer" and joined and template:
             # WeCom sends the template attached by the owner; no API call shows it
             names = "、".join(self.scenario.display(u) for u in joined)
             later.append(Posted("wecom", template.replace("%NICKNAME%", names)))
-        rows = {row["message_id"]: row for row in await self._log_rows(http)}
-        for msgid, step in zip(self.msgids, played, strict=True):
-            row = rows.get(msgid) or rows.get(f"report:{msgid}")
-            if row is None and step.step.text.startswith("/report"):
-                row = next((r for r in rows.values() if r.get("source") == "report"), None)
-                if row is not None and any(p.where == "moderators" for p in step.posted):
-                    step.verdict = str(row["decision"])
-                continue
+        rows = await self._log_rows(http)
+        by_message = {row["message_id"]: row for row in rows}
+        reports = [row for row in rows if row.get("source") == "report"]
+        for msgid, one in zip(self.msgids, played, strict=True):
+            row = by_message.get(msgid)
+            # a report's alert is its own log row: shown with the report that set it off
+            alerted = any(p.where == "moderators" for p in one.posted)
+            if row is None and one.step.text.startswith("/report") and reports and alerted:
+                row = reports.pop(0)
             if row is None:
                 continue
-            step.verdict = str(row["decision"])
-            step.step_name = str(row.get("step") or "")
-            step.reason = str(row.get("reason") or "")
-            step.why = [
+            one.verdict = str(row["decision"])
+            one.step_name = str(row.get("step") or "")
+            one.reason = str(row.get("reason") or "")
+            one.why = [
                 describe_stored(runtime.context.texts, item)
                 for item in [*row.get("findings", []), *row.get("signals", [])]
                 if isinstance(item, dict)
@@ -275,7 +276,7 @@ class _Sandbox:
                     "chatid": self.chat_id,
                     "chattype": "group",
                     "from": {"userid": step.sender},
-                    "response_url": f"{SANDBOX_API_BASE}/cgi-bin/aibot/response?response_code={msgid}",
+                    "response_url": f"{REPLY_URL}?response_code={msgid}",
                     "msgtype": "text",
                     "text": {"content": f"{MENTION}{step.text}"},
                 },
@@ -318,7 +319,8 @@ class _Sandbox:
             f"<UpdateDetail><![CDATA[{'' if create else 'add_member'}]]></UpdateDetail>"
             f"<JoinScene>3</JoinScene><QuitScene>0</QuitScene>"
             f"<MemChangeCnt>{len(members)}</MemChangeCnt><MemChangeList>{items}</MemChangeList>"
-            f"<LastMemVer>{'' if create else last}</LastMemVer><CurMemVer>{version}</CurMemVer></xml>"
+            f"<LastMemVer>{'' if create else last}</LastMemVer>"
+            f"<CurMemVer>{version}</CurMemVer></xml>"
         )
 
     async def _post_app(self, http: httpx.AsyncClient, plaintext: str) -> None:
