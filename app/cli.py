@@ -487,6 +487,7 @@ def _cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Play sandbox scenarios through the real service on a throwaway database, with an
     in-process fake WeCom, and print their transcripts (app/sandbox)."""
+    from app.main import create_app
     from app.sandbox.player import play_scenarios
     from app.sandbox.scenarios import SCENARIOS, by_name
     from app.sandbox.transcript import header, listing, transcript
@@ -510,7 +511,9 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     print(header(texts), flush=True)
     logging.disable(logging.WARNING)  # the sandbox's own service logs nothing an operator needs
     try:
-        played = asyncio.run(play_scenarios(chosen, messages_path=settings.messages_path))
+        played = asyncio.run(
+            play_scenarios(chosen, create_app, messages_path=settings.messages_path)
+        )
     finally:
         logging.disable(logging.NOTSET)
     for one in played:

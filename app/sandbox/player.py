@@ -25,22 +25,21 @@ import json
 import secrets
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from fastapi import FastAPI
 
 from app import migrate
 from app.db import database_urls
 from app.ingest.archive import store_message
 from app.judging.events import archive_skip_reason
-from app.main import create_app
-from app.models import OutboxAction
 from app.repositories import groups as groups_repo
+from app.repositories import outbox as outbox_repo
 from app.repositories import welcomes as welcomes_repo
 from app.runtime import Runtime
 from app.sandbox.fake_wecom import SandboxWeCom
@@ -50,7 +49,18 @@ from app.texts.findings import describe_stored
 from bot.archive import parse_archive_message
 from bot.crypto import CallbackCipher
 
-__all__ = ["SANDBOX_API_BASE", "Played", "PlayedStep", "Posted", "play", "play_scenarios"]
+# `app.main.create_app`, passed in by the wiring (`app.cli`) that alone imports app.main
+AppFactory = Callable[..., FastAPI]
+
+__all__ = [
+    "SANDBOX_API_BASE",
+    "AppFactory",
+    "Played",
+    "PlayedStep",
+    "Posted",
+    "play",
+    "play_scenarios",
+]
 
 SANDBOX_API_BASE = "https://wecom.sandbox.invalid"  # never resolved: every call stays in-process
 REPLY_URL = f"{SANDBOX_API_BASE}/cgi-bin/aibot/response"  # the smart bot's response_url
@@ -124,8 +134,11 @@ def _aes_key() -> str:
 class _Sandbox:
     """One scenario's service: the app on a fresh database, the clock, the fake WeCom."""
 
-    def __init__(self, scenario: Scenario, database: Path, messages_path: Path | None) -> None:
+    def __init__(
+        self, scenario: Scenario, database: Path, build_app: AppFactory, messages_path: Path | None
+    ) -> None:
         self.scenario = scenario
+        self.build_app = build_app
         self.chat_id = f"wrSandbox-{scenario.name}"
         self.start = datetime.now(UTC).replace(microsecond=0)
         self.now = self.start
@@ -161,7 +174,7 @@ class _Sandbox:
         return self.now
 
     async def play(self) -> Played:
-        app = create_app(
+        app = self.build_app(
             self.settings, transport=self.wecom.transport, start_workers=False, clock=self.clock
         )
         async with app.router.lifespan_context(app):
@@ -355,10 +368,9 @@ class _Sandbox:
         if response.status_code != 200:
             raise RuntimeError(f"{path} answered {response.status_code}: {response.text}")
 
-    async def _waiting(self, runtime: Runtime) -> int:
+    async def _waiting(self, runtime: Runtime) -> bool:
         async with runtime.sessions() as session:
-            statement = select(func.count()).where(OutboxAction.status.in_(("pending", "sending")))
-            return int((await session.execute(statement)).scalar_one())
+            return await outbox_repo.oldest_pending(session) is not None
 
     async def _log_rows(self, http: httpx.AsyncClient) -> list[dict[str, Any]]:
         response = await http.get(
@@ -405,16 +417,21 @@ class _Sandbox:
         return posted
 
 
-async def play(scenario: Scenario, workdir: Path, *, messages_path: Path | None = None) -> Played:
-    """Play one scenario on a fresh SQLite database in `workdir`."""
+async def play(
+    scenario: Scenario, workdir: Path, build_app: AppFactory, *, messages_path: Path | None = None
+) -> Played:
+    """Play one scenario on a fresh SQLite database in `workdir`, on the app `build_app`
+    (`app.main.create_app`) makes."""
     database = workdir / f"{scenario.name}.db"
     migrate.upgrade(database_urls(f"sqlite:///{database}"))
-    return await _Sandbox(scenario, database, messages_path).play()
+    return await _Sandbox(scenario, database, build_app, messages_path).play()
 
 
 async def play_scenarios(
-    scenarios: Sequence[Scenario], *, messages_path: Path | None = None
+    scenarios: Sequence[Scenario], build_app: AppFactory, *, messages_path: Path | None = None
 ) -> list[Played]:
     """Play each scenario on its own throwaway database, deleted afterwards."""
     with tempfile.TemporaryDirectory(prefix="wecom-mod-demo-") as name:
-        return [await play(s, Path(name), messages_path=messages_path) for s in scenarios]
+        return [
+            await play(s, Path(name), build_app, messages_path=messages_path) for s in scenarios
+        ]

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from app.cli import main
+from app.main import create_app
 from app.sandbox.player import SANDBOX_API_BASE, play_scenarios
 from app.sandbox.scenarios import EXPECTATIONS, KINDS, ROLES, SCENARIOS, by_name
 
@@ -48,7 +49,7 @@ def test_the_scenarios_are_well_formed() -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.name)
 async def test_each_scenario_does_what_it_declares(scenario, _no_network) -> None:  # type: ignore[no-untyped-def]
-    (played,) = await play_scenarios([scenario])
+    (played,) = await play_scenarios([scenario], create_app)
     assert played.passed, [(m.step, m.outcome, m.verdict) for m in played.mismatches]
     assert _no_network == []
     for step in played.steps:
@@ -61,7 +62,7 @@ async def test_each_scenario_does_what_it_declares(scenario, _no_network) -> Non
 
 
 async def test_the_disguised_phone_ad_is_warned_and_the_birthday_wave_is_not() -> None:
-    ad, birthday = await play_scenarios([by_name("phone-ad"), by_name("birthday-wave")])  # type: ignore[list-item]
+    ad, birthday = await play_scenarios([by_name("phone-ad"), by_name("birthday-wave")], create_app)  # type: ignore[list-item]
     warned = [p.text for step in ad.steps for p in step.posted if p.where == "group"]
     assert len(warned) == 1 and warned[0].startswith("⚠️ @wangjl")
     assert "广告引流（手机号）" in warned[0]
@@ -70,7 +71,7 @@ async def test_the_disguised_phone_ad_is_warned_and_the_birthday_wave_is_not() -
 
 
 async def test_the_joins_are_welcomed_once_with_the_rules() -> None:
-    (played,) = await play_scenarios([by_name("welcome")])  # type: ignore[list-item]
+    (played,) = await play_scenarios([by_name("welcome")], create_app)  # type: ignore[list-item]
     (welcome,) = [p for p in played.later if p.where == "wecom"]
     assert "小美、阿杰、Lily" in welcome.text and "禁止广告引流" in welcome.text
     assert [p.where for p in played.setup] == ["template", "owner"]
