@@ -26,6 +26,7 @@ class SandboxWeCom:
     requests: list[httpx.Request] = field(default_factory=list)
     # chat id → (owner, member user ids, member version) for groupchat/get
     groups: dict[str, tuple[str, list[str], str]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # chat id → the group's name
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -42,7 +43,7 @@ class SandboxWeCom:
             owner, members, version = self.groups[chat_id]
             body: dict[str, Any] = {
                 "chat_id": chat_id,
-                "name": "沙盒客户群",
+                "name": self.names.get(chat_id, "沙盒客户群"),
                 "owner": owner,
                 "create_time": 1700000000,
                 "member_list": [

@@ -45,6 +45,7 @@ from app.runtime import Runtime
 from app.sandbox.fake_wecom import SandboxWeCom
 from app.sandbox.scenarios import Scenario, Step
 from app.settings import load_settings
+from app.texts import Texts
 from app.texts.findings import describe_stored
 from bot.archive import parse_archive_message
 from bot.crypto import CallbackCipher
@@ -77,6 +78,11 @@ SETTLE_ROUNDS = 4  # ... and at least 2 minutes (a welcome's window, the templat
 SILENT_PATHS = frozenset(
     {"/cgi-bin/gettoken", "/cgi-bin/externalcontact/groupchat/get", "/cgi-bin/externalcontact/get"}
 )
+POSTED_IN_GROUP = {  # API path → how a text reaches the group
+    "/cgi-bin/aibot/response": "aibot",
+    "/cgi-bin/appchat/send": "appchat",
+    "/cgi-bin/webhook/send": "webhook",
+}
 OUTCOME = {"remove": "act", "warn": "act", "alert": "review"}
 
 
@@ -88,6 +94,7 @@ class Posted:
     where: str
     text: str
     to: tuple[str, ...] = ()
+    via: str = ""  # in the group: aibot (a smart-bot reply), appchat, webhook
 
 
 @dataclass
@@ -235,17 +242,28 @@ class _Sandbox:
             one.step_name = str(row.get("step") or "")
             one.reason = str(row.get("reason") or "")
             one.why = [
-                describe_stored(runtime.context.texts, item)
+                self._why(runtime.context.texts, item)
                 for item in [*row.get("findings", []), *row.get("signals", [])]
                 if isinstance(item, dict)
             ]
         return Played(self.scenario, played, later, setup)
+
+    def _why(self, texts: Texts, finding: dict[str, Any]) -> tuple[str, str]:
+        """A finding's rule and what fired; for members' reports, who reported."""
+        rule, detail = describe_stored(texts, finding)
+        facts = finding.get("facts")
+        reporters = facts.get("reporters") if isinstance(facts, dict) else None
+        if finding.get("detector") == "report" and isinstance(reporters, list):
+            names = "、".join(self.scenario.display(str(user)) for user in reporters)
+            detail = texts.render("demo.reporters", count=len(reporters), reporters=names)
+        return rule, detail
 
     async def _prepare(self, runtime: Runtime, http: httpx.AsyncClient) -> None:
         """The group with its kind and owner, its established members; a customer group is
         first announced by a `create` callback, whose sync is the baseline of members."""
         scenario = self.scenario
         owners = [u for u, role in scenario.members.items() if role == "owner"]
+        group_name = scenario.title.split("：")[0][:64]
         established = {
             (self.chat_id, user): self.start - timedelta(days=ESTABLISHED_DAYS)
             for user, role in scenario.members.items()
@@ -259,7 +277,7 @@ class _Sandbox:
                 kind=scenario.kind,
                 smart_bot=scenario.kind == "internal",
             )
-            group.name = scenario.title.split("：")[0][:64]
+            group.name = group_name
             group.owner = owners[0] if owners else ""
             group.rules_text = scenario.rules
             members = await groups_repo.ensure_members(session, established)
@@ -269,6 +287,7 @@ class _Sandbox:
         if scenario.kind == "customer":
             present = [u for u, role in scenario.members.items() if role != "newcomer"]
             self.wecom.groups[self.chat_id] = (owners[0] if owners else "", present, "v0")
+            self.wecom.names[self.chat_id] = group_name
             await self._post_app(http, self._chat_change([], "v0", "v0", create=True))
             await runtime.workers.run_until_idle()
 
@@ -395,12 +414,8 @@ class _Sandbox:
                 text = f"{content.get('title', '')}\n{content.get('description', '')}"
             if kind == "stream":
                 text = str(content.get("content") or "")
-            if path in (
-                "/cgi-bin/aibot/response",
-                "/cgi-bin/appchat/send",
-                "/cgi-bin/webhook/send",
-            ):
-                posted.append(Posted("group", text))
+            if path in POSTED_IN_GROUP:
+                posted.append(Posted("group", text, via=POSTED_IN_GROUP[path]))
             elif path == "/cgi-bin/message/send":
                 to = tuple(str(body.get("touser", "")).split("|"))
                 owner = [u for u, r in self.scenario.members.items() if r == "owner"]

@@ -165,7 +165,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             "carol": "regular",
             "mod-alice": "moderator",
         },
-        names={"zhaowu": "赵五"},
+        names={"zhaowu": "赵五", "alice": "艾丽", "bob": "鲍勃", "carol": "卡罗"},
         steps=(
             Step(0, "zhaowu", "有需要理财的私聊我，稳赚不赔"),
             Step(60, "alice", "/report @zhaowu 一直私聊推销理财"),
@@ -184,6 +184,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             "wmNew1": "小美",
             "wmNew2": "阿杰",
             "wmNew3": "Lily",
+            "mod-alice": "管理员Alice",
         },
         steps=(
             Step(0, join=("wmNew1",), expect="welcome"),

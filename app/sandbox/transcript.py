@@ -34,11 +34,9 @@ def _posted(texts: Texts, posted: Posted) -> list[str]:
     to = "、".join(posted.to)
     if posted.where == "group":
         first, *rest = posted.text.splitlines() or [""]
-        return (
-            [texts.render("demo.group_post", text=first), *_indented("\n".join(rest))]
-            if rest
-            else [texts.render("demo.group_post", text=first)]
-        )
+        via = texts.templates.get(f"demo.via.{posted.via}", posted.via)
+        line = texts.render("demo.group_post", via=via, text=first)
+        return [line, *_indented("\n".join(rest))] if rest else [line]
     if posted.where == "moderators":
         return [texts.render("demo.alert", to=to), *_indented(posted.text)]
     if posted.where == "owner":

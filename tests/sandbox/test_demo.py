@@ -88,7 +88,7 @@ def test_demo_prints_the_transcript_on_a_throwaway_database(
     text = "\n".join(out)
     assert "+15s 王经理（新人）：急用钱的朋友看过来" in text
     assert "→ 判定：警告" in text and "· 广告引流（手机号）：" in text
-    assert "群内 机器人：⚠️ @wangjl" in text
+    assert "群内（智能机器人回复）：⚠️ @wangjl" in text
     assert "管理员提醒（应用消息 → mod-alice、sandbox-admin）：" in text
     assert "**【wecom-mod】违规消息提醒**" in text
     assert out[-1] == "共 1 个场景，1 个符合预期。"
