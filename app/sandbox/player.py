@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from app import migrate
 from app.db import database_urls
@@ -44,7 +45,7 @@ from app.repositories import welcomes as welcomes_repo
 from app.runtime import Runtime
 from app.sandbox.fake_wecom import SandboxWeCom
 from app.sandbox.scenarios import Scenario, Step
-from app.settings import load_settings
+from app.settings import Settings
 from app.texts import Texts
 from app.texts.findings import describe_stored
 from bot.archive import parse_archive_message
@@ -134,6 +135,22 @@ class Played:
         return not self.mismatches
 
 
+class _SandboxSettings(Settings):
+    """Settings from the values given only: nothing from the environment or a `.env` file
+    (an operator's DATABASE_URL, ARCHIVE_ENABLED, POLICY_PATH … never reach the sandbox)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def _aes_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
@@ -160,8 +177,7 @@ class _Sandbox:
             token=aibot_token, encoding_aes_key=aibot_key, receive_id=""
         )
         moderators = [u for u, role in scenario.members.items() if role == "moderator"]
-        self.settings = load_settings(
-            _env_file=None,
+        self.settings = _SandboxSettings(
             database_url=f"sqlite:///{database}",
             wecom_corp_id=CORP_ID,
             wecom_agent_id=AGENT_ID,

@@ -82,6 +82,10 @@ def test_demo_prints_the_transcript_on_a_throwaway_database(
 ) -> None:
     operator_db = tmp_path / "operator.db"
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{operator_db}")
+    # nothing else of the operator's environment reaches the sandbox's service either (as
+    # staff, wangjl would be exempt and not warned)
+    monkeypatch.setenv("WECOM_API_BASE", "https://qyapi.weixin.qq.com")
+    monkeypatch.setenv("WECOM_STAFF_USERIDS", "wangjl")
     assert main(["demo", "phone-ad"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "临时 SQLite 数据库" in out[0] and "DATABASE_URL" in out[0]
