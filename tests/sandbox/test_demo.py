@@ -12,7 +12,13 @@ import pytest
 from app.cli import main
 from app.main import create_app
 from app.sandbox.player import SANDBOX_API_BASE, play_scenarios
-from app.sandbox.scenarios import EXPECTATIONS, KINDS, ROLES, SCENARIOS, by_name
+from app.sandbox.scenarios import EXPECTATIONS, KINDS, ROLES, SCENARIOS, Scenario, by_name
+
+
+def named(name: str) -> Scenario:
+    scenario = by_name(name)
+    assert scenario is not None
+    return scenario
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +54,9 @@ def test_the_scenarios_are_well_formed() -> None:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.name)
-async def test_each_scenario_does_what_it_declares(scenario, _no_network) -> None:  # type: ignore[no-untyped-def]
+async def test_each_scenario_does_what_it_declares(
+    scenario: Scenario, _no_network: list[httpx.Request]
+) -> None:
     (played,) = await play_scenarios([scenario], create_app)
     assert played.passed, [(m.step, m.outcome, m.verdict) for m in played.mismatches]
     assert _no_network == []
@@ -62,7 +70,7 @@ async def test_each_scenario_does_what_it_declares(scenario, _no_network) -> Non
 
 
 async def test_the_disguised_phone_ad_is_warned_and_the_birthday_wave_is_not() -> None:
-    ad, birthday = await play_scenarios([by_name("phone-ad"), by_name("birthday-wave")], create_app)  # type: ignore[list-item]
+    ad, birthday = await play_scenarios([named("phone-ad"), named("birthday-wave")], create_app)
     warned = [p.text for step in ad.steps for p in step.posted if p.where == "group"]
     assert len(warned) == 1 and warned[0].startswith("⚠️ @wangjl")
     assert "广告引流（手机号）" in warned[0]
@@ -71,7 +79,7 @@ async def test_the_disguised_phone_ad_is_warned_and_the_birthday_wave_is_not() -
 
 
 async def test_the_joins_are_welcomed_once_with_the_rules() -> None:
-    (played,) = await play_scenarios([by_name("welcome")], create_app)  # type: ignore[list-item]
+    (played,) = await play_scenarios([named("welcome")], create_app)
     (welcome,) = [p for p in played.later if p.where == "wecom"]
     assert "小美、阿杰、Lily" in welcome.text and "禁止广告引流" in welcome.text
     assert [p.where for p in played.setup] == ["template", "owner"]
