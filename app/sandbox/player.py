@@ -89,8 +89,11 @@ OUTCOME = {"remove": "act", "warn": "act", "alert": "review"}
 
 @dataclass(frozen=True)
 class Posted:
-    """What the bot asked WeCom to show: `where` group (in the chat), moderators (an app
-    message), owner; `text` as it would appear."""
+    """What the bot asked WeCom to show, `text` as it would appear, `where`: group (in the
+    chat), moderators (an alert, an app message to `to`), owner (the customer group's owner
+    asked to attach the welcome template), template (added to the corp's welcome-template
+    library), wecom (WeCom's own welcome from that template: no API call shows it), removal,
+    other (any other call, by its path)."""
 
     where: str
     text: str
