@@ -69,7 +69,7 @@ from app.repositories import strikes as strikes_repo
 from app.screening.record import record_elsewhere
 from app.settings import SettingsError
 from app.texts import Texts
-from app.texts.findings import how_routes, signal_detail
+from app.texts.findings import describe_stored, stored_how
 from moderation.policy import GroupMode
 
 __all__ = ["MAX_TEST_TEXT", "QUEUE_VERDICTS", "router"]
@@ -140,25 +140,13 @@ def highlighted(text: str, findings: list[dict[str, Any]]) -> list[Piece]:
 
 def described(finding: dict[str, Any], texts: Texts) -> dict[str, Any]:
     """A stored finding with `how` (how a lexicon hit matched: its route names in the
-    configured language, `app.texts.findings.how_routes`) and `detail` (what fired, as the
-    warnings and alerts say it; the engine's English `explanation` stays for a tooltip)."""
-    if str(finding.get("detector") or "lexicon") != "lexicon":
-        facts = finding.get("facts")
-        detail = signal_detail(
-            texts, facts if isinstance(facts, dict) else {}, str(finding.get("evidence") or "")
-        )
-        return {**finding, "detail": detail}
-    routes = finding.get("routes")
-    if not isinstance(routes, list):
-        routes = [finding["route"]] if finding.get("route") else []
-    how = how_routes(
-        texts,
-        [str(route) for route in routes],
-        warning=str(finding.get("warning") or ""),
-        low_confidence=finding.get("confidence") == "low",
-    )
-    detail = texts.render("detail.word", word=str(finding.get("word") or ""), how=how)
-    return {**finding, "how": how, "detail": detail}
+    configured language) and `detail` (what fired, as the warnings and alerts say it, the
+    word unmasked; the engine's English `explanation` stays for a tooltip)."""
+    shown = {**finding, "detail": describe_stored(texts, finding, mask=False)[1]}
+    how = stored_how(texts, finding)
+    if how is not None:
+        shown["how"] = how
+    return shown
 
 
 def _view(row: ModerationLog, names: Mapping[str, str], texts: Texts) -> RowView:

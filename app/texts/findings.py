@@ -51,28 +51,43 @@ def signal_detail(texts: Texts, facts: Mapping[str, Any], evidence: str) -> str:
     return texts["detail.none"]
 
 
-def describe_stored(texts: Texts, finding: Mapping[str, Any]) -> tuple[str, str]:
+def describe_stored(
+    texts: Texts, finding: Mapping[str, Any], *, mask: bool = True
+) -> tuple[str, str]:
     """`describe` for a finding or signal as the moderation log stores it (its JSON form):
-    the rule's name and what fired, in the configured language."""
-    if str(finding.get("detector") or "lexicon") != "lexicon":
+    the rule's name and what fired, in the configured language (the word masked unless
+    `mask` is False: the console shows the moderators the message itself)."""
+    how = stored_how(texts, finding)
+    if how is None:
         rule = str(finding.get("rule") or finding.get("detector"))
         facts = finding.get("facts")
+        evidence = str(finding.get("evidence") or "")
         detail = signal_detail(
-            texts, facts if isinstance(facts, dict) else {}, str(finding.get("evidence") or "")
+            texts,
+            facts if isinstance(facts, dict) else {},
+            mask_word(evidence) if mask else evidence,
         )
         return texts.templates.get(f"rule.{rule}", rule), detail
+    word = str(finding.get("word") or "")
+    category = str(finding.get("category") or "custom")
+    return texts.category(category), texts.render(
+        "detail.word", word=mask_word(word) if mask else word, how=how
+    )
+
+
+def stored_how(texts: Texts, finding: Mapping[str, Any]) -> str | None:
+    """`how_found` for a lexicon finding as the moderation log stores it (None for a signal)."""
+    if str(finding.get("detector") or "lexicon") != "lexicon":
+        return None
     routes = finding.get("routes")
     if not isinstance(routes, list):
         routes = [finding["route"]] if finding.get("route") else []
-    how = how_routes(
+    return how_routes(
         texts,
         [str(route) for route in routes],
         warning=str(finding.get("warning") or ""),
         low_confidence=finding.get("confidence") == "low",
     )
-    word = mask_word(str(finding.get("word") or ""))
-    category = str(finding.get("category") or "custom")
-    return texts.category(category), texts.render("detail.word", word=word, how=how)
 
 
 def how_found(texts: Texts, finding: Finding) -> str:
