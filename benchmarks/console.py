@@ -1,7 +1,8 @@
 """How long each web-console page takes to render with a large moderation log on PostgreSQL.
 
 Seeds a temporary PostgreSQL database with `--groups` groups (default 2,000) and `--rows`
-moderation-log rows (default 1,000,000) spread over 29 days, 50,000 members, verdicts in the
+moderation-log rows (default 1,000,000) spread over 29 days, 50,000 members, each with a gambling
+hit (one in five also a flood, one in 10,000 a phone number alone instead), verdicts in the
 proportions log 3 : warn 2 : alert 1 : remove 1 : exempt 1, a strike for each warning and
 removal, an outbox action for each warning, alert and removal (sent, a few merged, one in 500
 dead, the newest pending), the rows older than three days reviewed. The database is then in
@@ -43,10 +44,16 @@ from benchmarks._backends import add_postgres_argument, start, temporary_databas
 TOKEN = "bench-admin-token-0123456789"
 MODERATOR = "mod7"  # moderator of every group whose number is 7 mod 100: 20 of 2,000
 
-FINDING = (
-    '[{"detector":"lexicon","word":"赌博","category":"gambling","severity":"block",'
-    '"start":5,"end":7,"matched":"赌博","route":"exact","routes":["exact"],"pattern":"赌博"}]'
+GAMBLING = (
+    '{"detector":"lexicon","word":"赌博","category":"gambling","severity":"block",'
+    '"start":5,"end":7,"matched":"赌博","route":"exact","routes":["exact"],"pattern":"赌博"}'
 )
+FLOOD = '{"detector":"flood","rule":"flood.rate","severity":"review","score":1.0}'
+PHONE = '{"detector":"promo","rule":"promo.phone","severity":"review","score":1.0}'
+# Every row has a gambling hit (the common rule); one in RARE_EVERY is a phone number alone
+# (the rare rule: 100 rows in a million), one in five also a flood (several findings).
+RARE_EVERY = 10_000
+COMMON_RULE, RARE_RULE = "word.gambling", "promo.phone"
 
 
 TARGET_MS = 200.0
@@ -91,7 +98,8 @@ def _seed_logs(connection: Any, *, groups: int, first: int, last: int) -> None:
             "reviewed_at) "
             "SELECT now() - (g * interval '2.5 seconds'), 'archive', "
             "'wrbench' || (g % :groups + 1), 'user' || (g % 50000), 'm' || g, "
-            "'今晚一起去赌博吧 ' || g, CAST(:finding AS json), "
+            "'今晚一起去赌博吧 ' || g, CAST(CASE WHEN g % :rare = 0 THEN :phone "
+            "WHEN g % 5 = 0 THEN :both ELSE :gambling END AS json), "
             "(ARRAY['log','log','log','warn','warn','alert','remove','exempt'])[g % 8 + 1], "
             "'bench', 'enforce', NULL, 0, "
             "CASE WHEN g * 2.5 > 3 * 86400 THEN 'confirmed' END, "
@@ -99,7 +107,15 @@ def _seed_logs(connection: Any, *, groups: int, first: int, last: int) -> None:
             "CASE WHEN g * 2.5 > 3 * 86400 THEN now() END "
             "FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) g"
         ),
-        {"groups": groups, "first": first, "last": last, "finding": FINDING},
+        {
+            "groups": groups,
+            "first": first,
+            "last": last,
+            "rare": RARE_EVERY,
+            "phone": f"[{PHONE}]",
+            "both": f"[{GAMBLING},{FLOOD}]",
+            "gambling": f"[{GAMBLING}]",
+        },
     )
     connection.execute(
         text(
@@ -159,6 +175,8 @@ async def measure(url: str, runs: int) -> list[tuple[str, str, float, float]]:
                     ("log", "/console/logs"),
                     ("log, one group", f"/console/logs?chat_id={chat}"),
                     ("log, one member", f"/console/logs?user_id={member}"),
+                    ("log, common rule", f"/console/logs?rule={COMMON_RULE}"),
+                    ("log, rare rule", f"/console/logs?rule={RARE_RULE}"),
                     ("log detail", f"/console/logs/{log_id}"),
                     ("groups", "/console/groups"),
                     ("group", f"/console/groups/{chat}"),
