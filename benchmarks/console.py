@@ -63,7 +63,11 @@ FRESH_ROWS = 20_000
 
 
 def seed(url: str, *, groups: int, rows: int) -> None:
-    engine = create_engine(database_urls(url).sync_url)
+    """Seeds at migration 0013, then upgrades: migration 0014 fills the rules of the rows
+    written before it, timed (docs/operations.md)."""
+    urls = database_urls(url)
+    migrate.upgrade(urls, "0013")
+    engine = create_engine(urls.sync_url)
     fresh = min(FRESH_ROWS, rows)
     with engine.begin() as connection:
         connection.execute(
@@ -79,12 +83,42 @@ def seed(url: str, *, groups: int, rows: int) -> None:
         )
     with engine.begin() as connection:
         _seed_logs(connection, groups=groups, first=fresh + 1, last=rows)
+    began = time.perf_counter()
+    migrate.upgrade(urls)
+    print(
+        f"migration 0014 filled the rules of {rows - fresh:,} log rows "
+        f"in {time.perf_counter() - began:.1f} s"
+    )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
     with engine.begin() as connection:
         _seed_logs(connection, groups=groups, first=1, last=fresh)
+        _seed_rules(connection, first=1, last=fresh)
         connection.execute(text("ANALYZE"))
     engine.dispose()
+
+
+def _seed_rules(connection: Any, *, first: int, last: int) -> None:
+    """The rules of log rows `first`..`last` (`moderation_log_rules`), as the service writes
+    them with each row: the seeded findings' rules, by row number."""
+    number = "CAST(substr(message_id, 2) AS integer)"
+    rows = f"FROM moderation_logs WHERE {number} BETWEEN :first AND :last"
+    connection.execute(
+        text(
+            "INSERT INTO moderation_log_rules (moderation_log_id, rule, created_at) "
+            f"SELECT id, CASE WHEN {number} % :rare = 0 THEN '{RARE_RULE}' "
+            f"ELSE '{COMMON_RULE}' END, created_at {rows}"
+        ),
+        {"first": first, "last": last, "rare": RARE_EVERY},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO moderation_log_rules (moderation_log_id, rule, created_at) "
+            f"SELECT id, 'flood.rate', created_at {rows} "
+            f"AND {number} % 5 = 0 AND {number} % :rare <> 0"
+        ),
+        {"first": first, "last": last, "rare": RARE_EVERY},
+    )
 
 
 def _seed_logs(connection: Any, *, groups: int, first: int, last: int) -> None:
@@ -207,7 +241,6 @@ def main() -> None:
     with temporary_database(args.postgres) as url:
         if url is None:
             return
-        migrate.upgrade(database_urls(url))
         began = time.perf_counter()
         seed(url, groups=args.groups, rows=args.rows)
         print(f"seeded in {time.perf_counter() - began:.1f} s")
