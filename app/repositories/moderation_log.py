@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, union_all, update
+from sqlalchemy import Select, and_, func, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.models import ModerationLog, ModerationLogRule, OutboxAction
 from app.repositories.reports import finding_rule
@@ -59,7 +60,7 @@ def rules_of(findings: Any) -> list[str]:
     return rules
 
 
-Key = tuple[ColumnElement[datetime], ColumnElement[int]]
+Key = tuple[InstrumentedAttribute[datetime], InstrumentedAttribute[int]]
 
 
 def _keyed(statement: S, filters: LogFilter) -> tuple[S, Key]:
