@@ -57,6 +57,7 @@ __all__ = [
     "MessageCopy",
     "MessageMeta",
     "ModerationLog",
+    "ModerationLogRule",
     "OutboxAction",
     "Strike",
     "UtcDateTime",
@@ -177,6 +178,27 @@ Index(
     postgresql_where=_queued,
     sqlite_where=_queued,
 )
+
+
+class ModerationLogRule(Base):
+    """One rule a moderation-log row's findings name (`reports.finding_rule`: `word.gambling`,
+    `flood.rate` …), once per row however many findings name it. Written in the log row's
+    transaction (`repositories.moderation_log.add`), so the log filtered by rule reads an index
+    instead of every row's findings."""
+
+    __tablename__ = "moderation_log_rules"
+
+    moderation_log_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("moderation_logs.id", ondelete="CASCADE"), primary_key=True
+    )
+    rule: Mapped[str] = mapped_column(Text, primary_key=True)
+    created_at: Mapped[datetime]  # the log row's own, copied so that the index keeps its order
+
+    __table_args__ = (
+        # A rule's rows in the log's keyset order: read backwards for the pages (newest
+        # first), forwards for the CSV export (oldest first).
+        Index("ix_moderation_log_rules_rule_created", "rule", "created_at", "moderation_log_id"),
+    )
 
 
 class GroupKind(StrEnum):

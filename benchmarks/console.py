@@ -1,7 +1,8 @@
 """How long each web-console page takes to render with a large moderation log on PostgreSQL.
 
 Seeds a temporary PostgreSQL database with `--groups` groups (default 2,000) and `--rows`
-moderation-log rows (default 1,000,000) spread over 29 days, 50,000 members, verdicts in the
+moderation-log rows (default 1,000,000) spread over 29 days, 50,000 members, each with a gambling
+hit (one in five also a flood, one in 10,000 a phone number alone instead), verdicts in the
 proportions log 3 : warn 2 : alert 1 : remove 1 : exempt 1, a strike for each warning and
 removal, an outbox action for each warning, alert and removal (sent, a few merged, one in 500
 dead, the newest pending), the rows older than three days reviewed. The database is then in
@@ -43,10 +44,16 @@ from benchmarks._backends import add_postgres_argument, start, temporary_databas
 TOKEN = "bench-admin-token-0123456789"
 MODERATOR = "mod7"  # moderator of every group whose number is 7 mod 100: 20 of 2,000
 
-FINDING = (
-    '[{"detector":"lexicon","word":"赌博","category":"gambling","severity":"block",'
-    '"start":5,"end":7,"matched":"赌博","route":"exact","routes":["exact"],"pattern":"赌博"}]'
+GAMBLING = (
+    '{"detector":"lexicon","word":"赌博","category":"gambling","severity":"block",'
+    '"start":5,"end":7,"matched":"赌博","route":"exact","routes":["exact"],"pattern":"赌博"}'
 )
+FLOOD = '{"detector":"flood","rule":"flood.rate","severity":"review","score":1.0}'
+PHONE = '{"detector":"promo","rule":"promo.phone","severity":"review","score":1.0}'
+# Every row has a gambling hit (the common rule); one in RARE_EVERY is a phone number alone
+# (the rare rule: 100 rows in a million), one in five also a flood (several findings).
+RARE_EVERY = 10_000
+COMMON_RULE, RARE_RULE = "word.gambling", "promo.phone"
 
 
 TARGET_MS = 200.0
@@ -56,7 +63,11 @@ FRESH_ROWS = 20_000
 
 
 def seed(url: str, *, groups: int, rows: int) -> None:
-    engine = create_engine(database_urls(url).sync_url)
+    """Seeds at migration 0013, then upgrades: migration 0014 fills the rules of the rows
+    written before it, timed (docs/operations.md)."""
+    urls = database_urls(url)
+    migrate.upgrade(urls, "0013")
+    engine = create_engine(urls.sync_url)
     fresh = min(FRESH_ROWS, rows)
     with engine.begin() as connection:
         connection.execute(
@@ -72,12 +83,42 @@ def seed(url: str, *, groups: int, rows: int) -> None:
         )
     with engine.begin() as connection:
         _seed_logs(connection, groups=groups, first=fresh + 1, last=rows)
+    began = time.perf_counter()
+    migrate.upgrade(urls)
+    print(
+        f"migration 0014 filled the rules of {rows - fresh:,} log rows "
+        f"in {time.perf_counter() - began:.1f} s"
+    )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
     with engine.begin() as connection:
         _seed_logs(connection, groups=groups, first=1, last=fresh)
+        _seed_rules(connection, first=1, last=fresh)
         connection.execute(text("ANALYZE"))
     engine.dispose()
+
+
+def _seed_rules(connection: Any, *, first: int, last: int) -> None:
+    """The rules of log rows `first`..`last` (`moderation_log_rules`), as the service writes
+    them with each row: the seeded findings' rules, by row number."""
+    number = "CAST(substr(message_id, 2) AS integer)"
+    rows = f"FROM moderation_logs WHERE {number} BETWEEN :first AND :last"
+    connection.execute(
+        text(
+            "INSERT INTO moderation_log_rules (moderation_log_id, rule, created_at) "
+            f"SELECT id, CASE WHEN {number} % :rare = 0 THEN '{RARE_RULE}' "
+            f"ELSE '{COMMON_RULE}' END, created_at {rows}"
+        ),
+        {"first": first, "last": last, "rare": RARE_EVERY},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO moderation_log_rules (moderation_log_id, rule, created_at) "
+            f"SELECT id, 'flood.rate', created_at {rows} "
+            f"AND {number} % 5 = 0 AND {number} % :rare <> 0"
+        ),
+        {"first": first, "last": last, "rare": RARE_EVERY},
+    )
 
 
 def _seed_logs(connection: Any, *, groups: int, first: int, last: int) -> None:
@@ -91,7 +132,8 @@ def _seed_logs(connection: Any, *, groups: int, first: int, last: int) -> None:
             "reviewed_at) "
             "SELECT now() - (g * interval '2.5 seconds'), 'archive', "
             "'wrbench' || (g % :groups + 1), 'user' || (g % 50000), 'm' || g, "
-            "'今晚一起去赌博吧 ' || g, CAST(:finding AS json), "
+            "'今晚一起去赌博吧 ' || g, CAST(CASE WHEN g % :rare = 0 THEN :phone "
+            "WHEN g % 5 = 0 THEN :both ELSE :gambling END AS json), "
             "(ARRAY['log','log','log','warn','warn','alert','remove','exempt'])[g % 8 + 1], "
             "'bench', 'enforce', NULL, 0, "
             "CASE WHEN g * 2.5 > 3 * 86400 THEN 'confirmed' END, "
@@ -99,7 +141,15 @@ def _seed_logs(connection: Any, *, groups: int, first: int, last: int) -> None:
             "CASE WHEN g * 2.5 > 3 * 86400 THEN now() END "
             "FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) g"
         ),
-        {"groups": groups, "first": first, "last": last, "finding": FINDING},
+        {
+            "groups": groups,
+            "first": first,
+            "last": last,
+            "rare": RARE_EVERY,
+            "phone": f"[{PHONE}]",
+            "both": f"[{GAMBLING},{FLOOD}]",
+            "gambling": f"[{GAMBLING}]",
+        },
     )
     connection.execute(
         text(
@@ -159,6 +209,8 @@ async def measure(url: str, runs: int) -> list[tuple[str, str, float, float]]:
                     ("log", "/console/logs"),
                     ("log, one group", f"/console/logs?chat_id={chat}"),
                     ("log, one member", f"/console/logs?user_id={member}"),
+                    ("log, common rule", f"/console/logs?rule={COMMON_RULE}"),
+                    ("log, rare rule", f"/console/logs?rule={RARE_RULE}"),
                     ("log detail", f"/console/logs/{log_id}"),
                     ("groups", "/console/groups"),
                     ("group", f"/console/groups/{chat}"),
@@ -189,7 +241,6 @@ def main() -> None:
     with temporary_database(args.postgres) as url:
         if url is None:
             return
-        migrate.upgrade(database_urls(url))
         began = time.perf_counter()
         seed(url, groups=args.groups, rows=args.rows)
         print(f"seeded in {time.perf_counter() - began:.1f} s")

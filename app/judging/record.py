@@ -19,6 +19,7 @@ from app.groups.policy_file import effective_policy
 from app.judging.context import ModerationContext
 from app.judging.events import IncomingMessage
 from app.models import Group, InboxEvent, ModerationLog
+from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import strikes as strikes_repo
 from app.screening.record import record_line
@@ -112,8 +113,7 @@ class Recorder:
             strikes=decision.strikes,
             actions=[action.value for action in decision.actions],
         )
-        session.add(entry)
-        await session.flush()
+        await log_repo.add(session, entry)
         log.info(
             "%sflagged message %s in %s from %s: %s → %s (log #%d)",
             "[shadow] " if mode is GroupMode.SHADOW else "",

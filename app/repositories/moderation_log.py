@@ -1,5 +1,6 @@
 """Queries on `moderation_logs` (and the outbox actions that belong to each row): pages, exports,
-reviews."""
+reviews. A row's findings' rules are kept in `moderation_log_rules`, written by `add` with the
+row, so that the log filtered by rule reads that table's index."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, TextClause, and_, func, literal, or_, select, text, union_all, update
+from sqlalchemy import Select, and_, func, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
-from app.models import ModerationLog, OutboxAction
+from app.models import ModerationLog, ModerationLogRule, OutboxAction
+from app.repositories.reports import finding_rule
 
 __all__ = [
     "LogFilter",
@@ -26,6 +29,7 @@ __all__ = [
     "mark_reviewed",
     "oldest_first",
     "page",
+    "rules_of",
 ]
 
 
@@ -44,34 +48,40 @@ class LogFilter:
     rule: str | None = None  # only rows with a finding of this rule (`reports.finding_rule`)
 
 
-# A row has a finding of rule :log_rule, the rule as `reports.finding_rule` names it
-# (`word.<category>` for a lexicon hit, else the signal's `rule`, else its `detector`). The
-# findings are a JSON array, read with each dialect's own JSON functions; no index serves it,
-# so a rare rule is found by reading the rows of the other filters newest first.
-_RULE_SQL = {
-    "postgresql": """EXISTS (SELECT 1 FROM json_array_elements(
-        CASE WHEN json_typeof(moderation_logs.findings) = 'array'
-        THEN moderation_logs.findings ELSE '[]'::json END) AS finding
-      WHERE json_typeof(finding) = 'object' AND
-        CASE WHEN coalesce(nullif(finding ->> 'detector', ''), 'lexicon') = 'lexicon'
-        THEN 'word.' || coalesce(finding ->> 'category', 'custom')
-        ELSE coalesce(nullif(finding ->> 'rule', ''), finding ->> 'detector') END = :log_rule)""",
-    "sqlite": """EXISTS (SELECT 1 FROM json_each(moderation_logs.findings) AS finding
-      WHERE finding.type = 'object' AND
-        CASE WHEN coalesce(nullif(json_extract(finding.value, '$.detector'), ''), 'lexicon')
-          = 'lexicon'
-        THEN 'word.' || coalesce(json_extract(finding.value, '$.category'), 'custom')
-        ELSE coalesce(nullif(json_extract(finding.value, '$.rule'), ''),
-          json_extract(finding.value, '$.detector')) END = :log_rule)""",
-}
+def rules_of(findings: Any) -> list[str]:
+    """The rules a row's stored findings name, each once, in the findings' order
+    (`reports.finding_rule`); what `moderation_log_rules` holds for the row."""
+    rules: list[str] = []
+    for finding in findings if isinstance(findings, list) else ():
+        if isinstance(finding, dict):
+            rule = finding_rule(finding)
+            if rule not in rules:
+                rules.append(rule)
+    return rules
 
 
-def _has_rule(session: AsyncSession, rule: str) -> TextClause:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return text(_RULE_SQL.get(dialect, _RULE_SQL["sqlite"])).bindparams(log_rule=rule)
+Key = tuple[InstrumentedAttribute[datetime], InstrumentedAttribute[int]]
 
 
-def _filtered(statement: S, filters: LogFilter, session: AsyncSession) -> S:
+def _keyed(statement: S, filters: LogFilter) -> tuple[S, Key]:
+    """The statement joined to the rule's rows when the filter names a rule, and the
+    (created_at, id) columns the keyset pages order by: the rule rows' own (the same values,
+    copied), so that a rare rule is read from its index newest first instead of every row's
+    findings; else the log's."""
+    if filters.rule is None:
+        return statement, (ModerationLog.created_at, ModerationLog.id)
+    statement = statement.join(
+        ModerationLogRule,
+        and_(
+            ModerationLogRule.moderation_log_id == ModerationLog.id,
+            ModerationLogRule.rule == filters.rule,
+        ),
+    )
+    return statement, (ModerationLogRule.created_at, ModerationLogRule.moderation_log_id)
+
+
+def _filtered(statement: S, filters: LogFilter) -> tuple[S, Key]:
+    statement, (created, row_id) = _keyed(statement, filters)
     if filters.chat_ids is not None:
         statement = statement.where(ModerationLog.chat_id.in_(filters.chat_ids))
     if filters.verdicts is not None:
@@ -83,12 +93,10 @@ def _filtered(statement: S, filters: LogFilter, session: AsyncSession) -> S:
     if filters.user_id is not None:
         statement = statement.where(ModerationLog.user_id == filters.user_id)
     if filters.since is not None:
-        statement = statement.where(ModerationLog.created_at >= filters.since)
+        statement = statement.where(created >= filters.since)
     if filters.until is not None:
-        statement = statement.where(ModerationLog.created_at < filters.until)
-    if filters.rule is not None:
-        statement = statement.where(_has_rule(session, filters.rule))
-    return statement
+        statement = statement.where(created < filters.until)
+    return statement, (created, row_id)
 
 
 async def page(
@@ -99,32 +107,35 @@ async def page(
     before: tuple[datetime, int] | None = None,
 ) -> Sequence[ModerationLog]:
     """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
-    statement = _filtered(select(ModerationLog), filters, session)
+    statement, (created, row_id) = _filtered(select(ModerationLog), filters)
     if before is not None:
-        created_at, row_id = before
+        last_created, last_id = before
         statement = statement.where(
-            or_(
-                ModerationLog.created_at < created_at,
-                and_(ModerationLog.created_at == created_at, ModerationLog.id < row_id),
-            )
+            or_(created < last_created, and_(created == last_created, row_id < last_id))
         )
-    statement = statement.order_by(ModerationLog.created_at.desc(), ModerationLog.id.desc())
+    statement = statement.order_by(created.desc(), row_id.desc())
     return (await session.execute(statement.limit(limit))).scalars().all()
 
 
 async def count(session: AsyncSession, filters: LogFilter, *, cap: int) -> int:
     """How many rows match, counting at most `cap` (the web console's review-queue size: a
     count of a million rows would take longer than the page may)."""
-    matching = _filtered(select(ModerationLog.id), filters, session)
-    matching = matching.order_by(ModerationLog.created_at.desc(), ModerationLog.id.desc())
+    matching, (created, row_id) = _filtered(select(ModerationLog.id), filters)
+    matching = matching.order_by(created.desc(), row_id.desc())
     statement = select(func.count()).select_from(matching.limit(cap).subquery())
     return int((await session.execute(statement)).scalar_one())
 
 
 async def add(session: AsyncSession, entry: ModerationLog) -> ModerationLog:
-    """Add a row and flush it (its id is then known)."""
+    """Add a row and flush it (its id is then known), with the rules of its findings
+    (`moderation_log_rules`, flushed with the session's next write): the one way a log row is
+    written, so that the log filtered by rule finds it."""
     session.add(entry)
     await session.flush()
+    session.add_all(
+        ModerationLogRule(moderation_log_id=entry.id, rule=rule, created_at=entry.created_at)
+        for rule in rules_of(entry.findings)
+    )
     return entry
 
 
@@ -225,14 +236,11 @@ async def oldest_first(
 ) -> Sequence[ModerationLog]:
     """Oldest first (for exports); `after` is the (created_at, id) of the previous batch's last
     row."""
-    statement = _filtered(select(ModerationLog), filters, session)
+    statement, (created, row_id) = _filtered(select(ModerationLog), filters)
     if after is not None:
-        created_at, row_id = after
+        last_created, last_id = after
         statement = statement.where(
-            or_(
-                ModerationLog.created_at > created_at,
-                and_(ModerationLog.created_at == created_at, ModerationLog.id > row_id),
-            )
+            or_(created > last_created, and_(created == last_created, row_id > last_id))
         )
-    statement = statement.order_by(ModerationLog.created_at, ModerationLog.id).limit(limit)
+    statement = statement.order_by(created, row_id).limit(limit)
     return (await session.execute(statement)).scalars().all()

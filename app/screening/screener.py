@@ -38,6 +38,7 @@ from app.groups.policy_file import effective_policy
 from app.judging.context import ModerationContext
 from app.models import Group, GroupKind, ModerationLog
 from app.repositories import groups as groups_repo
+from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import screenings as screenings_repo
 from app.repositories import strikes as strikes_repo
@@ -392,8 +393,7 @@ class JoinScreener:
             strikes=0,
             actions=[action.value for action in decision.actions],
         )
-        session.add(entry)
-        await session.flush()
+        await log_repo.add(session, entry)
         return entry
 
     async def _remove(

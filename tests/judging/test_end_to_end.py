@@ -8,7 +8,8 @@ import json
 import pytest
 from sqlalchemy import event, func, select
 
-from app.models import GroupMember, InboxEvent, ModerationLog, OutboxAction
+from app.models import GroupMember, InboxEvent, ModerationLog, ModerationLogRule, OutboxAction
+from app.repositories.moderation_log import rules_of
 from bot.parsing import parse_app_message
 from tests import support
 from tests.conftest import Service
@@ -496,3 +497,22 @@ async def test_a_batch_of_messages_is_judged_with_a_few_statements_not_a_few_per
             )
         ).all()
     assert sorted(counts) == [(f"wrFew{chat}", 10) for chat in range(5)]
+
+
+async def test_each_log_row_is_written_with_the_rules_of_its_findings(service: Service) -> None:
+    """The log's rule filter reads `moderation_log_rules`: the judged messages' rows have
+    theirs, written in the batch's transaction."""
+    for index, words in enumerate(
+        ["今晚一起去赌博吧", "加我微信 vx123456 领红包", "赌博 加vx123456"]
+    ):
+        await service.post_aibot(support.aibot_group_text(words, msgid=f"rules-{index}"))
+    await service.settle()
+    async with service.runtime.sessions() as session:
+        logs = (await session.execute(select(ModerationLog))).scalars().all()
+        kept = (await session.execute(select(ModerationLogRule))).scalars().all()
+    assert len(logs) == 3
+    expected = {(entry.id, rule) for entry in logs for rule in rules_of(entry.findings)}
+    assert {(rule.moderation_log_id, rule.rule) for rule in kept} == expected
+    assert {rule for _id, rule in expected} >= {"word.gambling", "promo.wechat_id"}
+    created = {entry.id: entry.created_at for entry in logs}
+    assert all(rule.created_at == created[rule.moderation_log_id] for rule in kept)

@@ -504,3 +504,58 @@ def test_capability_packages_are_listed_in_the_architecture_page() -> None:
     page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     for package in CAPABILITIES:
         assert f"{package}/" in page, f"docs/architecture.md does not place app/{package}/"
+
+
+LOG_ADD = "app.repositories.moderation_log.add"
+
+
+def unlogged_rows(source: str) -> list[tuple[int, str]]:
+    """The functions that build a `ModerationLog` row without writing it through
+    `moderation_log.add` (which also writes the rules of its findings, for the log's rule
+    filter): (line, function)."""
+    tree = ast.parse(source)
+    aliases = _import_aliases(tree)
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        calls = [node for node in ast.walk(function) if isinstance(node, ast.Call)]
+        names = {_dotted(call.func, aliases) for call in calls}
+        if "app.models.ModerationLog" in names and LOG_ADD not in names:
+            found.append((function.lineno, function.name))
+    return found
+
+
+def test_every_log_row_of_app_is_written_with_its_rules() -> None:
+    offenders = {}
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        if path.name == "models.py":
+            continue
+        found = unlogged_rows(path.read_text(encoding="utf-8"))
+        if found:
+            offenders[path.relative_to(ROOT).as_posix()] = found
+    assert offenders == {}, "write log rows through moderation_log.add (it writes their rules)"
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        (
+            "from app.models import ModerationLog\n"
+            "async def log(session):\n"
+            "    session.add(ModerationLog(findings=[]))\n",
+            [(2, "log")],
+        ),
+        (
+            "from app.models import ModerationLog\n"
+            "from app.repositories import moderation_log as log_repo\n"
+            "async def log(session):\n"
+            "    await log_repo.add(session, ModerationLog(findings=[]))\n",
+            [],
+        ),
+    ],
+)
+def test_the_log_row_rule_knows_a_row_written_without_its_rules(
+    source: str, found: list[tuple[int, str]]
+) -> None:
+    assert unlogged_rows(source) == found
