@@ -42,7 +42,10 @@ class SnapshotRefresher:
         self._sessions = sessions
         self._config = config
         self._clock = clock
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # cut to the column's width, as the archive lease's holder is
+        self.holder = (holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")[
+            :128
+        ]
 
     async def refresh_if_due(self) -> int:
         """Recompute the snapshot if it is due and no other replica is at it; returns the

@@ -965,6 +965,14 @@ COLUMN_LIMITS: dict[str, tuple[int, str]] = {
     "join_screenings.outcome": (16, "own: clean | flagged | skipped"),
     "contact_profiles.external_userid": (_ID, "a member id; cut to 128 (save_contact)"),
     "contact_profiles.name": (256, "WeCom's answer, cut to 256 (save_contact)"),
+    "health_days.chat_id": (_ID, "bot.identifiers, as the judged message's"),
+    "health_groups.chat_id": (_ID, "bot.identifiers, as the judged message's"),
+    "health_member_days.chat_id": (_ID, "bot.identifiers, as the judged message's"),
+    "health_member_days.user_id": (_ID, "bot.identifiers, as the judged message's"),
+    "health_refresh.holder": (128, "own: host:pid:random, cut"),
+    "health_snapshots.chat_id": (_ID, "groups.chat_id"),
+    "health_snapshots.grade": (16, "own: healthy | watch | at_risk | dead | ungraded"),
+    "health_snapshots.name": (256, "groups.name"),
     "contact_profiles.corp_name": (256, "WeCom's answer, cut to 256 (save_contact)"),
 }
 
