@@ -90,27 +90,6 @@ COLUMNS = (
     "noise",
 )
 
-GradeFilter = Literal["healthy", "watch", "at_risk", "dead", "ungraded"]
-Sort = Literal[
-    "grade",
-    "chat_id",
-    "name",
-    "member_messages",
-    "staff_messages",
-    "days_since_member_message",
-    "quiet_days",
-    "speakers",
-    "speaker_ratio",
-    "top2_share",
-    "bus_factor",
-    "activation",
-    "stay",
-    "churn",
-    "shop",
-    "noise",
-    "members",
-]
-
 
 def shown(name: str, value: float | None) -> str:
     """A figure as a page shows it: shares in per cent, counts as they are, "—" for none."""
@@ -289,8 +268,8 @@ def _show(request: Request, person: Access, template: str, **context: Any) -> Re
 async def health_list_page(
     request: Request,
     person: Person,
-    grade: Annotated[GradeFilter | None, Query()] = None,
-    sort: Annotated[Sort, Query()] = "grade",
+    grade: Annotated[service.GradeFilter | None, Query()] = None,
+    sort: Annotated[service.Sort, Query()] = "grade",
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
     cursor: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:

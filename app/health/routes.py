@@ -25,26 +25,6 @@ Days = Annotated[
     int | None,
     Query(ge=1, le=366, description="the window in days, today included (HEALTH_WINDOW_DAYS)"),
 ]
-GradeFilter = Literal["healthy", "watch", "at_risk", "dead", "ungraded"]
-Sort = Literal[
-    "grade",
-    "chat_id",
-    "name",
-    "member_messages",
-    "staff_messages",
-    "days_since_member_message",
-    "quiet_days",
-    "speakers",
-    "speaker_ratio",
-    "top2_share",
-    "bus_factor",
-    "activation",
-    "stay",
-    "churn",
-    "shop",
-    "noise",
-    "members",
-]
 
 
 class HealthPage(BaseModel):
@@ -63,8 +43,12 @@ class HealthPage(BaseModel):
 async def list_health(
     request: Request,
     days: Days = None,
-    grade: Annotated[GradeFilter | None, Query(description="only groups of this grade")] = None,
-    sort: Annotated[Sort, Query(description="order by this figure (grade: dead first)")] = "grade",
+    grade: Annotated[
+        service.GradeFilter | None, Query(description="only groups of this grade")
+    ] = None,
+    sort: Annotated[
+        service.Sort, Query(description="order by this figure (grade: dead first)")
+    ] = "grade",
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[

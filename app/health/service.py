@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -377,8 +377,10 @@ _SNAPSHOT_FIGURES = tuple(
 # -- the list as REST and the command line show it: filter, order, pages ---------------------
 
 UNGRADED = "ungraded"  # the grade filter's name for groups without a grade (coverage)
-GRADE_FILTERS = (*(grade.value for grade in Grade), UNGRADED)
-SORTS = (
+# The names the REST API, the console and `wecom-mod health` take (as types, for their
+# parameters' validation, and as tuples); the grades are `Grade`'s values and UNGRADED.
+GradeFilter = Literal["healthy", "watch", "at_risk", "dead", "ungraded"]
+Sort = Literal[
     "grade",
     "chat_id",
     "name",
@@ -396,7 +398,9 @@ SORTS = (
     "shop",
     "noise",
     "members",
-)
+]
+GRADE_FILTERS: tuple[str, ...] = get_args(GradeFilter)
+SORTS: tuple[str, ...] = get_args(Sort)
 
 
 def _sort_value(item: GroupHealth, sort: str) -> float | str | None:

@@ -260,3 +260,12 @@ def test_silent_for_the_silent_days_is_dead_even_with_joins() -> None:
     assert health.grade is Grade.DEAD
     assert health.decided_by[0].value == 14
     assert assess(found, silent_days=15).grade is not Grade.DEAD
+
+
+def test_the_grade_filter_names_every_grade_and_ungraded() -> None:
+    """The REST, console and CLI grade filter (a literal type for their validation) names
+    exactly the grades the metrics give, and the groups without one."""
+    from app.health.metrics import Grade
+    from app.health.service import GRADE_FILTERS, UNGRADED
+
+    assert sorted(GRADE_FILTERS) == sorted([*(grade.value for grade in Grade), UNGRADED])
