@@ -172,6 +172,20 @@ def test_check_prints_each_finding_and_the_decision(
     assert "no findings (3 word(s) in" in capsys.readouterr().out
 
 
+def test_check_shows_an_abuse_word_dropped_as_part_of_a_term(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("杂种\tabuse\tblock\n", encoding="utf-8")
+    assert main(["check", "--lexicon", str(lexicon), "水稻利用了杂种优势"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "杂种 at 5:7 '杂种' via exact: not counted, part of the term 杂种优势, its literal sense\n"
+        "no findings"
+    )
+    assert main(["check", "--lexicon", str(lexicon), "你个杂种，滚"]) == 1
+    assert capsys.readouterr().out.startswith("杂种 [abuse/block] at 2:4 '杂种'")
+
+
 def test_check_without_lexicon_needs_a_migrated_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
