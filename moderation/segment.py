@@ -38,7 +38,9 @@ four-character words too, those of a frequency below the segmenter's cut
 is its last part, so a term that starts with the word is about something else (优势, 儿童),
 while one that ends with it is still one (民族败类, 地痞流氓 are insults; 危险废物 is waste only
 because 废物 is). And only abuse words: the words of the other categories (赌博, 色情, 毒品) keep
-their sense inside a compound (赌博网站, 色情小说), and rare compounds name them often.
+their sense inside a compound (赌博网站, 色情小说), and rare compounds name them often. A rare
+term that starts with an abuse word and is still an insult (王八羔子, 禽兽不如) hides it: a
+list that means it lists the term.
 
 A hit is dropped only when the best reading *crosses* it (a word holds part of the hit and
 part of its surroundings) and that reading is more likely than the best reading that keeps
