@@ -130,6 +130,7 @@ from moderation.segment import (
     Segmenter,
     dictionary_word,
     pairs_apart,
+    term_holding,
 )
 from moderation.variants import SUBSTITUTIONS
 from moderation.warning import warning_cue
@@ -1742,6 +1743,10 @@ class _Search:
             holding = self.matcher._segmenter.holding(folded, start, end)
             if holding:
                 return f"part of the word {holding}"
+            if self.matcher.entries[entry_index].category == Category.ABUSE:
+                term = term_holding(folded, start, end)
+                if term:
+                    return f"part of the term {term}, its literal sense"
         if self._any_allowed():
             allowed = self.matcher._inside_allowed(folded, start, end, self.chat_id)
             if allowed:

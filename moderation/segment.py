@@ -30,6 +30,18 @@ A hit that a longer word of the dictionary holds with two characters or more to 
 of that word, a word of its own (鸦片战争, 水乳交融, 大麻哈鱼, 固体废物: `holding`); one more
 character makes a derivation that keeps the hit's sense (赌博机, 强奸犯, 色情狂), so it stands.
 
+An abuse word has a literal sense besides the insult (废物 waste, 杂种 hybrid, 弱智 intellectual
+disability), and a technical term that starts with it, two characters to spare, means that
+sense (杂种优势, 废物利用, 弱智儿童): `term_holding` looks for one among jieba's rare
+four-character words too, those of a frequency below the segmenter's cut
+(`moderation._terms_data`). Only where the hit starts the term: the head of a Chinese compound
+is its last part, so a term that starts with the word is about something else (优势, 儿童),
+while one that ends with it is still one (民族败类, 地痞流氓 are insults; 危险废物 is waste only
+because 废物 is). And only abuse words: the words of the other categories (赌博, 色情, 毒品) keep
+their sense inside a compound (赌博网站, 色情小说), and rare compounds name them often. A rare
+term that starts with an abuse word and is still an insult (王八羔子, 禽兽不如) hides it: a
+list that means it lists the term.
+
 A hit is dropped only when the best reading *crosses* it (a word holds part of the hit and
 part of its surroundings) and that reading is more likely than the best reading that keeps
 the hit whole by a factor of `MARGIN`. A word that holds the whole hit and more does not cross
@@ -46,6 +58,7 @@ from typing import Any
 
 import numpy
 
+from moderation._terms_data import TERMS
 from moderation._words_data import COMMON, TOTAL, WORDS
 from moderation.fold import SIMPLIFIED
 
@@ -58,6 +71,7 @@ __all__ = [
     "dictionary_word",
     "pairs_apart",
     "phrase_around",
+    "term_holding",
     "word_frequency",
 ]
 
@@ -234,6 +248,26 @@ class Segmenter:
                     ):
                         return text[low:high]
         return ""
+
+
+_TERM = 4  # the characters of a rare term (`moderation._terms_data`)
+
+
+@functools.cache
+def _terms() -> frozenset[str]:
+    """The rare terms of `moderation._terms_data`, made into a set at the first call."""
+    return frozenset(TERMS[at : at + _TERM] for at in range(0, len(TERMS), _TERM))
+
+
+def term_holding(text: str, start: int, end: int) -> str:
+    """The rare term of the dictionary that starts with the hit text[start:end] and holds two
+    more characters ("" when there is none): 杂种优势 for 杂种 (`Segmenter.holding` finds the
+    dictionary's other words). For abuse words only, whose literal sense such a term means
+    (the module docstring)."""
+    if end - start != _TERM - 2:
+        return ""
+    word = text[start : start + _TERM]
+    return word if len(word) == _TERM and word in _terms() else ""
 
 
 _Codes = numpy.ndarray[Any, numpy.dtype[numpy.uint32]]

@@ -15,7 +15,7 @@ from moderation.disguise import (
     leet_variants,
     scan_form,
 )
-from moderation.segment import FUNCTION_CHARS, Segmenter, dictionary_word
+from moderation.segment import FUNCTION_CHARS, Segmenter, dictionary_word, term_holding
 
 WORDS = parse_lexicon(
     "赌博\tgambling\tblock\n"
@@ -42,6 +42,10 @@ WORDS = parse_lexicon(
     "法轮功\tpolitics\tblock\n"
     "毒品\tcustom\tblock\n"
     "鸦片\tcustom\treview\n"
+    "废物\tabuse\tlog\n"
+    "败类\tabuse\tlog\n"
+    "杂种\tabuse\tblock\n"
+    "弱智\tabuse\treview\n"
     "脑残\tabuse\treview\n"
     "贱人\tabuse\treview\n"
     "傻逼\tabuse\tblock\n"
@@ -120,6 +124,50 @@ def test_a_lexicon_word_inside_a_longer_dictionary_word_is_that_word() -> None:
     assert ("鸦片", "part of the word 鸦片战争") in dropped("鸦片战争")
     # one character more keeps the word's sense: a derivation
     assert found("卖鸦片") == [("鸦片", "鸦片", "exact")]
+
+
+def test_zazhong_youshi_is_heterosis_not_an_insult() -> None:
+    assert found("这个水稻品种利用了杂种优势，亩产提高了两成") == []
+    assert ("杂种", "part of the term 杂种优势, its literal sense") in dropped("杂种优势")
+
+
+# An abuse word that starts a rare term of the dictionary (the term's head is something else)
+# means its literal sense; at the head of a term it is still the insult (民族败类), and the words
+# of the other categories keep their sense inside a compound.
+ABUSE_TERM_CASES = [
+    ("公司鼓励废物利用，纸箱别扔", []),
+    ("学校新开了弱智儿童特教班", []),
+    ("水稻的杂种后代性状会分离", []),
+    # the insult itself, and the word beside other words, is still found
+    ("你这个废物", [("废物", "废物", "exact")]),
+    ("废物一个，滚", [("废物", "废物", "exact")]),
+    ("你个杂种，滚出群", [("杂种", "杂种", "exact")]),
+    ("杂种狗东西", [("杂种", "杂种", "exact")]),  # 杂种狗: one character more, a derivation
+    ("你是弱智吧", [("弱智", "弱智", "exact")]),
+    # at the head of the term: an insult term (民族败类), or the literal sense too (危险废物),
+    # which the rule cannot tell apart, so both are still found
+    ("这种人就是民族败类", [("败类", "败类", "exact")]),
+    ("实验室的危险废物要单独登记", [("废物", "废物", "exact")]),
+    # the other categories: a rare compound still holds the word in its listed sense
+    ("足球博彩网站", [("博彩", "博彩", "exact")]),
+    ("聚众赌博被抓", [("赌博", "赌博", "exact")]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), ABUSE_TERM_CASES)
+def test_an_abuse_word_starting_a_term_is_its_literal_sense(
+    text: str, expected: list[tuple[str, str, str]]
+) -> None:
+    assert found(text) == expected
+
+
+def test_a_rare_term_starts_with_a_hit_two_characters_to_spare() -> None:
+    assert term_holding("杂种优势", 0, 2) == "杂种优势"
+    assert term_holding("利用了杂种优势，亩产", 3, 5) == "杂种优势"
+    assert term_holding("危险废物", 2, 4) == ""  # the head of the term: not the rule's
+    assert term_holding("杂种狗", 0, 2) == ""  # a term of one character more is no term here
+    assert term_holding("你这个废物", 3, 5) == ""
+    assert term_holding("神经病学", 0, 3) == ""  # one character to spare: too few
 
 
 # --- Routes -------------------------------------------------------------------------------

@@ -85,6 +85,7 @@ def test_pinyin_sanity() -> None:
         ("_words_data.py", "render_words"),
         ("_english_data.py", "render_english"),
         ("_components_data.py", "render_components"),
+        ("_terms_data.py", "render_terms"),
     ],
 )
 def test_the_other_modules_are_what_the_generator_renders(
@@ -92,6 +93,18 @@ def test_the_other_modules_are_what_the_generator_renders(
 ) -> None:
     committed = (ROOT / "moderation" / module).read_text(encoding="utf-8")
     assert getattr(gen_tables, render)() == committed
+
+
+def test_terms_sanity() -> None:
+    from moderation._terms_data import TERMS
+    from moderation._words_data import WORDS
+
+    terms = {TERMS[at : at + 4] for at in range(0, len(TERMS), 4)}
+    assert len(TERMS) % 4 == 0 and len(terms) == len(TERMS) // 4
+    assert {"危险废物", "杂种优势", "弱智儿童"} <= terms
+    # the segmenter's dictionary has the frequent ones (固体废物); a term is in one of the two
+    words = {line.split(" ")[0] for line in WORDS.splitlines()}
+    assert "固体废物" in words and not terms & words
 
 
 def test_words_sanity() -> None:

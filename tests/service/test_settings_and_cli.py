@@ -158,11 +158,17 @@ def test_help_explains_each_command() -> None:
     assert "--host" in serve.stdout and "--port" in serve.stdout and "--no-migrate" in serve.stdout
 
 
+def word_file(folder: Path, words: str) -> Path:
+    """A word file for `wecom-mod check --lexicon`."""
+    path = folder / "words.txt"
+    path.write_text(words, encoding="utf-8")
+    return path
+
+
 def test_check_prints_each_finding_and_the_decision(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lexicon = tmp_path / "words.txt"
-    lexicon.write_text(support.LEXICON, encoding="utf-8")
+    lexicon = word_file(tmp_path, support.LEXICON)
     assert main(["check", "--lexicon", str(lexicon), "来赌博吗，私聊加微信"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("赌博 [gambling/block] at 1:3 '赌博'")
@@ -170,6 +176,19 @@ def test_check_prints_each_finding_and_the_decision(
     assert out[2].startswith("decision: warn (warn_sender, alert_moderators); 2 lexicon hit(s)")
     assert main(["check", "--lexicon", str(lexicon), "好的 谢谢"]) == 0
     assert "no findings (3 word(s) in" in capsys.readouterr().out
+
+
+def test_check_shows_an_abuse_word_dropped_as_part_of_a_term(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lexicon = word_file(tmp_path, "杂种\tabuse\tblock\n")
+    assert main(["check", "--lexicon", str(lexicon), "水稻利用了杂种优势"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "杂种 at 5:7 '杂种' via exact: not counted, part of the term 杂种优势, its literal sense\n"
+        "no findings"
+    )
+    assert main(["check", "--lexicon", str(lexicon), "你个杂种，滚"]) == 1
+    assert capsys.readouterr().out.startswith("杂种 [abuse/block] at 2:4 '杂种'")
 
 
 def test_check_without_lexicon_needs_a_migrated_database(
@@ -184,8 +203,7 @@ def test_check_without_lexicon_needs_a_migrated_database(
 def test_check_with_a_broken_word_file_names_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lexicon = tmp_path / "words.txt"
-    lexicon.write_text("赌博\tgambling\n博彩\t12\treview\n", encoding="utf-8")
+    lexicon = word_file(tmp_path, "赌博\tgambling\n博彩\t12\treview\n")
     assert main(["check", "--lexicon", str(lexicon), "x"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == (
