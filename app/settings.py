@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     health_digest_weekday: int = Field(default=1, ge=1, le=7)
     health_digest_hour: int = Field(default=9, ge=0, le=23)
     health_digest_link: str = ""
+    # The console's sandbox (app/sandbox/live.py, docs/sandbox.md): empty: on exactly when no
+    # WeCom credentials are set (a fresh machine; `serve` then prints a one-time sign-in
+    # link); true: on with credentials too (try a policy before enforcing it); false: off.
+    sandbox_enabled: bool | None = None
 
     @field_validator(
         "wecom_app_secret",
@@ -149,6 +153,7 @@ class Settings(BaseSettings):
         "archive_secret",
         "archive_sdk_path",
         "archive_keys_dir",
+        "sandbox_enabled",
         mode="before",
     )
     @classmethod
@@ -406,6 +411,23 @@ class Settings(BaseSettings):
     @property
     def rest_api_enabled(self) -> bool:
         return self.admin_api_token is not None
+
+    @property
+    def has_wecom_credentials(self) -> bool:
+        """Some channel to WeCom is configured (a callback, app messages, the archive)."""
+        return (
+            self.app_callback_enabled
+            or self.aibot_enabled
+            or self.app_messages_enabled
+            or self.archive_enabled
+        )
+
+    @property
+    def sandbox_on(self) -> bool:
+        """SANDBOX_ENABLED, or when it is empty: no WeCom credentials are set."""
+        if self.sandbox_enabled is not None:
+            return self.sandbox_enabled
+        return not self.has_wecom_credentials
 
     def secret_box(self) -> SecretBox | None:
         """The box that seals secrets at rest (webhook keys); None while SECRET_KEY is unset."""

@@ -414,6 +414,7 @@ class GroupUpkeep:
             idempotency_key=f"welcome-template:{group.id}:owner",
             kind="app_message",
             payload={
+                "chat_id": group.chat_id,  # whose template (and a sandbox group's: the sandbox's)
                 "to_users": [group.owner],
                 "msgtype": "text",
                 "content": {"content": truncate_utf8(message, APP_MESSAGE_MAX_BYTES)},

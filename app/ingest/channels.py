@@ -25,6 +25,9 @@ class CallbackChannel:
     off_reason: str
     parse_envelope: Callable[[bytes], str]
     parse_message: Callable[[str], CallbackEvent]
+    # The sandbox's own endpoint (`app.sandbox.live`): only sandbox groups' events, signed
+    # with the replica's sandbox cipher; not counted in the callback metrics.
+    sandbox: bool = False
 
 
 def app_channel(cipher: CallbackCipher | None) -> CallbackChannel:
@@ -47,4 +50,33 @@ def aibot_channel(cipher: CallbackCipher | None) -> CallbackChannel:
         off_reason="the smart bot callback is off: set WECOM_AIBOT_TOKEN and WECOM_AIBOT_AES_KEY",
         parse_envelope=parse_aibot_envelope,
         parse_message=parse_aibot_message,
+    )
+
+
+SANDBOX_OFF = "the sandbox is off (SANDBOX_ENABLED, docs/sandbox.md)"
+
+
+def sandbox_channels(
+    app_cipher: CallbackCipher | None, aibot_cipher: CallbackCipher | None
+) -> tuple[CallbackChannel, CallbackChannel]:
+    """The sandbox's two channels, parsed as the real ones, signed with its own ciphers."""
+    return (
+        CallbackChannel(
+            source="app",
+            label="sandbox app callback",
+            cipher=app_cipher,
+            off_reason=SANDBOX_OFF,
+            parse_envelope=parse_app_envelope,
+            parse_message=parse_app_message,
+            sandbox=True,
+        ),
+        CallbackChannel(
+            source="aibot",
+            label="sandbox smart bot callback",
+            cipher=aibot_cipher,
+            off_reason=SANDBOX_OFF,
+            parse_envelope=parse_aibot_envelope,
+            parse_message=parse_aibot_message,
+            sandbox=True,
+        ),
     )

@@ -14,6 +14,7 @@ from app.models import OutboxAction
 from app.repositories import dialect_insert
 
 __all__ = [
+    "SANDBOX_STATUS",
     "app_messages_sent_since",
     "claim_due",
     "counts",
@@ -31,6 +32,9 @@ __all__ = [
     "skipped",
     "status_counts",
 ]
+
+
+SANDBOX_STATUS = "sandbox"  # delivered to the sandbox (`sandbox_posts`), never to WeCom
 
 
 def enqueue(
@@ -220,9 +224,11 @@ async def page(
 
 
 async def counts(session: AsyncSession) -> list[tuple[str, str, int]]:
-    """(status, kind, how many) for every pair that has rows."""
+    """(status, kind, how many) for every pair that has rows; the actions delivered to the
+    sandbox (status `sandbox`) are no statistic."""
     rows = await session.execute(
         select(OutboxAction.status, OutboxAction.kind, func.count())
+        .where(OutboxAction.status != SANDBOX_STATUS)
         .group_by(OutboxAction.status, OutboxAction.kind)
         .order_by(OutboxAction.status, OutboxAction.kind)
     )

@@ -14,7 +14,13 @@ from typing import Any
 
 import httpx
 
-__all__ = ["SandboxWeCom"]
+__all__ = ["LIVE_REPLY_URL", "SANDBOX_API_BASE", "SANDBOX_REPLY_URL", "SandboxWeCom"]
+
+SANDBOX_API_BASE = "https://wecom.sandbox.invalid"  # never resolved: every call stays in-process
+SANDBOX_REPLY_URL = f"{SANDBOX_API_BASE}/cgi-bin/aibot/response"  # the smart bot's response_url
+# ... in the console's sandbox (`app.sandbox.live`), naming the group (`?chatid=`): the outbox
+# delivers a reply to it into the sandbox's table (`app.outbox.dispatcher`), never calling it
+LIVE_REPLY_URL = "https://console-sandbox.invalid/aibot/response"
 
 GROUPCHAT_GET = "/cgi-bin/externalcontact/groupchat/get"
 CONTACT_GET = "/cgi-bin/externalcontact/get"
