@@ -9,11 +9,15 @@
 - WeCom, in an ordinary browser (企业微信登录, QR scan): `via=qr` redirects to
   WECOM_LOGIN_HOST's `/wwlogin/sso/login`.
 
-Both come back to `/console/login/wecom/callback?code&state`. The state is signed, expires
-after 10 minutes and names a nonce that must equal the one in this browser's state cookie
-(set when the sign-in started), so a sign-in cannot be finished in another browser (login
-CSRF). The code becomes a userid through `auth/getuserinfo` with the app's access token (the
-client's token cache); someone outside the corp, or without a console role, is refused.
+- One-time link (`app.console.once`): on a fresh machine `wecom-mod serve` prints
+  `/console/login/once?token=…`; it signs in as an admin once, audited, and opens the sandbox.
+
+The WeCom sign-ins come back to `/console/login/wecom/callback?code&state`. The state is
+signed, expires after 10 minutes and names a nonce that must equal the one in this browser's
+state cookie (set when the sign-in started), so a sign-in cannot be finished in another
+browser (login CSRF). The code becomes a userid through `auth/getuserinfo` with the app's
+access token (the client's token cache); someone outside the corp, or without a console role,
+is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from app import audit
 from app.admin.auth import FailedAuthThrottle
 from app.console.access import TOKEN_USER, access_of
 from app.console.session import (
@@ -47,7 +52,9 @@ from app.console.session import (
 from app.settings import Settings
 from bot.errors import WeComError
 
-__all__ = ["router"]
+__all__ = ["ONCE_USER", "router"]
+
+ONCE_USER = audit.rest_actor("admin", "one-time-link")  # a sign-in with the printed link
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +151,34 @@ async def login_token(
     throttle.succeeded(address)
     response = RedirectResponse(_safe_next(next), status_code=303)
     start_session(response, settings, user=TOKEN_USER, via="token")
+    return secure_headers(response)
+
+
+@router.get("/login/once")
+async def login_once(
+    request: Request, token: Annotated[str, Query(max_length=512)] = ""
+) -> Response:
+    """A one-time link `serve` printed: signed in as an admin, audited, sent to the sandbox;
+    used, expired or unknown: the sign-in page says so."""
+    settings = _settings(request)
+    runtime = request.app.state.runtime
+    address = request.client.host if request.client else "?"
+    if not runtime.sign_in_links.redeem(token, now=time.time()):
+        log.warning("console: a one-time sign-in link refused (used, expired or unknown)")
+        return _login_page(request, error="login.once_bad", status_code=401)
+    async with runtime.sessions() as db, db.begin():
+        await audit.record(
+            db,
+            actor=ONCE_USER,
+            channel=audit.Channel.CONSOLE,
+            action="console.sign_in",
+            target="console",
+            details={"via": "one-time link", "client": address},
+        )
+    log.info("console sign-in with the one-time link from %s", address)
+    target = "/console/sandbox" if runtime.sandbox is not None else "/console/"
+    response = RedirectResponse(target, status_code=303)
+    start_session(response, settings, user=ONCE_USER, via="token")
     return secure_headers(response)
 
 

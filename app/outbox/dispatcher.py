@@ -49,7 +49,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -214,7 +214,7 @@ class OutboxDispatcher:
             attempted += len(batch)
         return attempted
 
-    async def _sandbox_chats(self, batch: list[OutboxAction]) -> dict[int, str]:
+    async def _sandbox_chats(self, batch: Sequence[OutboxAction]) -> dict[int, str]:
         """The actions of the batch that are the sandbox's, with their group: the chat their
         payload names, or their log row's, is a sandbox group (`app.repositories.sandbox`), or
         their smart-bot reply goes to the console sandbox's response_url (`LIVE_REPLY_URL`,

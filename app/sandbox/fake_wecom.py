@@ -33,9 +33,11 @@ class SandboxWeCom:
     # chat id → (owner, member user ids, member version) for groupchat/get
     groups: dict[str, tuple[str, list[str], str]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # chat id → the group's name
+    keep_requests: bool = True  # record every request (the demo reads them; the console not)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
+        if self.keep_requests:
+            self.requests.append(request)
         path = request.url.path
         if path == "/cgi-bin/gettoken":
             return httpx.Response(
