@@ -330,6 +330,7 @@ def create_app(
                 app_messages_enabled=settings.app_messages_enabled,
                 clock=clock,
                 on_enqueued=lambda: runtime.workers.notify_outbox(),
+                sandbox_calls=sandbox is None or sandbox.fake_client,
             )
             # Join screening (app.screening): newcomers are screened before the welcomes.
             screener = JoinScreener(

@@ -421,9 +421,10 @@ class OutboxAction(Base):
 
 
 class SandboxPost(Base):
-    """What the outbox delivered for a sandbox group instead of calling WeCom: a text shown in
-    the group (`where` group), an app message to moderators (moderators), a removal (removal),
-    anything else (other). The sandbox page reads these as the chat and the alert cards."""
+    """What happened in a sandbox group as its page shows it: what the sandbox sent (a
+    member's message, `where` member; a join, join) and what the outbox delivered instead of
+    calling WeCom (a text shown in the group, group; an app message to moderators,
+    moderators; a removal, removal; anything else, other)."""
 
     __tablename__ = "sandbox_posts"
 
@@ -432,7 +433,11 @@ class SandboxPost(Base):
     outbox_action_id: Mapped[int | None] = mapped_column(BigId)
     moderation_log_id: Mapped[int | None] = mapped_column(BigId)
     kind: Mapped[str] = mapped_column(String(32))  # the outbox action's kind
-    where: Mapped[str] = mapped_column(String(16))  # group | moderators | removal | other
+    # member | join (what the sandbox sent) | group | moderators | removal | other (delivered)
+    where: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str] = mapped_column(String(128), default="", server_default="")  # member
+    # a member's message's id (its log row's message_id), "" for anything else
+    message_id: Mapped[str] = mapped_column(String(200), default="", server_default="")
     to_users: Mapped[list[Any]] = mapped_column(JSON, default=list)  # an app message's userids
     text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]

@@ -11,12 +11,10 @@ itself every second (htmx) while the pipeline works.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -25,11 +23,10 @@ from app import audit
 from app.console.access import Access, ConsoleRole, require_access
 from app.console.session import Forbidden, NotFound, check_csrf, render, secure_headers
 from app.console.texts import ui_texts
-from app.models import Group, InboxEvent, ModerationLog, SandboxPost
+from app.models import Group, ModerationLog, SandboxPost
 from app.repositories import sandbox as sandbox_repo
-from app.sandbox.live import GROUP_KINDS, MEMBERS, LiveSandbox
+from app.sandbox.live import CHAT_PREFIX, GROUP_KINDS, MEMBERS, LiveSandbox
 from app.sandbox.scenarios import SCENARIOS, by_name
-from app.sandbox.wire import MENTION
 
 __all__ = ["router"]
 
@@ -37,7 +34,6 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 Person = Annotated[Access, Depends(require_access)]
 MAX_TEXT = 2000  # characters a typed message may have
-_JOINED = re.compile(r"<Item><!\[CDATA\[(.*?)\]\]></Item>")
 
 
 @dataclass
@@ -68,54 +64,29 @@ def _sandbox(request: Request, person: Access) -> LiveSandbox:
     return sandbox
 
 
-def _said(row: InboxEvent) -> Line | None:
-    """A member's message or a join, from the inbox row the sandbox's callback stored."""
-    try:
-        if row.kind == "change_external_chat" or (row.plaintext or "").startswith("<xml>"):
-            joined = _JOINED.findall(row.plaintext or "")
-            return Line(row.received_at, "join", "、".join(joined)) if joined else None
-        data: dict[str, Any] = json.loads(row.plaintext or "{}")
-    except ValueError:
-        return None
-    text = str((data.get("text") or {}).get("content") or "")
-    return Line(row.received_at, "message", text.removeprefix(MENTION), who=row.sender)
-
-
 async def _chat(request: Request, chat_id: str) -> ChatView:
     runtime = request.app.state.runtime
     async with runtime.sessions() as db:
         groups = {g.chat_id: g for g in await sandbox_repo.groups(db)}
         if chat_id not in groups:
             raise NotFound(chat_id)
-        rows = await sandbox_repo.messages(db, chat_id)
         logs = await sandbox_repo.log_rows(db, chat_id)
         posts = await sandbox_repo.posts(db, chat_id)
-    group = groups[chat_id]
     by_message = {row.message_id: row for row in logs if row.message_id}
-    view = ChatView(group)
-    for row in rows:
-        line = _said(row)
-        if line is None:
-            continue
-        msgid = ""
-        try:
-            msgid = str(json.loads(row.plaintext or "{}").get("msgid") or "")
-        except ValueError:
-            msgid = ""
-        line.log = by_message.get(msgid)
-        view.lines.append(line)
+    view = ChatView(groups[chat_id])
     for post in posts:
         if post.where == "moderators":
             view.alerts.append(post)
-        elif post.where in ("group", "removal"):
-            kind = "bot" if post.where == "group" else "removal"
-            view.lines.append(Line(post.created_at, kind, post.text))
-    view.lines.sort(key=lambda line: (line.at, line.kind != "message"))
-    ready_made = chat_id.startswith(tuple(f"wrSandbox-{kind}-" for kind in GROUP_KINDS))
+            continue
+        kind = {"member": "message", "group": "bot"}.get(post.where, post.where)
+        line = Line(post.created_at, kind, post.text, who=post.sender)
+        line.log = by_message.get(post.message_id) if post.message_id else None
+        view.lines.append(line)
+    ready_made = chat_id.startswith(tuple(f"{CHAT_PREFIX}-{kind}-" for kind in GROUP_KINDS))
     senders = sorted({line.who for line in view.lines if line.who} - set(MEMBERS))
-    view.members = [*MEMBERS.items(), *((user, "") for user in senders)]
-    if not ready_made and not senders:
-        view.members = list(MEMBERS.items())
+    view.members = [(user, "") for user in senders] if senders else list(MEMBERS.items())
+    if ready_made:
+        view.members = [*MEMBERS.items(), *((user, "") for user in senders)]
     return view
 
 

@@ -87,6 +87,8 @@ def add_post(
     text: str,
     now: datetime,
     to_users: Sequence[str] = (),
+    sender: str = "",
+    message_id: str = "",
     outbox_action_id: int | None = None,
     moderation_log_id: int | None = None,
 ) -> SandboxPost:
@@ -96,6 +98,8 @@ def add_post(
         where=where,
         text=text,
         to_users=list(to_users),
+        sender=sender,
+        message_id=message_id,
         outbox_action_id=outbox_action_id,
         moderation_log_id=moderation_log_id,
         created_at=now,
@@ -105,7 +109,7 @@ def add_post(
 
 
 async def posts(session: AsyncSession, chat_id: str, *, limit: int = 200) -> Sequence[SandboxPost]:
-    """What the outbox delivered for the sandbox group, oldest first (the last `limit`)."""
+    """What was said and delivered in the sandbox group, oldest first (the last `limit`)."""
     rows = await session.execute(
         select(SandboxPost)
         .where(SandboxPost.chat_id == chat_id)

@@ -173,6 +173,7 @@ class LiveSandbox:
         """`sender` says `text` in the sandbox group: a smart-bot callback (@-mentioning the
         bot) in an internal group, else a chat-archive record."""
         msgid = f"sandbox-{secrets.token_hex(8)}"
+        await self._note(app, group.chat_id, "member", text, sender=sender, message_id=msgid)
         if group.kind == "internal":
             plaintext = aibot_message(msgid, group.chat_id, sender, text, reply_url=LIVE_REPLY_URL)
             async with self._http(app) as http:
@@ -199,6 +200,7 @@ class LiveSandbox:
         the sandbox takes no joins here."""
         if not self.joins or group.chat_id not in self.wecom.groups:
             return False
+        await self._note(app, group.chat_id, "join", "、".join(users))
         owner, members, version = self.wecom.groups[group.chat_id]
         new = f"v{int(version[1:]) + 1}"
         self.wecom.groups[group.chat_id] = (owner, [*members, *users], new)
@@ -228,6 +230,24 @@ class LiveSandbox:
             others = sorted(user for user in scenario.members if user != step.sender)
             await self.say(app, group, step.sender, step.text, others=others, sent_at=at)
         return chat_id
+
+    @staticmethod
+    async def _note(
+        app: FastAPI, chat_id: str, where: str, text: str, *, sender: str = "", message_id: str = ""
+    ) -> None:
+        """What the sandbox sent, for the page's chat (the inbox keeps no text once judged)."""
+        runtime = app.state.runtime
+        async with runtime.sessions() as session, session.begin():
+            sandbox_repo.add_post(
+                session,
+                chat_id=chat_id,
+                kind=where,
+                where=where,
+                text=text,
+                sender=sender,
+                message_id=message_id,
+                now=runtime.now(),
+            )
 
     async def _post_app(self, app: FastAPI, plaintext: str) -> None:
         async with self._http(app) as http:

@@ -1,7 +1,8 @@
 """The console's sandbox (`app.sandbox.live`): `groups.sandbox` marks a group the sandbox made
 (its members, messages, log rows, strikes and actions are the sandbox's through its chat id),
-and `sandbox_posts` holds what the outbox delivered for a sandbox group instead of calling
-WeCom: the page reads it as the chat and the moderators' app messages.
+and `sandbox_posts` holds what was said in a sandbox group (the members' messages and joins
+the sandbox sent) and what the outbox delivered for it instead of calling WeCom: the page
+reads it as the chat and the moderators' app messages.
 
 Revision ID: 0015
 Revises: 0014
@@ -43,6 +44,8 @@ def upgrade() -> None:
         sa.Column("moderation_log_id", BigId, nullable=True),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("where", sa.String(16), nullable=False),
+        sa.Column("sender", sa.String(128), nullable=False, server_default=""),
+        sa.Column("message_id", sa.String(200), nullable=False, server_default=""),
         sa.Column("to_users", sa.JSON(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
