@@ -53,6 +53,7 @@ class ChatView:
     lines: list[Line] = field(default_factory=list)
     alerts: list[SandboxPost] = field(default_factory=list)
     members: list[tuple[str, str]] = field(default_factory=list)  # (user id, role or "")
+    roles: dict[str, str] = field(default_factory=dict)  # user id → role, where known
 
 
 def _sandbox(request: Request, person: Access) -> LiveSandbox:
@@ -79,7 +80,8 @@ async def _chat(request: Request, chat_id: str) -> ChatView:
             view.alerts.append(post)
             continue
         kind = {"member": "message", "group": "bot"}.get(post.where, post.where)
-        line = Line(post.created_at, kind, post.text, who=post.sender)
+        text = post.text if kind == "message" else _shown(post.text)
+        line = Line(post.created_at, kind, text, who=post.sender)
         line.log = by_message.get(post.message_id) if post.message_id else None
         view.lines.append(line)
     ready_made = chat_id.startswith(tuple(f"{CHAT_PREFIX}-{kind}-" for kind in GROUP_KINDS))
@@ -87,7 +89,19 @@ async def _chat(request: Request, chat_id: str) -> ChatView:
     view.members = [(user, "") for user in senders] if senders else list(MEMBERS.items())
     if ready_made:
         view.members = [*MEMBERS.items(), *((user, "") for user in senders)]
+    group = view.group
+    view.roles = {
+        **dict(MEMBERS),
+        **dict.fromkeys(group.moderators or (), "moderator"),
+        **({group.owner: "owner"} if group.owner else {}),
+    }
+    view.members = [(user, role or view.roles.get(user, "")) for user, role in view.members]
     return view
+
+
+def _shown(markdown: str) -> str:
+    """A markdown text as the member sees it: WeCom shows `**bold**` bold, here plain."""
+    return markdown.replace("**", "")
 
 
 def _group_names(texts: Mapping[str, str]) -> dict[str, str]:
