@@ -5,7 +5,7 @@ without importing the endpoints, which read the runtime."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.crypto import CallbackCipher
 from bot.events import CallbackEvent, Source
@@ -60,23 +60,7 @@ def sandbox_channels(
     app_cipher: CallbackCipher | None, aibot_cipher: CallbackCipher | None
 ) -> tuple[CallbackChannel, CallbackChannel]:
     """The sandbox's two channels, parsed as the real ones, signed with its own ciphers."""
-    return (
-        CallbackChannel(
-            source="app",
-            label="sandbox app callback",
-            cipher=app_cipher,
-            off_reason=SANDBOX_OFF,
-            parse_envelope=parse_app_envelope,
-            parse_message=parse_app_message,
-            sandbox=True,
-        ),
-        CallbackChannel(
-            source="aibot",
-            label="sandbox smart bot callback",
-            cipher=aibot_cipher,
-            off_reason=SANDBOX_OFF,
-            parse_envelope=parse_aibot_envelope,
-            parse_message=parse_aibot_message,
-            sandbox=True,
-        ),
+    return tuple(  # type: ignore[return-value]
+        replace(channel, label=f"sandbox {channel.label}", off_reason=SANDBOX_OFF, sandbox=True)
+        for channel in (app_channel(app_cipher), aibot_channel(aibot_cipher))
     )

@@ -132,19 +132,6 @@ async def log_rows(
     return list(reversed(rows.scalars().all()))
 
 
-async def messages(
-    session: AsyncSession, chat_id: str, *, limit: int = 200
-) -> Sequence[InboxEvent]:
-    """What reached the sandbox group's inbox (callbacks and archive records), oldest first."""
-    rows = await session.execute(
-        select(InboxEvent)
-        .where(InboxEvent.chat_id == chat_id, InboxEvent.chat_id.in_(_sandbox_chats()))
-        .order_by(InboxEvent.id.desc())
-        .limit(limit)
-    )
-    return list(reversed(rows.scalars().all()))
-
-
 async def reset(session: AsyncSession) -> int:
     """Delete every sandbox row: the groups and everything under their chat ids, the log rows
     (their rules and outbox actions go with them) and the actions delivered to the sandbox.

@@ -204,6 +204,11 @@ async def test_sandbox_data_is_in_no_statistic_listing_export_or_health(fresh: P
     assert REAL_CHAT in export and "wrSandbox" not in export
     console_export = await fresh.http.get("/console/logs/export.csv")
     assert "wrSandbox" not in console_export.text
+    groups = await fresh.api("/api/v1/groups")
+    assert "wrSandbox" not in json.dumps(groups)
+    assert "wrSandbox" not in (await fresh.http.get("/console/groups")).text
+    assert "wrSandbox" not in (await fresh.http.get("/console/logs")).text
+    assert "wrSandbox" not in (await fresh.http.get("/console/")).text
     metrics = await fresh.http.get("/metrics")
     assert 'status="sandbox"' not in metrics.text
     decisions = sum(runtime.processor.decisions.values())
@@ -294,8 +299,9 @@ async def test_a_sandbox_callback_cannot_reach_a_real_group(fresh: Page) -> None
         await post_callback(
             fresh.http, "/wecom/sandbox/aibot", sandbox.aibot_cipher, plaintext, xml=False
         )
-    async with fresh.runtime.sessions() as session:
-        assert await sandbox_repo.messages(session, REAL_CHAT) == []
+    await fresh.runtime.workers.run_until_idle()
+    listing = await fresh.api("/api/v1/moderation-logs", chat_id=REAL_CHAT)
+    assert listing["items"] == []  # nothing was stored for the real group
 
 
 async def test_a_callback_signed_with_another_key_is_refused(fresh: Page) -> None:
