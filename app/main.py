@@ -243,6 +243,7 @@ def create_app(
     texts = load_texts(settings.messages_path)
     app_cipher, aibot_cipher = _ciphers(settings)
     sandbox = None
+    configured = settings
     if settings.sandbox_on:
         # A fresh machine: the service talks to the sandbox's fake WeCom (app.sandbox.live).
         fresh = not settings.has_wecom_credentials
@@ -260,6 +261,7 @@ def create_app(
         clock=clock,
         secret_box=settings.secret_box(),
     )
+    runtime.configured_settings = configured
     if sandbox is not None:
         runtime.sandbox = sandbox
         runtime.sandbox_app_channel, runtime.sandbox_aibot_channel = sandbox_channels(

@@ -80,6 +80,13 @@ class Runtime:
         default_factory=lambda: sandbox_channels(None, None)[1]
     )
     sign_in_links: OneTimeLinks = field(default_factory=OneTimeLinks)
+    # The settings as given, when a fresh machine's sandbox filled in its own (`settings` then
+    # holds the fake WeCom's credentials): what `/healthz` and the overview report as on.
+    configured_settings: Settings | None = None
+
+    @property
+    def configured(self) -> Settings:
+        return self.configured_settings or self.settings
 
     def now(self) -> datetime:
         return self.clock()

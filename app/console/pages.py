@@ -227,8 +227,8 @@ async def _windows(db: Any, person: Access, now: datetime) -> list[Window]:
 
 
 def _channels(request: Request) -> list[tuple[str, bool, str]]:
-    """(channel, on, the settings that turn it on)."""
-    settings = request.app.state.runtime.settings
+    """(channel, on, the settings that turn it on), as configured (not the sandbox's)."""
+    settings = request.app.state.runtime.configured
     return [
         (
             "app_callback",

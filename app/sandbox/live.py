@@ -76,20 +76,21 @@ assert set(MEMBERS.values()) == set(ROLES)  # noqa: S101 - one member of each ro
 
 
 def fresh_machine_settings(settings: Settings) -> Settings:
-    """A fresh machine's settings for the sandbox: the WeCom credentials the fake WeCom of
-    the sandbox accepts, drawn at random (nothing real to reach), an ADMIN_API_TOKEN drawn at
-    random when none is set (it signs the console's cookies; nobody is told it: the one-time
-    sign-in link is the way in), and the sandbox on."""
-    filled: dict[str, object] = {
-        "wecom_corp_id": CORP_ID,
-        "wecom_agent_id": AGENT_ID,
-        "wecom_app_secret": SecretStr(secrets.token_hex(16)),
-        "wecom_api_base": SANDBOX_API_BASE,
-        "sandbox_enabled": True,
-    }
-    if settings.admin_api_token is None:
-        filled["admin_api_token"] = SecretStr(secrets.token_urlsafe(32))
-    return settings.model_copy(update=filled)
+    """A fresh machine's settings for the sandbox: the app credentials the fake WeCom of the
+    sandbox accepts, drawn at random (nothing real to reach; the callbacks stay off), a key
+    of the process's own for the console's cookies (the one-time sign-in link is the way in;
+    the REST API stays off without ADMIN_API_TOKEN), and the sandbox on. The settings as
+    given stay what `/healthz` and the console's overview report (`Runtime.configured`)."""
+    filled = settings.model_copy(
+        update={
+            "wecom_corp_id": CORP_ID,
+            "wecom_agent_id": AGENT_ID,
+            "wecom_app_secret": SecretStr(secrets.token_hex(16)),
+            "wecom_api_base": SANDBOX_API_BASE,
+            "sandbox_enabled": True,
+        }
+    )
+    return filled.with_session_key(secrets.token_bytes(32))
 
 
 @dataclass

@@ -93,7 +93,9 @@ def _fresh_settings(tmp_path: Path, **overrides: Any) -> Settings:
     migrate.upgrade(database_urls(url))
     lexicon = tmp_path / "lexicon.txt"
     lexicon.write_text(support.LEXICON, encoding="utf-8")
-    return load_settings(_env_file=None, database_url=url, lexicon_path=str(lexicon), **overrides)
+    values: dict[str, Any] = {"admin_api_token": support.ADMIN_TOKEN}  # not a WeCom credential
+    values.update(overrides)
+    return load_settings(_env_file=None, database_url=url, lexicon_path=str(lexicon), **values)
 
 
 async def _page(
@@ -126,6 +128,17 @@ def test_the_sandbox_is_on_without_credentials_and_off_with_them(tmp_path: Path)
     assert on.sandbox_on
     off = _fresh_settings(tmp_path, sandbox_enabled="false")
     assert not off.sandbox_on
+
+
+async def test_a_fresh_machine_reports_its_channels_off_and_keeps_the_rest_api_off(
+    tmp_path: Path,
+) -> None:
+    async for page in _page(_fresh_settings(tmp_path, admin_api_token="")):
+        health = (await page.http.get("/healthz")).json()
+        assert not any(health["channels"].values()), health
+        assert (await page.http.get("/api/v1/moderation-logs")).status_code in (401, 503)
+        await page.sign_in()  # the console signs with the process's own key
+        assert (await page.http.get("/console/sandbox")).status_code == 200
 
 
 # -- the page -----------------------------------------------------------------------------
