@@ -171,13 +171,16 @@ def _print_sign_in_link(app: Any, host: str, port: int) -> None:
         return
     link, loopback = link_address(host, port, runtime.sign_in_links.issue(now=time.time()))
     minutes = int(LIFETIME_SECONDS // 60)
-    print(
-        f"\nNo WeCom credentials are set: the sandbox is on. Open this link within {minutes} "
-        f"minutes to sign in to the console (it works once) and try the sandbox:\n\n"
-        f"    {link}\n",
-        flush=True,
-    )
-    log.info("one-time console sign-in link printed (valid %d minutes, once)", minutes)
+    if runtime.settings.log_format == "text":
+        print(
+            f"\nNo WeCom credentials are set: the sandbox is on. Open this link within "
+            f"{minutes} minutes to sign in to the console (it works once) and try the "
+            f"sandbox:\n\n    {link}\n",
+            flush=True,
+        )
+        log.info("one-time console sign-in link printed (valid %d minutes, once)", minutes)
+    else:  # every line JSON: the link is in the log line
+        log.info("one-time console sign-in link (valid %d minutes, once): %s", minutes, link)
     if not loopback:
         log.warning(
             "bound to %s, not a loopback address: the one-time link works from any machine "
