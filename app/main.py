@@ -449,7 +449,7 @@ def create_app(
                 "database %s",
                 _on(settings.app_callback_enabled),
                 _on(settings.aibot_enabled),
-                _on(settings.app_messages_enabled),
+                _on(configured.app_messages_enabled),
                 _on(settings.rest_api_enabled),
                 _on(settings.archive_enabled),
                 _on(start_workers),

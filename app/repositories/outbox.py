@@ -211,8 +211,9 @@ async def page(
     status: str | None = None,
     kind: str | None = None,
 ) -> Sequence[OutboxAction]:
-    """Newest first (by id); `before_id` is the last id of the previous page."""
-    statement = select(OutboxAction)
+    """Newest first (by id); `before_id` is the last id of the previous page. The actions
+    delivered to the sandbox are left out (the sandbox page shows them)."""
+    statement = select(OutboxAction).where(OutboxAction.status != SANDBOX_STATUS)
     if before_id is not None:
         statement = statement.where(OutboxAction.id < before_id)
     if status is not None:

@@ -217,6 +217,9 @@ async def test_sandbox_data_is_in_no_statistic_listing_export_or_health(fresh: P
     assert REAL_CHAT in export and "wrSandbox" not in export
     console_export = await fresh.http.get("/console/logs/export.csv")
     assert "wrSandbox" not in console_export.text
+    outbox = await fresh.api("/api/v1/outbox", limit=200)
+    assert not [a for a in outbox["items"] if a["status"] == "sandbox"]
+    assert 'sandbox"' not in json.dumps(await fresh.api("/api/v1/outbox/summary"))
     groups = await fresh.api("/api/v1/groups")
     assert "wrSandbox" not in json.dumps(groups)
     assert "wrSandbox" not in (await fresh.http.get("/console/groups")).text
