@@ -74,6 +74,8 @@ def _safe_next(value: str | None) -> str:
 
 
 def wecom_ready(settings: Settings) -> bool:
+    """WeCom sign-in is set up (pass `Runtime.configured`: a fresh machine's sandbox fills in
+    credentials of its fake WeCom, which nobody can sign in with)."""
     return bool(
         settings.wecom_corp_id
         and settings.wecom_agent_id is not None
@@ -99,6 +101,7 @@ def _state_cookie(response: Response, settings: Settings, nonce: str) -> None:
 
 def _login_page(request: Request, *, error: str = "", status_code: int = 200) -> Response:
     settings = _settings(request)
+    runtime = request.app.state.runtime
     nonce = secrets.token_urlsafe(24)
     response = render(
         request,
@@ -109,8 +112,9 @@ def _login_page(request: Request, *, error: str = "", status_code: int = 200) ->
         nonce=nonce,
         next=_safe_next(request.query_params.get("next")),
         error=error,
-        wecom=wecom_ready(settings),
+        wecom=wecom_ready(runtime.configured),
         token=settings.rest_api_enabled,
+        once=runtime.sandbox is not None and runtime.sandbox.fake_client,
     )
     _state_cookie(response, settings, nonce)
     return response
@@ -120,8 +124,8 @@ def _login_page(request: Request, *, error: str = "", status_code: int = 200) ->
 async def login_page(request: Request) -> Response:
     if read_session(request) is not None:
         return secure_headers(RedirectResponse("/console/", status_code=303))
-    settings = _settings(request)
-    if in_wecom(request) and wecom_ready(settings) and not request.query_params.get("error"):
+    configured = request.app.state.runtime.configured
+    if in_wecom(request) and wecom_ready(configured) and not request.query_params.get("error"):
         query = urlencode({"via": "oauth", "next": _safe_next(request.query_params.get("next"))})
         return secure_headers(RedirectResponse(f"/console/login/wecom?{query}", status_code=303))
     return _login_page(request)
@@ -189,7 +193,7 @@ async def login_wecom(
     next: Annotated[str, Query(max_length=512)] = "/console/",
 ) -> Response:
     settings = _settings(request)
-    if not wecom_ready(settings):
+    if not wecom_ready(request.app.state.runtime.configured):
         return _login_page(request, error="login.wecom_off", status_code=503)
     nonce = secrets.token_urlsafe(24)
     state = sign(

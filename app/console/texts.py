@@ -381,6 +381,10 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "error.off": "管理后台未开启：请设置 SECRET_KEY 或 ADMIN_API_TOKEN。",
         "error.home": "返回概览",
         "nav.sandbox": "沙盒",
+        "login.once_hint": (
+            "尚未配置企业微信：请打开 wecom-mod serve 启动时打印的一次性登录链接（15 分钟内有效，"
+            "只能用一次），重启服务可获得新链接。"
+        ),
         "login.once_bad": (
             "一次性登录链接已使用、已过期或无效。请重启服务获取新链接，或用令牌登录。"
         ),
@@ -822,6 +826,10 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "error.off": "The console is off: set SECRET_KEY or ADMIN_API_TOKEN.",
         "error.home": "Back to the overview",
         "nav.sandbox": "Sandbox",
+        "login.once_hint": (
+            "WeCom is not set up yet: open the one-time sign-in link wecom-mod serve printed "
+            "when it started (valid 15 minutes, once); restart the service for a new one."
+        ),
         "login.once_bad": (
             "The one-time sign-in link was used, has expired or is unknown. Restart the "
             "service for a new one, or sign in with the token."

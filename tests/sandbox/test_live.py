@@ -137,6 +137,8 @@ async def test_a_fresh_machine_reports_its_channels_off_and_keeps_the_rest_api_o
         health = (await page.http.get("/healthz")).json()
         assert not any(health["channels"].values()), health
         assert (await page.http.get("/api/v1/moderation-logs")).status_code in (401, 503)
+        login = (await page.http.get("/console/login")).text
+        assert 'id="login-once"' in login and 'id="login-qr"' not in login
         await page.sign_in()  # the console signs with the process's own key
         assert (await page.http.get("/console/sandbox")).status_code == 200
 
