@@ -23,8 +23,10 @@ from app import audit
 from app.console.access import Access, ConsoleRole, require_access
 from app.console.session import Forbidden, NotFound, check_csrf, render, secure_headers
 from app.console.texts import ui_texts
-from app.models import Group, ModerationLog, SandboxPost
+from app.groups.welcome import NICKNAME, template_text
+from app.models import Group, GroupKind, ModerationLog, SandboxPost
 from app.repositories import sandbox as sandbox_repo
+from app.repositories import welcomes as welcomes_repo
 from app.sandbox.live import CHAT_PREFIX, GROUP_KINDS, MEMBERS, LiveSandbox
 from app.sandbox.scenarios import SCENARIOS, by_name
 
@@ -73,8 +75,13 @@ async def _chat(request: Request, chat_id: str) -> ChatView:
             raise NotFound(chat_id)
         logs = await sandbox_repo.log_rows(db, chat_id)
         posts = await sandbox_repo.posts(db, chat_id)
+        members = await welcomes_repo.members_by_user(db, chat_id)
     by_message = {row.message_id: row for row in logs if row.message_id}
     view = ChatView(groups[chat_id])
+    welcomed = {user for user, member in members.items() if member.welcomed_at is not None}
+    template = ""
+    if view.group.kind == GroupKind.CUSTOMER and view.group.welcome_template_id:
+        template = template_text(request.app.state.runtime.context.texts, view.group)
     for post in posts:
         if post.where == "moderators":
             view.alerts.append(post)
@@ -84,6 +91,11 @@ async def _chat(request: Request, chat_id: str) -> ChatView:
         line = Line(post.created_at, kind, text, who=post.sender)
         line.log = by_message.get(post.message_id) if post.message_id else None
         view.lines.append(line)
+        joined = post.text.split("、") if kind == "join" else []
+        if template and joined and set(joined) <= welcomed:
+            # WeCom sends the template the owner attached: no API call shows it
+            names = post.text
+            view.lines.append(Line(post.created_at, "wecom", template.replace(NICKNAME, names)))
     ready_made = chat_id.startswith(tuple(f"{CHAT_PREFIX}-{kind}-" for kind in GROUP_KINDS))
     senders = sorted({line.who for line in view.lines if line.who} - set(MEMBERS))
     view.members = [(user, "") for user in senders] if senders else list(MEMBERS.items())
@@ -177,6 +189,24 @@ async def sandbox_say(
     await sandbox.say(
         request.app, view.group, sender, text.strip(), others=others, sent_at=runtime.now()
     )
+    return _back(group)
+
+
+@router.post("/sandbox/join")
+async def sandbox_join(
+    request: Request, person: Person, group: Annotated[str, Form(max_length=128)]
+) -> Response:
+    """A new customer joins the customer group (a `change_external_chat` callback)."""
+    await check_csrf(request, person.session)
+    sandbox = _sandbox(request, person)
+    view = await _chat(request, group)
+    if view.group.kind != GroupKind.CUSTOMER:
+        raise NotFound(group)
+    runtime = request.app.state.runtime
+    joined = sum(1 for line in view.lines if line.kind == "join")
+    user = f"wmSandboxNew{joined + 1}"
+    if not await sandbox.join(request.app, view.group, [user], runtime.now()):
+        return _back(group, "sandbox.joins_off")
     return _back(group)
 
 

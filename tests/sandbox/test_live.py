@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +100,16 @@ def _fresh_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 async def _page(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[Page]:
-    app = create_app(settings, transport=transport, start_workers=False)
+    app = create_app(
+        settings,
+        transport=transport,
+        start_workers=False,
+        **({"clock": clock} if clock is not None else {}),
+    )
     async with app.router.lifespan_context(app):
         client = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=client, base_url="http://127.0.0.1") as http:
@@ -185,6 +193,26 @@ async def test_every_scenario_plays_in_the_page(fresh: Page) -> None:
             assert '<div class="bubble bot">' not in chat, scenario.name
         if scenario.name == "welcome":
             assert chat.count("wmNew") >= 3  # the joins
+
+
+async def test_a_customer_joins_and_wecom_sends_the_welcome_template(tmp_path: Path) -> None:
+    now = [datetime.now(UTC)]
+    async for page in _page(_fresh_settings(tmp_path), clock=lambda: now[0]):
+        await page.sign_in()
+        customer = next(g for g in await page.groups() if "-customer-" in g)
+        await page.sandbox(customer)
+        answer = await page.http.post(
+            "/console/sandbox/join", data={"csrf": page.csrf, "group": customer}
+        )
+        assert answer.status_code == 303
+        await page.runtime.workers.run_until_idle()
+        assert "wmSandboxNew1" in await page.chat(customer)
+        now[0] += timedelta(seconds=10)  # the sandbox's welcome window is 5 s
+        await page.runtime.workers.run_until_idle()
+        chat = await page.chat(customer)
+        assert '<div class="bubble bot wecom">' in chat
+        assert "欢迎 wmSandboxNew1" in chat
+        assert "欢迎语素材库" in chat  # the owner is asked to attach the template
 
 
 async def test_sandbox_data_is_in_no_statistic_listing_export_or_health(fresh: Page) -> None:
