@@ -166,6 +166,16 @@ def test_a_fresh_machine_signs_in_with_the_printed_link_and_plays_the_sandbox(
             expect(page.locator("#sandbox-groups a")).to_have_count(3)
             expect(page.locator("#sandbox-chat .bubble")).to_have_count(0)
             _no_sandbox_data(api)
+
+            # A customer joins the customer group: WeCom's welcome from the template.
+            page.locator("#sandbox-groups a", has_text="模拟客户群").click()
+            page.click("#join-button")
+            expect(page.locator("#sandbox-chat .system")).to_contain_text("wmSandboxNew1")
+            expect(page.locator("#sandbox-chat .bubble.wecom")).to_contain_text(
+                "欢迎 wmSandboxNew1", timeout=30_000
+            )
+            _shot(page, "sandbox-join")
+            _no_sandbox_data(api)
             audit = api.get("/api/v1/audit").json()["items"]
             assert {"console.sign_in", "sandbox.reset"} <= {entry["action"] for entry in audit}
 
