@@ -27,7 +27,7 @@ from app.groups.welcome import NICKNAME, template_text
 from app.models import Group, GroupKind, ModerationLog, SandboxPost
 from app.repositories import sandbox as sandbox_repo
 from app.repositories import welcomes as welcomes_repo
-from app.sandbox.live import CHAT_PREFIX, GROUP_KINDS, MEMBERS, LiveSandbox
+from app.sandbox.live import GROUP_KINDS, LiveSandbox
 from app.sandbox.scenarios import SCENARIOS, by_name
 
 __all__ = ["router"]
@@ -96,18 +96,8 @@ async def _chat(request: Request, chat_id: str) -> ChatView:
             # WeCom sends the template the owner attached: no API call shows it
             names = post.text
             view.lines.append(Line(post.created_at, "wecom", template.replace(NICKNAME, names)))
-    ready_made = chat_id.startswith(tuple(f"{CHAT_PREFIX}-{kind}-" for kind in GROUP_KINDS))
-    senders = sorted({line.who for line in view.lines if line.who} - set(MEMBERS))
-    view.members = [(user, "") for user in senders] if senders else list(MEMBERS.items())
-    if ready_made:
-        view.members = [*MEMBERS.items(), *((user, "") for user in senders)]
-    group = view.group
-    view.roles = {
-        **dict(MEMBERS),
-        **dict.fromkeys(group.moderators or (), "moderator"),
-        **({group.owner: "owner"} if group.owner else {}),
-    }
-    view.members = [(user, role or view.roles.get(user, "")) for user, role in view.members]
+    view.roles = LiveSandbox.members_of(chat_id)
+    view.members = list(view.roles.items())
     return view
 
 

@@ -39,7 +39,7 @@ from pydantic import SecretStr
 from app.models import Group
 from app.repositories import sandbox as sandbox_repo
 from app.sandbox.fake_wecom import LIVE_REPLY_URL, SANDBOX_API_BASE, SandboxWeCom
-from app.sandbox.scenarios import ROLES, Scenario
+from app.sandbox.scenarios import ROLES, Scenario, by_name
 from app.sandbox.wire import (
     AGENT_ID,
     CORP_ID,
@@ -54,6 +54,7 @@ from app.settings import Settings
 from bot.crypto import CallbackCipher
 
 __all__ = [
+    "CHAT_PREFIX",
     "GROUP_KINDS",
     "MEMBERS",
     "LiveSandbox",
@@ -127,10 +128,13 @@ class LiveSandbox:
         members: dict[str, str],
         rules: str = RULES,
         now: datetime,
+        label: str = "",
     ) -> str:
-        """A new sandbox group of `kind` with `members` (user id → role); its chat id."""
+        """A new sandbox group of `kind` with `members` (user id → role); its chat id,
+        `wrSandbox-<label>-<random>` (`label`: the kind for a ready-made group, the scenario's
+        name for a scenario's)."""
         runtime = app.state.runtime
-        chat_id = f"{CHAT_PREFIX}-{kind}-{secrets.token_hex(6)}"
+        chat_id = f"{CHAT_PREFIX}-{label or kind}-{secrets.token_hex(6)}"
         async with runtime.sessions() as session, session.begin():
             group = await prepare_group(
                 session,
@@ -151,6 +155,14 @@ class LiveSandbox:
             self.wecom.names[chat_id] = name
             await self._post_app(app, chat_change(chat_id, [], "v0", "v0", now=now, create=True))
         return chat_id
+
+    @staticmethod
+    def members_of(chat_id: str) -> dict[str, str]:
+        """The members (user id → role) a sandbox group was made with: its scenario's, or the
+        ready-made ones (`MEMBERS`)."""
+        label = chat_id.removeprefix(f"{CHAT_PREFIX}-").rpartition("-")[0]
+        scenario = by_name(label)
+        return dict(scenario.members) if scenario is not None else dict(MEMBERS)
 
     async def ready_made_groups(self, app: FastAPI, names: dict[str, str], now: datetime) -> None:
         """One group of each kind with the ready-made members, made when there is none."""
@@ -218,6 +230,7 @@ class LiveSandbox:
             members=dict(scenario.members),
             rules=scenario.rules,
             now=now,
+            label=scenario.name,
         )
         runtime = app.state.runtime
         async with runtime.sessions() as session:
