@@ -137,10 +137,8 @@ async def reset(session: AsyncSession) -> int:
     (their rules and outbox actions go with them) and the actions delivered to the sandbox.
     Returns how many sandbox groups there were."""
     chats = list((await session.execute(_sandbox_chats())).scalars().all())
-    if not chats:
-        return 0
     action_ids = select(SandboxPost.outbox_action_id).where(
-        SandboxPost.chat_id.in_(chats), SandboxPost.outbox_action_id.is_not(None)
+        SandboxPost.outbox_action_id.is_not(None)
     )
     log_ids = select(ModerationLog.id).where(ModerationLog.chat_id.in_(chats))
     await session.execute(
@@ -156,8 +154,9 @@ async def reset(session: AsyncSession) -> int:
     await session.execute(
         delete(Strike).where(Strike.chat_id.in_(chats)).execution_options(synchronize_session=False)
     )
+    # every row of sandbox_posts is the sandbox's (a reply delivered after an earlier reset too)
+    await session.execute(delete(SandboxPost).execution_options(synchronize_session=False))
     tables: list[Any] = [
-        SandboxPost,
         ModerationLog,
         InboxEvent,
         GroupMember,

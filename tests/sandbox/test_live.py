@@ -270,13 +270,24 @@ async def test_the_reset_deletes_every_sandbox_row(fresh: Page) -> None:
     await fresh.groups()
     group = await fresh.play("phone-ad")
     assert "wangjl" in await fresh.chat(group)
+    runtime = fresh.runtime
+    async with runtime.sessions() as session, session.begin():
+        # a reply delivered after an earlier reset deleted its group
+        sandbox_repo.add_post(
+            session,
+            chat_id="wrSandbox-gone-0",
+            kind="aibot_reply",
+            where="group",
+            text="late",
+            now=runtime.now(),
+        )
     answer = await fresh.http.post("/console/sandbox/reset", data={"csrf": fresh.csrf})
     assert answer.status_code == 303
-    runtime = fresh.runtime
     async with runtime.sessions() as session:
         assert await sandbox_repo.groups(session) == []
         assert await sandbox_repo.log_rows(session, group) == []
         assert await sandbox_repo.posts(session, group) == []
+        assert await sandbox_repo.posts(session, "wrSandbox-gone-0") == []
     assert (
         await fresh.http.get("/console/sandbox/chat", params={"group": group})
     ).status_code == 404
