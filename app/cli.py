@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.settings import Settings, SettingsError, load_settings
 
@@ -136,6 +136,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     if not args.no_migrate:
         _safely(settings, _migrate)
+    _print_sign_in_link(app, args.host, args.port)
     # uvicorn raises the SIGTERM it stopped on again once its graceful shutdown is over, which
     # would end the process by the signal (status 143); a shutdown that finished is a clean
     # exit, status 0. (Set after the migrations: a SIGTERM during them still stops at once.)
@@ -155,6 +156,37 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _print_sign_in_link(app: Any, host: str, port: int) -> None:
+    """On a fresh machine (the sandbox on because no WeCom credentials are set): a one-time
+    sign-in link for the console, printed and logged (`app.console.once`)."""
+    import time
+
+    from app.console.once import LIFETIME_SECONDS, link_address, wanted
+
+    runtime = app.state.runtime
+    sandbox = runtime.sandbox
+    if sandbox is None or not wanted(runtime.settings, fresh_machine=sandbox.fake_client):
+        return
+    link, loopback = link_address(host, port, runtime.sign_in_links.issue(now=time.time()))
+    minutes = int(LIFETIME_SECONDS // 60)
+    if runtime.settings.log_format == "text":
+        print(
+            f"\nNo WeCom credentials are set: the sandbox is on. Open this link within "
+            f"{minutes} minutes to sign in to the console (it works once) and try the "
+            f"sandbox:\n\n    {link}\n",
+            flush=True,
+        )
+        log.info("one-time console sign-in link printed (valid %d minutes, once)", minutes)
+    else:  # every line JSON: the link is in the log line
+        log.info("one-time console sign-in link (valid %d minutes, once): %s", minutes, link)
+    if not loopback:
+        log.warning(
+            "bound to %s, not a loopback address: the one-time link works from any machine "
+            "that reaches this port; whoever opens it first is signed in as an admin",
+            host,
+        )
 
 
 def _cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:

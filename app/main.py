@@ -50,7 +50,7 @@ from app.ingest.archive import (
     SourceOpener,
     finance_sdk_opener,
 )
-from app.ingest.channels import aibot_channel, app_channel
+from app.ingest.channels import aibot_channel, app_channel, sandbox_channels
 from app.ingest.inbox_writer import InboxWriter
 from app.judging.processing import InboxProcessor
 from app.lexicon import routes as lexicon
@@ -64,6 +64,7 @@ from app.log_format import (
 from app.outbox import routes as outbox
 from app.outbox.dispatcher import SEND_CALLS, OutboxDispatcher
 from app.runtime import Runtime, moderation_context, word_files
+from app.sandbox.live import LiveSandbox, fresh_machine_settings
 from app.screening import routes as screening
 from app.screening.contacts import ContactDirectory
 from app.screening.screener import JoinScreener
@@ -241,6 +242,16 @@ def create_app(
     archive_setup = _archive_setup(settings, archive_source)
     texts = load_texts(settings.messages_path)
     app_cipher, aibot_cipher = _ciphers(settings)
+    sandbox = None
+    configured = settings
+    if settings.sandbox_on:
+        # A fresh machine: the service talks to the sandbox's fake WeCom (app.sandbox.live).
+        fresh = not settings.has_wecom_credentials
+        if fresh:
+            settings = fresh_machine_settings(settings)
+        sandbox = LiveSandbox(fake_client=fresh)
+        if fresh:
+            transport = sandbox.wecom.transport
     holder = LexiconHolder()
     runtime = Runtime(
         settings=settings,
@@ -250,6 +261,12 @@ def create_app(
         clock=clock,
         secret_box=settings.secret_box(),
     )
+    runtime.configured_settings = configured
+    if sandbox is not None:
+        runtime.sandbox = sandbox
+        runtime.sandbox_app_channel, runtime.sandbox_aibot_channel = sandbox_channels(
+            sandbox.app_cipher, sandbox.aibot_cipher
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -315,6 +332,7 @@ def create_app(
                 app_messages_enabled=settings.app_messages_enabled,
                 clock=clock,
                 on_enqueued=lambda: runtime.workers.notify_outbox(),
+                sandbox_calls=sandbox is None or sandbox.fake_client,
             )
             # Join screening (app.screening): newcomers are screened before the welcomes.
             screener = JoinScreener(
@@ -431,7 +449,7 @@ def create_app(
                 "database %s",
                 _on(settings.app_callback_enabled),
                 _on(settings.aibot_enabled),
-                _on(settings.app_messages_enabled),
+                _on(configured.app_messages_enabled),
                 _on(settings.rest_api_enabled),
                 _on(settings.archive_enabled),
                 _on(start_workers),
@@ -439,6 +457,13 @@ def create_app(
                 len(holder.matcher),
                 runtime.engine.url.render_as_string(hide_password=True),
             )
+            if sandbox is not None:
+                log.info(
+                    "sandbox on (console: /console/sandbox): %s",
+                    "no WeCom credentials set, WeCom is the sandbox's fake"
+                    if sandbox.fake_client
+                    else "SANDBOX_ENABLED; sandbox groups' actions never reach WeCom",
+                )
             try:
                 yield
             finally:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -253,10 +254,19 @@ class Group(Base):
     # When the member list was last taken from WeCom; None: never, so the next sync is the
     # baseline (whoever it lists was there already and is not welcomed).
     members_synced_at: Mapped[datetime | None]
+    # Made by the console's sandbox (`app.sandbox.live`): never counted in statistics, health,
+    # digests or exports, its actions delivered to `sandbox_posts`, never to WeCom.
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_groups_welcome_due", "welcome_due_at"),
         Index("ix_groups_sync_due", "sync_due_at"),
+        Index(
+            "ix_groups_sandbox",
+            "chat_id",
+            postgresql_where=text("sandbox"),
+            sqlite_where=text("sandbox"),
+        ),
     )
 
 
@@ -408,6 +418,31 @@ class OutboxAction(Base):
     sent_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_outbox_actions_status_due", "status", "next_attempt_at"),)
+
+
+class SandboxPost(Base):
+    """What happened in a sandbox group as its page shows it: what the sandbox sent (a
+    member's message, `where` member; a join, join) and what the outbox delivered instead of
+    calling WeCom (a text shown in the group, group; an app message to moderators,
+    moderators; a removal, removal; anything else, other)."""
+
+    __tablename__ = "sandbox_posts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(128))
+    outbox_action_id: Mapped[int | None] = mapped_column(BigId)
+    moderation_log_id: Mapped[int | None] = mapped_column(BigId)
+    kind: Mapped[str] = mapped_column(String(32))  # the outbox action's kind
+    # member | join (what the sandbox sent) | group | moderators | removal | other (delivered)
+    where: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str] = mapped_column(String(128), default="", server_default="")  # member
+    # a member's message's id (its log row's message_id), "" for anything else
+    message_id: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    to_users: Mapped[list[Any]] = mapped_column(JSON, default=list)  # an app message's userids
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_sandbox_posts_chat_id", "chat_id", "id"),)
 
 
 class LexiconWord(Base):

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from app.chat.commands import build_registry
+from app.console.once import OneTimeLinks
 from app.groups.policy_file import load_policy
 from app.health.rollup import RollupConfig
+from app.ingest.channels import CallbackChannel, sandbox_channels
 from app.judging.context import ModerationContext
 from app.lexicon.files import ListFile, read_list_file
 from app.lexicon.runtime import LexiconHolder
@@ -32,10 +34,10 @@ if TYPE_CHECKING:
 
     from app.groups.welcome import GroupUpkeep  # noqa: F401
     from app.ingest.archive import ArchivePoller, GroupDirectory
-    from app.ingest.channels import CallbackChannel
     from app.ingest.inbox_writer import InboxWriter
     from app.judging.processing import InboxProcessor
     from app.outbox.dispatcher import OutboxDispatcher
+    from app.sandbox.live import LiveSandbox
     from app.screening.screener import JoinScreener
     from app.secret_box import SecretBox
     from app.workers import Workers
@@ -68,6 +70,23 @@ class Runtime:
     processor: InboxProcessor = field(init=False)
     dispatcher: OutboxDispatcher = field(init=False)
     screener: JoinScreener = field(init=False)  # join screening (app.screening)
+    # The console's sandbox (app.sandbox.live) and its callback channels; None / off when
+    # SANDBOX_ENABLED says so. The one-time sign-in links `serve` prints (app.console.once).
+    sandbox: LiveSandbox | None = None
+    sandbox_app_channel: CallbackChannel = field(
+        default_factory=lambda: sandbox_channels(None, None)[0]
+    )
+    sandbox_aibot_channel: CallbackChannel = field(
+        default_factory=lambda: sandbox_channels(None, None)[1]
+    )
+    sign_in_links: OneTimeLinks = field(default_factory=OneTimeLinks)
+    # The settings as given, when a fresh machine's sandbox filled in its own (`settings` then
+    # holds the fake WeCom's credentials): what `/healthz` and the overview report as on.
+    configured_settings: Settings | None = None
+
+    @property
+    def configured(self) -> Settings:
+        return self.configured_settings or self.settings
 
     def now(self) -> datetime:
         return self.clock()

@@ -12,7 +12,14 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import database_urls
@@ -131,6 +138,13 @@ class Settings(BaseSettings):
     health_digest_weekday: int = Field(default=1, ge=1, le=7)
     health_digest_hour: int = Field(default=9, ge=0, le=23)
     health_digest_link: str = ""
+    # The console's sandbox (app/sandbox/live.py, docs/sandbox.md): empty: on exactly when no
+    # WeCom credentials are set (a fresh machine; `serve` then prints a one-time sign-in
+    # link); true: on with credentials too (try a policy before enforcing it); false: off.
+    sandbox_enabled: bool | None = None
+    # A key drawn by this process to sign the console's cookies when neither SECRET_KEY nor
+    # ADMIN_API_TOKEN is set (`with_session_key`: a fresh machine's sandbox); not a setting.
+    _session_key: bytes | None = PrivateAttr(default=None)
 
     @field_validator(
         "wecom_app_secret",
@@ -149,6 +163,7 @@ class Settings(BaseSettings):
         "archive_secret",
         "archive_sdk_path",
         "archive_keys_dir",
+        "sandbox_enabled",
         mode="before",
     )
     @classmethod
@@ -387,9 +402,17 @@ class Settings(BaseSettings):
     @property
     def console_key(self) -> bytes | None:
         """The key the web console signs its cookies and sign-in states with: SECRET_KEY, else
-        ADMIN_API_TOKEN (whoever holds it is an admin anyway); None: the console is off."""
+        ADMIN_API_TOKEN (whoever holds it is an admin anyway), else the process's own key on a
+        fresh machine (`with_session_key`); None: the console is off."""
         secret = self.secret("secret_key") or self.secret("admin_api_token")
-        return secret.encode("utf-8") if secret else None
+        return secret.encode("utf-8") if secret else self._session_key
+
+    def with_session_key(self, key: bytes) -> Settings:
+        """A copy whose console signs with `key` when no SECRET_KEY or ADMIN_API_TOKEN is set
+        (sessions then last as long as the process)."""
+        copy = self.model_copy()
+        copy._session_key = key
+        return copy
 
     @property
     def app_callback_enabled(self) -> bool:
@@ -406,6 +429,23 @@ class Settings(BaseSettings):
     @property
     def rest_api_enabled(self) -> bool:
         return self.admin_api_token is not None
+
+    @property
+    def has_wecom_credentials(self) -> bool:
+        """Some channel to WeCom is configured (a callback, app messages, the archive)."""
+        return (
+            self.app_callback_enabled
+            or self.aibot_enabled
+            or self.app_messages_enabled
+            or self.archive_enabled
+        )
+
+    @property
+    def sandbox_on(self) -> bool:
+        """SANDBOX_ENABLED, or when it is empty: no WeCom credentials are set."""
+        if self.sandbox_enabled is not None:
+            return self.sandbox_enabled
+        return not self.has_wecom_credentials
 
     def secret_box(self) -> SecretBox | None:
         """The box that seals secrets at rest (webhook keys); None while SECRET_KEY is unset."""

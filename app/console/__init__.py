@@ -17,6 +17,8 @@ Rooms:
     signin.py    sign-in: ADMIN_API_TOKEN, WeCom 网页授权 (snsapi_base), 企业微信登录 (QR); logout
     pages.py     overview, review queue, moderation log, groups, members, lexicon, outbox, audit
     health.py    健康: every group's community health, and one group's with SVG charts
+    sandbox.py   沙盒: practice groups, typed messages and scenarios (`app.sandbox.live`)
+    once.py      the one-time sign-in links `serve` prints on a fresh machine
     texts.py     the UI texts, Chinese by default, English with CONSOLE_LANGUAGE=en
 
 Every change goes through the service the REST API or the chat commands use (`app.lexicon`,
@@ -31,7 +33,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.console import health, pages, signin
+from app.console import health, pages, sandbox, signin
 from app.console.session import install_handlers
 
 __all__ = ["STATIC_DIR", "mount"]
@@ -45,4 +47,5 @@ def mount(app: FastAPI) -> None:
     app.include_router(signin.router)
     app.include_router(pages.router)
     app.include_router(health.router)
+    app.include_router(sandbox.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")

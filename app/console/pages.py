@@ -227,8 +227,8 @@ async def _windows(db: Any, person: Access, now: datetime) -> list[Window]:
 
 
 def _channels(request: Request) -> list[tuple[str, bool, str]]:
-    """(channel, on, the settings that turn it on)."""
-    settings = request.app.state.runtime.settings
+    """(channel, on, the settings that turn it on), as configured (not the sandbox's)."""
+    settings = request.app.state.runtime.configured
     return [
         (
             "app_callback",
@@ -329,9 +329,13 @@ async def review_queue(
     request: Request,
     person: Person,
     before: Annotated[str | None, Query(max_length=200)] = None,
+    sandbox: bool = False,
 ) -> Response:
+    """The rows awaiting review; `sandbox`: the sandbox's instead (`app.console.sandbox`)."""
     runtime = request.app.state.runtime
-    filters = log_repo.LogFilter(chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True)
+    filters = log_repo.LogFilter(
+        chat_ids=person.chat_ids, verdicts=QUEUE_VERDICTS, unreviewed=True, sandbox=sandbox
+    )
     async with runtime.sessions() as db:
         rows = await log_repo.page(db, filters, limit=PAGE_SIZE + 1, before=_before(before))
         views = await _views(db, rows[:PAGE_SIZE], runtime.context.texts)
@@ -345,6 +349,7 @@ async def review_queue(
         person,
         "review.html",
         page="review",
+        sandbox=sandbox,
         views=views,
         total=total,
         more=more,

@@ -9,11 +9,15 @@
 - WeCom, in an ordinary browser (企业微信登录, QR scan): `via=qr` redirects to
   WECOM_LOGIN_HOST's `/wwlogin/sso/login`.
 
-Both come back to `/console/login/wecom/callback?code&state`. The state is signed, expires
-after 10 minutes and names a nonce that must equal the one in this browser's state cookie
-(set when the sign-in started), so a sign-in cannot be finished in another browser (login
-CSRF). The code becomes a userid through `auth/getuserinfo` with the app's access token (the
-client's token cache); someone outside the corp, or without a console role, is refused.
+- One-time link (`app.console.once`): on a fresh machine `wecom-mod serve` prints
+  `/console/login/once?token=…`; it signs in as an admin once, audited, and opens the sandbox.
+
+The WeCom sign-ins come back to `/console/login/wecom/callback?code&state`. The state is
+signed, expires after 10 minutes and names a nonce that must equal the one in this browser's
+state cookie (set when the sign-in started), so a sign-in cannot be finished in another
+browser (login CSRF). The code becomes a userid through `auth/getuserinfo` with the app's
+access token (the client's token cache); someone outside the corp, or without a console role,
+is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from app import audit
 from app.admin.auth import FailedAuthThrottle
 from app.console.access import TOKEN_USER, access_of
 from app.console.session import (
@@ -47,7 +52,9 @@ from app.console.session import (
 from app.settings import Settings
 from bot.errors import WeComError
 
-__all__ = ["router"]
+__all__ = ["ONCE_USER", "router"]
+
+ONCE_USER = audit.rest_actor("admin", "one-time-link")  # a sign-in with the printed link
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,8 @@ def _safe_next(value: str | None) -> str:
 
 
 def wecom_ready(settings: Settings) -> bool:
+    """WeCom sign-in is set up (pass `Runtime.configured`: a fresh machine's sandbox fills in
+    credentials of its fake WeCom, which nobody can sign in with)."""
     return bool(
         settings.wecom_corp_id
         and settings.wecom_agent_id is not None
@@ -92,6 +101,7 @@ def _state_cookie(response: Response, settings: Settings, nonce: str) -> None:
 
 def _login_page(request: Request, *, error: str = "", status_code: int = 200) -> Response:
     settings = _settings(request)
+    runtime = request.app.state.runtime
     nonce = secrets.token_urlsafe(24)
     response = render(
         request,
@@ -102,8 +112,9 @@ def _login_page(request: Request, *, error: str = "", status_code: int = 200) ->
         nonce=nonce,
         next=_safe_next(request.query_params.get("next")),
         error=error,
-        wecom=wecom_ready(settings),
+        wecom=wecom_ready(runtime.configured),
         token=settings.rest_api_enabled,
+        once=runtime.sandbox is not None and runtime.sandbox.fake_client,
     )
     _state_cookie(response, settings, nonce)
     return response
@@ -113,8 +124,8 @@ def _login_page(request: Request, *, error: str = "", status_code: int = 200) ->
 async def login_page(request: Request) -> Response:
     if read_session(request) is not None:
         return secure_headers(RedirectResponse("/console/", status_code=303))
-    settings = _settings(request)
-    if in_wecom(request) and wecom_ready(settings) and not request.query_params.get("error"):
+    configured = request.app.state.runtime.configured
+    if in_wecom(request) and wecom_ready(configured) and not request.query_params.get("error"):
         query = urlencode({"via": "oauth", "next": _safe_next(request.query_params.get("next"))})
         return secure_headers(RedirectResponse(f"/console/login/wecom?{query}", status_code=303))
     return _login_page(request)
@@ -147,6 +158,34 @@ async def login_token(
     return secure_headers(response)
 
 
+@router.get("/login/once")
+async def login_once(
+    request: Request, token: Annotated[str, Query(max_length=512)] = ""
+) -> Response:
+    """A one-time link `serve` printed: signed in as an admin, audited, sent to the sandbox;
+    used, expired or unknown: the sign-in page says so."""
+    settings = _settings(request)
+    runtime = request.app.state.runtime
+    address = request.client.host if request.client else "?"
+    if not runtime.sign_in_links.redeem(token, now=time.time()):
+        log.warning("console: a one-time sign-in link refused (used, expired or unknown)")
+        return _login_page(request, error="login.once_bad", status_code=401)
+    async with runtime.sessions() as db, db.begin():
+        await audit.record(
+            db,
+            actor=ONCE_USER,
+            channel=audit.Channel.CONSOLE,
+            action="console.sign_in",
+            target="console",
+            details={"via": "one-time link", "client": address},
+        )
+    log.info("console sign-in with the one-time link from %s", address)
+    target = "/console/sandbox" if runtime.sandbox is not None else "/console/"
+    response = RedirectResponse(target, status_code=303)
+    start_session(response, settings, user=ONCE_USER, via="token")
+    return secure_headers(response)
+
+
 @router.get("/login/wecom")
 async def login_wecom(
     request: Request,
@@ -154,7 +193,7 @@ async def login_wecom(
     next: Annotated[str, Query(max_length=512)] = "/console/",
 ) -> Response:
     settings = _settings(request)
-    if not wecom_ready(settings):
+    if not wecom_ready(request.app.state.runtime.configured):
         return _login_page(request, error="login.wecom_off", status_code=503)
     nonce = secrets.token_urlsafe(24)
     state = sign(

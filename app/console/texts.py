@@ -380,6 +380,65 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "error.not_found": "没有找到（或不属于你管理的群）。",
         "error.off": "管理后台未开启：请设置 SECRET_KEY 或 ADMIN_API_TOKEN。",
         "error.home": "返回概览",
+        "nav.sandbox": "沙盒",
+        "login.once_hint": (
+            "尚未配置企业微信：请打开 wecom-mod serve 启动时打印的一次性登录链接（15 分钟内有效，"
+            "只能用一次），重启服务可获得新链接。"
+        ),
+        "login.once_bad": (
+            "一次性登录链接已使用、已过期或无效。请重启服务获取新链接，或用令牌登录。"
+        ),
+        "sandbox.title": "沙盒 · 模拟群",
+        "sandbox.intro": (
+            "在模拟群里以成员身份发消息，或播放预设场景：每条消息都走真实路径"
+            "（签名加密的回调、收件箱、审核流程、出站），但只在这里显示，从不发到企业微信，"
+            "也不计入统计、健康、周报和导出。"
+        ),
+        "sandbox.group.internal": "模拟内部群（智能机器人）",
+        "sandbox.group.customer": "模拟客户群",
+        "sandbox.group.app_created": "模拟应用群",
+        "sandbox.kind.internal": "内部群 · 智能机器人",
+        "sandbox.kind.customer": "客户群",
+        "sandbox.kind.app_created": "本应用创建的群",
+        "sandbox.kind.unknown": "未知类型",
+        "sandbox.role.newcomer": "新人",
+        "sandbox.role.regular": "老成员",
+        "sandbox.role.owner": "群主",
+        "sandbox.role.moderator": "管理员",
+        "sandbox.say": "以成员身份发消息",
+        "sandbox.as": "成员",
+        "sandbox.text": "消息",
+        "sandbox.text_hint": "例如：加我薇信 一三八零零一三八零零零",
+        "sandbox.send": "发送",
+        "sandbox.text_empty": "请先输入消息。",
+        "sandbox.joins_off": (
+            "已配置企业微信凭据：沙盒客户群不接受入群（入群会向企业微信查询成员）。"
+        ),
+        "sandbox.scenarios": "预设场景",
+        "sandbox.play": "播放",
+        "sandbox.reset": "删除沙盒数据",
+        "sandbox.reset_hint": (
+            "删除所有模拟群及其消息、记录、违规次数和出站动作；真实数据不受影响。"
+        ),
+        "sandbox.empty": "还没有消息。",
+        "sandbox.bot": "审核助手（机器人）",
+        "sandbox.joined": "加入群聊：",
+        "sandbox.join": "一位新客户扫码入群",
+        "sandbox.wecom_welcome": "企业微信（按群主挂上的欢迎语素材发送）",
+        "sandbox.removed": "已移出群聊：",
+        "sandbox.alerts": "管理员收到的提醒",
+        "sandbox.alerts_hint": "企业微信里以应用消息发给管理员的内容。",
+        "sandbox.no_alerts": "暂无提醒。",
+        "sandbox.app_message": "应用消息",
+        "sandbox.log_row": "记录",
+        "sandbox.strikes": "违规次数",
+        "sandbox.review": "待复核",
+        "sandbox.verdict.warn": "警告",
+        "sandbox.verdict.remove": "移出",
+        "sandbox.verdict.alert": "提醒管理员",
+        "sandbox.verdict.log": "仅记录",
+        "sandbox.verdict.exempt": "豁免",
+        "review.sandbox": "沙盒的待复核记录（不计入统计）。",
     },
     "en": {
         "app.title": "wecom-mod console",
@@ -768,6 +827,69 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "error.not_found": "Not found (or not one of your groups).",
         "error.off": "The console is off: set SECRET_KEY or ADMIN_API_TOKEN.",
         "error.home": "Back to the overview",
+        "nav.sandbox": "Sandbox",
+        "login.once_hint": (
+            "WeCom is not set up yet: open the one-time sign-in link wecom-mod serve printed "
+            "when it started (valid 15 minutes, once); restart the service for a new one."
+        ),
+        "login.once_bad": (
+            "The one-time sign-in link was used, has expired or is unknown. Restart the "
+            "service for a new one, or sign in with the token."
+        ),
+        "sandbox.title": "Sandbox · practice groups",
+        "sandbox.intro": (
+            "Type as a member of a practice group, or play a ready-made scenario: every "
+            "message takes the real path (a signed, encrypted callback, the inbox, the "
+            "pipeline, the outbox) but shows only here, never reaches WeCom and is never "
+            "counted in statistics, health, digests or exports."
+        ),
+        "sandbox.group.internal": "Practice internal group (smart bot)",
+        "sandbox.group.customer": "Practice customer group",
+        "sandbox.group.app_created": "Practice app group",
+        "sandbox.kind.internal": "internal group · smart bot",
+        "sandbox.kind.customer": "customer group",
+        "sandbox.kind.app_created": "created by this app",
+        "sandbox.kind.unknown": "unknown kind",
+        "sandbox.role.newcomer": "Newcomer",
+        "sandbox.role.regular": "Regular",
+        "sandbox.role.owner": "Owner",
+        "sandbox.role.moderator": "Moderator",
+        "sandbox.say": "Say something as a member",
+        "sandbox.as": "Member",
+        "sandbox.text": "Message",
+        "sandbox.text_hint": "e.g. 加我薇信 一三八零零一三八零零零",
+        "sandbox.send": "Send",
+        "sandbox.text_empty": "Type a message first.",
+        "sandbox.joins_off": (
+            "WeCom credentials are set: the sandbox customer group takes no joins (a join "
+            "makes the service ask WeCom for the members)."
+        ),
+        "sandbox.scenarios": "Scenarios",
+        "sandbox.play": "Play",
+        "sandbox.reset": "Delete sandbox data",
+        "sandbox.reset_hint": (
+            "Deletes every practice group with its messages, log rows, strikes and actions; "
+            "real data is untouched."
+        ),
+        "sandbox.empty": "No messages yet.",
+        "sandbox.bot": "Moderation bot",
+        "sandbox.joined": "Joined:",
+        "sandbox.join": "A new customer joins by QR code",
+        "sandbox.wecom_welcome": "WeCom (the welcome template the owner attached)",
+        "sandbox.removed": "Removed:",
+        "sandbox.alerts": "Moderators' alerts",
+        "sandbox.alerts_hint": "What WeCom shows the moderators as an app message.",
+        "sandbox.no_alerts": "No alerts yet.",
+        "sandbox.app_message": "App message",
+        "sandbox.log_row": "Log",
+        "sandbox.strikes": "Strikes",
+        "sandbox.review": "Review",
+        "sandbox.verdict.warn": "warned",
+        "sandbox.verdict.remove": "removed",
+        "sandbox.verdict.alert": "moderators alerted",
+        "sandbox.verdict.log": "logged",
+        "sandbox.verdict.exempt": "exempt",
+        "review.sandbox": "The sandbox's rows awaiting review (never counted).",
     },
 }
 

@@ -182,9 +182,13 @@ class GroupUpkeep:
         app_messages_enabled: bool,
         clock: Callable[[], datetime],
         on_enqueued: Callable[[], None] = lambda: None,
+        sandbox_calls: bool = True,
     ) -> None:
         self._sessions = sessions
         self._client = client
+        # Whether `client` may be called for a sandbox group's members and template: only
+        # when it is the sandbox's fake WeCom (`app.sandbox.live`); else they are left alone.
+        self._sandbox_calls = sandbox_calls
         self._texts = texts
         self._policy = policy  # the service's default (groups override it)
         self._app_messages_enabled = app_messages_enabled
@@ -228,7 +232,9 @@ class GroupUpkeep:
     async def _sync_due(self) -> int:
         now = self._clock()
         async with self._sessions() as session:
-            due = await welcomes_repo.due_syncs(session, now=now, limit=BATCH)
+            due = await welcomes_repo.due_syncs(
+                session, now=now, limit=BATCH, sandbox=self._sandbox_calls
+            )
         done = 0
         for group_id, chat_id, kind, seen, version in due:
             if kind != GroupKind.CUSTOMER:
@@ -342,7 +348,7 @@ class GroupUpkeep:
         if not self._client.can_send_app_messages:
             return 0  # no app credentials: no template library either (logged by the sync)
         async with self._sessions() as session:
-            ids = await welcomes_repo.template_candidates(session)
+            ids = await welcomes_repo.template_candidates(session, sandbox=self._sandbox_calls)
         done = 0
         for group_id in ids:
             done += await self._template(group_id, now)
@@ -414,6 +420,7 @@ class GroupUpkeep:
             idempotency_key=f"welcome-template:{group.id}:owner",
             kind="app_message",
             payload={
+                "chat_id": group.chat_id,  # whose template (and a sandbox group's: the sandbox's)
                 "to_users": [group.owner],
                 "msgtype": "text",
                 "content": {"content": truncate_utf8(message, APP_MESSAGE_MAX_BYTES)},

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.repositories import health as health_repo
+from app.repositories import sandbox as sandbox_repo
 from moderation import Decision, Signal, strictest
 
 __all__ = ["RollupConfig", "RollupTally", "day_number", "day_of"]
@@ -132,7 +133,14 @@ class RollupTally:
         return counts
 
     async def write(self, session: AsyncSession) -> None:
-        """Add the counts to the rollups (one upsert per table) and start again."""
+        """Add the counts to the rollups (one upsert per table) and start again; a sandbox
+        group's counts are dropped (`app.repositories.sandbox`): no health figure counts them."""
+        chats = {chat for chat, _day in self.days} | {chat for chat, _d, _u in self.members}
+        sandbox = await sandbox_repo.among(session, chats | set(self.groups))
+        if sandbox:
+            self.days = {key: v for key, v in self.days.items() if key[0] not in sandbox}
+            self.members = {key: v for key, v in self.members.items() if key[0] not in sandbox}
+            self.groups = {key: v for key, v in self.groups.items() if key not in sandbox}
         await health_repo.add_days(session, self.days)
         await health_repo.add_member_days(session, self.members)
         await health_repo.note_groups(session, self.groups)

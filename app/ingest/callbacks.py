@@ -1,4 +1,5 @@
-"""The two WeCom callback endpoints: `/wecom/callback` (self-built app) and `/wecom/aibot`.
+"""The two WeCom callback endpoints: `/wecom/callback` (self-built app) and `/wecom/aibot`,
+and the sandbox's two (`/wecom/sandbox/callback`, `/wecom/sandbox/aibot`).
 
 GET answers URL verification with the decrypted echostr. POST checks the size, parses the
 envelope, checks timestamp and signature, decrypts, parses the event, stores it in the inbox
@@ -7,7 +8,17 @@ requests together) and answers 200 once it is committed — the moderation work 
 the answer. Any `CallbackError` is answered with its 4xx status and a short reason, and nothing
 is stored; a database that cannot store the event gets a 503 so that WeCom retries.
 
-Both paths are plain ASGI endpoints, not FastAPI routes, and the app serves them before its
+How a sandbox callback is told apart, and why none can be forged. The sandbox's endpoints
+decrypt and check signatures with the replica's own sandbox cipher (`app.sandbox.live`: a
+token and an AES key drawn at random when the service starts, held in memory only, never
+printed, stored or sent), and store an event only when its chat is a sandbox group
+(`app.repositories.sandbox`); anything else is refused (403). No one outside the process can
+sign a sandbox callback, so no caller can put a message into a real group through them. The
+real endpoints take only what WeCom signs with the configured keys; WeCom cannot name a
+sandbox group (their chat ids are drawn by the sandbox) and, were one named, every action for
+a sandbox group goes to the sandbox's table, never to WeCom (`app.outbox.dispatcher`).
+
+The paths are plain ASGI endpoints, not FastAPI routes, and the app serves them before its
 middleware stack, with their request id: see `_CallbackEndpoint`.
 """
 
@@ -28,6 +39,7 @@ from app.ingest.channels import CallbackChannel
 from app.ingest.inbox_writer import InboxWriterClosed
 from app.metrics import callback_outcome
 from app.repositories import inbox as inbox_repo
+from app.repositories import sandbox as sandbox_repo
 from bot.errors import CallbackError, MalformedRequest
 from bot.parsing import (
     check_body_size,
@@ -88,7 +100,10 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 def _count(runtime: Runtime, channel: CallbackChannel, outcome: str) -> None:
-    """One more answer of `channel` with `outcome` (`wecom_mod_callbacks_total`)."""
+    """One more answer of `channel` with `outcome` (`wecom_mod_callbacks_total`); the
+    sandbox's are not counted."""
+    if channel.sandbox:
+        return
     runtime.callback_answers[(channel.source, outcome)] += 1
 
 
@@ -157,6 +172,9 @@ async def _receive(
         event = channel.parse_message(plaintext)
     except CallbackError as error:
         return _refuse(runtime, channel, error, scope)
+    if channel.sandbox and not await _in_sandbox(runtime, getattr(event, "chat_id", "")):
+        log.warning("%s refused: %s is not a sandbox group", channel.label, event.kind)
+        return 403, "not a sandbox group"
 
     key = inbox_key(channel.source, event, plaintext)
     try:
@@ -184,6 +202,11 @@ async def _receive(
         runtime.workers.notify_inbox()
         _count(runtime, channel, "accepted")
     return 200, ""
+
+
+async def _in_sandbox(runtime: Runtime, chat_id: str) -> bool:
+    async with runtime.sessions() as session:
+        return await sandbox_repo.is_sandbox(session, chat_id)
 
 
 class _CallbackEndpoint:
@@ -234,6 +257,18 @@ routes = [
         _CallbackEndpoint(lambda runtime: runtime.aibot_channel),
         methods=["GET", "POST"],
         name="aibot_callback",
+    ),
+    Route(
+        "/wecom/sandbox/callback",
+        _CallbackEndpoint(lambda runtime: runtime.sandbox_app_channel),
+        methods=["GET", "POST"],
+        name="sandbox_app_callback",
+    ),
+    Route(
+        "/wecom/sandbox/aibot",
+        _CallbackEndpoint(lambda runtime: runtime.sandbox_aibot_channel),
+        methods=["GET", "POST"],
+        name="sandbox_aibot_callback",
     ),
 ]
 

@@ -783,7 +783,8 @@ class InboxProcessor:
         )
         shadow = item.mode is GroupMode.SHADOW
         facts.strikes[(*who, shadow)] = decision.strikes
-        self._decided.append((decision.verdict, item.mode.value))
+        if not group.sandbox:  # the sandbox's are no statistic (`app.repositories.sandbox`)
+            self._decided.append((decision.verdict, item.mode.value))
         self._tally.message(
             chat_id=message.chat_id,
             sender=message.sender,

@@ -49,11 +49,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -64,6 +65,9 @@ from app.models import OutboxAction
 from app.repositories import groups as groups_repo
 from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
+from app.repositories import sandbox as sandbox_repo
+from app.sandbox.fake_wecom import LIVE_REPLY_URL
+from app.sandbox.view import sandbox_view
 from app.secret_box import SecretBox, SecretBoxError
 from app.texts import DEFAULT_TEXTS, Texts
 from bot.client import APP_MESSAGE_MAX_BYTES, WeComClient
@@ -188,8 +192,11 @@ class OutboxDispatcher:
             claimed = [action.id for action in batch]
             alerts: dict[tuple[str, ...], list[OutboxAction]] = {}
             sends: list[tuple[list[OutboxAction], Callable[[], Awaitable[None]]]] = []
+            sandbox = await self._sandbox_chats(batch)
             for action in batch:
-                if action.kind == "app_message" and action.moderation_log_id is not None:
+                if action.id in sandbox:
+                    sends.append(([action], partial(self._to_sandbox, action, sandbox[action.id])))
+                elif action.kind == "app_message" and action.moderation_log_id is not None:
                     recipients = tuple(sorted(action.payload.get("to_users") or ()))
                     alerts.setdefault(recipients, []).append(action)
                 elif action.kind in CHANNEL_LIMITS:
@@ -206,6 +213,55 @@ class OutboxDispatcher:
                 await send()
             attempted += len(batch)
         return attempted
+
+    async def _sandbox_chats(self, batch: Sequence[OutboxAction]) -> dict[int, str]:
+        """The actions of the batch that are the sandbox's, with their group: the chat their
+        payload names, or their log row's, is a sandbox group (`app.repositories.sandbox`), or
+        their smart-bot reply goes to the console sandbox's response_url (`LIVE_REPLY_URL`,
+        which names the group). Two small reads a batch."""
+        log_ids = [a.moderation_log_id for a in batch if a.moderation_log_id is not None]
+        async with self._sessions() as session:
+            rows = await log_repo.by_ids(session, log_ids) if log_ids else {}
+            chats: dict[int, str] = {}
+            for action in batch:
+                row = rows.get(action.moderation_log_id or 0)
+                chats[action.id] = str(action.payload.get("chat_id") or "") or (
+                    row.chat_id if row is not None else ""
+                )
+            sandbox = await sandbox_repo.among(session, chats.values())
+        found = {}
+        for action in batch:
+            url = str(action.payload.get("response_url") or "")
+            if url.startswith(LIVE_REPLY_URL + "?"):
+                named = parse_qs(urlsplit(url).query).get("chatid", [""])[0]
+                found[action.id] = chats[action.id] or named
+            elif chats[action.id] in sandbox:
+                found[action.id] = chats[action.id]
+        return found
+
+    async def _to_sandbox(self, action: OutboxAction, chat_id: str) -> None:
+        """A sandbox group's action: what WeCom would show goes to `sandbox_posts` for the
+        sandbox page, the action is marked `sandbox`; no call to WeCom is made."""
+        where, text, to_users = sandbox_view(action.kind, action.payload)
+        async with self._sessions() as session, session.begin():
+            row = await outbox_repo.get(session, action.id)
+            if row is None:  # pragma: no cover - deleted under us (a sandbox reset)
+                return
+            sandbox_repo.add_post(
+                session,
+                chat_id=chat_id,
+                kind=action.kind,
+                where=where,
+                text=text,
+                to_users=to_users,
+                now=self._clock(),
+                outbox_action_id=action.id,
+                moderation_log_id=action.moderation_log_id,
+            )
+            row.status = outbox_repo.SANDBOX_STATUS
+            row.sent_at = self._clock()
+            row.lease_until = None
+        log.info("outbox action %s (%s) delivered to the sandbox", action.id, action.kind)
 
     async def _give_back(
         self, sends: list[tuple[list[OutboxAction], Callable[[], Awaitable[None]]]]

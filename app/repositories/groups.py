@@ -182,10 +182,12 @@ async def many(session: AsyncSession, chat_ids: Collection[str]) -> Sequence[Gro
 
 
 async def names(session: AsyncSession, chat_ids: Collection[str] | None) -> dict[str, str]:
-    """Chat id → name of the groups in `chat_ids` (None: every group) that are known; the
-    name as stored ("" when WeCom never said)."""
+    """Chat id → name of the groups in `chat_ids` (None: every group but the sandbox's) that
+    are known; the name as stored ("" when WeCom never said)."""
     statement = select(Group.chat_id, Group.name)
-    if chat_ids is not None:
+    if chat_ids is None:
+        statement = statement.where(Group.sandbox.is_(False))
+    else:
         wanted = sorted(set(chat_ids))
         if not wanted:
             return {}
@@ -253,8 +255,9 @@ async def record_messages(
 async def page(
     session: AsyncSession, *, limit: int, after_id: int | None = None
 ) -> Sequence[Group]:
-    """Groups in the order first seen; `after_id` is the last id of the previous page."""
-    statement = select(Group)
+    """Groups in the order first seen, the sandbox's left out; `after_id` is the last id of
+    the previous page."""
+    statement = select(Group).where(Group.sandbox.is_(False))
     if after_id is not None:
         statement = statement.where(Group.id > after_id)
     return (await session.execute(statement.order_by(Group.id).limit(limit))).scalars().all()

@@ -190,7 +190,8 @@ class GroupRow:
 
 
 async def groups(session: AsyncSession, chat_id: str | None = None) -> list[GroupRow]:
-    """Every group (or the one `chat_id`) with its health_groups row, by chat id."""
+    """Every group (or the one `chat_id`) with its health_groups row, by chat id; never a
+    sandbox group."""
     statement = (
         select(
             Group.chat_id,
@@ -201,6 +202,7 @@ async def groups(session: AsyncSession, chat_id: str | None = None) -> list[Grou
             HealthGroup.last_aibot_day,
         )
         .outerjoin(HealthGroup, HealthGroup.chat_id == Group.chat_id)
+        .where(Group.sandbox.is_(False))
         .order_by(Group.chat_id)
     )
     if chat_id is not None:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.models import ModerationLog, ModerationLogRule, OutboxAction
+from app.repositories import sandbox as sandbox_repo
 from app.repositories.reports import finding_rule
 
 __all__ = [
@@ -46,6 +47,7 @@ class LogFilter:
     verdicts: tuple[str, ...] | None = None  # only these verdicts; None: every verdict
     unreviewed: bool = False  # only rows no moderator has reviewed
     rule: str | None = None  # only rows with a finding of this rule (`reports.finding_rule`)
+    sandbox: bool = False  # the sandbox's rows only; False: never a sandbox group's
 
 
 def rules_of(findings: Any) -> list[str]:
@@ -82,6 +84,10 @@ def _keyed(statement: S, filters: LogFilter) -> tuple[S, Key]:
 
 def _filtered(statement: S, filters: LogFilter) -> tuple[S, Key]:
     statement, (created, row_id) = _keyed(statement, filters)
+    if filters.sandbox:
+        statement = statement.where(~sandbox_repo.real_chat(ModerationLog.chat_id))
+    else:
+        statement = statement.where(sandbox_repo.real_chat(ModerationLog.chat_id))
     if filters.chat_ids is not None:
         statement = statement.where(ModerationLog.chat_id.in_(filters.chat_ids))
     if filters.verdicts is not None:

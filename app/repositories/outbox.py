@@ -14,6 +14,7 @@ from app.models import OutboxAction
 from app.repositories import dialect_insert
 
 __all__ = [
+    "SANDBOX_STATUS",
     "app_messages_sent_since",
     "claim_due",
     "counts",
@@ -31,6 +32,9 @@ __all__ = [
     "skipped",
     "status_counts",
 ]
+
+
+SANDBOX_STATUS = "sandbox"  # delivered to the sandbox (`sandbox_posts`), never to WeCom
 
 
 def enqueue(
@@ -207,8 +211,9 @@ async def page(
     status: str | None = None,
     kind: str | None = None,
 ) -> Sequence[OutboxAction]:
-    """Newest first (by id); `before_id` is the last id of the previous page."""
-    statement = select(OutboxAction)
+    """Newest first (by id); `before_id` is the last id of the previous page. The actions
+    delivered to the sandbox are left out (the sandbox page shows them)."""
+    statement = select(OutboxAction).where(OutboxAction.status != SANDBOX_STATUS)
     if before_id is not None:
         statement = statement.where(OutboxAction.id < before_id)
     if status is not None:
@@ -220,9 +225,11 @@ async def page(
 
 
 async def counts(session: AsyncSession) -> list[tuple[str, str, int]]:
-    """(status, kind, how many) for every pair that has rows."""
+    """(status, kind, how many) for every pair that has rows; the actions delivered to the
+    sandbox (status `sandbox`) are no statistic."""
     rows = await session.execute(
         select(OutboxAction.status, OutboxAction.kind, func.count())
+        .where(OutboxAction.status != SANDBOX_STATUS)
         .group_by(OutboxAction.status, OutboxAction.kind)
         .order_by(OutboxAction.status, OutboxAction.kind)
     )

@@ -22,6 +22,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import GroupMember, MessageMeta, ModerationLog, OutboxAction
+from app.repositories import sandbox as sandbox_repo
 
 __all__ = [
     "MAX_FINDINGS_ROWS",
@@ -79,6 +80,8 @@ class Offender:
 
 
 def _in_chats(statement: S, column: Any, chat_ids: Sequence[str] | None) -> S:
+    """Only `chat_ids` (None: every group), never a sandbox group."""
+    statement = statement.where(sandbox_repo.real_chat(column))
     return statement if chat_ids is None else statement.where(column.in_(list(chat_ids)))
 
 
@@ -151,7 +154,9 @@ async def moderation_counts(
 
 
 def _logs_in(statement: S, *, since: datetime, chat_id: str | None) -> S:
-    statement = statement.where(ModerationLog.created_at >= since)
+    statement = statement.where(
+        ModerationLog.created_at >= since, sandbox_repo.real_chat(ModerationLog.chat_id)
+    )
     if chat_id is not None:
         statement = statement.where(ModerationLog.chat_id == chat_id)
     return statement

@@ -56,15 +56,16 @@ async def request_sync(session: AsyncSession, group_id: int, *, due: datetime) -
 
 
 async def due_syncs(
-    session: AsyncSession, *, now: datetime, limit: int
+    session: AsyncSession, *, now: datetime, limit: int, sandbox: bool = True
 ) -> Sequence[tuple[int, str, str, datetime, str]]:
-    """(id, chat id, kind, sync due at, member version) of groups whose sync is due."""
-    rows = await session.execute(
-        select(Group.id, Group.chat_id, Group.kind, Group.sync_due_at, Group.member_version)
-        .where(Group.sync_due_at <= now)
-        .order_by(Group.sync_due_at, Group.id)
-        .limit(limit)
-    )
+    """(id, chat id, kind, sync due at, member version) of groups whose sync is due (the
+    sandbox's too unless `sandbox` is False)."""
+    statement = select(
+        Group.id, Group.chat_id, Group.kind, Group.sync_due_at, Group.member_version
+    ).where(Group.sync_due_at <= now)
+    if not sandbox:
+        statement = statement.where(Group.sandbox.is_(False))
+    rows = await session.execute(statement.order_by(Group.sync_due_at, Group.id).limit(limit))
     return [(row[0], row[1], row[2], row[3], row[4]) for row in rows.all() if row[3] is not None]
 
 
@@ -169,18 +170,18 @@ async def add_members(
         await session.execute(statement)
 
 
-async def template_candidates(session: AsyncSession) -> Sequence[int]:
+async def template_candidates(session: AsyncSession, *, sandbox: bool = True) -> Sequence[int]:
     """Ids of customer groups without a webhook robot that have rules or a welcome template:
-    those whose welcome WeCom sends from a template in the corp's library."""
-    rows = await session.execute(
-        select(Group.id)
-        .where(
-            Group.kind == GroupKind.CUSTOMER,
-            Group.webhook_key.is_(None),
-            or_(Group.rules_text != "", Group.welcome_template != ""),
-        )
-        .order_by(Group.id)
+    those whose welcome WeCom sends from a template in the corp's library (the sandbox's too
+    unless `sandbox` is False)."""
+    statement = select(Group.id).where(
+        Group.kind == GroupKind.CUSTOMER,
+        Group.webhook_key.is_(None),
+        or_(Group.rules_text != "", Group.welcome_template != ""),
     )
+    if not sandbox:
+        statement = statement.where(Group.sandbox.is_(False))
+    rows = await session.execute(statement.order_by(Group.id))
     return list(rows.scalars().all())
 
 

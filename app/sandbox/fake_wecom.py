@@ -14,7 +14,13 @@ from typing import Any
 
 import httpx
 
-__all__ = ["SandboxWeCom"]
+__all__ = ["LIVE_REPLY_URL", "SANDBOX_API_BASE", "SANDBOX_REPLY_URL", "SandboxWeCom"]
+
+SANDBOX_API_BASE = "https://wecom.sandbox.invalid"  # never resolved: every call stays in-process
+SANDBOX_REPLY_URL = f"{SANDBOX_API_BASE}/cgi-bin/aibot/response"  # the smart bot's response_url
+# ... in the console's sandbox (`app.sandbox.live`), naming the group (`?chatid=`): the outbox
+# delivers a reply to it into the sandbox's table (`app.outbox.dispatcher`), never calling it
+LIVE_REPLY_URL = "https://console-sandbox.invalid/aibot/response"
 
 GROUPCHAT_GET = "/cgi-bin/externalcontact/groupchat/get"
 CONTACT_GET = "/cgi-bin/externalcontact/get"
@@ -27,9 +33,11 @@ class SandboxWeCom:
     # chat id → (owner, member user ids, member version) for groupchat/get
     groups: dict[str, tuple[str, list[str], str]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # chat id → the group's name
+    keep_requests: bool = True  # record every request (the demo reads them; the console not)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
+        if self.keep_requests:
+            self.requests.append(request)
         path = request.url.path
         if path == "/cgi-bin/gettoken":
             return httpx.Response(

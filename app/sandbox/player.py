@@ -20,11 +20,9 @@ log) and from the requests the fake WeCom received, in the order they came.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,18 +35,25 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from app import migrate
 from app.db import database_urls
-from app.ingest.archive import store_message
-from app.judging.events import archive_skip_reason
-from app.repositories import groups as groups_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import welcomes as welcomes_repo
 from app.runtime import Runtime
-from app.sandbox.fake_wecom import SandboxWeCom
+from app.sandbox.fake_wecom import SANDBOX_API_BASE, SandboxWeCom
 from app.sandbox.scenarios import Scenario, Step
+from app.sandbox.view import shown_text
+from app.sandbox.wire import (
+    AGENT_ID,
+    CORP_ID,
+    aibot_message,
+    chat_change,
+    post_callback,
+    prepare_group,
+    random_aes_key,
+    store_archive_message,
+)
 from app.settings import Settings
 from app.texts import Texts
 from app.texts.findings import describe_stored
-from bot.archive import parse_archive_message
 from bot.crypto import CallbackCipher
 
 # `app.main.create_app`, passed in by the wiring (`app.cli`) that alone imports app.main
@@ -64,14 +69,7 @@ __all__ = [
     "play_scenarios",
 ]
 
-SANDBOX_API_BASE = "https://wecom.sandbox.invalid"  # never resolved: every call stays in-process
-REPLY_URL = f"{SANDBOX_API_BASE}/cgi-bin/aibot/response"  # the smart bot's response_url
-CORP_ID = "wwsandbox0000000"
-AGENT_ID = 1000002
 SANDBOX_ADMIN = "sandbox-admin"  # an admin in no group, so that every group has someone to alert
-MENTION = "@审核助手 "
-ESTABLISHED_DAYS = 90  # a regular member was first seen this long before the scenario
-ESTABLISHED_MESSAGES = 50  # ... with this many messages
 DRAIN_STEP_SECONDS = 30.0
 DRAIN_ROUNDS = 40  # the clock moves on at most 20 minutes after the last step
 SETTLE_ROUNDS = 4  # ... and at least 2 minutes (a welcome's window, the template scan)
@@ -154,10 +152,6 @@ class _SandboxSettings(Settings):
         return (init_settings,)
 
 
-def _aes_key() -> str:
-    return base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-
-
 class _Sandbox:
     """One scenario's service: the app on a fresh database, the clock, the fake WeCom."""
 
@@ -171,8 +165,8 @@ class _Sandbox:
         self.now = self.start
         self.wecom = SandboxWeCom()
         self.admin_token = secrets.token_urlsafe(24)
-        app_token, app_key = secrets.token_hex(8), _aes_key()
-        aibot_token, aibot_key = secrets.token_hex(8), _aes_key()
+        app_token, app_key = secrets.token_hex(8), random_aes_key()
+        aibot_token, aibot_key = secrets.token_hex(8), random_aes_key()
         self.app_cipher = CallbackCipher(
             token=app_token, encoding_aes_key=app_key, receive_id=CORP_ID
         )
@@ -283,26 +277,18 @@ class _Sandbox:
         scenario = self.scenario
         owners = [u for u, role in scenario.members.items() if role == "owner"]
         group_name = scenario.title.split("：")[0][:64]
-        established = {
-            (self.chat_id, user): self.start - timedelta(days=ESTABLISHED_DAYS)
-            for user, role in scenario.members.items()
-            if role != "newcomer"
-        }
         async with runtime.sessions() as session, session.begin():
-            group = await groups_repo.ensure(
+            await prepare_group(
                 session,
                 self.chat_id,
-                now=self.start - timedelta(days=ESTABLISHED_DAYS),
                 kind=scenario.kind,
-                smart_bot=scenario.kind == "internal",
+                members=scenario.members,
+                name=group_name,
+                rules=scenario.rules,
+                start=self.start,
+                sandbox=False,
+                moderators_in_group=False,
             )
-            group.name = group_name
-            group.owner = owners[0] if owners else ""
-            group.rules_text = scenario.rules
-            members = await groups_repo.ensure_members(session, established)
-            for member in members.values():
-                member.messages = ESTABLISHED_MESSAGES
-                member.last_message_at = self.start - timedelta(days=1)
         if scenario.kind == "customer":
             present = [u for u, role in scenario.members.items() if role != "newcomer"]
             self.wecom.groups[self.chat_id] = (owners[0] if owners else "", present, "v0")
@@ -320,91 +306,33 @@ class _Sandbox:
             await self._post_app(http, self._chat_change(list(step.join), version, new))
             return "join"
         if self.scenario.kind == "internal":
-            plaintext = json.dumps(
-                {
-                    "msgid": msgid,
-                    "aibotid": "SANDBOXBOT",
-                    "chatid": self.chat_id,
-                    "chattype": "group",
-                    "from": {"userid": step.sender},
-                    "response_url": f"{REPLY_URL}?response_code={msgid}",
-                    "msgtype": "text",
-                    "text": {"content": f"{MENTION}{step.text}"},
-                },
-                ensure_ascii=False,
-            )
-            await self._post(http, "/wecom/aibot", self.aibot_cipher, plaintext, xml=False)
+            plaintext = aibot_message(msgid, self.chat_id, step.sender, step.text)
+            await post_callback(http, "/wecom/aibot", self.aibot_cipher, plaintext, xml=False)
             return "aibot"
         others = sorted(user for user in self.scenario.members if user != step.sender)
-        record = {
-            "msgid": msgid,
-            "action": "send",
-            "from": step.sender,
-            "tolist": others,
-            "roomid": self.chat_id,
-            "msgtime": int(self.now.timestamp() * 1000),
-            "msgtype": "text",
-            "text": {"content": step.text},
-        }
-        parsed = parse_archive_message(record)
-        skip = archive_skip_reason(parsed, include_direct=False)
-        if skip:
-            raise RuntimeError(
-                f"{self.scenario.name}: the archive poller would skip {msgid}: {skip}"
-            )
-        async with runtime.sessions() as session, session.begin():
-            await store_message(session, parsed, record, now=self.now)
+        try:
+            async with runtime.sessions() as session, session.begin():
+                await store_archive_message(
+                    session,
+                    msgid=msgid,
+                    chat_id=self.chat_id,
+                    sender=step.sender,
+                    text=step.text,
+                    others=others,
+                    sent_at=self.now,
+                    now=self.now,
+                )
+        except RuntimeError as exc:
+            raise RuntimeError(f"{self.scenario.name}: {exc}") from None
         return "archive"
 
     def _chat_change(
         self, members: list[str], last: str, version: str, *, create: bool = False
     ) -> str:
-        items = "".join(f"<Item><![CDATA[{member}]]></Item>" for member in members)
-        return (
-            f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
-            "<FromUserName><![CDATA[sys]]></FromUserName>"
-            f"<CreateTime>{int(self.now.timestamp())}</CreateTime>"
-            "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_chat]]></Event>"
-            f"<ChatId><![CDATA[{self.chat_id}]]></ChatId>"
-            f"<ChangeType><![CDATA[{'create' if create else 'update'}]]></ChangeType>"
-            f"<UpdateDetail><![CDATA[{'' if create else 'add_member'}]]></UpdateDetail>"
-            f"<JoinScene>3</JoinScene><QuitScene>0</QuitScene>"
-            f"<MemChangeCnt>{len(members)}</MemChangeCnt><MemChangeList>{items}</MemChangeList>"
-            f"<LastMemVer>{'' if create else last}</LastMemVer>"
-            f"<CurMemVer>{version}</CurMemVer></xml>"
-        )
+        return chat_change(self.chat_id, members, last, version, now=self.now, create=create)
 
     async def _post_app(self, http: httpx.AsyncClient, plaintext: str) -> None:
-        await self._post(http, "/wecom/callback", self.app_cipher, plaintext, xml=True)
-
-    async def _post(
-        self,
-        http: httpx.AsyncClient,
-        path: str,
-        cipher: CallbackCipher,
-        plaintext: str,
-        *,
-        xml: bool,
-    ) -> None:
-        """What WeCom sends: the plaintext encrypted, the query signed."""
-        encrypted = cipher.encrypt(plaintext)
-        stamp, nonce = str(int(time.time())), secrets.token_hex(8)
-        signature = cipher.sign(timestamp=stamp, nonce=nonce, encrypted=encrypted)
-        if xml:
-            body = (
-                f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
-                f"<Encrypt><![CDATA[{encrypted}]]></Encrypt>"
-                f"<AgentID><![CDATA[{AGENT_ID}]]></AgentID></xml>"
-            ).encode()
-        else:
-            body = json.dumps({"encrypt": encrypted}).encode()
-        response = await http.post(
-            path,
-            params={"msg_signature": signature, "timestamp": stamp, "nonce": nonce},
-            content=body,
-        )
-        if response.status_code != 200:
-            raise RuntimeError(f"{path} answered {response.status_code}: {response.text}")
+        await post_callback(http, "/wecom/callback", self.app_cipher, plaintext, xml=True)
 
     async def _waiting(self, runtime: Runtime) -> bool:
         async with runtime.sessions() as session:
@@ -427,12 +355,7 @@ class _Sandbox:
                 continue
             body: dict[str, Any] = json.loads(request.content or b"{}")
             kind = str(body.get("msgtype", ""))
-            content = body.get(kind, {}) if isinstance(body.get(kind), dict) else {}
-            text = str(content.get("content") or "")
-            if kind == "textcard":
-                text = f"{content.get('title', '')}\n{content.get('description', '')}"
-            if kind == "stream":
-                text = str(content.get("content") or "")
+            text = shown_text(kind, body.get(kind))
             if path in POSTED_IN_GROUP:
                 posted.append(Posted("group", text, via=POSTED_IN_GROUP[path]))
             elif path == "/cgi-bin/message/send":

@@ -974,6 +974,11 @@ COLUMN_LIMITS: dict[str, tuple[int, str]] = {
     "health_snapshots.grade": (16, "own: healthy | watch | at_risk | dead | ungraded"),
     "health_snapshots.name": (256, "groups.name"),
     "contact_profiles.corp_name": (256, "WeCom's answer, cut to 256 (save_contact)"),
+    "sandbox_posts.chat_id": (_ID, "own: wrSandbox-<kind>-<12 hex> (app.sandbox.live)"),
+    "sandbox_posts.kind": (32, "own: an outbox kind, member, join"),
+    "sandbox_posts.where": (16, "own: member | join | group | moderators | removal | other"),
+    "sandbox_posts.sender": (_ID, "a member of the sandbox group (the form checks it, <= 128)"),
+    "sandbox_posts.message_id": (200, "own: sandbox-<16 hex>"),
 }
 
 
