@@ -11,6 +11,7 @@ itself every second (htmx) while the pipeline works.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,9 +102,13 @@ async def _chat(request: Request, chat_id: str) -> ChatView:
     return view
 
 
+_BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
+
+
 def _shown(markdown: str) -> str:
-    """A markdown text as the member sees it: WeCom shows `**bold**` bold, here plain."""
-    return markdown.replace("**", "")
+    """A markdown text as the member sees it: WeCom shows `**bold**` bold, here plain. Only a
+    pair around text is markup: the stars of a masked word (加**************零) are text."""
+    return _BOLD.sub(r"\1", markdown)
 
 
 def _group_names(texts: Mapping[str, str]) -> dict[str, str]:
