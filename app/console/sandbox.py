@@ -11,7 +11,6 @@ itself every second (htmx) while the pipeline works.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +23,7 @@ from app import audit
 from app.console.access import Access, ConsoleRole, require_access
 from app.console.session import Forbidden, NotFound, check_csrf, render, secure_headers
 from app.console.texts import ui_texts
+from app.groups.capabilities import unbold
 from app.groups.welcome import NICKNAME, template_text
 from app.models import Group, GroupKind, ModerationLog, SandboxPost
 from app.repositories import sandbox as sandbox_repo
@@ -58,6 +58,11 @@ class ChatView:
     members: list[tuple[str, str]] = field(default_factory=list)  # (user id, role or "")
     roles: dict[str, str] = field(default_factory=dict)  # user id → role, where known
 
+    @staticmethod
+    def plain(markdown: str) -> str:
+        """An app message's markdown as its card shows it here."""
+        return unbold(markdown)
+
 
 def _sandbox(request: Request, person: Access) -> LiveSandbox:
     sandbox: LiveSandbox | None = request.app.state.runtime.sandbox
@@ -88,7 +93,7 @@ async def _chat(request: Request, chat_id: str) -> ChatView:
             view.alerts.append(post)
             continue
         kind = {"member": "message", "group": "bot"}.get(post.where, post.where)
-        text = post.text if kind == "message" else _shown(post.text)
+        text = post.text if kind == "message" else unbold(post.text)
         line = Line(post.created_at, kind, text, who=post.sender)
         line.log = by_message.get(post.message_id) if post.message_id else None
         view.lines.append(line)
@@ -100,15 +105,6 @@ async def _chat(request: Request, chat_id: str) -> ChatView:
     view.roles = LiveSandbox.members_of(chat_id)
     view.members = list(view.roles.items())
     return view
-
-
-_BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
-
-
-def _shown(markdown: str) -> str:
-    """A markdown text as the member sees it: WeCom shows `**bold**` bold, here plain. Only a
-    pair around text is markup: the stars of a masked word (加**************零) are text."""
-    return _BOLD.sub(r"\1", markdown)
 
 
 def _group_names(texts: Mapping[str, str]) -> dict[str, str]:

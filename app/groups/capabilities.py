@@ -39,6 +39,7 @@ says what a human must do instead.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -54,6 +55,7 @@ __all__ = [
     "WarningPost",
     "aibot_markdown",
     "group_post",
+    "unbold",
     "warning_post",
 ]
 
@@ -181,6 +183,15 @@ def group_post(
     raise ValueError(f"{channel} is not a post into a group")
 
 
+_BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
+
+
+def unbold(markdown: str) -> str:
+    """A markdown text as plain text: a pair of `**` around text is bold and goes; any other
+    star is text (a masked word's: 代**票 stays 代**票, not 代票)."""
+    return _BOLD.sub(r"\1", markdown)
+
+
 def warning_post(
     group: Group, response_url: str, text: str, sender: str = ""
 ) -> tuple[str, dict[str, Any], str | None]:
@@ -194,7 +205,6 @@ def warning_post(
     if route.channel is None:
         # Kept: a copy of the message from the smart bot may bring a response_url.
         return Channel.AIBOT_REPLY.value, aibot_markdown("", text), NO_CHANNEL
-    if route.channel is Channel.WEBHOOK_SEND:
-        text = text.replace("**", "")  # a text post: markdown's bold would show as is
+    text = unbold(text)  # a text post: markdown's bold would show its stars
     mentioned = [sender] if sender else []
     return route.channel.value, group_post(route.channel, group.chat_id, text, mentioned), None

@@ -161,7 +161,18 @@ def test_a_warning_in_reply_to_the_message_is_markdown_through_its_response_url(
 def test_a_warning_in_an_app_created_group_goes_through_appchat_even_with_a_robot() -> None:
     kind, payload, note = warning_post(group(APP_CREATED, webhook=True), "", WARNING, "lisi")
     assert (kind, note) == ("appchat_send", None)
-    assert payload == {"chat_id": CHAT, "msgtype": "text", "content": {"content": WARNING}}
+    text = "⚠️ @李四 请勿刷屏：第 1 次违规。"  # a text: the bold's stars would show as they are
+    assert payload == {"chat_id": CHAT, "msgtype": "text", "content": {"content": text}}
+
+
+def test_a_masked_word_keeps_its_stars_in_a_text_post() -> None:
+    """代开发票 masked is 代**票: as a text through the robot or appchat it stayed 代票."""
+    warning = "⚠️ @李四 **违反群规**：「代**票」"
+    for kind in (INTERNAL, APP_CREATED):
+        _, payload, _ = warning_post(group(kind, webhook=True), "", warning, "lisi")
+        content = payload["content"]
+        text = content["content"] if isinstance(content, dict) else content
+        assert text == "⚠️ @李四 违反群规：「代**票」"
 
 
 def test_a_warning_through_the_robot_is_plain_text_mentioning_the_member() -> None:

@@ -1,10 +1,10 @@
-"""How the sandbox page shows a markdown text the bot posted."""
+"""A markdown warning as plain text: in a text post, and as the sandbox page shows it."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.console.sandbox import _shown
+from app.groups.capabilities import unbold
 
 
 @pytest.mark.parametrize(
@@ -19,4 +19,4 @@ from app.console.sandbox import _shown
     ],
 )
 def test_masked_word_stars_are_not_eaten_as_bold(markdown: str, shown: str) -> None:
-    assert _shown(markdown) == shown
+    assert unbold(markdown) == shown
