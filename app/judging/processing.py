@@ -58,7 +58,7 @@ from app.judging.events import (
     parse_stored,
 )
 from app.judging.facts import FactsReader
-from app.judging.record import Recorder
+from app.judging.record import Flagged, Recorder
 from app.log_format import event_context
 from app.models import Group, InboxEvent
 from app.repositories import activity as activity_repo
@@ -747,18 +747,24 @@ class InboxProcessor:
             )
         )
         queued = False
+        flagged: list[Flagged] = []
         for item in pending:
-            with event_context(str(item.row.id)):
-                if item.copy_of is not None:
+            if item.copy_of is not None:
+                # the first copy's log row and warning must be written for the later copy
+                queued = await self._recorder.record_many(session, flagged) or queued
+                flagged = []
+                with event_context(str(item.row.id)):
                     queued = (
                         await self.copies.complete(session, item.copy_of, item.message) or queued
                     )
-                else:
-                    queued = await self._record(session, item, next(judgements)) or queued
-        return queued
+            else:
+                with event_context(str(item.row.id)):
+                    self._record(item, next(judgements), flagged)
+        return await self._recorder.record_many(session, flagged) or queued
 
-    async def _record(self, session: AsyncSession, item: _Pending, judgement: Judgement) -> bool:
-        """Apply one judgement: the batch's state, the log row, the strike, the actions."""
+    def _record(self, item: _Pending, judgement: Judgement, flagged: list[Flagged]) -> None:
+        """Apply one judgement to the batch's state (counts, history, metadata, strikes,
+        rollups); a flagged one joins `flagged`, written by `Recorder.record_many`."""
         batch, facts, message, group = self._batch, self._facts, item.message, item.group
         decision, meta = judgement.decision, judgement.meta
         assert decision is not None and meta is not None and group is not None  # noqa: S101
@@ -792,9 +798,8 @@ class InboxProcessor:
             decision=decision,
             staff=bool(facts.exempt(group, message.sender)),
         )
-        if not decision.flagged:
-            return False
-        return await self._recorder.record(session, item.row, message, decision, item.mode, group)
+        if decision.flagged:
+            flagged.append(Flagged(item.row, message, decision, item.mode, group))
 
     def _policy_for(self, group: Group | None) -> GroupPolicy:
         """The service's policy with the group's overrides (`effective_policy`)."""

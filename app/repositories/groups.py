@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy import cast as sql_cast
@@ -36,6 +36,23 @@ __all__ = [
 # `last_seen_at` moves at most this often: rewriting it for every batch of messages would hold
 # the group's row lock through each batch's transaction, and make replicas wait for each other.
 LAST_SEEN_STEP = timedelta(minutes=1)
+
+
+_INSERTS_NEW: dict[tuple[str, str], Any] = {}  # `_insert_new`'s, by (dialect, table)
+
+
+def _insert_new(
+    session: AsyncSession, model: type[Group | GroupMember], keys: tuple[str, ...]
+) -> Any:
+    """INSERT … ON CONFLICT (`keys`) DO NOTHING into `model`'s table, run with a list of rows
+    (one statement run, the same statement for every batch: built once per dialect)."""
+    table = cast(Table, model.__table__)
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    statement = _INSERTS_NEW.get((dialect, table.name))
+    if statement is None:
+        statement = dialect_insert(session)(table).on_conflict_do_nothing(index_elements=list(keys))
+        _INSERTS_NEW[dialect, table.name] = statement
+    return statement
 
 
 async def ensure(
@@ -71,28 +88,25 @@ async def ensure_many(
         return {}
     known = GroupKind(kind) if kind else None
     await session.execute(
-        dialect_insert(session)(Group)
-        .values(
-            [
-                {
-                    "chat_id": chat_id,
-                    "name": "",
-                    "owner": "",
-                    "kind": known or GroupKind.UNKNOWN,
-                    "smart_bot": chat_id in smart_bot,
-                    "rules_text": "",
-                    "welcome_template": "",
-                    "policy": {},
-                    "moderators": [],
-                    "member_version": "",
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                    "updated_at": now,
-                }
-                for chat_id in wanted
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["chat_id"])
+        _insert_new(session, Group, ("chat_id",)),
+        [
+            {
+                "chat_id": chat_id,
+                "name": "",
+                "owner": "",
+                "kind": known or GroupKind.UNKNOWN,
+                "smart_bot": chat_id in smart_bot,
+                "rules_text": "",
+                "welcome_template": "",
+                "policy": {},
+                "moderators": [],
+                "member_version": "",
+                "first_seen_at": now,
+                "last_seen_at": now,
+                "updated_at": now,
+            }
+            for chat_id in wanted
+        ],
     )
     rows = (
         await session.execute(select(Group).where(Group.chat_id.in_(wanted)).order_by(Group.id))
@@ -210,19 +224,16 @@ async def ensure_members(
         return {}
     keys = sorted(first_seen)
     await session.execute(
-        dialect_insert(session)(GroupMember)
-        .values(
-            [
-                {
-                    "chat_id": chat,
-                    "user_id": user,
-                    "first_seen_at": first_seen[chat, user],
-                    "messages": 0,
-                }
-                for chat, user in keys
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["chat_id", "user_id"])
+        _insert_new(session, GroupMember, ("chat_id", "user_id")),
+        [
+            {
+                "chat_id": chat,
+                "user_id": user,
+                "first_seen_at": first_seen[chat, user],
+                "messages": 0,
+            }
+            for chat, user in keys
+        ],
     )
     statement = select(GroupMember).where(
         tuple_(GroupMember.chat_id, GroupMember.user_id).in_(keys)

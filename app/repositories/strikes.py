@@ -5,24 +5,30 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Table, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Strike
 
 __all__ = [
     "add",
+    "add_many",
     "counts_by_rule",
     "every",
     "pardon",
     "pardon_for_log",
+    "row",
     "standing",
     "standing_count",
     "standing_counts",
     "standing_counts_many",
     "standing_elsewhere",
+    "standing_of_members",
 ]
+
+_INSERT = insert(cast(Table, Strike.__table__))
 
 
 def add(
@@ -37,14 +43,42 @@ def add(
 ) -> None:
     session.add(
         Strike(
-            chat_id=chat_id,
-            user_id=user_id,
-            created_at=created_at,
-            moderation_log_id=moderation_log_id,
-            rule=rule[:64],
-            shadow=shadow,
+            **row(
+                chat_id=chat_id,
+                user_id=user_id,
+                created_at=created_at,
+                moderation_log_id=moderation_log_id,
+                rule=rule,
+                shadow=shadow,
+            )
         )
     )
+
+
+def row(
+    *,
+    chat_id: str,
+    user_id: str,
+    created_at: datetime,
+    moderation_log_id: int,
+    rule: str,
+    shadow: bool,
+) -> dict[str, Any]:
+    """One strike as `add_many` writes it."""
+    return {
+        "chat_id": chat_id,
+        "user_id": user_id,
+        "created_at": created_at,
+        "moderation_log_id": moderation_log_id,
+        "rule": rule[:64],
+        "shadow": shadow,
+    }
+
+
+async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write strikes (`row`) with one statement run; nothing when `rows` is empty."""
+    if rows:
+        await session.execute(_INSERT, list(rows))
 
 
 def _standing(chat_id: str, user_id: str, *, since: datetime, shadow: bool) -> list[object]:
@@ -199,3 +233,24 @@ async def standing_elsewhere(
         .order_by(Strike.chat_id)
     )
     return {chat_id: int(count) for chat_id, count in await session.execute(statement)}
+
+
+async def standing_of_members(
+    session: AsyncSession, user_ids: Sequence[str], *, since: datetime
+) -> dict[str, list[tuple[str, datetime]]]:
+    """The standing (unpardoned, not shadow) strikes since `since` of each of `user_ids` in
+    any group: user id → (chat id, created at) of each, in one statement (what
+    `standing_elsewhere` counts, for several members; absent: none)."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    statement = select(Strike.user_id, Strike.chat_id, Strike.created_at).where(
+        Strike.user_id.in_(wanted),
+        Strike.created_at >= since,
+        Strike.pardoned_at.is_(None),
+        Strike.shadow.is_(False),
+    )
+    found: dict[str, list[tuple[str, datetime]]] = {}
+    for user_id, chat_id, created_at in await session.execute(statement):
+        found.setdefault(user_id, []).append((chat_id, created_at))
+    return found
