@@ -171,6 +171,17 @@ async def recent_many(
     return found
 
 
+_WITH_TEXTS = (  # `groups_with_texts`'s, built once
+    select(MessageMeta.text_hash, MessageMeta.chat_id, MessageMeta.sent_at)
+    .where(
+        MessageMeta.text_hash.in_(bindparam("hashes", expanding=True)),
+        MessageMeta.sent_at >= bindparam("since"),
+        MessageMeta.sent_at <= bindparam("until"),
+    )
+    .distinct()
+)
+
+
 async def groups_with_texts(
     session: AsyncSession, hashes: Sequence[str], *, since: datetime, until: datetime
 ) -> dict[str, list[tuple[str, datetime]]]:
@@ -180,17 +191,9 @@ async def groups_with_texts(
     wanted = sorted({text_hash for text_hash in hashes if text_hash})
     if not wanted:
         return {}
-    statement = (
-        select(MessageMeta.text_hash, MessageMeta.chat_id, MessageMeta.sent_at)
-        .where(
-            MessageMeta.text_hash.in_(wanted),
-            MessageMeta.sent_at >= since,
-            MessageMeta.sent_at <= until,
-        )
-        .distinct()
-    )
     found: dict[str, list[tuple[str, datetime]]] = {}
-    for text_hash, chat_id, sent_at in await session.execute(statement):
+    parameters = {"hashes": wanted, "since": since, "until": until}
+    for text_hash, chat_id, sent_at in await session.execute(_WITH_TEXTS, parameters):
         found.setdefault(text_hash, []).append((chat_id, sent_at))
     return found
 

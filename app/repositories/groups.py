@@ -12,12 +12,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Group, GroupKind, GroupMember
-from app.repositories import dialect_insert
+from app.repositories import built_once, insert_of
 
 __all__ = [
     "ensure",
     "ensure_many",
     "ensure_member",
+    "ensure_member_counts",
     "ensure_members",
     "get",
     "get_member",
@@ -38,21 +39,39 @@ __all__ = [
 LAST_SEEN_STEP = timedelta(minutes=1)
 
 
-_INSERTS_NEW: dict[tuple[str, str], Any] = {}  # `_insert_new`'s, by (dialect, table)
-
-
 def _insert_new(
     session: AsyncSession, model: type[Group | GroupMember], keys: tuple[str, ...]
 ) -> Any:
     """INSERT … ON CONFLICT (`keys`) DO NOTHING into `model`'s table, run with a list of rows
-    (one statement run, the same statement for every batch: built once per dialect)."""
+    (one statement run; built once per dialect)."""
     table = cast(Table, model.__table__)
-    dialect = session.bind.dialect.name if session.bind is not None else ""
-    statement = _INSERTS_NEW.get((dialect, table.name))
-    if statement is None:
-        statement = dialect_insert(session)(table).on_conflict_do_nothing(index_elements=list(keys))
-        _INSERTS_NEW[dialect, table.name] = statement
-    return statement
+    return built_once(
+        session,
+        ("insert_new", table.name),
+        lambda dialect: insert_of(dialect)(table).on_conflict_do_nothing(index_elements=list(keys)),
+    )
+
+
+# Built once: the reads of `ensure_many` and `ensure_members`, run for every batch.
+_GROUPS_NAMED = (
+    select(Group).where(Group.chat_id.in_(bindparam("chat_ids", expanding=True))).order_by(Group.id)
+)
+_MEMBERS_NAMED = select(GroupMember).where(
+    tuple_(GroupMember.chat_id, GroupMember.user_id).in_(bindparam("keys", expanding=True))
+)
+_MEMBERS = cast(Table, GroupMember.__table__)
+_MEMBER_COUNTS = select(
+    _MEMBERS.c.chat_id,
+    _MEMBERS.c.user_id,
+    _MEMBERS.c.id,
+    _MEMBERS.c.first_seen_at,
+    _MEMBERS.c.messages,
+).where(tuple_(_MEMBERS.c.chat_id, _MEMBERS.c.user_id).in_(bindparam("keys", expanding=True)))
+_RECORD_MESSAGES = (
+    update(_MEMBERS)
+    .where(_MEMBERS.c.id == bindparam("member_id"))
+    .values(messages=_MEMBERS.c.messages + bindparam("added"), last_message_at=bindparam("at"))
+)
 
 
 async def ensure(
@@ -108,9 +127,7 @@ async def ensure_many(
             for chat_id in wanted
         ],
     )
-    rows = (
-        await session.execute(select(Group).where(Group.chat_id.in_(wanted)).order_by(Group.id))
-    ).scalars()
+    rows = (await session.execute(_GROUPS_NAMED, {"chat_ids": wanted})).scalars()
     found = {group.chat_id: group for group in rows}
     for group in found.values():
         if now - group.last_seen_at >= LAST_SEEN_STEP:  # not every batch: the row stays unlocked
@@ -222,6 +239,30 @@ async def ensure_members(
     (the same lock order in every replica's transaction)."""
     if not first_seen:
         return {}
+    keys = await _insert_members(session, first_seen)
+    rows = (await session.execute(_MEMBERS_NAMED, {"keys": keys})).scalars()
+    return {(member.chat_id, member.user_id): member for member in rows}
+
+
+async def ensure_member_counts(
+    session: AsyncSession, first_seen: Mapping[tuple[str, str], datetime]
+) -> dict[tuple[str, str], tuple[int, datetime, int]]:
+    """`ensure_members` read as (member id, first seen, messages counted) by (chat id, user
+    id): what judging a batch needs, without ORM objects."""
+    if not first_seen:
+        return {}
+    keys = await _insert_members(session, first_seen)
+    rows = await session.execute(_MEMBER_COUNTS, {"keys": keys})
+    return {
+        (chat_id, user_id): (member_id, first_seen_at, messages)
+        for chat_id, user_id, member_id, first_seen_at, messages in rows
+    }
+
+
+async def _insert_members(
+    session: AsyncSession, first_seen: Mapping[tuple[str, str], datetime]
+) -> list[tuple[str, str]]:
+    """Insert the members not known yet, in key order; returns the keys in that order."""
     keys = sorted(first_seen)
     await session.execute(
         _insert_new(session, GroupMember, ("chat_id", "user_id")),
@@ -235,11 +276,7 @@ async def ensure_members(
             for chat, user in keys
         ],
     )
-    statement = select(GroupMember).where(
-        tuple_(GroupMember.chat_id, GroupMember.user_id).in_(keys)
-    )
-    rows = (await session.execute(statement)).scalars()
-    return {(member.chat_id, member.user_id): member for member in rows}
+    return keys
 
 
 async def record_messages(
@@ -249,11 +286,8 @@ async def record_messages(
     Atomic increments (replicas may race), one statement run for all, in member id order."""
     if not counts:
         return
-    table = cast(Table, GroupMember.__table__)
     await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("member_id"))
-        .values(messages=table.c.messages + bindparam("added"), last_message_at=bindparam("at")),
+        _RECORD_MESSAGES,
         [
             {"member_id": member_id, "added": added, "at": at}
             for member_id, (added, at) in sorted(counts.items())

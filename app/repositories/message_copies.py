@@ -19,10 +19,13 @@ __all__ = ["StoredCopy", "add_many", "in_window", "lock_pairs", "prune", "set_tw
 StoredCopy = tuple[str, str, str, datetime, str, int, int | None]
 
 
+_INSERT = insert(cast(Table, MessageCopy.__table__))
+
+
 async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Insert copies (one executemany); nothing when `rows` is empty."""
     if rows:
-        await session.execute(insert(cast(Table, MessageCopy.__table__)), list(rows))
+        await session.execute(_INSERT, list(rows))
 
 
 async def set_twins(session: AsyncSession, twins: Sequence[tuple[int, int | None]]) -> None:

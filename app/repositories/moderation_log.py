@@ -142,17 +142,22 @@ async def add(session: AsyncSession, entry: ModerationLog) -> ModerationLog:
 
 _LOGS = cast(Table, ModerationLog.__table__)
 # Built once: the statements `add_many` runs for every batch of the inbox processor.
-_INSERT_LOGS = insert(_LOGS).returning(_LOGS.c.id, sort_by_parameter_order=True)
+# The ids come back keyed by inbox event (not in the rows' order: asking for that order makes
+# SQLite run one INSERT per row).
+_INSERT_LOGS = insert(_LOGS).returning(_LOGS.c.inbox_event_id, _LOGS.c.id)
 _INSERT_RULES = insert(cast(Table, ModerationLogRule.__table__))
 
 
 async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """`add` for several rows given as column → value dicts (every dict with the same keys),
-    with one statement for the rows and one for their rules; returns the rows' ids in order.
-    Core rows, not ORM objects: the inbox processor writes a batch's flagged messages so."""
+    """`add` for several rows of inbox events given as column → value dicts (every dict with
+    the same keys, each with its own `inbox_event_id`), with one statement for the rows and one
+    for their rules; returns the rows' ids in order. Core rows, not ORM objects: the inbox
+    processor writes a batch's flagged messages so."""
     if not rows:
         return []
-    ids = list((await session.execute(_INSERT_LOGS, list(rows))).scalars())
+    result = await session.execute(_INSERT_LOGS, list(rows))
+    written = {event_id: log_id for event_id, log_id in result}
+    ids = [written[row["inbox_event_id"]] for row in rows]
     rules = [
         {"moderation_log_id": log_id, "rule": rule, "created_at": row["created_at"]}
         for log_id, row in zip(ids, rows, strict=True)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Strike
@@ -29,6 +29,19 @@ __all__ = [
 ]
 
 _INSERT = insert(cast(Table, Strike.__table__))
+# Built once, run for every batch (`standing_counts_many`, `standing_of_members`).
+_STANDING = select(Strike.chat_id, Strike.user_id, Strike.created_at, Strike.shadow).where(
+    Strike.pardoned_at.is_(None),
+    Strike.chat_id.in_(bindparam("chat_ids", expanding=True)),
+    Strike.user_id.in_(bindparam("user_ids", expanding=True)),
+    Strike.created_at >= bindparam("since"),
+)
+_STANDING_OF_MEMBERS = select(Strike.user_id, Strike.chat_id, Strike.created_at).where(
+    Strike.user_id.in_(bindparam("user_ids", expanding=True)),
+    Strike.created_at >= bindparam("since"),
+    Strike.pardoned_at.is_(None),
+    Strike.shadow.is_(False),
+)
 
 
 def add(
@@ -164,14 +177,13 @@ async def standing_counts_many(
     }
     if not asked:
         return {}
-    statement = select(Strike.chat_id, Strike.user_id, Strike.created_at, Strike.shadow).where(
-        Strike.pardoned_at.is_(None),
-        Strike.chat_id.in_(sorted(asked)),
-        Strike.user_id.in_(sorted(set().union(*(users for users, _s, _sh in asked.values())))),
-        Strike.created_at >= min(since for _users, since, _shadow in asked.values()),
-    )
+    parameters = {
+        "chat_ids": sorted(asked),
+        "user_ids": sorted(set().union(*(users for users, _s, _sh in asked.values()))),
+        "since": min(since for _users, since, _shadow in asked.values()),
+    }
     counts: Counter[tuple[str, str]] = Counter()
-    for chat_id, user_id, created_at, shadow in await session.execute(statement):
+    for chat_id, user_id, created_at, shadow in await session.execute(_STANDING, parameters):
         users, since, wanted_shadow = asked[chat_id]
         if user_id in users and created_at >= since and bool(shadow) == wanted_shadow:
             counts[chat_id, user_id] += 1
@@ -244,13 +256,8 @@ async def standing_of_members(
     wanted = sorted(set(user_ids))
     if not wanted:
         return {}
-    statement = select(Strike.user_id, Strike.chat_id, Strike.created_at).where(
-        Strike.user_id.in_(wanted),
-        Strike.created_at >= since,
-        Strike.pardoned_at.is_(None),
-        Strike.shadow.is_(False),
-    )
     found: dict[str, list[tuple[str, datetime]]] = {}
-    for user_id, chat_id, created_at in await session.execute(statement):
+    parameters = {"user_ids": wanted, "since": since}
+    for user_id, chat_id, created_at in await session.execute(_STANDING_OF_MEMBERS, parameters):
         found.setdefault(user_id, []).append((chat_id, created_at))
     return found
