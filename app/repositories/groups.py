@@ -99,16 +99,21 @@ async def ensure_many(
     kind: GroupKind | str = "",
     smart_bot: Collection[str] = (),
 ) -> dict[str, Group]:
-    """`ensure` for several groups with one INSERT and one SELECT, by chat id. Rows are
-    inserted in chat id order, so that two replicas' transactions take the locks of new rows in
-    the same order; the groups in `smart_bot` had a message through the smart bot."""
+    """`ensure` for several groups, by chat id: one SELECT, and one INSERT (returning the new
+    rows) when some are new. Rows are inserted in chat id order, so that two replicas'
+    transactions take the locks of new rows in the same order; the groups in `smart_bot` had a
+    message through the smart bot."""
     wanted = sorted(set(chat_ids))
     if not wanted:
         return {}
     known = GroupKind(kind) if kind else None
-    await session.execute(
-        _insert_new(session, Group, ("chat_id",)),
-        [
+    found = {
+        group.chat_id: group
+        for group in (await session.execute(_GROUPS_NAMED, {"chat_ids": wanted})).scalars()
+    }
+    missing = [chat_id for chat_id in wanted if chat_id not in found]
+    if missing:
+        rows = [
             {
                 "chat_id": chat_id,
                 "name": "",
@@ -124,11 +129,23 @@ async def ensure_many(
                 "last_seen_at": now,
                 "updated_at": now,
             }
-            for chat_id in wanted
-        ],
-    )
-    rows = (await session.execute(_GROUPS_NAMED, {"chat_ids": wanted})).scalars()
-    found = {group.chat_id: group for group in rows}
+            for chat_id in missing
+        ]
+        insert = built_once(
+            session,
+            "insert_groups",
+            lambda dialect: (
+                insert_of(dialect)(Group)
+                .on_conflict_do_nothing(index_elements=["chat_id"])
+                .returning(Group)
+            ),
+        )
+        added = (await session.execute(insert, rows)).scalars()
+        found.update((group.chat_id, group) for group in added)
+        raced = [chat_id for chat_id in missing if chat_id not in found]
+        if raced:  # another replica inserted them meanwhile
+            again = await session.execute(_GROUPS_NAMED, {"chat_ids": raced})
+            found.update((group.chat_id, group) for group in again.scalars())
     for group in found.values():
         if now - group.last_seen_at >= LAST_SEEN_STEP:  # not every batch: the row stays unlocked
             group.last_seen_at = now
@@ -239,7 +256,10 @@ async def ensure_members(
     (the same lock order in every replica's transaction)."""
     if not first_seen:
         return {}
-    keys = await _insert_members(session, first_seen)
+    keys = sorted(first_seen)
+    await session.execute(
+        _insert_new(session, GroupMember, ("chat_id", "user_id")), _member_rows(first_seen, keys)
+    )
     rows = (await session.execute(_MEMBERS_NAMED, {"keys": keys})).scalars()
     return {(member.chat_id, member.user_id): member for member in rows}
 
@@ -248,35 +268,38 @@ async def ensure_member_counts(
     session: AsyncSession, first_seen: Mapping[tuple[str, str], datetime]
 ) -> dict[tuple[str, str], tuple[int, datetime, int]]:
     """`ensure_members` read as (member id, first seen, messages counted) by (chat id, user
-    id): what judging a batch needs, without ORM objects."""
+    id), what judging a batch needs, without ORM objects: one SELECT, and one INSERT
+    (returning the new rows, inserted in key order) when some are new."""
     if not first_seen:
         return {}
-    keys = await _insert_members(session, first_seen)
-    rows = await session.execute(_MEMBER_COUNTS, {"keys": keys})
+    keys = sorted(first_seen)
+    found = _counts(await session.execute(_MEMBER_COUNTS, {"keys": keys}))
+    missing = [key for key in keys if key not in found]
+    if missing:
+        insert = _insert_new(session, GroupMember, ("chat_id", "user_id")).returning(
+            *_MEMBER_COUNTS.selected_columns
+        )
+        found.update(_counts(await session.execute(insert, _member_rows(first_seen, missing))))
+        raced = [key for key in missing if key not in found]
+        if raced:  # another replica inserted them meanwhile
+            found.update(_counts(await session.execute(_MEMBER_COUNTS, {"keys": raced})))
+    return found
+
+
+def _member_rows(
+    first_seen: Mapping[tuple[str, str], datetime], keys: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    return [
+        {"chat_id": chat, "user_id": user, "first_seen_at": first_seen[chat, user], "messages": 0}
+        for chat, user in keys
+    ]
+
+
+def _counts(rows: Iterable[Any]) -> dict[tuple[str, str], tuple[int, datetime, int]]:
     return {
         (chat_id, user_id): (member_id, first_seen_at, messages)
         for chat_id, user_id, member_id, first_seen_at, messages in rows
     }
-
-
-async def _insert_members(
-    session: AsyncSession, first_seen: Mapping[tuple[str, str], datetime]
-) -> list[tuple[str, str]]:
-    """Insert the members not known yet, in key order; returns the keys in that order."""
-    keys = sorted(first_seen)
-    await session.execute(
-        _insert_new(session, GroupMember, ("chat_id", "user_id")),
-        [
-            {
-                "chat_id": chat,
-                "user_id": user,
-                "first_seen_at": first_seen[chat, user],
-                "messages": 0,
-            }
-            for chat, user in keys
-        ],
-    )
-    return keys
 
 
 async def record_messages(
