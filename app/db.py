@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 
 __all__ = [
     "DB_UNAVAILABLE",
+    "PG_CONNECT_ARGS",
+    "STATEMENT_TIMEOUT_MS",
     "DatabaseUrls",
     "WriteGate",
     "create_engine_for",
@@ -86,6 +88,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# PostgreSQL connections: a statement running (or waiting for a lock) longer than this is
+# cancelled, so that a stuck lock or a runaway query fails and is retried instead of holding a
+# connection and a worker forever; the longest statements the service runs (a health refresh
+# over every group, a batch of judging) take seconds.
+STATEMENT_TIMEOUT_MS = 60_000
+# TCP keepalives (libpq's): an idle connection is probed after 30 s, every 10 s, and given up
+# after 3 unanswered probes, so that a server that went away without a word (a failover, a NAT
+# that forgot the connection) is noticed in about a minute instead of the kernel's two hours.
+PG_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
 def create_engine_for(urls: DatabaseUrls) -> AsyncEngine:
     if urls.is_sqlite:
         engine = create_async_engine(urls.async_url, pool_size=5, max_overflow=5)
@@ -96,7 +116,7 @@ def create_engine_for(urls: DatabaseUrls) -> AsyncEngine:
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 5},
+        connect_args=PG_CONNECT_ARGS,
     )
 
 

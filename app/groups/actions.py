@@ -36,6 +36,7 @@ __all__ = [
     "set_rules",
     "update_settings",
     "warn",
+    "warning_action",
 ]
 
 
@@ -238,6 +239,32 @@ async def warn(
     return Warned(entry, count)
 
 
+def warning_action(
+    group: Group,
+    log_id: int,
+    user_id: str,
+    text: str,
+    *,
+    now: datetime,
+    response_url: str = "",
+    channel: WarningPost = warning_post,
+) -> tuple[dict[str, Any], bool]:
+    """The outbox row (`outbox_repo.row`) of the warning `text` of log row `log_id` where the
+    group allows it (`app.groups.capabilities`), mentioning the member, and whether it will be
+    sent. When there is no channel the row is skipped, with the reason."""
+    kind, payload, note = channel(group, response_url, text, user_id)
+    action = outbox_repo.row(
+        idempotency_key=f"log:{log_id}:warn",
+        kind=kind,
+        payload=payload,
+        now=now,
+        moderation_log_id=log_id,
+        status="pending" if note is None else "skipped",
+        note=note,
+    )
+    return action, note is None
+
+
 def queue_warning(
     session: AsyncSession,
     group: Group,
@@ -248,21 +275,13 @@ def queue_warning(
     response_url: str = "",
     channel: WarningPost = warning_post,
 ) -> bool:
-    """Queue the warning `text` of log row `entry` where the group allows it
-    (`app.groups.capabilities`), mentioning the member; returns whether it will be sent. When there
-    is no channel the row is stored skipped with the reason."""
-    kind, payload, note = channel(group, response_url, text, entry.user_id)
-    outbox_repo.enqueue(
-        session,
-        idempotency_key=f"log:{entry.id}:warn",
-        kind=kind,
-        payload=payload,
-        now=now,
-        moderation_log_id=entry.id,
-        status="pending" if note is None else "skipped",
-        note=note,
+    """Queue the warning `text` of log row `entry` (`warning_action`); returns whether it will
+    be sent."""
+    action, sent = warning_action(
+        group, entry.id, entry.user_id, text, now=now, response_url=response_url, channel=channel
     )
-    return note is None
+    outbox_repo.add(session, action)
+    return sent
 
 
 async def kick(

@@ -154,9 +154,11 @@ class CopyRegister:
         fingerprint = copy_fingerprint(message.text)
         if message.source not in CHANNELS or not message.chat_id or not fingerprint:
             return None
-        state = await self._state(
-            session, [*batch, (message.chat_id, message.sender, message.sent_at)]
-        )
+        state = self._covering(session, message)
+        if state is None:
+            state = await self._state(
+                session, [*batch, (message.chat_id, message.sender, message.sent_at)]
+            )
         best: _Copy | None = None
         for copy in state.copies:
             if (
@@ -248,6 +250,20 @@ class CopyRegister:
             return 0
         self._pruned_at = now
         return await copies_repo.prune(session, before=now - KEEP)
+
+    def _covering(self, session: AsyncSession, message: IncomingCopy) -> _Open | None:
+        """The open transaction's copies when they were read for `message`'s pair and time
+        already (every message of a batch after its first), else None."""
+        state = self._open
+        if (
+            state is not None
+            and state.session is session
+            and (message.chat_id, message.sender) in state.pairs
+            and state.since <= message.sent_at - WINDOW
+            and message.sent_at + WINDOW <= state.until
+        ):
+            return state
+        return None
 
     async def _state(self, session: AsyncSession, batch: list[tuple[str, str, datetime]]) -> _Open:
         """The open transaction's copies: read (after locking the pairs on PostgreSQL) the

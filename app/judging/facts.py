@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.judging.context import ModerationContext
 from app.judging.events import IncomingMessage
-from app.models import Group, GroupMember
+from app.models import Group
 from app.repositories import activity as activity_repo
 from app.repositories import groups as groups_repo
 from app.repositories import strikes as strikes_repo
@@ -62,8 +62,8 @@ class FactsReader:
         self._policy_for = policy_for
         self._mode_of = mode_of
         self.groups: dict[str, Group] = {}
-        # (chat, user) → (row, first seen, messages before the next one)
-        self.members: dict[tuple[str, str], tuple[GroupMember, datetime, int]] = {}
+        # (chat, user) → (member id, first seen, messages before the next one)
+        self.members: dict[tuple[str, str], tuple[int, datetime, int]] = {}
         self.history: dict[str, list[MessageMeta]] = {}  # by chat
         # text fingerprint → (since, until, the (chat, sent at) of its copies then): `_other_groups`
         self.spread: dict[str, tuple[datetime, datetime, list[tuple[str, datetime]]]] = {}
@@ -107,9 +107,7 @@ class FactsReader:
             texts.setdefault(chat, set()).update(
                 _wave_fingerprint(folded, self._policy_for(groups[chat]).flood)
             )
-        members = await groups_repo.ensure_members(session, first_seen)
-        for key, member in members.items():
-            self.members[key] = (member, member.first_seen_at, member.messages)
+        self.members.update(await groups_repo.ensure_member_counts(session, first_seen))
         standing: dict[str, tuple[Sequence[str], datetime, bool]] = {}
         queries: dict[str, activity_repo.HistoryQuery] = {}
         for chat, users in by_chat.items():

@@ -58,7 +58,7 @@ from app.judging.events import (
     parse_stored,
 )
 from app.judging.facts import FactsReader
-from app.judging.record import Recorder
+from app.judging.record import Flagged, Recorder
 from app.log_format import event_context
 from app.models import Group, InboxEvent
 from app.repositories import activity as activity_repo
@@ -245,6 +245,8 @@ class InboxProcessor:
         transaction saw of messages; returns whether actions were queued."""
         judged = await self._judge_pending(session)
         await self._write_messages(session)
+        done, self._batch.done = self._batch.done, []
+        await inbox_repo.mark_done(session, done, at=self._clock())
         return judged
 
     async def _write_messages(self, session: AsyncSession) -> None:
@@ -324,13 +326,10 @@ class InboxProcessor:
         self._decided = []
 
     async def _handle_and_mark(self, session: AsyncSession, row: InboxEvent) -> bool:
+        """Handle the event; it is marked done with the transaction's others (`_finish`)."""
         with event_context(str(row.id)):
             enqueued = await self._handle(session, row)
-        row.status = "done"
-        row.processed_at = self._clock()
-        row.attempts += 1
-        if row.kind in MESSAGE_KINDS:
-            row.plaintext = None
+        self._batch.done.append((row.id, row.kind in MESSAGE_KINDS))
         return enqueued
 
     async def _record_failure(self, event_id: int, exc: Exception) -> None:
@@ -689,10 +688,9 @@ class InboxProcessor:
         text, folded = said
         who = (message.chat_id, message.sender)
         if who not in facts.members:
-            member = await groups_repo.ensure_member(
-                session, message.chat_id, message.sender, now=message.sent_at
+            facts.members.update(
+                await groups_repo.ensure_member_counts(session, {who: message.sent_at})
             )
-            facts.members[who] = (member, member.first_seen_at, member.messages)
         standing_key = (message.chat_id, message.sender, mode is GroupMode.SHADOW)
         if standing_key not in facts.strikes:
             facts.strikes[standing_key] = await strikes_repo.standing_count(
@@ -747,26 +745,32 @@ class InboxProcessor:
             )
         )
         queued = False
+        flagged: list[Flagged] = []
         for item in pending:
-            with event_context(str(item.row.id)):
-                if item.copy_of is not None:
+            if item.copy_of is not None:
+                # the first copy's log row and warning must be written for the later copy
+                queued = await self._recorder.record_many(session, flagged) or queued
+                flagged = []
+                with event_context(str(item.row.id)):
                     queued = (
                         await self.copies.complete(session, item.copy_of, item.message) or queued
                     )
-                else:
-                    queued = await self._record(session, item, next(judgements)) or queued
-        return queued
+            else:
+                with event_context(str(item.row.id)):
+                    self._record(item, next(judgements), flagged)
+        return await self._recorder.record_many(session, flagged) or queued
 
-    async def _record(self, session: AsyncSession, item: _Pending, judgement: Judgement) -> bool:
-        """Apply one judgement: the batch's state, the log row, the strike, the actions."""
+    def _record(self, item: _Pending, judgement: Judgement, flagged: list[Flagged]) -> None:
+        """Apply one judgement to the batch's state (counts, history, metadata, strikes,
+        rollups); a flagged one joins `flagged`, written by `Recorder.record_many`."""
         batch, facts, message, group = self._batch, self._facts, item.message, item.group
         decision, meta = judgement.decision, judgement.meta
         assert decision is not None and meta is not None and group is not None  # noqa: S101
         who = (message.chat_id, message.sender)
-        member, first_seen_at, earlier = facts.members[who]
-        facts.members[who] = (member, first_seen_at, earlier + 1)
-        added, last = batch.counts.get(member.id, (0, message.sent_at))
-        batch.counts[member.id] = (added + 1, max(last, message.sent_at))
+        member_id, first_seen_at, earlier = facts.members[who]
+        facts.members[who] = (member_id, first_seen_at, earlier + 1)
+        added, last = batch.counts.get(member_id, (0, message.sent_at))
+        batch.counts[member_id] = (added + 1, max(last, message.sent_at))
         facts.history.setdefault(message.chat_id, []).append(meta)
         if meta.text_hash:
             facts.copies.setdefault(meta.text_hash, []).append((message.chat_id, message.sent_at))
@@ -793,9 +797,8 @@ class InboxProcessor:
             decision=decision,
             staff=bool(facts.exempt(group, message.sender)),
         )
-        if not decision.flagged:
-            return False
-        return await self._recorder.record(session, item.row, message, decision, item.mode, group)
+        if decision.flagged:
+            flagged.append(Flagged(item.row, message, decision, item.mode, group))
 
     def _policy_for(self, group: Group | None) -> GroupPolicy:
         """The service's policy with the group's overrides (`effective_policy`)."""
@@ -823,3 +826,5 @@ class _BatchState:
     pending: list[_Pending] = field(default_factory=list)  # queued for `_judge_pending`
     # what `_write_messages` writes: member id → (messages counted, the last one's time)
     counts: dict[int, tuple[int, datetime]] = field(default_factory=dict)
+    # the events handled, for `_finish` to mark done: (id, whether its plaintext is dropped)
+    done: list[tuple[int, bool]] = field(default_factory=list)

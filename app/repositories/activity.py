@@ -5,9 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import MessageMeta
@@ -18,6 +29,9 @@ __all__ = ["HistoryQuery", "add_many", "groups_with_texts", "prune", "recent_man
 
 MAX_HISTORY_ROWS = 2000  # newest matching rows of a group loaded for a batch, at most
 SHORT_TEXT_COLUMN = 8  # characters of `message_meta.short_text`
+
+
+_INSERT = insert(cast(Table, MessageMeta.__table__))  # Core, not the ORM's bulk insert
 
 
 def row(
@@ -45,7 +59,7 @@ def row(
 async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Store messages' metadata (`row`), in one statement run."""
     if rows:
-        await session.execute(insert(MessageMeta), list(rows))
+        await session.execute(_INSERT, list(rows))
 
 
 @dataclass(frozen=True)
@@ -61,28 +75,28 @@ class HistoryQuery:
     hashes: frozenset[str] = frozenset()
 
 
-async def recent_many(
-    session: AsyncSession, queries: Mapping[str, HistoryQuery]
-) -> dict[str, list[FloodMeta]]:
-    """Chat id → its `HistoryQuery`'s messages, newest first, at most MAX_HISTORY_ROWS per group
-    (absent: none), in one statement. Read as plain columns, not ORM objects: a wave's window
-    can hold thousands of rows."""
-    wanted = {chat: query for chat, query in queries.items() if query.senders or query.hashes}
-    if not wanted:
-        return {}
+_HISTORY_STATEMENTS: dict[int, Any] = {}  # `recent_many`'s, by number of groups
+
+
+def _history_statement(groups: int) -> Any:
+    """`recent_many`'s statement for `groups` groups, built once per number of groups: a
+    clause per group with its parameters named by index (`chat_i`, `since_i`, `until_i`,
+    `senders_i` and `hashes_i`, both expanding; an empty list matches nothing), so that a batch
+    neither builds nor compiles it again."""
+    known = _HISTORY_STATEMENTS.get(groups)
+    if known is not None:
+        return known
     newest_first = (MessageMeta.sent_at.desc(), MessageMeta.id.desc())
 
-    def matching(chat_id: str, query: HistoryQuery) -> ColumnElement[bool]:
-        whose = []
-        if query.senders:
-            whose.append(MessageMeta.sender.in_(sorted(query.senders)))
-        if query.hashes:
-            whose.append(MessageMeta.text_hash.in_(sorted(query.hashes)))
+    def matching(index: int) -> ColumnElement[bool]:
         return and_(
-            MessageMeta.chat_id == chat_id,
-            MessageMeta.sent_at >= query.since,
-            MessageMeta.sent_at <= query.until,
-            or_(*whose),
+            MessageMeta.chat_id == bindparam(f"chat_{index}"),
+            MessageMeta.sent_at >= bindparam(f"since_{index}"),
+            MessageMeta.sent_at <= bindparam(f"until_{index}"),
+            or_(
+                MessageMeta.sender.in_(bindparam(f"senders_{index}", expanding=True)),
+                MessageMeta.text_hash.in_(bindparam(f"hashes_{index}", expanding=True)),
+            ),
         )
 
     ranked = (
@@ -99,11 +113,11 @@ async def recent_many(
             .over(partition_by=MessageMeta.chat_id, order_by=newest_first)
             .label("rank"),
         )
-        .where(or_(*(matching(chat, query) for chat, query in sorted(wanted.items()))))
+        .where(or_(*(matching(index) for index in range(groups))))
         .subquery()
     )
     column = ranked.c
-    statement = (
+    statement: Select[Any] = (
         select(
             column.chat_id,
             column.sender,
@@ -116,8 +130,32 @@ async def recent_many(
         .where(column.rank <= MAX_HISTORY_ROWS)
         .order_by(column.chat_id, column.sent_at.desc(), column.id.desc())
     )
+    _HISTORY_STATEMENTS[groups] = statement
+    return statement
+
+
+async def recent_many(
+    session: AsyncSession, queries: Mapping[str, HistoryQuery]
+) -> dict[str, list[FloodMeta]]:
+    """Chat id → its `HistoryQuery`'s messages, newest first, at most MAX_HISTORY_ROWS per group
+    (absent: none), in one statement. Read as plain columns, not ORM objects: a wave's window
+    can hold thousands of rows."""
+    wanted = sorted(
+        ((chat, query) for chat, query in queries.items() if query.senders or query.hashes),
+        key=lambda item: item[0],
+    )
+    if not wanted:
+        return {}
+    parameters: dict[str, Any] = {}
+    for index, (chat_id, query) in enumerate(wanted):
+        parameters[f"chat_{index}"] = chat_id
+        parameters[f"since_{index}"] = query.since
+        parameters[f"until_{index}"] = query.until
+        parameters[f"senders_{index}"] = sorted(query.senders)
+        parameters[f"hashes_{index}"] = sorted(query.hashes)
+    statement = _history_statement(len(wanted))
     found: dict[str, list[FloodMeta]] = {}
-    rows = await session.execute(statement)
+    rows = await session.execute(statement, parameters)
     for chat_id, sender, sent_at, msg_type, length, text_hash, short_text in rows:
         found.setdefault(chat_id, []).append(
             FloodMeta(
@@ -133,6 +171,17 @@ async def recent_many(
     return found
 
 
+_WITH_TEXTS = (  # `groups_with_texts`'s, built once
+    select(MessageMeta.text_hash, MessageMeta.chat_id, MessageMeta.sent_at)
+    .where(
+        MessageMeta.text_hash.in_(bindparam("hashes", expanding=True)),
+        MessageMeta.sent_at >= bindparam("since"),
+        MessageMeta.sent_at <= bindparam("until"),
+    )
+    .distinct()
+)
+
+
 async def groups_with_texts(
     session: AsyncSession, hashes: Sequence[str], *, since: datetime, until: datetime
 ) -> dict[str, list[tuple[str, datetime]]]:
@@ -142,17 +191,9 @@ async def groups_with_texts(
     wanted = sorted({text_hash for text_hash in hashes if text_hash})
     if not wanted:
         return {}
-    statement = (
-        select(MessageMeta.text_hash, MessageMeta.chat_id, MessageMeta.sent_at)
-        .where(
-            MessageMeta.text_hash.in_(wanted),
-            MessageMeta.sent_at >= since,
-            MessageMeta.sent_at <= until,
-        )
-        .distinct()
-    )
     found: dict[str, list[tuple[str, datetime]]] = {}
-    for text_hash, chat_id, sent_at in await session.execute(statement):
+    parameters = {"hashes": wanted, "since": since, "until": until}
+    for text_hash, chat_id, sent_at in await session.execute(_WITH_TEXTS, parameters):
         found.setdefault(text_hash, []).append((chat_id, sent_at))
     return found
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy import cast as sql_cast
@@ -12,12 +12,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Group, GroupKind, GroupMember
-from app.repositories import dialect_insert
+from app.repositories import built_once, insert_of
 
 __all__ = [
     "ensure",
     "ensure_many",
     "ensure_member",
+    "ensure_member_counts",
     "ensure_members",
     "get",
     "get_member",
@@ -36,6 +37,41 @@ __all__ = [
 # `last_seen_at` moves at most this often: rewriting it for every batch of messages would hold
 # the group's row lock through each batch's transaction, and make replicas wait for each other.
 LAST_SEEN_STEP = timedelta(minutes=1)
+
+
+def _insert_new(
+    session: AsyncSession, model: type[Group | GroupMember], keys: tuple[str, ...]
+) -> Any:
+    """INSERT … ON CONFLICT (`keys`) DO NOTHING into `model`'s table, run with a list of rows
+    (one statement run; built once per dialect)."""
+    table = cast(Table, model.__table__)
+    return built_once(
+        session,
+        ("insert_new", table.name),
+        lambda dialect: insert_of(dialect)(table).on_conflict_do_nothing(index_elements=list(keys)),
+    )
+
+
+# Built once: the reads of `ensure_many` and `ensure_members`, run for every batch.
+_GROUPS_NAMED = (
+    select(Group).where(Group.chat_id.in_(bindparam("chat_ids", expanding=True))).order_by(Group.id)
+)
+_MEMBERS_NAMED = select(GroupMember).where(
+    tuple_(GroupMember.chat_id, GroupMember.user_id).in_(bindparam("keys", expanding=True))
+)
+_MEMBERS = cast(Table, GroupMember.__table__)
+_MEMBER_COUNTS = select(
+    _MEMBERS.c.chat_id,
+    _MEMBERS.c.user_id,
+    _MEMBERS.c.id,
+    _MEMBERS.c.first_seen_at,
+    _MEMBERS.c.messages,
+).where(tuple_(_MEMBERS.c.chat_id, _MEMBERS.c.user_id).in_(bindparam("keys", expanding=True)))
+_RECORD_MESSAGES = (
+    update(_MEMBERS)
+    .where(_MEMBERS.c.id == bindparam("member_id"))
+    .values(messages=_MEMBERS.c.messages + bindparam("added"), last_message_at=bindparam("at"))
+)
 
 
 async def ensure(
@@ -63,41 +99,53 @@ async def ensure_many(
     kind: GroupKind | str = "",
     smart_bot: Collection[str] = (),
 ) -> dict[str, Group]:
-    """`ensure` for several groups with one INSERT and one SELECT, by chat id. Rows are
-    inserted in chat id order, so that two replicas' transactions take the locks of new rows in
-    the same order; the groups in `smart_bot` had a message through the smart bot."""
+    """`ensure` for several groups, by chat id: one SELECT, and one INSERT (returning the new
+    rows) when some are new. Rows are inserted in chat id order, so that two replicas'
+    transactions take the locks of new rows in the same order; the groups in `smart_bot` had a
+    message through the smart bot."""
     wanted = sorted(set(chat_ids))
     if not wanted:
         return {}
     known = GroupKind(kind) if kind else None
-    await session.execute(
-        dialect_insert(session)(Group)
-        .values(
-            [
-                {
-                    "chat_id": chat_id,
-                    "name": "",
-                    "owner": "",
-                    "kind": known or GroupKind.UNKNOWN,
-                    "smart_bot": chat_id in smart_bot,
-                    "rules_text": "",
-                    "welcome_template": "",
-                    "policy": {},
-                    "moderators": [],
-                    "member_version": "",
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                    "updated_at": now,
-                }
-                for chat_id in wanted
-            ]
+    found = {
+        group.chat_id: group
+        for group in (await session.execute(_GROUPS_NAMED, {"chat_ids": wanted})).scalars()
+    }
+    missing = [chat_id for chat_id in wanted if chat_id not in found]
+    if missing:
+        rows = [
+            {
+                "chat_id": chat_id,
+                "name": "",
+                "owner": "",
+                "kind": known or GroupKind.UNKNOWN,
+                "smart_bot": chat_id in smart_bot,
+                "rules_text": "",
+                "welcome_template": "",
+                "policy": {},
+                "moderators": [],
+                "member_version": "",
+                "first_seen_at": now,
+                "last_seen_at": now,
+                "updated_at": now,
+            }
+            for chat_id in missing
+        ]
+        insert = built_once(
+            session,
+            "insert_groups",
+            lambda dialect: (
+                insert_of(dialect)(Group)
+                .on_conflict_do_nothing(index_elements=["chat_id"])
+                .returning(Group)
+            ),
         )
-        .on_conflict_do_nothing(index_elements=["chat_id"])
-    )
-    rows = (
-        await session.execute(select(Group).where(Group.chat_id.in_(wanted)).order_by(Group.id))
-    ).scalars()
-    found = {group.chat_id: group for group in rows}
+        added = (await session.execute(insert, rows)).scalars()
+        found.update((group.chat_id, group) for group in added)
+        raced = [chat_id for chat_id in missing if chat_id not in found]
+        if raced:  # another replica inserted them meanwhile
+            again = await session.execute(_GROUPS_NAMED, {"chat_ids": raced})
+            found.update((group.chat_id, group) for group in again.scalars())
     for group in found.values():
         if now - group.last_seen_at >= LAST_SEEN_STEP:  # not every batch: the row stays unlocked
             group.last_seen_at = now
@@ -212,25 +260,48 @@ async def ensure_members(
         return {}
     keys = sorted(first_seen)
     await session.execute(
-        dialect_insert(session)(GroupMember)
-        .values(
-            [
-                {
-                    "chat_id": chat,
-                    "user_id": user,
-                    "first_seen_at": first_seen[chat, user],
-                    "messages": 0,
-                }
-                for chat, user in keys
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["chat_id", "user_id"])
+        _insert_new(session, GroupMember, ("chat_id", "user_id")), _member_rows(first_seen, keys)
     )
-    statement = select(GroupMember).where(
-        tuple_(GroupMember.chat_id, GroupMember.user_id).in_(keys)
-    )
-    rows = (await session.execute(statement)).scalars()
+    rows = (await session.execute(_MEMBERS_NAMED, {"keys": keys})).scalars()
     return {(member.chat_id, member.user_id): member for member in rows}
+
+
+async def ensure_member_counts(
+    session: AsyncSession, first_seen: Mapping[tuple[str, str], datetime]
+) -> dict[tuple[str, str], tuple[int, datetime, int]]:
+    """`ensure_members` read as (member id, first seen, messages counted) by (chat id, user
+    id), what judging a batch needs, without ORM objects: one SELECT, and one INSERT
+    (returning the new rows, inserted in key order) when some are new."""
+    if not first_seen:
+        return {}
+    keys = sorted(first_seen)
+    found = _counts(await session.execute(_MEMBER_COUNTS, {"keys": keys}))
+    missing = [key for key in keys if key not in found]
+    if missing:
+        insert = _insert_new(session, GroupMember, ("chat_id", "user_id")).returning(
+            *_MEMBER_COUNTS.selected_columns
+        )
+        found.update(_counts(await session.execute(insert, _member_rows(first_seen, missing))))
+        raced = [key for key in missing if key not in found]
+        if raced:  # another replica inserted them meanwhile
+            found.update(_counts(await session.execute(_MEMBER_COUNTS, {"keys": raced})))
+    return found
+
+
+def _member_rows(
+    first_seen: Mapping[tuple[str, str], datetime], keys: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    return [
+        {"chat_id": chat, "user_id": user, "first_seen_at": first_seen[chat, user], "messages": 0}
+        for chat, user in keys
+    ]
+
+
+def _counts(rows: Iterable[Any]) -> dict[tuple[str, str], tuple[int, datetime, int]]:
+    return {
+        (chat_id, user_id): (member_id, first_seen_at, messages)
+        for chat_id, user_id, member_id, first_seen_at, messages in rows
+    }
 
 
 async def record_messages(
@@ -240,11 +311,8 @@ async def record_messages(
     Atomic increments (replicas may race), one statement run for all, in member id order."""
     if not counts:
         return
-    table = cast(Table, GroupMember.__table__)
     await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("member_id"))
-        .values(messages=table.c.messages + bindparam("added"), last_message_at=bindparam("at")),
+        _RECORD_MESSAGES,
         [
             {"member_id": member_id, "added": added, "at": at}
             for member_id, (added, at) in sorted(counts.items())

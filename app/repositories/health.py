@@ -26,7 +26,7 @@ from app.models import (
     HealthRefresh,
     HealthSnapshot,
 )
-from app.repositories import dialect_insert, rowcount
+from app.repositories import built_once, dialect_insert, insert_of, rowcount
 
 __all__ = [
     "DAY_COUNTS",
@@ -69,6 +69,52 @@ DAY_COUNTS = (
 MEMBER_COUNTS = ("messages", "joins", "departures", "removals", "offences")
 
 
+def _add_days(dialect: str) -> Any:
+    """`add_days`'s upsert."""
+    table = cast(Table, HealthDay.__table__)
+    statement = insert_of(dialect)(table)
+    return statement.on_conflict_do_update(
+        index_elements=["chat_id", "day"],
+        set_={name: table.c[name] + statement.excluded[name] for name in DAY_COUNTS},
+    )
+
+
+def _add_member_days(dialect: str) -> Any:
+    """`add_member_days`'s upsert."""
+    table = cast(Table, HealthMemberDay.__table__)
+    statement = insert_of(dialect)(table)
+    updates: dict[str, Any] = {
+        name: table.c[name] + statement.excluded[name] for name in MEMBER_COUNTS
+    }
+    # whether the member is staff is known from their messages; a join or departure alone
+    # leaves what the day's messages said
+    updates["staff"] = case(
+        (statement.excluded.messages > 0, statement.excluded.staff), else_=table.c.staff
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["chat_id", "day", "user_id"], set_=updates
+    )
+
+
+_GROUP_DAYS = ("last_member_day", "last_archive_day", "last_aibot_day")
+
+
+def _note_groups(dialect: str) -> Any:
+    """`note_groups`'s upsert."""
+    table = cast(Table, HealthGroup.__table__)
+    statement = insert_of(dialect)(table)
+
+    def later(name: str) -> Any:
+        stored, new = table.c[name], statement.excluded[name]
+        if dialect == "postgresql":
+            return func.greatest(stored, new)  # NULLs are ignored
+        return func.max(func.coalesce(stored, new), func.coalesce(new, stored))
+
+    return statement.on_conflict_do_update(
+        index_elements=["chat_id"], set_={name: later(name) for name in _GROUP_DAYS}
+    )
+
+
 async def add_days(
     session: AsyncSession, days: Mapping[tuple[str, int], Mapping[str, int]]
 ) -> None:
@@ -76,12 +122,7 @@ async def add_days(
     same lock order in every replica's transaction)."""
     if not days:
         return
-    table = cast(Table, HealthDay.__table__)
-    statement = dialect_insert(session)(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=["chat_id", "day"],
-        set_={name: table.c[name] + statement.excluded[name] for name in DAY_COUNTS},
-    )
+    statement = built_once(session, "add_days", _add_days)
     await session.execute(
         statement,
         [{"chat_id": chat, "day": day, **days[chat, day]} for chat, day in sorted(days)],
@@ -95,19 +136,7 @@ async def add_member_days(
     """Add counts to members' days: (chat id, day, user id) → (staff, MEMBER_COUNTS)."""
     if not members:
         return
-    table = cast(Table, HealthMemberDay.__table__)
-    statement = dialect_insert(session)(table)
-    updates: dict[str, Any] = {
-        name: table.c[name] + statement.excluded[name] for name in MEMBER_COUNTS
-    }
-    # whether the member is staff is known from their messages; a join or departure alone
-    # leaves what the day's messages said
-    updates["staff"] = case(
-        (statement.excluded.messages > 0, statement.excluded.staff), else_=table.c.staff
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["chat_id", "day", "user_id"], set_=updates
-    )
+    statement = built_once(session, "add_member_days", _add_member_days)
     await session.execute(
         statement,
         [
@@ -124,20 +153,8 @@ async def note_groups(
     nothing new)."""
     if not groups:
         return
-    table = cast(Table, HealthGroup.__table__)
-    statement = dialect_insert(session)(table)
-    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
-
-    def later(name: str) -> Any:
-        stored, new = table.c[name], statement.excluded[name]
-        if postgres:
-            return func.greatest(stored, new)  # NULLs are ignored
-        return func.max(func.coalesce(stored, new), func.coalesce(new, stored))
-
-    names = ("last_member_day", "last_archive_day", "last_aibot_day")
-    statement = statement.on_conflict_do_update(
-        index_elements=["chat_id"], set_={name: later(name) for name in names}
-    )
+    statement = built_once(session, "note_groups", _note_groups)
+    names = _GROUP_DAYS
     await session.execute(
         statement,
         [

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Boolean, Table, bindparam, case, null, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import StatementError
@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.models import InboxEvent, UtcDateTime
 from app.repositories import dialect_insert
 
-__all__ = ["BatchInsert", "claim_one", "claim_pending", "get", "pending_row", "store_once"]
+__all__ = [
+    "BatchInsert",
+    "claim_one",
+    "claim_pending",
+    "get",
+    "mark_done",
+    "pending_row",
+    "store_once",
+]
 
 _UTC = UtcDateTime()
 
@@ -129,20 +137,23 @@ async def _lock_on_sqlite(session: AsyncSession) -> None:
         await session.execute(text("UPDATE inbox_events SET id = id WHERE 0"))
 
 
+_CLAIM_PENDING = (  # `claim_pending`'s, built once
+    select(InboxEvent)
+    .where(InboxEvent.status == "pending", InboxEvent.id > bindparam("after_id"))
+    .order_by(InboxEvent.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
 async def claim_pending(
     session: AsyncSession, *, after_id: int, limit: int
 ) -> Sequence[InboxEvent]:
     """Up to `limit` of the oldest pending events with id > after_id, locked for this
     transaction (another replica's transaction skips them on PostgreSQL, waits on SQLite)."""
     await _lock_on_sqlite(session)
-    statement = (
-        select(InboxEvent)
-        .where(InboxEvent.status == "pending", InboxEvent.id > after_id)
-        .order_by(InboxEvent.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return (await session.execute(statement)).scalars().all()
+    parameters = {"after_id": after_id, "limit": limit}
+    return (await session.execute(_CLAIM_PENDING, parameters)).scalars().all()
 
 
 async def claim_one(session: AsyncSession, event_id: int) -> InboxEvent | None:
@@ -158,3 +169,30 @@ async def claim_one(session: AsyncSession, event_id: int) -> InboxEvent | None:
 
 async def get(session: AsyncSession, event_id: int) -> InboxEvent | None:
     return await session.get(InboxEvent, event_id)
+
+
+_EVENTS = cast(Table, InboxEvent.__table__)
+# Built once: `mark_done`'s, run with a row of parameters per event.
+_MARK_DONE = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values(
+        status="done",
+        processed_at=bindparam("at"),
+        attempts=_EVENTS.c.attempts + 1,
+        plaintext=case((bindparam("forget", type_=Boolean), null()), else_=_EVENTS.c.plaintext),
+    )
+)
+
+
+async def mark_done(
+    session: AsyncSession, events: Sequence[tuple[int, bool]], *, at: datetime
+) -> None:
+    """Mark claimed events handled at `at` (one more attempt): (event id, whether its
+    plaintext is dropped now) each, with one statement run. The events' ORM objects, if loaded,
+    are not updated (the transaction's end expires them)."""
+    if events:
+        await session.execute(
+            _MARK_DONE.execution_options(synchronize_session=False),
+            [{"event_id": event_id, "at": at, "forget": forget} for event_id, forget in events],
+        )

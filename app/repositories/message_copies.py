@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import Table, bindparam, delete, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import MessageCopy
@@ -19,10 +19,13 @@ __all__ = ["StoredCopy", "add_many", "in_window", "lock_pairs", "prune", "set_tw
 StoredCopy = tuple[str, str, str, datetime, str, int, int | None]
 
 
+_INSERT = insert(cast(Table, MessageCopy.__table__))
+
+
 async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Insert copies (one executemany); nothing when `rows` is empty."""
     if rows:
-        await session.execute(insert(MessageCopy), list(rows))
+        await session.execute(_INSERT, list(rows))
 
 
 async def set_twins(session: AsyncSession, twins: Sequence[tuple[int, int | None]]) -> None:
@@ -62,6 +65,22 @@ async def lock_pairs(session: AsyncSession, keys: Collection[int]) -> None:
     )
 
 
+# Built once, the same for every batch (the pairs an expanding parameter).
+_IN_WINDOW = select(
+    MessageCopy.chat_id,
+    MessageCopy.sender,
+    MessageCopy.text_hash,
+    MessageCopy.sent_at,
+    MessageCopy.source,
+    MessageCopy.inbox_event_id,
+    MessageCopy.twin_event_id,
+).where(
+    tuple_(MessageCopy.chat_id, MessageCopy.sender).in_(bindparam("pairs", expanding=True)),
+    MessageCopy.sent_at >= bindparam("since"),
+    MessageCopy.sent_at <= bindparam("until"),
+)
+
+
 async def in_window(
     session: AsyncSession,
     pairs: Collection[tuple[str, str]],
@@ -72,24 +91,7 @@ async def in_window(
     """The copies of these (chat, sender) pairs sent in [since, until]: (chat_id, sender,
     text_hash, sent_at, source, inbox_event_id, twin_event_id) each (`StoredCopy`)."""
     stored = await session.execute(
-        select(
-            MessageCopy.chat_id,
-            MessageCopy.sender,
-            MessageCopy.text_hash,
-            MessageCopy.sent_at,
-            MessageCopy.source,
-            MessageCopy.inbox_event_id,
-            MessageCopy.twin_event_id,
-        ).where(
-            or_(
-                *(
-                    and_(MessageCopy.chat_id == chat, MessageCopy.sender == sender)
-                    for chat, sender in sorted(pairs)
-                )
-            ),
-            MessageCopy.sent_at >= since,
-            MessageCopy.sent_at <= until,
-        )
+        _IN_WINDOW, {"pairs": sorted(pairs), "since": since, "until": until}
     )
     return [
         (chat_id, sender, text_hash, sent_at, source, event_id, twin_id)

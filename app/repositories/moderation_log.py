@@ -8,9 +8,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, and_, func, literal, or_, select, union_all, update
+from sqlalchemy import Select, Table, and_, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -22,6 +22,7 @@ __all__ = [
     "LogFilter",
     "actions_for",
     "add",
+    "add_many",
     "by_ids",
     "count",
     "earlier_of_each",
@@ -143,6 +144,34 @@ async def add(session: AsyncSession, entry: ModerationLog) -> ModerationLog:
         for rule in rules_of(entry.findings)
     )
     return entry
+
+
+_LOGS = cast(Table, ModerationLog.__table__)
+# Built once: the statements `add_many` runs for every batch of the inbox processor.
+# The ids come back keyed by inbox event (not in the rows' order: asking for that order makes
+# SQLite run one INSERT per row).
+_INSERT_LOGS = insert(_LOGS).returning(_LOGS.c.inbox_event_id, _LOGS.c.id)
+_INSERT_RULES = insert(cast(Table, ModerationLogRule.__table__))
+
+
+async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """`add` for several rows of inbox events given as column → value dicts (every dict with
+    the same keys, each with its own `inbox_event_id`), with one statement for the rows and one
+    for their rules; returns the rows' ids in order. Core rows, not ORM objects: the inbox
+    processor writes a batch's flagged messages so."""
+    if not rows:
+        return []
+    result = await session.execute(_INSERT_LOGS, list(rows))
+    written = {event_id: log_id for event_id, log_id in result}
+    ids = [written[row["inbox_event_id"]] for row in rows]
+    rules = [
+        {"moderation_log_id": log_id, "rule": rule, "created_at": row["created_at"]}
+        for log_id, row in zip(ids, rows, strict=True)
+        for rule in rules_of(row["findings"])
+    ]
+    if rules:
+        await session.execute(_INSERT_RULES, rules)
+    return ids
 
 
 async def get(session: AsyncSession, log_id: int) -> ModerationLog | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Table, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import OutboxAction
@@ -15,6 +15,8 @@ from app.repositories import dialect_insert
 
 __all__ = [
     "SANDBOX_STATUS",
+    "add",
+    "add_many",
     "app_messages_sent_since",
     "claim_due",
     "counts",
@@ -28,6 +30,7 @@ __all__ = [
     "page",
     "renew",
     "retry_dead",
+    "row",
     "sends_since",
     "skipped",
     "status_counts",
@@ -35,6 +38,39 @@ __all__ = [
 
 
 SANDBOX_STATUS = "sandbox"  # delivered to the sandbox (`sandbox_posts`), never to WeCom
+
+_INSERT = insert(cast(Table, OutboxAction.__table__))
+
+
+def row(
+    *,
+    idempotency_key: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    moderation_log_id: int | None = None,
+    status: str = "pending",
+    note: str | None = None,
+) -> dict[str, Any]:
+    """An action as `add_many` writes it (the arguments as `enqueue` takes them)."""
+    return {
+        "idempotency_key": idempotency_key,
+        "kind": kind,
+        "payload": payload,
+        "moderation_log_id": moderation_log_id,
+        "status": status,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": note,
+        "created_at": now,
+    }
+
+
+async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write actions (`row`) with one statement run, in the caller's transaction; nothing when
+    `rows` is empty."""
+    if rows:
+        await session.execute(_INSERT, list(rows))
 
 
 def enqueue(
@@ -53,19 +89,25 @@ def enqueue(
     `status="skipped"` with a `note` records an action that cannot be carried out, so the log
     shows why instead of staying silent.
     """
-    action = OutboxAction(
-        idempotency_key=idempotency_key,
-        kind=kind,
-        payload=payload,
-        moderation_log_id=moderation_log_id,
-        status=status,
-        attempts=0,
-        next_attempt_at=now,
-        last_error=note,
-        created_at=now,
+    return add(
+        session,
+        row(
+            idempotency_key=idempotency_key,
+            kind=kind,
+            payload=payload,
+            now=now,
+            moderation_log_id=moderation_log_id,
+            status=status,
+            note=note,
+        ),
     )
-    session.add(action)
-    return action
+
+
+def add(session: AsyncSession, action: dict[str, Any]) -> OutboxAction:
+    """Add the action `action` (`row`) to the session, as `enqueue` does."""
+    added = OutboxAction(**action)
+    session.add(added)
+    return added
 
 
 async def claim_due(

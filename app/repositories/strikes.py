@@ -5,24 +5,43 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Strike
 
 __all__ = [
     "add",
+    "add_many",
     "counts_by_rule",
     "every",
     "pardon",
     "pardon_for_log",
+    "row",
     "standing",
     "standing_count",
     "standing_counts",
     "standing_counts_many",
     "standing_elsewhere",
+    "standing_of_members",
 ]
+
+_INSERT = insert(cast(Table, Strike.__table__))
+# Built once, run for every batch (`standing_counts_many`, `standing_of_members`).
+_STANDING = select(Strike.chat_id, Strike.user_id, Strike.created_at, Strike.shadow).where(
+    Strike.pardoned_at.is_(None),
+    Strike.chat_id.in_(bindparam("chat_ids", expanding=True)),
+    Strike.user_id.in_(bindparam("user_ids", expanding=True)),
+    Strike.created_at >= bindparam("since"),
+)
+_STANDING_OF_MEMBERS = select(Strike.user_id, Strike.chat_id, Strike.created_at).where(
+    Strike.user_id.in_(bindparam("user_ids", expanding=True)),
+    Strike.created_at >= bindparam("since"),
+    Strike.pardoned_at.is_(None),
+    Strike.shadow.is_(False),
+)
 
 
 def add(
@@ -37,14 +56,42 @@ def add(
 ) -> None:
     session.add(
         Strike(
-            chat_id=chat_id,
-            user_id=user_id,
-            created_at=created_at,
-            moderation_log_id=moderation_log_id,
-            rule=rule[:64],
-            shadow=shadow,
+            **row(
+                chat_id=chat_id,
+                user_id=user_id,
+                created_at=created_at,
+                moderation_log_id=moderation_log_id,
+                rule=rule,
+                shadow=shadow,
+            )
         )
     )
+
+
+def row(
+    *,
+    chat_id: str,
+    user_id: str,
+    created_at: datetime,
+    moderation_log_id: int,
+    rule: str,
+    shadow: bool,
+) -> dict[str, Any]:
+    """One strike as `add_many` writes it."""
+    return {
+        "chat_id": chat_id,
+        "user_id": user_id,
+        "created_at": created_at,
+        "moderation_log_id": moderation_log_id,
+        "rule": rule[:64],
+        "shadow": shadow,
+    }
+
+
+async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write strikes (`row`) with one statement run; nothing when `rows` is empty."""
+    if rows:
+        await session.execute(_INSERT, list(rows))
 
 
 def _standing(chat_id: str, user_id: str, *, since: datetime, shadow: bool) -> list[object]:
@@ -130,14 +177,13 @@ async def standing_counts_many(
     }
     if not asked:
         return {}
-    statement = select(Strike.chat_id, Strike.user_id, Strike.created_at, Strike.shadow).where(
-        Strike.pardoned_at.is_(None),
-        Strike.chat_id.in_(sorted(asked)),
-        Strike.user_id.in_(sorted(set().union(*(users for users, _s, _sh in asked.values())))),
-        Strike.created_at >= min(since for _users, since, _shadow in asked.values()),
-    )
+    parameters = {
+        "chat_ids": sorted(asked),
+        "user_ids": sorted(set().union(*(users for users, _s, _sh in asked.values()))),
+        "since": min(since for _users, since, _shadow in asked.values()),
+    }
     counts: Counter[tuple[str, str]] = Counter()
-    for chat_id, user_id, created_at, shadow in await session.execute(statement):
+    for chat_id, user_id, created_at, shadow in await session.execute(_STANDING, parameters):
         users, since, wanted_shadow = asked[chat_id]
         if user_id in users and created_at >= since and bool(shadow) == wanted_shadow:
             counts[chat_id, user_id] += 1
@@ -199,3 +245,19 @@ async def standing_elsewhere(
         .order_by(Strike.chat_id)
     )
     return {chat_id: int(count) for chat_id, count in await session.execute(statement)}
+
+
+async def standing_of_members(
+    session: AsyncSession, user_ids: Sequence[str], *, since: datetime
+) -> dict[str, list[tuple[str, datetime]]]:
+    """The standing (unpardoned, not shadow) strikes since `since` of each of `user_ids` in
+    any group: user id → (chat id, created at) of each, in one statement (what
+    `standing_elsewhere` counts, for several members; absent: none)."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    found: dict[str, list[tuple[str, datetime]]] = {}
+    parameters = {"user_ids": wanted, "since": since}
+    for user_id, chat_id, created_at in await session.execute(_STANDING_OF_MEMBERS, parameters):
+        found.setdefault(user_id, []).append((chat_id, created_at))
+    return found

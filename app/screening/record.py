@@ -9,6 +9,8 @@ lists it (`record_elsewhere`)."""
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,7 +21,13 @@ from app.repositories import strikes as strikes_repo
 from app.texts import Texts
 from moderation import GroupPolicy
 
-__all__ = ["GroupRecord", "record_elsewhere", "record_line", "strikes_from_elsewhere"]
+__all__ = [
+    "GroupRecord",
+    "record_elsewhere",
+    "record_line",
+    "record_lines",
+    "strikes_from_elsewhere",
+]
 
 
 async def strikes_from_elsewhere(
@@ -69,6 +77,43 @@ async def record_line(
     """A line for a moderator alert naming the member's standing strikes in the company's
     other groups ("alert.record"), or "" when there are none."""
     record = await record_elsewhere(session, chat_id, user_id, policy=policy, now=now)
+    return _line(texts, record)
+
+
+async def record_lines(
+    session: AsyncSession,
+    texts: Texts,
+    alerts: Sequence[tuple[str, str, GroupPolicy, Mapping[str, int]]],
+    *,
+    now: datetime,
+) -> list[str]:
+    """`record_line` for several alerts with two statements in all: (chat id, user id, the
+    group's policy, the member's strikes not stored yet by chat id) each."""
+    if not alerts:
+        return []
+    since = [now - timedelta(days=policy.strike_window_days) for _c, _u, policy, _n in alerts]
+    stored = await strikes_repo.standing_of_members(
+        session, [user_id for _chat, user_id, _policy, _new in alerts], since=min(since)
+    )
+    counts: list[Counter[str]] = []
+    for (chat_id, user_id, _policy, unstored), start in zip(alerts, since, strict=True):
+        count: Counter[str] = Counter(
+            other for other, at in stored.get(user_id, ()) if other != chat_id and at >= start
+        )
+        count.update({other: n for other, n in unstored.items() if other != chat_id and n})
+        counts.append(count)
+    chats = sorted({chat for count in counts for chat in count})
+    names = await screenings_repo.group_names(session, chats) if chats else {}
+    return [
+        _line(
+            texts,
+            [GroupRecord(chat, names.get(chat) or "", count[chat]) for chat in sorted(count)],
+        )
+        for count in counts
+    ]
+
+
+def _line(texts: Texts, record: Sequence[GroupRecord]) -> str:
     if not record:
         return ""
     groups = "、".join(

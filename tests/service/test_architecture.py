@@ -506,13 +506,16 @@ def test_capability_packages_are_listed_in_the_architecture_page() -> None:
         assert f"{package}/" in page, f"docs/architecture.md does not place app/{package}/"
 
 
-LOG_ADD = "app.repositories.moderation_log.add"
+# The ways a log row is written: one ORM row (`add`) or a batch's rows as Core dicts
+# (`add_many`); both write the rows' rules.
+LOG_WRITES = {"app.repositories.moderation_log.add", "app.repositories.moderation_log.add_many"}
+LOG_MODEL = "app.models.ModerationLog"
 
 
 def unlogged_rows(source: str) -> list[tuple[int, str]]:
     """The functions that build a `ModerationLog` row without writing it through
-    `moderation_log.add` (which also writes the rules of its findings, for the log's rule
-    filter): (line, function)."""
+    `moderation_log.add` or `add_many` (which also write the rules of its findings, for the
+    log's rule filter), or that INSERT into its table themselves: (line, function)."""
     tree = ast.parse(source)
     aliases = _import_aliases(tree)
     found = []
@@ -521,7 +524,13 @@ def unlogged_rows(source: str) -> list[tuple[int, str]]:
             continue
         calls = [node for node in ast.walk(function) if isinstance(node, ast.Call)]
         names = {_dotted(call.func, aliases) for call in calls}
-        if "app.models.ModerationLog" in names and LOG_ADD not in names:
+        inserts = any(
+            (_dotted(call.func, aliases) or "").rsplit(".", 1)[-1] == "insert"
+            and call.args
+            and (_dotted(call.args[0], aliases) or "").startswith(LOG_MODEL)
+            for call in calls
+        )
+        if inserts or (LOG_MODEL in names and not names & LOG_WRITES):
             found.append((function.lineno, function.name))
     return found
 
@@ -551,6 +560,19 @@ def test_every_log_row_of_app_is_written_with_its_rules() -> None:
             "from app.repositories import moderation_log as log_repo\n"
             "async def log(session):\n"
             "    await log_repo.add(session, ModerationLog(findings=[]))\n",
+            [],
+        ),
+        (
+            "from sqlalchemy import insert\n"
+            "from app.models import ModerationLog\n"
+            "async def log(session, rows):\n"
+            "    await session.execute(insert(ModerationLog.__table__), rows)\n",
+            [(3, "log")],
+        ),
+        (
+            "from app.repositories import moderation_log as log_repo\n"
+            "async def log(session, rows):\n"
+            "    await log_repo.add_many(session, rows)\n",
             [],
         ),
     ],
