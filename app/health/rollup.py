@@ -64,6 +64,8 @@ class RollupTally:
     members: dict[tuple[str, int, str], tuple[bool, dict[str, int]]] = field(default_factory=dict)
     # chat → (last member day, last archive day, last smart-bot day)
     groups: dict[str, tuple[int | None, int | None, int | None]] = field(default_factory=dict)
+    # chat → whether it is a sandbox group, as the batch read it (`write` asks for the others)
+    sandbox: dict[str, bool] = field(default_factory=dict)
 
     def message(
         self,
@@ -74,9 +76,14 @@ class RollupTally:
         source: str,
         decision: Decision,
         staff: bool = False,
+        sandbox: bool = False,
     ) -> None:
         """A judged group message; `staff`: its sender is exempt from moderation (a moderator,
-        the owner, staff), whether or not the message was flagged."""
+        the owner, staff), whether or not the message was flagged; `sandbox`: the group is a
+        sandbox group, not counted."""
+        self.sandbox[chat_id] = sandbox
+        if sandbox:
+            return
         day = self.config.day(at)
         counts = self._day(chat_id, day)
         counts["staff_messages" if staff else "member_messages"] += 1
@@ -136,7 +143,9 @@ class RollupTally:
         """Add the counts to the rollups (one upsert per table) and start again; a sandbox
         group's counts are dropped (`app.repositories.sandbox`): no health figure counts them."""
         chats = {chat for chat, _day in self.days} | {chat for chat, _d, _u in self.members}
-        sandbox = await sandbox_repo.among(session, chats | set(self.groups))
+        chats |= set(self.groups)
+        sandbox = {chat for chat, known in self.sandbox.items() if known}
+        sandbox |= await sandbox_repo.among(session, chats - self.sandbox.keys())
         if sandbox:
             self.days = {key: v for key, v in self.days.items() if key[0] not in sandbox}
             self.members = {key: v for key, v in self.members.items() if key[0] not in sandbox}
@@ -144,7 +153,7 @@ class RollupTally:
         await health_repo.add_days(session, self.days)
         await health_repo.add_member_days(session, self.members)
         await health_repo.note_groups(session, self.groups)
-        self.days, self.members, self.groups = {}, {}, {}
+        self.days, self.members, self.groups, self.sandbox = {}, {}, {}, {}
 
 
 def _later(stored: int | None, new: int | None) -> int | None:

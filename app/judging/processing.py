@@ -796,6 +796,7 @@ class InboxProcessor:
             source=message.source,
             decision=decision,
             staff=bool(facts.exempt(group, message.sender)),
+            sandbox=group.sandbox,
         )
         if decision.flagged:
             flagged.append(Flagged(item.row, message, decision, item.mode, group))
