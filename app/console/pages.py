@@ -27,7 +27,6 @@ strike the member never hears of is not a warning), a removal where WeCom allows
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import Counter
@@ -1428,20 +1427,12 @@ async def _import_file(request: Request, person: Access, kind: str, upload: Uplo
     runtime = request.app.state.runtime
     now = runtime.now()
     async with runtime.sessions() as db, db.begin():
-        result = await lexicon.import_entries(
+        result = await lexicon_changes.import_audited(
             db,
             list_kind,
             checked.entries,
-            origin=f"console:{name}",
-            sha256=hashlib.sha256(content).hexdigest(),
-            added_by=person.user,
-            source="console",
-            now=now,
-        )
-        await lexicon_changes.audit_imported(
-            db,
-            result,
             name=name,
+            content=content,
             actor=audit.chat_actor(person.user),
             channel=audit.Channel.CONSOLE,
             now=now,

@@ -25,6 +25,8 @@ from app.console.session import Forbidden, NotFound, check_csrf, render, secure_
 from app.console.texts import ui_texts
 from app.groups.capabilities import unbold
 from app.groups.welcome import NICKNAME, template_text
+from app.lexicon import changes as lexicon_changes
+from app.lexicon import service as lexicon
 from app.models import Group, GroupKind, ModerationLog, SandboxPost
 from app.repositories import sandbox as sandbox_repo
 from app.repositories import welcomes as welcomes_repo
@@ -124,6 +126,7 @@ async def sandbox_page(
     await sandbox.ready_made_groups(request.app, _group_names(texts), runtime.now())
     async with runtime.sessions() as db:
         groups = list(await sandbox_repo.groups(db))
+        words = await lexicon.list_words(db, q=None, limit=1, cursor=None)
     chosen = group if any(g.chat_id == group for g in groups) else groups[0].chat_id
     return render(
         request,
@@ -134,8 +137,15 @@ async def sandbox_page(
         groups=groups,
         view=await _chat(request, chosen),
         scenarios=[(s, sandbox.playable(s)) for s in SCENARIOS],
+        # with no words only the other rules work: the page offers the example list
+        example_words=0 if words.items else _example_count(),
         problem=problem if problem in ("sandbox.text_empty", "sandbox.joins_off") else "",
     )
+
+
+def _example_count() -> int:
+    text = lexicon_changes.EXAMPLE_WORDS.read_text(encoding="utf-8")
+    return len(lexicon.check_list(lexicon.ListKind.WORDS, text, source="example").entries)
 
 
 @router.get("/sandbox/chat")
@@ -216,6 +226,27 @@ async def sandbox_play(
     name = chosen.title.split("：")[0]
     chat_id = await sandbox.play(request.app, chosen, name=name, now=runtime.now())
     return _back(chat_id)
+
+
+@router.post("/sandbox/example-words")
+async def sandbox_example_words(
+    request: Request, person: Person, group: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    """Import the example word list into the lexicon (the real one: the sandbox has no lexicon
+    of its own), audited as the console's file imports are."""
+    await check_csrf(request, person.session)
+    _sandbox(request, person)
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as db, db.begin():
+        result = await lexicon_changes.import_example(
+            db,
+            actor=audit.chat_actor(person.user),
+            channel=audit.Channel.CONSOLE,
+            now=runtime.now(),
+        )
+    if result.counts.changed:
+        runtime.lexicon_changed()
+    return _back(group)
 
 
 @router.post("/sandbox/reset")

@@ -438,6 +438,12 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "sandbox.verdict.alert": "提醒管理员",
         "sandbox.verdict.log": "仅记录",
         "sandbox.verdict.exempt": "豁免",
+        "sandbox.no_words": "词库还是空的",
+        "sandbox.no_words_hint": (
+            "没有敏感词时，只有广告引流、刷屏、举报等规则在工作。导入示例词库（赌博、代开发票、"
+            "傻逼等 $count 个词，写入真实词库，可在「词库」页删除），或在「词库」页添加自己的词。"
+        ),
+        "sandbox.example_words": "导入示例词库",
         "review.sandbox": "沙盒的待复核记录（不计入统计）。",
     },
     "en": {
@@ -889,6 +895,13 @@ UI_TEXTS: dict[str, dict[str, str]] = {
         "sandbox.verdict.alert": "moderators alerted",
         "sandbox.verdict.log": "logged",
         "sandbox.verdict.exempt": "exempt",
+        "sandbox.no_words": "The lexicon is empty",
+        "sandbox.no_words_hint": (
+            "With no words, only the promotion, flooding and report rules are at work. Import "
+            "the example list ($count words such as 赌博, 代开发票, 傻逼; they go into the real "
+            "lexicon and can be deleted on the Lexicon page), or add your own on the Lexicon page."
+        ),
+        "sandbox.example_words": "Import the example words",
         "review.sandbox": "The sandbox's rows awaiting review (never counted).",
     },
 }

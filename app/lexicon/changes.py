@@ -1,9 +1,14 @@
 """Lexicon changes with their audit entries, shared by the REST API and the web console: an add
-that changed the lexicon, a file imported, and the deletion of one word or phrase."""
+that changed the lexicon, a file imported (`import_audited`; the example word list that ships
+with the service, `EXAMPLE_WORDS`, is one: the sandbox imports it with one click), and the
+deletion of one word or phrase."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,14 +16,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.lexicon import service
 from app.models import LexiconWord
+from moderation import AllowEntry, LexiconEntry
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["AUDITED_ENTRIES", "audit_added", "audit_imported", "delete_entry"]
+__all__ = [
+    "AUDITED_ENTRIES",
+    "EXAMPLE_WORDS",
+    "audit_added",
+    "audit_imported",
+    "delete_entry",
+    "import_audited",
+    "import_example",
+]
 
 
 AUDITED_ENTRIES = 50  # words or phrases named in one audit entry; the counts cover all
+# the example word list (deploy/lexicon.example.txt is a link to it): docs/lexicon.md's format
+EXAMPLE_WORDS = Path(__file__).with_name("example.txt")
 
 
 async def audit_added(
@@ -88,6 +104,57 @@ async def audit_imported(
             "lexicon_version": result.version,
         },
         at=now,
+    )
+
+
+async def import_audited(
+    session: AsyncSession,
+    kind: service.ListKind,
+    entries: Sequence[LexiconEntry] | Sequence[AllowEntry],
+    *,
+    name: str,
+    content: bytes,
+    actor: str,
+    channel: audit.Channel,
+    now: datetime,
+) -> service.ImportResult:
+    """Import a checked file (`service.check_list`) named `name` with its audit entry, in the
+    caller's transaction: the console's upload and the sandbox's example list. The caller
+    tells the replica's lexicon when it changed."""
+    result = await service.import_entries(
+        session,
+        kind,
+        entries,
+        origin=f"{channel.value}:{name}",
+        sha256=hashlib.sha256(content).hexdigest(),
+        added_by=actor,
+        source=channel.value,
+        now=now,
+    )
+    await audit_imported(session, result, name=name, actor=actor, channel=channel, now=now)
+    return result
+
+
+async def import_example(
+    session: AsyncSession, *, actor: str, channel: audit.Channel, now: datetime
+) -> service.ImportResult:
+    """Import the example word list (`EXAMPLE_WORDS`); words already there stay as they are
+    listed now only where the example lists them otherwise (an import never deletes)."""
+    content = EXAMPLE_WORDS.read_bytes()
+    checked = service.check_list(
+        service.ListKind.WORDS, content.decode("utf-8"), source=EXAMPLE_WORDS.name
+    )
+    if checked.refused:  # the file ships with the service: a refused line is a bug here
+        raise service.InvalidEntry("; ".join(checked.refused))
+    return await import_audited(
+        session,
+        service.ListKind.WORDS,
+        checked.entries,
+        name=EXAMPLE_WORDS.name,
+        content=content,
+        actor=actor,
+        channel=channel,
+        now=now,
     )
 
 

@@ -21,6 +21,8 @@ from app import migrate
 from app.cli import main
 from app.console import once
 from app.db import database_urls
+from app.lexicon.changes import EXAMPLE_WORDS
+from app.lexicon.service import ListKind, check_list
 from app.main import create_app
 from app.repositories import sandbox as sandbox_repo
 from app.runtime import Runtime
@@ -174,6 +176,45 @@ async def test_a_disguised_contact_from_a_newcomer_is_warned_and_alerted(fresh: 
     review = await fresh.http.get("/console/review", params={"sandbox": 1})
     assert "sandbox-newcomer" in review.text
     assert "sandbox-newcomer" not in (await fresh.http.get("/console/review")).text
+
+
+async def test_with_an_empty_lexicon_the_page_offers_the_example_words(tmp_path: Path) -> None:
+    """A fresh machine has no words: typing 赌博 in the sandbox found nothing and the page did
+    not say why. It says so now, and one click imports the example list, audited."""
+    settings = _fresh_settings(tmp_path).model_copy(update={"lexicon_path": None})
+    async for page in _page(settings):
+        await page.sign_in()
+        internal = next(g for g in await page.groups() if "-internal-" in g)
+        text = await page.sandbox(internal)
+        assert 'id="sandbox-no-words"' in text
+        count = len(
+            check_list(ListKind.WORDS, EXAMPLE_WORDS.read_text("utf-8"), source="x").entries
+        )
+        assert f"{count} 个词" in text
+        await page.say(internal, "sandbox-newcomer", "今晚一起赌博")
+        assert '<div class="bubble bot">' not in await page.chat(internal)  # no word, no warning
+        answer = await page.http.post(
+            "/console/sandbox/example-words", data={"csrf": page.csrf, "group": internal}
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/console/sandbox?group={internal}"
+        await page.runtime.workers.run_until_idle()  # the lexicon reloads
+        assert 'id="sandbox-no-words"' not in await page.sandbox(internal)
+        await page.say(internal, "sandbox-newcomer", "今晚一起赌博")
+        assert '<div class="bubble bot">' in await page.chat(internal)
+        audit = await page.api("/api/v1/audit")
+        imports = [e for e in audit["items"] if e["action"] == "lexicon.words.import"]
+        assert imports and imports[0]["details"]["added"] == count, imports
+
+
+async def test_the_example_words_are_offered_only_to_an_empty_lexicon_and_need_the_form_token(
+    fresh: Page,
+) -> None:
+    before = await fresh.api("/api/v1/lexicon/words")
+    assert 'id="sandbox-no-words"' not in await fresh.sandbox()  # the fixture lists words
+    refused = await fresh.http.post("/console/sandbox/example-words", data={"csrf": "wrong"})
+    assert refused.status_code == 403
+    assert await fresh.api("/api/v1/lexicon/words") == before  # nothing imported
 
 
 async def test_every_scenario_plays_in_the_page(fresh: Page) -> None:
