@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import OutboxAction
 from app.repositories import dialect_insert
+from app.repositories.notifications import OUTBOX_CHANNEL, notify
 
 __all__ = [
     "SANDBOX_STATUS",
@@ -71,6 +72,8 @@ async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Non
     `rows` is empty."""
     if rows:
         await session.execute(_INSERT, list(rows))
+        if any(row["status"] == "pending" for row in rows):  # due now: wake every replica
+            await notify(session, OUTBOX_CHANNEL)
 
 
 def enqueue(
