@@ -392,6 +392,7 @@ def create_app(
                 ),
                 on_lexicon_changed=lambda: runtime.workers.notify_lexicon(),
                 give_way=runtime.foreground.give_way,
+                archive_enabled=runtime.archive is not None,
             )
             runtime.processor = processor
 
