@@ -1,8 +1,10 @@
 """PostgreSQL `LISTEN/NOTIFY`: work stored by one process wakes the workers of every process.
 
-The transaction that stores an inbox event (`app.repositories.inbox.BatchInsert`) or an outbox
-action due now (`app.repositories.outbox.add_many`) notifies a channel; PostgreSQL delivers the
-notification when, and only if, that transaction commits. Each process keeps one connection
+The transaction that stores inbox events (`app.repositories.inbox.BatchInsert`, the chat
+archive's batch) or puts an outbox action due now on a person's word (`outbox.retry_dead`, the
+console's warnings and removals) notifies a channel; PostgreSQL delivers the notification when,
+and only if, that transaction commits. (Judging's actions need none: the replica that judged
+wakes its own dispatcher.) Each process keeps one connection
 listening on the channels (`Listener`) and wakes its worker, instead of waiting for the worker's
 poll (`app.workers`), which stays as the fallback: a notification missed (the listening
 connection was down) costs at most one poll interval. SQLite has no notifications: a process

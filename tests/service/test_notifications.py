@@ -17,11 +17,12 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app import migrate
-from app.db import create_engine_for, database_urls
+from app.db import create_engine_for, database_urls, session_factory
 from app.main import create_app
 from app.models import ModerationLog
 from app.repositories import inbox as inbox_repo
-from app.repositories.notifications import INBOX_CHANNEL, Listener
+from app.repositories import outbox as outbox_repo
+from app.repositories.notifications import INBOX_CHANNEL, OUTBOX_CHANNEL, Listener
 from app.runtime import Runtime
 from tests import support
 from tests.conftest import Service, make_settings, start_service
@@ -183,4 +184,35 @@ async def test_a_batch_that_stores_notifies_on_commit_and_duplicates_alone_do_no
             )
             await connection.commit()
     finally:
+        await engine.dispose()
+
+
+async def test_a_retried_action_wakes_the_dispatchers(pg_url: str) -> None:
+    """A dead action put back by a person (REST API, console) may be retried on an HTTP-only
+    replica: its transaction notifies the dispatchers."""
+    engine = create_engine_for(database_urls(pg_url))
+    sessions = session_factory(engine)
+    woken = asyncio.Event()
+    listener = Listener(engine.url, {OUTBOX_CHANNEL: woken.set})
+    listener.start()
+    try:
+        await listener.wait_listening()
+        now = datetime.now(UTC)
+        async with sessions() as session, session.begin():
+            await outbox_repo.add_many(
+                session,
+                [
+                    outbox_repo.row(
+                        idempotency_key="notify-retry", kind="app_message", payload={}, now=now
+                    )
+                    | {"status": "dead"}
+                ],
+            )
+        woken.clear()  # the call made when listening starts
+        async with sessions() as session, session.begin():
+            action_id = (await outbox_repo.page(session, limit=1))[0].id
+            assert await outbox_repo.retry_dead(session, action_id, now=now)
+        await asyncio.wait_for(woken.wait(), WAIT_STEPS * 0.025)
+    finally:
+        await listener.stop()
         await engine.dispose()
