@@ -63,6 +63,7 @@ from app.log_format import (
 )
 from app.outbox import routes as outbox
 from app.outbox.dispatcher import SEND_CALLS, OutboxDispatcher
+from app.repositories.notifications import INBOX_CHANNEL, OUTBOX_CHANNEL, Listener
 from app.runtime import Runtime, moderation_context, word_files
 from app.sandbox.live import LiveSandbox, fresh_machine_settings
 from app.screening import routes as screening
@@ -391,6 +392,7 @@ def create_app(
                 ),
                 on_lexicon_changed=lambda: runtime.workers.notify_lexicon(),
                 give_way=runtime.foreground.give_way,
+                archive_enabled=runtime.archive is not None,
             )
             runtime.processor = processor
 
@@ -443,6 +445,16 @@ def create_app(
             )
             if start_workers:
                 runtime.workers.start()
+                if runtime.engine.dialect.name == "postgresql":
+                    # another replica's callbacks and actions wake these workers too
+                    runtime.listener = Listener(
+                        runtime.engine.url,
+                        {
+                            INBOX_CHANNEL: runtime.workers.notify_inbox,
+                            OUTBOX_CHANNEL: runtime.workers.notify_outbox,
+                        },
+                    )
+                    runtime.listener.start()
             log.info(
                 "wecom-mod ready: app callback %s, smart bot %s, app messages %s, REST API %s, "
                 "chat archive %s, background workers %s, lexicon version %d with %d word(s), "
@@ -469,6 +481,8 @@ def create_app(
             finally:
                 await runtime.inbox_writer.close()  # the callbacks' rows in flight are committed
                 dispatcher.stop()  # the outbox pass ends after the send in flight
+                if runtime.listener is not None:
+                    await runtime.listener.stop()
                 await runtime.workers.stop()
                 if runtime.archive is not None:
                     await runtime.archive.close()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from app.ingest.inbox_writer import InboxWriter
     from app.judging.processing import InboxProcessor
     from app.outbox.dispatcher import OutboxDispatcher
+    from app.repositories.notifications import Listener
     from app.sandbox.live import LiveSandbox
     from app.screening.screener import JoinScreener
     from app.secret_box import SecretBox
@@ -66,6 +67,8 @@ class Runtime:
     client: WeComClient = field(init=False)
     workers: Workers = field(init=False)
     archive: ArchivePoller | None = field(default=None, init=False)  # when ARCHIVE_ENABLED
+    # PostgreSQL with workers: wakes them on other replicas' notifications
+    listener: Listener | None = field(default=None, init=False)
     groups: GroupDirectory | None = field(default=None, init=False)  # when ARCHIVE_ENABLED
     processor: InboxProcessor = field(init=False)
     dispatcher: OutboxDispatcher = field(init=False)

@@ -51,6 +51,7 @@ newer rows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -132,6 +133,9 @@ def text_fingerprint(text: str) -> str:
     return folded_fingerprint(fold(text))
 
 
+# A batch asks for the fingerprint of a message's text about five times (the prefetch's reads,
+# the flood history, the judgement's metadata); the texts of a chat repeat, too.
+@functools.lru_cache(maxsize=4096)
 def folded_fingerprint(folded: str) -> str:
     """`text_fingerprint` of a text whose `fold` is `folded` (for callers that have it)."""
     if not folded:

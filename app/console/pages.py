@@ -62,8 +62,8 @@ from app.outbox import service as outbox_service
 from app.repositories import audit as audit_repo
 from app.repositories import groups as groups_repo
 from app.repositories import moderation_log as log_repo
+from app.repositories import notifications, reports
 from app.repositories import outbox as outbox_repo
-from app.repositories import reports
 from app.repositories import strikes as strikes_repo
 from app.screening.record import record_elsewhere
 from app.settings import SettingsError
@@ -1251,6 +1251,8 @@ async def member_warn(
             count=warned.strikes,
         )
         group_actions.queue_warning(db, group, warned.entry, warning, now=now)
+        # this replica may answer HTTP only: the worker replicas' dispatchers wake on commit
+        await notifications.notify(db, notifications.OUTBOX_CHANNEL)
     runtime.workers.notify_outbox()
     return await _member_page(
         request, person, chat_id, user_id, done="member.warned", done_count=warned.strikes
@@ -1286,6 +1288,8 @@ async def member_remove(
             idempotency_key=f"console:{uuid4().hex}:kick",
             now=runtime.now(),
         )
+        if route.channel is not None:  # queued: the worker replicas' dispatchers wake on commit
+            await notifications.notify(db, notifications.OUTBOX_CHANNEL)
     if route.channel is None:  # the group changed since the check: nothing was queued
         return await _member_page(request, person, chat_id, user_id, problem=_remove_cannot(group))
     runtime.workers.notify_outbox()

@@ -57,6 +57,7 @@ from app.models import GroupKind
 from app.repositories import archive as repo
 from app.repositories import groups as groups_repo
 from app.repositories import inbox as inbox_repo
+from app.repositories import notifications
 from bot.archive import (
     ArchiveKeys,
     ArchiveMessage,
@@ -434,6 +435,8 @@ class ArchivePoller:
                         rooms[message.roomid] = ChatKind.EXTERNAL_GROUP
             last_seq = max(record.seq for record in records)
             await repo.advance_cursor(session, config.corp_id, last_seq, now=now)
+            if result.stored:  # every replica's inbox worker wakes on commit (PostgreSQL)
+                await notifications.notify(session, notifications.INBOX_CHANNEL)
         self.last = result
         for name in ("records", "stored", "duplicates", "skipped", "failed"):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(result, name))

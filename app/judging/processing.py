@@ -109,8 +109,14 @@ class InboxProcessor:
         on_archive_notify: Callable[[], None] | None = None,
         on_lexicon_changed: Callable[[], None] = lambda: None,
         give_way: Callable[[], Awaitable[None]] | None = None,
+        archive_enabled: bool = True,
     ) -> None:
         self._sessions = sessions
+        # Copies of a message through both channels (`app.judging.cross_channel`) exist only
+        # with the chat archive: without it, a batch with no archive record (left from when it
+        # was on) neither reads nor writes `message_copies`.
+        self.archive_enabled = archive_enabled
+        self._copies_on = archive_enabled
         # Awaited before each batch: the callbacks being answered go first (`Foreground`).
         self._give_way = give_way
         # A chat command changed the lexicon: called after the batch's transaction, so this
@@ -225,6 +231,7 @@ class InboxProcessor:
         self._facts = self._new_facts()
         self._tally = RollupTally(self._context.rollups)
         self._decided = []
+        self._copies_on = self.archive_enabled or any(row.kind == ARCHIVE_KIND for row in rows)
         self._scan(rows)
 
     def _new_facts(self) -> FactsReader:
@@ -310,6 +317,9 @@ class InboxProcessor:
             try:
                 async with session.begin():
                     row = await inbox_repo.claim_one(session, event_id)
+                    self._copies_on = self.archive_enabled or (
+                        row is not None and row.kind == ARCHIVE_KIND
+                    )
                     handled = row is not None and await self._handle_and_mark(session, row)
                     handled = await self._finish(session) or handled
                 self._count_decided()
@@ -671,8 +681,10 @@ class InboxProcessor:
         `off` mode nothing happens at all. A copy of a message the other channel delivered
         and the service acted on already is not judged again (`app.judging.cross_channel`)."""
         batch, facts = self._batch, self._facts
-        batch_messages = ((chat, user, at) for chat, user, at, _bot, _f in facts.senders)
-        first = await self.copies.first_copy(session, row.id, message, batch_messages)
+        first = None
+        if self._copies_on:
+            batch_messages = ((chat, user, at) for chat, user, at, _bot, _f in facts.senders)
+            first = await self.copies.first_copy(session, row.id, message, batch_messages)
         if first is not None:
             batch.pending.append(_Pending(row, message, copy_of=first))
             return False

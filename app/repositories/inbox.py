@@ -119,12 +119,18 @@ _UNNEST_COLUMNS = {
     "attempts": "integer[]",
     "received_at": "timestamptz[]",
 }
+# The same statement notifies wecom_mod_inbox (`notifications.INBOX_CHANNEL`) when it stored a
+# row, with no extra round trip on the answer path: the workers of every replica wake when the
+# transaction commits (`app.repositories.notifications`); duplicates alone wake nobody.
 _UNNEST_INSERT = (
-    "INSERT INTO inbox_events (dedupe_key, source, kind, chat_id, sender, plaintext, status, "
-    "attempts, received_at) SELECT * FROM unnest(%(dedupe_key)b::text[], %(source)b::text[], "
-    "%(kind)b::text[], %(chat_id)b::text[], %(sender)b::text[], %(plaintext)b::text[], "
-    "%(status)b::text[], %(attempts)b::integer[], %(received_at)b::timestamptz[]) "
-    "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
+    "WITH stored AS (INSERT INTO inbox_events (dedupe_key, source, kind, chat_id, sender, "
+    "plaintext, status, attempts, received_at) SELECT * FROM unnest(%(dedupe_key)b::text[], "
+    "%(source)b::text[], %(kind)b::text[], %(chat_id)b::text[], %(sender)b::text[], "
+    "%(plaintext)b::text[], %(status)b::text[], %(attempts)b::integer[], "
+    "%(received_at)b::timestamptz[]) ON CONFLICT (dedupe_key) DO NOTHING "
+    "RETURNING id, dedupe_key) "
+    "SELECT stored.id, stored.dedupe_key FROM stored, "
+    "(SELECT pg_notify('wecom_mod_inbox', '') WHERE EXISTS (SELECT FROM stored)) AS woken"
 )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import OutboxAction
 from app.repositories import dialect_insert
+from app.repositories.notifications import OUTBOX_CHANNEL, notify
 
 __all__ = [
     "SANDBOX_STATUS",
@@ -68,7 +69,8 @@ def row(
 
 async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Write actions (`row`) with one statement run, in the caller's transaction; nothing when
-    `rows` is empty."""
+    `rows` is empty. No NOTIFY: judging writes them, and the judging replica wakes its own
+    dispatcher when the batch commits (one statement a batch less)."""
     if rows:
         await session.execute(_INSERT, list(rows))
 
@@ -316,14 +318,18 @@ async def oldest_pending(session: AsyncSession) -> datetime | None:
 
 async def retry_dead(session: AsyncSession, action_id: int, *, now: datetime) -> bool:
     """A dead action back to pending, due now, with its attempts reset; False when it is not
-    dead (a compare-and-set, so two retries at once put it back once)."""
+    dead (a compare-and-set, so two retries at once put it back once). On PostgreSQL the
+    dispatchers of every replica are woken when the transaction commits."""
     result = await session.execute(
         update(OutboxAction)
         .where(OutboxAction.id == action_id, OutboxAction.status == "dead")
         .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    retried = bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    if retried:
+        await notify(session, OUTBOX_CHANNEL)
+    return retried
 
 
 async def get(session: AsyncSession, action_id: int) -> OutboxAction | None:
