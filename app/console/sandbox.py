@@ -11,6 +11,7 @@ itself every second (htmx) while the pipeline works.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -143,7 +144,9 @@ async def sandbox_page(
     )
 
 
+@functools.cache
 def _example_count() -> int:
+    """The example list's words (read once: the file ships with the service)."""
     text = lexicon_changes.EXAMPLE_WORDS.read_text(encoding="utf-8")
     return len(lexicon.check_list(lexicon.ListKind.WORDS, text, source="example").entries)
 

@@ -245,31 +245,24 @@ class _CallbackEndpoint:
         await send({"type": "http.response.body", "body": body})
 
 
-routes = [
-    Route(
-        "/wecom/callback",
-        _CallbackEndpoint(lambda runtime: runtime.app_channel),
-        methods=["GET", "POST"],
-        name="app_callback",
-    ),
-    Route(
-        "/wecom/aibot",
-        _CallbackEndpoint(lambda runtime: runtime.aibot_channel),
-        methods=["GET", "POST"],
-        name="aibot_callback",
-    ),
-    Route(
+# path, the runtime's channel for it, route name: WeCom's two callbacks and the sandbox's
+_CHANNELS: tuple[tuple[str, Callable[[Runtime], CallbackChannel], str], ...] = (
+    ("/wecom/callback", lambda runtime: runtime.app_channel, "app_callback"),
+    ("/wecom/aibot", lambda runtime: runtime.aibot_channel, "aibot_callback"),
+    (
         "/wecom/sandbox/callback",
-        _CallbackEndpoint(lambda runtime: runtime.sandbox_app_channel),
-        methods=["GET", "POST"],
-        name="sandbox_app_callback",
+        lambda runtime: runtime.sandbox_app_channel,
+        "sandbox_app_callback",
     ),
-    Route(
+    (
         "/wecom/sandbox/aibot",
-        _CallbackEndpoint(lambda runtime: runtime.sandbox_aibot_channel),
-        methods=["GET", "POST"],
-        name="sandbox_aibot_callback",
+        lambda runtime: runtime.sandbox_aibot_channel,
+        "sandbox_aibot_callback",
     ),
+)
+routes = [
+    Route(path, _CallbackEndpoint(channel), methods=["GET", "POST"], name=name)
+    for path, channel, name in _CHANNELS
 ]
 
 # path -> endpoint, for the app to serve a GET or POST of these paths before its middleware

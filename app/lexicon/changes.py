@@ -138,8 +138,9 @@ async def import_audited(
 async def import_example(
     session: AsyncSession, *, actor: str, channel: audit.Channel, now: datetime
 ) -> service.ImportResult:
-    """Import the example word list (`EXAMPLE_WORDS`); words already there stay as they are
-    listed now only where the example lists them otherwise (an import never deletes)."""
+    """Import the example word list (`EXAMPLE_WORDS`) as a file import does: missing words are
+    added, a listed word the example gives another category, severity or mode is updated,
+    nothing is deleted."""
     content = EXAMPLE_WORDS.read_bytes()
     checked = service.check_list(
         service.ListKind.WORDS, content.decode("utf-8"), source=EXAMPLE_WORDS.name
