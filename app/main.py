@@ -52,7 +52,7 @@ from app.ingest.archive import (
 )
 from app.ingest.channels import aibot_channel, app_channel, sandbox_channels
 from app.ingest.inbox_writer import InboxWriter
-from app.judging.processing import InboxProcessor
+from app.judging.processing import MAX_BATCH, SQLITE_MAX_BATCH, InboxProcessor
 from app.lexicon import routes as lexicon
 from app.lexicon.runtime import LexiconHolder, LexiconReloader
 from app.log_format import (
@@ -393,6 +393,7 @@ def create_app(
                 on_lexicon_changed=lambda: runtime.workers.notify_lexicon(),
                 give_way=runtime.foreground.give_way,
                 archive_enabled=runtime.archive is not None,
+                max_batch=MAX_BATCH if write_gate is None else SQLITE_MAX_BATCH,
             )
             runtime.processor = processor
 

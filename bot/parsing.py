@@ -75,9 +75,16 @@ def _parse_json_object(
         raise error("body is not JSON") from exc
     if not isinstance(value, dict):
         raise error("body is not a JSON object")
-    if not _storable(value):
+    if not _plainly_storable(text) and not _storable(value):
         raise error("body holds a NUL character or a lone surrogate")
     return value
+
+
+def _plainly_storable(text: str | bytes) -> bool:
+    """Whether the JSON text cannot give a string `_storable` refuses, seen without walking
+    it: a text with no \\u escape (strict JSON refuses a raw NUL in a string) and no lone
+    surrogate of its own."""
+    return isinstance(text, str) and "\\u" not in text and _is_utf8(text)
 
 
 def _storable(value: Any) -> bool:

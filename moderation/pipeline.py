@@ -21,7 +21,7 @@ Pure: no I/O, no clock (each message carries its time), nothing kept between cal
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -36,6 +36,7 @@ from moderation.flood import (
 )
 from moderation.fold import fold
 from moderation.lexicon import Category
+from moderation.matcher import BATCH_SIZE as MATCHER_BATCH
 from moderation.matcher import SHORT_WORD, Confidence, Finding, Route, SensitiveWordMatcher
 from moderation.policy import GroupMode, GroupPolicy, Standing, judge, promotion_signal
 from moderation.promo import detect_promotion
@@ -48,6 +49,7 @@ __all__ = [
     "MemberFacts",
     "judge_alone",
     "judge_batch",
+    "judge_each",
     "split_words",
 ]
 
@@ -116,11 +118,21 @@ def judge_batch(messages: Sequence[BatchMessage], facts: BatchFacts) -> list[Jud
     """One `Judgement` per message, in order (see the module docstring). Every message's
     group must be in `facts.groups`, and its sender in `facts.members` unless the group is
     off."""
-    findings = facts.matcher.find_many(
-        [message.text for message in messages], [message.chat_id for message in messages]
-    )
+    return list(judge_each(messages, facts))
+
+
+def judge_each(messages: Sequence[BatchMessage], facts: BatchFacts) -> Iterator[Judgement]:
+    """`judge_batch`, one judgement at a time: a caller that shares its thread (an event
+    loop) can pause between two. The lexicon is searched as `find_many` searches it, a
+    `matcher.BATCH_SIZE` of messages at a time."""
     run = _Run(facts)
-    return [run.judge(message, found) for message, found in zip(messages, findings, strict=True)]
+    for first in range(0, len(messages), MATCHER_BATCH):
+        chunk = messages[first : first + MATCHER_BATCH]
+        findings = facts.matcher.find_many(
+            [message.text for message in chunk], [message.chat_id for message in chunk]
+        )
+        for message, found in zip(chunk, findings, strict=True):
+            yield run.judge(message, found)
 
 
 def judge_alone(

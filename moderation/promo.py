@@ -455,16 +455,43 @@ class _Light:
 
 
 def _light(text: str) -> _Light:
-    """`_Light` of `text`."""
+    """`_Light` of `text`: with one table lookup per character (`_LightTable`), and the
+    character-by-character walk only for a text with a character that is dropped or becomes
+    more than one."""
+    light = text.translate(_LIGHT)
+    if len(light) == len(text) and not _LIGHT.uneven.intersection(text):
+        return _Light(light, list(range(len(text))))
     parts: list[str] = []
     starts: list[int] = []
     for index, char in enumerate(text):
-        if invisible(char):  # as the word matcher reads it: 加ㅤ微ㅤ信 is 加微信
-            continue
-        folded = fold_char(char) or unicodedata.normalize("NFKC", char)
+        folded = _LIGHT[ord(char)]
         parts.append(folded)
         starts.extend([index] * len(folded))
     return _Light("".join(parts), starts)
+
+
+class _LightTable(dict[int, str]):
+    """Code point → what `_light` makes of the character: "" for what shows as nothing
+    (`fold.invisible`: 加ㅤ微ㅤ信 is 加微信, as the word matcher reads it), else `fold_char`'s
+    letters and digits or the NFKC of anything else; filled as characters are met (a
+    `str.translate` table). `uneven`: the characters met that do not become exactly one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uneven: set[str] = set()
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        folded = "" if invisible(char) else fold_char(char) or unicodedata.normalize("NFKC", char)
+        if len(folded) != 1:
+            self.uneven.add(char)
+        if len(self) < _LIGHT_CACHE_LIMIT:
+            self[code] = folded
+        return folded
+
+
+_LIGHT_CACHE_LIMIT = 50_000  # code points remembered (a few MB at most)
+_LIGHT = _LightTable()
 
 
 # --- Numbers ----------------------------------------------------------------------------------
@@ -622,9 +649,12 @@ def _find_spread_phones(folded: Folded, text: str) -> list[_Number]:
     turns into digits in runs of three) with a few words between them: 打一五九，中间八七六五，
     最后四三二一. A group is written in one piece in `text`: digits that folding joined across
     a colon, a dash or a space are times, dates and ranges (14:00-16:00), not a group."""
+    groups = list(_DIGIT_GROUP.finditer(folded.text))
+    if len(groups) < 2 or sum(group.end() - group.start() for group in groups) < 11:
+        return []  # the cheap test first: most texts hold one group of digits at most
     groups = [
         group
-        for group in _DIGIT_GROUP.finditer(folded.text)
+        for group in groups
         if _in_one_piece(text, *folded.original_span(group.start(), group.end()))
     ]
     found: list[_Number] = []

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ from app.judging.events import (
 from app.judging.facts import FactsReader
 from app.judging.record import Flagged, Recorder
 from app.log_format import event_context
-from app.models import Group, InboxEvent
+from app.models import Group
 from app.repositories import activity as activity_repo
 from app.repositories import archive as archive_repo
 from app.repositories import groups as groups_repo
@@ -69,6 +70,7 @@ from app.repositories import inbox as inbox_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import strikes as strikes_repo
 from app.repositories import welcomes as welcomes_repo
+from app.repositories.inbox import ClaimedEvent
 from app.screening.record import strikes_from_elsewhere
 from app.screening.requests import request_screening
 from bot.archive import ArchiveMessage, parse_archive_message
@@ -82,14 +84,22 @@ from bot.events import (
 )
 from moderation import GroupMode, GroupPolicy, fold
 from moderation.flood import MAX_WINDOW_SECONDS, folded_fingerprint
-from moderation.pipeline import BatchMessage, Judgement, judge_batch
+from moderation.pipeline import BatchMessage, Judgement, judge_each
 
-__all__ = ["MAX_ATTEMPTS", "InboxProcessor"]
+__all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "SQLITE_MAX_BATCH", "InboxProcessor"]
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-BATCH_SIZE = 50  # events handled per transaction
+# Events handled per transaction at most. A batch runs about 20 statements whether it holds
+# 10 events or 500, so a backlog is worked off in large batches; without one a batch is what
+# has arrived since the last. On SQLite a callback being stored waits for the batch's
+# transaction (the one write lock): batches are kept smaller there.
+MAX_BATCH = 500
+SQLITE_MAX_BATCH = 200
+# Within a batch, judging hands the event loop back at least this often (the callbacks this
+# replica answers run in between).
+PACE_SECONDS = 0.005
 MESSAGE_KINDS = frozenset({"aibot_text", "app_text", ARCHIVE_KIND})
 # Archive message types judged as another type by the detectors.
 _ARCHIVE_TYPE_ALIASES = {"external_redpacket": "redpacket"}
@@ -110,8 +120,11 @@ class InboxProcessor:
         on_lexicon_changed: Callable[[], None] = lambda: None,
         give_way: Callable[[], Awaitable[None]] | None = None,
         archive_enabled: bool = True,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self._sessions = sessions
+        self._max_batch = max_batch  # events per transaction at most
+        self._pace_until = 0.0  # `_pace`
         # Copies of a message through both channels (`app.judging.cross_channel`) exist only
         # with the chat archive: without it, a batch with no archive record (left from when it
         # was on) neither reads nor writes `message_copies`.
@@ -180,7 +193,7 @@ class InboxProcessor:
         while handled < limit:
             if self._give_way is not None:
                 await self._give_way()
-            ids = await self._process_batch(after_id, min(BATCH_SIZE, limit - handled))
+            ids = await self._process_batch(after_id, min(self._max_batch, limit - handled))
             if not ids:
                 break
             after_id = ids[-1]
@@ -201,9 +214,7 @@ class InboxProcessor:
                     await self._facts.prefetch(session)
                     for row in rows:
                         enqueued = await self._handle_and_mark(session, row) or enqueued
-                        # Judging a message takes the event loop for about a millisecond, and
-                        # most need no query: between two, let this replica answer callbacks.
-                        await asyncio.sleep(0)
+                        await self._pace()
                     enqueued = await self._finish(session) or enqueued
                 self._count_decided()
             except Exception as exc:
@@ -225,7 +236,16 @@ class InboxProcessor:
             self._on_lexicon_changed()
         return ids
 
-    def _start_batch(self, rows: Sequence[InboxEvent]) -> None:
+    async def _pace(self) -> None:
+        """Hand the event loop back if judging has had it for PACE_SECONDS: judging a message
+        takes a fraction of a millisecond and most need no query, so between two the callbacks
+        this replica answers get their turn."""
+        now = time.perf_counter()
+        if now >= self._pace_until:
+            await asyncio.sleep(0)
+            self._pace_until = time.perf_counter() + PACE_SECONDS
+
+    def _start_batch(self, rows: Sequence[ClaimedEvent]) -> None:
         """Forget what the previous transaction cached; scan the new batch's texts."""
         self._batch = _BatchState()
         self._facts = self._new_facts()
@@ -267,7 +287,7 @@ class InboxProcessor:
         await self.copies.write(session)
         await self._tally.write(session)
 
-    def _scan(self, rows: Sequence[InboxEvent]) -> None:
+    def _scan(self, rows: Sequence[ClaimedEvent]) -> None:
         """Parse the batch's events once; note its group messages to moderate, what each
         member said and its fold (for `FactsReader.prefetch` and `judge_batch`)."""
         self._said = {}
@@ -335,7 +355,7 @@ class InboxProcessor:
         self.decisions.update(self._decided)
         self._decided = []
 
-    async def _handle_and_mark(self, session: AsyncSession, row: InboxEvent) -> bool:
+    async def _handle_and_mark(self, session: AsyncSession, row: ClaimedEvent) -> bool:
         """Handle the event; it is marked done with the transaction's others (`_finish`)."""
         with event_context(str(row.id)):
             enqueued = await self._handle(session, row)
@@ -366,7 +386,7 @@ class InboxProcessor:
             else:
                 log.warning("inbox event %s failed, will retry: %s", event_id, row.last_error)
 
-    async def _handle(self, session: AsyncSession, row: InboxEvent) -> bool:
+    async def _handle(self, session: AsyncSession, row: ClaimedEvent) -> bool:
         """Carry out one event; returns whether outbox rows were added. A group message to
         moderate waits for the next `_judge_pending` (with the batch's next ones); any other
         event is carried out after the messages before it are judged."""
@@ -375,7 +395,7 @@ class InboxProcessor:
         judged = await self._judge_pending(session)
         return await self._dispatch(session, row) or judged
 
-    async def _dispatch(self, session: AsyncSession, row: InboxEvent) -> bool:
+    async def _dispatch(self, session: AsyncSession, row: ClaimedEvent) -> bool:
         if row.kind == ARCHIVE_KIND:
             return await self._on_archive(session, row)
         event = self._callback_event(row)
@@ -475,14 +495,14 @@ class InboxProcessor:
 
     # -- messages ------------------------------------------------------------------------
 
-    def _callback_event(self, row: InboxEvent) -> CallbackEvent:
+    def _callback_event(self, row: ClaimedEvent) -> CallbackEvent:
         """The stored callback, parsed (once per batch: `_scan` and the handler share it)."""
         event = self._callback_parsed.get(row.id)
         if event is None:
             event = self._callback_parsed[row.id] = parse_stored(row.source, row.plaintext or "")
         return event
 
-    def _archive_message(self, row: InboxEvent) -> ArchiveMessage:
+    def _archive_message(self, row: ClaimedEvent) -> ArchiveMessage:
         """The stored archive record, parsed (once per batch). Raises ValueError or
         `MalformedArchiveRecord` for a record that is not the documented JSON."""
         message = self._archive_parsed.get(row.id)
@@ -491,7 +511,7 @@ class InboxProcessor:
             self._archive_parsed[row.id] = message
         return message
 
-    async def _on_archive(self, session: AsyncSession, row: InboxEvent) -> bool:
+    async def _on_archive(self, session: AsyncSession, row: ClaimedEvent) -> bool:
         message = self._archive_message(row)
         skip = archive_skip_reason(message, include_direct=self._archive_include_direct)
         if skip:
@@ -532,7 +552,7 @@ class InboxProcessor:
         return await self._moderate(session, row, incoming, smart_bot=False)
 
     async def _on_aibot_text(
-        self, session: AsyncSession, row: InboxEvent, event: AibotText
+        self, session: AsyncSession, row: ClaimedEvent, event: AibotText
     ) -> bool:
         invocation = parse_command(event.content)
         if invocation is not None:
@@ -564,7 +584,7 @@ class InboxProcessor:
         return await self._moderate(session, row, message, smart_bot=True)
 
     async def _on_app_text(
-        self, session: AsyncSession, row: InboxEvent, event: AppTextMessage
+        self, session: AsyncSession, row: ClaimedEvent, event: AppTextMessage
     ) -> bool:
         invocation = parse_command(event.content)
         if invocation is None:
@@ -594,7 +614,7 @@ class InboxProcessor:
     def _command_context(
         self,
         session: AsyncSession,
-        row: InboxEvent,
+        row: ClaimedEvent,
         *,
         sender: str,
         group: Group | None,
@@ -629,7 +649,7 @@ class InboxProcessor:
     def _reply_aibot(
         self,
         session: AsyncSession,
-        row: InboxEvent,
+        row: ClaimedEvent,
         event: AibotText,
         reply: str,
         *,
@@ -650,7 +670,9 @@ class InboxProcessor:
         )
         return True
 
-    def _reply_app(self, session: AsyncSession, row: InboxEvent, user_id: str, reply: str) -> bool:
+    def _reply_app(
+        self, session: AsyncSession, row: ClaimedEvent, user_id: str, reply: str
+    ) -> bool:
         if not self._context.app_messages_enabled:
             log.warning(
                 "cannot answer %s in the app chat: WECOM_APP_SECRET/WECOM_AGENT_ID not set",
@@ -673,7 +695,7 @@ class InboxProcessor:
     # -- moderation ------------------------------------------------------------------
 
     async def _moderate(
-        self, session: AsyncSession, row: InboxEvent, message: IncomingMessage, *, smart_bot: bool
+        self, session: AsyncSession, row: ClaimedEvent, message: IncomingMessage, *, smart_bot: bool
     ) -> bool:
         """Gather the facts one group message is judged with, and queue it for
         `_judge_pending`; returns whether actions were queued meanwhile (messages queued
@@ -750,11 +772,9 @@ class InboxProcessor:
         pending, batch.pending = batch.pending, []
         if not pending:
             return False
-        judgements = iter(
-            judge_batch(
-                [item.judged for item in pending if item.judged is not None],
-                self._facts.batch_facts(pending),
-            )
+        judgements = judge_each(
+            [item.judged for item in pending if item.judged is not None],
+            self._facts.batch_facts(pending),
         )
         queued = False
         flagged: list[Flagged] = []
@@ -770,6 +790,7 @@ class InboxProcessor:
             else:
                 with event_context(str(item.row.id)):
                     self._record(item, next(judgements), flagged)
+                await self._pace()
         return await self._recorder.record_many(session, flagged) or queued
 
     def _record(self, item: _Pending, judgement: Judgement, flagged: list[Flagged]) -> None:
@@ -823,7 +844,7 @@ class _Pending:
     """A group message waiting for `_judge_pending`, with what its judgement is recorded
     with; or a later copy of a message acted on already (`copy_of`), completed in its turn."""
 
-    row: InboxEvent
+    row: ClaimedEvent
     message: IncomingMessage
     group: Group | None = None
     mode: GroupMode = GroupMode.ENFORCE  # as this processor applies it (`_mode_of`)

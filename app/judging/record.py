@@ -23,10 +23,11 @@ from app.groups.policy_file import effective_policy
 from app.judging.context import ModerationContext
 from app.judging.events import IncomingMessage
 from app.log_format import event_context
-from app.models import Group, InboxEvent
+from app.models import Group
 from app.repositories import moderation_log as log_repo
 from app.repositories import outbox as outbox_repo
 from app.repositories import strikes as strikes_repo
+from app.repositories.inbox import ClaimedEvent
 from app.screening.record import record_lines
 from app.texts.findings import describe, how_found, masked_evidence
 from moderation import (
@@ -53,7 +54,7 @@ class Flagged:
     """A flagged judgement to record: the inbox row and message it is about, the decision,
     the group's mode as applied and the group."""
 
-    row: InboxEvent
+    row: ClaimedEvent
     message: IncomingMessage
     decision: Decision
     mode: GroupMode

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Boolean, Table, bindparam, case, null, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,6 +18,7 @@ from app.repositories import dialect_insert
 
 __all__ = [
     "BatchInsert",
+    "ClaimedEvent",
     "claim_one",
     "claim_pending",
     "get",
@@ -143,34 +144,52 @@ async def _lock_on_sqlite(session: AsyncSession) -> None:
         await session.execute(text("UPDATE inbox_events SET id = id WHERE 0"))
 
 
+class ClaimedEvent(NamedTuple):
+    """A pending event as its handler reads it (a plain row: the batch's events are read
+    without ORM objects, which cost more to make than the judging of a message)."""
+
+    id: int
+    source: str
+    kind: str
+    plaintext: str | None
+    received_at: datetime
+
+
+_CLAIMED = (
+    InboxEvent.id,
+    InboxEvent.source,
+    InboxEvent.kind,
+    InboxEvent.plaintext,
+    InboxEvent.received_at,
+)
 _CLAIM_PENDING = (  # `claim_pending`'s, built once
-    select(InboxEvent)
+    select(*_CLAIMED)
     .where(InboxEvent.status == "pending", InboxEvent.id > bindparam("after_id"))
     .order_by(InboxEvent.id)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
+_CLAIM_ONE = (
+    select(*_CLAIMED)
+    .where(InboxEvent.id == bindparam("event_id"), InboxEvent.status == "pending")
+    .with_for_update(skip_locked=True)
+)
 
 
-async def claim_pending(
-    session: AsyncSession, *, after_id: int, limit: int
-) -> Sequence[InboxEvent]:
+async def claim_pending(session: AsyncSession, *, after_id: int, limit: int) -> list[ClaimedEvent]:
     """Up to `limit` of the oldest pending events with id > after_id, locked for this
     transaction (another replica's transaction skips them on PostgreSQL, waits on SQLite)."""
     await _lock_on_sqlite(session)
     parameters = {"after_id": after_id, "limit": limit}
-    return (await session.execute(_CLAIM_PENDING, parameters)).scalars().all()
+    result = await session.execute(_CLAIM_PENDING, parameters)
+    return [ClaimedEvent._make(row) for row in result]
 
 
-async def claim_one(session: AsyncSession, event_id: int) -> InboxEvent | None:
+async def claim_one(session: AsyncSession, event_id: int) -> ClaimedEvent | None:
     """The event if it is still pending and not locked by another transaction."""
     await _lock_on_sqlite(session)
-    statement = (
-        select(InboxEvent)
-        .where(InboxEvent.id == event_id, InboxEvent.status == "pending")
-        .with_for_update(skip_locked=True)
-    )
-    return (await session.execute(statement)).scalar_one_or_none()
+    row = (await session.execute(_CLAIM_ONE, {"event_id": event_id})).first()
+    return None if row is None else ClaimedEvent._make(row)
 
 
 async def get(session: AsyncSession, event_id: int) -> InboxEvent | None:

@@ -67,6 +67,7 @@ from app import migrate
 from app.db import database_urls
 from app.models import InboxEvent, ModerationLog, OutboxAction
 from app.outbox.dispatcher import BACKOFF_BASE, BACKOFF_CAP, backoff_delay
+from app.repositories.inbox import ClaimedEvent
 from app.settings import Settings
 from tests import support
 from tests.conftest import make_settings, start_service
@@ -558,8 +559,8 @@ async def test_on_sqlite_a_batch_redone_one_event_at_a_time_takes_its_own_gate_a
             assert (await service.post_aibot(plaintext)).status_code == 200
         handle = processor._handle
 
-        async def fail_the_second(session: Any, row: InboxEvent, handle: Any = handle) -> bool:
-            if row.dedupe_key == "aibot:msg:regate-1":
+        async def fail_the_second(session: Any, row: ClaimedEvent, handle: Any = handle) -> bool:
+            if '"regate-1"' in (row.plaintext or ""):
                 raise ValueError("a poisonous event")
             return await handle(session, row)
 
