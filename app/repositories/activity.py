@@ -15,7 +15,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     or_,
     select,
 )
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import MessageMeta
 from app.repositories import rowcount
+from app.repositories.bulk import BulkInsert
 from moderation import MessageMeta as FloodMeta
 
 __all__ = ["HistoryQuery", "add_many", "groups_with_texts", "prune", "recent_many", "row"]
@@ -31,7 +31,7 @@ MAX_HISTORY_ROWS = 2000  # newest matching rows of a group loaded for a batch, a
 SHORT_TEXT_COLUMN = 8  # characters of `message_meta.short_text`
 
 
-_INSERT = insert(cast(Table, MessageMeta.__table__))  # Core, not the ORM's bulk insert
+_INSERT = BulkInsert(cast(Table, MessageMeta.__table__))  # not the ORM's bulk insert
 
 
 def row(
@@ -59,7 +59,7 @@ def row(
 async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Store messages' metadata (`row`), in one statement run."""
     if rows:
-        await session.execute(_INSERT, list(rows))
+        await _INSERT(session, rows)
 
 
 @dataclass(frozen=True)

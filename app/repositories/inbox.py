@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Boolean, Table, bindparam, case, null, select, text, update
+from sqlalchemy import Table, bindparam, case, null, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import StatementError
@@ -197,16 +197,20 @@ async def get(session: AsyncSession, event_id: int) -> InboxEvent | None:
 
 
 _EVENTS = cast(Table, InboxEvent.__table__)
-# Built once: `mark_done`'s, run with a row of parameters per event.
+# Built once: `mark_done`'s, one statement for the whole batch.
 _MARK_DONE = (
     update(_EVENTS)
-    .where(_EVENTS.c.id == bindparam("event_id"))
+    .where(_EVENTS.c.id.in_(bindparam("events", expanding=True)))
     .values(
         status="done",
         processed_at=bindparam("at"),
         attempts=_EVENTS.c.attempts + 1,
-        plaintext=case((bindparam("forget", type_=Boolean), null()), else_=_EVENTS.c.plaintext),
+        plaintext=case(
+            (_EVENTS.c.id.in_(bindparam("forget", expanding=True)), null()),
+            else_=_EVENTS.c.plaintext,
+        ),
     )
+    .execution_options(synchronize_session=False)
 )
 
 
@@ -214,10 +218,12 @@ async def mark_done(
     session: AsyncSession, events: Sequence[tuple[int, bool]], *, at: datetime
 ) -> None:
     """Mark claimed events handled at `at` (one more attempt): (event id, whether its
-    plaintext is dropped now) each, with one statement run. The events' ORM objects, if loaded,
+    plaintext is dropped now) each, with one statement. The events' ORM objects, if loaded,
     are not updated (the transaction's end expires them)."""
     if events:
-        await session.execute(
-            _MARK_DONE.execution_options(synchronize_session=False),
-            [{"event_id": event_id, "at": at, "forget": forget} for event_id, forget in events],
-        )
+        parameters = {
+            "events": [event_id for event_id, _forget in events],
+            "forget": [event_id for event_id, forget in events if forget],
+            "at": at,
+        }
+        await session.execute(_MARK_DONE, parameters)

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, and_, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import Select, Table, and_, func, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.models import ModerationLog, ModerationLogRule, OutboxAction
 from app.repositories import sandbox as sandbox_repo
+from app.repositories.bulk import BulkInsert
 from app.repositories.reports import finding_rule
 
 __all__ = [
@@ -150,8 +151,8 @@ _LOGS = cast(Table, ModerationLog.__table__)
 # Built once: the statements `add_many` runs for every batch of the inbox processor.
 # The ids come back keyed by inbox event (not in the rows' order: asking for that order makes
 # SQLite run one INSERT per row).
-_INSERT_LOGS = insert(_LOGS).returning(_LOGS.c.inbox_event_id, _LOGS.c.id)
-_INSERT_RULES = insert(cast(Table, ModerationLogRule.__table__))
+_INSERT_LOGS = BulkInsert(_LOGS, returning=("inbox_event_id", "id"))
+_INSERT_RULES = BulkInsert(cast(Table, ModerationLogRule.__table__))
 
 
 async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -161,8 +162,7 @@ async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> lis
     processor writes a batch's flagged messages so."""
     if not rows:
         return []
-    result = await session.execute(_INSERT_LOGS, list(rows))
-    written = {event_id: log_id for event_id, log_id in result}
+    written = {event_id: log_id for event_id, log_id in await _INSERT_LOGS(session, rows)}
     ids = [written[row["inbox_event_id"]] for row in rows]
     rules = [
         {"moderation_log_id": log_id, "rule": rule, "created_at": row["created_at"]}
@@ -170,7 +170,7 @@ async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> lis
         for rule in rules_of(row["findings"])
     ]
     if rules:
-        await session.execute(_INSERT_RULES, rules)
+        await _INSERT_RULES(session, rules)
     return ids
 
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, case, func, insert, or_, select, update
+from sqlalchemy import Table, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import OutboxAction
 from app.repositories import dialect_insert
+from app.repositories.bulk import BulkInsert
 from app.repositories.notifications import OUTBOX_CHANNEL, notify
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 
 SANDBOX_STATUS = "sandbox"  # delivered to the sandbox (`sandbox_posts`), never to WeCom
 
-_INSERT = insert(cast(Table, OutboxAction.__table__))
+_INSERT = BulkInsert(cast(Table, OutboxAction.__table__))
 
 
 def row(
@@ -72,7 +73,7 @@ async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Non
     `rows` is empty. No NOTIFY: judging writes them, and the judging replica wakes its own
     dispatcher when the batch commits (one statement a batch less)."""
     if rows:
-        await session.execute(_INSERT, list(rows))
+        await _INSERT(session, rows)
 
 
 def enqueue(

@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Strike
+from app.repositories.bulk import BulkInsert
 
 __all__ = [
     "add",
@@ -28,7 +29,7 @@ __all__ = [
     "standing_of_members",
 ]
 
-_INSERT = insert(cast(Table, Strike.__table__))
+_INSERT = BulkInsert(cast(Table, Strike.__table__))
 # Built once, run for every batch (`standing_counts_many`, `standing_of_members`).
 _STANDING = select(Strike.chat_id, Strike.user_id, Strike.created_at, Strike.shadow).where(
     Strike.pardoned_at.is_(None),
@@ -91,7 +92,7 @@ def row(
 async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Write strikes (`row`) with one statement run; nothing when `rows` is empty."""
     if rows:
-        await session.execute(_INSERT, list(rows))
+        await _INSERT(session, rows)
 
 
 def _standing(chat_id: str, user_id: str, *, since: datetime, shadow: bool) -> list[object]:
