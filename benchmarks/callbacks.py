@@ -71,6 +71,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -107,7 +108,10 @@ from benchmarks._http_load import (  # noqa: E402
     run_duplicates,
     run_open,
 )
+from benchmarks.matcher import build_lexicon  # noqa: E402
 from bot.crypto import CallbackCipher  # noqa: E402
+from moderation.lexicon import parse_lexicon  # noqa: E402
+from moderation.matcher import SensitiveWordMatcher  # noqa: E402
 from tests.processes import ServerProcess, clean_environment, free_port  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -127,9 +131,17 @@ CLEAN_TEXTS = (
     "新版本已经发布，更新说明见群公告。",
     "周五团建的地点定在公司附近的公园，中午十二点集合。",
 )
+STEMS = "甲乙丙丁戊己庚辛壬癸"  # 0-9, to write a callback's index in a text without digits
 FLAG_EVERY = 10  # one callback in ten contains a word from the word file
 MEMBERS = 997  # senders of the clean callbacks (prime, so every group sees all of them)
-P99_TARGET = 0.100  # seconds: time to answer at half the maximum load
+# seconds: time to answer at half the maximum load (issue 22: 50 ms on SQLite, whose judging
+# holds the one write lock; 100 ms on PostgreSQL)
+P99_TARGETS = {"sqlite": 0.050, "postgresql": 0.100}
+E2E_TARGET = 2.0  # seconds, p99 from a flagged callback to its warning at a fixed rate (issue 22)
+RSS_TARGET = 300 * 10**6  # bytes, peak RSS of each service process (issue 22: 50,000 words)
+SUSTAINED = 0.99  # the generator must send at least this share of the asked rate
+LEXICON_SEED = 20_240_601  # matcher.py's default seed: the same generated words as its runs
+MOST_HALF_LOAD = 5_000.0  # callbacks/s: screening bound for an open loop at half the maximum
 RATIO_TARGET = 0.5  # service callbacks/s over bare callbacks/s
 TIMESTAMP_WINDOW = 600  # seconds; the service refuses callbacks whose timestamp is further off
 POLL = 0.05  # seconds between two looks at the database while waiting for a drain
@@ -214,6 +226,23 @@ class Message:
     flagged: bool
 
 
+def callback_text(i: int) -> tuple[str, str, bool]:
+    """(text, sender, flagged) of callback `i` of a run: the same for every run."""
+    text = CLEAN_TEXTS[i % len(CLEAN_TEXTS)]
+    # 997 members in 7 groups: a (group, member) pair comes round every 6,979
+    # callbacks, so no member's rate trips the flood rule (7 in 10 s) below ~4,800/s.
+    sender = f"user{i % MEMBERS:03d}"
+    flagged = i % FLAG_EVERY == FLAG_EVERY - 1
+    if flagged:
+        word = FLAGGED_WORDS[(i // FLAG_EVERY) % len(FLAGGED_WORDS)]
+        text = f"{text} 有需要{word}的私聊我"
+        sender = f"spam{i:06d}"  # no strikes yet: a warning, never a removal step
+    # The index in heavenly stems too: the wave rule's fingerprint reads every run of digits
+    # as 0, so with the digits alone the same line from three members would be a copy wave.
+    tag = "".join(STEMS[int(digit)] for digit in str(i))
+    return f"@审核助手 {text} (#{i} {tag})", sender, flagged
+
+
 class Callbacks:
     """The callbacks of one service run, created phase by phase; index = position."""
 
@@ -227,15 +256,7 @@ class Callbacks:
         first = len(self.messages)
         for i in range(first, first + count):
             msgid = f"bench-{self.run_id}-{i:06d}"
-            flagged = i % FLAG_EVERY == FLAG_EVERY - 1
-            text = CLEAN_TEXTS[i % len(CLEAN_TEXTS)]
-            # 997 members in 7 groups: a (group, member) pair comes round every 6,979
-            # callbacks, so no member's rate trips the flood rule (7 in 10 s) below ~4,800/s.
-            sender = f"user{i % MEMBERS:03d}"
-            if flagged:
-                word = FLAGGED_WORDS[(i // FLAG_EVERY) % len(FLAGGED_WORDS)]
-                text = f"{text} 有需要{word}的私聊我"
-                sender = f"spam{i:06d}"  # no strikes yet: a warning, never a removal step
+            text, sender, flagged = callback_text(i)
             plaintext = json.dumps(
                 {
                     "msgid": msgid,
@@ -247,7 +268,7 @@ class Callbacks:
                     "response_url": "https://qyapi.weixin.qq.com/cgi-bin/aibot/response"
                     f"?response_code={msgid}",
                     "msgtype": "text",
-                    "text": {"content": f"@审核助手 {text} (#{i})"},
+                    "text": {"content": text},
                 },
                 ensure_ascii=False,
             )
@@ -272,6 +293,85 @@ class Callbacks:
             bodies[index] = message.body
             raw[index] = build_request(HOST, urls[index], message.body)
         return Requests(raw=raw, urls=urls, bodies=bodies, client=client)
+
+
+# -- the word file ---------------------------------------------------------------------------
+
+
+def callback_count(args: argparse.Namespace) -> int:
+    """How many callbacks one service run builds at most (its indexes start at 0): warm-up,
+    closed loop, open loop, duplicates. At half the maximum the open loop's rate is not known
+    before the closed loop, so MOST_HALF_LOAD bounds it."""
+    rate = args.open_loop_rate or MOST_HALF_LOAD
+    return (
+        args.warmup
+        + args.requests
+        + math.ceil(rate * args.open_loop_seconds)
+        + 1
+        + (args.duplicates)
+    )
+
+
+def word_file(words: int, count: int, seed: int = LEXICON_SEED) -> tuple[str, int]:
+    """The services' word file, and how many generated words were left out of it.
+
+    LEXICON, plus (`words` > 0) that many words from matcher.py's generator, less every
+    generated word the engine finds in the text of any of callbacks 0 .. `count` - 1. The
+    generator's list holds 赌博 and 刷单 itself at a random severity, and its random words of
+    common characters can sound like part of a clean line (a homophone finding); either would
+    change what a callback must produce. Then the whole file is checked the same way: each
+    flagged text finds its one word of LEXICON, a clean text finds nothing (RuntimeError
+    otherwise). The texts are matched whole, the @-mention included, which finds at least
+    what the service, judging the text after the mention, can find."""
+    texts = [callback_text(i)[0] for i in range(count)]
+    generated = build_lexicon(words, seed).entries if words > 0 else []
+    dropped: set[str] = set()
+    while generated:  # dropping a word can uncover another one where it overlapped
+        kept = [entry for entry in generated if entry.word not in dropped]
+        found = {
+            finding.word
+            for findings in SensitiveWordMatcher(kept).find_many(texts)
+            for finding in findings
+        }
+        if not found:
+            break
+        dropped |= found
+    kept = [entry for entry in generated if entry.word not in dropped]
+    content = LEXICON + "".join(
+        f"{entry.word}\t{entry.category.value}\t{entry.severity.value}\n" for entry in kept
+    )
+    matcher = SensitiveWordMatcher(parse_lexicon(content))
+    for i, findings in enumerate(matcher.find_many(texts)):
+        expected = (
+            {FLAGGED_WORDS[(i // FLAG_EVERY) % len(FLAGGED_WORDS)]}
+            if i % FLAG_EVERY == (FLAG_EVERY - 1)
+            else set()
+        )
+        if {finding.word for finding in findings} != expected:
+            raise RuntimeError(
+                f"the word file finds {sorted(f.word for f in findings)} in callback {i} "
+                f"({texts[i]!r}), expected {sorted(expected)}"
+            )
+    return content, len(dropped)
+
+
+def status_kib(status: str, name: str) -> int | None:
+    """A `name:  1234 kB` field of a /proc/<pid>/status text, in KiB (None when absent)."""
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        if key == name and value.strip().endswith("kB"):
+            return int(value.split()[0])
+    return None
+
+
+def process_memory(pid: int) -> tuple[int | None, int | None]:
+    """(peak RSS, RSS now) of process `pid` in bytes, from /proc (None: gone or not Linux)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None, None
+    peak, now = status_kib(status, "VmHWM"), status_kib(status, "VmRSS")
+    return (None if peak is None else peak * 1024), (None if now is None else now * 1024)
 
 
 # -- the database ----------------------------------------------------------------------------
@@ -407,6 +507,10 @@ def throughput(phase: Phase) -> float:
     return phase.sent / phase.wall if phase.wall > 0 else 0.0
 
 
+def mb(size: int | None) -> str:
+    return "unknown" if size is None else f"{size / 10**6:.1f} MB"
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -487,15 +591,24 @@ class Run:
     replicas: int
     closed: Phase | None = None
     rate: float = 0.0  # the open loop's arrival rate, callbacks/s
+    fixed_rate: bool = False  # --open-loop-rate: not half the maximum
+    sent_rate: float = 0.0  # the rate at which the generator actually took the open loop up
     processed: float = 0.0  # callbacks/s answered and processed, closed loop + drain
     open: Phase | None = None
-    e2e: list[float] = field(default_factory=list)  # seconds, due -> warning at the fake API
+    # seconds, due -> warning at the fake API, for every flagged open-loop callback (inf: no
+    # warning arrived)
+    e2e: list[float] = field(default_factory=list)
+    memory: list[tuple[str, int | None]] = field(default_factory=list)  # (process, peak bytes)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (what, ok, detail)
     problem: bool = False  # errors, logged warnings, drain time-outs
 
     def check(self, what: str, ok: bool, detail: str) -> None:
         self.checks.append((what, ok, detail))
         print(f"  [{verdict(ok)}] {what}: {detail}" if ok else f"!!! [FAIL] {what}: {detail}")
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.name.startswith("sqlite") else "postgresql"
 
     @property
     def intact(self) -> bool:
@@ -590,10 +703,16 @@ def measure_service(
                 f"and closed loop, until the inbox and the warnings had drained)"
             )
 
-        # 2. Open loop at half the maximum.
-        run.rate = 0.5 * throughput(closed)
+        # 2. Open loop at half the maximum, or at --open-loop-rate.
+        run.fixed_rate = args.open_loop_rate is not None
+        run.rate = args.open_loop_rate if run.fixed_rate else 0.5 * throughput(closed)
         count = max(1, round(run.rate * args.open_loop_seconds))
         open_ids = callbacks.add(count)
+        if len(callbacks.messages) > args.screened:
+            print(
+                f"note: callbacks from #{args.screened} on were not screened against the "
+                "generated words (the checks below still tell)"
+            )
         requests = callbacks.requests("/wecom/aibot", open_ids, args.client)
         print(f"{name}: open loop at {run.rate:.1f}/s ...", file=sys.stderr, flush=True)
         with database.sampling() as samples:
@@ -608,10 +727,15 @@ def measure_service(
             + " (from when each was due)"
         )
         late = sorted(opened.lateness)
+        lag = sorted(opened.dispatch_lag)
+        run.sent_rate = (opened.sent - 1) / opened.dispatching if opened.dispatching > 0 else 0.0
         print(
             f"open loop: the generator sent p50 {ms(late, 0.5):.1f} ms, p99 {ms(late, 0.99):.1f} "
-            f"ms, max {1000 * max(late, default=0):.1f} ms after the due time (its own lag, "
-            f"included above)"
+            f"ms, max {1000 * max(late, default=0):.1f} ms after the due time (included above); "
+            f"of that, its own lag before any wait for a connection p50 {ms(lag, 0.5):.1f} ms, "
+            f"p99 {ms(lag, 0.99):.1f} ms, max {1000 * max(lag, default=0):.1f} ms; it took up "
+            f"{opened.sent} callbacks in {opened.dispatching:.2f} s = {run.sent_rate:.1f}/s "
+            f"(asked {run.rate:.1f}/s)"
         )
         print(
             "open loop: inbox events pending, sampled every second: "
@@ -623,15 +747,18 @@ def measure_service(
         replies_so_far = fake_records(fake)["replies"]
         assert isinstance(replies_so_far, list)
         arrived = {str(code): float(at) for code, at in replies_so_far}
-        for index in opened.ok:
-            message = callbacks.messages[index]
-            if message.flagged and message.msgid in arrived:
-                run.e2e.append(arrived[message.msgid] - opened.due_at[index])
-        flagged_open = sum(callbacks.messages[i].flagged for i in opened.ok)
+        # Every flagged callback of the open loop, answered or not: one whose warning did not
+        # arrive counts as never (inf), so it can only push the percentiles up.
+        flagged_open = [i for i in open_ids if callbacks.messages[i].flagged]
+        for index in flagged_open:
+            at = arrived.get(callbacks.messages[index].msgid)
+            run.e2e.append(math.inf if at is None else at - opened.due_at[index])
+        missing = sum(math.isinf(seconds) for seconds in run.e2e)
         print(
-            f"open loop, callback due -> warning at the fake WeCom API: {len(run.e2e)} of "
-            f"{flagged_open} flagged; p50 {ms(run.e2e, 0.5):.1f} ms, p99 {ms(run.e2e, 0.99):.1f}"
-            f" ms, max {1000 * max(run.e2e, default=0):.1f} ms"
+            f"open loop, callback due -> warning at the fake WeCom API, all {len(flagged_open)} "
+            f"flagged callbacks ({missing} without a warning, counted as never): p50 "
+            f"{ms(run.e2e, 0.5):.1f} ms, p99 {ms(run.e2e, 0.99):.1f} ms, max "
+            f"{1000 * max(run.e2e, default=0):.1f} ms"
         )
 
         # 3. Duplicate deliveries to different replicas.
@@ -664,6 +791,10 @@ def measure_service(
         for label, phase in phases:
             run.problem |= report_errors(name, label, phase)
         check_actions(run, callbacks, phases, stored, records, set(dup_ids))
+        for server in [*servers, *workers]:
+            peak, now = process_memory(server.pid)
+            run.memory.append((server.name, peak))
+            print(f"memory: {server.name} (pid {server.pid}): peak RSS {mb(peak)}, now {mb(now)}")
         for server in [*servers, *workers]:
             run.problem |= report_server_log(server)
     return run
@@ -850,6 +981,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--open-loop-seconds", type=float, default=15.0, help="length of the open loop"
     )
     parser.add_argument(
+        "--open-loop-rate",
+        type=float,
+        default=None,
+        help="run the open loop at this many callbacks/s instead of half the closed-loop "
+        "maximum, and check the time to the warning against issue 22's target (p99 < 2 s)",
+    )
+    parser.add_argument(
+        "--words",
+        type=int,
+        default=0,
+        help="also give the services this many words generated like matcher.py's (issue 22's "
+        "memory target is for 50,000)",
+    )
+    parser.add_argument(
         "--duplicates", type=int, default=40, help="callbacks delivered three times each"
     )
     parser.add_argument(
@@ -881,6 +1026,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.requests < 1 or args.concurrency < 1 or args.warmup < 0 or args.duplicates < 0:
         parser.error("--requests and --concurrency must be at least 1, the others at least 0")
+    if args.open_loop_rate is not None and not args.open_loop_rate > 0:
+        parser.error("--open-loop-rate must be more than 0")
+    if args.words < 0:
+        parser.error("--words must be at least 0")
     try:
         args.replica_counts = sorted({int(part) for part in args.replicas.split(",") if part})
     except ValueError:
@@ -899,12 +1048,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def summary(runs: list[Run], bare: dict[int, Phase]) -> bool:
+def summary(runs: list[Run], bare: dict[int, Phase], args: argparse.Namespace) -> bool:
     """The table of every run and the targets; True when every target and check passed."""
+    words = f"{args.words:,} generated words" if args.words else "the 4-word file, no --words"
     print("\n=== summary ===")
     header = (
         f"{'target':<15} {'callbacks/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'bare/s':>8} "
-        f"{'ratio':>5} {'done/s':>7}  {'half load/s':>11} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'ratio':>5} {'done/s':>7}  {'open loop/s':>11} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'warn p50':>8} {'warn p99':>8}  actions"
     )
     print(header)
@@ -931,7 +1081,8 @@ def summary(runs: list[Run], bare: dict[int, Phase]) -> bool:
     print(
         "(callbacks/s, p50/p99: closed loop, time to answer; ratio: service/bare with as many "
         "processes; done/s: answered and processed, closed loop until drained; half load: open "
-        "loop, time to answer from the due time; warn: due -> warning at the fake WeCom API)"
+        "loop, time to answer from the due time; warn: due -> warning at the fake WeCom API, "
+        "every flagged open-loop callback, a missing warning counted as never)"
     )
     print()
     for run in runs:
@@ -940,6 +1091,8 @@ def summary(runs: list[Run], bare: dict[int, Phase]) -> bool:
         ratio = throughput(run.closed) / throughput(floor) if floor and throughput(floor) else 0.0
         p99 = percentile(sorted(run.open.latencies), 0.99)
         complete = not run.open.errors and bool(run.open.latencies)
+        answer_target = P99_TARGETS[run.backend]
+        load = f"at {run.rate:.1f}/s" if run.fixed_rate else "at half the maximum load"
         results = [
             (
                 f"callbacks/s >= {RATIO_TARGET:g} x bare",
@@ -948,8 +1101,8 @@ def summary(runs: list[Run], bare: dict[int, Phase]) -> bool:
                 f"{throughput(floor) if floor else 0.0:.1f})",
             ),
             (
-                f"p99 < {1000 * P99_TARGET:.0f} ms at half the maximum load",
-                complete and p99 < P99_TARGET,
+                f"p99 < {1000 * answer_target:.0f} ms {load} (time to answer)",
+                complete and p99 < answer_target,
                 f"{1000 * p99:.1f} ms at {run.rate:.1f}/s"
                 + ("" if complete else f", {run.open.errors} request(s) failed"),
             ),
@@ -958,7 +1111,34 @@ def summary(runs: list[Run], bare: dict[int, Phase]) -> bool:
                 run.intact,
                 f"{sum(ok for _w, ok, _d in run.checks)} of {len(run.checks)} checks passed",
             ),
+            *(
+                (
+                    f"peak RSS <= {mb(RSS_TARGET)} ({name}, {words})",
+                    peak is not None and peak <= RSS_TARGET,
+                    mb(peak),
+                )
+                for name, peak in run.memory
+            ),
         ]
+        if run.fixed_rate:
+            e2e_p99 = percentile(sorted(run.e2e), 0.99)
+            missing = sum(math.isinf(seconds) for seconds in run.e2e)
+            sustained = run.sent_rate >= SUSTAINED * run.rate
+            results += [
+                (
+                    f"the load generator sustained {run.rate:g}/s",
+                    sustained,
+                    f"took up {run.open.sent} callbacks at {run.sent_rate:.1f}/s",
+                ),
+                (
+                    f"callback -> warning p99 < {E2E_TARGET:g} s at {run.rate:g}/s for "
+                    f"{args.open_loop_seconds:g} s",
+                    bool(run.e2e) and e2e_p99 < E2E_TARGET and sustained,
+                    f"{1000 * e2e_p99:.1f} ms over all {len(run.e2e)} flagged callbacks, "
+                    f"{missing} without a warning"
+                    + ("" if sustained else "; the generator fell behind the rate"),
+                ),
+            ]
         for what, ok, detail in results:
             everything &= ok
             line = f"{run.name}: {what}: {verdict(ok)} ({detail})"
@@ -968,7 +1148,22 @@ def summary(runs: list[Run], bare: dict[int, Phase]) -> bool:
 
 def measure(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -> bool:
     """Run every target and print the report; True when everything passed."""
-    (workdir / "lexicon.txt").write_text(LEXICON, encoding="utf-8")
+    args.screened = callback_count(args)
+    print(f"word file: {args.words:,} generated words ...", file=sys.stderr, flush=True)
+    content, dropped = word_file(args.words, args.screened)
+    (workdir / "lexicon.txt").write_text(content, encoding="utf-8")
+    generated = (
+        f" and {args.words - dropped:,} of {args.words:,} generated (matcher.py, seed "
+        f"{LEXICON_SEED}; {dropped} left out because the engine finds them in the text of one "
+        f"of callbacks #0-#{args.screened - 1})"
+        if args.words
+        else ""
+    )
+    print(
+        f"word file: the benchmark's {len(LEXICON.splitlines())} words{generated}; checked on "
+        f"the texts of callbacks #0-#{args.screened - 1}: each flagged text finds its one word, "
+        "a clean text nothing"
+    )
     env = clean_environment()
     replica_counts = args.replica_counts if args.postgres else []
     bare: dict[int, Phase] = {}
@@ -1008,7 +1203,7 @@ def measure(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack
     if not runs:
         print("!!! no service was measured")
         return False
-    passed = summary(runs, bare)
+    passed = summary(runs, bare, args)
     problem |= any(run.problem for run in runs)
     problem |= any(phase.cut_short.startswith("errors") for phase in bare.values())
     return passed and not problem
@@ -1025,7 +1220,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"parameters: --requests {args.requests} --concurrency {args.concurrency} --seconds "
         f"{args.seconds:g} --warmup {args.warmup} --open-loop-seconds "
-        f"{args.open_loop_seconds:g} --duplicates {args.duplicates} --replicas {args.replicas} "
+        f"{args.open_loop_seconds:g}"
+        + (f" --open-loop-rate {args.open_loop_rate:g}" if args.open_loop_rate else "")
+        + (f" --words {args.words}" if args.words else "")
+        + f" --duplicates {args.duplicates} --replicas {args.replicas} "
         f"--client {args.client}{' --skip-sqlite' if args.skip_sqlite else ''}"
         f"{' --split' if args.split else ''}; "
         f"1 in {FLAG_EVERY} callbacks flagged; uvicorn: 1 worker per process, log level warning; "
