@@ -16,7 +16,9 @@ connection to one target (worker `k` to target `k % len(targets)`) and take that
 requests in order. In the open loop, request `i` is due at `start + i / rate`; it is sent at
 that time on an idle connection to its target (a new one is opened when none is idle), and its
 latency runs from the time it was due, not from when it left (so a slow answer that holds up
-later sends is counted, not omitted).
+later sends is counted, not omitted). The open loop also records the generator's own lag (due
+until the request was taken up, before any wait for a connection) and when it took up the last
+one, which together say whether it sustained the rate it was asked for.
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ class Phase:
     answered_at: dict[int, float] = field(default_factory=dict)  # index -> time.time() of 200
     due_at: dict[int, float] = field(default_factory=dict)  # open loop: index -> time.time()
     lateness: list[float] = field(default_factory=list)  # open loop: seconds sent after due
+    # open loop: seconds from due until the generator took the request up (its own lag, before
+    # any wait for a free connection), and from the start until the last one was taken up
+    dispatch_lag: list[float] = field(default_factory=list)
+    dispatching: float = 0.0
     wall: float = 0.0
     cut_short: str = ""
 
@@ -311,6 +317,9 @@ async def run_open(
 
     async def send(n: int, index: int, due: float) -> None:
         t = n % len(targets)
+        taken_up = time.perf_counter()
+        phase.dispatch_lag.append(taken_up - due)
+        phase.dispatching = max(phase.dispatching, taken_up - start)
         connection = await take(t)
         phase.lateness.append(time.perf_counter() - due)
         if not await _post_into(phase, connection, index, due):
