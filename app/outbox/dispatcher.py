@@ -26,10 +26,12 @@ posts (`appchat/send` per group, `appchat/update` per corp), all kept the same w
 for rate (`RateLimited`) waits at least `RATE_LIMITED_WAIT` before the next attempt.
 
 Each claimed action's lease is checked and renewed right before its call to WeCom
-(`outbox_repo.renew`): when a batch took longer than the lease and another replica has taken
-the action since, this one does not send it.
+(`outbox_repo.renew`) unless what is left of it outlasts the send and its record
+(`_lease_holds`: a batch's sends, usually): when a batch took longer than the lease and
+another replica has taken the action since, this one does not send it.
 
-What can be sent twice. Sends go one at a time, and each has a deadline (`send_deadline`:
+What can be sent twice. Sends go one at a time (on PostgreSQL, up to `SENDS_IN_FLIGHT`
+smart-bot replies at once, each with its own lease and record), and each has a deadline (`send_deadline`:
 `SEND_CALLS` calls of WECOM_TIMEOUT_SECONDS each, a token fetch and a refresh included) after
 which it is given up as a timeout, so a send that hangs holds the others back for at most that
 long. The lease is longer than that deadline and the time to record the outcome
@@ -89,6 +91,14 @@ RATE_LIMITED_WAIT = 60.0  # seconds, at least, before retrying a call WeCom refu
 # seconds beyond a send's deadline for its outcome to be committed: the lease must outlast both.
 SEND_CALLS = settings_module.SEND_CALLS
 RECORD_MARGIN = settings_module.RECORD_MARGIN
+# Smart-bot replies (the warnings and answers in a group, each to its own message's
+# response_url, no per-channel limit) in flight at once on PostgreSQL, each with its own lease
+# check and its own recorded outcome: WeCom answers in tens of milliseconds, and one at a time
+# a spam wave's warnings would queue behind each other's round trips. Every other kind goes
+# one at a time, in order (a warning before the removal it announces; limits and budgets
+# counted over what went before); on SQLite a send holds the write gate, so all do.
+SENDS_IN_FLIGHT = 8
+CONCURRENT_KINDS = frozenset({"aibot_reply"})
 
 
 @dataclass(frozen=True)
@@ -206,13 +216,40 @@ class OutboxDispatcher:
                     sends.append(([action], partial(self._send_one, action)))
             for recipients, group in alerts.items():
                 sends.append((group, partial(self._send_alerts, recipients, group)))
-            for index, (_actions, send) in enumerate(sends):
-                if self._stopping:
-                    await self._give_back(sends[index:])
-                    return attempted
-                await send()
+            if not await self._send_all(sends):
+                return attempted
             attempted += len(batch)
         return attempted
+
+    async def _send_all(
+        self, sends: list[tuple[list[OutboxAction], Callable[[], Awaitable[None]]]]
+    ) -> bool:
+        """Carry out a batch's sends in order, those of CONCURRENT_KINDS up to SENDS_IN_FLIGHT
+        at once (PostgreSQL); False when the replica is stopping: what was not started is
+        given back, what was started is finished."""
+        in_flight: set[asyncio.Task[None]] = set()
+        concurrent = self._write_gate is None and SENDS_IN_FLIGHT > 1
+        try:
+            for index, (actions, send) in enumerate(sends):
+                alone = not (concurrent and all(a.kind in CONCURRENT_KINDS for a in actions))
+                if alone:
+                    await _finish(in_flight)  # in order after what went before
+                if self._stopping:
+                    await self._give_back(sends[index:])
+                    return False
+                if alone:
+                    await send()
+                    continue
+                if len(in_flight) >= SENDS_IN_FLIGHT:
+                    done, in_flight = await asyncio.wait(
+                        in_flight, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in done:
+                        task.result()  # a failure to record an outcome stops the pass
+                in_flight.add(asyncio.ensure_future(send()))
+        finally:
+            await _finish(in_flight)
+        return True
 
     async def _sandbox_chats(self, batch: Sequence[OutboxAction]) -> dict[int, str]:
         """The actions of the batch that are the sandbox's, with their group: the chat their
@@ -420,10 +457,24 @@ class OutboxDispatcher:
         async with self._write_gate:
             await self._renew_send_record(action)
 
+    def _lease_holds(self, action: OutboxAction) -> bool:
+        """Whether the action's lease, as claimed or last renewed, outlasts its send and the
+        record of its outcome from now on: no other replica can take it meanwhile, so it needs
+        no renewal (a batch's first sends, usually all of them)."""
+        if self._send_deadline is None or action.lease_until is None:
+            return False
+        left = (action.lease_until - self._clock()).total_seconds()
+        return left > self._send_deadline + RECORD_MARGIN
+
     async def _renew_send_record(self, action: OutboxAction) -> None:
-        """Renew the lease, make the call (within the send deadline), record the outcome."""
-        async with self._sessions() as session, session.begin():
-            mine = await outbox_repo.renew(session, action, now=self._clock(), lease=self._lease)
+        """Renew the lease (unless it holds: `_lease_holds`), make the call (within the send
+        deadline), record the outcome."""
+        mine = self._lease_holds(action)
+        if not mine:
+            async with self._sessions() as session, session.begin():
+                mine = await outbox_repo.renew(
+                    session, action, now=self._clock(), lease=self._lease
+                )
         if not mine:
             log.warning(
                 "outbox action %s (%s) not sent here: its lease ran out and another worker took it",
@@ -443,19 +494,19 @@ class OutboxDispatcher:
             log.exception("outbox action %s (%s) raised", action.id, action.kind)
             error = WeComApiError(f"{type(exc).__name__}: {exc}")
             error.retryable = False
+        if error is None:
+            async with self._sessions() as session, session.begin():
+                await outbox_repo.mark_sent(session, action.id, now=self._clock())
+            self._reported = {seen for seen in self._reported if seen[0] != action.kind}
+            log.info("outbox action %s (%s) sent", action.id, action.kind)
+            return
         async with self._sessions() as session, session.begin():
             row = await outbox_repo.get(session, action.id)
             if row is None:  # pragma: no cover - deleted under us
                 return
             now = self._clock()
             row.lease_until = None
-            if error is None:
-                self._reported = {seen for seen in self._reported if seen[0] != row.kind}
-                row.status = "sent"
-                row.sent_at = now
-                row.last_error = None
-                log.info("outbox action %s (%s) sent", row.id, row.kind)
-            elif error.retryable and row.attempts < self._max_attempts:
+            if error.retryable and row.attempts < self._max_attempts:
                 delay = backoff_delay(row.attempts, self._rng)
                 if isinstance(error, RateLimited):
                     delay = max(delay, RATE_LIMITED_WAIT)
@@ -538,3 +589,11 @@ class OutboxDispatcher:
             )
         else:
             raise ValueError(f"unknown outbox action kind {action.kind!r}")
+
+
+async def _finish(tasks: set[asyncio.Task[None]]) -> None:
+    """Wait for the sends in flight (each records its own outcome and catches its own
+    errors); `tasks` is emptied."""
+    if tasks:
+        await asyncio.gather(*tasks)
+        tasks.clear()

@@ -28,6 +28,7 @@ __all__ = [
     "get",
     "hold",
     "mark_merged",
+    "mark_sent",
     "oldest_pending",
     "page",
     "renew",
@@ -151,26 +152,30 @@ async def claim_due(
         .scalars()
         .all()
     )
-    claimed = []
-    for action in candidates:
-        result = await session.execute(
-            update(OutboxAction)
-            .where(
-                OutboxAction.id == action.id,
-                OutboxAction.status == action.status,
-                OutboxAction.attempts == action.attempts,
-            )
-            .values(
-                status="sending",
-                lease_until=now + lease,
-                attempts=OutboxAction.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            await session.refresh(action)
-            claimed.append(action)
-    return claimed
+    if not candidates:
+        return []
+    # One compare-and-set for all: a candidate another worker claimed meanwhile is no longer
+    # due (its status or lease changed) and is left out; the objects get the claimed values.
+    claim = (
+        update(OutboxAction)
+        .where(OutboxAction.id.in_([action.id for action in candidates]), due)
+        .values(status="sending", lease_until=now + lease, attempts=OutboxAction.attempts + 1)
+        .returning(OutboxAction)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    claimed = list((await session.scalars(claim)).all())
+    order = {action.id: index for index, action in enumerate(candidates)}
+    return sorted(claimed, key=lambda action: order[action.id])
+
+
+async def mark_sent(session: AsyncSession, action_id: int, *, now: datetime) -> None:
+    """Record a send WeCom took, with one statement (the row need not be read)."""
+    await session.execute(
+        update(OutboxAction)
+        .where(OutboxAction.id == action_id)
+        .values(status="sent", sent_at=now, last_error=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def renew(

@@ -18,6 +18,7 @@ from app.models import OutboxAction
 from app.outbox.dispatcher import (
     BACKOFF_CAP,
     CHANNEL_LIMITS,
+    SENDS_IN_FLIGHT,
     ChannelLimit,
     OutboxDispatcher,
     backoff_delay,
@@ -313,3 +314,40 @@ async def test_warnings_are_taken_before_alerts_that_wait_for_the_moderators(
             session, now=clock(), limit=12, lease=timedelta(seconds=60)
         )
     assert [action.kind for action in claimed] == ["aibot_reply"] * 12
+
+
+async def test_a_waves_warnings_are_sent_several_at_a_time_on_postgresql_only(
+    clocked: tuple[Service, support.Clock], database_url: str
+) -> None:
+    """Each smart-bot warning goes to its own message's response_url: on PostgreSQL up to
+    SENDS_IN_FLIGHT are in flight at once (one at a time, a wave's warnings would queue behind
+    each other's round trips); on SQLite a send holds the write gate, so one at a time. Either
+    way each is sent and recorded once, and the alerts go after them, one at a time."""
+    service, _clock = clocked
+    wecom = service.wecom
+    assert isinstance(wecom, StallingWeCom)
+    in_flight: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    async def stall(request: httpx.Request) -> None:
+        path = request.url.path
+        in_flight[path] = in_flight.get(path, 0) + 1
+        peak[path] = max(peak.get(path, 0), in_flight[path])
+        await asyncio.sleep(0.02)
+        in_flight[path] -= 1
+
+    wecom.stall = stall
+    for index in range(20):
+        await service.post_aibot(
+            support.aibot_group_text("赌博", msgid=f"wave-{index}", sender=f"member-{index}")
+        )
+    await service.runtime.processor.process_pending()
+    while await service.runtime.dispatcher.dispatch_due():
+        pass
+    replies = wecom.calls("/cgi-bin/aibot/response")
+    assert len(replies) == 20
+    assert len({str(request.url) for request in replies}) == 20  # each message's own, once
+    expected = SENDS_IN_FLIGHT if database_url.startswith("postgresql") else 1
+    assert peak["/cgi-bin/aibot/response"] == expected
+    assert peak["/cgi-bin/message/send"] == 1
+    assert {a.status for a in await actions(service)} <= {"sent", "merged"}
