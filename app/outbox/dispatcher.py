@@ -32,9 +32,9 @@ another replica has taken the action since, this one does not send it.
 
 What can be sent twice. Sends go one at a time (on PostgreSQL, up to `SENDS_IN_FLIGHT`
 smart-bot replies at once, each with its own lease and record), and each has a deadline
-(`send_deadline`: `SEND_CALLS` calls of WECOM_TIMEOUT_SECONDS each, a token fetch and a refresh included) after
-which it is given up as a timeout, so a send that hangs holds the others back for at most that
-long. The lease is longer than that deadline and the time to record the outcome
+(`send_deadline`: `SEND_CALLS` calls of WECOM_TIMEOUT_SECONDS each, a token fetch and a
+refresh included) after which it is given up as a timeout, so a send that hangs holds the
+others back for at most that long. The lease is longer than that deadline and the time to record the outcome
 (`Settings` refuses a shorter OUTBOX_LEASE_SECONDS), so no replica can take an action while
 its send is still in flight or not yet recorded. A send is recorded (`sent`, or the failure)
 in the transaction right after WeCom's answer; on SQLite, whose one writer at a time would
