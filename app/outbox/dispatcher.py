@@ -30,20 +30,20 @@ Each claimed action's lease is checked and renewed right before its call to WeCo
 (`_lease_holds`: a batch's sends, usually): when a batch took longer than the lease and
 another replica has taken the action since, this one does not send it.
 
-What can be sent twice. Sends go one at a time (on PostgreSQL, up to `SENDS_IN_FLIGHT`
-smart-bot replies at once, each with its own lease and record), and each has a deadline
-(`send_deadline`: `SEND_CALLS` calls of WECOM_TIMEOUT_SECONDS each, a token fetch and a
-refresh included) after which it is given up as a timeout, so a send that hangs holds the
-others back for at most that long. The lease is longer than that deadline and the time to record the outcome
-(`Settings` refuses a shorter OUTBOX_LEASE_SECONDS), so no replica can take an action while
-its send is still in flight or not yet recorded. A send is recorded (`sent`, or the failure)
-in the transaction right after WeCom's answer; on SQLite, whose one writer at a time would
-make that record wait behind a batch of judging, a send and its record hold the replica's
-`write_gate`, which the judging transactions take too, so the record never waits for more
-than a callback's insert. What can repeat is therefore only the one call in flight: when the
-process dies between the start of a call and the commit of its outcome, WeCom may have taken
-it, and the action is sent again after its lease (WeCom's send APIs take no idempotency key).
-A call given up at its deadline is the same case: WeCom may have taken it, and it is retried.
+What can be sent twice. Sends go one at a time (on PostgreSQL, up to `SENDS_IN_FLIGHT` smart-bot
+replies at once, each with its own lease and record), and each has a deadline (`send_deadline`:
+`SEND_CALLS` calls of WECOM_TIMEOUT_SECONDS each, a token fetch and a refresh included) after
+which it is given up as a timeout, so a send that hangs holds the others back for at most that
+long. The lease is longer than that deadline and the time to record the outcome (`Settings`
+refuses a shorter OUTBOX_LEASE_SECONDS), so no replica can take an action while its send is
+still in flight or not yet recorded. A send is recorded (`sent`, or the failure) in the
+transaction right after WeCom's answer; on SQLite, whose one writer at a time would make that
+record wait behind a batch of judging, a send and its record hold the replica's `write_gate`,
+which the judging transactions take too, so the record never waits for more than a callback's
+insert. What can repeat is therefore only the one call in flight: when the process dies between
+the start of a call and the commit of its outcome, WeCom may have taken it, and the action is
+sent again after its lease (WeCom's send APIs take no idempotency key). A call given up at its
+deadline is the same case: WeCom may have taken it, and it is retried.
 """
 
 from __future__ import annotations
