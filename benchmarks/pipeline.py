@@ -2,8 +2,8 @@
 
 What it measures: `--messages` smart-bot group messages are stored in the inbox (as the callback
 endpoint stores them), then the service's own `InboxProcessor` works through them, and the time
-of that work is measured. Per message that is (`moderation.judge_batch` over each batch of 50,
-with the facts the processor reads for it): the lexicon (one `find_many` per batch),
+of that work is measured. Per message that is (`moderation.judge_each` over each batch, up to
+500 events, 200 on SQLite, with the facts the processor reads for it): the lexicon (one `find_many` per batch),
 the flood detector over the group's recent message metadata (read from and written to the
 database), the promotion detector, the member's standing strikes, the group's policy, and for
 flagged messages the moderation log row, the strike and the outbox rows, all in the
