@@ -172,8 +172,9 @@ class _Run:
         self.facts = facts
         self.counted: dict[tuple[str, str], int] = {}  # messages counted, batch included
         self.strikes: dict[tuple[str, str], int] = {}  # standing strikes, batch included
-        self.history: dict[str, list[MessageMeta]] = {}  # by chat, batch included
-        self.copies: dict[str, list[tuple[str, datetime]]] = {}  # the batch's, by fingerprint
+        self.history: dict[str, _History] = {}  # by chat, batch included
+        # fingerprint → chat → the times it was sent there (stored copies and the batch's)
+        self.spread: dict[str, dict[str, list[datetime]]] = {}
 
     def judge(self, message: BatchMessage, findings: list[Finding]) -> Judgement:
         group = self.facts.groups[message.chat_id]
@@ -205,21 +206,22 @@ class _Run:
         )
         history = self.history.get(message.chat_id)
         if history is None:
-            history = self.history[message.chat_id] = list(group.history)
+            history = self.history[message.chat_id] = _History(group.history)
+        relevant = history.relevant(meta)
         signals = detect_flood(
             meta,
             folded,
-            history,
+            relevant,
             policy.flood,
             # A copy-paste wave is group life (生日快乐, 收到, 接龙) unless it promotes something
             # or the same text goes round other groups too.
             promotional=bool(promotion.signals or ads),
             other_groups=self._other_groups(meta, message.at, policy.flood),
         )
-        joined = joined_short_texts(meta, history)
+        joined = joined_short_texts(meta, relevant)
         history.append(meta)
         if meta.text_hash:
-            self.copies.setdefault(meta.text_hash, []).append((message.chat_id, message.at))
+            self._sent_to(meta.text_hash).setdefault(message.chat_id, []).append(message.at)
         in_joined = self.facts.matcher.find(joined, message.chat_id) if joined else []
         if joined and not promotion.promotional:
             # A contact spelled out over one-character messages (加 / 我 / V / 1 …), read joined.
@@ -258,13 +260,48 @@ class _Run:
         if not meta.text_hash or not thresholds.wave_min_members or not window:
             return 0
         since = at - timedelta(seconds=window)
-        copies = [
-            *self.facts.spread.get(meta.text_hash, ()),
-            *self.copies.get(meta.text_hash, ()),
-        ]
-        chats = {chat for chat, sent in copies if since <= sent <= at}
-        chats.discard(meta.chat_id)
-        return len(chats)
+        return sum(
+            1
+            for chat, times in self._sent_to(meta.text_hash).items()
+            if chat != meta.chat_id
+            # newest first: a copy within the window is usually among the last
+            and any(since <= sent <= at for sent in reversed(times))
+        )
+
+    def _sent_to(self, text_hash: str) -> dict[str, list[datetime]]:
+        """Where the text with `text_hash` was sent, stored copies and the batch's so far."""
+        sent = self.spread.get(text_hash)
+        if sent is None:
+            sent = self.spread[text_hash] = {}
+            for chat, at in self.facts.spread.get(text_hash, ()):
+                sent.setdefault(chat, []).append(at)
+        return sent
+
+
+class _History:
+    """A group's history in the batch, by sender and by text fingerprint: every flood rule
+    reads only the member's own messages or the copies of the same text (`detect_flood`), so
+    a message is judged with those, not with the whole window (a spam wave's window holds
+    thousands of messages)."""
+
+    def __init__(self, stored: Sequence[MessageMeta]) -> None:
+        self._by_sender: dict[str, list[MessageMeta]] = {}
+        self._by_text: dict[str, list[MessageMeta]] = {}
+        for meta in stored:
+            self.append(meta)
+
+    def append(self, meta: MessageMeta) -> None:
+        self._by_sender.setdefault(meta.sender, []).append(meta)
+        if meta.text_hash:
+            self._by_text.setdefault(meta.text_hash, []).append(meta)
+
+    def relevant(self, meta: MessageMeta) -> list[MessageMeta]:
+        """The sender's own messages and the others' copies of the same text, each once."""
+        own = self._by_sender.get(meta.sender, [])
+        if not meta.text_hash:
+            return list(own)
+        copies = self._by_text.get(meta.text_hash, ())
+        return [*own, *(entry for entry in copies if entry.sender != meta.sender)]
 
 
 _PLAIN_ROUTES = (Route.EXACT, Route.FOLDED, Route.REPEAT, Route.GAP)
