@@ -3,11 +3,11 @@
 What it measures: `--messages` smart-bot group messages are stored in the inbox (as the callback
 endpoint stores them), then the service's own `InboxProcessor` works through them, and the time
 of that work is measured. Per message that is (`moderation.judge_each` over each batch, up to
-500 events, 200 on SQLite, with the facts the processor reads for it): the lexicon (one `find_many` per batch),
-the flood detector over the group's recent message metadata (read from and written to the
-database), the promotion detector, the member's standing strikes, the group's policy, and for
-flagged messages the moderation log row, the strike and the outbox rows, all in the
-transactions the service uses. Nothing is sent: the outbox is left to the dispatcher.
+500 events, 200 on SQLite, with the facts the processor reads for it): the lexicon (one
+`find_many` per 64 messages), the flood detector over the group's recent message metadata (read
+from and written to the database), the promotion detector, the member's standing strikes, the
+group's policy, and for flagged messages the moderation log row, the strike and the outbox rows,
+all in the transactions the service uses. Nothing is sent: the outbox is left to the dispatcher.
 
 The messages (reproducible from `--seed`) are chat in `--groups` groups from `--members`
 members each, one message every 0.5-20 s of simulated time per group: everyday lines, about 3%

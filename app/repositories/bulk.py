@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import JSON, Column, Table, insert
+from sqlalchemy import JSON, Column, String, Table, insert
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,8 +101,10 @@ class BulkInsert:
 
 
 def _array_type(column: Column[Any]) -> str:
-    """The PostgreSQL array type a column's values are sent as (JSON as text)."""
-    if isinstance(column.type, JSON):
+    """The PostgreSQL array type a column's values are sent as: text for JSON and for every
+    string column (a cast to varchar(n) would cut an over-long value without a word, where
+    the INSERT's own assignment refuses it as the Core INSERT's does)."""
+    if isinstance(column.type, JSON | String):
         return "text[]"
     return f"{column.type.compile(dialect=_PG)}[]"
 

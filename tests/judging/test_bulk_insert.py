@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, insert, select
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import create_engine_for, database_urls, session_factory
@@ -110,3 +110,21 @@ async def test_a_naive_time_fails_the_statement_and_writes_nothing(session: Asyn
 async def test_no_rows_is_no_statement(session: AsyncSession) -> None:
     async with session.begin():
         assert await BulkInsert(OUTBOX, returning=("id",))(session, []) == []
+
+
+async def test_an_over_long_string_is_refused_as_the_core_insert_refuses_it(
+    session: AsyncSession, database_url: str
+) -> None:
+    """PostgreSQL refuses a value longer than its varchar column (SQLite keeps any length):
+    the bulk statement must not cut it short instead."""
+    rows = outbox_rows("long")
+    rows[0]["kind"] = "k" * 40  # outbox_actions.kind is String(32)
+    if not database_url.startswith("postgresql"):
+        async with session.begin():
+            await BulkInsert(OUTBOX)(session, rows)
+        kinds = (await session.execute(select(OUTBOX.c.kind))).scalars().all()
+        assert "k" * 40 in kinds
+        return
+    with pytest.raises(DBAPIError, match="too long"):
+        async with session.begin():
+            await BulkInsert(OUTBOX)(session, rows)
