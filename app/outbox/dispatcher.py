@@ -40,10 +40,11 @@ still in flight or not yet recorded. A send is recorded (`sent`, or the failure)
 transaction right after WeCom's answer; on SQLite, whose one writer at a time would make that
 record wait behind a batch of judging, a send and its record hold the replica's `write_gate`,
 which the judging transactions take too, so the record never waits for more than a callback's
-insert. What can repeat is therefore only the one call in flight: when the process dies between
-the start of a call and the commit of its outcome, WeCom may have taken it, and the action is
-sent again after its lease (WeCom's send APIs take no idempotency key). A call given up at its
-deadline is the same case: WeCom may have taken it, and it is retried.
+insert. What can repeat is therefore only the calls in flight (one, or on PostgreSQL up to
+`SENDS_IN_FLIGHT` replies): when the process dies between the start of a call and the commit of
+its outcome, WeCom may have taken each, and the action is sent again after its lease (WeCom's
+send APIs take no idempotency key). A call given up at its deadline is the same case: WeCom may
+have taken it, and it is retried.
 """
 
 from __future__ import annotations
