@@ -229,7 +229,7 @@ class OutboxDispatcher:
         at once (PostgreSQL); False when the replica is stopping: what was not started is
         given back, what was started is finished."""
         in_flight: set[asyncio.Task[None]] = set()
-        concurrent = self._write_gate is None and SENDS_IN_FLIGHT > 1
+        concurrent = self._write_gate is None  # SQLite: the write gate, one at a time
         try:
             for index, (actions, send) in enumerate(sends):
                 alone = not (concurrent and all(a.kind in CONCURRENT_KINDS for a in actions))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, event, insert, select
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,8 +108,21 @@ async def test_a_naive_time_fails_the_statement_and_writes_nothing(session: Asyn
 
 
 async def test_no_rows_is_no_statement(session: AsyncSession) -> None:
+    statements: list[str] = []
+    engine = session.bind.sync_engine  # type: ignore[union-attr]
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
     async with session.begin():
-        assert await BulkInsert(OUTBOX, returning=("id",))(session, []) == []
+        await session.execute(select(OUTBOX.c.id))  # the transaction's own first statement
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            assert await BulkInsert(OUTBOX, returning=("id",))(session, []) == []
+            assert await BulkInsert(META)(session, []) == []
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+    assert statements == []
 
 
 async def test_an_over_long_string_is_refused_as_the_core_insert_refuses_it(
